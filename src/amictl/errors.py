@@ -1,0 +1,80 @@
+"""One error hierarchy; the CLI maps each class to an exit code (cli.md)."""
+
+from __future__ import annotations
+
+
+class AmictlError(Exception):
+    """Base of every error amictl raises on purpose.
+
+    ``hint`` says what to do about it; the CLI prints it on a second line.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InputError(AmictlError):
+    """Bad input: a policy, fleet or plan file that does not validate (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        keypart = f"{key}: " if key else ""
+        super().__init__(f"{where}{keypart}{message}", hint)
+        self.detail = message
+
+
+class SafetyError(AmictlError):
+    """Refused by a safety check (exit 3)."""
+
+    exit_code = 3
+
+
+class PartialFailure(AmictlError):
+    """Some actions failed, the rest were done (exit 4)."""
+
+    exit_code = 4
+
+
+class AwsError(AmictlError):
+    """An AWS call failed; ``code`` is the AWS error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        operation: str = "",
+        region: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.code = code
+        self.operation = operation
+        self.region = region
+        super().__init__(message, hint)
+
+
+class SandboxError(AmictlError):
+    """The local sandbox could not be started, reached or seeded."""
+
+
+class StateError(AmictlError):
+    """The state store could not be opened or is inconsistent."""

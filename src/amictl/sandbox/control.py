@@ -1,0 +1,225 @@
+"""Start, stop, query and seed the sandbox process (client side).
+
+The sandbox runs in the background; its pid, port and log live in a small JSON
+file under the state directory, and ``down`` stops only the pid recorded there,
+after checking that the process really is an amictl sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, SandboxError
+from ..paths import state_dir
+
+SANDBOX_ACCESS_KEY = "AKIAAMICTLSANDBOX000"
+SANDBOX_SECRET_KEY = "amictl-sandbox-secret"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _request(endpoint: str, path: str, method: str = "GET", body: Any = None, timeout: float = 600) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(endpoint + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        payload = json.loads(exc.read() or b"{}")
+        if exc.code == 400 and payload.get("exit_code") == 2:
+            raise InputError(payload.get("error", "invalid fleet")) from None
+        raise SandboxError(f"sandbox {path} failed: {payload.get('error', exc)}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SandboxError(
+            f"cannot reach the sandbox at {endpoint}: {exc}",
+            hint="start it with `amictl sandbox up`",
+        ) from None
+
+
+@dataclass
+class SandboxInfo:
+    pid: int
+    port: int
+    endpoint: str
+    log: str
+    started_at: float
+
+
+class Sandbox:
+    """One sandbox process. ``home`` holds its pid file and log."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = Path(home) if home else state_dir() / "sandbox"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.pidfile = self.home / "sandbox.json"
+
+    # -- info
+    def info(self) -> SandboxInfo | None:
+        try:
+            data = json.loads(self.pidfile.read_text())
+            return SandboxInfo(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    @staticmethod
+    def _is_ours(pid: int) -> bool:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return False
+            return True  # no /proc: trust the pid file
+        return b"amictl.sandbox.server" in cmd
+
+    def running(self) -> SandboxInfo | None:
+        info = self.info()
+        if info and self._is_ours(info.pid):
+            return info
+        return None
+
+    @property
+    def endpoint(self) -> str:
+        info = self.running()
+        if not info:
+            raise SandboxError("the sandbox is not running", hint="start it with `amictl sandbox up`")
+        return info.endpoint
+
+    def health(self) -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/health", timeout=5))
+
+    # -- lifecycle
+    def up(self, port: int | None = None, wait: float = 60.0) -> SandboxInfo:
+        info = self.running()
+        if info:
+            return info
+        port = port or free_port()
+        log = self.home / "sandbox.log"
+        env = dict(os.environ)
+        env.pop("AWS_ENDPOINT_URL", None)
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(  # noqa: S603 - our own module
+                [sys.executable, "-m", "amictl.sandbox.server", "--port", str(port)],
+                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=env,
+            )
+        endpoint = f"http://127.0.0.1:{port}"
+        info = SandboxInfo(pid=proc.pid, port=port, endpoint=endpoint, log=str(log), started_at=time.time())
+        deadline = time.monotonic() + wait
+        while True:
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise SandboxError(f"the sandbox exited at start (code {proc.returncode}):\n{tail}",
+                                   hint=f"is port {port} free? see {log}")
+            try:
+                _request(endpoint, "/_amictl/health", timeout=2)
+                break
+            except SandboxError:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise SandboxError(f"the sandbox did not answer within {wait:.0f} s", hint=f"see {log}") from None
+                time.sleep(0.1)
+        self.pidfile.write_text(json.dumps(info.__dict__))
+        return info
+
+    def down(self, timeout: float = 10.0) -> bool:
+        """Stop the recorded sandbox process; True if one was stopped."""
+        info = self.info()
+        if not info:
+            return False
+        stopped = False
+        if self._is_ours(info.pid):
+            try:
+                os.kill(info.pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline and self._alive(info.pid):
+                    time.sleep(0.05)
+                if self._alive(info.pid):
+                    os.kill(info.pid, signal.SIGKILL)
+                    while self._alive(info.pid):
+                        time.sleep(0.05)
+                stopped = True
+            except ProcessLookupError:
+                pass
+        self.pidfile.unlink(missing_ok=True)
+        return stopped
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            # reap it if it is our child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.split(") ", 1)[1].startswith("Z"):
+                return False
+        except OSError:
+            pass
+        return True
+
+    # -- seeding and test hooks
+    def load_text(self, text: str, file: str = "<fleet>") -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/load", "POST", {"text": text, "file": file}))
+
+    def load_file(self, path: str) -> dict[str, Any]:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", file=path) from None
+        # validate locally first: errors name the user's file and line
+        from .fleet import parse_text
+
+        parse_text(text, path)
+        return self.load_text(text, path)
+
+    def load_builtin(self, name: str, seed: int = 0, **options: Any) -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/load", "POST",
+                             {"fleet": name, "seed": seed, "options": options}))
+
+    def set_faults(self, rules: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/faults", "POST", {"rules": rules, "seed": seed}))
+
+    def clear_faults(self) -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/faults", "DELETE"))
+
+    def set_run_command(self, key: str = "*", **outcome: Any) -> dict[str, Any]:
+        return dict(_request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome}))
+
+    def env(self) -> dict[str, str]:
+        """Environment that points boto3 and amictl at this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": SANDBOX_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SANDBOX_SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def __enter__(self) -> Sandbox:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.down()

@@ -1,0 +1,781 @@
+"""The amictl layer over moto: image and snapshot behaviour as AWS documents it.
+
+moto (pinned in pyproject) gets a few image/snapshot behaviours wrong or lacks
+them (shared/spec/sandbox.md). Each function below reproduces one AWS behaviour,
+is named after it, and is applied once in the sandbox process by ``apply_all``.
+``tests/test_sandbox_layer.py`` asserts each one through real boto3 clients;
+when moto is upgraded those tests say which patches are still needed.
+
+Nothing here is imported by amictl itself outside the sandbox process.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidAMIIdError,
+    InvalidSnapshotIdError,
+    UnvailableAMIIdError,
+)
+from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
+from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.ec2.utils import random_ami_id, random_snapshot_id
+
+PATCHES: list[tuple[str, str, Callable[[], None]]] = []
+_applied = False
+_lock = threading.Lock()
+
+
+def patch(aws_behaviour: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def deco(fn: Callable[[], None]) -> Callable[[], None]:
+        PATCHES.append((fn.__name__, aws_behaviour, fn))
+        return fn
+
+    return deco
+
+
+def apply_all() -> list[str]:
+    """Apply every patch once (idempotent); returns their names."""
+    global _applied
+    with _lock:
+        if not _applied:
+            for _name, _doc, fn in PATCHES:
+                fn()
+            _applied = True
+    return [name for name, _doc, _fn in PATCHES]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def iso_ms(t: dt.datetime) -> str:
+    """AWS's string timestamps on images: 2021-10-15T19:55:00.000Z."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def parse_time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    s = str(value).replace("Z", "+00:00")
+    t = dt.datetime.fromisoformat(s)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def now() -> dt.datetime:
+    return utcnow().replace(tzinfo=dt.UTC)
+
+
+def as_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    return str(v).lower() == "true"
+
+
+def err(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+class SeedVolume:
+    """Stands for the (long gone) volume a seeded or copied snapshot was taken from."""
+
+    def __init__(self, size: int, volume_id: str = "vol-ffffffff", encrypted: bool = False):
+        self.id = volume_id
+        self.size = size
+        self.encrypted = encrypted
+
+
+def new_snapshot(
+    backend: Any,
+    size: int,
+    description: str,
+    *,
+    encrypted: bool = False,
+    kms_key_id: str | None = None,
+    volume_id: str = "vol-ffffffff",
+    start_time: dt.datetime | None = None,
+    owner_id: str | None = None,
+) -> Snapshot:
+    snap = Snapshot(
+        backend,
+        random_snapshot_id(),
+        SeedVolume(size, volume_id, encrypted),
+        description,
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        owner_id=owner_id,
+    )
+    if start_time is not None:
+        snap.start_time = start_time.replace(tzinfo=None)
+    backend.snapshots[snap.id] = snap
+    return snap
+
+
+def image_snapshot_ids(ami: Any) -> list[str]:
+    return [m["Ebs"]["SnapshotId"] for m in ami.bdm if m.get("Ebs", {}).get("SnapshotId")]
+
+
+def snapshot_users(backend: Any, snapshot_id: str, exclude: str | None = None) -> list[str]:
+    """Registered images (any state) whose block device mappings use the snapshot."""
+    return [
+        a.id
+        for a in backend.amis.values()
+        if a.id != exclude and snapshot_id in image_snapshot_ids(a)
+    ]
+
+
+def _paginate(items: list[Any], max_results: Any, token: Any, key: Callable[[Any], str]) -> tuple[list[Any], str | None]:
+    """MaxResults + NextToken as AWS does: stable order, opaque token."""
+    if max_results in (None, ""):
+        if token:
+            raise err("InvalidParameterValue", "NextToken given without MaxResults")
+        return items, None
+    n = int(max_results)
+    if n < 5 or n > 1000:
+        raise err(
+            "InvalidParameterValue",
+            f"Value ( {n} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.",
+        )
+    items = sorted(items, key=key)
+    start = 0
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(str(token).encode()).decode()
+        except Exception as exc:  # noqa: BLE001
+            raise err("InvalidNextToken", "The specified token is invalid") from exc
+        keys = [key(i) for i in items]
+        import bisect
+
+        start = bisect.bisect_right(keys, after)
+    page = items[start : start + n]
+    nxt = None
+    if start + n < len(items):
+        nxt = base64.urlsafe_b64encode(key(page[-1]).encode()).decode()
+    return page, nxt
+
+
+# ------------------------------------------------------ the image model
+
+
+def _ami_init(
+    self: Any,
+    ec2_backend: Any,
+    ami_id: str,
+    instance: Any = None,
+    source_ami: Any = None,
+    name: str | None = None,
+    description: str | None = None,
+    owner_id: str | None = None,
+    owner_alias: str | None = None,
+    public: bool = False,
+    virtualization_type: str | None = "hvm",
+    architecture: str | None = "x86_64",
+    state: str = "available",
+    creation_date: Any = None,
+    platform: str | None = None,
+    image_type: str = "machine",
+    image_location: str | None = None,
+    hypervisor: str | None = "xen",
+    root_device_type: str = "ebs",
+    root_device_name: str = "/dev/xvda",
+    sriov: str = "simple",
+    region_name: str | None = None,
+    snapshot_description: str | None = None,
+    product_codes: Any = None,
+    boot_mode: str | None = None,
+    tags: dict[str, Any] | None = None,
+    bdm: list[dict[str, Any]] | None = None,
+    **_ignored: Any,
+) -> None:
+    self.ec2_backend = ec2_backend
+    self.id = ami_id
+    self.state = state
+    self.name = name
+    self.image_type = image_type
+    self.owner_id = owner_id or ec2_backend.account_id
+    self.image_location = image_location or f"{self.owner_id}/{name}"
+    self.owner_alias = owner_alias
+    self.description = description
+    self.virtualization_type = virtualization_type
+    self.architecture = architecture
+    self.kernel_id = None
+    self.ramdisk = None
+    self.platform = platform
+    self.hypervisor = hypervisor
+    self.root_device_name = root_device_name
+    self.root_device_type = root_device_type
+    self.sriov = sriov
+    self.creation_date = creation_date or utcnow()
+    self.product_codes = product_codes or set()
+    self.boot_mode = boot_mode
+    self.instance_id = None
+    self.bdm = list(bdm or [])
+    self.ena_support = True
+    self.imds_support: str | None = None
+    self.tpm_support: str | None = None
+    self.uefi_data: str | None = None
+    self.deprecation_time: str | None = None
+    self.deregistration_protection = "disabled"
+    self.protection_cooldown = False
+    self.last_launched_time: str | None = None
+    self.source_image_id: str | None = None
+    self.source_image_region: str | None = None
+    self.launch_permissions: list[dict[str, str]] = []
+    if public:
+        self.launch_permissions.append({"Group": "all"})
+    if tags:
+        self.add_tags(tags)
+    if instance is not None:
+        self.instance = instance
+        self.instance_id = instance.id
+        self.virtualization_type = instance.virtualization_type
+        self.architecture = instance.architecture
+        self.platform = instance.platform
+    elif source_ami is not None:
+        for attr in ("virtualization_type", "architecture", "platform", "boot_mode", "root_device_name",
+                     "root_device_type", "ena_support", "imds_support", "tpm_support", "hypervisor"):
+            setattr(self, attr, getattr(source_ami, attr))
+        self.name = name or source_ami.name
+        self.description = description or source_ami.description
+
+
+def _image_view(ami: Any) -> dict[str, Any]:
+    """The Image shape as DescribeImages returns it."""
+    tags = ami.get_tags()
+    view: dict[str, Any] = {
+        "ImageId": ami.id,
+        "ImageLocation": ami.image_location,
+        "State": ami.state,
+        "OwnerId": ami.owner_id,
+        "CreationDate": ami.creation_date,
+        "Public": ami.is_public,
+        "ProductCodes": [
+            {"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in ami.product_codes
+        ],
+        "Architecture": ami.architecture,
+        "ImageType": ami.image_type,
+        "Name": ami.name,
+        "Description": ami.description or None,
+        "RootDeviceName": ami.root_device_name,
+        "RootDeviceType": ami.root_device_type,
+        "VirtualizationType": ami.virtualization_type,
+        "Hypervisor": ami.hypervisor,
+        "BlockDeviceMappings": ami.bdm,
+        "EnaSupport": ami.ena_support,
+        "SriovNetSupport": ami.sriov,
+        "BootMode": ami.boot_mode,
+        "ImdsSupport": ami.imds_support,
+        "TpmSupport": ami.tpm_support,
+        "DeprecationTime": ami.deprecation_time,
+        "DeregistrationProtection": ami.deregistration_protection,
+        "LastLaunchedTime": ami.last_launched_time,
+        "SourceImageId": ami.source_image_id,
+        "SourceImageRegion": ami.source_image_region,
+        "SourceInstanceId": ami.instance_id,
+        "ImageOwnerAlias": ami.owner_alias,
+        "Tags": tags or None,
+    }
+    if ami.platform == "windows":
+        view["Platform"] = "windows"
+        view["PlatformDetails"] = "Windows"
+    else:
+        view["PlatformDetails"] = "Linux/UNIX"
+    view["UsageOperation"] = "RunInstances:0002" if ami.platform == "windows" else "RunInstances"
+    return view
+
+
+@patch("RegisterImage/CreateImage/CopyImage: real image<->snapshot link (no fake 15 GiB snapshot)")
+def real_image_snapshot_link() -> None:
+    Ami.__init__ = _ami_init  # type: ignore[method-assign]
+    Ami.block_device_mappings = property(lambda self: self.bdm)  # type: ignore[assignment,method-assign]
+
+    def _tags_for(tag_specs: list[dict[str, Any]] | None, rtype: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spec in tag_specs or []:
+            if spec.get("ResourceType") == rtype:
+                for t in spec.get("Tags", []):
+                    out[t["Key"]] = t.get("Value", "")
+            elif spec.get("ResourceType") not in ("image", "snapshot"):
+                raise err("InvalidParameterValue", f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
+        return out
+
+    def register_image(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        b = self.ec2_backend
+        name = self._get_param("Name")
+        if not name:
+            raise err("MissingParameter", "The request must contain the parameter name")
+        if any(a.name == name and a.owner_id == b.account_id for a in b.amis.values()):
+            raise err("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI")
+        mappings = self._get_param("BlockDeviceMappings", []) or []
+        root = self._get_param("RootDeviceName") or (mappings[0]["DeviceName"] if mappings else "/dev/xvda")
+        bdm = []
+        for m in mappings:
+            ebs = m.get("Ebs")
+            if ebs is None:
+                bdm.append({"DeviceName": m["DeviceName"], "VirtualName": m.get("VirtualName")})
+                continue
+            snap_id = ebs.get("SnapshotId")
+            size = ebs.get("VolumeSize")
+            encrypted = False
+            if snap_id:
+                snap = b.snapshots.get(snap_id)
+                if snap is None:
+                    raise err("InvalidSnapshot.NotFound", f"The snapshot '{snap_id}' does not exist.")
+                size = size or snap.volume.size
+                encrypted = snap.encrypted
+                if int(size) < snap.volume.size:
+                    raise err("InvalidBlockDeviceMapping", f"Volume of size {size}GB is smaller than snapshot '{snap_id}', expect size >= {snap.volume.size}GB")
+            bdm.append({
+                "DeviceName": m["DeviceName"],
+                "Ebs": {
+                    "SnapshotId": snap_id,
+                    "VolumeSize": int(size or 8),
+                    "DeleteOnTermination": as_bool(ebs.get("DeleteOnTermination", True)),
+                    "VolumeType": ebs.get("VolumeType", "gp3"),
+                    "Encrypted": encrypted,
+                },
+            })
+        if not any(m["DeviceName"] == root for m in bdm) and not self._get_param("ImageLocation"):
+            raise err("InvalidBlockDeviceMapping", f"The root device name {root} has no block device mapping")
+        ami = Ami(
+            b, random_ami_id(), name=name, description=self._get_param("Description"),
+            architecture=self._get_param("Architecture") or "x86_64",
+            virtualization_type=self._get_param("VirtualizationType") or "hvm",
+            root_device_name=root, boot_mode=self._get_param("BootMode"), bdm=bdm,
+            image_location=self._get_param("ImageLocation"),
+        )
+        ena = self._get_param("EnaSupport")
+        ami.ena_support = True if ena is None else as_bool(ena)
+        ami.imds_support = self._get_param("ImdsSupport")
+        ami.tpm_support = self._get_param("TpmSupport")
+        ami.uefi_data = self._get_param("UefiData")
+        b.amis[ami.id] = ami
+        ami.add_tags(_tags_for(self._get_param("TagSpecifications"), "image"))
+        return ActionResult({"ImageId": ami.id})
+
+    def create_image(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        b = self.ec2_backend
+        instance = b.get_instance(self._get_param("InstanceId"))
+        name = self._get_param("Name")
+        specs = self._get_param("TagSpecifications", [])
+        image_tags = _tags_for(specs, "image")
+        snap_tags = _tags_for(specs, "snapshot")
+        ami_id = random_ami_id()
+        bdm = []
+        for device, mapping in instance.get_block_device_mapping:
+            vol = b.get_volume(mapping.volume_id)
+            snap = b.create_snapshot(vol.id, f"Created by CreateImage({instance.id}) for {ami_id}", from_ami=ami_id)
+            snap.add_tags(snap_tags)
+            bdm.append({
+                "DeviceName": device,
+                "Ebs": {"SnapshotId": snap.id, "VolumeSize": vol.size, "DeleteOnTermination": True,
+                        "VolumeType": getattr(vol, "volume_type", "gp3") or "gp3", "Encrypted": bool(vol.encrypted)},
+            })
+        ami = Ami(b, ami_id, instance=instance, name=name, description=self._get_param("Description"),
+                  root_device_name=instance.root_device_name, bdm=bdm)
+        ami.state = "available"
+        b.amis[ami_id] = ami
+        ami.add_tags(image_tags)
+        return ActionResult({"ImageId": ami_id})
+
+    def copy_image(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        from moto.ec2.models import ec2_backends
+
+        b = self.ec2_backend
+        src_region = self._get_param("SourceRegion")
+        src_id = self._get_param("SourceImageId")
+        src_backend = ec2_backends[b.account_id][src_region]
+        src = src_backend.amis.get(src_id)
+        if src is None:
+            raise InvalidAMIIdError(src_id)
+        if src.state == "disabled":
+            raise err("InvalidAMIID.Unavailable", f"The image {src_id} is disabled and cannot be copied")
+        encrypted = as_bool(self._get_param("Encrypted", False))
+        kms = self._get_param("KmsKeyId")
+        if kms and not encrypted:
+            raise err("InvalidParameterDependency", "KmsKeyId requires Encrypted=true")
+        if encrypted and not kms:
+            kms = f"arn:aws:kms:{b.region_name}:{b.account_id}:alias/aws/ebs"
+        ami_id = random_ami_id()
+        bdm = []
+        for m in src.bdm:
+            m2 = {k: (dict(v) if isinstance(v, dict) else v) for k, v in m.items()}
+            ebs = m2.get("Ebs")
+            if ebs and ebs.get("SnapshotId"):
+                old = src_backend.snapshots.get(ebs["SnapshotId"])
+                size = old.volume.size if old else ebs.get("VolumeSize", 8)
+                enc = encrypted or bool(old and old.encrypted)
+                snap = new_snapshot(
+                    b, size,
+                    f"Copied for DestinationAmi {ami_id} from SourceAmi {src_id} for SourceSnapshot {ebs['SnapshotId']}. Task created on {now().date()}.",
+                    encrypted=enc, kms_key_id=kms if encrypted else (old.kms_key_id if old else None),
+                )
+                snap.from_ami = ami_id
+                ebs["SnapshotId"] = snap.id
+                ebs["Encrypted"] = enc
+            bdm.append(m2)
+        ami = Ami(b, ami_id, source_ami=src, name=self._get_param("Name"),
+                  description=self._get_param("Description"), bdm=bdm)
+        ami.source_image_id = src_id
+        ami.source_image_region = src_region
+        b.amis[ami_id] = ami
+        if as_bool(self._get_param("CopyImageTags", False)):
+            ami.add_tags({k: v for k, v in src.get_tags_dict().items() if not k.startswith("aws:")})
+        ami.add_tags(_tags_for(self._get_param("TagSpecifications"), "image"))
+        return ActionResult({"ImageId": ami_id})
+
+    def get_tags_dict(self: Any) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.get_tags()}
+
+    Ami.get_tags_dict = get_tags_dict  # type: ignore[attr-defined]
+    AmisResponse.register_image = register_image  # type: ignore[method-assign]
+    AmisResponse.create_image = create_image  # type: ignore[method-assign]
+    AmisResponse.copy_image = copy_image  # type: ignore[method-assign]
+
+
+@patch("DescribeImages: MaxResults (5..1000) + NextToken; IncludeDisabled; Owners/ExecutableUsers; the full Image shape")
+def describe_images_as_aws() -> None:
+    def describe_images(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        b = self.ec2_backend
+        ids = self._get_param("ImageIds", []) or []
+        owners = self._get_param("Owners", []) or []
+        exec_users = self._get_param("ExecutableUsers", []) or []
+        include_disabled = as_bool(self._get_param("IncludeDisabled", False))
+        filters = self._filters_from_querystring()
+        if ids and self._get_param("MaxResults"):
+            raise err("InvalidParameterCombination", "The parameter imageIdsSet cannot be used with the parameter maxResults")
+        images = b.describe_images(ami_ids=ids, filters=filters, exec_users=exec_users, owners=owners)
+        if not include_disabled:
+            images = [a for a in images if a.state != "disabled"]
+        page, token = _paginate(images, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda a: a.id)
+        result: dict[str, Any] = {"Images": [_image_view(a) for a in page]}
+        if token:
+            result["NextToken"] = token
+        return ActionResult(result)
+
+    AmisResponse.describe_images = describe_images  # type: ignore[method-assign]
+
+
+@patch("DescribeImageAttribute: every attribute incl. lastLaunchedTime, imdsSupport, tpmSupport, deregistrationProtection")
+def describe_image_attribute_as_aws() -> None:
+    simple = {
+        "description": ("Description", "description"),
+        "kernel": ("KernelId", "kernel_id"),
+        "ramdisk": ("RamdiskId", "ramdisk"),
+        "sriovNetSupport": ("SriovNetSupport", "sriov"),
+        "bootMode": ("BootMode", "boot_mode"),
+        "tpmSupport": ("TpmSupport", "tpm_support"),
+        "uefiData": ("UefiData", "uefi_data"),
+        "lastLaunchedTime": ("LastLaunchedTime", "last_launched_time"),
+        "imdsSupport": ("ImdsSupport", "imds_support"),
+        "deregistrationProtection": ("DeregistrationProtection", "deregistration_protection"),
+    }
+
+    def describe_image_attribute(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        ami_id = self._get_param("ImageId")
+        attr = self._get_param("Attribute")
+        ami = _get_owned(self.ec2_backend, ami_id)
+        result: dict[str, Any] = {"ImageId": ami_id}
+        if attr == "launchPermission":
+            result["LaunchPermissions"] = ami.launch_permissions
+        elif attr == "productCodes":
+            result["ProductCodes"] = [{"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in ami.product_codes]
+        elif attr == "blockDeviceMapping":
+            result["BlockDeviceMappings"] = ami.bdm
+        elif attr in simple:
+            key, field = simple[attr]
+            value = getattr(ami, field, None)
+            result[key] = {"Value": value} if value is not None else {}
+        else:
+            raise err("InvalidRequest", f"Value ({attr}) for parameter attribute is invalid. Unknown attribute.")
+        return ActionResult(result)
+
+    AmisResponse.describe_image_attribute = describe_image_attribute  # type: ignore[method-assign]
+
+
+def _get_owned(backend: Any, ami_id: str) -> Any:
+    if ami_id in backend.amis:
+        return backend.amis[ami_id]
+    if ami_id in backend.deleted_amis:
+        raise UnvailableAMIIdError(ami_id)
+    raise InvalidAMIIdError(ami_id)
+
+
+@patch("EnableImageDeprecation / DisableImageDeprecation: DeprecationTime, rounded to the minute, never in the past")
+def image_deprecation() -> None:
+    def enable_image_deprecation(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
+        at = parse_time(self._get_param("DeprecateAt"))
+        at = (at + dt.timedelta(seconds=30)).replace(second=0, microsecond=0)
+        if at < now() - dt.timedelta(minutes=1):
+            raise err("InvalidParameterValue", "The deprecation time can't be in the past.")
+        if at > now() + dt.timedelta(days=3653):
+            raise err("InvalidParameterValue", "The deprecation time can't be more than 10 years from now.")
+        ami.deprecation_time = iso_ms(at)
+        return ActionResult({"Return": True})
+
+    def disable_image_deprecation(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
+        ami.deprecation_time = None
+        return ActionResult({"Return": True})
+
+    AmisResponse.enable_image_deprecation = enable_image_deprecation  # type: ignore[attr-defined]
+    AmisResponse.disable_image_deprecation = disable_image_deprecation  # type: ignore[attr-defined]
+
+
+@patch("DisableImage/EnableImage: disabling removes all launch permissions; disabled images are hidden, cannot be launched or shared")
+def disable_image_semantics() -> None:
+    def disable_image(self: Any, ami_id: str) -> None:
+        ami = _get_owned(self, ami_id)
+        ami.state = "disabled"
+        ami.launch_permissions = []
+
+    def enable_image(self: Any, ami_id: str) -> None:
+        ami = _get_owned(self, ami_id)
+        if ami.state != "disabled":
+            raise err("IncorrectState", f"The image {ami_id} is not disabled.")
+        ami.state = "available"
+
+    orig_modify = AmiBackend.modify_image_attribute
+
+    def modify_image_attribute(self: Any, ami_id: str, launch_permissions_to_add: Any, launch_permissions_to_remove: Any) -> None:
+        ami = _get_owned(self, ami_id)
+        if ami.state == "disabled" and launch_permissions_to_add:
+            raise err("InvalidAMIID.Unavailable", f"The image {ami_id} is disabled and cannot be shared.")
+        for lp in launch_permissions_to_add:
+            if set(lp) - {"Group", "UserId", "OrganizationArn", "OrganizationalUnitArn"}:
+                raise err("InvalidParameterValue", f"Unknown launch permission {lp}")
+        adds = [lp for lp in launch_permissions_to_add if "UserId" in lp or "Group" in lp]
+        removes = [lp for lp in launch_permissions_to_remove if "UserId" in lp or "Group" in lp]
+        orig_modify(self, ami_id, adds, removes)
+        for lp in launch_permissions_to_add:
+            if ("OrganizationArn" in lp or "OrganizationalUnitArn" in lp) and lp not in ami.launch_permissions:
+                ami.launch_permissions.append(lp)
+        for lp in launch_permissions_to_remove:
+            if lp in ami.launch_permissions:
+                ami.launch_permissions.remove(lp)
+
+    AmiBackend.disable_image = disable_image  # type: ignore[method-assign]
+    AmiBackend.enable_image = enable_image  # type: ignore[method-assign]
+    AmiBackend.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]
+
+
+@patch("Enable/DisableImageDeregistrationProtection: DeregisterImage fails while protected; WithCooldown keeps it 24 h")
+def deregistration_protection() -> None:
+    def enable(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
+        cooldown = as_bool(self._get_param("WithCooldown", False))
+        ami.protection_cooldown = cooldown
+        ami.deregistration_protection = "enabled-with-cooldown" if cooldown else "enabled"
+        return ActionResult({"Return": "true"})
+
+    def disable(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
+        if ami.protection_cooldown and ami.deregistration_protection.startswith("enabled"):
+            ami.deregistration_protection = "disabled-until " + iso_ms(now() + dt.timedelta(hours=24))
+        else:
+            ami.deregistration_protection = "disabled"
+        ami.protection_cooldown = False
+        return ActionResult({"Return": "true"})
+
+    AmisResponse.enable_image_deregistration_protection = enable  # type: ignore[attr-defined]
+    AmisResponse.disable_image_deregistration_protection = disable  # type: ignore[attr-defined]
+
+
+def is_protected(ami: Any) -> bool:
+    p = ami.deregistration_protection or "disabled"
+    if p.startswith("enabled"):
+        return True
+    if p.startswith("disabled-until "):
+        if parse_time(p.split(" ", 1)[1]) > now():
+            return True
+        ami.deregistration_protection = "disabled"
+    return False
+
+
+@patch("DeregisterImage: refuses protected images; DeleteAssociatedSnapshots deletes snapshots no other image uses")
+def deregister_image_as_aws() -> None:
+    def deregister_image(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        b = self.ec2_backend
+        ami_id = self._get_param("ImageId")
+        ami = _get_owned(b, ami_id)
+        if ami.owner_id != b.account_id:
+            raise err("AuthFailure", f"Not authorized for image:{ami_id}")
+        if is_protected(ami):
+            raise err(
+                "InvalidParameterValue",
+                f"Image {ami_id} has deregistration protection enabled ({ami.deregistration_protection}). Disable it first.",
+            )
+        snaps = image_snapshot_ids(ami)
+        b.amis.pop(ami_id)
+        b.deleted_amis.append(ami_id)
+        result: dict[str, Any] = {"Return": True}
+        if as_bool(self._get_param("DeleteAssociatedSnapshots", False)):
+            results = []
+            for sid in snaps:
+                if sid not in b.snapshots:
+                    continue
+                if snapshot_users(b, sid):
+                    results.append({"SnapshotId": sid, "ReturnCode": "error-generic"})
+                    continue
+                b.snapshots.pop(sid)
+                results.append({"SnapshotId": sid, "ReturnCode": "success"})
+            result["DeleteSnapshotResults"] = results
+        return ActionResult(result)
+
+    AmisResponse.deregister_image = deregister_image  # type: ignore[method-assign]
+
+
+@patch("DeleteSnapshot: InvalidSnapshot.InUse while any registered image uses the snapshot")
+def snapshot_in_use() -> None:
+    def delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
+        if snapshot_id not in self.snapshots:
+            raise InvalidSnapshotIdError()
+        users = snapshot_users(self, snapshot_id)
+        if users:
+            raise err("InvalidSnapshot.InUse", f"The snapshot {snapshot_id} is currently in use by {users[0]}")
+        return self.snapshots.pop(snapshot_id)
+
+    orig_tier = EBSBackend.modify_snapshot_tier
+
+    def modify_snapshot_tier(self: Any, snapshot_id: str, storage_tier: str) -> Snapshot:
+        if snapshot_id not in self.snapshots:
+            raise InvalidSnapshotIdError()
+        live = [a for a in self.amis.values() if snapshot_id in image_snapshot_ids(a) and a.state != "disabled"]
+        if live:
+            raise err(
+                "InvalidSnapshot.InUse",
+                f"The snapshot {snapshot_id} is used by {live[0].id}; deregister or disable the image before archiving it.",
+            )
+        return orig_tier(self, snapshot_id, storage_tier)
+
+    EBSBackend.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
+    EBSBackend.modify_snapshot_tier = modify_snapshot_tier  # type: ignore[method-assign]
+
+
+@patch("DescribeSnapshots: OwnerIds (self, account ids, amazon) and MaxResults (5..1000) + NextToken")
+def describe_snapshots_as_aws() -> None:
+    def describe_snapshots(self: Any) -> ActionResult:
+        b = self.ec2_backend
+        filters = self._filters_from_querystring()
+        ids = self._get_param("SnapshotIds", []) or []
+        owners = self._get_param("OwnerIds", []) or []
+        if ids and self._get_param("MaxResults"):
+            raise err("InvalidParameterCombination", "The parameter snapshotSet cannot be used with the parameter maxResults")
+        snaps = b.describe_snapshots(snapshot_ids=ids, filters=filters)
+        if owners:
+            wanted = {b.account_id if o == "self" else o for o in owners}
+            snaps = [s for s in snaps if s.owner_id in wanted or ("amazon" in wanted and getattr(s, "owner_alias", None) == "amazon")]
+        page, token = _paginate(snaps, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda s: s.id)
+        result: dict[str, Any] = {"Snapshots": page}
+        if token:
+            result["NextToken"] = token
+        return ActionResult(result)
+
+    ElasticBlockStore.describe_snapshots = describe_snapshots  # type: ignore[method-assign]
+
+
+SEEDING = threading.local()
+
+
+@patch("RunInstances: refuses disabled/deregistered images and records the image's LastLaunchedTime")
+def run_instances_last_launched() -> None:
+    orig = InstanceBackend.run_instances
+
+    def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any, **kwargs: Any) -> Any:
+        ami = self.amis.get(image_id) if image_id else None
+        if image_id and ami is None:
+            if image_id in self.deleted_amis:
+                raise UnvailableAMIIdError(image_id)
+            raise InvalidAMIIdError(image_id)
+        if ami is not None and ami.state == "disabled" and not getattr(SEEDING, "on", False):
+            raise err("InvalidAMIID.Unavailable", f"The image id '[{image_id}]' is disabled and cannot be launched")
+        res = orig(self, image_id, count, user_data, security_group_names, **kwargs)
+        if ami is not None and not getattr(SEEDING, "on", False):
+            ami.last_launched_time = iso_ms(now())
+        return res
+
+    InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
+
+
+# Outcomes of SSM Run Command, settable through the control API (for bake/test gates).
+RUN_COMMAND_OUTCOMES: dict[str, dict[str, Any]] = {}
+
+
+@patch("SSM Run Command: the outcome of each invocation can be set (status, exit code, output)")
+def run_command_outcomes() -> None:
+    from moto.ssm.models import Command
+
+    orig_init = Command.__init__
+
+    def invocation_response(self: Any, instance_id: str, plugin_name: str) -> dict[str, Any]:
+        outcome = (
+            RUN_COMMAND_OUTCOMES.get(instance_id)
+            or RUN_COMMAND_OUTCOMES.get(f"document:{self.document_name}")
+            or RUN_COMMAND_OUTCOMES.get("*")
+            or {}
+        )
+        status = outcome.get("status", "Success")
+        end = self.requested_date_time + dt.timedelta(minutes=5)
+        return {
+            "CommandId": self.command_id,
+            "InstanceId": instance_id,
+            "Comment": self.comment,
+            "DocumentName": self.document_name,
+            "PluginName": plugin_name,
+            "ResponseCode": int(outcome.get("response_code", 0 if status == "Success" else 1)),
+            "ExecutionStartDateTime": self.requested_date_time.isoformat(),
+            "ExecutionElapsedTime": "PT5M",
+            "ExecutionEndDateTime": end.isoformat(),
+            "Status": status,
+            "StatusDetails": status,
+            "StandardOutputContent": outcome.get("output", ""),
+            "StandardOutputUrl": "",
+            "StandardErrorContent": outcome.get("error", ""),
+        }
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig_init(self, *args, **kwargs)
+        failed = [i for i in self.invocations if i["Status"] != "Success"]
+        if failed:
+            self.status = "Failed"
+            self.status_details = "Failed"
+            self.error_count = len(failed)
+
+    Command.invocation_response = invocation_response  # type: ignore[method-assign]
+    Command.__init__ = init  # type: ignore[method-assign]
+
+
+@patch("ModifyImageAttribute Description / reset: simple attributes the executors may touch")
+def image_description_attribute() -> None:
+    orig = AmisResponse.modify_image_attribute
+
+    def modify_image_attribute(self: Any) -> Any:
+        desc = self._get_param("Description")
+        if isinstance(desc, dict) and "Value" in desc:
+            ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
+            ami.description = desc["Value"]
+            return EmptyResult()
+        return orig(self)
+
+    AmisResponse.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]

@@ -1,0 +1,231 @@
+"""The sandbox process: moto in server mode + the amictl layer, on 127.0.0.1 only.
+
+Run as ``python -m amictl.sandbox.server --port N``. Besides the AWS APIs it serves
+a small control API under ``/_amictl/`` (health, fleet loading, fault injection,
+Run Command outcomes) used by ``amictl sandbox`` and the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import io
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+from werkzeug.serving import make_server  # noqa: E402
+
+from moto import __version__ as moto_version  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
+
+from . import patches  # noqa: E402
+
+StartResponse = Callable[..., Any]
+SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+class Faults:
+    """Injected failures: each rule matches service/region/action and fires with a rate."""
+
+    def __init__(self) -> None:
+        self.rules: list[dict[str, Any]] = []
+        self.rng = random.Random(0)
+        self.injected = 0
+        self.lock = threading.Lock()
+
+    def configure(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            self.rules = [dict(r, hits=0) for r in body.get("rules", [])]
+            self.rng = random.Random(body.get("seed", 0))
+            self.injected = 0
+
+    def pick(self, service: str, region: str, action: str) -> dict[str, Any] | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.get("service") and not fnmatch.fnmatch(service, rule["service"]):
+                    continue
+                if rule.get("region") and not fnmatch.fnmatch(region, rule["region"]):
+                    continue
+                if rule.get("action") and not fnmatch.fnmatch(action, rule["action"]):
+                    continue
+                if rule.get("count") is not None and rule["hits"] >= rule["count"]:
+                    continue
+                if self.rng.random() >= float(rule.get("rate", 1.0)):
+                    continue
+                rule["hits"] += 1
+                self.injected += 1
+                return rule
+        return None
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {"rules": self.rules, "injected": self.injected}
+
+
+def error_body(service: str, json_protocol: bool, code: str, message: str) -> tuple[bytes, str]:
+    rid = str(uuid.uuid4())
+    if json_protocol:
+        return json.dumps({"__type": code, "message": message}).encode(), "application/x-amz-json-1.1"
+    msg = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if service == "ec2":
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{code}</Code><Message>{msg}</Message></Error></Errors>"
+            f"<RequestID>{rid}</RequestID></Response>"
+        )
+    else:
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+            f"<Code>{code}</Code><Message>{msg}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+        )
+    return xml.encode(), "text/xml"
+
+
+class SandboxApp:
+    """WSGI middleware in front of moto: control API, faults, AWS-shaped server errors."""
+
+    def __init__(self) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.RLock()
+        self.faults = Faults()
+        self.requests = 0
+
+    # -- control API
+    def control(self, environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        data = json.loads(body or b"{}") if method in ("POST", "PUT") else {}
+        if path == "/_amictl/health":
+            return 200, {"ok": True, "pid": os.getpid(), "moto": moto_version,
+                         "patches": [p[0] for p in patches.PATCHES], "requests": self.requests}
+        if path == "/_amictl/load" and method == "POST":
+            from . import builtin, fleet, seed
+
+            name = data.get("fleet")
+            if data.get("text") is not None:
+                fl = fleet.parse_text(data["text"], data.get("file", "<fleet>"))
+            elif name:
+                fl = builtin.build(name, seed=int(data.get("seed", 0)), **data.get("options", {}))
+            else:
+                return 400, {"error": "give 'text' or 'fleet'"}
+            with self.lock:
+                return 200, seed.seed(fl)
+        if path == "/_amictl/faults":
+            if method == "POST":
+                self.faults.configure(data)
+            elif method == "DELETE":
+                self.faults.configure({})
+            return 200, self.faults.state()
+        if path == "/_amictl/run-command" and method == "POST":
+            key = data.pop("key", "*")
+            if data.get("clear"):
+                patches.RUN_COMMAND_OUTCOMES.clear()
+            else:
+                patches.RUN_COMMAND_OUTCOMES[key] = data
+            return 200, {"outcomes": patches.RUN_COMMAND_OUTCOMES}
+        return 404, {"error": f"no control endpoint {method} {path}"}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_amictl/"):
+            try:
+                status, payload = self.control(environ, body)
+            except Exception as exc:  # noqa: BLE001 - reported to the caller
+                from ..errors import AmictlError
+
+                status = 400 if isinstance(exc, AmictlError) else 500
+                payload = {"error": str(exc), "type": type(exc).__name__,
+                           "exit_code": getattr(exc, "exit_code", 1)}
+                if status == 500:
+                    payload["traceback"] = traceback.format_exc()
+            out = json.dumps(payload, default=str).encode()
+            start_response(f"{status} X", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+            return [out]
+
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        m = SCOPE_RE.search(auth)
+        region, service = (m.group(1), m.group(2)) if m else ("us-east-1", "unknown")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        json_protocol = bool(target)
+        if target:
+            action = target.split(".")[-1]
+        else:
+            qs = parse_qs(body.decode("utf-8", "replace")) if body else parse_qs(environ.get("QUERY_STRING", ""))
+            action = (qs.get("Action") or [""])[0]
+        self.requests += 1
+
+        rule = self.faults.pick(service, region, action)
+        if rule is not None:
+            code = rule.get("code", "InternalError")
+            status = int(rule.get("status", 500))
+            out, ctype = error_body(service, json_protocol, code, rule.get("message", f"injected fault: {code}"))
+            start_response(f"{status} Fault", [("Content-Type", ctype), ("Content-Length", str(len(out)))])
+            return [out]
+
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        try:
+            with self.lock:
+                chunks = b"".join(self.moto(environ, capture))
+        except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
+            traceback.print_exc()
+            name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"
+            out, ctype = error_body(service, json_protocol, name, f"{type(exc).__name__}: {exc}")
+            start_response("500 Internal Server Error", [("Content-Type", ctype), ("Content-Length", str(len(out)))])
+            return [out]
+        status = captured.get("status", "500 Internal Server Error")
+        headers = captured.get("headers", [])
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status.startswith("5") and ("html" in ctype or not chunks.strip()):
+            out, ctype = error_body(service, json_protocol, "InternalError", "the sandbox failed to serve this request")
+            start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(out)))])
+            return [out]
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(chunks))))
+        start_response(status, headers)
+        return [chunks]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="amictl-sandbox")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=4566)
+    args = ap.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("the sandbox listens on loopback only", file=sys.stderr)
+        return 2
+    patches.apply_all()
+    app = SandboxApp()
+    server = make_server(args.host, args.port, app, threaded=True)
+
+    def stop(_sig: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"amictl sandbox (moto {moto_version}) on http://{args.host}:{server.port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
