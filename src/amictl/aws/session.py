@@ -1,0 +1,240 @@
+"""Sessions, clients and accounts.
+
+Every client uses botocore's ``adaptive`` retry mode and an amictl user agent, and
+counts its calls per operation (botocore events) so that benchmarks and ``-v``
+can print them. Other accounts are reached by STS AssumeRole.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import yaml
+from botocore.config import Config
+
+from .. import __version__
+from ..errors import AwsError, InputError
+
+DEFAULT_REGION = "us-east-1"
+
+HINTS = {
+    "AccessDenied": "grant the permission to the caller (see `amictl iam-policy`), or leave this region/account out",
+    "AccessDeniedException": "grant the permission to the caller (see `amictl iam-policy`)",
+    "UnauthorizedOperation": "grant the permission to the caller (see `amictl iam-policy`), or leave this region out",
+    "AuthFailure": "check the credentials and that the region is enabled for the account",
+    "OptInRequired": "the region is not enabled for this account: enable it or leave it out",
+    "RequestLimitExceeded": "AWS throttled us even after adaptive retries: retry later or scan fewer regions at once",
+    "Throttling": "AWS throttled us even after adaptive retries: retry later or scan fewer regions at once",
+    "ThrottlingException": "AWS throttled us even after adaptive retries: retry later",
+    "InternalError": "an AWS server error persisted after retries: retry later",
+    "ServiceUnavailable": "the service is unavailable in this region: retry later",
+    "ExpiredToken": "the credentials expired: refresh them (aws sso login, new session token)",
+    "InvalidClientTokenId": "the access key is not valid for this endpoint/account",
+}
+
+
+def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsError:
+    """Turn a botocore failure into an AwsError that names the code and what to do."""
+    where = f" in {region}" if region else ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        msg = exc.response.get("Error", {}).get("Message", str(exc))
+        op = operation or exc.operation_name
+        return AwsError(f"{op}{where}: {code}: {msg}", code=code, operation=op, region=region,
+                        hint=HINTS.get(code))
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError
+                  | botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectionClosedError):
+        return AwsError(f"{operation}{where}: endpoint unreachable: {exc}", code="EndpointUnreachable",
+                        operation=operation, region=region,
+                        hint="the region or endpoint is down or unreachable: check the network / --endpoint-url")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return AwsError("no AWS credentials found", code="NoCredentials", operation=operation, region=region,
+                        hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --sandbox")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return AwsError(f"{operation}{where}: {exc}", code=type(exc).__name__, operation=operation, region=region)
+    return AwsError(f"{operation}{where}: {type(exc).__name__}: {exc}", code=type(exc).__name__,
+                    operation=operation, region=region)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    if isinstance(exc, AwsError):
+        return exc.code
+    return type(exc).__name__
+
+
+@dataclass
+class AwsConfig:
+    profile: str | None = None
+    regions: list[str] = field(default_factory=list)
+    endpoint_url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    role_arns: list[str] = field(default_factory=list)
+    accounts_file: str | None = None
+    max_attempts: int = 8
+    max_pool: int = 32
+    read_timeout: int = 60
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    """One account and region to work in."""
+
+    account: str
+    region: str
+    role_arn: str | None = None
+
+
+class CallCounter:
+    """API calls and HTTP attempts per 'service.Operation', thread safe."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def on_call(self, model: Any = None, **_kw: Any) -> None:
+        if model is not None:
+            with self._lock:
+                self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def on_send(self, request: Any = None, **_kw: Any) -> None:
+        with self._lock:
+            self.attempts["http"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.calls.items()))
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+
+def load_accounts_file(path: str) -> list[str]:
+    """An accounts file lists role ARNs: ``accounts: [{role_arn: ...}, ...]`` (YAML or JSON)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read accounts file: {exc}", file=path) from None
+    items = data.get("accounts") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise InputError("expected `accounts:` with a list of {role_arn: ...}", file=path, key="accounts")
+    arns = []
+    for i, item in enumerate(items):
+        arn = item.get("role_arn") if isinstance(item, dict) else item
+        if not isinstance(arn, str) or not arn.startswith("arn:aws"):
+            raise InputError("expected a role ARN", file=path, key=f"accounts[{i}].role_arn")
+        arns.append(arn)
+    return arns
+
+
+class Connector:
+    """Makes clients for (account, region, service); remembers sessions per account."""
+
+    def __init__(self, config: AwsConfig) -> None:
+        self.config = config
+        self.counter = CallCounter()
+        kwargs: dict[str, Any] = {}
+        if config.profile:
+            kwargs["profile_name"] = config.profile
+        if config.access_key:
+            kwargs["aws_access_key_id"] = config.access_key
+            kwargs["aws_secret_access_key"] = config.secret_key
+        try:
+            self.base = boto3.Session(**kwargs)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise AwsError(str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE") from None
+        self.botocore_config = Config(
+            retries={"mode": "adaptive", "max_attempts": config.max_attempts},
+            user_agent_extra=f"amictl/{__version__}",
+            max_pool_connections=config.max_pool,
+            read_timeout=config.read_timeout,
+            connect_timeout=config.connect_timeout,
+        )
+        self._sessions: dict[str | None, boto3.Session] = {None: self.base}
+        self._clients: dict[tuple[str | None, str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._identity: dict[str, str] | None = None
+        arns = list(config.role_arns)
+        if config.accounts_file:
+            arns += load_accounts_file(config.accounts_file)
+        self.role_arns = arns
+
+    def _session(self, role_arn: str | None) -> boto3.Session:
+        with self._lock:
+            if role_arn in self._sessions:
+                return self._sessions[role_arn]
+        sts = self.client("sts", DEFAULT_REGION)
+        try:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"amictl-{__version__}")["Credentials"]
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, "AssumeRole") from None
+        sess = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        with self._lock:
+            self._sessions[role_arn] = sess
+        return sess
+
+    def client(self, service: str, region: str, role_arn: str | None = None) -> Any:
+        key = (role_arn, region, service)
+        with self._lock:
+            c = self._clients.get(key)
+        if c is not None:
+            return c
+        sess = self._session(role_arn) if role_arn else self.base
+        c = sess.client(service, region_name=region, endpoint_url=self.config.endpoint_url,
+                        config=self.botocore_config)
+        c.meta.events.register("before-call.*.*", self.counter.on_call)
+        c.meta.events.register("before-send.*.*", self.counter.on_send)
+        with self._lock:
+            self._clients[key] = c
+        return c
+
+    def home_region(self) -> str:
+        if self.config.regions and self.config.regions != ["all"]:
+            return self.config.regions[0]
+        return self.base.region_name or DEFAULT_REGION
+
+    def identity(self, role_arn: str | None = None) -> dict[str, str]:
+        try:
+            ident = self.client("sts", self.home_region(), role_arn).get_caller_identity()
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, "GetCallerIdentity") from None
+        return {"account": ident["Account"], "arn": ident["Arn"], "user_id": ident["UserId"]}
+
+    def regions(self, role_arn: str | None = None) -> list[str]:
+        wanted = self.config.regions
+        if wanted and "all" not in wanted:
+            return list(dict.fromkeys(wanted))
+        if not wanted:
+            return [self.home_region()]
+        ec2 = self.client("ec2", self.home_region(), role_arn)
+        try:
+            resp = ec2.describe_regions(AllRegions=False)
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, "DescribeRegions", self.home_region()) from None
+        return sorted(r["RegionName"] for r in resp["Regions"]
+                      if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in")
+
+    def targets(self) -> list[Target]:
+        """Every (account, region) to work in: the caller's own, or each assumed role's."""
+        out: list[Target] = []
+        roles: list[str | None] = list(self.role_arns) if self.role_arns else [None]
+        for role in roles:
+            account = self.identity(role)["account"]
+            for region in self.regions(role):
+                out.append(Target(account, region, role))
+        return out

@@ -1,0 +1,7 @@
+"""Registered later."""
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    return None

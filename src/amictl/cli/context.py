@@ -1,0 +1,27 @@
+"""Build library objects (connector, store) from the global options."""
+
+from __future__ import annotations
+
+import os
+
+from ..aws.session import AwsConfig, Connector
+from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
+from ..state.store import Store
+from .common import settings
+
+
+def connector() -> Connector:
+    s = settings()
+    cfg = AwsConfig(profile=s.profile, regions=list(s.regions), endpoint_url=s.endpoint_url,
+                    role_arns=list(s.role_arns), accounts_file=s.accounts_file)
+    if s.sandbox:
+        home = os.environ.get("AMICTL_SANDBOX_HOME")
+        sb = Sandbox(home) if home else Sandbox()
+        cfg.endpoint_url = sb.endpoint
+        cfg.access_key, cfg.secret_key = SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
+        cfg.profile = None
+    return Connector(cfg)
+
+
+def store() -> Store:
+    return Store(settings().state)

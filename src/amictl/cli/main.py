@@ -1,0 +1,61 @@
+"""``amictl`` entry point: the group, global options and the exit-code mapping."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import AmictlError
+from .common import err_console, global_options, settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="amictl")
+@global_options
+def cli() -> None:
+    """amictl: create, manage, use, update and safely retire Amazon EC2 machine images.
+
+    Global options work before or after the sub-command. Exit codes: 0 success,
+    1 error, 2 bad input, 3 refused by a safety check, 4 partial failure.
+    """
+    settings()
+
+
+def _register() -> None:
+    from . import apply_cmd, demo, inventory_cmd, plan_cmd, sandbox_cmd
+
+    for mod in (sandbox_cmd, demo, inventory_cmd, plan_cmd, apply_cmd):
+        mod.register(cli)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; AmictlError becomes one clear line, a hint, and its exit code."""
+    try:
+        cli.main(args=argv, prog_name="amictl", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console().print("aborted")
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code)
+    except AmictlError as exc:
+        con = err_console()
+        con.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console().print("interrupted")
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""``amictl sandbox up|down|status|load``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
+from .common import emit, global_options, info, settings
+
+
+def _sandbox() -> Sandbox:
+    home = os.environ.get("AMICTL_SANDBOX_HOME")
+    return Sandbox(home) if home else Sandbox()
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("sandbox")
+    @global_options
+    def sandbox() -> None:
+        """The local EC2-compatible endpoint (moto + the amictl layer) for demos and tests."""
+
+    @sandbox.command("up")
+    @click.option("--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
+    @click.option("--fleet", default="none", show_default=True, help="Seed with: demo, large, none or a fleet FILE.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the built-in fleets.")
+    @click.option("--images", type=int, help="large fleet: number of images.")
+    @click.option("--snapshots", type=int, help="large fleet: number of snapshots (all kinds).")
+    @click.option("--instances", type=int, help="large fleet: number of instances.")
+    @click.option("--launch-templates", type=int, help="large fleet: number of launch templates.")
+    @click.option("--lt-versions", type=int, help="large fleet: versions per launch template.")
+    @click.option("--regions-count", "regions", type=int, help="large fleet: number of regions.")
+    @global_options
+    def up(port: int, fleet: str, seed: int, **sizes: int | None) -> None:
+        """Start the sandbox in the background on 127.0.0.1, optionally seeded."""
+        sb = _sandbox()
+        already = sb.running()
+        inf = sb.up(port=port or None)
+        if already:
+            info(f"the sandbox is already running (pid {inf.pid})")
+        result = None
+        if fleet != "none":
+            info(f"seeding fleet {fleet} ...")
+            if fleet in ("demo", "large"):
+                opts = {k: v for k, v in sizes.items() if v is not None}
+                result = sb.load_builtin(fleet, seed=seed, **opts)
+            else:
+                result = sb.load_file(fleet)
+            info(f"seeded {json.dumps(result['counts'])} in {result['seconds']:.1f} s")
+        out = {"endpoint": inf.endpoint, "pid": inf.pid, "log": inf.log,
+               "export": f"export AWS_ENDPOINT_URL={inf.endpoint} AWS_ACCESS_KEY_ID={SANDBOX_ACCESS_KEY} "
+                         f"AWS_SECRET_ACCESS_KEY={SANDBOX_SECRET_KEY} AWS_DEFAULT_REGION=us-east-1"}
+        if result:
+            out["seeded"] = {"counts": result["counts"], "seconds": result["seconds"]}
+        if settings().output == "json":
+            emit(out)
+        else:
+            click.echo(f"sandbox running at {inf.endpoint} (pid {inf.pid})")
+            click.echo(out["export"])
+
+    @sandbox.command("down")
+    @global_options
+    def down() -> None:
+        """Stop the sandbox (only the process recorded in its pid file)."""
+        stopped = _sandbox().down()
+        info("sandbox stopped" if stopped else "no sandbox was running")
+
+    @sandbox.command("status")
+    @global_options
+    def status() -> None:
+        """Whether the sandbox runs, where, and what it serves."""
+        sb = _sandbox()
+        inf = sb.running()
+        if not inf:
+            emit({"running": False}) if settings().output != "table" else click.echo("sandbox: not running")
+            return
+        health = sb.health()
+        data = {"running": True, "endpoint": inf.endpoint, "pid": inf.pid, "moto": health["moto"],
+                "requests": health["requests"], "patches": health["patches"]}
+        if settings().output == "table":
+            click.echo(f"sandbox: running at {inf.endpoint} (pid {inf.pid}, moto {health['moto']}, "
+                       f"{health['requests']} requests served, {len(health['patches'])} AWS-behaviour patches)")
+        else:
+            emit(data)
+
+    @sandbox.command("load")
+    @click.argument("file")
+    @global_options
+    def load(file: str) -> None:
+        """Seed a fleet FILE (or demo / large) into the running sandbox; -o json prints the alias map."""
+        sb = _sandbox()
+        result = sb.load_builtin(file) if file in ("demo", "large") else sb.load_file(file)
+        if settings().output == "table":
+            info(f"seeded {json.dumps(result['counts'])} in {result['seconds']:.2f} s")
+            emit([{"alias": k, "id": v} for k, v in result["aliases"].items()], ["alias", "id"])
+        else:
+            emit({"aliases": result["aliases"], "counts": result["counts"], "seconds": result["seconds"]})

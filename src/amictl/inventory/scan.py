@@ -1,0 +1,93 @@
+"""Run the collectors over accounts x regions x kinds, concurrently and bounded.
+
+Every failure (access denied, throttling after retries, endpoint down) is recorded
+per (account, region, kind) and makes that slice incomplete; the other slices
+still load. A slice is never silently empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from ..aws.session import Connector, Target, aws_error
+from ..model import FamilyRule, Inventory, SliceStatus
+from .collectors import COLLECTORS, SliceData, resolve_asg_references
+
+Progress = Callable[[str, int, int], None]
+
+
+def scan(
+    connector: Connector,
+    targets: list[Target] | None = None,
+    *,
+    kinds: list[str] | None = None,
+    family_rule: FamilyRule | None = None,
+    workers: int = 8,
+    progress: Progress | None = None,
+) -> Inventory:
+    """Scan every target; return the inventory with per-slice completeness."""
+    started = time.perf_counter()
+    before = connector.counter.snapshot()
+    targets = targets if targets is not None else connector.targets()
+    kinds = kinds or list(COLLECTORS)
+    jobs = [(t, COLLECTORS[k]) for t in targets for k in kinds]
+    results: dict[tuple[Target, str], SliceData] = {}
+    statuses: dict[tuple[Target, str], SliceStatus] = {}
+
+    def run(target: Target, spec: Any) -> tuple[SliceData | None, SliceStatus]:
+        t0 = time.perf_counter()
+        try:
+            client = connector.client(spec.service, target.region, target.role_arn)
+            data = spec.fn(client, target.account, target.region)
+            return data, SliceStatus(target.account, target.region, spec.kind, True, data.items,
+                                     seconds=round(time.perf_counter() - t0, 3))
+        except Exception as exc:  # noqa: BLE001 - recorded, never swallowed into an empty slice
+            err = aws_error(exc, spec.kind, target.region)
+            return None, SliceStatus(target.account, target.region, spec.kind, False, 0, err.code, err.message,
+                                     round(time.perf_counter() - t0, 3))
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
+        for fut in as_completed(futures):
+            key = futures[fut]
+            data, status = fut.result()
+            statuses[key] = status
+            if data is not None:
+                results[key] = data
+            done += 1
+            if progress:
+                progress(f"{key[0].region} {key[1]}", done, len(jobs))
+
+    inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
+    for (target, kind), data in results.items():
+        inv.images.extend(data.images)
+        inv.snapshots.extend(data.snapshots)
+        inv.references.extend(data.references)
+        if kind == "auto-scaling-groups":
+            lt = results.get((target, "launch-templates"))
+            lc = results.get((target, "launch-configurations"))
+            if lt is None or lc is None:
+                st = statuses[(target, kind)]
+                st.complete = False
+                st.error_code = "DependencyIncomplete"
+                st.error = "launch templates or launch configurations could not be read, so ASG images are unknown"
+            else:
+                inv.references.extend(resolve_asg_references(
+                    data.raw.get("asg_specs", []), lt.raw.get("templates", {}),
+                    lc.raw.get("launch_configurations", {}), target.account, target.region))
+    inv.slices = sorted(statuses.values(), key=lambda s: (s.account, s.region, s.kind))
+    inv.accounts = sorted({t.account for t in targets})
+    inv.regions = sorted({t.region for t in targets})
+    inv.images.sort(key=lambda i: (i.account, i.region, i.image_id))
+    inv.snapshots.sort(key=lambda s: (s.account, s.region, s.snapshot_id))
+    inv.references.sort(key=lambda r: (r.image_id, r.kind, r.id))
+    inv.resolve_families(family_rule or FamilyRule())
+    after = connector.counter.snapshot()
+    inv.api_calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    inv.duration = round(time.perf_counter() - started, 3)
+    return inv

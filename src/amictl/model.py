@@ -1,0 +1,340 @@
+"""Images, snapshots, references and the inventory, as plain dataclasses.
+
+The inventory is the ground truth every decision stands on. It keeps indexes
+(image -> references, snapshot -> images, family -> versions) and knows which
+(account, region, kind) slices could not be read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+UTC = dt.UTC
+
+REFERENCE_KINDS = (
+    "instance",
+    "launch-template-version",
+    "launch-configuration",
+    "auto-scaling-group",
+    "ssm-parameter",
+    "channel",
+    "child-image",
+    "shared-account",
+    "recent-launch",
+)
+
+DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"
+CREATED_FOR_RE = re.compile(r"for (ami-[0-9a-f]+)")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    s = str(value).strip().replace("Z", "+00:00")
+    t = dt.datetime.fromisoformat(s)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def version_key(version: str | None) -> tuple[Any, ...]:
+    """Order versions numerically: 1.10 > 1.9 > 1.2.3 > 1.2; text parts after numbers."""
+    if not version:
+        return ()
+    parts = re.findall(r"\d+|[A-Za-z]+", version)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+@dataclass
+class Snapshot:
+    snapshot_id: str
+    account: str
+    region: str
+    size_gib: int
+    start_time: dt.datetime | None = None
+    description: str = ""
+    owner_id: str = ""
+    storage_tier: str = "standard"
+    encrypted: bool = False
+    state: str = "completed"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def made_for_image(self) -> str | None:
+        """The image a snapshot was made for (CreateImage/CopyImage description, or amictl's tag)."""
+        if self.tags.get("amictl:image"):
+            return self.tags["amictl:image"]
+        if "CreateImage" in self.description or "DestinationAmi" in self.description:
+            m = CREATED_FOR_RE.search(self.description)
+            if "DestinationAmi" in self.description:
+                m = re.search(r"DestinationAmi (ami-[0-9a-f]+)", self.description)
+            return m.group(1) if m else None
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start_time"] = iso(self.start_time)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Snapshot:
+        d = dict(d)
+        d["start_time"] = parse_time(d.get("start_time"))
+        return cls(**d)
+
+
+@dataclass
+class Image:
+    image_id: str
+    account: str
+    region: str
+    name: str = ""
+    owner_id: str = ""
+    state: str = "available"
+    created_at: dt.datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    architecture: str = ""
+    platform: str = "linux"
+    public: bool = False
+    shared_with: list[str] = field(default_factory=list)
+    deprecation_time: dt.datetime | None = None
+    last_launched_time: dt.datetime | None = None
+    deregistration_protection: str = "disabled"
+    source_image_id: str | None = None
+    source_image_region: str | None = None
+    block_devices: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    family: str | None = None
+    version: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.owner_id == self.account
+
+    @property
+    def snapshot_ids(self) -> list[str]:
+        return [b["snapshot_id"] for b in self.block_devices if b.get("snapshot_id")]
+
+    @property
+    def size_gib(self) -> int:
+        return sum(int(b.get("size_gib") or 0) for b in self.block_devices)
+
+    @property
+    def protected(self) -> bool:
+        p = self.deregistration_protection or "disabled"
+        if p.startswith("enabled"):
+            return True
+        if p.startswith("disabled-until "):
+            until = parse_time(p.split(" ", 1)[1])
+            return until is not None and until > dt.datetime.now(UTC)
+        return False
+
+    @property
+    def shared(self) -> bool:
+        return self.public or bool(self.shared_with)
+
+    def deprecated_at(self, now: dt.datetime) -> bool:
+        return self.deprecation_time is not None and self.deprecation_time <= now
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("created_at", "deprecation_time", "last_launched_time"):
+            d[k] = iso(getattr(self, k))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Image:
+        d = dict(d)
+        for k in ("created_at", "deprecation_time", "last_launched_time"):
+            d[k] = parse_time(d.get(k))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Something that can still launch (or depends on) an image."""
+
+    kind: str
+    id: str
+    detail: str
+    image_id: str
+    account: str
+    region: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SliceStatus:
+    """One (account, region, kind) scan: complete, or the error that stopped it."""
+
+    account: str
+    region: str
+    kind: str
+    complete: bool
+    items: int = 0
+    error_code: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FamilyRule:
+    tag: str = "family"
+    version_tag: str = "version"
+    name_pattern: str = DEFAULT_NAME_PATTERN
+
+    def resolve(self, image: Image) -> tuple[str | None, str | None]:
+        fam = image.tags.get(self.tag)
+        ver = image.tags.get(self.version_tag)
+        if fam and ver:
+            return fam, ver
+        m = re.match(self.name_pattern, image.name or "")
+        if m:
+            return fam or m.group("family"), ver or m.group("version")
+        return fam, ver
+
+
+@dataclass
+class Inventory:
+    images: list[Image] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
+    slices: list[SliceStatus] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    scanned_at: dt.datetime | None = None
+    api_calls: dict[str, int] = field(default_factory=dict)
+    duration: float = 0.0
+
+    # ---- completeness
+    @property
+    def complete(self) -> bool:
+        return all(s.complete for s in self.slices)
+
+    def incomplete_slices(self, account: str | None = None, region: str | None = None) -> list[SliceStatus]:
+        return [
+            s for s in self.slices
+            if not s.complete and (account is None or s.account == account)
+            and (region is None or s.region == region)
+        ]
+
+    def slice_complete(self, account: str, region: str) -> bool:
+        return not self.incomplete_slices(account, region)
+
+    # ---- indexes
+    @cached_property
+    def by_id(self) -> dict[str, Image]:
+        return {i.image_id: i for i in self.images}
+
+    @cached_property
+    def snapshot_by_id(self) -> dict[str, Snapshot]:
+        return {s.snapshot_id: s for s in self.snapshots}
+
+    @cached_property
+    def refs_by_image(self) -> dict[str, list[Reference]]:
+        out: dict[str, list[Reference]] = defaultdict(list)
+        for r in self.references:
+            out[r.image_id].append(r)
+        for img in self.images:
+            if img.source_image_id and img.source_image_id in self.by_id:
+                out[img.source_image_id].append(Reference(
+                    "child-image", img.image_id, f"{img.name} was built from it", img.source_image_id,
+                    img.account, img.region))
+            if img.public:
+                out[img.image_id].append(Reference("shared-account", "public", "launch permission: public",
+                                                   img.image_id, img.account, img.region))
+            for target in img.shared_with:
+                out[img.image_id].append(Reference("shared-account", target, "launch permission",
+                                                   img.image_id, img.account, img.region))
+        return dict(out)
+
+    def refs(self, image_id: str) -> list[Reference]:
+        return self.refs_by_image.get(image_id, [])
+
+    @cached_property
+    def images_by_snapshot(self) -> dict[str, list[Image]]:
+        out: dict[str, list[Image]] = defaultdict(list)
+        for img in self.images:
+            for sid in img.snapshot_ids:
+                out[sid].append(img)
+        return dict(out)
+
+    @cached_property
+    def families(self) -> dict[tuple[str, str, str], list[Image]]:
+        """(account, region, family) -> images, newest version first (ties: newest CreationDate)."""
+        out: dict[tuple[str, str, str], list[Image]] = defaultdict(list)
+        for img in self.images:
+            if img.family and img.owned:
+                out[(img.account, img.region, img.family)].append(img)
+        epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+        for imgs in out.values():
+            imgs.sort(key=lambda i: (version_key(i.version), i.created_at or epoch, i.image_id), reverse=True)
+        return dict(out)
+
+    def resolve_families(self, rule: FamilyRule) -> None:
+        for img in self.images:
+            img.family, img.version = rule.resolve(img)
+        self.__dict__.pop("families", None)
+
+    def children_of(self, image_id: str) -> list[Image]:
+        return [i for i in self.images if i.source_image_id == image_id]
+
+    # ---- identity
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for img in sorted(self.images, key=lambda i: i.image_id):
+            h.update(json.dumps([img.image_id, img.state, sorted(img.tags.items()), img.snapshot_ids,
+                                 iso(img.deprecation_time), img.shared_with, img.public]).encode())
+        for s in sorted(self.snapshots, key=lambda s: s.snapshot_id):
+            h.update(s.snapshot_id.encode())
+        for r in sorted(self.references, key=lambda r: (r.image_id, r.kind, r.id)):
+            h.update(f"{r.image_id}|{r.kind}|{r.id}".encode())
+        for sl in sorted(self.slices, key=lambda s: (s.account, s.region, s.kind)):
+            h.update(f"{sl.account}|{sl.region}|{sl.kind}|{sl.complete}".encode())
+        return h.hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "complete": self.complete,
+            "accounts": self.accounts,
+            "regions": self.regions,
+            "scanned_at": iso(self.scanned_at),
+            "duration": self.duration,
+            "api_calls": self.api_calls,
+            "slices": [s.to_dict() for s in self.slices],
+            "images": [i.to_dict() for i in self.images],
+            "snapshots": [s.to_dict() for s in self.snapshots],
+            "references": [r.to_dict() for r in self.references],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Inventory:
+        return cls(
+            images=[Image.from_dict(x) for x in d.get("images", [])],
+            snapshots=[Snapshot.from_dict(x) for x in d.get("snapshots", [])],
+            references=[Reference(**x) for x in d.get("references", [])],
+            slices=[SliceStatus(**x) for x in d.get("slices", [])],
+            accounts=list(d.get("accounts", [])),
+            regions=list(d.get("regions", [])),
+            scanned_at=parse_time(d.get("scanned_at")),
+            api_calls=dict(d.get("api_calls", {})),
+            duration=float(d.get("duration", 0.0)),
+        )
