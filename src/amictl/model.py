@@ -229,10 +229,14 @@ class Inventory:
     def complete(self) -> bool:
         return all(s.complete for s in self.slices)
 
-    def incomplete_slices(self, account: str | None = None, region: str | None = None) -> list[SliceStatus]:
+    def incomplete_slices(
+        self, account: str | None = None, region: str | None = None
+    ) -> list[SliceStatus]:
         return [
-            s for s in self.slices
-            if not s.complete and (account is None or s.account == account)
+            s
+            for s in self.slices
+            if not s.complete
+            and (account is None or s.account == account)
             and (region is None or s.region == region)
         ]
 
@@ -255,15 +259,38 @@ class Inventory:
             out[r.image_id].append(r)
         for img in self.images:
             if img.source_image_id and img.source_image_id in self.by_id:
-                out[img.source_image_id].append(Reference(
-                    "child-image", img.image_id, f"{img.name} was built from it", img.source_image_id,
-                    img.account, img.region))
+                out[img.source_image_id].append(
+                    Reference(
+                        "child-image",
+                        img.image_id,
+                        f"{img.name} was built from it",
+                        img.source_image_id,
+                        img.account,
+                        img.region,
+                    )
+                )
             if img.public:
-                out[img.image_id].append(Reference("shared-account", "public", "launch permission: public",
-                                                   img.image_id, img.account, img.region))
+                out[img.image_id].append(
+                    Reference(
+                        "shared-account",
+                        "public",
+                        "launch permission: public",
+                        img.image_id,
+                        img.account,
+                        img.region,
+                    )
+                )
             for target in img.shared_with:
-                out[img.image_id].append(Reference("shared-account", target, "launch permission",
-                                                   img.image_id, img.account, img.region))
+                out[img.image_id].append(
+                    Reference(
+                        "shared-account",
+                        target,
+                        "launch permission",
+                        img.image_id,
+                        img.account,
+                        img.region,
+                    )
+                )
         return dict(out)
 
     def refs(self, image_id: str) -> list[Reference]:
@@ -286,7 +313,10 @@ class Inventory:
                 out[(img.account, img.region, img.family)].append(img)
         epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
         for imgs in out.values():
-            imgs.sort(key=lambda i: (version_key(i.version), i.created_at or epoch, i.image_id), reverse=True)
+            imgs.sort(
+                key=lambda i: (version_key(i.version), i.created_at or epoch, i.image_id),
+                reverse=True,
+            )
         return dict(out)
 
     def resolve_families(self, rule: FamilyRule) -> None:
@@ -301,8 +331,19 @@ class Inventory:
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for img in sorted(self.images, key=lambda i: i.image_id):
-            h.update(json.dumps([img.image_id, img.state, sorted(img.tags.items()), img.snapshot_ids,
-                                 iso(img.deprecation_time), img.shared_with, img.public]).encode())
+            h.update(
+                json.dumps(
+                    [
+                        img.image_id,
+                        img.state,
+                        sorted(img.tags.items()),
+                        img.snapshot_ids,
+                        iso(img.deprecation_time),
+                        img.shared_with,
+                        img.public,
+                    ]
+                ).encode()
+            )
         for s in sorted(self.snapshots, key=lambda s: s.snapshot_id):
             h.update(s.snapshot_id.encode())
         for r in sorted(self.references, key=lambda r: (r.image_id, r.kind, r.id)):

@@ -13,7 +13,9 @@ from typing import Any
 
 DEFAULT = {"standard": 0.05, "archive": 0.0125}
 REGIONAL: dict[str, dict[str, float]] = {
-    "us-east-1": DEFAULT, "us-east-2": DEFAULT, "us-west-2": DEFAULT,
+    "us-east-1": DEFAULT,
+    "us-east-2": DEFAULT,
+    "us-west-2": DEFAULT,
     "us-west-1": {"standard": 0.06, "archive": 0.015},
     "eu-west-1": {"standard": 0.05, "archive": 0.0125},
     "eu-central-1": {"standard": 0.054, "archive": 0.0135},
@@ -43,5 +45,7 @@ def price(region: str, tier: str = "standard", overrides: dict[str, Any] | None 
     return float(REGIONAL.get(region, DEFAULT).get(tier, DEFAULT["standard"]))
 
 
-def monthly_cost(size_gib: float, region: str, tier: str = "standard", overrides: dict[str, Any] | None = None) -> float:
+def monthly_cost(
+    size_gib: float, region: str, tier: str = "standard", overrides: dict[str, Any] | None = None
+) -> float:
     return round(size_gib * price(region, tier, overrides), 4)

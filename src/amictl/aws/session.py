@@ -46,20 +46,50 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         msg = exc.response.get("Error", {}).get("Message", str(exc))
         op = operation or exc.operation_name
-        return AwsError(f"{op}{where}: {code}: {msg}", code=code, operation=op, region=region,
-                        hint=HINTS.get(code))
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError
-                  | botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectionClosedError):
-        return AwsError(f"{operation}{where}: endpoint unreachable: {exc}", code="EndpointUnreachable",
-                        operation=operation, region=region,
-                        hint="the region or endpoint is down or unreachable: check the network / --endpoint-url")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
-        return AwsError("no AWS credentials found", code="NoCredentials", operation=operation, region=region,
-                        hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --sandbox")
+        return AwsError(
+            f"{op}{where}: {code}: {msg}",
+            code=code,
+            operation=op,
+            region=region,
+            hint=HINTS.get(code),
+        )
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectTimeoutError
+        | botocore.exceptions.ReadTimeoutError
+        | botocore.exceptions.ConnectionClosedError,
+    ):
+        return AwsError(
+            f"{operation}{where}: endpoint unreachable: {exc}",
+            code="EndpointUnreachable",
+            operation=operation,
+            region=region,
+            hint="the region or endpoint is down or unreachable: check the network / --endpoint-url",
+        )
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
+        return AwsError(
+            "no AWS credentials found",
+            code="NoCredentials",
+            operation=operation,
+            region=region,
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --sandbox",
+        )
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return AwsError(f"{operation}{where}: {exc}", code=type(exc).__name__, operation=operation, region=region)
-    return AwsError(f"{operation}{where}: {type(exc).__name__}: {exc}", code=type(exc).__name__,
-                    operation=operation, region=region)
+        return AwsError(
+            f"{operation}{where}: {exc}",
+            code=type(exc).__name__,
+            operation=operation,
+            region=region,
+        )
+    return AwsError(
+        f"{operation}{where}: {type(exc).__name__}: {exc}",
+        code=type(exc).__name__,
+        operation=operation,
+        region=region,
+    )
 
 
 def error_code(exc: BaseException) -> str:
@@ -128,7 +158,9 @@ def load_accounts_file(path: str) -> list[str]:
         raise InputError(f"cannot read accounts file: {exc}", file=path) from None
     items = data.get("accounts") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise InputError("expected `accounts:` with a list of {role_arn: ...}", file=path, key="accounts")
+        raise InputError(
+            "expected `accounts:` with a list of {role_arn: ...}", file=path, key="accounts"
+        )
     arns = []
     for i, item in enumerate(items):
         arn = item.get("role_arn") if isinstance(item, dict) else item
@@ -153,7 +185,9 @@ class Connector:
         try:
             self.base = boto3.Session(**kwargs)
         except botocore.exceptions.ProfileNotFound as exc:
-            raise AwsError(str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE") from None
+            raise AwsError(
+                str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
+            ) from None
         self.botocore_config = Config(
             retries={"mode": "adaptive", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
@@ -176,7 +210,9 @@ class Connector:
                 return self._sessions[role_arn]
         sts = self.client("sts", DEFAULT_REGION)
         try:
-            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"amictl-{__version__}")["Credentials"]
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"amictl-{__version__}")[
+                "Credentials"
+            ]
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, "AssumeRole") from None
         sess = boto3.Session(
@@ -195,8 +231,12 @@ class Connector:
         if c is not None:
             return c
         sess = self._session(role_arn) if role_arn else self.base
-        c = sess.client(service, region_name=region, endpoint_url=self.config.endpoint_url,
-                        config=self.botocore_config)
+        c = sess.client(
+            service,
+            region_name=region,
+            endpoint_url=self.config.endpoint_url,
+            config=self.botocore_config,
+        )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
         c.meta.events.register("before-send.*.*", self.counter.on_send)
         with self._lock:
@@ -226,8 +266,11 @@ class Connector:
             resp = ec2.describe_regions(AllRegions=False)
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, "DescribeRegions", self.home_region()) from None
-        return sorted(r["RegionName"] for r in resp["Regions"]
-                      if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in")
+        return sorted(
+            r["RegionName"]
+            for r in resp["Regions"]
+            if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
+        )
 
     def targets(self) -> list[Target]:
         """Every (account, region) to work in: the caller's own, or each assumed role's."""

@@ -60,7 +60,9 @@ def _split_regions(values: Sequence[str]) -> list[str]:
     return out
 
 
-def _store(attr: str, convert: Callable[[Any], Any] | None = None) -> Callable[[click.Context, click.Parameter, Any], None]:
+def _store(
+    attr: str, convert: Callable[[Any], Any] | None = None
+) -> Callable[[click.Context, click.Parameter, Any], None]:
     def cb(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
         if value is None or value == () or value is False and attr not in ("progress",):
             return
@@ -76,28 +78,91 @@ def _store(attr: str, convert: Callable[[Any], Any] | None = None) -> Callable[[
 def global_options(fn: F) -> F:
     """The options of cli.md, on the group and on every command."""
     opts = [
-        click.option("--profile", expose_value=False, callback=_store("profile"), help="boto3 profile (AWS_PROFILE)."),
-        click.option("--region", "regions", multiple=True, expose_value=False, callback=_store("regions", _split_regions),
-                     help="Region(s) to work in: repeat, comma list, or `all`."),
-        click.option("--endpoint-url", expose_value=False, callback=_store("endpoint_url"),
-                     help="Send every AWS call there (AWS_ENDPOINT_URL)."),
-        click.option("--sandbox", is_flag=True, default=None, expose_value=False, callback=_store("sandbox"),
-                     help="Use the running sandbox (its endpoint and dummy credentials)."),
-        click.option("--role-arn", "role_arns", multiple=True, expose_value=False, callback=_store("role_arns", list),
-                     help="Work in another account by assuming this role (repeatable)."),
-        click.option("--accounts-file", expose_value=False, callback=_store("accounts_file"),
-                     help="YAML/JSON file listing accounts and the roles to assume."),
-        click.option("--state", expose_value=False, callback=_store("state"),
-                     help="State store URL (AMICTL_STATE); default SQLite under $XDG_STATE_HOME/amictl/."),
-        click.option("-o", "--output", type=click.Choice(OUTPUTS), expose_value=False, callback=_store("output"),
-                     help="table for people; json, csv, yaml for scripts (AMICTL_OUTPUT)."),
-        click.option("--no-progress", "progress", flag_value=False, default=None, expose_value=False,
-                     callback=_store("progress"), help="No progress bars."),
-        click.option("-v", "--verbose", "verbosity", count=True, expose_value=False, callback=_store("verbosity"),
-                     help="More logging on stderr."),
-        click.option("-q", "--quiet", "quiet", count=True, expose_value=False,
-                     callback=lambda c, p, v: setattr(settings(), "verbosity", settings().verbosity - v) if v else None,
-                     help="Less logging on stderr."),
+        click.option(
+            "--profile",
+            expose_value=False,
+            callback=_store("profile"),
+            help="boto3 profile (AWS_PROFILE).",
+        ),
+        click.option(
+            "--region",
+            "regions",
+            multiple=True,
+            expose_value=False,
+            callback=_store("regions", _split_regions),
+            help="Region(s) to work in: repeat, comma list, or `all`.",
+        ),
+        click.option(
+            "--endpoint-url",
+            expose_value=False,
+            callback=_store("endpoint_url"),
+            help="Send every AWS call there (AWS_ENDPOINT_URL).",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_store("sandbox"),
+            help="Use the running sandbox (its endpoint and dummy credentials).",
+        ),
+        click.option(
+            "--role-arn",
+            "role_arns",
+            multiple=True,
+            expose_value=False,
+            callback=_store("role_arns", list),
+            help="Work in another account by assuming this role (repeatable).",
+        ),
+        click.option(
+            "--accounts-file",
+            expose_value=False,
+            callback=_store("accounts_file"),
+            help="YAML/JSON file listing accounts and the roles to assume.",
+        ),
+        click.option(
+            "--state",
+            expose_value=False,
+            callback=_store("state"),
+            help="State store URL (AMICTL_STATE); default SQLite under $XDG_STATE_HOME/amictl/.",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Choice(OUTPUTS),
+            expose_value=False,
+            callback=_store("output"),
+            help="table for people; json, csv, yaml for scripts (AMICTL_OUTPUT).",
+        ),
+        click.option(
+            "--no-progress",
+            "progress",
+            flag_value=False,
+            default=None,
+            expose_value=False,
+            callback=_store("progress"),
+            help="No progress bars.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            "verbosity",
+            count=True,
+            expose_value=False,
+            callback=_store("verbosity"),
+            help="More logging on stderr.",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            "quiet",
+            count=True,
+            expose_value=False,
+            callback=lambda c, p, v: (
+                setattr(settings(), "verbosity", settings().verbosity - v) if v else None
+            ),
+            help="Less logging on stderr.",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -132,15 +197,21 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def emit(data: Any, columns: Sequence[str] | None = None, title: str | None = None,
-         table_rows: list[dict[str, Any]] | None = None) -> None:
+def emit(
+    data: Any,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    table_rows: list[dict[str, Any]] | None = None,
+) -> None:
     """Print ``data`` in the chosen output format. Tables use ``columns`` (or all keys)."""
     fmt = settings().output
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
         return
     if fmt == "yaml":
-        click.echo(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False), nl=False)
+        click.echo(
+            yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False), nl=False
+        )
         return
     rows = table_rows if table_rows is not None else data
     if isinstance(rows, dict):

@@ -12,8 +12,13 @@ from .common import settings
 
 def connector() -> Connector:
     s = settings()
-    cfg = AwsConfig(profile=s.profile, regions=list(s.regions), endpoint_url=s.endpoint_url,
-                    role_arns=list(s.role_arns), accounts_file=s.accounts_file)
+    cfg = AwsConfig(
+        profile=s.profile,
+        regions=list(s.regions),
+        endpoint_url=s.endpoint_url,
+        role_arns=list(s.role_arns),
+        accounts_file=s.accounts_file,
+    )
     if s.sandbox:
         home = os.environ.get("AMICTL_SANDBOX_HOME")
         sb = Sandbox(home) if home else Sandbox()

@@ -25,17 +25,27 @@ def register(cli: click.Group) -> None:
         con = out_console()
         workdir = tempfile.mkdtemp(prefix="amictl-demo-")
         con.rule("[bold]amictl demo")
-        con.print("Starting a private sandbox (moto + the amictl AWS-behaviour layer) on a free port...")
+        con.print(
+            "Starting a private sandbox (moto + the amictl AWS-behaviour layer) on a free port..."
+        )
         with Sandbox(os.path.join(workdir, "sandbox")) as sb:
             result = sb.load_builtin("demo", seed=seed)
             c = result["counts"]
-            con.print(f"Seeded the demo fleet in {result['seconds']:.2f} s: {c['images']} images, "
-                      f"{c['snapshots']} snapshots, {c['instances']} instances, {c['launch_templates']} launch "
-                      f"templates, {c['launch_configurations']} launch configurations, "
-                      f"{c['auto_scaling_groups']} ASGs, {c['ssm_parameters']} SSM parameters "
-                      f"in {', '.join(result['regions'])}.")
-            conn = Connector(AwsConfig(regions=list(result["regions"]), endpoint_url=sb.endpoint,
-                                       access_key=SANDBOX_ACCESS_KEY, secret_key=SANDBOX_SECRET_KEY))
+            con.print(
+                f"Seeded the demo fleet in {result['seconds']:.2f} s: {c['images']} images, "
+                f"{c['snapshots']} snapshots, {c['instances']} instances, {c['launch_templates']} launch "
+                f"templates, {c['launch_configurations']} launch configurations, "
+                f"{c['auto_scaling_groups']} ASGs, {c['ssm_parameters']} SSM parameters "
+                f"in {', '.join(result['regions'])}."
+            )
+            conn = Connector(
+                AwsConfig(
+                    regions=list(result["regions"]),
+                    endpoint_url=sb.endpoint,
+                    access_key=SANDBOX_ACCESS_KEY,
+                    secret_key=SANDBOX_SECRET_KEY,
+                )
+            )
             store = Store(f"sqlite:///{os.path.join(workdir, 'state.db')}")
             ctx = DemoContext(con, conn, store, result["aliases"])
             ctx.step_inventory()
@@ -43,8 +53,10 @@ def register(cli: click.Group) -> None:
 
             run_lifecycle(ctx)
         con.rule("[bold]done")
-        con.print("The sandbox is stopped; nothing is left running. Point the same commands at AWS with "
-                  "--profile / --region (see README).")
+        con.print(
+            "The sandbox is stopped; nothing is left running. Point the same commands at AWS with "
+            "--profile / --region (see README)."
+        )
 
 
 class DemoContext:
@@ -62,21 +74,27 @@ class DemoContext:
         self.store.save_inventory(inv)
         self.inv = inv
         calls = sum(inv.api_calls.values())
-        con.print(f"Scanned {len(inv.regions)} regions x {len(inv.slices) // max(len(inv.regions), 1)} kinds "
-                  f"with {calls} API calls in {inv.duration:.2f} s; complete: {inv.complete}.")
+        con.print(
+            f"Scanned {len(inv.regions)} regions x {len(inv.slices) // max(len(inv.regions), 1)} kinds "
+            f"with {calls} API calls in {inv.duration:.2f} s; complete: {inv.complete}."
+        )
         fams = Counter((i.region, i.family or "(no family)") for i in inv.images if i.owned)
         for (region, fam), n in sorted(fams.items()):
             con.print(f"  {region:<10} {fam:<20} {n} versions")
         kinds = Counter(r.kind for r in inv.references)
         con.print("References found: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
         now = dt.datetime.now(dt.UTC)
-        telling = [("db-lc-old", "app-db-v1", "only an UNATTACHED launch configuration uses it"),
-                   ("web-lt v1", "web-server-v5", "only a NON-default launch template version uses it"),
-                   ("ssm", "batch-worker-v6", "only an SSM parameter names it"),
-                   ("mixed", "batch-worker-v4", "only a mixed-instances override of an ASG uses it")]
+        telling = [
+            ("db-lc-old", "app-db-v1", "only an UNATTACHED launch configuration uses it"),
+            ("web-lt v1", "web-server-v5", "only a NON-default launch template version uses it"),
+            ("ssm", "batch-worker-v6", "only an SSM parameter names it"),
+            ("mixed", "batch-worker-v4", "only a mixed-instances override of an ASG uses it"),
+        ]
         for _label, alias, why in telling:
             ami = self.aliases[alias]
             rows = views.refs_rows(inv, ami, now, dt.timedelta(days=30))
-            con.print(f"\n[bold]{alias}[/] ({ami}): {why}. The tools users left miss this one. `amictl refs`:")
+            con.print(
+                f"\n[bold]{alias}[/] ({ami}): {why}. The tools users left miss this one. `amictl refs`:"
+            )
             for r in rows:
                 con.print(f"    {r['kind']:<24} {r['id']:<28} {r['detail']}")

@@ -12,14 +12,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..durations import parse_duration
 from ..errors import InputError
-from ..inventory import scan
-from ..inventory import views
+from ..inventory import scan, views
 from ..model import Inventory
 from . import context
 from .common import emit, err_console, global_options, info, progress_enabled, settings
 
-LS_COLUMNS = ["image_id", "region", "name", "family", "version", "age_days", "state", "size_gib",
-              "monthly_cost_usd", "references", "channels", "public", "shared_with", "deprecation_time"]
+LS_COLUMNS = [
+    "image_id",
+    "region",
+    "name",
+    "family",
+    "version",
+    "age_days",
+    "state",
+    "size_gib",
+    "monthly_cost_usd",
+    "references",
+    "channels",
+    "public",
+    "shared_with",
+    "deprecation_time",
+]
 
 
 @contextmanager
@@ -27,8 +40,15 @@ def _progress(label: str) -> Iterator[Any]:
     if not progress_enabled():
         yield None
         return
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=err_console(), transient=True) as prog:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
+    ) as prog:
         task = prog.add_task("", total=None)
 
         def cb(what: str, done: int, total: int) -> None:
@@ -53,8 +73,11 @@ def load_inventory(from_state: bool = False, family_rule: Any = None) -> Invento
         inv = scan(conn, family_rule=family_rule, progress=cb)
     st.save_inventory(inv)
     for s in inv.incomplete_slices():
-        err_console().print(f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
-                            markup=True, highlight=False)
+        err_console().print(
+            f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
+            markup=True,
+            highlight=False,
+        )
     if settings().verbosity > 0:
         for op, n in sorted(inv.api_calls.items()):
             err_console().print(f"  {n:6d}  {op}")
@@ -69,23 +92,34 @@ def inventory_summary(inv: Inventory) -> dict[str, Any]:
     per: dict[tuple[str, str], dict[str, Any]] = {}
     for acct in inv.accounts:
         for reg in inv.regions:
-            per[(acct, reg)] = {"account": acct, "region": reg, "images": 0, "snapshots": 0, "references": 0,
-                                "complete": inv.slice_complete(acct, reg), "incomplete_kinds": []}
+            per[(acct, reg)] = {
+                "account": acct,
+                "region": reg,
+                "images": 0,
+                "snapshots": 0,
+                "references": 0,
+                "complete": inv.slice_complete(acct, reg),
+                "incomplete_kinds": [],
+            }
     for i in inv.images:
         if i.owned and (i.account, i.region) in per:
             per[(i.account, i.region)]["images"] += 1
-    for s in inv.snapshots:
-        if (s.account, s.region) in per:
-            per[(s.account, s.region)]["snapshots"] += 1
+    for sn in inv.snapshots:
+        if (sn.account, sn.region) in per:
+            per[(sn.account, sn.region)]["snapshots"] += 1
     for r in inv.references:
         if (r.account, r.region) in per:
             per[(r.account, r.region)]["references"] += 1
     for s in inv.incomplete_slices():
         per[(s.account, s.region)]["incomplete_kinds"].append(s.kind)
     return {
-        "complete": inv.complete, "accounts": inv.accounts, "regions": inv.regions,
-        "scanned_at": inv.to_dict()["scanned_at"], "duration_seconds": inv.duration,
-        "api_calls": inv.api_calls, "api_calls_total": sum(inv.api_calls.values()),
+        "complete": inv.complete,
+        "accounts": inv.accounts,
+        "regions": inv.regions,
+        "scanned_at": inv.to_dict()["scanned_at"],
+        "duration_seconds": inv.duration,
+        "api_calls": inv.api_calls,
+        "api_calls_total": sum(inv.api_calls.values()),
         "per_region": list(per.values()),
         "incomplete": [s.to_dict() for s in inv.incomplete_slices()],
     }
@@ -99,37 +133,73 @@ def register(cli: click.Group) -> None:
         inv = load_inventory()
         summary = inventory_summary(inv)
         if settings().output == "table":
-            emit(summary["per_region"], ["account", "region", "images", "snapshots", "references", "complete",
-                                         "incomplete_kinds"], title="inventory")
-            state = "complete" if inv.complete else "INCOMPLETE: no destructive action will be planned there"
-            info(f"{len(inv.images)} images, {len(inv.snapshots)} snapshots, {len(inv.references)} references; "
-                 f"{summary['api_calls_total']} API calls in {inv.duration:.1f} s; {state}")
+            emit(
+                summary["per_region"],
+                [
+                    "account",
+                    "region",
+                    "images",
+                    "snapshots",
+                    "references",
+                    "complete",
+                    "incomplete_kinds",
+                ],
+                title="inventory",
+            )
+            state = (
+                "complete"
+                if inv.complete
+                else "INCOMPLETE: no destructive action will be planned there"
+            )
+            info(
+                f"{len(inv.images)} images, {len(inv.snapshots)} snapshots, {len(inv.references)} references; "
+                f"{summary['api_calls_total']} API calls in {inv.duration:.1f} s; {state}"
+            )
         else:
             emit(summary)
 
     @cli.command("ls")
     @click.option("--family", help="Only this family (glob).")
     @click.option("--unused", is_flag=True, help="Only images nothing uses.")
-    @click.option("--shared", is_flag=True, help="Only images shared with other accounts or public.")
+    @click.option(
+        "--shared", is_flag=True, help="Only images shared with other accounts or public."
+    )
     @click.option("--deprecated", is_flag=True, help="Only deprecated images.")
     @click.option("--older-than", help="Only images older than this (e.g. 90d).")
-    @click.option("--from-state", is_flag=True, help="Use the last stored inventory instead of scanning.")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
     @global_options
-    def ls_cmd(family: str | None, unused: bool, shared: bool, deprecated: bool, older_than: str | None,
-               from_state: bool) -> None:
+    def ls_cmd(
+        family: str | None,
+        unused: bool,
+        shared: bool,
+        deprecated: bool,
+        older_than: str | None,
+        from_state: bool,
+    ) -> None:
         """List owned images: id, name, family, version, age, state, size, cost, references, sharing."""
         try:
             older = parse_duration(older_than) if older_than else None
         except ValueError as exc:
             raise InputError(str(exc), key="--older-than") from None
         inv = load_inventory(from_state)
-        rows = views.list_images(inv, _now(), family=family, unused=unused, shared=shared,
-                                 deprecated=deprecated, older_than=older)
+        rows = views.list_images(
+            inv,
+            _now(),
+            family=family,
+            unused=unused,
+            shared=shared,
+            deprecated=deprecated,
+            older_than=older,
+        )
         emit(rows, LS_COLUMNS, title=f"{len(rows)} images")
 
     @cli.command("show")
     @click.argument("ami")
-    @click.option("--from-state", is_flag=True, help="Use the last stored inventory instead of scanning.")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
     @global_options
     def show_cmd(ami: str, from_state: bool) -> None:
         """Everything about one image: its snapshots, references and lineage."""
@@ -140,19 +210,32 @@ def register(cli: click.Group) -> None:
             return
         skip = {"snapshots", "lineage", "references_detail", "family_versions", "tags", "children"}
         emit({k: v for k, v in data.items() if k not in skip}, title=ami)
-        emit(data["snapshots"], ["device", "snapshot_id", "size_gib", "storage_tier", "shared_by_images"],
-             title="snapshots")
+        emit(
+            data["snapshots"],
+            ["device", "snapshot_id", "size_gib", "storage_tier", "shared_by_images"],
+            title="snapshots",
+        )
         emit(data["references_detail"], ["kind", "id", "detail"], title="references")
         if data["lineage"]:
             emit(data["lineage"], ["image_id", "name", "region"], title="built from")
         if data["family_versions"]:
-            emit(data["family_versions"], ["image_id", "version", "state"], title=f"family {data['family']}")
+            emit(
+                data["family_versions"],
+                ["image_id", "version", "state"],
+                title=f"family {data['family']}",
+            )
 
     @cli.command("refs")
     @click.argument("ami")
-    @click.option("--launched-within", default="30d", show_default=True,
-                  help="Count a LastLaunchedTime this recent as a reference.")
-    @click.option("--from-state", is_flag=True, help="Use the last stored inventory instead of scanning.")
+    @click.option(
+        "--launched-within",
+        default="30d",
+        show_default=True,
+        help="Count a LastLaunchedTime this recent as a reference.",
+    )
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
     @global_options
     def refs_cmd(ami: str, launched_within: str, from_state: bool) -> None:
         """What uses the image: one row per reference (kind, id, detail)."""
@@ -164,17 +247,33 @@ def register(cli: click.Group) -> None:
         rows = views.refs_rows(inv, ami, _now(), within)
         img = inv.by_id[ami]
         if not inv.slice_complete(img.account, img.region):
-            info(f"[yellow]warning:[/] the inventory of {img.account}/{img.region} is incomplete: "
-                 "there may be references not shown")
+            info(
+                f"[yellow]warning:[/] the inventory of {img.account}/{img.region} is incomplete: "
+                "there may be references not shown"
+            )
         emit(rows, ["kind", "id", "detail"], title=f"references to {ami}")
 
     @cli.command("snapshots")
     @click.option("--orphaned", is_flag=True, help="Only snapshots no registered image uses.")
-    @click.option("--from-state", is_flag=True, help="Use the last stored inventory instead of scanning.")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
     @global_options
     def snapshots_cmd(orphaned: bool, from_state: bool) -> None:
         """Owned snapshots and the images using them."""
         inv = load_inventory(from_state)
         rows = views.snapshot_rows(inv, _now(), orphaned=orphaned)
-        emit(rows, ["snapshot_id", "region", "size_gib", "age_days", "storage_tier", "images", "origin",
-                    "monthly_cost_usd"], title=f"{len(rows)} snapshots")
+        emit(
+            rows,
+            [
+                "snapshot_id",
+                "region",
+                "size_gib",
+                "age_days",
+                "storage_tier",
+                "images",
+                "origin",
+                "monthly_cost_usd",
+            ],
+            title=f"{len(rows)} snapshots",
+        )

@@ -23,9 +23,22 @@ def register(cli: click.Group) -> None:
         """The local EC2-compatible endpoint (moto + the amictl layer) for demos and tests."""
 
     @sandbox.command("up")
-    @click.option("--port", type=int, default=4566, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
-    @click.option("--fleet", default="none", show_default=True, help="Seed with: demo, large, none or a fleet FILE.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the built-in fleets.")
+    @click.option(
+        "--port",
+        type=int,
+        default=4566,
+        show_default=True,
+        help="Port on 127.0.0.1 (0 = any free port).",
+    )
+    @click.option(
+        "--fleet",
+        default="none",
+        show_default=True,
+        help="Seed with: demo, large, none or a fleet FILE.",
+    )
+    @click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed of the built-in fleets."
+    )
     @click.option("--images", type=int, help="large fleet: number of images.")
     @click.option("--snapshots", type=int, help="large fleet: number of snapshots (all kinds).")
     @click.option("--instances", type=int, help="large fleet: number of instances.")
@@ -49,9 +62,13 @@ def register(cli: click.Group) -> None:
             else:
                 result = sb.load_file(fleet)
             info(f"seeded {json.dumps(result['counts'])} in {result['seconds']:.1f} s")
-        out = {"endpoint": inf.endpoint, "pid": inf.pid, "log": inf.log,
-               "export": f"export AWS_ENDPOINT_URL={inf.endpoint} AWS_ACCESS_KEY_ID={SANDBOX_ACCESS_KEY} "
-                         f"AWS_SECRET_ACCESS_KEY={SANDBOX_SECRET_KEY} AWS_DEFAULT_REGION=us-east-1"}
+        out = {
+            "endpoint": inf.endpoint,
+            "pid": inf.pid,
+            "log": inf.log,
+            "export": f"export AWS_ENDPOINT_URL={inf.endpoint} AWS_ACCESS_KEY_ID={SANDBOX_ACCESS_KEY} "
+            f"AWS_SECRET_ACCESS_KEY={SANDBOX_SECRET_KEY} AWS_DEFAULT_REGION=us-east-1",
+        }
         if result:
             out["seeded"] = {"counts": result["counts"], "seconds": result["seconds"]}
         if settings().output == "json":
@@ -74,14 +91,24 @@ def register(cli: click.Group) -> None:
         sb = _sandbox()
         inf = sb.running()
         if not inf:
-            emit({"running": False}) if settings().output != "table" else click.echo("sandbox: not running")
+            emit({"running": False}) if settings().output != "table" else click.echo(
+                "sandbox: not running"
+            )
             return
         health = sb.health()
-        data = {"running": True, "endpoint": inf.endpoint, "pid": inf.pid, "moto": health["moto"],
-                "requests": health["requests"], "patches": health["patches"]}
+        data = {
+            "running": True,
+            "endpoint": inf.endpoint,
+            "pid": inf.pid,
+            "moto": health["moto"],
+            "requests": health["requests"],
+            "patches": health["patches"],
+        }
         if settings().output == "table":
-            click.echo(f"sandbox: running at {inf.endpoint} (pid {inf.pid}, moto {health['moto']}, "
-                       f"{health['requests']} requests served, {len(health['patches'])} AWS-behaviour patches)")
+            click.echo(
+                f"sandbox: running at {inf.endpoint} (pid {inf.pid}, moto {health['moto']}, "
+                f"{health['requests']} requests served, {len(health['patches'])} AWS-behaviour patches)"
+            )
         else:
             emit(data)
 
@@ -96,4 +123,10 @@ def register(cli: click.Group) -> None:
             info(f"seeded {json.dumps(result['counts'])} in {result['seconds']:.2f} s")
             emit([{"alias": k, "id": v} for k, v in result["aliases"].items()], ["alias", "id"])
         else:
-            emit({"aliases": result["aliases"], "counts": result["counts"], "seconds": result["seconds"]})
+            emit(
+                {
+                    "aliases": result["aliases"],
+                    "counts": result["counts"],
+                    "seconds": result["seconds"],
+                }
+            )

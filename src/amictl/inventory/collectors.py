@@ -17,6 +17,24 @@ from ..model import Image, Reference, Snapshot, parse_time
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
 
+# The maximum page size of each listing (AWS limits); tests lower them to force many pages.
+PAGE_SIZES = {
+    "describe_images": 1000,
+    "describe_snapshots": 1000,
+    "describe_instances": 1000,
+    "describe_launch_templates": 200,
+    "describe_launch_template_versions": 200,
+    "describe_launch_configurations": 100,
+    "describe_auto_scaling_groups": 100,
+    "describe_parameters": 50,
+}
+
+
+def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
+    return client.get_paginator(operation).paginate(
+        **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
+    )
+
 
 @dataclass
 class SliceData:
@@ -40,10 +58,17 @@ class CollectorSpec:
 COLLECTORS: dict[str, CollectorSpec] = {}
 
 
-def collector(kind: str, service: str, permissions: list[str], description: str,
-              depends_on: tuple[str, ...] = ()) -> Callable[[Callable[..., SliceData]], Callable[..., SliceData]]:
+def collector(
+    kind: str,
+    service: str,
+    permissions: list[str],
+    description: str,
+    depends_on: tuple[str, ...] = (),
+) -> Callable[[Callable[..., SliceData]], Callable[..., SliceData]]:
     def deco(fn: Callable[..., SliceData]) -> Callable[..., SliceData]:
-        COLLECTORS[kind] = CollectorSpec(kind, service, tuple(permissions), description, fn, depends_on)
+        COLLECTORS[kind] = CollectorSpec(
+            kind, service, tuple(permissions), description, fn, depends_on
+        )
         return fn
 
     return deco
@@ -57,18 +82,32 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
     bdm = []
     for m in d.get("BlockDeviceMappings", []) or []:
         ebs = m.get("Ebs") or {}
-        bdm.append({"device": m.get("DeviceName"), "snapshot_id": ebs.get("SnapshotId"),
-                    "size_gib": ebs.get("VolumeSize") or 0, "encrypted": bool(ebs.get("Encrypted"))})
+        bdm.append(
+            {
+                "device": m.get("DeviceName"),
+                "snapshot_id": ebs.get("SnapshotId"),
+                "size_gib": ebs.get("VolumeSize") or 0,
+                "encrypted": bool(ebs.get("Encrypted")),
+            }
+        )
     return Image(
-        image_id=d["ImageId"], account=account, region=region, name=d.get("Name") or "",
-        owner_id=d.get("OwnerId", ""), state=d.get("State", "available"),
-        created_at=parse_time(d.get("CreationDate")), tags=_tags(d.get("Tags")),
-        architecture=d.get("Architecture", ""), platform="windows" if d.get("Platform") == "windows" else "linux",
-        public=bool(d.get("Public")), deprecation_time=parse_time(d.get("DeprecationTime")),
+        image_id=d["ImageId"],
+        account=account,
+        region=region,
+        name=d.get("Name") or "",
+        owner_id=d.get("OwnerId", ""),
+        state=d.get("State", "available"),
+        created_at=parse_time(d.get("CreationDate")),
+        tags=_tags(d.get("Tags")),
+        architecture=d.get("Architecture", ""),
+        platform="windows" if d.get("Platform") == "windows" else "linux",
+        public=bool(d.get("Public")),
+        deprecation_time=parse_time(d.get("DeprecationTime")),
         last_launched_time=parse_time(d.get("LastLaunchedTime")),
         deregistration_protection=d.get("DeregistrationProtection") or "disabled",
         source_image_id=d.get("SourceImageId") or _tags(d.get("Tags")).get("amictl:source-image"),
-        source_image_region=d.get("SourceImageRegion"), block_devices=bdm,
+        source_image_region=d.get("SourceImageRegion"),
+        block_devices=bdm,
         description=d.get("Description") or "",
     )
 
@@ -90,20 +129,26 @@ def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
     return launch_permission_targets(resp.get("LaunchPermissions", []))
 
 
-@collector("images", "ec2", ["ec2:DescribeImages", "ec2:DescribeImageAttribute"],
-           "owned images incl. deprecated and disabled, with launch permissions")
+@collector(
+    "images",
+    "ec2",
+    ["ec2:DescribeImages", "ec2:DescribeImageAttribute"],
+    "owned images incl. deprecated and disabled, with launch permissions",
+)
 def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> SliceData:
     out = SliceData()
-    pages = ec2.get_paginator("describe_images").paginate(
-        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, PaginationConfig={"PageSize": 1000})
+    pages = _pages(
+        ec2, "describe_images", Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
+    )
     for page in pages:
         for d in page.get("Images", []):
             out.images.append(image_from_api(d, account, region))
     # AWS has no bulk call for launch permissions: one DescribeImageAttribute per image.
     todo = [i for i in out.images if i.state != "disabled"]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for img, (public, targets) in zip(todo, pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
-                                          strict=True):
+        for img, (public, targets) in zip(
+            todo, pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo), strict=True
+        ):
             img.public = img.public or public
             img.shared_with = targets
     out.items = len(out.images)
@@ -113,14 +158,23 @@ def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> Sli
 @collector("snapshots", "ec2", ["ec2:DescribeSnapshots"], "owned EBS snapshots")
 def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
-    for page in ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], PaginationConfig={"PageSize": 1000}):
+    for page in _pages(ec2, "describe_snapshots", OwnerIds=["self"]):
         for s in page.get("Snapshots", []):
-            out.snapshots.append(Snapshot(
-                snapshot_id=s["SnapshotId"], account=account, region=region, size_gib=int(s.get("VolumeSize") or 0),
-                start_time=parse_time(s.get("StartTime")), description=s.get("Description") or "",
-                owner_id=s.get("OwnerId", ""), storage_tier=s.get("StorageTier") or "standard",
-                encrypted=bool(s.get("Encrypted")), state=s.get("State", "completed"), tags=_tags(s.get("Tags"))))
+            out.snapshots.append(
+                Snapshot(
+                    snapshot_id=s["SnapshotId"],
+                    account=account,
+                    region=region,
+                    size_gib=int(s.get("VolumeSize") or 0),
+                    start_time=parse_time(s.get("StartTime")),
+                    description=s.get("Description") or "",
+                    owner_id=s.get("OwnerId", ""),
+                    storage_tier=s.get("StorageTier") or "standard",
+                    encrypted=bool(s.get("Encrypted")),
+                    state=s.get("State", "completed"),
+                    tags=_tags(s.get("Tags")),
+                )
+            )
     out.items = len(out.snapshots)
     return out
 
@@ -128,7 +182,7 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
 @collector("instances", "ec2", ["ec2:DescribeInstances"], "instances in every state but terminated")
 def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
-    for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 1000}):
+    for page in _pages(ec2, "describe_instances"):
         for res in page.get("Reservations", []):
             for inst in res.get("Instances", []):
                 out.items += 1
@@ -136,25 +190,38 @@ def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
                 if state in ALIVE_STATES and inst.get("ImageId"):
                     name = _tags(inst.get("Tags")).get("Name")
                     label = f" ({name})" if name else ""
-                    out.references.append(Reference(
-                        "instance", inst["InstanceId"], f"{state} instance {inst['InstanceId']}{label}",
-                        inst["ImageId"], account, region))
+                    out.references.append(
+                        Reference(
+                            "instance",
+                            inst["InstanceId"],
+                            f"{state} instance {inst['InstanceId']}{label}",
+                            inst["ImageId"],
+                            account,
+                            region,
+                        )
+                    )
     return out
 
 
-@collector("launch-templates", "ec2", ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
-           "every version of every launch template")
+@collector(
+    "launch-templates",
+    "ec2",
+    ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
+    "every version of every launch template",
+)
 def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     templates: dict[str, dict[str, Any]] = {}
-    for page in ec2.get_paginator("describe_launch_templates").paginate(PaginationConfig={"PageSize": 200}):
+    for page in _pages(ec2, "describe_launch_templates"):
         for t in page.get("LaunchTemplates", []):
             templates[t["LaunchTemplateId"]] = {
-                "name": t.get("LaunchTemplateName", ""), "default": int(t.get("DefaultVersionNumber", 1)),
-                "latest": int(t.get("LatestVersionNumber", 1)), "versions": {}}
-    vpag = ec2.get_paginator("describe_launch_template_versions")
+                "name": t.get("LaunchTemplateName", ""),
+                "default": int(t.get("DefaultVersionNumber", 1)),
+                "latest": int(t.get("LatestVersionNumber", 1)),
+                "versions": {},
+            }
     for tid, t in templates.items():
-        for page in vpag.paginate(LaunchTemplateId=tid, PaginationConfig={"PageSize": 200}):
+        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid):
             for v in page.get("LaunchTemplateVersions", []):
                 n = int(v["VersionNumber"])
                 image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")
@@ -167,38 +234,60 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                     if n == t["latest"]:
                         marks.append("latest")
                     extra = f" ({', '.join(marks)})" if marks else ""
-                    out.references.append(Reference(
-                        "launch-template-version", f"{tid}:{n}",
-                        f"launch template {tid} ({t['name']}) version {n}{extra}", image_id, account, region))
+                    out.references.append(
+                        Reference(
+                            "launch-template-version",
+                            f"{tid}:{n}",
+                            f"launch template {tid} ({t['name']}) version {n}{extra}",
+                            image_id,
+                            account,
+                            region,
+                        )
+                    )
                 # An image given as "resolve:ssm:..." is caught by the SSM parameter collector.
     out.raw["templates"] = templates
     return out
 
 
-@collector("launch-configurations", "autoscaling", ["autoscaling:DescribeLaunchConfigurations"],
-           "every launch configuration, attached to an ASG or not")
+@collector(
+    "launch-configurations",
+    "autoscaling",
+    ["autoscaling:DescribeLaunchConfigurations"],
+    "every launch configuration, attached to an ASG or not",
+)
 def collect_launch_configurations(asg: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     lcs: dict[str, str] = {}
-    for page in asg.get_paginator("describe_launch_configurations").paginate(PaginationConfig={"PageSize": 100}):
+    for page in _pages(asg, "describe_launch_configurations"):
         for lc in page.get("LaunchConfigurations", []):
             out.items += 1
             lcs[lc["LaunchConfigurationName"]] = lc.get("ImageId", "")
             if lc.get("ImageId"):
-                out.references.append(Reference(
-                    "launch-configuration", lc["LaunchConfigurationName"],
-                    f"launch configuration {lc['LaunchConfigurationName']}", lc["ImageId"], account, region))
+                out.references.append(
+                    Reference(
+                        "launch-configuration",
+                        lc["LaunchConfigurationName"],
+                        f"launch configuration {lc['LaunchConfigurationName']}",
+                        lc["ImageId"],
+                        account,
+                        region,
+                    )
+                )
     out.raw["launch_configurations"] = lcs
     return out
 
 
-@collector("auto-scaling-groups", "autoscaling", ["autoscaling:DescribeAutoScalingGroups"],
-           "ASGs through launch templates ($Default/$Latest/N), launch configurations and mixed-instances policies",
-           depends_on=("launch-templates", "launch-configurations"))
+@collector(
+    "auto-scaling-groups",
+    "autoscaling",
+    ["autoscaling:DescribeAutoScalingGroups"],
+    "ASGs through launch templates ($Default/$Latest/N), launch configurations and mixed-instances policies",
+    depends_on=("launch-templates", "launch-configurations"),
+)
 def collect_auto_scaling_groups(asg: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     specs: list[tuple[str, str, dict[str, Any]]] = []
-    for page in asg.get_paginator("describe_auto_scaling_groups").paginate(PaginationConfig={"PageSize": 100}):
+    for page in _pages(asg, "describe_auto_scaling_groups"):
         for g in page.get("AutoScalingGroups", []):
             out.items += 1
             name = g["AutoScalingGroupName"]
@@ -207,18 +296,27 @@ def collect_auto_scaling_groups(asg: Any, account: str, region: str) -> SliceDat
             if g.get("LaunchTemplate"):
                 specs.append((name, "launch template", dict(g["LaunchTemplate"])))
             mip = g.get("MixedInstancesPolicy") or {}
-            lt = (mip.get("LaunchTemplate") or {})
+            lt = mip.get("LaunchTemplate") or {}
             if lt.get("LaunchTemplateSpecification"):
-                specs.append((name, "mixed-instances policy", dict(lt["LaunchTemplateSpecification"])))
+                specs.append(
+                    (name, "mixed-instances policy", dict(lt["LaunchTemplateSpecification"]))
+                )
             for ov in lt.get("Overrides") or []:
                 if ov.get("LaunchTemplateSpecification"):
-                    specs.append((name, "mixed-instances override", dict(ov["LaunchTemplateSpecification"])))
+                    specs.append(
+                        (name, "mixed-instances override", dict(ov["LaunchTemplateSpecification"]))
+                    )
     out.raw["asg_specs"] = specs
     return out
 
 
-def resolve_asg_references(specs: list[tuple[str, str, dict[str, Any]]], templates: dict[str, dict[str, Any]],
-                           lcs: dict[str, str], account: str, region: str) -> list[Reference]:
+def resolve_asg_references(
+    specs: list[tuple[str, str, dict[str, Any]]],
+    templates: dict[str, dict[str, Any]],
+    lcs: dict[str, str],
+    account: str,
+    region: str,
+) -> list[Reference]:
     """Turn ASG launch specs into image references, resolving $Default / $Latest."""
     by_name = {t["name"]: tid for tid, t in templates.items()}
     refs = []
@@ -226,8 +324,16 @@ def resolve_asg_references(specs: list[tuple[str, str, dict[str, Any]]], templat
         if "lc" in spec:
             image = lcs.get(spec["lc"])
             if image:
-                refs.append(Reference("auto-scaling-group", asg_name,
-                                      f"ASG {asg_name} via launch configuration {spec['lc']}", image, account, region))
+                refs.append(
+                    Reference(
+                        "auto-scaling-group",
+                        asg_name,
+                        f"ASG {asg_name} via launch configuration {spec['lc']}",
+                        image,
+                        account,
+                        region,
+                    )
+                )
             continue
         tid = spec.get("LaunchTemplateId") or by_name.get(spec.get("LaunchTemplateName", ""), "")
         t = templates.get(tid)
@@ -237,32 +343,50 @@ def resolve_asg_references(specs: list[tuple[str, str, dict[str, Any]]], templat
         n = t["default"] if ver == "$Default" else t["latest"] if ver == "$Latest" else int(ver)
         image = t["versions"].get(n)
         if image:
-            refs.append(Reference("auto-scaling-group", asg_name,
-                                  f"ASG {asg_name} via {via} {tid} ({t['name']}) {ver} = version {n}",
-                                  image, account, region))
+            refs.append(
+                Reference(
+                    "auto-scaling-group",
+                    asg_name,
+                    f"ASG {asg_name} via {via} {tid} ({t['name']}) {ver} = version {n}",
+                    image,
+                    account,
+                    region,
+                )
+            )
     return refs
 
 
-@collector("ssm-parameters", "ssm", ["ssm:DescribeParameters", "ssm:GetParameters"],
-           "SSM parameters whose value is an image id (aws:ec2:image or plain text)")
+@collector(
+    "ssm-parameters",
+    "ssm",
+    ["ssm:DescribeParameters", "ssm:GetParameters"],
+    "SSM parameters whose value is an image id (aws:ec2:image or plain text)",
+)
 def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     names: list[tuple[str, str]] = []
-    for page in ssm.get_paginator("describe_parameters").paginate(PaginationConfig={"PageSize": 50}):
+    for page in _pages(ssm, "describe_parameters"):
         for p in page.get("Parameters", []):
             out.items += 1
             if p.get("Type") in ("String", "StringList"):
                 names.append((p["Name"], p.get("DataType") or "text"))
     for i in range(0, len(names), 10):
-        batch = names[i:i + 10]
+        batch = names[i : i + 10]
         resp = ssm.get_parameters(Names=[n for n, _ in batch])
         types = dict(batch)
         for p in resp.get("Parameters", []):
             for value in str(p.get("Value", "")).split(","):
                 value = value.strip()
                 if value.startswith("ami-"):
-                    out.references.append(Reference(
-                        "ssm-parameter", p["Name"], f"SSM parameter {p['Name']} ({types.get(p['Name'], 'text')})",
-                        value, account, region))
+                    out.references.append(
+                        Reference(
+                            "ssm-parameter",
+                            p["Name"],
+                            f"SSM parameter {p['Name']} ({types.get(p['Name'], 'text')})",
+                            value,
+                            account,
+                            region,
+                        )
+                    )
         # InvalidParameters: deleted between the two calls, so they reference nothing.
     return out

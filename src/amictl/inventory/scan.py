@@ -43,12 +43,26 @@ def scan(
         try:
             client = connector.client(spec.service, target.region, target.role_arn)
             data = spec.fn(client, target.account, target.region)
-            return data, SliceStatus(target.account, target.region, spec.kind, True, data.items,
-                                     seconds=round(time.perf_counter() - t0, 3))
+            return data, SliceStatus(
+                target.account,
+                target.region,
+                spec.kind,
+                True,
+                data.items,
+                seconds=round(time.perf_counter() - t0, 3),
+            )
         except Exception as exc:  # noqa: BLE001 - recorded, never swallowed into an empty slice
             err = aws_error(exc, spec.kind, target.region)
-            return None, SliceStatus(target.account, target.region, spec.kind, False, 0, err.code, err.message,
-                                     round(time.perf_counter() - t0, 3))
+            return None, SliceStatus(
+                target.account,
+                target.region,
+                spec.kind,
+                False,
+                0,
+                err.code,
+                err.message,
+                round(time.perf_counter() - t0, 3),
+            )
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -77,9 +91,15 @@ def scan(
                 st.error_code = "DependencyIncomplete"
                 st.error = "launch templates or launch configurations could not be read, so ASG images are unknown"
             else:
-                inv.references.extend(resolve_asg_references(
-                    data.raw.get("asg_specs", []), lt.raw.get("templates", {}),
-                    lc.raw.get("launch_configurations", {}), target.account, target.region))
+                inv.references.extend(
+                    resolve_asg_references(
+                        data.raw.get("asg_specs", []),
+                        lt.raw.get("templates", {}),
+                        lc.raw.get("launch_configurations", {}),
+                        target.account,
+                        target.region,
+                    )
+                )
     inv.slices = sorted(statuses.values(), key=lambda s: (s.account, s.region, s.kind))
     inv.accounts = sorted({t.account for t in targets})
     inv.regions = sorted({t.region for t in targets})

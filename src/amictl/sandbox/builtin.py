@@ -29,12 +29,16 @@ def demo(seed: int = 0) -> dict[str, Any]:
             alias = f"{fam}-v{v}" if region == "us-east-1" else f"{fam}-v{v}-{region}"
             img = {
                 "alias": alias,
-                "name": f"{fam}-{v}.0.{rng.randint(0, 9)}" if fam != "ci-runner" else f"ci-runner-{v}",
+                "name": f"{fam}-{v}.0.{rng.randint(0, 9)}"
+                if fam != "ci-runner"
+                else f"ci-runner-{v}",
                 "region": region,
                 "age_days": age,
                 "tags": {"family": fam, "version": f"{v}.0", "team": extra.get("team", "platform")},
                 "snapshots": [{"size_gib": extra.get("size", 8)}]
-                + ([{"size_gib": extra["data"], "device": "/dev/sdf"}] if extra.get("data") else []),
+                + (
+                    [{"size_gib": extra["data"], "device": "/dev/sdf"}] if extra.get("data") else []
+                ),
             }
             if extra.get("platform"):
                 img["platform"] = extra["platform"]
@@ -66,17 +70,27 @@ def demo(seed: int = 0) -> dict[str, Any]:
     by[batch[1]]["last_launched_days_ago"] = 12
     by[ci[9]]["last_launched_days_ago"] = 1
     # an image registered on another image's root snapshot (shares it)
-    images.append({
-        "alias": "ci-runner-rebuild", "name": "ci-runner-rebuild-10", "age_days": 1,
-        "tags": {"family": "ci-runner-rebuild", "version": "10.1", "team": "ci"},
-        "reuse_snapshot_of": ci[9],
-    })
+    images.append(
+        {
+            "alias": "ci-runner-rebuild",
+            "name": "ci-runner-rebuild-10",
+            "age_days": 1,
+            "tags": {"family": "ci-runner-rebuild", "version": "10.1", "team": "ci"},
+            "reuse_snapshot_of": ci[9],
+        }
+    )
     # a public base image owned by someone else (never ours to act on)
-    images.append({
-        "alias": "amazon-al2023", "name": "al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64",
-        "age_days": 350, "owner": "137112412989", "owner_alias": "amazon", "public": True,
-        "tags": {},
-    })
+    images.append(
+        {
+            "alias": "amazon-al2023",
+            "name": "al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64",
+            "age_days": 350,
+            "owner": "137112412989",
+            "owner_alias": "amazon",
+            "public": True,
+            "tags": {},
+        }
+    )
 
     return {
         "format": 1,
@@ -91,25 +105,53 @@ def demo(seed: int = 0) -> dict[str, Any]:
             {"alias": "win-1", "image": win[3], "state": "running"},
         ],
         "launch_templates": [
-            {"alias": "web-lt", "name": "web-lt", "versions": [{"image": web[4]}, {"image": web[7]}], "default_version": 2},
+            {
+                "alias": "web-lt",
+                "name": "web-lt",
+                "versions": [{"image": web[4]}, {"image": web[7]}],
+                "default_version": 2,
+            },
             {"alias": "batch-lt", "name": "batch-lt", "versions": [{"image": batch[4]}]},
             {"alias": "batch-spot-lt", "name": "batch-spot-lt", "versions": [{"image": batch[3]}]},
-            {"alias": "ci-lt", "name": "ci-lt", "versions": [{"image": ci[8]}, {"image": ci[9]}], "default_version": 2},
+            {
+                "alias": "ci-lt",
+                "name": "ci-lt",
+                "versions": [{"image": ci[8]}, {"image": ci[9]}],
+                "default_version": 2,
+            },
         ],
         "launch_configurations": [
             {"alias": "db-lc-old", "name": "db-lc-old", "image": db[0]},
             {"alias": "win-lc", "name": "win-lc", "image": win[2]},
         ],
         "auto_scaling_groups": [
-            {"alias": "web-asg", "name": "web-asg", "launch_template": "web-lt", "version": "$Default"},
+            {
+                "alias": "web-asg",
+                "name": "web-asg",
+                "launch_template": "web-lt",
+                "version": "$Default",
+            },
             {"alias": "win-asg", "name": "win-asg", "launch_configuration": "win-lc"},
-            {"alias": "batch-asg", "name": "batch-asg", "mixed": {
-                "launch_template": "batch-lt", "version": "$Latest",
-                "overrides": [{"launch_template": "batch-spot-lt", "instance_type": "m5.large"}]}},
+            {
+                "alias": "batch-asg",
+                "name": "batch-asg",
+                "mixed": {
+                    "launch_template": "batch-lt",
+                    "version": "$Latest",
+                    "overrides": [
+                        {"launch_template": "batch-spot-lt", "instance_type": "m5.large"}
+                    ],
+                },
+            },
         ],
         "ssm_parameters": [
             {"alias": "batch-golden", "name": "/golden/batch-worker/prod", "image": batch[5]},
-            {"alias": "db-golden", "name": "/golden/app-db/prod", "image": db[2], "data_type": "text"},
+            {
+                "alias": "db-golden",
+                "name": "/golden/app-db/prod",
+                "image": db[2],
+                "data_type": "text",
+            },
         ],
         "snapshots": [
             {"alias": "orphan-1", "size_gib": 50, "age_days": 200, "made_for_deleted_image": True},
@@ -121,8 +163,16 @@ def demo(seed: int = 0) -> dict[str, Any]:
     }
 
 
-REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1", "us-east-2",
-           "ap-northeast-1", "sa-east-1"]
+REGIONS = [
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-2",
+    "eu-central-1",
+    "us-east-2",
+    "ap-northeast-1",
+    "sa-east-1",
+]
 
 
 def large(
@@ -157,42 +207,94 @@ def large(
         snaps: list[dict[str, Any]] = [{"size_gib": rng.choice((8, 8, 16, 30))}]
         if i < data_snaps:
             snaps.append({"size_gib": rng.choice((50, 100, 200)), "device": "/dev/sdf"})
-        imgs.append({
-            "alias": alias, "name": f"{fam}-{v}", "region": region, "age_days": rng.randint(0, 720),
-            "tags": {"family": fam, "version": str(v)}, "snapshots": snaps,
-        })
+        imgs.append(
+            {
+                "alias": alias,
+                "name": f"{fam}-{v}",
+                "region": region,
+                "age_days": rng.randint(0, 720),
+                "tags": {"family": fam, "version": str(v)},
+                "snapshots": snaps,
+            }
+        )
         per_region[region].append(alias)
     insts = []
     left, k = instances, 0
     while left > 0:
         n = min(left, rng.randint(1, 5))
         region = regs[k % len(regs)]
-        insts.append({"alias": f"inst-{k}", "image": rng.choice(per_region[region]), "count": n,
-                      "state": rng.choice(("running", "running", "stopped"))})
+        insts.append(
+            {
+                "alias": f"inst-{k}",
+                "image": rng.choice(per_region[region]),
+                "count": n,
+                "state": rng.choice(("running", "running", "stopped")),
+            }
+        )
         left -= n
         k += 1
     lts = []
     for t in range(launch_templates):
         region = regs[t % len(regs)]
-        lts.append({"alias": f"lt-{t}", "name": f"lt-{t}", "region": region,
-                    "versions": [{"image": rng.choice(per_region[region])} for _ in range(lt_versions)],
-                    "default_version": rng.randint(1, lt_versions)})
-    lcs = [{"alias": f"lc-{c}", "name": f"lc-{c}", "image": rng.choice(per_region[regs[c % len(regs)]])}
-           for c in range(launch_configurations)]
-    asgs = []
+        lts.append(
+            {
+                "alias": f"lt-{t}",
+                "name": f"lt-{t}",
+                "region": region,
+                "versions": [{"image": rng.choice(per_region[region])} for _ in range(lt_versions)],
+                "default_version": rng.randint(1, lt_versions),
+            }
+        )
+    lcs = [
+        {
+            "alias": f"lc-{c}",
+            "name": f"lc-{c}",
+            "image": rng.choice(per_region[regs[c % len(regs)]]),
+        }
+        for c in range(launch_configurations)
+    ]
+    asgs: list[dict[str, Any]] = []
     for a in range(auto_scaling_groups):
         if a % 3 == 0 and lcs:
             asgs.append({"alias": f"asg-{a}", "launch_configuration": lcs[a % len(lcs)]["alias"]})
         elif lts:
-            asgs.append({"alias": f"asg-{a}", "launch_template": lts[a % len(lts)]["alias"],
-                         "version": rng.choice(("$Default", "$Latest", "1"))})
-    ssm = [{"alias": f"prm-{p}", "name": f"/golden/p{p}", "image": rng.choice(per_region[regs[p % len(regs)]])}
-           for p in range(ssm_parameters)]
-    loose_snaps = [{"alias": f"snap-{s}", "size_gib": rng.choice((8, 20, 50)), "age_days": rng.randint(0, 720),
-                    "made_for_deleted_image": s % 2 == 0, "region": regs[s % len(regs)]} for s in range(loose)]
-    return {"format": 1, "account": ACCOUNT, "regions": regs, "images": imgs, "instances": insts,
-            "launch_templates": lts, "launch_configurations": lcs, "auto_scaling_groups": asgs,
-            "ssm_parameters": ssm, "snapshots": loose_snaps}
+            asgs.append(
+                {
+                    "alias": f"asg-{a}",
+                    "launch_template": lts[a % len(lts)]["alias"],
+                    "version": rng.choice(("$Default", "$Latest", "1")),
+                }
+            )
+    ssm = [
+        {
+            "alias": f"prm-{p}",
+            "name": f"/golden/p{p}",
+            "image": rng.choice(per_region[regs[p % len(regs)]]),
+        }
+        for p in range(ssm_parameters)
+    ]
+    loose_snaps = [
+        {
+            "alias": f"snap-{s}",
+            "size_gib": rng.choice((8, 20, 50)),
+            "age_days": rng.randint(0, 720),
+            "made_for_deleted_image": s % 2 == 0,
+            "region": regs[s % len(regs)],
+        }
+        for s in range(loose)
+    ]
+    return {
+        "format": 1,
+        "account": ACCOUNT,
+        "regions": regs,
+        "images": imgs,
+        "instances": insts,
+        "launch_templates": lts,
+        "launch_configurations": lcs,
+        "auto_scaling_groups": asgs,
+        "ssm_parameters": ssm,
+        "snapshots": loose_snaps,
+    }
 
 
 def build(name: str, seed: int = 0, **options: Any) -> Fleet:

@@ -7,6 +7,7 @@ after checking that the process really is an amictl sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,10 +34,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _request(endpoint: str, path: str, method: str = "GET", body: Any = None, timeout: float = 600) -> Any:
+def _request(
+    endpoint: str, path: str, method: str = "GET", body: Any = None, timeout: float = 600
+) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(endpoint + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        endpoint + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read() or b"{}")
@@ -64,7 +68,7 @@ class SandboxInfo:
 class Sandbox:
     """One sandbox process. ``home`` holds its pid file and log."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home) if home else state_dir() / "sandbox"
         self.home.mkdir(parents=True, exist_ok=True)
         self.pidfile = self.home / "sandbox.json"
@@ -99,7 +103,9 @@ class Sandbox:
     def endpoint(self) -> str:
         info = self.running()
         if not info:
-            raise SandboxError("the sandbox is not running", hint="start it with `amictl sandbox up`")
+            raise SandboxError(
+                "the sandbox is not running", hint="start it with `amictl sandbox up`"
+            )
         return info.endpoint
 
     def health(self) -> dict[str, Any]:
@@ -117,24 +123,33 @@ class Sandbox:
         with open(log, "ab") as fh:
             proc = subprocess.Popen(  # noqa: S603 - our own module
                 [sys.executable, "-m", "amictl.sandbox.server", "--port", str(port)],
-                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
             )
         endpoint = f"http://127.0.0.1:{port}"
-        info = SandboxInfo(pid=proc.pid, port=port, endpoint=endpoint, log=str(log), started_at=time.time())
+        info = SandboxInfo(
+            pid=proc.pid, port=port, endpoint=endpoint, log=str(log), started_at=time.time()
+        )
         deadline = time.monotonic() + wait
         while True:
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]
-                raise SandboxError(f"the sandbox exited at start (code {proc.returncode}):\n{tail}",
-                                   hint=f"is port {port} free? see {log}")
+                raise SandboxError(
+                    f"the sandbox exited at start (code {proc.returncode}):\n{tail}",
+                    hint=f"is port {port} free? see {log}",
+                )
             try:
                 _request(endpoint, "/_amictl/health", timeout=2)
                 break
             except SandboxError:
                 if time.monotonic() > deadline:
                     proc.kill()
-                    raise SandboxError(f"the sandbox did not answer within {wait:.0f} s", hint=f"see {log}") from None
+                    raise SandboxError(
+                        f"the sandbox did not answer within {wait:.0f} s", hint=f"see {log}"
+                    ) from None
                 time.sleep(0.1)
         self.pidfile.write_text(json.dumps(info.__dict__))
         return info
@@ -163,11 +178,8 @@ class Sandbox:
 
     @staticmethod
     def _alive(pid: int) -> bool:
-        try:
-            # reap it if it is our child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
         try:
             os.kill(pid, 0)
         except OSError:
@@ -196,17 +208,27 @@ class Sandbox:
         return self.load_text(text, path)
 
     def load_builtin(self, name: str, seed: int = 0, **options: Any) -> dict[str, Any]:
-        return dict(_request(self.endpoint, "/_amictl/load", "POST",
-                             {"fleet": name, "seed": seed, "options": options}))
+        return dict(
+            _request(
+                self.endpoint,
+                "/_amictl/load",
+                "POST",
+                {"fleet": name, "seed": seed, "options": options},
+            )
+        )
 
     def set_faults(self, rules: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-        return dict(_request(self.endpoint, "/_amictl/faults", "POST", {"rules": rules, "seed": seed}))
+        return dict(
+            _request(self.endpoint, "/_amictl/faults", "POST", {"rules": rules, "seed": seed})
+        )
 
     def clear_faults(self) -> dict[str, Any]:
         return dict(_request(self.endpoint, "/_amictl/faults", "DELETE"))
 
     def set_run_command(self, key: str = "*", **outcome: Any) -> dict[str, Any]:
-        return dict(_request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome}))
+        return dict(
+            _request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome})
+        )
 
     def env(self) -> dict[str, str]:
         """Environment that points boto3 and amictl at this sandbox."""

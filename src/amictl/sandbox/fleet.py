@@ -183,9 +183,7 @@ class Fleet:
         }
 
 
-def _fill(
-    obj: Any, kind: str, path: tuple[Any, ...], pos: Positions, what: str
-) -> dict[str, Any]:
+def _fill(obj: Any, kind: str, path: tuple[Any, ...], pos: Positions, what: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise pos.error(path, f"expected a mapping ({what})")
     spec = SPECS[kind]
@@ -262,7 +260,8 @@ def parse(data: Any, pos: Positions) -> Fleet:
             raise pos.error((*path, "region"), f"region {r!r} is not in the fleet's regions")
         if default and r != default:
             raise pos.error(
-                (*path, "region"), f"region {r!r} differs from the region of what it uses ({default})"
+                (*path, "region"),
+                f"region {r!r} differs from the region of what it uses ({default})",
             )
         item["region"] = r
 
@@ -279,10 +278,14 @@ def parse(data: Any, pos: Positions) -> Fleet:
         snaps = img["snapshots"] if img["snapshots"] is not None else [{}]
         if not snaps and not img["reuse_snapshot_of"]:
             raise pos.error((*p, "snapshots"), "an EBS image needs at least one snapshot")
-        img["snapshots"] = [
-            _fill(s, "image_snapshot", (*p, "snapshots", j), pos, "image snapshot")
-            for j, s in enumerate(snaps)
-        ] if not img["reuse_snapshot_of"] else []
+        img["snapshots"] = (
+            [
+                _fill(s, "image_snapshot", (*p, "snapshots", j), pos, "image snapshot")
+                for j, s in enumerate(snaps)
+            ]
+            if not img["reuse_snapshot_of"]
+            else []
+        )
         for j, s in enumerate(img["snapshots"]):
             if s["size_gib"] < 1:
                 raise pos.error((*p, "snapshots", j, "size_gib"), "must be at least 1")
@@ -310,7 +313,9 @@ def parse(data: Any, pos: Positions) -> Fleet:
             if other["region"] != img["region"]:
                 raise pos.error((*p, "reuse_snapshot_of"), "the other image is in another region")
             if other["reuse_snapshot_of"]:
-                raise pos.error((*p, "reuse_snapshot_of"), "chains of reuse_snapshot_of are not supported")
+                raise pos.error(
+                    (*p, "reuse_snapshot_of"), "chains of reuse_snapshot_of are not supported"
+                )
         if img["source"]:
             ref((*p, "source"), img["source"], "image")
 
@@ -331,7 +336,9 @@ def parse(data: Any, pos: Positions) -> Fleet:
         for j, v in enumerate(lt["versions"]):
             vv = _fill(v, "lt_version", (*p, "versions", j), pos, "launch template version")
             if vv["image"]:
-                vregion = vregion or ref((*p, "versions", j, "image"), vv["image"], "image")["region"]
+                vregion = (
+                    vregion or ref((*p, "versions", j, "image"), vv["image"], "image")["region"]
+                )
                 ref((*p, "versions", j, "image"), vv["image"], "image")
             versions.append(vv)
         lt["versions"] = versions
@@ -357,7 +364,9 @@ def parse(data: Any, pos: Positions) -> Fleet:
             lt = ref((*p, "launch_template"), asg["launch_template"], "launch_template")
             region_of(asg, p, lt["region"])
         elif asg["launch_configuration"]:
-            lc = ref((*p, "launch_configuration"), asg["launch_configuration"], "launch_configuration")
+            lc = ref(
+                (*p, "launch_configuration"), asg["launch_configuration"], "launch_configuration"
+            )
             region_of(asg, p, lc["region"])
         else:
             mixed = _fill(asg["mixed"], "mixed", (*p, "mixed"), pos, "mixed instances policy")
@@ -369,9 +378,15 @@ def parse(data: Any, pos: Positions) -> Fleet:
                 oo = _fill(o, "override", (*p, "mixed", "overrides", j), pos, "override")
                 oo["version"] = str(oo["version"])
                 if oo["launch_template"]:
-                    olt = ref((*p, "mixed", "overrides", j, "launch_template"), oo["launch_template"], "launch_template")
+                    olt = ref(
+                        (*p, "mixed", "overrides", j, "launch_template"),
+                        oo["launch_template"],
+                        "launch_template",
+                    )
                     if olt["region"] != asg["region"]:
-                        raise pos.error((*p, "mixed", "overrides", j), "template is in another region")
+                        raise pos.error(
+                            (*p, "mixed", "overrides", j), "template is in another region"
+                        )
                 ovs.append(oo)
             mixed["overrides"] = ovs
             asg["mixed"] = mixed

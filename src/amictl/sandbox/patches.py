@@ -134,7 +134,9 @@ def snapshot_users(backend: Any, snapshot_id: str, exclude: str | None = None) -
     ]
 
 
-def _paginate(items: list[Any], max_results: Any, token: Any, key: Callable[[Any], str]) -> tuple[list[Any], str | None]:
+def _paginate(
+    items: list[Any], max_results: Any, token: Any, key: Callable[[Any], str]
+) -> tuple[list[Any], str | None]:
     """MaxResults + NextToken as AWS does: stable order, opaque token."""
     if max_results in (None, ""):
         if token:
@@ -221,16 +223,16 @@ def _ami_init(
     self.instance_id = None
     self.bdm = list(bdm or [])
     self.ena_support = True
-    self.imds_support: str | None = None
-    self.tpm_support: str | None = None
-    self.uefi_data: str | None = None
-    self.deprecation_time: str | None = None
+    self.imds_support = None
+    self.tpm_support = None
+    self.uefi_data = None
+    self.deprecation_time = None
     self.deregistration_protection = "disabled"
     self.protection_cooldown = False
-    self.last_launched_time: str | None = None
-    self.source_image_id: str | None = None
-    self.source_image_region: str | None = None
-    self.launch_permissions: list[dict[str, str]] = []
+    self.last_launched_time = None
+    self.source_image_id = None
+    self.source_image_region = None
+    self.launch_permissions = []
     if public:
         self.launch_permissions.append({"Group": "all"})
     if tags:
@@ -242,8 +244,18 @@ def _ami_init(
         self.architecture = instance.architecture
         self.platform = instance.platform
     elif source_ami is not None:
-        for attr in ("virtualization_type", "architecture", "platform", "boot_mode", "root_device_name",
-                     "root_device_type", "ena_support", "imds_support", "tpm_support", "hypervisor"):
+        for attr in (
+            "virtualization_type",
+            "architecture",
+            "platform",
+            "boot_mode",
+            "root_device_name",
+            "root_device_type",
+            "ena_support",
+            "imds_support",
+            "tpm_support",
+            "hypervisor",
+        ):
             setattr(self, attr, getattr(source_ami, attr))
         self.name = name or source_ami.name
         self.description = description or source_ami.description
@@ -251,7 +263,7 @@ def _ami_init(
 
 def _image_view(ami: Any) -> dict[str, Any]:
     """The Image shape as DescribeImages returns it."""
-    tags = ami.get_tags()
+    tags = [{"Key": k, "Value": v} for k, v in (ami.ec2_backend.tags.get(ami.id) or {}).items()]
     view: dict[str, Any] = {
         "ImageId": ami.id,
         "ImageLocation": ami.image_location,
@@ -306,7 +318,10 @@ def real_image_snapshot_link() -> None:
                 for t in spec.get("Tags", []):
                     out[t["Key"]] = t.get("Value", "")
             elif spec.get("ResourceType") not in ("image", "snapshot"):
-                raise err("InvalidParameterValue", f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
+                raise err(
+                    "InvalidParameterValue",
+                    f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.",
+                )
         return out
 
     def register_image(self: Any) -> ActionResult:
@@ -318,7 +333,9 @@ def real_image_snapshot_link() -> None:
         if any(a.name == name and a.owner_id == b.account_id for a in b.amis.values()):
             raise err("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI")
         mappings = self._get_param("BlockDeviceMappings", []) or []
-        root = self._get_param("RootDeviceName") or (mappings[0]["DeviceName"] if mappings else "/dev/xvda")
+        root = self._get_param("RootDeviceName") or (
+            mappings[0]["DeviceName"] if mappings else "/dev/xvda"
+        )
         bdm = []
         for m in mappings:
             ebs = m.get("Ebs")
@@ -331,28 +348,43 @@ def real_image_snapshot_link() -> None:
             if snap_id:
                 snap = b.snapshots.get(snap_id)
                 if snap is None:
-                    raise err("InvalidSnapshot.NotFound", f"The snapshot '{snap_id}' does not exist.")
+                    raise err(
+                        "InvalidSnapshot.NotFound", f"The snapshot '{snap_id}' does not exist."
+                    )
                 size = size or snap.volume.size
                 encrypted = snap.encrypted
                 if int(size) < snap.volume.size:
-                    raise err("InvalidBlockDeviceMapping", f"Volume of size {size}GB is smaller than snapshot '{snap_id}', expect size >= {snap.volume.size}GB")
-            bdm.append({
-                "DeviceName": m["DeviceName"],
-                "Ebs": {
-                    "SnapshotId": snap_id,
-                    "VolumeSize": int(size or 8),
-                    "DeleteOnTermination": as_bool(ebs.get("DeleteOnTermination", True)),
-                    "VolumeType": ebs.get("VolumeType", "gp3"),
-                    "Encrypted": encrypted,
-                },
-            })
+                    raise err(
+                        "InvalidBlockDeviceMapping",
+                        f"Volume of size {size}GB is smaller than snapshot '{snap_id}', expect size >= {snap.volume.size}GB",
+                    )
+            bdm.append(
+                {
+                    "DeviceName": m["DeviceName"],
+                    "Ebs": {
+                        "SnapshotId": snap_id,
+                        "VolumeSize": int(size or 8),
+                        "DeleteOnTermination": as_bool(ebs.get("DeleteOnTermination", True)),
+                        "VolumeType": ebs.get("VolumeType", "gp3"),
+                        "Encrypted": encrypted,
+                    },
+                }
+            )
         if not any(m["DeviceName"] == root for m in bdm) and not self._get_param("ImageLocation"):
-            raise err("InvalidBlockDeviceMapping", f"The root device name {root} has no block device mapping")
+            raise err(
+                "InvalidBlockDeviceMapping",
+                f"The root device name {root} has no block device mapping",
+            )
         ami = Ami(
-            b, random_ami_id(), name=name, description=self._get_param("Description"),
+            b,
+            random_ami_id(),
+            name=name,
+            description=self._get_param("Description"),
             architecture=self._get_param("Architecture") or "x86_64",
             virtualization_type=self._get_param("VirtualizationType") or "hvm",
-            root_device_name=root, boot_mode=self._get_param("BootMode"), bdm=bdm,
+            root_device_name=root,
+            boot_mode=self._get_param("BootMode"),
+            bdm=bdm,
             image_location=self._get_param("ImageLocation"),
         )
         ena = self._get_param("EnaSupport")
@@ -376,15 +408,31 @@ def real_image_snapshot_link() -> None:
         bdm = []
         for device, mapping in instance.get_block_device_mapping:
             vol = b.get_volume(mapping.volume_id)
-            snap = b.create_snapshot(vol.id, f"Created by CreateImage({instance.id}) for {ami_id}", from_ami=ami_id)
+            snap = b.create_snapshot(
+                vol.id, f"Created by CreateImage({instance.id}) for {ami_id}", from_ami=ami_id
+            )
             snap.add_tags(snap_tags)
-            bdm.append({
-                "DeviceName": device,
-                "Ebs": {"SnapshotId": snap.id, "VolumeSize": vol.size, "DeleteOnTermination": True,
-                        "VolumeType": getattr(vol, "volume_type", "gp3") or "gp3", "Encrypted": bool(vol.encrypted)},
-            })
-        ami = Ami(b, ami_id, instance=instance, name=name, description=self._get_param("Description"),
-                  root_device_name=instance.root_device_name, bdm=bdm)
+            bdm.append(
+                {
+                    "DeviceName": device,
+                    "Ebs": {
+                        "SnapshotId": snap.id,
+                        "VolumeSize": vol.size,
+                        "DeleteOnTermination": True,
+                        "VolumeType": getattr(vol, "volume_type", "gp3") or "gp3",
+                        "Encrypted": bool(vol.encrypted),
+                    },
+                }
+            )
+        ami = Ami(
+            b,
+            ami_id,
+            instance=instance,
+            name=name,
+            description=self._get_param("Description"),
+            root_device_name=instance.root_device_name,
+            bdm=bdm,
+        )
         ami.state = "available"
         b.amis[ami_id] = ami
         ami.add_tags(image_tags)
@@ -402,7 +450,9 @@ def real_image_snapshot_link() -> None:
         if src is None:
             raise InvalidAMIIdError(src_id)
         if src.state == "disabled":
-            raise err("InvalidAMIID.Unavailable", f"The image {src_id} is disabled and cannot be copied")
+            raise err(
+                "InvalidAMIID.Unavailable", f"The image {src_id} is disabled and cannot be copied"
+            )
         encrypted = as_bool(self._get_param("Encrypted", False))
         kms = self._get_param("KmsKeyId")
         if kms and not encrypted:
@@ -419,16 +469,24 @@ def real_image_snapshot_link() -> None:
                 size = old.volume.size if old else ebs.get("VolumeSize", 8)
                 enc = encrypted or bool(old and old.encrypted)
                 snap = new_snapshot(
-                    b, size,
+                    b,
+                    size,
                     f"Copied for DestinationAmi {ami_id} from SourceAmi {src_id} for SourceSnapshot {ebs['SnapshotId']}. Task created on {now().date()}.",
-                    encrypted=enc, kms_key_id=kms if encrypted else (old.kms_key_id if old else None),
+                    encrypted=enc,
+                    kms_key_id=kms if encrypted else (old.kms_key_id if old else None),
                 )
                 snap.from_ami = ami_id
                 ebs["SnapshotId"] = snap.id
                 ebs["Encrypted"] = enc
             bdm.append(m2)
-        ami = Ami(b, ami_id, source_ami=src, name=self._get_param("Name"),
-                  description=self._get_param("Description"), bdm=bdm)
+        ami = Ami(
+            b,
+            ami_id,
+            source_ami=src,
+            name=self._get_param("Name"),
+            description=self._get_param("Description"),
+            bdm=bdm,
+        )
         ami.source_image_id = src_id
         ami.source_image_region = src_region
         b.amis[ami_id] = ami
@@ -438,7 +496,7 @@ def real_image_snapshot_link() -> None:
         return ActionResult({"ImageId": ami_id})
 
     def get_tags_dict(self: Any) -> dict[str, str]:
-        return {t["Key"]: t["Value"] for t in self.get_tags()}
+        return dict(self.ec2_backend.tags.get(self.id) or {})
 
     Ami.get_tags_dict = get_tags_dict  # type: ignore[attr-defined]
     AmisResponse.register_image = register_image  # type: ignore[method-assign]
@@ -446,7 +504,9 @@ def real_image_snapshot_link() -> None:
     AmisResponse.copy_image = copy_image  # type: ignore[method-assign]
 
 
-@patch("DescribeImages: MaxResults (5..1000) + NextToken; IncludeDisabled; Owners/ExecutableUsers; the full Image shape")
+@patch(
+    "DescribeImages: MaxResults (5..1000) + NextToken; IncludeDisabled; Owners/ExecutableUsers; the full Image shape"
+)
 def describe_images_as_aws() -> None:
     def describe_images(self: Any) -> ActionResult:
         self.error_on_dryrun()
@@ -457,11 +517,18 @@ def describe_images_as_aws() -> None:
         include_disabled = as_bool(self._get_param("IncludeDisabled", False))
         filters = self._filters_from_querystring()
         if ids and self._get_param("MaxResults"):
-            raise err("InvalidParameterCombination", "The parameter imageIdsSet cannot be used with the parameter maxResults")
-        images = b.describe_images(ami_ids=ids, filters=filters, exec_users=exec_users, owners=owners)
+            raise err(
+                "InvalidParameterCombination",
+                "The parameter imageIdsSet cannot be used with the parameter maxResults",
+            )
+        images = b.describe_images(
+            ami_ids=ids, filters=filters, exec_users=exec_users, owners=owners
+        )
         if not include_disabled:
             images = [a for a in images if a.state != "disabled"]
-        page, token = _paginate(images, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda a: a.id)
+        page, token = _paginate(
+            images, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda a: a.id
+        )
         result: dict[str, Any] = {"Images": [_image_view(a) for a in page]}
         if token:
             result["NextToken"] = token
@@ -470,7 +537,9 @@ def describe_images_as_aws() -> None:
     AmisResponse.describe_images = describe_images  # type: ignore[method-assign]
 
 
-@patch("DescribeImageAttribute: every attribute incl. lastLaunchedTime, imdsSupport, tpmSupport, deregistrationProtection")
+@patch(
+    "DescribeImageAttribute: every attribute incl. lastLaunchedTime, imdsSupport, tpmSupport, deregistrationProtection"
+)
 def describe_image_attribute_as_aws() -> None:
     simple = {
         "description": ("Description", "description"),
@@ -494,7 +563,9 @@ def describe_image_attribute_as_aws() -> None:
         if attr == "launchPermission":
             result["LaunchPermissions"] = ami.launch_permissions
         elif attr == "productCodes":
-            result["ProductCodes"] = [{"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in ami.product_codes]
+            result["ProductCodes"] = [
+                {"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in ami.product_codes
+            ]
         elif attr == "blockDeviceMapping":
             result["BlockDeviceMappings"] = ami.bdm
         elif attr in simple:
@@ -502,7 +573,10 @@ def describe_image_attribute_as_aws() -> None:
             value = getattr(ami, field, None)
             result[key] = {"Value": value} if value is not None else {}
         else:
-            raise err("InvalidRequest", f"Value ({attr}) for parameter attribute is invalid. Unknown attribute.")
+            raise err(
+                "InvalidRequest",
+                f"Value ({attr}) for parameter attribute is invalid. Unknown attribute.",
+            )
         return ActionResult(result)
 
     AmisResponse.describe_image_attribute = describe_image_attribute  # type: ignore[method-assign]
@@ -516,7 +590,9 @@ def _get_owned(backend: Any, ami_id: str) -> Any:
     raise InvalidAMIIdError(ami_id)
 
 
-@patch("EnableImageDeprecation / DisableImageDeprecation: DeprecationTime, rounded to the minute, never in the past")
+@patch(
+    "EnableImageDeprecation / DisableImageDeprecation: DeprecationTime, rounded to the minute, never in the past"
+)
 def image_deprecation() -> None:
     def enable_image_deprecation(self: Any) -> ActionResult:
         self.error_on_dryrun()
@@ -526,7 +602,10 @@ def image_deprecation() -> None:
         if at < now() - dt.timedelta(minutes=1):
             raise err("InvalidParameterValue", "The deprecation time can't be in the past.")
         if at > now() + dt.timedelta(days=3653):
-            raise err("InvalidParameterValue", "The deprecation time can't be more than 10 years from now.")
+            raise err(
+                "InvalidParameterValue",
+                "The deprecation time can't be more than 10 years from now.",
+            )
         ami.deprecation_time = iso_ms(at)
         return ActionResult({"Return": True})
 
@@ -540,7 +619,9 @@ def image_deprecation() -> None:
     AmisResponse.disable_image_deprecation = disable_image_deprecation  # type: ignore[attr-defined]
 
 
-@patch("DisableImage/EnableImage: disabling removes all launch permissions; disabled images are hidden, cannot be launched or shared")
+@patch(
+    "DisableImage/EnableImage: disabling removes all launch permissions; disabled images are hidden, cannot be launched or shared"
+)
 def disable_image_semantics() -> None:
     def disable_image(self: Any, ami_id: str) -> None:
         ami = _get_owned(self, ami_id)
@@ -555,10 +636,14 @@ def disable_image_semantics() -> None:
 
     orig_modify = AmiBackend.modify_image_attribute
 
-    def modify_image_attribute(self: Any, ami_id: str, launch_permissions_to_add: Any, launch_permissions_to_remove: Any) -> None:
+    def modify_image_attribute(
+        self: Any, ami_id: str, launch_permissions_to_add: Any, launch_permissions_to_remove: Any
+    ) -> None:
         ami = _get_owned(self, ami_id)
         if ami.state == "disabled" and launch_permissions_to_add:
-            raise err("InvalidAMIID.Unavailable", f"The image {ami_id} is disabled and cannot be shared.")
+            raise err(
+                "InvalidAMIID.Unavailable", f"The image {ami_id} is disabled and cannot be shared."
+            )
         for lp in launch_permissions_to_add:
             if set(lp) - {"Group", "UserId", "OrganizationArn", "OrganizationalUnitArn"}:
                 raise err("InvalidParameterValue", f"Unknown launch permission {lp}")
@@ -566,7 +651,9 @@ def disable_image_semantics() -> None:
         removes = [lp for lp in launch_permissions_to_remove if "UserId" in lp or "Group" in lp]
         orig_modify(self, ami_id, adds, removes)
         for lp in launch_permissions_to_add:
-            if ("OrganizationArn" in lp or "OrganizationalUnitArn" in lp) and lp not in ami.launch_permissions:
+            if (
+                "OrganizationArn" in lp or "OrganizationalUnitArn" in lp
+            ) and lp not in ami.launch_permissions:
                 ami.launch_permissions.append(lp)
         for lp in launch_permissions_to_remove:
             if lp in ami.launch_permissions:
@@ -577,7 +664,9 @@ def disable_image_semantics() -> None:
     AmiBackend.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]
 
 
-@patch("Enable/DisableImageDeregistrationProtection: DeregisterImage fails while protected; WithCooldown keeps it 24 h")
+@patch(
+    "Enable/DisableImageDeregistrationProtection: DeregisterImage fails while protected; WithCooldown keeps it 24 h"
+)
 def deregistration_protection() -> None:
     def enable(self: Any) -> ActionResult:
         self.error_on_dryrun()
@@ -591,7 +680,9 @@ def deregistration_protection() -> None:
         self.error_on_dryrun()
         ami = _get_owned(self.ec2_backend, self._get_param("ImageId"))
         if ami.protection_cooldown and ami.deregistration_protection.startswith("enabled"):
-            ami.deregistration_protection = "disabled-until " + iso_ms(now() + dt.timedelta(hours=24))
+            ami.deregistration_protection = "disabled-until " + iso_ms(
+                now() + dt.timedelta(hours=24)
+            )
         else:
             ami.deregistration_protection = "disabled"
         ami.protection_cooldown = False
@@ -612,7 +703,9 @@ def is_protected(ami: Any) -> bool:
     return False
 
 
-@patch("DeregisterImage: refuses protected images; DeleteAssociatedSnapshots deletes snapshots no other image uses")
+@patch(
+    "DeregisterImage: refuses protected images; DeleteAssociatedSnapshots deletes snapshots no other image uses"
+)
 def deregister_image_as_aws() -> None:
     def deregister_image(self: Any) -> ActionResult:
         self.error_on_dryrun()
@@ -653,7 +746,10 @@ def snapshot_in_use() -> None:
             raise InvalidSnapshotIdError()
         users = snapshot_users(self, snapshot_id)
         if users:
-            raise err("InvalidSnapshot.InUse", f"The snapshot {snapshot_id} is currently in use by {users[0]}")
+            raise err(
+                "InvalidSnapshot.InUse",
+                f"The snapshot {snapshot_id} is currently in use by {users[0]}",
+            )
         return self.snapshots.pop(snapshot_id)
 
     orig_tier = EBSBackend.modify_snapshot_tier
@@ -661,7 +757,11 @@ def snapshot_in_use() -> None:
     def modify_snapshot_tier(self: Any, snapshot_id: str, storage_tier: str) -> Snapshot:
         if snapshot_id not in self.snapshots:
             raise InvalidSnapshotIdError()
-        live = [a for a in self.amis.values() if snapshot_id in image_snapshot_ids(a) and a.state != "disabled"]
+        live = [
+            a
+            for a in self.amis.values()
+            if snapshot_id in image_snapshot_ids(a) and a.state != "disabled"
+        ]
         if live:
             raise err(
                 "InvalidSnapshot.InUse",
@@ -673,7 +773,9 @@ def snapshot_in_use() -> None:
     EBSBackend.modify_snapshot_tier = modify_snapshot_tier  # type: ignore[method-assign]
 
 
-@patch("DescribeSnapshots: OwnerIds (self, account ids, amazon) and MaxResults (5..1000) + NextToken")
+@patch(
+    "DescribeSnapshots: OwnerIds (self, account ids, amazon) and MaxResults (5..1000) + NextToken"
+)
 def describe_snapshots_as_aws() -> None:
     def describe_snapshots(self: Any) -> ActionResult:
         b = self.ec2_backend
@@ -681,12 +783,22 @@ def describe_snapshots_as_aws() -> None:
         ids = self._get_param("SnapshotIds", []) or []
         owners = self._get_param("OwnerIds", []) or []
         if ids and self._get_param("MaxResults"):
-            raise err("InvalidParameterCombination", "The parameter snapshotSet cannot be used with the parameter maxResults")
+            raise err(
+                "InvalidParameterCombination",
+                "The parameter snapshotSet cannot be used with the parameter maxResults",
+            )
         snaps = b.describe_snapshots(snapshot_ids=ids, filters=filters)
         if owners:
             wanted = {b.account_id if o == "self" else o for o in owners}
-            snaps = [s for s in snaps if s.owner_id in wanted or ("amazon" in wanted and getattr(s, "owner_alias", None) == "amazon")]
-        page, token = _paginate(snaps, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda s: s.id)
+            snaps = [
+                s
+                for s in snaps
+                if s.owner_id in wanted
+                or ("amazon" in wanted and getattr(s, "owner_alias", None) == "amazon")
+            ]
+        page, token = _paginate(
+            snaps, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda s: s.id
+        )
         result: dict[str, Any] = {"Snapshots": page}
         if token:
             result["NextToken"] = token
@@ -698,18 +810,30 @@ def describe_snapshots_as_aws() -> None:
 SEEDING = threading.local()
 
 
-@patch("RunInstances: refuses disabled/deregistered images and records the image's LastLaunchedTime")
+@patch(
+    "RunInstances: refuses disabled/deregistered images and records the image's LastLaunchedTime"
+)
 def run_instances_last_launched() -> None:
     orig = InstanceBackend.run_instances
 
-    def run_instances(self: Any, image_id: str, count: int, user_data: Any, security_group_names: Any, **kwargs: Any) -> Any:
+    def run_instances(
+        self: Any,
+        image_id: str,
+        count: int,
+        user_data: Any,
+        security_group_names: Any,
+        **kwargs: Any,
+    ) -> Any:
         ami = self.amis.get(image_id) if image_id else None
         if image_id and ami is None:
             if image_id in self.deleted_amis:
                 raise UnvailableAMIIdError(image_id)
             raise InvalidAMIIdError(image_id)
         if ami is not None and ami.state == "disabled" and not getattr(SEEDING, "on", False):
-            raise err("InvalidAMIID.Unavailable", f"The image id '[{image_id}]' is disabled and cannot be launched")
+            raise err(
+                "InvalidAMIID.Unavailable",
+                f"The image id '[{image_id}]' is disabled and cannot be launched",
+            )
         res = orig(self, image_id, count, user_data, security_group_names, **kwargs)
         if ami is not None and not getattr(SEEDING, "on", False):
             ami.last_launched_time = iso_ms(now())
@@ -779,3 +903,22 @@ def image_description_attribute() -> None:
         return orig(self)
 
     AmisResponse.modify_image_attribute = modify_image_attribute  # type: ignore[method-assign]
+
+
+@patch(
+    "Tags at scale: read a resource's tags by its id (moto scans every tag of the region per resource)"
+)
+def tag_lookup_by_resource_id() -> None:
+    from moto.ec2.models.core import TaggedEC2Resource
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        rid = getattr(self, "id", None)
+        if not rid:
+            return []
+        tags = self.ec2_backend.tags.get(rid) or {}
+        return [
+            {"Key": k, "Value": v, "key": k, "value": v, "resource_id": rid}
+            for k, v in tags.items()
+        ]
+
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]

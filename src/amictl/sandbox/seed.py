@@ -21,7 +21,14 @@ from moto.ssm.models import ssm_backends
 from . import patches
 from .fleet import Fleet
 
-STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+STATE_CODES = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+}
 
 
 def _perms(shared_with: list[str], public: bool) -> list[dict[str, str]]:
@@ -74,16 +81,18 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
                 snap.from_ami = ami_id
                 if s["tags"]:
                     snap.add_tags({str(k): str(v) for k, v in s["tags"].items()})
-                bdm.append({
-                    "DeviceName": s["device"],
-                    "Ebs": {
-                        "SnapshotId": snap.id,
-                        "VolumeSize": s["size_gib"],
-                        "DeleteOnTermination": True,
-                        "VolumeType": s["volume_type"],
-                        "Encrypted": s["encrypted"],
-                    },
-                })
+                bdm.append(
+                    {
+                        "DeviceName": s["device"],
+                        "Ebs": {
+                            "SnapshotId": snap.id,
+                            "VolumeSize": s["size_gib"],
+                            "DeleteOnTermination": True,
+                            "VolumeType": s["volume_type"],
+                            "Encrypted": s["encrypted"],
+                        },
+                    }
+                )
         ami = Ami(
             b,
             ami_id,
@@ -102,16 +111,22 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         ami.imds_support = img["imds_support"]
         ami.launch_permissions = _perms(img["shared_with"], img["public"])
         if img["deprecated_days_ago"] is not None:
-            ami.deprecation_time = patches.iso_ms(ago(img["deprecated_days_ago"]).replace(tzinfo=dt.UTC))
+            ami.deprecation_time = patches.iso_ms(
+                ago(img["deprecated_days_ago"]).replace(tzinfo=dt.UTC)
+            )
         if img["deprecate_in_days"] is not None:
-            ami.deprecation_time = patches.iso_ms(ago(-img["deprecate_in_days"]).replace(tzinfo=dt.UTC))
+            ami.deprecation_time = patches.iso_ms(
+                ago(-img["deprecate_in_days"]).replace(tzinfo=dt.UTC)
+            )
         if img["disabled"]:
             ami.state = "disabled"
             ami.launch_permissions = []
         if img["deregistration_protection"]:
             ami.deregistration_protection = "enabled"
         if img["last_launched_days_ago"] is not None:
-            ami.last_launched_time = patches.iso_ms(ago(img["last_launched_days_ago"]).replace(tzinfo=dt.UTC))
+            ami.last_launched_time = patches.iso_ms(
+                ago(img["last_launched_days_ago"]).replace(tzinfo=dt.UTC)
+            )
         b.amis[ami_id] = ami
         if img["tags"]:
             ami.add_tags(img["tags"])
@@ -133,7 +148,11 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         else:
             desc = "volume backup"
         s = patches.new_snapshot(
-            b, snap["size_gib"], desc, encrypted=snap["encrypted"], volume_id="vol-0seeded0000000001",
+            b,
+            snap["size_gib"],
+            desc,
+            encrypted=snap["encrypted"],
+            volume_id="vol-0seeded0000000001",
             start_time=ago(snap["age_days"]),
         )
         if snap["tags"]:
@@ -189,9 +208,19 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
     for lc in fleet.launch_configurations:
         asb = autoscaling_backends[acct][lc["region"]]
         asb.create_launch_configuration(
-            name=lc["name"], image_id=aliases[lc["image"]], key_name=None, kernel_id="", ramdisk_id="",
-            security_groups=[], user_data=None, instance_type=lc["instance_type"], instance_monitoring=False,
-            instance_profile_name=None, spot_price=None, ebs_optimized=False, associate_public_ip_address=False,
+            name=lc["name"],
+            image_id=aliases[lc["image"]],
+            key_name=None,
+            kernel_id="",
+            ramdisk_id="",
+            security_groups=[],
+            user_data=None,
+            instance_type=lc["instance_type"],
+            instance_monitoring=False,
+            instance_profile_name=None,
+            spot_price=None,
+            ebs_optimized=False,
+            associate_public_ip_address=False,
             block_device_mappings=[],
         )
         aliases[lc["alias"]] = lc["name"]
@@ -203,7 +232,10 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         lc_name = None
         mixed = None
         if asg["launch_template"]:
-            lt_spec = {"LaunchTemplateId": aliases[asg["launch_template"]], "Version": asg["version"]}
+            lt_spec = {
+                "LaunchTemplateId": aliases[asg["launch_template"]],
+                "Version": asg["version"],
+            }
         elif asg["launch_configuration"]:
             lc_name = aliases[asg["launch_configuration"]]
         else:
@@ -227,10 +259,22 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
                 }
             }
         asb.create_auto_scaling_group(
-            name=asg["name"], availability_zones=zones, desired_capacity=asg["desired"],
-            max_size=max(asg["desired"], 1), min_size=0, launch_config_name=lc_name, launch_template=lt_spec,
-            vpc_zone_identifier=None, default_cooldown=300, health_check_period=300, health_check_type="EC2",
-            load_balancers=[], target_group_arns=[], placement_group=None, termination_policies=[], tags=[],
+            name=asg["name"],
+            availability_zones=zones,
+            desired_capacity=asg["desired"],
+            max_size=max(asg["desired"], 1),
+            min_size=0,
+            launch_config_name=lc_name,
+            launch_template=lt_spec,
+            vpc_zone_identifier=None,
+            default_cooldown=300,
+            health_check_period=300,
+            health_check_type="EC2",
+            load_balancers=[],
+            target_group_arns=[],
+            placement_group=None,
+            termination_policies=[],
+            tags=[],
             mixed_instances_policy=mixed,
         )
         aliases[asg["alias"]] = asg["name"]
@@ -239,8 +283,17 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         ssm = ssm_backends[acct][prm["region"]]
         value = aliases[prm["image"]] if prm["image"] else prm["value"]
         ssm.put_parameter(
-            name=prm["name"], description="", value=value, parameter_type="String", allowed_pattern="",
-            keyid="", overwrite=True, tags=[], data_type=prm["data_type"], tier=None, policies=None,
+            name=prm["name"],
+            description="",
+            value=value,
+            parameter_type="String",
+            allowed_pattern="",
+            keyid="",
+            overwrite=True,
+            tags=[],
+            data_type=prm["data_type"],
+            tier=None,
+            policies=None,
         )
         aliases[prm["alias"]] = prm["name"]
 

@@ -25,10 +25,9 @@ from urllib.parse import parse_qs
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
-from werkzeug.serving import make_server  # noqa: E402
-
 from moto import __version__ as moto_version  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
 
 from . import patches  # noqa: E402
 
@@ -77,7 +76,9 @@ class Faults:
 def error_body(service: str, json_protocol: bool, code: str, message: str) -> tuple[bytes, str]:
     rid = str(uuid.uuid4())
     if json_protocol:
-        return json.dumps({"__type": code, "message": message}).encode(), "application/x-amz-json-1.1"
+        return json.dumps(
+            {"__type": code, "message": message}
+        ).encode(), "application/x-amz-json-1.1"
     msg = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if service == "ec2":
         xml = (
@@ -108,8 +109,13 @@ class SandboxApp:
         method = environ.get("REQUEST_METHOD", "GET")
         data = json.loads(body or b"{}") if method in ("POST", "PUT") else {}
         if path == "/_amictl/health":
-            return 200, {"ok": True, "pid": os.getpid(), "moto": moto_version,
-                         "patches": [p[0] for p in patches.PATCHES], "requests": self.requests}
+            return 200, {
+                "ok": True,
+                "pid": os.getpid(),
+                "moto": moto_version,
+                "patches": [p[0] for p in patches.PATCHES],
+                "requests": self.requests,
+            }
         if path == "/_amictl/load" and method == "POST":
             from . import builtin, fleet, seed
 
@@ -149,12 +155,18 @@ class SandboxApp:
                 from ..errors import AmictlError
 
                 status = 400 if isinstance(exc, AmictlError) else 500
-                payload = {"error": str(exc), "type": type(exc).__name__,
-                           "exit_code": getattr(exc, "exit_code", 1)}
+                payload = {
+                    "error": str(exc),
+                    "type": type(exc).__name__,
+                    "exit_code": getattr(exc, "exit_code", 1),
+                }
                 if status == 500:
                     payload["traceback"] = traceback.format_exc()
             out = json.dumps(payload, default=str).encode()
-            start_response(f"{status} X", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+            start_response(
+                f"{status} X",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(out)))],
+            )
             return [out]
 
         auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -165,7 +177,11 @@ class SandboxApp:
         if target:
             action = target.split(".")[-1]
         else:
-            qs = parse_qs(body.decode("utf-8", "replace")) if body else parse_qs(environ.get("QUERY_STRING", ""))
+            qs = (
+                parse_qs(body.decode("utf-8", "replace"))
+                if body
+                else parse_qs(environ.get("QUERY_STRING", ""))
+            )
             action = (qs.get("Action") or [""])[0]
         self.requests += 1
 
@@ -173,13 +189,19 @@ class SandboxApp:
         if rule is not None:
             code = rule.get("code", "InternalError")
             status = int(rule.get("status", 500))
-            out, ctype = error_body(service, json_protocol, code, rule.get("message", f"injected fault: {code}"))
-            start_response(f"{status} Fault", [("Content-Type", ctype), ("Content-Length", str(len(out)))])
+            out, ctype = error_body(
+                service, json_protocol, code, rule.get("message", f"injected fault: {code}")
+            )
+            start_response(
+                f"{status} Fault", [("Content-Type", ctype), ("Content-Length", str(len(out)))]
+            )
             return [out]
 
         captured: dict[str, Any] = {}
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
@@ -190,13 +212,18 @@ class SandboxApp:
             traceback.print_exc()
             name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"
             out, ctype = error_body(service, json_protocol, name, f"{type(exc).__name__}: {exc}")
-            start_response("500 Internal Server Error", [("Content-Type", ctype), ("Content-Length", str(len(out)))])
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", ctype), ("Content-Length", str(len(out)))],
+            )
             return [out]
         status = captured.get("status", "500 Internal Server Error")
         headers = captured.get("headers", [])
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
         if status.startswith("5") and ("html" in ctype or not chunks.strip()):
-            out, ctype = error_body(service, json_protocol, "InternalError", "the sandbox failed to serve this request")
+            out, ctype = error_body(
+                service, json_protocol, "InternalError", "the sandbox failed to serve this request"
+            )
             start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(out)))])
             return [out]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]

@@ -26,7 +26,8 @@ from ..paths import default_state_url
 meta = sa.MetaData()
 
 runs = sa.Table(
-    "inventory_runs", meta,
+    "inventory_runs",
+    meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("scanned_at", sa.String(32), nullable=False),
     sa.Column("complete", sa.Boolean, nullable=False),
@@ -42,7 +43,8 @@ runs = sa.Table(
 )
 
 slices = sa.Table(
-    "inventory_slices", meta,
+    "inventory_slices",
+    meta,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("inventory_runs.id"), nullable=False, index=True),
     sa.Column("account", sa.String(12), nullable=False),
     sa.Column("region", sa.String(32), nullable=False),
@@ -54,7 +56,8 @@ slices = sa.Table(
 )
 
 journal = sa.Table(
-    "journal", meta,
+    "journal",
+    meta,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.String(32), nullable=False),
     sa.Column("plan_checksum", sa.String(64), nullable=False, index=True),
@@ -70,7 +73,8 @@ journal = sa.Table(
 )
 
 locks = sa.Table(
-    "locks", meta,
+    "locks",
+    meta,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("owner", sa.String(256), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
@@ -89,6 +93,7 @@ class Store:
         try:
             self.engine = sa.create_engine(self.url, future=True)
             if self.engine.dialect.name == "sqlite":
+
                 @sa.event.listens_for(self.engine, "connect")
                 def _pragmas(conn: Any, _rec: Any) -> None:
                     cur = conn.cursor()
@@ -96,61 +101,128 @@ class Store:
                     cur.execute("PRAGMA busy_timeout=10000")
                     cur.execute("PRAGMA synchronous=NORMAL")
                     cur.close()
+
             meta.create_all(self.engine)
         except (OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-            raise StateError(f"cannot open the state store {self.url}: {exc}",
-                             hint="check --state / AMICTL_STATE") from None
+            raise StateError(
+                f"cannot open the state store {self.url}: {exc}",
+                hint="check --state / AMICTL_STATE",
+            ) from None
 
     # ---- inventory runs
     def save_inventory(self, inv: Inventory) -> int:
         blob = zlib.compress(json.dumps(inv.to_dict()).encode(), 3)
         with self.engine.begin() as c:
-            run_id = c.execute(runs.insert().values(
-                scanned_at=iso(inv.scanned_at) or _now(), complete=inv.complete,
-                accounts=json.dumps(inv.accounts), regions=json.dumps(inv.regions), images=len(inv.images),
-                snapshots=len(inv.snapshots), references=len(inv.references), api_calls=json.dumps(inv.api_calls),
-                duration=inv.duration, fingerprint=inv.fingerprint(), data=blob,
-            )).inserted_primary_key[0]
+            run_id = c.execute(
+                runs.insert().values(
+                    scanned_at=iso(inv.scanned_at) or _now(),
+                    complete=inv.complete,
+                    accounts=json.dumps(inv.accounts),
+                    regions=json.dumps(inv.regions),
+                    images=len(inv.images),
+                    snapshots=len(inv.snapshots),
+                    references=len(inv.references),
+                    api_calls=json.dumps(inv.api_calls),
+                    duration=inv.duration,
+                    fingerprint=inv.fingerprint(),
+                    data=blob,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
             if inv.slices:
-                c.execute(slices.insert(), [dict(run_id=run_id, account=s.account, region=s.region, kind=s.kind,
-                                                 complete=s.complete, items=s.items, error_code=s.error_code,
-                                                 error=s.error) for s in inv.slices])
+                c.execute(
+                    slices.insert(),
+                    [
+                        dict(
+                            run_id=run_id,
+                            account=s.account,
+                            region=s.region,
+                            kind=s.kind,
+                            complete=s.complete,
+                            items=s.items,
+                            error_code=s.error_code,
+                            error=s.error,
+                        )
+                        for s in inv.slices
+                    ],
+                )
         return int(run_id)
 
     def latest_inventory(self) -> tuple[int, Inventory] | None:
         with self.engine.connect() as c:
-            row = c.execute(sa.select(runs.c.id, runs.c.data).order_by(runs.c.id.desc()).limit(1)).first()
+            row = c.execute(
+                sa.select(runs.c.id, runs.c.data).order_by(runs.c.id.desc()).limit(1)
+            ).first()
         if row is None:
             return None
         return int(row.id), Inventory.from_dict(json.loads(zlib.decompress(row.data)))
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        cols = [runs.c[k] for k in ("id", "scanned_at", "complete", "images", "snapshots", "references", "duration")]
+        cols = [
+            runs.c[k]
+            for k in (
+                "id",
+                "scanned_at",
+                "complete",
+                "images",
+                "snapshots",
+                "references",
+                "duration",
+            )
+        ]
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(sa.select(*cols).order_by(runs.c.id.desc()).limit(limit))]
+            return [
+                dict(r._mapping)
+                for r in c.execute(sa.select(*cols).order_by(runs.c.id.desc()).limit(limit))
+            ]
 
     # ---- journal
-    def journal_write(self, *, plan_checksum: str, action_id: str, type: str, account: str, region: str,
-                      resource: str, status: str, error_code: str | None = None, message: str | None = None,
-                      caller: str | None = None) -> None:
+    def journal_write(
+        self,
+        *,
+        plan_checksum: str,
+        action_id: str,
+        type: str,
+        account: str,
+        region: str,
+        resource: str,
+        status: str,
+        error_code: str | None = None,
+        message: str | None = None,
+        caller: str | None = None,
+    ) -> None:
         with self.engine.begin() as c:
-            c.execute(journal.insert().values(
-                at=_now(), plan_checksum=plan_checksum, action_id=action_id, type=type, account=account,
-                region=region, resource=resource, status=status, error_code=error_code, message=message,
-                caller=caller))
+            c.execute(
+                journal.insert().values(
+                    at=_now(),
+                    plan_checksum=plan_checksum,
+                    action_id=action_id,
+                    type=type,
+                    account=account,
+                    region=region,
+                    resource=resource,
+                    status=status,
+                    error_code=error_code,
+                    message=message,
+                    caller=caller,
+                )
+            )
 
     def journal_final_states(self, plan_checksum: str) -> dict[str, str]:
         """action id -> last status recorded for this plan."""
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(journal.c.action_id, journal.c.status)
-                             .where(journal.c.plan_checksum == plan_checksum).order_by(journal.c.seq))
+            rows = c.execute(
+                sa.select(journal.c.action_id, journal.c.status)
+                .where(journal.c.plan_checksum == plan_checksum)
+                .order_by(journal.c.seq)
+            )
             out: dict[str, str] = {}
             for r in rows:
                 out[r.action_id] = r.status
         return out
 
-    def journal_rows(self, since: str | None = None, plan_checksum: str | None = None,
-                     limit: int = 1000) -> list[dict[str, Any]]:
+    def journal_rows(
+        self, since: str | None = None, plan_checksum: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         q = sa.select(journal).order_by(journal.c.seq.desc()).limit(limit)
         if since:
             q = q.where(journal.c.at >= since)
@@ -169,24 +241,40 @@ class Store:
             for key in sorted(set(keys)):
                 with self.engine.begin() as c:
                     try:
-                        c.execute(locks.insert().values(key=key, owner=owner, pid=os.getpid(), host=host,
-                                                        acquired_at=_now()))
+                        c.execute(
+                            locks.insert().values(
+                                key=key, owner=owner, pid=os.getpid(), host=host, acquired_at=_now()
+                            )
+                        )
                     except IntegrityError:
                         c.rollback()
                         row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
                         if row is not None and row.host == host and not _pid_alive(row.pid):
-                            c.execute(locks.update().where(locks.c.key == key).values(
-                                owner=owner, pid=os.getpid(), acquired_at=_now()))
+                            c.execute(
+                                locks.update()
+                                .where(locks.c.key == key)
+                                .values(owner=owner, pid=os.getpid(), acquired_at=_now())
+                            )
                         else:
-                            holder = f"{row.owner} (pid {row.pid} on {row.host}, since {row.acquired_at})" if row else "?"
-                            raise SafetyError(f"another apply holds the lock on {key}: {holder}",
-                                              hint="wait for it to finish; a crashed one is taken over automatically") from None
+                            holder = (
+                                f"{row.owner} (pid {row.pid} on {row.host}, since {row.acquired_at})"
+                                if row
+                                else "?"
+                            )
+                            raise SafetyError(
+                                f"another apply holds the lock on {key}: {holder}",
+                                hint="wait for it to finish; a crashed one is taken over automatically",
+                            ) from None
                 taken.append(key)
             yield
         finally:
             if taken:
                 with self.engine.begin() as c:
-                    c.execute(locks.delete().where(locks.c.key.in_(taken)).where(locks.c.pid == os.getpid()))
+                    c.execute(
+                        locks.delete()
+                        .where(locks.c.key.in_(taken))
+                        .where(locks.c.pid == os.getpid())
+                    )
 
 
 def _pid_alive(pid: int) -> bool:
