@@ -922,3 +922,19 @@ def tag_lookup_by_resource_id() -> None:
         ]
 
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+
+
+@patch("Scale: look an image up by id directly (moto filters every image of the region per instance launched)")
+def image_lookup_by_id() -> None:
+    orig = AmiBackend.describe_images
+
+    def describe_images(self: Any, ami_ids: Any = None, filters: Any = None, exec_users: Any = None,
+                        owners: Any = None) -> list[Any]:
+        if filters and set(filters) == {"image-id"} and not ami_ids and not exec_users and not owners:
+            wanted = filters["image-id"]
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            if not any("*" in w or "?" in w for w in wanted):
+                return [self.amis[w] for w in wanted if w in self.amis]
+        return orig(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+
+    AmiBackend.describe_images = describe_images  # type: ignore[method-assign]

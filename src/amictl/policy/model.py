@@ -1,0 +1,79 @@
+"""A parsed policy: frozen dataclasses, durations as timedeltas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ..model import FamilyRule
+
+
+@dataclass(frozen=True)
+class Hold:
+    tag: str | None = None
+    until_value: bool = False
+    deregistration_protection: bool = False
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.deregistration_protection:
+            return "deregistration protection"
+        return f"tag {self.tag}" + (" (date)" if self.until_value else "")
+
+
+@dataclass(frozen=True)
+class Select:
+    families: tuple[str, ...] | None = None
+    name: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    regions: tuple[str, ...] | None = None
+    older_than: dt.timedelta | None = None
+    unfamilied: bool = False
+
+
+@dataclass(frozen=True)
+class Keep:
+    latest: int | None = None
+    newer_than: dt.timedelta | None = None
+    in_use: bool = True
+    launched_within: dt.timedelta | None = None
+    shared: bool = True
+    channels: bool = True
+    ancestors: bool = True
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Retire:
+    deprecate: dt.timedelta | None = None
+    disable: dt.timedelta | None = None
+    deregister: dt.timedelta | None = None
+    snapshots: str = "delete"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    select: Select = field(default_factory=Select)
+    keep: Keep = field(default_factory=Keep)
+    retire: Retire = field(default_factory=Retire)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Orphaned:
+    only_from_images: bool = True
+    older_than: dt.timedelta = dt.timedelta(days=7)
+    action: str = "report"
+
+
+@dataclass(frozen=True)
+class Policy:
+    families: FamilyRule = field(default_factory=FamilyRule)
+    holds: tuple[Hold, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    orphaned: Orphaned | None = None
+    require_recycle_bin: bool = False
+    prices: tuple[tuple[str, float], ...] = ()
+    path: str = "<policy>"
+    sha256: str = ""
