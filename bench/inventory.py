@@ -34,22 +34,38 @@ def main() -> None:
     ap.add_argument("--regions", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    opts = {"images": args.images, "snapshots": args.snapshots, "instances": args.instances,
-            "launch_templates": args.launch_templates, "lt_versions": args.lt_versions, "regions": args.regions}
+    opts = {
+        "images": args.images,
+        "snapshots": args.snapshots,
+        "instances": args.instances,
+        "launch_templates": args.launch_templates,
+        "lt_versions": args.lt_versions,
+        "regions": args.regions,
+    }
     with Sandbox(tempfile.mkdtemp(prefix="amictl-bench-")) as sb:
         t0 = time.perf_counter()
         res = sb.load_builtin("large", seed=args.seed, **opts)
         load_wall = time.perf_counter() - t0
         print(f"fleet: {res['counts']}")
-        print(f"load: {res['seconds']:.1f} s inside the sandbox, {load_wall:.1f} s wall (incl. generation)")
-        conn = Connector(AwsConfig(endpoint_url=sb.endpoint, access_key=SANDBOX_ACCESS_KEY,
-                                   secret_key=SANDBOX_SECRET_KEY, regions=list(res["regions"])))
+        print(
+            f"load: {res['seconds']:.1f} s inside the sandbox, {load_wall:.1f} s wall (incl. generation)"
+        )
+        conn = Connector(
+            AwsConfig(
+                endpoint_url=sb.endpoint,
+                access_key=SANDBOX_ACCESS_KEY,
+                secret_key=SANDBOX_SECRET_KEY,
+                regions=list(res["regions"]),
+            )
+        )
         t1 = time.perf_counter()
         inv = scan(conn)
         wall = time.perf_counter() - t1
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"inventory: {wall:.1f} s wall, complete={inv.complete}, {len(inv.images)} images, "
-          f"{len(inv.snapshots)} snapshots, {len(inv.references)} references")
+    print(
+        f"inventory: {wall:.1f} s wall, complete={inv.complete}, {len(inv.images)} images, "
+        f"{len(inv.snapshots)} snapshots, {len(inv.references)} references"
+    )
     print(f"peak RSS (this process): {rss_mib:.0f} MiB")
     total = sum(inv.api_calls.values())
     print(f"API calls: {total}")
@@ -65,7 +81,12 @@ def main() -> None:
     for s in inv.snapshots:
         per[s.region]["snapshots"] += 1
     for sl in inv.slices:
-        if sl.kind in ("instances", "launch-configurations", "auto-scaling-groups", "ssm-parameters"):
+        if sl.kind in (
+            "instances",
+            "launch-configurations",
+            "auto-scaling-groups",
+            "ssm-parameters",
+        ):
             per[sl.region][sl.kind] = sl.items
         if sl.kind == "launch-templates":
             per[sl.region]["lt-versions"] = sl.items
@@ -79,13 +100,21 @@ def main() -> None:
         minimum += max(1, math.ceil(c["instances"] / PAGE_SIZES["describe_instances"]))
         t_here = math.ceil(n_templates / len(regions))
         minimum += max(1, math.ceil(t_here / PAGE_SIZES["describe_launch_templates"]))
-        minimum += t_here * max(1, math.ceil(args.lt_versions / PAGE_SIZES["describe_launch_template_versions"]))
-        minimum += max(1, math.ceil(c["launch-configurations"] / PAGE_SIZES["describe_launch_configurations"]))
-        minimum += max(1, math.ceil(c["auto-scaling-groups"] / PAGE_SIZES["describe_auto_scaling_groups"]))
+        minimum += t_here * max(
+            1, math.ceil(args.lt_versions / PAGE_SIZES["describe_launch_template_versions"])
+        )
+        minimum += max(
+            1, math.ceil(c["launch-configurations"] / PAGE_SIZES["describe_launch_configurations"])
+        )
+        minimum += max(
+            1, math.ceil(c["auto-scaling-groups"] / PAGE_SIZES["describe_auto_scaling_groups"])
+        )
         minimum += max(1, math.ceil(c["ssm-parameters"] / PAGE_SIZES["describe_parameters"]))
         minimum += math.ceil(c["ssm-parameters"] / 10)  # GetParameters takes 10 names
     sts = inv.api_calls.get("sts.GetCallerIdentity", 0)
-    print(f"minimum possible: {minimum} (+{sts} GetCallerIdentity); ratio {(total - sts) / minimum:.3f}")
+    print(
+        f"minimum possible: {minimum} (+{sts} GetCallerIdentity); ratio {(total - sts) / minimum:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -117,6 +117,6 @@ def test_sandbox_load_json_prints_alias_map(tmp_path, sandbox, monkeypatch):
     assert res.exit_code == 0, res.output
     import json
 
-    aliases = json.loads(res.output)["aliases"]
+    aliases = json.loads(res.stdout)["aliases"]
     assert set(aliases) == {"web-v1", "web-v2", "lt", "asg"}
     assert aliases["web-v1"].startswith("ami-") and aliases["lt"].startswith("lt-")

@@ -180,10 +180,10 @@ def test_cli_inventory_ls_refs_show_snapshots(env, tmp_path, monkeypatch):
     base = env.cli_args() + ["--region", "us-east-1,eu-west-1"]
     res = r.invoke(cli, ["inventory", "-o", "json", *base])
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["complete"] and len(summary["per_region"]) == 2
     res = r.invoke(cli, ["ls", "-o", "json", "--from-state", *base])
-    rows = json.loads(res.output)
+    rows = json.loads(res.stdout)
     need = {
         "image_id",
         "region",
@@ -203,12 +203,12 @@ def test_cli_inventory_ls_refs_show_snapshots(env, tmp_path, monkeypatch):
     }
     assert need <= set(rows[0])
     res = r.invoke(cli, ["ls", "-o", "json", "--unused", "--from-state", *base])
-    unused = {x["image_id"] for x in json.loads(res.output)}
+    unused = {x["image_id"] for x in json.loads(res.stdout)}
     assert ids["unused"] in unused and ids["by-instance"] not in unused
     res = r.invoke(cli, ["refs", ids["by-lt-old-version"], "-o", "json", *base])
-    assert json.loads(res.output)[0]["kind"] == "launch-template-version"
+    assert json.loads(res.stdout)[0]["kind"] == "launch-template-version"
     res = r.invoke(cli, ["show", ids["child"], "-o", "json", "--from-state", *base])
-    assert json.loads(res.output)["lineage"][0]["image_id"] == ids["by-instance"]
+    assert json.loads(res.stdout)["lineage"][0]["image_id"] == ids["by-instance"]
     res = r.invoke(cli, ["snapshots", "--orphaned", "-o", "csv", "--from-state", *base])
     assert ids["orphan"] in res.output
     res = r.invoke(cli, ["refs", "ami-0000000000", "--from-state", *base])

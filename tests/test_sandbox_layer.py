@@ -309,3 +309,24 @@ def test_run_command_outcome_can_be_set(sandbox, env):
         assert "nginx not running" in inv["StandardOutputContent"]
     finally:
         sandbox.set_run_command(clear=True)
+
+
+def test_launch_templates_and_versions_paginate(env):
+    lts = "".join(
+        f"  - {{alias: lt{i}, versions: [{{image: a}}, {{image: a}}, {{image: a}}]}}\n"
+        for i in range(23)
+    )
+    env.load("images:\n  - {alias: a}\nlaunch_templates:\n" + lts)
+    ec2 = env.client("ec2")
+    assert len(ec2.describe_launch_templates()["LaunchTemplates"]) == 23  # moto alone stops at 15
+    pages = list(
+        ec2.get_paginator("describe_launch_templates").paginate(PaginationConfig={"PageSize": 10})
+    )
+    assert [len(p["LaunchTemplates"]) for p in pages] == [10, 10, 3]
+    tid = pages[0]["LaunchTemplates"][0]["LaunchTemplateId"]
+    vpages = list(
+        ec2.get_paginator("describe_launch_template_versions").paginate(
+            LaunchTemplateId=tid, PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [v["VersionNumber"] for p in vpages for v in p["LaunchTemplateVersions"]] == [1, 2, 3]

@@ -18,9 +18,11 @@ def run_lifecycle(ctx: Any) -> None:
     con = ctx.con
     policy = parse_policy_text(demo_policy_text(), "demo-policy.yaml")
     con.rule("2. Plan: a pure function of (inventory, policy, now)")
-    con.print("Policy: keep the 2 newest of each family and anything in use, shared, held, recent or launched "
-              "in the last 30 days; retire the rest and delete their snapshots; delete orphaned snapshots made "
-              "for images. Nothing changes yet.")
+    con.print(
+        "Policy: keep the 2 newest of each family and anything in use, shared, held, recent or launched "
+        "in the last 30 days; retire the rest and delete their snapshots; delete orphaned snapshots made "
+        "for images. Nothing changes yet."
+    )
     now = dt.datetime.now(dt.UTC)
     p = plan(ctx.inv, policy, now)
     print_plan(p)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,11 +39,15 @@ def make_plan(policy_path: str, now: str | None, from_state: bool = False) -> Pl
 def print_plan(p: Plan) -> None:
     con = out_console()
     if not p.inventory["complete"]:
-        con.print("[yellow]The inventory is INCOMPLETE[/] "
-                  f"({'; '.join(p.inventory.get('incomplete', []))}): no destructive action is planned there.")
+        con.print(
+            "[yellow]The inventory is INCOMPLETE[/] "
+            f"({'; '.join(p.inventory.get('incomplete', []))}): no destructive action is planned there."
+        )
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for a in p.actions:
-        fam = a.family or ("(orphaned snapshots)" if a.rule == "snapshots.orphaned" else "(no family)")
+        fam = a.family or (
+            "(orphaned snapshots)" if a.rule == "snapshots.orphaned" else "(no family)"
+        )
         groups[(fam, a.region)].append(a)
     if not groups:
         con.print("Nothing to do: the plan is empty.")
@@ -55,14 +60,32 @@ def print_plan(p: Plan) -> None:
             after = f" after {','.join(a.after)}" if a.after else ""
             unsafe = " [red]UNSAFE[/]" if a.unsafe else ""
             why = a.reasons[-1] if a.reasons else ""
-            con.print(f"  {a.id:<5} {a.type:<16} {target:<22} {ver:<7}{unsafe}[dim]{after}  {why}[/]")
+            con.print(
+                f"  {a.id:<5} {a.type:<16} {target:<22} {ver:<7}{unsafe}[dim]{after}  {why}[/]"
+            )
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
-    counts = ", ".join(f"{k} {v}" for k, v in s.items()
-                       if k in ("mark", "deprecate", "disable", "deregister", "delete-snapshot", "archive-snapshot",
-                                "unmark", "undeprecate", "enable") and v)
-    con.print(f"{s['images_selected']} images selected, {len(kept)} kept; {counts or 'no actions'}; "
-              f"estimated savings ${s['monthly_savings_usd']:.2f}/month.")
+    counts = ", ".join(
+        f"{k} {v}"
+        for k, v in s.items()
+        if k
+        in (
+            "mark",
+            "deprecate",
+            "disable",
+            "deregister",
+            "delete-snapshot",
+            "archive-snapshot",
+            "unmark",
+            "undeprecate",
+            "enable",
+        )
+        and v
+    )
+    con.print(
+        f"{s['images_selected']} images selected, {len(kept)} kept; {counts or 'no actions'}; "
+        f"estimated savings ${s['monthly_savings_usd']:.2f}/month."
+    )
     for w in p.warnings:
         con.print(f"[dim]note: {w}[/]")
 
@@ -79,11 +102,18 @@ def register(cli: click.Group) -> None:
     def validate(file: str) -> None:
         """Check a policy; errors name file:line, the key and what was expected (exit 2)."""
         p = load_policy(file)
-        data = {"valid": True, "file": file, "rules": [r.name for r in p.rules], "holds": len(p.holds),
-                "sha256": p.sha256}
+        data = {
+            "valid": True,
+            "file": file,
+            "rules": [r.name for r in p.rules],
+            "holds": len(p.holds),
+            "sha256": p.sha256,
+        }
         if settings().output == "table":
-            click.echo(f"{file}: valid ({len(p.rules)} rules: {', '.join(r.name for r in p.rules)}; "
-                       f"{len(p.holds)} holds)")
+            click.echo(
+                f"{file}: valid ({len(p.rules)} rules: {', '.join(r.name for r in p.rules)}; "
+                f"{len(p.holds)} holds)"
+            )
         else:
             emit(data)
 
@@ -94,10 +124,16 @@ def register(cli: click.Group) -> None:
         click.echo(json.dumps(json_schema(), indent=2))
 
     @cli.command("plan")
-    @click.option("-p", "--policy", "policy_path", required=True, help="The lifecycle policy (YAML).")
-    @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) to this file.")
+    @click.option(
+        "-p", "--policy", "policy_path", required=True, help="The lifecycle policy (YAML)."
+    )
+    @click.option(
+        "--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) to this file."
+    )
     @click.option("--now", help="Plan as if it were this time (ISO 8601).")
-    @click.option("--from-state", is_flag=True, help="Plan on the last stored inventory instead of scanning.")
+    @click.option(
+        "--from-state", is_flag=True, help="Plan on the last stored inventory instead of scanning."
+    )
     @global_options
     def plan_cmd(policy_path: str, out: str | None, now: str | None, from_state: bool) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
@@ -112,42 +148,68 @@ def register(cli: click.Group) -> None:
 
     @cli.command("explain")
     @click.argument("ami")
-    @click.option("-p", "--policy", "policy_path", required=True, help="The lifecycle policy (YAML).")
+    @click.option(
+        "-p", "--policy", "policy_path", required=True, help="The lifecycle policy (YAML)."
+    )
     @click.option("--now", help="As if it were this time (ISO 8601).")
-    @click.option("--from-state", is_flag=True, help="Use the last stored inventory instead of scanning.")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
     @global_options
     def explain(ami: str, policy_path: str, now: str | None, from_state: bool) -> None:
         """Why the image is kept or retired: the governing rule and every reason."""
         policy = load_policy(policy_path)
         inv = load_inventory(from_state, policy.families)
         if ami not in inv.by_id:
-            raise InputError(f"no image {ami} in the scanned accounts and regions",
-                             hint="check the id, or pass --region for the region it lives in")
+            raise InputError(
+                f"no image {ami} in the scanned accounts and regions",
+                hint="check the id, or pass --region for the region it lives in",
+            )
         p = plan(inv, policy, parse_now(now))
         d = p.decision(ami)
         img = inv.by_id[ami]
         acts = [a.to_dict() for a in p.actions if a.image_id == ami]
         if d is None:
-            why = "not owned by the account: amictl never acts on it" if not img.owned else \
-                "no rule selects it (family {!r}); it stays".format(img.family)
-            data = {"image_id": ami, "verdict": "keep", "rule": None, "reasons": [why], "checks": [], "actions": []}
+            why = (
+                "not owned by the account: amictl never acts on it"
+                if not img.owned
+                else f"no rule selects it (family {img.family!r}); it stays"
+            )
+            data: dict[str, Any] = {
+                "image_id": ami,
+                "verdict": "keep",
+                "rule": None,
+                "reasons": [why],
+                "checks": [],
+                "actions": [],
+            }
         else:
-            data = {"image_id": ami, "family": d.family, "version": d.version, "verdict": d.verdict, "rule": d.rule,
-                    "reasons": list(d.reasons),
-                    "checks": [{"condition": c, "holds": h, "detail": det} for c, h, det in d.checks],
-                    "actions": acts}
+            data = {
+                "image_id": ami,
+                "family": d.family,
+                "version": d.version,
+                "verdict": d.verdict,
+                "rule": d.rule,
+                "reasons": list(d.reasons),
+                "checks": [{"condition": c, "holds": h, "detail": det} for c, h, det in d.checks],
+                "actions": acts,
+            }
         if settings().output != "table":
             emit(data)
             return
         con = out_console()
-        con.print(f"[bold]{ami}[/] {img.name} (family {img.family}, version {img.version}, {img.region})")
+        con.print(
+            f"[bold]{ami}[/] {img.name} (family {img.family}, version {img.version}, {img.region})"
+        )
         con.print(f"verdict: [bold]{data['verdict']}[/]   rule: {data['rule'] or '(none)'}")
         for r in data["reasons"]:
             con.print(f"  - {r}")
         if data["checks"]:
             con.print("keep conditions:")
             for c in data["checks"]:
-                con.print(f"  [{'green' if c['holds'] else 'dim'}]{'yes' if c['holds'] else 'no '}[/] "
-                          f"{c['condition']}: {c['detail']}")
+                con.print(
+                    f"  [{'green' if c['holds'] else 'dim'}]{'yes' if c['holds'] else 'no '}[/] "
+                    f"{c['condition']}: {c['detail']}"
+                )
         for a in acts:
             con.print(f"  action {a['id']}: {a['type']}")

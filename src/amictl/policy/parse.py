@@ -30,8 +30,11 @@ class _Reader:
         allowed = {c.name.rstrip("[]") for c in key.children}
         for k in data:
             if k not in allowed:
-                raise self.pos.error((*path, k), f"unknown key in {key.name.rstrip('[]')}",
-                                     hint="allowed: " + ", ".join(sorted(allowed)))
+                raise self.pos.error(
+                    (*path, k),
+                    f"unknown key in {key.name.rstrip('[]')}",
+                    hint="allowed: " + ", ".join(sorted(allowed)),
+                )
         out: dict[str, Any] = {}
         for c in key.children:
             name = c.name.rstrip("[]")
@@ -104,11 +107,18 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
     try:
         rx = re.compile(fam["name_pattern"])
     except re.error as exc:
-        raise pos.error(("families", "name_pattern"), f"not a valid regular expression: {exc}") from None
+        raise pos.error(
+            ("families", "name_pattern"), f"not a valid regular expression: {exc}"
+        ) from None
     if not {"family", "version"} <= set(rx.groupindex):
-        raise pos.error(("families", "name_pattern"), "must define the named groups 'family' and 'version'",
-                        hint=r"e.g. '^(?P<family>[a-z-]+)-v?(?P<version>\d+(\.\d+)*)$'")
-    families = FamilyRule(tag=fam["tag"], version_tag=fam["version_tag"], name_pattern=fam["name_pattern"])
+        raise pos.error(
+            ("families", "name_pattern"),
+            "must define the named groups 'family' and 'version'",
+            hint=r"e.g. '^(?P<family>[a-z-]+)-v?(?P<version>\d+(\.\d+)*)$'",
+        )
+    families = FamilyRule(
+        tag=fam["tag"], version_tag=fam["version_tag"], name_pattern=fam["name_pattern"]
+    )
 
     holds = []
     for i, h in enumerate(top["holds"] or []):
@@ -120,8 +130,14 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
             raise pos.error((*path, "until"), "until: value needs a tag")
         if h["deregistration_protection"] is False:
             raise pos.error((*path, "deregistration_protection"), "only `true` makes sense here")
-        holds.append(Hold(tag=h["tag"], until_value=h["until"] == "value",
-                          deregistration_protection=bool(h["deregistration_protection"]), line=pos.line(path)))
+        holds.append(
+            Hold(
+                tag=h["tag"],
+                until_value=h["until"] == "value",
+                deregistration_protection=bool(h["deregistration_protection"]),
+                line=pos.line(path),
+            )
+        )
 
     rules = []
     names: set[str] = set()
@@ -131,52 +147,97 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
             raise pos.error((*path, "name"), f"duplicate rule name {raw['name']!r}")
         names.add(raw["name"])
         if raw["select"] is None:
-            raise pos.error(path, "missing required key 'select'", hint="select: {families: ['*']} selects every family")
+            raise pos.error(
+                path,
+                "missing required key 'select'",
+                hint="select: {families: ['*']} selects every family",
+            )
         sel = raw["select"]
         keep = raw["keep"] or r.obj(None, KEEP, (*path, "keep"))
         ret = raw["retire"]
         if ret is None:
-            raise pos.error(path, "missing required key 'retire'", hint="e.g. retire: {deregister: 0d}")
+            raise pos.error(
+                path, "missing required key 'retire'", hint="e.g. retire: {deregister: 0d}"
+            )
         if ret["deprecate"] is None and ret["disable"] is None and ret["deregister"] is None:
-            raise pos.error((*path, "retire"), "give at least one stage: deprecate, disable or deregister")
+            raise pos.error(
+                (*path, "retire"), "give at least one stage: deprecate, disable or deregister"
+            )
         order = [(k, ret[k]) for k in ("deprecate", "disable", "deregister") if ret[k] is not None]
         for (k1, d1), (k2, d2) in zip(order, order[1:], strict=False):
             if d2 < d1:
-                raise pos.error((*path, "retire", k2),
-                                f"{k2} ({d2.days}d) comes before {k1} ({d1.days}d): stages must not go backwards")
+                raise pos.error(
+                    (*path, "retire", k2),
+                    f"{k2} ({d2.days}d) comes before {k1} ({d1.days}d): stages must not go backwards",
+                )
         for j, reg in enumerate(sel["regions"] or ()):
             if not REGION_RE.match(reg):
-                raise pos.error((*path, "select", "regions", j), f"not a region name or glob: {reg!r}")
-        rules.append(Rule(
-            name=raw["name"],
-            select=Select(families=sel["families"], name=sel["name"], tags=sel["tags"] or (),
-                          regions=sel["regions"], older_than=sel["older_than"], unfamilied=bool(sel["unfamilied"])),
-            keep=Keep(latest=keep["latest"], newer_than=keep["newer_than"], in_use=keep["in_use"],
-                      launched_within=keep["launched_within"], shared=keep["shared"], channels=keep["channels"],
-                      ancestors=keep["ancestors"], tags=keep["tags"] or ()),
-            retire=Retire(deprecate=ret["deprecate"], disable=ret["disable"], deregister=ret["deregister"],
-                          snapshots=ret["snapshots"]),
-            line=pos.line(path)))
+                raise pos.error(
+                    (*path, "select", "regions", j), f"not a region name or glob: {reg!r}"
+                )
+        rules.append(
+            Rule(
+                name=raw["name"],
+                select=Select(
+                    families=sel["families"],
+                    name=sel["name"],
+                    tags=sel["tags"] or (),
+                    regions=sel["regions"],
+                    older_than=sel["older_than"],
+                    unfamilied=bool(sel["unfamilied"]),
+                ),
+                keep=Keep(
+                    latest=keep["latest"],
+                    newer_than=keep["newer_than"],
+                    in_use=keep["in_use"],
+                    launched_within=keep["launched_within"],
+                    shared=keep["shared"],
+                    channels=keep["channels"],
+                    ancestors=keep["ancestors"],
+                    tags=keep["tags"] or (),
+                ),
+                retire=Retire(
+                    deprecate=ret["deprecate"],
+                    disable=ret["disable"],
+                    deregister=ret["deregister"],
+                    snapshots=ret["snapshots"],
+                ),
+                line=pos.line(path),
+            )
+        )
 
     orphaned = None
     snaps = top["snapshots"]
     if snaps and snaps.get("orphaned") is not None:
         o = snaps["orphaned"]
-        orphaned = Orphaned(only_from_images=o["only_from_images"],
-                            older_than=o["older_than"] if isinstance(o["older_than"], dt.timedelta)
-                            else parse_duration(o["older_than"]), action=o["action"])
+        orphaned = Orphaned(
+            only_from_images=o["only_from_images"],
+            older_than=o["older_than"]
+            if isinstance(o["older_than"], dt.timedelta)
+            else parse_duration(o["older_than"]),
+            action=o["action"],
+        )
     opts = top["options"] or r.obj(None, OPTIONS, ("options",))
     prices = []
     for k, v in opts["prices"] or ():
         try:
             prices.append((k, float(v)))
         except ValueError:
-            raise pos.error(("options", "prices", k), f"expected a price in USD per GiB-month, got {v!r}") from None
+            raise pos.error(
+                ("options", "prices", k), f"expected a price in USD per GiB-month, got {v!r}"
+            ) from None
         if k not in ("standard", "archive"):
             raise pos.error(("options", "prices", k), "expected standard or archive")
-    return Policy(families=families, holds=tuple(holds), rules=tuple(rules), orphaned=orphaned,
-                  require_recycle_bin=bool(opts["require_recycle_bin"]), prices=tuple(prices), path=pos.file,
-                  sha256=hashlib.sha256(text.encode()).hexdigest())
+    return Policy(
+        families=families,
+        holds=tuple(holds),
+        rules=tuple(rules),
+        orphaned=orphaned,
+        require_recycle_bin=bool(opts["require_recycle_bin"]),
+        prices=tuple(prices),
+        path=pos.file,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
 
 
 def parse_policy_text(text: str, file: str = "<policy>") -> Policy:

@@ -9,8 +9,17 @@ from typing import Any
 
 from ..errors import InputError
 
-ACTION_TYPES = ("mark", "unmark", "deprecate", "undeprecate", "disable", "enable", "deregister",
-                "delete-snapshot", "archive-snapshot")
+ACTION_TYPES = (
+    "mark",
+    "unmark",
+    "deprecate",
+    "undeprecate",
+    "disable",
+    "enable",
+    "deregister",
+    "delete-snapshot",
+    "archive-snapshot",
+)
 DESTRUCTIVE = {"deprecate", "disable", "deregister", "delete-snapshot", "archive-snapshot"}
 RESTORING = {"unmark", "undeprecate", "enable"}
 VERDICTS = ("keep", "mark", "deprecate", "disable", "deregister")
@@ -33,7 +42,12 @@ class Action:
     family: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "type": self.type, "account": self.account, "region": self.region}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "account": self.account,
+            "region": self.region,
+        }
         if self.image_id:
             d["image_id"] = self.image_id
         if self.snapshot_id:
@@ -53,11 +67,23 @@ class Action:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Action:
         if d.get("type") not in ACTION_TYPES:
-            raise InputError(f"unknown action type {d.get('type')!r}", key=f"actions[{d.get('id')}]")
-        return cls(id=d["id"], type=d["type"], account=d["account"], region=d["region"], rule=d.get("rule", ""),
-                   reasons=tuple(d.get("reasons", ())), image_id=d.get("image_id"), snapshot_id=d.get("snapshot_id"),
-                   after=tuple(d.get("after", ())), size_gib=int(d.get("size_gib", 0)),
-                   unsafe=bool(d.get("unsafe", False)), family=d.get("family"))
+            raise InputError(
+                f"unknown action type {d.get('type')!r}", key=f"actions[{d.get('id')}]"
+            )
+        return cls(
+            id=d["id"],
+            type=d["type"],
+            account=d["account"],
+            region=d["region"],
+            rule=d.get("rule", ""),
+            reasons=tuple(d.get("reasons", ())),
+            image_id=d.get("image_id"),
+            snapshot_id=d.get("snapshot_id"),
+            after=tuple(d.get("after", ())),
+            size_gib=int(d.get("size_gib", 0)),
+            unsafe=bool(d.get("unsafe", False)),
+            family=d.get("family"),
+        )
 
 
 @dataclass(frozen=True)
@@ -73,8 +99,14 @@ class Decision:
     checks: tuple[tuple[str, bool, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"image_id": self.image_id, "region": self.region, "account": self.account,
-                             "verdict": self.verdict, "rule": self.rule, "reasons": list(self.reasons)}
+        d: dict[str, Any] = {
+            "image_id": self.image_id,
+            "region": self.region,
+            "account": self.account,
+            "verdict": self.verdict,
+            "rule": self.rule,
+            "reasons": list(self.reasons),
+        }
         if self.family:
             d["family"] = self.family
             d["version"] = self.version
@@ -107,8 +139,12 @@ class Plan:
 
     @staticmethod
     def checksum_of(body: dict[str, Any]) -> str:
-        canon = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=True)
+        canon = json.dumps(
+            {k: v for k, v in body.items() if k != "checksum"},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
         return hashlib.sha256(canon.encode()).hexdigest()
 
     @property
@@ -133,23 +169,42 @@ class Plan:
     @classmethod
     def from_dict(cls, d: dict[str, Any], verify: bool = True, file: str = "<plan>") -> Plan:
         if d.get("format") != FORMAT:
-            raise InputError(f"not an amictl plan (format {d.get('format')!r})", file=file, key="format")
+            raise InputError(
+                f"not an amictl plan (format {d.get('format')!r})", file=file, key="format"
+            )
         if verify:
             want = d.get("checksum")
             got = cls.checksum_of(d)
             if want != got:
                 from ..errors import SafetyError
 
-                raise SafetyError(f"{file}: the plan's checksum does not match its content: it was changed after "
-                                  "it was made", hint="make a new plan with `amictl plan` and review it")
+                raise SafetyError(
+                    f"{file}: the plan's checksum does not match its content: it was changed after "
+                    "it was made",
+                    hint="make a new plan with `amictl plan` and review it",
+                )
         try:
-            return cls(created_at=d["created_at"], now=d["now"], policy=d["policy"], inventory=d["inventory"],
-                       actions=tuple(Action.from_dict(a) for a in d["actions"]),
-                       decisions=tuple(Decision(image_id=x["image_id"], region=x["region"],
-                                                account=x.get("account", ""), verdict=x["verdict"],
-                                                rule=x.get("rule"), reasons=tuple(x.get("reasons", ())),
-                                                family=x.get("family"), version=x.get("version"))
-                                       for x in d["decisions"]),
-                       summary=d["summary"], warnings=tuple(d.get("warnings", ())))
+            return cls(
+                created_at=d["created_at"],
+                now=d["now"],
+                policy=d["policy"],
+                inventory=d["inventory"],
+                actions=tuple(Action.from_dict(a) for a in d["actions"]),
+                decisions=tuple(
+                    Decision(
+                        image_id=x["image_id"],
+                        region=x["region"],
+                        account=x.get("account", ""),
+                        verdict=x["verdict"],
+                        rule=x.get("rule"),
+                        reasons=tuple(x.get("reasons", ())),
+                        family=x.get("family"),
+                        version=x.get("version"),
+                    )
+                    for x in d["decisions"]
+                ),
+                summary=d["summary"],
+                warnings=tuple(d.get("warnings", ())),
+            )
         except KeyError as exc:
             raise InputError(f"the plan lacks {exc.args[0]!r}", file=file) from None

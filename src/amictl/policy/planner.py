@@ -22,8 +22,14 @@ from .model import Policy, Rule
 from .plan_model import Action, Decision, Plan
 
 MARK_TAG = "amictl:retire-since"
-IN_USE_KINDS = ("instance", "launch-template-version", "launch-configuration", "auto-scaling-group",
-                "ssm-parameter", "channel")
+IN_USE_KINDS = (
+    "instance",
+    "launch-template-version",
+    "launch-configuration",
+    "auto-scaling-group",
+    "ssm-parameter",
+    "channel",
+)
 STAGES = ("deprecate", "disable", "deregister")
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
@@ -54,15 +60,22 @@ class _SnapPlan:
 
 
 def _days(td: dt.timedelta) -> str:
-    return f"{td.days}d" if td.days or not td.total_seconds() else f"{int(td.total_seconds() // 3600)}h"
+    return (
+        f"{td.days}d"
+        if td.days or not td.total_seconds()
+        else f"{int(td.total_seconds() // 3600)}h"
+    )
 
 
 def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     s = rule.select
     if img.family is None and not s.unfamilied:
         return False
-    if s.families is not None and img.family is not None and not any(
-            fnmatch.fnmatchcase(img.family, g) for g in s.families):
+    if (
+        s.families is not None
+        and img.family is not None
+        and not any(fnmatch.fnmatchcase(img.family, g) for g in s.families)
+    ):
         return False
     if s.families is not None and img.family is None and not s.unfamilied:
         return False
@@ -72,7 +85,9 @@ def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
         return False
     if s.regions is not None and not any(fnmatch.fnmatchcase(img.region, g) for g in s.regions):
         return False
-    return not (s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than))
+    return not (
+        s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than)
+    )
 
 
 def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) -> list[str]:
@@ -99,8 +114,9 @@ def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) ->
     return out
 
 
-def _evaluate(inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.datetime,
-              warnings: list[str]) -> _Eval:
+def _evaluate(
+    inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.datetime, warnings: list[str]
+) -> _Eval:
     ev = _Eval(img, rule, held=_holds(policy, img, now, warnings))
     k = rule.keep
     refs = inv.refs(img.image_id)
@@ -109,7 +125,9 @@ def _evaluate(inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.da
         fam = inv.families.get((img.account, img.region, img.family), [])
         rank = next((n for n, i in enumerate(fam, 1) if i.image_id == img.image_id), None)
         hit = rank is not None and rank <= k.latest
-        detail = f"version {img.version} is #{rank} of {len(fam)} in family {img.family} ({img.region})"
+        detail = (
+            f"version {img.version} is #{rank} of {len(fam)} in family {img.family} ({img.region})"
+        )
         ev.checks.append((f"latest {k.latest}", hit, detail))
         if hit:
             ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
@@ -127,15 +145,28 @@ def _evaluate(inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.da
         else:
             ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
     else:
-        ev.checks.append(("in_use", False, "no instance, launch template version, launch configuration, ASG, "
-                                           "SSM parameter or channel uses it"))
+        ev.checks.append(
+            (
+                "in_use",
+                False,
+                "no instance, launch template version, launch configuration, ASG, "
+                "SSM parameter or channel uses it",
+            )
+        )
     if k.launched_within is not None:
         last = img.last_launched_time
         hit = last is not None and now - last <= k.launched_within
-        ev.checks.append((f"launched_within {_days(k.launched_within)}", hit,
-                          f"last launched {iso(last)}" if last else "never launched (or not reported)"))
+        ev.checks.append(
+            (
+                f"launched_within {_days(k.launched_within)}",
+                hit,
+                f"last launched {iso(last)}" if last else "never launched (or not reported)",
+            )
+        )
         if hit and last is not None:
-            ev.keep.append(f"launched {(now - last).days} days ago (within {_days(k.launched_within)})")
+            ev.keep.append(
+                f"launched {(now - last).days} days ago (within {_days(k.launched_within)})"
+            )
     if img.shared:
         targets = (["public"] if img.public else []) + img.shared_with
         ev.checks.append(("shared", True, ", ".join(targets)))
@@ -155,27 +186,43 @@ def _evaluate(inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.da
         ev.keep.append("still pending")
     incomplete = inv.incomplete_slices(img.account, img.region)
     if incomplete:
-        ev.blocked.append("not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
-            img.account, img.region, ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete)))
+        ev.blocked.append(
+            "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
+                img.account, img.region, ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete)
+            )
+        )
     if k.ancestors:
-        unread = [s for s in inv.incomplete_slices(img.account) if s.kind == "images" and s.region != img.region]
+        unread = [
+            s
+            for s in inv.incomplete_slices(img.account)
+            if s.kind == "images" and s.region != img.region
+        ]
         if unread:
-            ev.blocked.append("not retired: images built from it may exist in " +
-                              ", ".join(sorted({s.region for s in unread})) + " which could not be read")
+            ev.blocked.append(
+                "not retired: images built from it may exist in "
+                + ", ".join(sorted({s.region for s in unread}))
+                + " which could not be read"
+            )
     return ev
 
 
-def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None = None) -> Plan:
+def plan(
+    inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None = None
+) -> Plan:
     """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan."""
     now = now.astimezone(dt.UTC)
     warnings: list[str] = []
     inv.resolve_families(policy.families)
-    images = sorted((i for i in inv.images if i.owned), key=lambda i: (i.account, i.region, i.image_id))
+    images = sorted(
+        (i for i in inv.images if i.owned), key=lambda i: (i.account, i.region, i.image_id)
+    )
 
     evals: dict[str, _Eval] = {}
     for img in images:
         rule = next((r for r in policy.rules if _selects(r, img, now)), None)
-        evals[img.image_id] = _evaluate(inv, policy, img, rule, now, warnings) if rule else _Eval(img, None)
+        evals[img.image_id] = (
+            _evaluate(inv, policy, img, rule, now, warnings) if rule else _Eval(img, None)
+        )
 
     # keep.ancestors: an image a kept image was built from stays (to a fixed point).
     children: dict[str, list[str]] = defaultdict(list)
@@ -188,8 +235,9 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
         for ev in evals.values():
             if ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
                 continue
-            kept_kids = [c for c in children.get(ev.image.image_id, [])
-                         if c not in evals or evals[c].kept]
+            kept_kids = [
+                c for c in children.get(ev.image.image_id, []) if c not in evals or evals[c].kept
+            ]
             if kept_kids:
                 ev.keep.append("ancestor of kept image(s): " + ", ".join(sorted(kept_kids)))
                 changed = True
@@ -199,12 +247,23 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
     decisions: list[Decision] = []
     counter = iter(range(1, 10**9))
 
-    def new(type_: str, ev: _Eval, reasons: list[str], after: tuple[str, ...] = (), **kw: object) -> Action:
+    def new(
+        type_: str, ev: _Eval, reasons: list[str], after: tuple[str, ...] = (), size_gib: int = 0
+    ) -> Action:
         img = ev.image
-        a = Action(id=f"a{next(counter)}", type=type_, account=img.account, region=img.region,
-                   rule=ev.rule.name if ev.rule else "", reasons=tuple(reasons), image_id=img.image_id,
-                   after=after, unsafe=bool(ev.unsafe) and type_ in ("deprecate", "disable", "deregister"),
-                   family=img.family, **kw)  # type: ignore[arg-type]
+        a = Action(
+            id=f"a{next(counter)}",
+            type=type_,
+            account=img.account,
+            region=img.region,
+            rule=ev.rule.name if ev.rule else "",
+            reasons=tuple(reasons),
+            image_id=img.image_id,
+            after=after,
+            unsafe=bool(ev.unsafe) and type_ in ("deprecate", "disable", "deregister"),
+            family=img.family,
+            size_gib=size_gib,
+        )  # type: ignore[arg-type]
         actions.append(a)
         return a
 
@@ -225,9 +284,19 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
                     new("undeprecate", ev, restore)
                 if img.state == "disabled":
                     new("enable", ev, restore)
-            decisions.append(Decision(img.image_id, img.region, img.account, "keep",
-                                      ev.rule.name if ev.rule else None, tuple(reasons), img.family, img.version,
-                                      tuple(ev.checks)))
+            decisions.append(
+                Decision(
+                    img.image_id,
+                    img.region,
+                    img.account,
+                    "keep",
+                    ev.rule.name if ev.rule else None,
+                    tuple(reasons),
+                    img.family,
+                    img.version,
+                    tuple(ev.checks),
+                )
+            )
             continue
 
         assert ev.rule is not None
@@ -238,7 +307,9 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
             try:
                 since = parse_time(img.tags[MARK_TAG])
             except ValueError:
-                warnings.append(f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: marked again")
+                warnings.append(
+                    f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: marked again"
+                )
         chain: list[Action] = []
         if since is None:
             chain.append(new("mark", ev, why))
@@ -254,24 +325,55 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
             if stage == "deprecate":
                 reached = stage
                 if not img.deprecated_at(now):
-                    chain.append(new("deprecate", ev, why + [f"deprecate stage due ({_days(delay)} after mark)"],
-                                     after))
+                    chain.append(
+                        new(
+                            "deprecate",
+                            ev,
+                            why + [f"deprecate stage due ({_days(delay)} after mark)"],
+                            after,
+                        )
+                    )
             elif stage == "disable":
                 reached = stage
                 if img.state != "disabled":
-                    chain.append(new("disable", ev, why + [f"disable stage due ({_days(delay)} after mark)"], after))
+                    chain.append(
+                        new(
+                            "disable",
+                            ev,
+                            why + [f"disable stage due ({_days(delay)} after mark)"],
+                            after,
+                        )
+                    )
             else:
                 if img.protected:
-                    why.append(f"deregister stage due but deregistration protection is "
-                               f"{img.deregistration_protection}: not deregistered")
+                    why.append(
+                        f"deregister stage due but deregistration protection is "
+                        f"{img.deregistration_protection}: not deregistered"
+                    )
                     continue
                 reached = stage
-                a = new("deregister", ev, why + [f"deregister stage due ({_days(delay)} after mark)"], after,
-                        size_gib=img.size_gib)
+                a = new(
+                    "deregister",
+                    ev,
+                    why + [f"deregister stage due ({_days(delay)} after mark)"],
+                    after,
+                    size_gib=img.size_gib,
+                )
                 chain.append(a)
                 deregistered[img.image_id] = (a, ev)
-        decisions.append(Decision(img.image_id, img.region, img.account, reached, rule.name, tuple(why),
-                                  img.family, img.version, tuple(ev.checks)))
+        decisions.append(
+            Decision(
+                img.image_id,
+                img.region,
+                img.account,
+                reached,
+                rule.name,
+                tuple(why),
+                img.family,
+                img.version,
+                tuple(ev.checks),
+            )
+        )
 
     # Snapshots of deregistered images: only when no staying image uses them.
     snap_plans: dict[str, _SnapPlan] = {}
@@ -281,27 +383,43 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
             users = inv.images_by_snapshot.get(sid, [])
             staying = sorted(u.image_id for u in users if u.image_id not in deregistered)
             if staying:
-                warnings.append(f"snapshot {sid} of {image_id} stays: also used by {', '.join(staying)}")
+                warnings.append(
+                    f"snapshot {sid} of {image_id} stays: also used by {', '.join(staying)}"
+                )
                 continue
             snap = inv.snapshot_by_id.get(sid)
             if snap is None or (snap.owner_id and snap.owner_id != snap.account):
                 continue
-            sp = snap_plans.setdefault(sid, _SnapPlan(snap, ev.rule.retire.snapshots, family=ev.image.family))
+            sp = snap_plans.setdefault(
+                sid, _SnapPlan(snap, ev.rule.retire.snapshots, family=ev.image.family)
+            )
             if SNAPSHOT_MODE_ORDER[ev.rule.retire.snapshots] < SNAPSHOT_MODE_ORDER[sp.mode]:
                 sp.mode = ev.rule.retire.snapshots
             sp.after.append(dereg.id)
             sp.rules.add(ev.rule.name)
             sp.images.append(image_id)
     savings = 0.0
-    for sid in sorted(snap_plans, key=lambda s: (snap_plans[s].snap.account, snap_plans[s].snap.region, s)):
+    for sid in sorted(
+        snap_plans, key=lambda s: (snap_plans[s].snap.account, snap_plans[s].snap.region, s)
+    ):
         sp = snap_plans[sid]
         if sp.mode == "keep" or (sp.mode == "archive" and sp.snap.storage_tier == "archive"):
             continue
         imgs = sorted(sp.images)
         reason = f"snapshot of deregistered image {', '.join(imgs)}; no staying image uses it"
-        a = Action(id=f"a{next(counter)}", type=f"{sp.mode}-snapshot", account=sp.snap.account,
-                   region=sp.snap.region, rule=",".join(sorted(sp.rules)), reasons=(reason,), image_id=imgs[0],
-                   snapshot_id=sid, after=tuple(sorted(sp.after)), size_gib=sp.snap.size_gib, family=sp.family)
+        a = Action(
+            id=f"a{next(counter)}",
+            type=f"{sp.mode}-snapshot",
+            account=sp.snap.account,
+            region=sp.snap.region,
+            rule=",".join(sorted(sp.rules)),
+            reasons=(reason,),
+            image_id=imgs[0],
+            snapshot_id=sid,
+            after=tuple(sorted(sp.after)),
+            size_gib=sp.snap.size_gib,
+            family=sp.family,
+        )
         actions.append(a)
         savings += _saving(a, prices)
 
@@ -324,17 +442,39 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
             if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):
                 reported += 1
                 continue
-            origin = f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
-            a = Action(id=f"a{next(counter)}", type=f"{o.action}-snapshot", account=snap.account,
-                       region=snap.region, rule="snapshots.orphaned",
-                       reasons=(f"orphaned: no registered image uses it; {origin}; "
-                                f"{(now - snap.start_time).days} days old",),
-                       snapshot_id=snap.snapshot_id, size_gib=snap.size_gib)
+            origin = (
+                f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
+            )
+            a = Action(
+                id=f"a{next(counter)}",
+                type=f"{o.action}-snapshot",
+                account=snap.account,
+                region=snap.region,
+                rule="snapshots.orphaned",
+                reasons=(
+                    f"orphaned: no registered image uses it; {origin}; "
+                    f"{(now - snap.start_time).days} days old",
+                ),
+                snapshot_id=snap.snapshot_id,
+                size_gib=snap.size_gib,
+            )
             actions.append(a)
             savings += _saving(a, prices)
 
-    summary: dict[str, int | float] = {t: 0 for t in ("mark", "deprecate", "disable", "deregister", "delete-snapshot",
-                                                "archive-snapshot", "unmark", "undeprecate", "enable")}
+    summary: dict[str, int | float] = {
+        t: 0
+        for t in (
+            "mark",
+            "deprecate",
+            "disable",
+            "deregister",
+            "delete-snapshot",
+            "archive-snapshot",
+            "unmark",
+            "undeprecate",
+            "enable",
+        )
+    }
     for a in actions:
         summary[a.type] += 1
     summary["images_selected"] = len(decisions)
@@ -347,9 +487,15 @@ def plan(inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.dateti
         created_at=iso(created_at or now) or "",
         now=iso(now) or "",
         policy={"path": policy.path, "sha256": policy.sha256},
-        inventory={"complete": complete, "regions": inv.regions, "accounts": inv.accounts,
-                   "fingerprint": inv.fingerprint(),
-                   "incomplete": [f"{s.account}/{s.region}/{s.kind}: {s.error_code}" for s in inv.incomplete_slices()]},
+        inventory={
+            "complete": complete,
+            "regions": inv.regions,
+            "accounts": inv.accounts,
+            "fingerprint": inv.fingerprint(),
+            "incomplete": [
+                f"{s.account}/{s.region}/{s.kind}: {s.error_code}" for s in inv.incomplete_slices()
+            ],
+        },
         actions=tuple(actions),
         decisions=tuple(decisions),
         summary=summary,
@@ -361,6 +507,7 @@ def _saving(a: Action, prices: dict[str, dict[str, float]] | None) -> float:
     if a.type == "delete-snapshot":
         return monthly_cost(a.size_gib, a.region, "standard", prices)
     if a.type == "archive-snapshot":
-        return monthly_cost(a.size_gib, a.region, "standard", prices) - monthly_cost(a.size_gib, a.region,
-                                                                                  "archive", prices)
+        return monthly_cost(a.size_gib, a.region, "standard", prices) - monthly_cost(
+            a.size_gib, a.region, "archive", prices
+        )
     return 0.0

@@ -24,85 +24,184 @@ class Key:
     minimum: int | None = None
 
 
-FAMILIES = Key("families", "object", "How images are grouped into families and versions.", children=(
-    Key("tag", "str", "Tag key holding the family name.", "family"),
-    Key("version_tag", "str", "Tag key holding the version.", "version"),
-    Key("name_pattern", "str", "Regex on the image name with groups 'family' and 'version', used when the tags "
-        "are absent.", r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"),
-))
+FAMILIES = Key(
+    "families",
+    "object",
+    "How images are grouped into families and versions.",
+    children=(
+        Key("tag", "str", "Tag key holding the family name.", "family"),
+        Key("version_tag", "str", "Tag key holding the version.", "version"),
+        Key(
+            "name_pattern",
+            "str",
+            "Regex on the image name with groups 'family' and 'version', used when the tags "
+            "are absent.",
+            r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$",
+        ),
+    ),
+)
 
-HOLD = Key("holds[]", "object", "An image matching any hold is kept, whatever the rules say.", children=(
-    Key("tag", "str", "The tag is present with any value except \"false\"."),
-    Key("until", "enum", "With `value`: the tag's value is a date; kept until that date.", enum=("value",)),
-    Key("deregistration_protection", "bool", "AWS deregistration protection is on."),
-))
+HOLD = Key(
+    "holds[]",
+    "object",
+    "An image matching any hold is kept, whatever the rules say.",
+    children=(
+        Key("tag", "str", 'The tag is present with any value except "false".'),
+        Key(
+            "until",
+            "enum",
+            "With `value`: the tag's value is a date; kept until that date.",
+            enum=("value",),
+        ),
+        Key("deregistration_protection", "bool", "AWS deregistration protection is on."),
+    ),
+)
 
-SELECT = Key("select", "object", "All given conditions must hold for the rule to govern an image.", children=(
-    Key("families", "glob-list", "Globs on the family; \"*\" = any image that has a family."),
-    Key("name", "str", "Glob on the image name."),
-    Key("tags", "str-map", "Every pair must match."),
-    Key("regions", "glob-list", "Regions (default: every scanned region)."),
-    Key("older_than", "duration", "On CreationDate."),
-    Key("unfamilied", "bool", "Also select images with no family.", False),
-))
+SELECT = Key(
+    "select",
+    "object",
+    "All given conditions must hold for the rule to govern an image.",
+    children=(
+        Key("families", "glob-list", 'Globs on the family; "*" = any image that has a family.'),
+        Key("name", "str", "Glob on the image name."),
+        Key("tags", "str-map", "Every pair must match."),
+        Key("regions", "glob-list", "Regions (default: every scanned region)."),
+        Key("older_than", "duration", "On CreationDate."),
+        Key("unfamilied", "bool", "Also select images with no family.", False),
+    ),
+)
 
-KEEP = Key("keep", "object", "Any true condition keeps the image; every true one is reported as a reason.", children=(
-    Key("latest", "int", "The N newest of the image's family in its (account, region), counted over all images "
-        "of the family.", minimum=0),
-    Key("newer_than", "duration", "Created less than this long ago."),
-    Key("in_use", "bool", "Something can still launch it (instance, any launch-template version, launch "
-        "configuration, ASG, SSM parameter, channel). false also needs `apply --force-unsafe`.", True),
-    Key("launched_within", "duration", "LastLaunchedTime within this duration."),
-    Key("shared", "bool", "Shared with an account, organization, OU, or public.", True),
-    Key("channels", "bool", "A release channel points at it.", True),
-    Key("ancestors", "bool", "A kept image was built from it (SourceImageId / lineage tags).", True),
-    Key("tags", "str-map", "Every pair matches."),
-))
+KEEP = Key(
+    "keep",
+    "object",
+    "Any true condition keeps the image; every true one is reported as a reason.",
+    children=(
+        Key(
+            "latest",
+            "int",
+            "The N newest of the image's family in its (account, region), counted over all images "
+            "of the family.",
+            minimum=0,
+        ),
+        Key("newer_than", "duration", "Created less than this long ago."),
+        Key(
+            "in_use",
+            "bool",
+            "Something can still launch it (instance, any launch-template version, launch "
+            "configuration, ASG, SSM parameter, channel). false also needs `apply --force-unsafe`.",
+            True,
+        ),
+        Key("launched_within", "duration", "LastLaunchedTime within this duration."),
+        Key("shared", "bool", "Shared with an account, organization, OU, or public.", True),
+        Key("channels", "bool", "A release channel points at it.", True),
+        Key(
+            "ancestors",
+            "bool",
+            "A kept image was built from it (SourceImageId / lineage tags).",
+            True,
+        ),
+        Key("tags", "str-map", "Every pair matches."),
+    ),
+)
 
-RETIRE = Key("retire", "object", "What happens to a selected image that nothing keeps; delays count from the "
-             "first mark (tag amictl:retire-since).", children=(
-    Key("deprecate", "duration", "EnableImageDeprecation after this delay."),
-    Key("disable", "duration", "DisableImage after this delay."),
-    Key("deregister", "duration", "DeregisterImage after this delay."),
-    Key("snapshots", "enum", "After deregister: what to do with its snapshots that no staying image uses.",
-        "delete", enum=("delete", "archive", "keep")),
-))
+RETIRE = Key(
+    "retire",
+    "object",
+    "What happens to a selected image that nothing keeps; delays count from the "
+    "first mark (tag amictl:retire-since).",
+    children=(
+        Key("deprecate", "duration", "EnableImageDeprecation after this delay."),
+        Key("disable", "duration", "DisableImage after this delay."),
+        Key("deregister", "duration", "DeregisterImage after this delay."),
+        Key(
+            "snapshots",
+            "enum",
+            "After deregister: what to do with its snapshots that no staying image uses.",
+            "delete",
+            enum=("delete", "archive", "keep"),
+        ),
+    ),
+)
 
-RULE = Key("rules[]", "object", "Rules in order; an image is governed by the FIRST rule whose select matches.",
-           children=(
-    Key("name", "str", "Unique rule name (appears in plans and the journal).", required=True),
-    SELECT, KEEP, RETIRE,
-))
+RULE = Key(
+    "rules[]",
+    "object",
+    "Rules in order; an image is governed by the FIRST rule whose select matches.",
+    children=(
+        Key("name", "str", "Unique rule name (appears in plans and the journal).", required=True),
+        SELECT,
+        KEEP,
+        RETIRE,
+    ),
+)
 
-ORPHANED = Key("orphaned", "object", "Owned snapshots that no registered image uses.", children=(
-    Key("only_from_images", "bool", "Only snapshots made for an image, never volume backups.", True),
-    Key("older_than", "duration", "Started at least this long ago.", "7d"),
-    Key("action", "enum", "What to do with them.", "report", enum=("delete", "archive", "report")),
-))
+ORPHANED = Key(
+    "orphaned",
+    "object",
+    "Owned snapshots that no registered image uses.",
+    children=(
+        Key(
+            "only_from_images",
+            "bool",
+            "Only snapshots made for an image, never volume backups.",
+            True,
+        ),
+        Key("older_than", "duration", "Started at least this long ago.", "7d"),
+        Key(
+            "action",
+            "enum",
+            "What to do with them.",
+            "report",
+            enum=("delete", "archive", "report"),
+        ),
+    ),
+)
 
 SNAPSHOTS = Key("snapshots", "object", "Snapshots outside any rule.", children=(ORPHANED,))
 
-OPTIONS = Key("options", "object", "Planner and apply options (amictl extension).", children=(
-    Key("require_recycle_bin", "bool", "apply refuses to delete where no Recycle Bin rule would keep what it "
-        "deletes recoverable.", False),
-    Key("prices", "str-map", "Override snapshot prices, e.g. {standard: \"0.05\", archive: \"0.0125\"}."),
-))
+OPTIONS = Key(
+    "options",
+    "object",
+    "Planner and apply options (amictl extension).",
+    children=(
+        Key(
+            "require_recycle_bin",
+            "bool",
+            "apply refuses to delete where no Recycle Bin rule would keep what it "
+            "deletes recoverable.",
+            False,
+        ),
+        Key(
+            "prices",
+            "str-map",
+            'Override snapshot prices, e.g. {standard: "0.05", archive: "0.0125"}.',
+        ),
+    ),
+)
 
-TOP = Key("policy", "object", "An amictl lifecycle policy.", children=(
-    Key("format", "int", "Policy format version.", 1, required=True),
-    FAMILIES,
-    Key("holds", "object-list", "Holds.", children=(HOLD,)),
-    Key("rules", "object-list", "Rules.", children=(RULE,)),
-    SNAPSHOTS,
-    OPTIONS,
-))
+TOP = Key(
+    "policy",
+    "object",
+    "An amictl lifecycle policy.",
+    children=(
+        Key("format", "int", "Policy format version.", 1, required=True),
+        FAMILIES,
+        Key("holds", "object-list", "Holds.", children=(HOLD,)),
+        Key("rules", "object-list", "Rules.", children=(RULE,)),
+        SNAPSHOTS,
+        OPTIONS,
+    ),
+)
 
 
 def _schema(key: Key) -> dict[str, Any]:
     s: dict[str, Any]
     if key.type == "object":
-        s = {"type": "object", "additionalProperties": False,
-             "properties": {c.name.rstrip("[]"): _schema(c) for c in key.children}}
+        s = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {c.name.rstrip("[]"): _schema(c) for c in key.children},
+        }
         req = [c.name for c in key.children if c.required]
         if req:
             s["required"] = req
@@ -134,5 +233,9 @@ def _schema(key: Key) -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     s = _schema(TOP)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://amictl.dev/schema/policy-1.json", "title": "amictl lifecycle policy", **s}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://amictl.dev/schema/policy-1.json",
+        "title": "amictl lifecycle policy",
+        **s,
+    }

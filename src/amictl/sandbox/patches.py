@@ -135,7 +135,12 @@ def snapshot_users(backend: Any, snapshot_id: str, exclude: str | None = None) -
 
 
 def _paginate(
-    items: list[Any], max_results: Any, token: Any, key: Callable[[Any], str]
+    items: list[Any],
+    max_results: Any,
+    token: Any,
+    key: Callable[[Any], str],
+    lo: int = 5,
+    hi: int = 1000,
 ) -> tuple[list[Any], str | None]:
     """MaxResults + NextToken as AWS does: stable order, opaque token."""
     if max_results in (None, ""):
@@ -143,10 +148,10 @@ def _paginate(
             raise err("InvalidParameterValue", "NextToken given without MaxResults")
         return items, None
     n = int(max_results)
-    if n < 5 or n > 1000:
+    if n < lo or n > hi:
         raise err(
             "InvalidParameterValue",
-            f"Value ( {n} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.",
+            f"Value ( {n} ) for parameter maxResults is invalid. Expecting a value between {lo} and {hi}.",
         )
     items = sorted(items, key=key)
     start = 0
@@ -924,13 +929,26 @@ def tag_lookup_by_resource_id() -> None:
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
 
 
-@patch("Scale: look an image up by id directly (moto filters every image of the region per instance launched)")
+@patch(
+    "Scale: look an image up by id directly (moto filters every image of the region per instance launched)"
+)
 def image_lookup_by_id() -> None:
     orig = AmiBackend.describe_images
 
-    def describe_images(self: Any, ami_ids: Any = None, filters: Any = None, exec_users: Any = None,
-                        owners: Any = None) -> list[Any]:
-        if filters and set(filters) == {"image-id"} and not ami_ids and not exec_users and not owners:
+    def describe_images(
+        self: Any,
+        ami_ids: Any = None,
+        filters: Any = None,
+        exec_users: Any = None,
+        owners: Any = None,
+    ) -> list[Any]:
+        if (
+            filters
+            and set(filters) == {"image-id"}
+            and not ami_ids
+            and not exec_users
+            and not owners
+        ):
             wanted = filters["image-id"]
             wanted = [wanted] if isinstance(wanted, str) else list(wanted)
             if not any("*" in w or "?" in w for w in wanted):
@@ -938,3 +956,83 @@ def image_lookup_by_id() -> None:
         return orig(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
 
     AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
+
+
+@patch(
+    "DescribeLaunchTemplates / DescribeLaunchTemplateVersions: MaxResults (1..200) + NextToken; moto cuts the list at 15"
+)
+def launch_template_pagination() -> None:
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    def describe_launch_templates(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        templates = self.ec2_backend.describe_launch_templates(
+            template_names=self._get_param("LaunchTemplateNames", []),
+            template_ids=self._get_param("LaunchTemplateIds", []),
+            filters=self._filters_from_querystring(),
+        )
+        page, token = _paginate(
+            list(templates),
+            self._get_param("MaxResults"),
+            self._get_param("NextToken"),
+            key=lambda t: t.id,
+            lo=1,
+            hi=200,
+        )
+        result: dict[str, Any] = {
+            "LaunchTemplates": [
+                {
+                    "CreateTime": t.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersionNumber": t.default_version_number,
+                    "LatestVersionNumber": t.latest_version_number,
+                    "LaunchTemplateId": t.id,
+                    "LaunchTemplateName": t.name,
+                    "Tags": t.tags,
+                }
+                for t in page
+            ]
+        }
+        if token:
+            result["NextToken"] = token
+        return ActionResult(result)
+
+    def describe_launch_template_versions(self: Any) -> ActionResult:
+        self.error_on_dryrun()
+        found = self.ec2_backend.describe_launch_template_versions(
+            template_name=self._get_param("LaunchTemplateName"),
+            template_id=self._get_param("LaunchTemplateId"),
+            versions=self._get_param("Versions", []),
+            min_version=self._get_int_param("MinVersion"),
+            max_version=self._get_int_param("MaxVersion"),
+            max_results=10**9,
+        )
+        page, token = _paginate(
+            list(found),
+            self._get_param("MaxResults"),
+            self._get_param("NextToken"),
+            key=lambda tv: f"{tv[0].id}:{tv[1].number:010d}",
+            lo=1,
+            hi=200,
+        )
+        result: dict[str, Any] = {
+            "LaunchTemplateVersions": [
+                {
+                    "CreateTime": v.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersion": t.is_default(v),
+                    "LaunchTemplateData": v.data,
+                    "LaunchTemplateId": t.id,
+                    "LaunchTemplateName": t.name,
+                    "VersionDescription": v.description,
+                    "VersionNumber": v.number,
+                }
+                for t, v in page
+            ]
+        }
+        if token:
+            result["NextToken"] = token
+        return ActionResult(result)
+
+    LaunchTemplates.describe_launch_templates = describe_launch_templates  # type: ignore[method-assign]
+    LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions  # type: ignore[method-assign]
