@@ -8,8 +8,8 @@ The inventory is the ground truth every decision stands on. It keeps indexes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
-import json
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -50,6 +50,7 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=65536)
 def version_key(version: str | None) -> tuple[Any, ...]:
     """Order versions numerically: 1.10 > 1.9 > 1.2.3 > 1.2; text parts after numbers."""
     if not version:
@@ -240,6 +241,16 @@ class Inventory:
             and (region is None or s.region == region)
         ]
 
+    @cached_property
+    def incomplete_index(self) -> dict[tuple[str, str], list[SliceStatus]]:
+        """(account, region) -> incomplete slices; (account, "*") -> all of the account's."""
+        out: dict[tuple[str, str], list[SliceStatus]] = defaultdict(list)
+        for s in self.slices:
+            if not s.complete:
+                out[(s.account, s.region)].append(s)
+                out[(s.account, "*")].append(s)
+        return dict(out)
+
     def slice_complete(self, account: str, region: str) -> bool:
         return not self.incomplete_slices(account, region)
 
@@ -319,38 +330,55 @@ class Inventory:
             )
         return dict(out)
 
+    @cached_property
+    def family_rank(self) -> dict[str, tuple[int, int]]:
+        """image id -> (rank in its family, newest = 1; family size)."""
+        out: dict[str, tuple[int, int]] = {}
+        for imgs in self.families.values():
+            for n, img in enumerate(imgs, 1):
+                out[img.image_id] = (n, len(imgs))
+        return out
+
     def resolve_families(self, rule: FamilyRule) -> None:
+        if self.__dict__.get("_family_rule") == rule:
+            return
+        self.__dict__["_family_rule"] = rule
         for img in self.images:
             img.family, img.version = rule.resolve(img)
         self.__dict__.pop("families", None)
+        self.__dict__.pop("family_rank", None)
 
     def children_of(self, image_id: str) -> list[Image]:
         return [i for i in self.images if i.source_image_id == image_id]
 
     # ---- identity
     def fingerprint(self) -> str:
+        """A digest of what decisions depend on: images (state, tags, snapshots, sharing),
+        snapshots, references and slice completeness. Cached: an inventory is not changed
+        once scanned."""
+        if "_fingerprint" in self.__dict__:
+            return str(self.__dict__["_fingerprint"])
         h = hashlib.sha256()
-        for img in sorted(self.images, key=lambda i: i.image_id):
-            h.update(
-                json.dumps(
-                    [
-                        img.image_id,
-                        img.state,
-                        sorted(img.tags.items()),
-                        img.snapshot_ids,
-                        iso(img.deprecation_time),
-                        img.shared_with,
-                        img.public,
-                    ]
-                ).encode()
+        rows = sorted(
+            (
+                i.image_id,
+                i.state,
+                sorted(i.tags.items()),
+                [b.get("snapshot_id") for b in i.block_devices],
+                i.deprecation_time.isoformat() if i.deprecation_time else "",
+                i.shared_with,
+                i.public,
             )
-        for s in sorted(self.snapshots, key=lambda s: s.snapshot_id):
-            h.update(s.snapshot_id.encode())
-        for r in sorted(self.references, key=lambda r: (r.image_id, r.kind, r.id)):
-            h.update(f"{r.image_id}|{r.kind}|{r.id}".encode())
-        for sl in sorted(self.slices, key=lambda s: (s.account, s.region, s.kind)):
-            h.update(f"{sl.account}|{sl.region}|{sl.kind}|{sl.complete}".encode())
-        return h.hexdigest()
+            for i in self.images
+        )
+        h.update(repr(rows).encode())
+        h.update(repr(sorted(s.snapshot_id for s in self.snapshots)).encode())
+        h.update(repr(sorted((r.image_id, r.kind, r.id) for r in self.references)).encode())
+        h.update(
+            repr(sorted((s.account, s.region, s.kind, s.complete) for s in self.slices)).encode()
+        )
+        self.__dict__["_fingerprint"] = h.hexdigest()
+        return str(self.__dict__["_fingerprint"])
 
     def to_dict(self) -> dict[str, Any]:
         return {

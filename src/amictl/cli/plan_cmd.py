@@ -165,7 +165,7 @@ def register(cli: click.Group) -> None:
                 f"no image {ami} in the scanned accounts and regions",
                 hint="check the id, or pass --region for the region it lives in",
             )
-        p = plan(inv, policy, parse_now(now))
+        p = plan(inv, policy, parse_now(now), explain=True)
         d = p.decision(ami)
         img = inv.by_id[ami]
         acts = [a.to_dict() for a in p.actions if a.image_id == ami]

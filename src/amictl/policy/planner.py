@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
+import gc
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -67,23 +70,23 @@ def _days(td: dt.timedelta) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
 def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     s = rule.select
-    if img.family is None and not s.unfamilied:
+    if img.family is None:
+        if not s.unfamilied:
+            return False
+    elif s.families is not None and not _glob_re(s.families).match(img.family):
         return False
-    if (
-        s.families is not None
-        and img.family is not None
-        and not any(fnmatch.fnmatchcase(img.family, g) for g in s.families)
-    ):
+    if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
         return False
-    if s.families is not None and img.family is None and not s.unfamilied:
+    if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
         return False
-    if s.name is not None and not fnmatch.fnmatchcase(img.name or "", s.name):
-        return False
-    if any(img.tags.get(k) != v for k, v in s.tags):
-        return False
-    if s.regions is not None and not any(fnmatch.fnmatchcase(img.region, g) for g in s.regions):
+    if s.regions is not None and not _glob_re(s.regions).match(img.region):
         return False
     return not (
         s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than)
@@ -115,101 +118,135 @@ def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) ->
 
 
 def _evaluate(
-    inv: Inventory, policy: Policy, img: Image, rule: Rule, now: dt.datetime, warnings: list[str]
+    inv: Inventory,
+    policy: Policy,
+    img: Image,
+    rule: Rule,
+    now: dt.datetime,
+    warnings: list[str],
+    explain: bool = False,
 ) -> _Eval:
-    ev = _Eval(img, rule, held=_holds(policy, img, now, warnings))
+    """Holds and keep conditions of one selected image. With ``explain``, every condition is
+    also recorded as a check (held or not) with its detail; plans skip that work."""
+    ev = _Eval(img, rule, held=_holds(policy, img, now, warnings) if policy.holds else [])
     k = rule.keep
-    refs = inv.refs(img.image_id)
+    checks = ev.checks
+    refs = inv.refs_by_image.get(img.image_id, ())
     use = [r for r in refs if r.kind in IN_USE_KINDS]
     if k.latest is not None and img.family:
-        fam = inv.families.get((img.account, img.region, img.family), [])
-        rank = next((n for n, i in enumerate(fam, 1) if i.image_id == img.image_id), None)
+        rank, size = inv.family_rank.get(img.image_id, (None, 0))
         hit = rank is not None and rank <= k.latest
-        detail = (
-            f"version {img.version} is #{rank} of {len(fam)} in family {img.family} ({img.region})"
-        )
-        ev.checks.append((f"latest {k.latest}", hit, detail))
-        if hit:
-            ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
+        if hit or explain:
+            detail = (
+                f"version {img.version} is #{rank} of {size} in family {img.family} ({img.region})"
+            )
+            checks.append((f"latest {k.latest}", hit, detail))
+            if hit:
+                ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
     if k.newer_than is not None:
         age = now - img.created_at if img.created_at else dt.timedelta(0)
         hit = age < k.newer_than
-        ev.checks.append((f"newer_than {_days(k.newer_than)}", hit, f"{age.days} days old"))
+        if explain:
+            checks.append((f"newer_than {_days(k.newer_than)}", hit, f"{age.days} days old"))
         if hit:
             ev.keep.append(f"newer than {_days(k.newer_than)}: {age.days} days old")
     if use:
-        details = [f"in use: {r.detail}" for r in use if r.kind != "channel" or k.in_use]
-        ev.checks.append(("in_use", True, "; ".join(r.detail for r in use)))
+        checks.append(("in_use", True, "; ".join(r.detail for r in use)))
         if k.in_use:
-            ev.keep.extend(details)
+            ev.keep.extend(f"in use: {r.detail}" for r in use)
         else:
             ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
-    else:
-        ev.checks.append(
+    elif explain:
+        checks.append(
             (
                 "in_use",
                 False,
-                "no instance, launch template version, launch configuration, ASG, "
-                "SSM parameter or channel uses it",
+                "no instance, launch template version, launch configuration, "
+                "ASG, SSM parameter or channel uses it",
             )
         )
     if k.launched_within is not None:
         last = img.last_launched_time
         hit = last is not None and now - last <= k.launched_within
-        ev.checks.append(
-            (
-                f"launched_within {_days(k.launched_within)}",
-                hit,
-                f"last launched {iso(last)}" if last else "never launched (or not reported)",
+        if explain:
+            checks.append(
+                (
+                    f"launched_within {_days(k.launched_within)}",
+                    hit,
+                    f"last launched {iso(last)}" if last else "never launched (or not reported)",
+                )
             )
-        )
         if hit and last is not None:
             ev.keep.append(
                 f"launched {(now - last).days} days ago (within {_days(k.launched_within)})"
             )
-    if img.shared:
+    if img.public or img.shared_with:
         targets = (["public"] if img.public else []) + img.shared_with
-        ev.checks.append(("shared", True, ", ".join(targets)))
+        checks.append(("shared", True, ", ".join(targets)))
         if k.shared:
             ev.keep.append(f"shared: {', '.join(targets)}")
-    else:
-        ev.checks.append(("shared", False, "private"))
-    chans = [r for r in refs if r.kind == "channel"]
-    if chans and k.channels and not (k.in_use and use):
-        ev.keep.extend(f"channel: {r.detail}" for r in chans)
+    elif explain:
+        checks.append(("shared", False, "private"))
+    if k.channels and not (k.in_use and use):
+        ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
     if k.tags:
         hit = all(img.tags.get(t) == v for t, v in k.tags)
-        ev.checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
+        if explain:
+            checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
         if hit:
             ev.keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
     if img.state == "pending":
         ev.keep.append("still pending")
-    incomplete = inv.incomplete_slices(img.account, img.region)
-    if incomplete:
-        ev.blocked.append(
-            "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
-                img.account, img.region, ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete)
-            )
-        )
-    if k.ancestors:
-        unread = [
-            s
-            for s in inv.incomplete_slices(img.account)
-            if s.kind == "images" and s.region != img.region
-        ]
-        if unread:
+    if inv.incomplete_index:
+        incomplete = inv.incomplete_index.get((img.account, img.region))
+        if incomplete:
             ev.blocked.append(
-                "not retired: images built from it may exist in "
-                + ", ".join(sorted({s.region for s in unread}))
-                + " which could not be read"
+                "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
+                    img.account,
+                    img.region,
+                    ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete),
+                )
             )
+        if k.ancestors:
+            unread = [
+                s
+                for s in inv.incomplete_index.get((img.account, "*"), [])
+                if s.kind == "images" and s.region != img.region
+            ]
+            if unread:
+                ev.blocked.append(
+                    "not retired: images built from it may exist in "
+                    + ", ".join(sorted({s.region for s in unread}))
+                    + " which could not be read"
+                )
     return ev
 
 
 def plan(
-    inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None = None
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    created_at: dt.datetime | None = None,
+    explain: bool = False,
 ) -> Plan:
-    """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan."""
+    """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan.
+
+    The cyclic garbage collector is paused while planning: the planner makes many small
+    objects and no cycles, and full collections over a 100k-image inventory cost more than
+    the planning itself (bench/plan.py).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(inv, policy, now, created_at, explain)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(
+    inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None, explain: bool
+) -> Plan:
     now = now.astimezone(dt.UTC)
     warnings: list[str] = []
     inv.resolve_families(policy.families)
@@ -221,7 +258,7 @@ def plan(
     for img in images:
         rule = next((r for r in policy.rules if _selects(r, img, now)), None)
         evals[img.image_id] = (
-            _evaluate(inv, policy, img, rule, now, warnings) if rule else _Eval(img, None)
+            _evaluate(inv, policy, img, rule, now, warnings, explain) if rule else _Eval(img, None)
         )
 
     # keep.ancestors: an image a kept image was built from stays (to a fixed point).
@@ -229,10 +266,11 @@ def plan(
     for i in inv.images:
         if i.source_image_id:
             children[i.source_image_id].append(i.image_id)
+    parents = [evals[p] for p in children if p in evals]
     changed = True
     while changed:
         changed = False
-        for ev in evals.values():
+        for ev in parents:
             if ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
                 continue
             kept_kids = [
@@ -243,6 +281,7 @@ def plan(
                 changed = True
 
     prices = {"*": dict(policy.prices)} if policy.prices else None
+    rate_cache: dict[tuple[str, str], float] = {}
     actions: list[Action] = []
     decisions: list[Decision] = []
     counter = iter(range(1, 10**9))
@@ -421,7 +460,7 @@ def plan(
             family=sp.family,
         )
         actions.append(a)
-        savings += _saving(a, prices)
+        savings += _saving(a, prices, rate_cache)
 
     # Orphaned snapshots (no registered image uses them).
     reported = 0
@@ -437,7 +476,7 @@ def plan(
             made_for = snap.made_for_image
             if o.only_from_images and (made_for is None or made_for in inv.by_id):
                 continue
-            if not inv.slice_complete(snap.account, snap.region):
+            if inv.incomplete_index.get((snap.account, snap.region)):
                 continue
             if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):
                 reported += 1
@@ -459,7 +498,7 @@ def plan(
                 size_gib=snap.size_gib,
             )
             actions.append(a)
-            savings += _saving(a, prices)
+            savings += _saving(a, prices, rate_cache)
 
     summary: dict[str, int | float] = {
         t: 0
@@ -503,11 +542,17 @@ def plan(
     )
 
 
-def _saving(a: Action, prices: dict[str, dict[str, float]] | None) -> float:
+def _saving(
+    a: Action, prices: dict[str, dict[str, float]] | None, cache: dict[tuple[str, str], float]
+) -> float:
+    def rate(tier: str) -> float:
+        key = (a.region, tier)
+        if key not in cache:
+            cache[key] = monthly_cost(1, a.region, tier, prices)
+        return cache[key]
+
     if a.type == "delete-snapshot":
-        return monthly_cost(a.size_gib, a.region, "standard", prices)
+        return a.size_gib * rate("standard")
     if a.type == "archive-snapshot":
-        return monthly_cost(a.size_gib, a.region, "standard", prices) - monthly_cost(
-            a.size_gib, a.region, "archive", prices
-        )
+        return a.size_gib * (rate("standard") - rate("archive"))
     return 0.0
