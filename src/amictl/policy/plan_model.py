@@ -40,6 +40,8 @@ class Action:
     size_gib: int = 0
     unsafe: bool = False
     family: str | None = None
+    # What the planner saw, so apply can tell when the image changed since (state, in_use, shared, protected).
+    expect: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -62,6 +64,8 @@ class Action:
             d["unsafe"] = True
         if self.family:
             d["family"] = self.family
+        if self.expect:
+            d["expect"] = dict(self.expect)
         return d
 
     @classmethod

@@ -18,6 +18,7 @@ import gc
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Image, Inventory, Snapshot, iso, parse_time
 from ..pricing import monthly_cost
@@ -302,7 +303,18 @@ def _plan(
             unsafe=bool(ev.unsafe) and type_ in ("deprecate", "disable", "deregister"),
             family=img.family,
             size_gib=size_gib,
-        )  # type: ignore[arg-type]
+            expect=(
+                (
+                    "in_use",
+                    any(r.kind in IN_USE_KINDS for r in inv.refs_by_image.get(img.image_id, ())),
+                ),
+                ("protected", img.protected),
+                ("shared", img.shared),
+                ("state", img.state),
+            )
+            if type_ in ("deprecate", "disable", "deregister")
+            else (),
+        )
         actions.append(a)
         return a
 
@@ -521,6 +533,14 @@ def _plan(
     summary["orphaned_snapshots_reported"] = reported
     summary["unsafe_actions"] = sum(1 for a in actions if a.unsafe)
     summary["monthly_savings_usd"] = round(savings, 2)
+    sizes: dict[str, int] = {}
+    for a in actions:
+        if a.type == "deregister" and a.family:
+            key = f"{a.account}/{a.region}/{a.family}"
+            if key not in sizes:
+                sizes[key] = len(inv.families.get((a.account, a.region, a.family), []))
+    summary_out: dict[str, Any] = dict(summary)
+    summary_out["family_sizes"] = dict(sorted(sizes.items()))
     complete = inv.complete
     return Plan(
         created_at=iso(created_at or now) or "",
@@ -537,7 +557,7 @@ def _plan(
         },
         actions=tuple(actions),
         decisions=tuple(decisions),
-        summary=summary,
+        summary=summary_out,
         warnings=tuple(sorted(set(warnings))),
     )
 

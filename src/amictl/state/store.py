@@ -72,6 +72,14 @@ journal = sa.Table(
     sa.Column("caller", sa.String(256)),
 )
 
+plans = sa.Table(
+    "plans",
+    meta,
+    sa.Column("checksum", sa.String(64), primary_key=True),
+    sa.Column("stored_at", sa.String(32), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
 locks = sa.Table(
     "locks",
     meta,
@@ -230,6 +238,42 @@ class Store:
             q = q.where(journal.c.plan_checksum == plan_checksum)
         with self.engine.connect() as c:
             return list(reversed([dict(r._mapping) for r in c.execute(q)]))
+
+    # ---- plans (kept so that an interrupted apply can be resumed)
+    def save_plan(self, checksum: str, body: dict[str, Any]) -> None:
+        with self.engine.begin() as c:
+            exists = c.execute(
+                sa.select(plans.c.checksum).where(plans.c.checksum == checksum)
+            ).first()
+            if exists is None:
+                c.execute(
+                    plans.insert().values(
+                        checksum=checksum,
+                        stored_at=_now(),
+                        body=zlib.compress(json.dumps(body).encode(), 3),
+                    )
+                )
+
+    def load_plan(self, checksum: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(plans.c.body).where(plans.c.checksum == checksum)).first()
+        return None if row is None else dict(json.loads(zlib.decompress(row.body)))
+
+    def unfinished_plans(self) -> list[str]:
+        """Checksums of stored plans, newest first, with an action not journaled as done."""
+        with self.engine.connect() as c:
+            rows = list(
+                c.execute(
+                    sa.select(plans.c.checksum, plans.c.body).order_by(plans.c.stored_at.desc())
+                )
+            )
+        out = []
+        for r in rows:
+            body = json.loads(zlib.decompress(r.body))
+            states = self.journal_final_states(r.checksum)
+            if any(states.get(a["id"]) != "done" for a in body.get("actions", [])) and states:
+                out.append(str(r.checksum))
+        return out
 
     # ---- locks
     @contextmanager
