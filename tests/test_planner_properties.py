@@ -217,3 +217,17 @@ def test_incomplete_inventory_blocks_everything_destructive(inv):
     )
     p = plan(inv, policy, NOW)
     assert not [a for a in p.actions if a.type in DESTRUCTIVE or a.type == "mark"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inventories(), policies())
+def test_plan_json_round_trip_keeps_the_checksum(inv, policy):
+    import json
+
+    from amictl.policy.plan_model import Plan
+
+    p = plan(inv, policy, NOW)
+    d = json.loads(p.to_json())
+    again = Plan.from_dict(d)
+    assert again.checksum == d["checksum"] == p.checksum
+    assert again.to_dict() == d

@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from ..apply import ApplyOptions, apply_plan
+from ..apply.executor import preflight
 from ..durations import parse_duration
 from ..errors import AmictlError, InputError, PartialFailure
-from ..policy import load_policy
+from ..policy import Policy, load_policy
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -29,7 +30,7 @@ def read_plan(path: str) -> Plan:
     return Plan.from_dict(data, verify=True, file=path)
 
 
-def _policy_for(plan: Plan) -> object | None:
+def _policy_for(plan: Plan) -> Policy | None:
     """The plan's policy, if its file is still there unchanged (for its holds and options)."""
     path = plan.policy.get("path")
     if not path or not Path(path).is_file():
@@ -118,6 +119,7 @@ def register(cli: click.Group) -> None:
             workers=workers,
             policy=policy,
         )  # type: ignore[arg-type]
+        preflight(plan, opts)
         if not plan.actions:
             info("the plan is empty: nothing to do")
             if settings().output != "table":

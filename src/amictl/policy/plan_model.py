@@ -87,6 +87,7 @@ class Action:
             size_gib=int(d.get("size_gib", 0)),
             unsafe=bool(d.get("unsafe", False)),
             family=d.get("family"),
+            expect=tuple(sorted((d.get("expect") or {}).items())),
         )
 
 

@@ -283,20 +283,21 @@ class Store:
         taken: list[str] = []
         try:
             for key in sorted(set(keys)):
-                with self.engine.begin() as c:
-                    try:
+                try:
+                    with self.engine.begin() as c:
                         c.execute(
                             locks.insert().values(
                                 key=key, owner=owner, pid=os.getpid(), host=host, acquired_at=_now()
                             )
                         )
-                    except IntegrityError:
-                        c.rollback()
+                except IntegrityError:
+                    with self.engine.begin() as c:
                         row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
                         if row is not None and row.host == host and not _pid_alive(row.pid):
                             c.execute(
                                 locks.update()
                                 .where(locks.c.key == key)
+                                .where(locks.c.pid == row.pid)
                                 .values(owner=owner, pid=os.getpid(), acquired_at=_now())
                             )
                         else:

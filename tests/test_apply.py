@@ -1,0 +1,296 @@
+"""Apply end to end: exit codes, faults, kills and resume, re-checks, locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from amictl.cli.main import cli
+from amictl.errors import AmictlError
+from amictl.state.store import Store
+
+POLICY = """format: 1
+holds:
+  - tag: legal-hold
+rules:
+  - name: old
+    select: {families: ["*"], older_than: 30d}
+    keep: {latest: 1}
+    retire: {deregister: 0d, snapshots: delete}
+snapshots:
+  orphaned: {only_from_images: true, older_than: 7d, action: delete}
+"""
+
+
+def fleet(n: int = 6, fam: str = "f", more: str = "") -> str:
+    imgs = more + "".join(
+        f"  - {{alias: {fam}{i}, age_days: {400 - i}, tags: {{family: {fam}, version: '{i}'}}, "
+        f"snapshots: [{{size_gib: 8}}, {{size_gib: 20, device: /dev/sdf}}]}}\n"
+        for i in range(1, n + 1)
+    )
+    return (
+        "images:\n"
+        + imgs
+        + "snapshots:\n  - {alias: orphan, age_days: 90, made_for_deleted_image: true}\n"
+    )
+
+
+class Cli:
+    def __init__(self, env, tmp_path, monkeypatch):
+        self.env, self.tmp = env, tmp_path
+        for k, v in env.cli_env(tmp_path).items():
+            monkeypatch.setenv(k, v)
+        (tmp_path / "policy.yaml").write_text(POLICY)
+
+    def __call__(self, *args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
+        code = res.exit_code
+        if isinstance(res.exception, AmictlError):
+            code = res.exception.exit_code  # as amictl.cli.main.main maps it
+        elif res.exception and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return code, res.stdout
+
+    def plan(self, *extra: str) -> dict:
+        out = self.tmp / "plan.json"
+        code, _ = self(
+            "plan", "-p", str(self.tmp / "policy.yaml"), "--out", str(out), "-o", "json", *extra
+        )
+        assert code == 0
+        return json.loads(out.read_text())
+
+    def apply(self, *extra: str) -> tuple[int, str]:
+        return self("apply", str(self.tmp / "plan.json"), "--yes", "-o", "json", *extra)
+
+
+@pytest.fixture
+def run(env, tmp_path, monkeypatch):
+    return Cli(env, tmp_path, monkeypatch)
+
+
+def live_images(env) -> set[str]:
+    ec2 = env.client("ec2")
+    return {
+        i["ImageId"] for i in ec2.describe_images(Owners=["self"], IncludeDisabled=True)["Images"]
+    }
+
+
+def live_snapshots(env) -> set[str]:
+    return {
+        s["SnapshotId"]
+        for s in env.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    }
+
+
+def expected_end(plan: dict, images: set[str], snaps: set[str]) -> tuple[set[str], set[str]]:
+    gone_i = {a["image_id"] for a in plan["actions"] if a["type"] == "deregister"}
+    gone_s = {a["snapshot_id"] for a in plan["actions"] if a["type"] == "delete-snapshot"}
+    return images - gone_i, snaps - gone_s
+
+
+def test_apply_exit_0_and_the_next_plan_is_empty(env, run):
+    env.load(fleet(4))
+    p = run.plan()
+    assert p["summary"]["deregister"] == 3
+    code, out = run.apply("--force")  # 3 of 4 of the family: past the 25% blast radius
+    assert code == 0, out
+    res = json.loads(out)
+    assert len(res["done"]) == len(p["actions"]) and not res["failed"]
+    again = run.plan()
+    assert again["actions"] == []
+    code, out = run("journal", "-o", "json")
+    rows = json.loads(out)
+    assert Counter(r["status"] for r in rows)["done"] == len(p["actions"])
+    assert all(r["caller"] for r in rows)
+
+
+def test_exit_3_refusals(env, run, sandbox):
+    env.load(fleet(4))
+    p = run.plan()
+    assert run.apply()[0] == 3  # blast radius: 3 of 4
+    env.load(fleet(2, fam="g"))
+    # tampered plan: checksum mismatch
+    p = run.plan()
+    p["actions"] = p["actions"][:1]
+    (run.tmp / "plan.json").write_text(json.dumps(p))
+    assert run.apply("--force")[0] == 3
+    # incomplete inventory
+    sandbox.set_faults(
+        [{"action": "DescribeLaunchConfigurations", "code": "AccessDenied", "status": 403}]
+    )
+    try:
+        p = run.plan()
+    finally:
+        sandbox.clear_faults()
+    assert p["inventory"]["complete"] is False
+    assert run.apply()[0] == 3
+    # stale plan
+    p = run.plan()
+    assert run.apply("--max-age", "0h")[0] == 3
+
+
+def test_max_destroy(env, run):
+    env.load(fleet(3))
+    run.plan()
+    assert run.apply("--max-destroy", "1")[0] == 3
+
+
+def test_unsafe_needs_force_unsafe(env, run):
+    env.load(fleet(3) + "instances: [{alias: i, image: f1}]\n")
+    (run.tmp / "policy.yaml").write_text(
+        POLICY.replace("keep: {latest: 1}", "keep: {latest: 1, in_use: false}")
+    )
+    p = run.plan()
+    assert any(a.get("unsafe") for a in p["actions"])
+    assert run.apply("--force")[0] == 3
+    assert run.apply("--force", "--force-unsafe")[0] == 0
+
+
+def test_failures_exit_4_then_rerun_finishes(env, run, sandbox):
+    env.load(fleet(4))
+    p = run.plan()
+    images, snaps = live_images(env), live_snapshots(env)
+    sandbox.set_faults(
+        [{"action": "DeregisterImage", "code": "UnauthorizedOperation", "status": 403, "count": 2}]
+    )
+    try:
+        code, out = run.apply("--force")
+    finally:
+        sandbox.clear_faults()
+    assert code == 4, out
+    res = json.loads(out)
+    assert len(res["failed"]) == 2
+    # the snapshots of the failed deregisters were skipped, not deleted
+    assert res["skipped"]
+    code, out = run.apply("--force")
+    assert code == 0, out
+    want_i, want_s = expected_end(p, images, snaps)
+    assert live_images(env) == want_i and live_snapshots(env) == want_s
+
+
+def test_throttling_and_5xx_bursts_still_complete(env, run, sandbox):
+    env.load(fleet(8))
+    p = run.plan()
+    images, snaps = live_images(env), live_snapshots(env)
+    faults = [
+        {
+            "service": "ec2",
+            "code": "RequestLimitExceeded",
+            "status": 503,
+            "rate": 0.25,
+            "count": 40,
+        },
+        {"service": "ec2", "code": "InternalError", "status": 500, "rate": 0.1, "count": 15},
+    ]
+    sandbox.set_faults(faults, seed=7)
+    try:
+        code, out = run.apply("--force")
+        injected = sandbox.clear_faults()
+    finally:
+        sandbox.clear_faults()
+    assert code == 0, out
+    want_i, want_s = expected_end(p, images, snaps)
+    assert live_images(env) == want_i and live_snapshots(env) == want_s
+    assert injected["injected"] == 0  # cleared state; the count is checked in the fault benchmark
+
+
+def test_reference_added_between_plan_and_apply_stops_deregistration(env, run):
+    ids = env.load(fleet(3))["aliases"]
+    p = run.plan()
+    assert {a["image_id"] for a in p["actions"] if a["type"] == "deregister"} == {
+        ids["f1"],
+        ids["f2"],
+    }
+    ec2 = env.client("ec2")
+    ec2.create_launch_template(LaunchTemplateName="late", LaunchTemplateData={"ImageId": ids["f1"]})
+    ec2.create_launch_template_version(
+        LaunchTemplateName="late", LaunchTemplateData={"ImageId": ids["f3"]}
+    )
+    code, out = run.apply("--force")
+    assert code == 0, out
+    res = json.loads(out)
+    assert any("now in use" in why for why in res["skipped"].values())
+    live = live_images(env)
+    assert ids["f1"] in live and ids["f2"] not in live
+    # and its snapshots were not deleted
+    f1 = ec2.describe_images(ImageIds=[ids["f1"]])["Images"][0]
+    assert {m["Ebs"]["SnapshotId"] for m in f1["BlockDeviceMappings"]} <= live_snapshots(env)
+
+
+def test_hold_added_between_plan_and_apply(env, run):
+    ids = env.load(fleet(2))["aliases"]
+    run.plan()
+    env.client("ec2").create_tags(
+        Resources=[ids["f1"]], Tags=[{"Key": "legal-hold", "Value": "yes"}]
+    )
+    code, out = run.apply("--force")
+    assert code == 0
+    assert ids["f1"] in live_images(env)
+
+
+def test_concurrent_apply_is_refused(env, run):
+    env.load(fleet(2))
+    run.plan()
+    store = Store(os.environ["AMICTL_STATE"])
+    with store.lock([f"{env.account}/us-east-1"], owner="someone else"):
+        code, _ = run.apply("--force")
+    assert code == 3
+    assert run.apply("--force")[0] == 0
+
+
+def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
+    """Kill the apply process at random points; resume until done; the end state equals a clean run."""
+    more = "".join(
+        f"  - {{alias: h{i}, age_days: {400 - i}, tags: {{family: h, version: '{i}'}}}}\n"
+        for i in range(1, 11)
+    )
+    env.load(fleet(12, more=more))
+    p = run.plan()
+    images, snaps = live_images(env), live_snapshots(env)
+    environment = {**os.environ, **env.cli_env(tmp_path)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "amictl.cli.main",
+        "apply",
+        str(tmp_path / "plan.json"),
+        "--yes",
+        "--force",
+        "--no-progress",
+        "-o",
+        "json",
+        *env.cli_args(),
+    ]
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(
+            cmd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(1.0, 2.5))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    final = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    want_i, want_s = expected_end(p, images, snaps)
+    assert live_images(env) == want_i
+    assert live_snapshots(env) == want_s
+    rows = Store(environment["AMICTL_STATE"]).journal_rows(
+        plan_checksum=p["checksum"], limit=100000
+    )
+    done = Counter(r["action_id"] for r in rows if r["status"] == "done")
+    assert set(done) == {a["id"] for a in p["actions"]}
+    assert max(done.values()) == 1  # no action done twice
+    Path(tmp_path / "kills.txt").write_text(str(kills))
