@@ -195,13 +195,13 @@ def test_throttling_and_5xx_bursts_still_complete(env, run, sandbox):
     sandbox.set_faults(faults, seed=7)
     try:
         code, out = run.apply("--force")
-        injected = sandbox.clear_faults()
+        injected = sandbox.fault_state()
     finally:
         sandbox.clear_faults()
     assert code == 0, out
     want_i, want_s = expected_end(p, images, snaps)
     assert live_images(env) == want_i and live_snapshots(env) == want_s
-    assert injected["injected"] == 0  # cleared state; the count is checked in the fault benchmark
+    assert injected["injected"] > 0
 
 
 def test_reference_added_between_plan_and_apply_stops_deregistration(env, run):

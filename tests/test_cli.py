@@ -47,3 +47,19 @@ def test_usage_error_exit_2():
     with pytest.raises(SystemExit) as e:
         climain.main(["ls", "--no-such-option"])
     assert e.value.code == 2
+
+
+def test_iam_policy_is_generated_from_the_registries():
+    import json
+
+    from amictl.apply.actions import EXECUTORS
+    from amictl.inventory.collectors import COLLECTORS
+
+    res = CliRunner().invoke(cli, ["iam-policy", "apply"])
+    doc = json.loads(res.stdout)
+    actions = {a for st in doc["Statement"] for a in st["Action"]}
+    for spec in [*COLLECTORS.values(), *EXECUTORS.values()]:
+        assert set(spec.permissions) <= actions
+    res = CliRunner().invoke(cli, ["iam-policy", "plan"])
+    actions = {a for st in json.loads(res.stdout)["Statement"] for a in st["Action"]}
+    assert "ec2:DeregisterImage" not in actions and "ec2:DescribeImages" in actions

@@ -125,7 +125,7 @@ def preflight(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) ->
 def recycle_bin_status(connector: Connector, target: Target) -> str:
     """Whether Recycle Bin rules keep deleted AMIs and snapshots recoverable in this region."""
     try:
-        rbin = connector.client("rbin", target.region, target.role_arn)
+        rbin = connector.client("rbin", target.region, target.role_arn, max_attempts=2)
         found = []
         for rtype in ("EC2_IMAGE", "EBS_SNAPSHOT"):
             for page in rbin.get_paginator("list_rules").paginate(ResourceType=rtype):

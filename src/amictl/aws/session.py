@@ -224,18 +224,25 @@ class Connector:
             self._sessions[role_arn] = sess
         return sess
 
-    def client(self, service: str, region: str, role_arn: str | None = None) -> Any:
-        key = (role_arn, region, service)
+    def client(
+        self,
+        service: str,
+        region: str,
+        role_arn: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Any:
+        """A client with adaptive retries; ``max_attempts`` lowers them for advisory calls."""
+        key = (role_arn, region, service if max_attempts is None else f"{service}#{max_attempts}")
         with self._lock:
             c = self._clients.get(key)
         if c is not None:
             return c
         sess = self._session(role_arn) if role_arn else self.base
+        cfg = self.botocore_config
+        if max_attempts is not None:
+            cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
         c = sess.client(
-            service,
-            region_name=region,
-            endpoint_url=self.config.endpoint_url,
-            config=self.botocore_config,
+            service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
         )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
         c.meta.events.register("before-send.*.*", self.counter.on_send)

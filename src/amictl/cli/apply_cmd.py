@@ -167,6 +167,20 @@ def register(cli: click.Group) -> None:
                 "to retry them",
             )
 
+    @cli.command("iam-policy")
+    @click.argument("commands", nargs=-1, required=True)
+    @global_options
+    def iam_policy(commands: tuple[str, ...]) -> None:
+        """The least-privilege IAM policy for the given commands (generated from the registries)."""
+        from ..iam import COMMANDS, policy_document
+
+        bad = [c for c in commands if c not in COMMANDS]
+        if bad:
+            raise InputError(
+                f"unknown command(s): {', '.join(bad)}", hint="one of: " + ", ".join(COMMANDS)
+            )
+        click.echo(json.dumps(policy_document(list(commands)), indent=2))
+
     @cli.command("journal")
     @click.option("--since", help="Only entries at or after this ISO 8601 time.")
     @click.option("--plan", "plan_checksum", help="Only entries of this plan (checksum).")

@@ -222,6 +222,10 @@ class Sandbox:
             _request(self.endpoint, "/_amictl/faults", "POST", {"rules": rules, "seed": seed})
         )
 
+    def fault_state(self) -> dict[str, Any]:
+        """The active fault rules with their hit counts, and how many faults were injected."""
+        return dict(_request(self.endpoint, "/_amictl/faults", "GET"))
+
     def clear_faults(self) -> dict[str, Any]:
         return dict(_request(self.endpoint, "/_amictl/faults", "DELETE"))
 

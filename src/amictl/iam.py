@@ -1,0 +1,41 @@
+"""Least-privilege IAM policies, generated from the registered collectors and executors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .apply.actions import EXECUTORS
+from .inventory.collectors import COLLECTORS
+
+BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
+READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain")
+COMMANDS = (*READ_COMMANDS, "apply")
+
+
+def permissions(command: str) -> set[str]:
+    if command not in COMMANDS:
+        raise KeyError(command)
+    perms = set(BASE)
+    for spec in COLLECTORS.values():
+        perms.update(spec.permissions)
+    if command == "apply":
+        for ex in EXECUTORS.values():
+            perms.update(ex.permissions)
+        perms.add("rbin:ListRules")
+    return perms
+
+
+def policy_document(commands: list[str]) -> dict[str, Any]:
+    actions: set[str] = set()
+    for c in commands:
+        actions |= permissions(c)
+    read = sorted(a for a in actions if a.split(":")[1].startswith(("Describe", "Get", "List")))
+    write = sorted(actions - set(read))
+    statements: list[dict[str, Any]] = [
+        {"Sid": "AmictlRead", "Effect": "Allow", "Action": read, "Resource": "*"}
+    ]
+    if write:
+        statements.append(
+            {"Sid": "AmictlWrite", "Effect": "Allow", "Action": write, "Resource": "*"}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
