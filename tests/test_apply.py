@@ -294,3 +294,23 @@ def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
     assert set(done) == {a["id"] for a in p["actions"]}
     assert max(done.values()) == 1  # no action done twice
     Path(tmp_path / "kills.txt").write_text(str(kills))
+
+
+def test_recycle_bin_awareness_and_requirement(env, run):
+    ids = env.load(fleet(2))["aliases"]
+    (run.tmp / "policy.yaml").write_text(POLICY + "options: {require_recycle_bin: true}\n")
+    run.plan()
+    code, _ = run.apply("--force")
+    assert code == 3  # no Recycle Bin rule: deletions would not be recoverable
+    rbin = env.client("rbin")
+    for rtype in ("EC2_IMAGE", "EBS_SNAPSHOT"):
+        rbin.create_rule(
+            ResourceType=rtype,
+            RetentionPeriod={"RetentionPeriodValue": 14, "RetentionPeriodUnit": "DAYS"},
+        )
+    code, out = run.apply("--force")
+    assert code == 0, out
+    res = json.loads(out)
+    assert all(v.startswith("recoverable") for v in res["recycle_bin"].values())
+    binned = env.client("ec2").list_images_in_recycle_bin()["Images"]
+    assert [i["ImageId"] for i in binned] == [ids["f1"]]

@@ -330,3 +330,24 @@ def test_launch_templates_and_versions_paginate(env):
         )
     )
     assert [v["VersionNumber"] for p in vpages for v in p["LaunchTemplateVersions"]] == [1, 2, 3]
+
+
+def test_recycle_bin_rules_keep_and_restore(env):
+    ids = env.load(FLEET)["aliases"]
+    rbin = env.client("rbin")
+    ec2 = env.client("ec2")
+    assert rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"] == []
+    rule = rbin.create_rule(
+        ResourceType="EC2_IMAGE",
+        RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
+    )
+    assert [r["Identifier"] for r in rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"]] == [
+        rule["Identifier"]
+    ]
+    ec2.deregister_image(ImageId=ids["b"])
+    binned = ec2.list_images_in_recycle_bin()["Images"]
+    assert [i["ImageId"] for i in binned] == [ids["b"]]
+    ec2.restore_image_from_recycle_bin(ImageId=ids["b"])
+    assert ec2.describe_images(ImageIds=[ids["b"]])["Images"][0]["ImageId"] == ids["b"]
+    rbin.delete_rule(Identifier=rule["Identifier"])
+    assert rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"] == []

@@ -1036,3 +1036,108 @@ def launch_template_pagination() -> None:
 
     LaunchTemplates.describe_launch_templates = describe_launch_templates  # type: ignore[method-assign]
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions  # type: ignore[method-assign]
+
+
+# What the Recycle Bin holds: (account, region) -> id -> (object, enter time, exit time)
+BIN_IMAGES: dict[tuple[str, str], dict[str, tuple[Any, dt.datetime, dt.datetime]]] = {}
+BIN_SNAPSHOTS: dict[tuple[str, str], dict[str, tuple[Any, dt.datetime, dt.datetime]]] = {}
+
+
+def _bin(store: dict[tuple[str, str], dict[str, Any]], backend: Any) -> dict[str, Any]:
+    key = (backend.account_id, backend.region_name)
+    items = store.setdefault(key, {})
+    for rid in [k for k, v in items.items() if v[2] <= now()]:
+        del items[rid]  # retention over: gone for good
+    return items
+
+
+@patch(
+    "Recycle Bin: deregistered images / deleted snapshots matching a retention rule are kept and restorable"
+)
+def recycle_bin() -> None:
+    from . import rbin
+
+    orig_dereg = AmisResponse.deregister_image
+
+    def deregister_image(self: Any) -> ActionResult:
+        b = self.ec2_backend
+        ami = b.amis.get(self._get_param("ImageId"))
+        result = orig_dereg(self)
+        if ami is not None and ami.id not in b.amis:
+            keep = rbin.retention_for(b.account_id, b.region_name, "EC2_IMAGE", ami.get_tags_dict())
+            if keep is not None:
+                _bin(BIN_IMAGES, b)[ami.id] = (ami, now(), now() + keep)
+        return result
+
+    orig_del = EBSBackend.delete_snapshot
+
+    def delete_snapshot(self: Any, snapshot_id: str) -> Snapshot:
+        snap = orig_del(self, snapshot_id)
+        tags = dict(self.tags.get(snapshot_id) or {})
+        keep = rbin.retention_for(self.account_id, self.region_name, "EBS_SNAPSHOT", tags)
+        if keep is not None:
+            _bin(BIN_SNAPSHOTS, self)[snapshot_id] = (snap, now(), now() + keep)
+        return snap
+
+    def list_images_in_recycle_bin(self: Any) -> ActionResult:
+        items = _bin(BIN_IMAGES, self.ec2_backend)
+        ids = self._get_param("ImageIds", []) or list(items)
+        rows = [
+            {
+                "ImageId": i,
+                "Name": items[i][0].name,
+                "Description": items[i][0].description,
+                "RecycleBinEnterTime": items[i][1],
+                "RecycleBinExitTime": items[i][2],
+            }
+            for i in ids
+            if i in items
+        ]
+        return ActionResult({"Images": rows})
+
+    def restore_image_from_recycle_bin(self: Any) -> ActionResult:
+        b = self.ec2_backend
+        ami_id = self._get_param("ImageId")
+        items = _bin(BIN_IMAGES, b)
+        if ami_id not in items:
+            raise err("InvalidAMIID.NotFound", f"The image {ami_id} is not in the Recycle Bin")
+        ami = items.pop(ami_id)[0]
+        b.amis[ami_id] = ami
+        if ami_id in b.deleted_amis:
+            b.deleted_amis.remove(ami_id)
+        return ActionResult({"Return": True})
+
+    def list_snapshots_in_recycle_bin(self: Any) -> ActionResult:
+        items = _bin(BIN_SNAPSHOTS, self.ec2_backend)
+        ids = self._get_param("SnapshotIds", []) or list(items)
+        rows = [
+            {
+                "SnapshotId": i,
+                "Description": items[i][0].description,
+                "VolumeId": items[i][0].volume.id,
+                "RecycleBinEnterTime": items[i][1],
+                "RecycleBinExitTime": items[i][2],
+            }
+            for i in ids
+            if i in items
+        ]
+        return ActionResult({"Snapshots": rows})
+
+    def restore_snapshot_from_recycle_bin(self: Any) -> ActionResult:
+        b = self.ec2_backend
+        sid = self._get_param("SnapshotId")
+        items = _bin(BIN_SNAPSHOTS, b)
+        if sid not in items:
+            raise err("InvalidSnapshot.NotFound", f"The snapshot {sid} is not in the Recycle Bin")
+        snap = items.pop(sid)[0]
+        b.snapshots[sid] = snap
+        return ActionResult(
+            {"SnapshotId": sid, "State": "completed", "VolumeSize": snap.volume.size}
+        )
+
+    AmisResponse.deregister_image = deregister_image  # type: ignore[method-assign]
+    EBSBackend.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
+    AmisResponse.list_images_in_recycle_bin = list_images_in_recycle_bin  # type: ignore[attr-defined]
+    AmisResponse.restore_image_from_recycle_bin = restore_image_from_recycle_bin  # type: ignore[attr-defined]
+    AmisResponse.list_snapshots_in_recycle_bin = list_snapshots_in_recycle_bin  # type: ignore[attr-defined]
+    AmisResponse.restore_snapshot_from_recycle_bin = restore_snapshot_from_recycle_bin  # type: ignore[attr-defined]

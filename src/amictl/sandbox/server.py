@@ -197,6 +197,9 @@ class SandboxApp:
             )
             return [out]
 
+        if service == "rbin":
+            return self.recycle_bin(environ, body, auth, region, start_response)
+
         captured: dict[str, Any] = {}
 
         def capture(
@@ -230,6 +233,38 @@ class SandboxApp:
         headers.append(("Content-Length", str(len(chunks))))
         start_response(status, headers)
         return [chunks]
+
+    def recycle_bin(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        auth: str,
+        region: str,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        from moto.iam.models import get_account_id_from
+
+        from . import rbin
+
+        m = re.search(r"Credential=([^/]+)/", auth)
+        with self.lock:
+            account = get_account_id_from(m.group(1)) if m else "123456789012"
+        headers = [("Content-Type", "application/json")]
+        try:
+            status, payload = rbin.handle(
+                environ.get("REQUEST_METHOD", "GET"),
+                environ.get("PATH_INFO", ""),
+                body,
+                account,
+                region,
+            )
+        except rbin.RbinError as exc:
+            status, payload = exc.status, {"message": exc.message}
+            headers.append(("x-amzn-ErrorType", exc.code))
+        out = json.dumps(payload, default=str).encode() if status != 204 else b""
+        headers.append(("Content-Length", str(len(out))))
+        start_response(f"{status} X", headers)
+        return [out]
 
 
 def main(argv: list[str] | None = None) -> int:
