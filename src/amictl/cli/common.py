@@ -174,7 +174,9 @@ def err_console() -> Console:
 
 
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output (a file, CI logs, `less`) gets wide tables instead of 80 cramped columns.
+    width = None if sys.stdout.isatty() else 220
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def info(msg: str) -> None:
@@ -228,7 +230,8 @@ def emit(
         return
     table = Table(title=title, show_lines=False, header_style="bold")
     for c in cols:
-        table.add_column(c.replace("_", " "))
+        ident = c.endswith("_id") or c in ("id", "region", "account")
+        table.add_column(c.replace("_", " "), no_wrap=ident, overflow="fold")
     for r in rows:
         table.add_row(*[_cell(r.get(c)) for c in cols])
     out_console().print(table)
