@@ -120,3 +120,31 @@ def test_sandbox_load_json_prints_alias_map(tmp_path, sandbox, monkeypatch):
     aliases = json.loads(res.stdout)["aliases"]
     assert set(aliases) == {"web-v1", "web-v2", "lt", "asg"}
     assert aliases["web-v1"].startswith("ami-") and aliases["lt"].startswith("lt-")
+
+
+def test_sandbox_up_status_down_leaves_no_process(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from amictl.sandbox.control import Sandbox
+
+    monkeypatch.setenv("AMICTL_SANDBOX_HOME", str(tmp_path / "sb"))
+    r = CliRunner()
+    res = r.invoke(cli, ["sandbox", "up", "--port", "0", "-o", "json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    info = json.loads(res.stdout)
+    pid = info["pid"]
+    assert info["export"].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
+    res = r.invoke(cli, ["sandbox", "status", "-o", "json"])
+    assert json.loads(res.stdout)["running"] is True
+    assert r.invoke(cli, ["sandbox", "down"]).exit_code == 0
+    time.sleep(0.2)
+    try:
+        os.kill(pid, 0)
+        alive = not open(f"/proc/{pid}/stat").read().split(") ", 1)[1].startswith("Z")
+    except (ProcessLookupError, FileNotFoundError):
+        alive = False
+    assert not alive
+    assert Sandbox(tmp_path / "sb").running() is None
