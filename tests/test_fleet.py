@@ -143,7 +143,8 @@ def test_sandbox_up_status_down_leaves_no_process(tmp_path, monkeypatch):
     time.sleep(0.2)
     try:
         os.kill(pid, 0)
-        alive = not open(f"/proc/{pid}/stat").read().split(") ", 1)[1].startswith("Z")
+        with open(f"/proc/{pid}/stat") as fh:
+            alive = not fh.read().split(") ", 1)[1].startswith("Z")
     except (ProcessLookupError, FileNotFoundError):
         alive = False
     assert not alive
