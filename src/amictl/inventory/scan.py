@@ -109,6 +109,6 @@ def scan(
     inv.resolve_families(family_rule or FamilyRule())
     after = connector.counter.snapshot()
     inv.api_calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
-    inv.fingerprint()  # computed once, with the inventory; plans copy it
+    inv.build_indexes()  # once, with the inventory: plans and views only read them
     inv.duration = round(time.perf_counter() - started, 3)
     return inv

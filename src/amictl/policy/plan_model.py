@@ -26,7 +26,7 @@ VERDICTS = ("keep", "mark", "deprecate", "disable", "deregister")
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     id: str
     type: str
@@ -91,7 +91,7 @@ class Action:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     image_id: str
     region: str
@@ -118,7 +118,7 @@ class Decision:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     created_at: str
     now: str
