@@ -314,3 +314,24 @@ def test_recycle_bin_awareness_and_requirement(env, run):
     assert all(v.startswith("recoverable") for v in res["recycle_bin"].values())
     binned = env.client("ec2").list_images_in_recycle_bin()["Images"]
     assert [i["ImageId"] for i in binned] == [ids["f1"]]
+
+
+def test_two_accounts_in_one_run_with_apply_p(sandbox, tmp_path, monkeypatch):
+    from conftest import Env, _accounts
+
+    a, b = Env(sandbox, str(next(_accounts))), Env(sandbox, str(next(_accounts)))
+    ids_a = a.load(fleet(2))["aliases"]
+    ids_b = b.load(fleet(2))["aliases"]
+    for k, v in a.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(POLICY)
+    args = ["--endpoint-url", sandbox.endpoint, "--role-arn", a.role_arn, "--role-arn", b.role_arn]
+    res = CliRunner().invoke(
+        cli, ["apply", "-p", str(pol), "--yes", "--force", "-o", "json", *args]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out["caller"]) == {a.account, b.account}
+    assert ids_a["f1"] not in live_images(a) and ids_a["f2"] in live_images(a)
+    assert ids_b["f1"] not in live_images(b) and ids_b["f2"] in live_images(b)

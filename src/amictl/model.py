@@ -350,8 +350,15 @@ class Inventory:
 
     def build_indexes(self) -> None:
         """Build every index and the fingerprint now (the scanner does, once per inventory)."""
-        _ = (self.by_id, self.snapshot_by_id, self.refs_by_image, self.images_by_snapshot, self.families,
-             self.family_rank, self.incomplete_index)
+        _ = (
+            self.by_id,
+            self.snapshot_by_id,
+            self.refs_by_image,
+            self.images_by_snapshot,
+            self.families,
+            self.family_rank,
+            self.incomplete_index,
+        )
         self.fingerprint()
 
     def children_of(self, image_id: str) -> list[Image]:

@@ -312,10 +312,13 @@ def parse(data: Any, pos: Positions) -> Fleet:
             other = ref((*p, "reuse_snapshot_of"), img["reuse_snapshot_of"], "image")
             if other["region"] != img["region"]:
                 raise pos.error((*p, "reuse_snapshot_of"), "the other image is in another region")
-            if other["reuse_snapshot_of"]:
-                raise pos.error(
-                    (*p, "reuse_snapshot_of"), "chains of reuse_snapshot_of are not supported"
-                )
+            seen = {img["alias"]}
+            cur = other
+            while cur["reuse_snapshot_of"]:
+                if cur["alias"] in seen:
+                    raise pos.error((*p, "reuse_snapshot_of"), "reuse_snapshot_of makes a cycle")
+                seen.add(cur["alias"])
+                cur = ref((*p, "reuse_snapshot_of"), cur["reuse_snapshot_of"], "image")
         if img["source"]:
             ref((*p, "source"), img["source"], "image")
 

@@ -56,9 +56,16 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         return naive_now - dt.timedelta(days=float(days))
 
     # Images: those with their own snapshots first, then those reusing another's.
-    ordered = [i for i in fleet.images if not i["reuse_snapshot_of"]] + [
-        i for i in fleet.images if i["reuse_snapshot_of"]
-    ]
+    by_alias = {i["alias"]: i for i in fleet.images}
+
+    def depth(img: dict[str, Any]) -> int:
+        n = 0
+        while img["reuse_snapshot_of"]:
+            img = by_alias[img["reuse_snapshot_of"]]
+            n += 1
+        return n
+
+    ordered = sorted(fleet.images, key=depth)  # stable: after the image whose snapshot it reuses
     for img in ordered:
         b = ec2_backends[acct][img["region"]]
         created = ago(img["age_days"])
