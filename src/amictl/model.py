@@ -30,6 +30,16 @@ REFERENCE_KINDS = (
     "recent-launch",
 )
 
+# Reference kinds that mean "something can still launch it" (policy.md, "What in use means").
+IN_USE_KINDS = (
+    "instance",
+    "launch-template-version",
+    "launch-configuration",
+    "auto-scaling-group",
+    "ssm-parameter",
+    "channel",
+)
+
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"
 CREATED_FOR_RE = re.compile(r"for (ami-[0-9a-f]+)")
 

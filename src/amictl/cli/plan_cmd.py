@@ -13,7 +13,7 @@ import click
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy, plan
-from ..policy.plan_model import Plan
+from ..policy.plan_model import ACTION_TYPES, Plan
 from ..policy.schema import json_schema
 from .common import emit, global_options, info, out_console, settings
 from .inventory_cmd import load_inventory
@@ -65,23 +65,7 @@ def print_plan(p: Plan) -> None:
             )
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
-    counts = ", ".join(
-        f"{k} {v}"
-        for k, v in s.items()
-        if k
-        in (
-            "mark",
-            "deprecate",
-            "disable",
-            "deregister",
-            "delete-snapshot",
-            "archive-snapshot",
-            "unmark",
-            "undeprecate",
-            "enable",
-        )
-        and v
-    )
+    counts = ", ".join(f"{k} {v}" for k, v in s.items() if k in ACTION_TYPES and v)
     con.print(
         f"{s['images_selected']} images selected, {len(kept)} kept; {counts or 'no actions'}; "
         f"estimated savings ${s['monthly_savings_usd']:.2f}/month."

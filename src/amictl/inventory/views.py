@@ -7,17 +7,8 @@ import fnmatch
 from typing import Any
 
 from ..errors import InputError
-from ..model import Image, Inventory, Reference, iso
+from ..model import IN_USE_KINDS, Image, Inventory, Reference, iso
 from ..pricing import monthly_cost
-
-IN_USE_KINDS = {
-    "instance",
-    "launch-template-version",
-    "launch-configuration",
-    "auto-scaling-group",
-    "ssm-parameter",
-    "channel",
-}
 
 
 def image_cost(inv: Inventory, img: Image) -> float:

@@ -20,20 +20,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Image, Inventory, Snapshot, iso, parse_time
+from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
 from ..pricing import monthly_cost
 from .model import Policy, Rule
-from .plan_model import Action, Decision, Plan
+from .plan_model import ACTION_TYPES, Action, Decision, Plan
 
 MARK_TAG = "amictl:retire-since"
-IN_USE_KINDS = (
-    "instance",
-    "launch-template-version",
-    "launch-configuration",
-    "auto-scaling-group",
-    "ssm-parameter",
-    "channel",
-)
 STAGES = ("deprecate", "disable", "deregister")
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
@@ -512,20 +504,7 @@ def _plan(
             actions.append(a)
             savings += _saving(a, prices, rate_cache)
 
-    summary: dict[str, int | float] = {
-        t: 0
-        for t in (
-            "mark",
-            "deprecate",
-            "disable",
-            "deregister",
-            "delete-snapshot",
-            "archive-snapshot",
-            "unmark",
-            "undeprecate",
-            "enable",
-        )
-    }
+    summary: dict[str, int | float] = {t: 0 for t in ACTION_TYPES}
     for a in actions:
         summary[a.type] += 1
     summary["images_selected"] = len(decisions)
