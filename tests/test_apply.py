@@ -172,8 +172,9 @@ def test_failures_exit_4_then_rerun_finishes(env, run, sandbox):
     assert len(res["failed"]) == 2
     # the snapshots of the failed deregisters were skipped, not deleted
     assert res["skipped"]
-    code, out = run.apply("--force")
+    code, out = run("apply", "--resume", "--force", "-o", "json")
     assert code == 0, out
+    assert len(json.loads(out)["already_done"]) == len(p["actions"]) - 2 - len(res["skipped"])
     want_i, want_s = expected_end(p, images, snaps)
     assert live_images(env) == want_i and live_snapshots(env) == want_s
 
