@@ -9,6 +9,7 @@ now in use, held, shared, protected or changed since the plan is skipped.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import defaultdict
@@ -17,7 +18,8 @@ from typing import Any
 from ..aws.session import Connector, Target
 from ..inventory.collectors import launch_permission_targets
 from ..inventory.scan import scan
-from ..model import Reference, parse_time
+from ..model import Reference
+from ..policy.holds import hold_reasons
 from ..policy.model import Hold
 from ..policy.plan_model import Action
 from ..policy.planner import IN_USE_KINDS
@@ -65,28 +67,6 @@ class References:
         self._data.clear()
 
 
-def held_reason(tags: dict[str, str], protection: str, holds: tuple[Hold, ...]) -> str | None:
-    import datetime as dt
-
-    for h in holds:
-        if h.deregistration_protection:
-            if protection.startswith("enabled") or protection.startswith("disabled-until"):
-                return f"deregistration protection is {protection}"
-            continue
-        if h.tag and h.tag in tags:
-            v = tags[h.tag]
-            if h.until_value:
-                try:
-                    until = parse_time(v)
-                except ValueError:
-                    return f"tag {h.tag}={v!r} is not a date (kept to be safe)"
-                if until and until > dt.datetime.now(dt.UTC):
-                    return f"held until {v} (tag {h.tag})"
-            elif v.lower() != "false":
-                return f"held: tag {h.tag}={v}"
-    return None
-
-
 def recheck_image(
     ec2: Any,
     action: Action,
@@ -119,9 +99,11 @@ def recheck_image(
     expect = dict(action.expect)
     tags = {t["Key"]: t["Value"] for t in img.get("Tags", [])}
     protection = img.get("DeregistrationProtection") or "disabled"
-    reason = held_reason(tags, protection, holds)
-    if reason:
-        return "skip", f"now {reason}"
+    # Conservative: a "disabled-until" cooldown counts as protection whatever its time.
+    protected = protection.startswith(("enabled", "disabled-until"))
+    reasons = hold_reasons(tags, protected, protection, holds, dt.datetime.now(dt.UTC))
+    if reasons:
+        return "skip", f"now {reasons[0]}"
     use = [r for r in refs.get(action.image_id or "", []) if r.kind in IN_USE_KINDS]
     if use and not expect.get("in_use", False):
         return "skip", "now in use: " + "; ".join(r.detail for r in use[:3])

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
 from ..pricing import monthly_cost
+from .holds import hold_reasons
 from .model import Policy, Rule
 from .plan_model import ACTION_TYPES, Action, Decision, Plan
 
@@ -87,27 +88,15 @@ def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
 
 
 def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) -> list[str]:
-    out = []
-    for h in policy.holds:
-        if h.deregistration_protection:
-            if img.protected:
-                out.append(f"held: deregistration protection is {img.deregistration_protection}")
-            continue
-        if h.tag is None or h.tag not in img.tags:
-            continue
-        value = img.tags[h.tag]
-        if h.until_value:
-            try:
-                until = parse_time(value)
-            except ValueError:
-                warnings.append(f"{img.image_id}: tag {h.tag}={value!r} is not a date: kept")
-                out.append(f"held: tag {h.tag}={value!r} is not a date (kept to be safe)")
-                continue
-            if until is not None and now < until:
-                out.append(f"held: tag {h.tag} until {value}")
-        elif value.lower() != "false":
-            out.append(f"held: tag {h.tag}={value}")
-    return out
+    return hold_reasons(
+        img.tags,
+        img.protected,
+        img.deregistration_protection,
+        policy.holds,
+        now,
+        warnings,
+        img.image_id,
+    )
 
 
 def _evaluate(
