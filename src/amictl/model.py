@@ -18,18 +18,6 @@ from typing import Any
 
 UTC = dt.UTC
 
-REFERENCE_KINDS = (
-    "instance",
-    "launch-template-version",
-    "launch-configuration",
-    "auto-scaling-group",
-    "ssm-parameter",
-    "channel",
-    "child-image",
-    "shared-account",
-    "recent-launch",
-)
-
 # Reference kinds that mean "something can still launch it" (policy.md, "What in use means").
 IN_USE_KINDS = (
     "instance",

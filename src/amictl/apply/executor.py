@@ -21,7 +21,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..errors import SafetyError
 from ..model import parse_time
 from ..policy.model import Hold, Policy
-from ..policy.plan_model import DESTRUCTIVE, Action, Plan
+from ..policy.plan_model import Action, Plan
 from ..state.store import Store
 from .actions import EXECUTORS, Outcome
 from .recheck import DEFAULT_HOLDS, References, recheck_image
@@ -279,7 +279,3 @@ def apply_plan(
                     if progress:
                         progress(a, st, msg)
     return result
-
-
-def destructive_count(plan: Plan) -> int:
-    return sum(1 for a in plan.actions if a.type in DESTRUCTIVE)

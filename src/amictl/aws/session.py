@@ -125,11 +125,10 @@ class Target:
 
 
 class CallCounter:
-    """API calls and HTTP attempts per 'service.Operation', thread safe."""
+    """API calls per 'service.Operation' (retries not counted), thread safe."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def on_call(self, model: Any = None, **_kw: Any) -> None:
@@ -137,17 +136,9 @@ class CallCounter:
             with self._lock:
                 self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
-    def on_send(self, request: Any = None, **_kw: Any) -> None:
-        with self._lock:
-            self.attempts["http"] += 1
-
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(sorted(self.calls.items()))
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.calls.values())
 
 
 def load_accounts_file(path: str) -> list[str]:
@@ -245,7 +236,6 @@ class Connector:
             service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
         )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
-        c.meta.events.register("before-send.*.*", self.counter.on_send)
         with self._lock:
             self._clients[key] = c
         return c

@@ -118,7 +118,7 @@ def register(cli: click.Group) -> None:
             force_unsafe=force_unsafe,
             workers=workers,
             policy=policy,
-        )  # type: ignore[arg-type]
+        )
         preflight(plan, opts)
         if not plan.actions:
             info("the plan is empty: nothing to do")

@@ -21,8 +21,6 @@ ACTION_TYPES = (
     "archive-snapshot",
 )
 DESTRUCTIVE = {"deprecate", "disable", "deregister", "delete-snapshot", "archive-snapshot"}
-RESTORING = {"unmark", "undeprecate", "enable"}
-VERDICTS = ("keep", "mark", "deprecate", "disable", "deregister")
 FORMAT = 1
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import InputError, SandboxError
 from ..paths import state_dir
+from ..procs import pid_alive
 
 SANDBOX_ACCESS_KEY = "AKIAAMICTLSANDBOX000"
 SANDBOX_SECRET_KEY = "amictl-sandbox-secret"
@@ -180,17 +181,7 @@ class Sandbox:
     def _alive(pid: int) -> bool:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.split(") ", 1)[1].startswith("Z"):
-                return False
-        except OSError:
-            pass
-        return True
+        return pid_alive(pid)
 
     # -- seeding and test hooks
     def load_text(self, text: str, file: str = "<fleet>") -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ..errors import SafetyError, StateError
 from ..model import Inventory, iso
 from ..paths import default_state_url
+from ..procs import pid_alive
 
 meta = sa.MetaData()
 
@@ -293,7 +294,7 @@ class Store:
                 except IntegrityError:
                     with self.engine.begin() as c:
                         row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
-                        if row is not None and row.host == host and not _pid_alive(row.pid):
+                        if row is not None and row.host == host and not pid_alive(row.pid):
                             c.execute(
                                 locks.update()
                                 .where(locks.c.key == key)
@@ -320,19 +321,3 @@ class Store:
                         .where(locks.c.key.in_(taken))
                         .where(locks.c.pid == os.getpid())
                     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(") ", 1)[1].startswith("Z"):
-                return False
-    except OSError:
-        pass
-    return True
