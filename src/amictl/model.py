@@ -250,7 +250,7 @@ class Inventory:
         return dict(out)
 
     def slice_complete(self, account: str, region: str) -> bool:
-        return not self.incomplete_slices(account, region)
+        return (account, region) not in self.incomplete_index
 
     # ---- indexes
     @cached_property

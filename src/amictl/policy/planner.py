@@ -40,6 +40,9 @@ class _Eval:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    in_use: bool = (
+        False  # something can still launch it (whether or not the rule keeps it for that)
+    )
 
     @property
     def kept(self) -> bool:
@@ -132,6 +135,7 @@ def _evaluate(
             checks.append((f"newer_than {_days(k.newer_than)}", hit, f"{age.days} days old"))
         if hit:
             ev.keep.append(f"newer than {_days(k.newer_than)}: {age.days} days old")
+    ev.in_use = bool(use)
     if use:
         checks.append(("in_use", True, "; ".join(r.detail for r in use)))
         if k.in_use:
@@ -285,10 +289,7 @@ def _plan(
             family=img.family,
             size_gib=size_gib,
             expect=(
-                (
-                    "in_use",
-                    any(r.kind in IN_USE_KINDS for r in inv.refs_by_image.get(img.image_id, ())),
-                ),
+                ("in_use", ev.in_use),
                 ("protected", img.protected),
                 ("shared", img.shared),
                 ("state", img.state),
