@@ -88,13 +88,11 @@ def register(cli: click.Group) -> None:
         """Execute a reviewed plan (or plan then apply after confirmation), journaled and re-checked."""
         store = context.store()
         if resume:
-            unfinished = store.unfinished_plans()
-            if not unfinished:
+            body = store.latest_unfinished_plan()
+            if body is None:
                 info("nothing to resume: every journaled plan is finished")
                 return
-            body = store.load_plan(unfinished[0])
-            assert body is not None
-            plan = Plan.from_dict(body, verify=True, file=f"stored plan {unfinished[0][:12]}")
+            plan = Plan.from_dict(body, verify=True, file=f"stored plan {body['checksum'][:12]}")
             info(f"resuming plan {plan.checksum[:12]} made at {plan.created_at}")
             yes = True
         elif plan_file:

@@ -7,6 +7,7 @@ from importlib.resources import files
 from typing import Any
 
 from ..policy import parse_policy_text, plan
+from .demo_apply import run_apply
 from .plan_cmd import print_plan
 
 
@@ -37,8 +38,4 @@ def run_lifecycle(ctx: Any) -> None:
         con.print(f"[bold]{alias}[/] ({ami}): {d.verdict} (rule {d.rule})")
         for r in d.reasons:
             con.print(f"    - {r}")
-    try:
-        from .demo_apply import run_apply
-    except ImportError:  # pragma: no cover - before apply lands
-        return
     run_apply(ctx)

@@ -255,26 +255,20 @@ class Store:
                     )
                 )
 
-    def load_plan(self, checksum: str) -> dict[str, Any] | None:
+    def latest_unfinished_plan(self) -> dict[str, Any] | None:
+        """The newest stored plan that was started (journaled) and has an action not done."""
         with self.engine.connect() as c:
-            row = c.execute(sa.select(plans.c.body).where(plans.c.checksum == checksum)).first()
-        return None if row is None else dict(json.loads(zlib.decompress(row.body)))
-
-    def unfinished_plans(self) -> list[str]:
-        """Checksums of stored plans, newest first, with an action not journaled as done."""
-        with self.engine.connect() as c:
-            rows = list(
-                c.execute(
-                    sa.select(plans.c.checksum, plans.c.body).order_by(plans.c.stored_at.desc())
-                )
-            )
-        out = []
+            rows = c.execute(
+                sa.select(plans.c.checksum, plans.c.body).order_by(plans.c.stored_at.desc())
+            ).all()
         for r in rows:
-            body = json.loads(zlib.decompress(r.body))
             states = self.journal_final_states(r.checksum)
-            if any(states.get(a["id"]) != "done" for a in body.get("actions", [])) and states:
-                out.append(str(r.checksum))
-        return out
+            if not states:
+                continue
+            body: dict[str, Any] = json.loads(zlib.decompress(r.body))
+            if any(states.get(a["id"]) != "done" for a in body.get("actions", [])):
+                return body
+        return None
 
     # ---- locks
     @contextmanager
