@@ -6,16 +6,19 @@ from typing import Any
 
 from .apply.actions import EXECUTORS
 from .inventory.collectors import COLLECTORS
+from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain")
-COMMANDS = (*READ_COMMANDS, "apply")
+COMMANDS = (*READ_COMMANDS, "apply", "recycle-bin")
 
 
 def permissions(command: str) -> set[str]:
     if command not in COMMANDS:
         raise KeyError(command)
     perms = set(BASE)
+    if command == "recycle-bin":  # status, ensure, ls, restore
+        return perms | RECYCLE_BIN_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

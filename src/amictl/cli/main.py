@@ -24,9 +24,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import apply_cmd, demo, inventory_cmd, plan_cmd, sandbox_cmd
+    from . import apply_cmd, demo, inventory_cmd, plan_cmd, recyclebin_cmd, sandbox_cmd
 
-    for mod in (sandbox_cmd, demo, inventory_cmd, plan_cmd, apply_cmd):
+    for mod in (sandbox_cmd, demo, inventory_cmd, plan_cmd, apply_cmd, recyclebin_cmd):
         mod.register(cli)
 
 

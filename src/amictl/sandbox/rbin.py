@@ -4,7 +4,14 @@ Rules (rest-json ``rbin`` API: CreateRule, GetRule, ListRules, UpdateRule, Delet
 live per (account, region). The EC2 side (``patches.recycle_bin``) moves a deregistered
 image or a deleted snapshot into the bin when a rule for its resource type matches its
 tags, and serves ListImagesInRecycleBin / RestoreImageFromRecycleBin and the snapshot
-equivalents. Rule locks are not emulated (LockState is always ``unlocked``).
+equivalents. Rule locks are not emulated (LockState is always ``unlocked``), nor is the
+up-to-30-minute activation of an account's first rule (rules are ``available`` at once).
+
+As on AWS: a tag-level rule keeps a resource that has *at least one* of its tag pairs (a
+pair without a value matches any value of that key); a Region-level rule keeps every
+resource of its type except those with one of its exclusion tags; the two kinds do not
+mix in one rule; ListRules returns rule summaries (no tags, no status: GetRule has them)
+and paginates with MaxResults (1..1000) + NextToken.
 """
 
 from __future__ import annotations
@@ -27,19 +34,24 @@ class RbinError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _tags_match(rule: dict[str, Any], tags: dict[str, str]) -> bool:
-    want = rule.get("ResourceTags") or []
-    if want and not all(
-        tags.get(t["ResourceTagKey"]) == t.get("ResourceTagValue", tags.get(t["ResourceTagKey"]))
-        for t in want
-    ):
+def _pair_matches(t: dict[str, Any], tags: dict[str, str]) -> bool:
+    key = t["ResourceTagKey"]
+    if key not in tags:
         return False
+    return "ResourceTagValue" not in t or tags[key] == t["ResourceTagValue"]
+
+
+def _tags_match(rule: dict[str, Any], tags: dict[str, str]) -> bool:
+    """Tag-level: any one of the rule's pairs; Region-level: none of its exclusion pairs."""
+    want = rule.get("ResourceTags") or []
+    if want:
+        return any(_pair_matches(t, tags) for t in want)
     excl = rule.get("ExcludeResourceTags") or []
-    return not any(
-        t["ResourceTagKey"] in tags
-        and tags[t["ResourceTagKey"]] == t.get("ResourceTagValue", tags[t["ResourceTagKey"]])
-        for t in excl
-    )
+    return not any(_pair_matches(t, tags) for t in excl)
+
+
+def _pairs(tags: list[dict[str, Any]] | None) -> set[tuple[str, Any]]:
+    return {(t["ResourceTagKey"], t.get("ResourceTagValue")) for t in tags or []}
 
 
 def retention_for(
@@ -67,6 +79,32 @@ def _summary(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _list_rules(rules: dict[str, dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("ResourceType") not in ("EC2_IMAGE", "EBS_SNAPSHOT", "EBS_VOLUME"):
+        raise RbinError(400, "ValidationException", "ResourceType is required")
+    out = [r for r in rules.values() if r["ResourceType"] == data["ResourceType"]]
+    if data.get("ResourceTags"):
+        want = _pairs(data["ResourceTags"])
+        out = [r for r in out if want <= _pairs(r["ResourceTags"])]
+    if data.get("ExcludeResourceTags"):
+        want = _pairs(data["ExcludeResourceTags"])
+        out = [r for r in out if want <= _pairs(r["ExcludeResourceTags"])]
+    if data.get("LockState"):
+        out = [r for r in out if r["LockState"] == data["LockState"]]
+    size = int(data.get("MaxResults") or 1000)
+    if not 1 <= size <= 1000:
+        raise RbinError(400, "ValidationException", "MaxResults must be between 1 and 1000")
+    token = data.get("NextToken")
+    try:
+        start = int(token) if token else 0
+    except ValueError:
+        raise RbinError(400, "ValidationException", f"invalid NextToken {token!r}") from None
+    page: dict[str, Any] = {"Rules": [_summary(r) for r in out[start : start + size]]}
+    if start + size < len(out):
+        page["NextToken"] = str(start + size)
+    return page
+
+
 def handle(
     method: str, path: str, body: bytes, account: str, region: str
 ) -> tuple[int, dict[str, Any]]:
@@ -84,6 +122,18 @@ def handle(
                 raise RbinError(
                     400, "ValidationException", "RetentionPeriodValue must be between 1 and 3650"
                 )
+            if period.get("RetentionPeriodUnit", "DAYS") != "DAYS":
+                raise RbinError(400, "ValidationException", "RetentionPeriodUnit must be DAYS")
+            if data.get("ResourceTags") and data.get("ExcludeResourceTags"):
+                raise RbinError(
+                    400,
+                    "ValidationException",
+                    "ExcludeResourceTags applies to Region-level rules only: a rule cannot have "
+                    "both ResourceTags and ExcludeResourceTags",
+                )
+            for t in [*data.get("ResourceTags", []), *data.get("ExcludeResourceTags", [])]:
+                if not t.get("ResourceTagKey"):
+                    raise RbinError(400, "ValidationException", "ResourceTagKey is required")
             rid = uuid.uuid4().hex[:11]
             rule = {
                 "Identifier": rid,
@@ -100,18 +150,7 @@ def handle(
             rules[rid] = rule
             return 201, rule
         if method == "POST" and path == "/list-rules":
-            out = [r for r in rules.values() if r["ResourceType"] == data.get("ResourceType")]
-            if data.get("ResourceTags"):
-                want = {
-                    (t["ResourceTagKey"], t.get("ResourceTagValue")) for t in data["ResourceTags"]
-                }
-                out = [
-                    r
-                    for r in out
-                    if want
-                    <= {(t["ResourceTagKey"], t.get("ResourceTagValue")) for t in r["ResourceTags"]}
-                ]
-            return 200, {"Rules": [_summary(r) for r in out]}
+            return 200, _list_rules(rules, data)
         m = re.match(r"^/rules/([^/]+)$", path)
         if m:
             found = rules.get(m.group(1))
