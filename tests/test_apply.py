@@ -102,7 +102,7 @@ def test_apply_exit_0_and_the_next_plan_is_empty(env, run):
     env.load(fleet(4))
     p = run.plan()
     assert p["summary"]["deregister"] == 3
-    code, out = run.apply("--force")  # 3 of 4 of the family: past the 25% blast radius
+    code, out = run.apply()  # 3 of 4 of a small family: routine, no override
     assert code == 0, out
     res = json.loads(out)
     assert len(res["done"]) == len(p["actions"]) and not res["failed"]
@@ -116,14 +116,16 @@ def test_apply_exit_0_and_the_next_plan_is_empty(env, run):
 
 def test_exit_3_refusals(env, run, sandbox):
     env.load(fleet(4))
+    (run.tmp / "policy.yaml").write_text(POLICY.replace("keep: {latest: 1}", "keep: {}"))
     p = run.plan()
-    assert run.apply()[0] == 3  # blast radius: 3 of 4
+    assert run.apply()[0] == 3  # blast radius: every image of the family
+    (run.tmp / "policy.yaml").write_text(POLICY)
     env.load(fleet(2, fam="g"))
     # tampered plan: checksum mismatch
     p = run.plan()
     p["actions"] = p["actions"][:1]
     (run.tmp / "plan.json").write_text(json.dumps(p))
-    assert run.apply("--force")[0] == 3
+    assert run.apply()[0] == 3  # checksum
     # incomplete inventory
     sandbox.set_faults(
         [{"action": "DescribeLaunchConfigurations", "code": "AccessDenied", "status": 403}]
@@ -139,6 +141,11 @@ def test_exit_3_refusals(env, run, sandbox):
     assert run.apply("--max-age", "0h")[0] == 3
 
 
+def ids_gone(env, plan: dict) -> bool:
+    gone = {a["image_id"] for a in plan["actions"] if a["type"] == "deregister"}
+    return not (gone & live_images(env))
+
+
 def test_max_destroy(env, run):
     env.load(fleet(3))
     run.plan()
@@ -152,8 +159,9 @@ def test_unsafe_needs_force_unsafe(env, run):
     )
     p = run.plan()
     assert any(a.get("unsafe") for a in p["actions"])
-    assert run.apply("--force")[0] == 3
-    assert run.apply("--force", "--force-unsafe")[0] == 0
+    assert run.apply()[0] == 3
+    assert run.apply("--force-unsafe")[0] == 0
+    assert ids_gone(env, p)
 
 
 def test_failures_exit_4_then_rerun_finishes(env, run, sandbox):
@@ -164,7 +172,7 @@ def test_failures_exit_4_then_rerun_finishes(env, run, sandbox):
         [{"action": "DeregisterImage", "code": "UnauthorizedOperation", "status": 403, "count": 2}]
     )
     try:
-        code, out = run.apply("--force")
+        code, out = run.apply()
     finally:
         sandbox.clear_faults()
     assert code == 4, out
@@ -172,9 +180,15 @@ def test_failures_exit_4_then_rerun_finishes(env, run, sandbox):
     assert len(res["failed"]) == 2
     # the snapshots of the failed deregisters were skipped, not deleted
     assert res["skipped"]
-    code, out = run("apply", "--resume", "--force", "-o", "json")
+    # failed and skipped are final for that plan: nothing to resume, the same plan does nothing
+    code, out = run("apply", "--resume", "-o", "json")
+    assert code == 0 and json.loads(out)["resumed"] is None
+    code, out = run.apply()
+    assert code == 0 and not json.loads(out)["done"]
+    # a new plan re-derives what is still to do
+    run.plan()
+    code, out = run.apply()
     assert code == 0, out
-    assert len(json.loads(out)["already_done"]) == len(p["actions"]) - 2 - len(res["skipped"])
     want_i, want_s = expected_end(p, images, snaps)
     assert live_images(env) == want_i and live_snapshots(env) == want_s
 
@@ -195,7 +209,7 @@ def test_throttling_and_5xx_bursts_still_complete(env, run, sandbox):
     ]
     sandbox.set_faults(faults, seed=7)
     try:
-        code, out = run.apply("--force")
+        code, out = run.apply()
         injected = sandbox.fault_state()
     finally:
         sandbox.clear_faults()
@@ -204,7 +218,8 @@ def test_throttling_and_5xx_bursts_still_complete(env, run, sandbox):
     assert code in (0, 4), out
     if code == 4:
         assert json.loads(out)["failed"]
-        code, out = run.apply("--force")
+        run.plan()
+        code, out = run.apply()
         assert code == 0, out
     want_i, want_s = expected_end(p, images, snaps)
     assert live_images(env) == want_i and live_snapshots(env) == want_s
@@ -223,10 +238,10 @@ def test_reference_added_between_plan_and_apply_stops_deregistration(env, run):
     ec2.create_launch_template_version(
         LaunchTemplateName="late", LaunchTemplateData={"ImageId": ids["f3"]}
     )
-    code, out = run.apply("--force")
+    code, out = run.apply()
     assert code == 0, out
     res = json.loads(out)
-    assert any("now in use" in why for why in res["skipped"].values())
+    assert any("in use" in why for why in res["skipped"].values())
     live = live_images(env)
     assert ids["f1"] in live and ids["f2"] not in live
     # and its snapshots were not deleted
@@ -240,7 +255,7 @@ def test_hold_added_between_plan_and_apply(env, run):
     env.client("ec2").create_tags(
         Resources=[ids["f1"]], Tags=[{"Key": "legal-hold", "Value": "yes"}]
     )
-    code, out = run.apply("--force")
+    code, out = run.apply()
     assert code == 0
     assert ids["f1"] in live_images(env)
 
@@ -250,9 +265,9 @@ def test_concurrent_apply_is_refused(env, run):
     run.plan()
     store = Store(os.environ["AMICTL_STATE"])
     with store.lock([f"{env.account}/us-east-1"], owner="someone else"):
-        code, _ = run.apply("--force")
+        code, _ = run.apply()
     assert code == 3
-    assert run.apply("--force")[0] == 0
+    assert run.apply()[0] == 0
 
 
 def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
@@ -272,7 +287,8 @@ def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
         "apply",
         str(tmp_path / "plan.json"),
         "--yes",
-        "--force",
+        "--max-share",
+        "100",
         "--no-progress",
         "-o",
         "json",
@@ -307,7 +323,7 @@ def test_recycle_bin_awareness_and_requirement(env, run):
     ids = env.load(fleet(2))["aliases"]
     (run.tmp / "policy.yaml").write_text(POLICY + "options: {require_recycle_bin: true}\n")
     run.plan()
-    code, _ = run.apply("--force")
+    code, _ = run.apply()
     assert code == 3  # no Recycle Bin rule: deletions would not be recoverable
     rbin = env.client("rbin")
     for rtype in ("EC2_IMAGE", "EBS_SNAPSHOT"):
@@ -315,10 +331,11 @@ def test_recycle_bin_awareness_and_requirement(env, run):
             ResourceType=rtype,
             RetentionPeriod={"RetentionPeriodValue": 14, "RetentionPeriodUnit": "DAYS"},
         )
-    code, out = run.apply("--force")
+    code, out = run.apply()
     assert code == 0, out
     res = json.loads(out)
-    assert all(v.startswith("recoverable") for v in res["recycle_bin"].values())
+    assert all(v["recoverable"] for v in res["recycle_bin"].values())
+    assert all("14 days" in v["summary"] for v in res["recycle_bin"].values())
     binned = env.client("ec2").list_images_in_recycle_bin()["Images"]
     assert [i["ImageId"] for i in binned] == [ids["f1"]]
 
@@ -334,9 +351,7 @@ def test_two_accounts_in_one_run_with_apply_p(sandbox, tmp_path, monkeypatch):
     pol = tmp_path / "policy.yaml"
     pol.write_text(POLICY)
     args = ["--endpoint-url", sandbox.endpoint, "--role-arn", a.role_arn, "--role-arn", b.role_arn]
-    res = CliRunner().invoke(
-        cli, ["apply", "-p", str(pol), "--yes", "--force", "-o", "json", *args]
-    )
+    res = CliRunner().invoke(cli, ["apply", "-p", str(pol), "--yes", "-o", "json", *args])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert set(out["caller"]) == {a.account, b.account}

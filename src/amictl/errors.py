@@ -78,3 +78,19 @@ class SandboxError(AmictlError):
 
 class StateError(AmictlError):
     """The state store could not be opened or is inconsistent."""
+
+
+class Interrupted(AmictlError):
+    """Stopped by SIGINT (exit 130) or SIGTERM (exit 143) after in-flight work finished."""
+
+    def __init__(self, signum: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.result: object = None
+
+
+class JournalError(AmictlError):
+    """The journal could not be written (disk full, store gone): apply stopped (exit 4)."""
+
+    exit_code = 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .apply.actions import EXECUTORS
+from .apply.recheck import RECHECK_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 
@@ -24,7 +25,7 @@ def permissions(command: str) -> set[str]:
     if command == "apply":
         for ex in EXECUTORS.values():
             perms.update(ex.permissions)
-        perms.add("rbin:ListRules")
+        perms.update(RECHECK_PERMISSIONS)
     return perms
 
 

@@ -1,8 +1,9 @@
 """Executors for every action type, registered with the IAM permissions they need.
 
-Each is idempotent: an action already in effect counts as done
-(InvalidAMIID.Unavailable / NotFound after a deregister, InvalidSnapshot.NotFound
-after a delete, an image already deprecated or disabled).
+Each is idempotent: an action already in effect counts as done (an image already
+deprecated or disabled, a deregister or delete whose retry finds the resource gone).
+Restoring actions (unmark, undeprecate, enable) and marks touch only images marked by
+the plan's own policy (``amictl:retired-by``): one policy never undoes another's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..policy.plan_model import Action
-from ..policy.planner import MARK_TAG
+from ..policy.planner import BY_TAG, MARK_TAG
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}
@@ -23,7 +24,7 @@ GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done | skipped
+    status: str  # done | skipped | not-found
     message: str
 
 
@@ -41,6 +42,8 @@ EXECUTORS: dict[str, ExecutorSpec] = {}
 def executor(
     type_: str, permissions: list[str], destructive: bool
 ) -> Callable[[Callable[[Any, Action, str], Outcome]], Callable[[Any, Action, str], Outcome]]:
+    """Register an executor; ``fn(ec2, action, policy_name)``."""
+
     def deco(fn: Callable[[Any, Action, str], Outcome]) -> Callable[[Any, Action, str], Outcome]:
         EXECUTORS[type_] = ExecutorSpec(type_, tuple(permissions), destructive, fn)
         return fn
@@ -61,29 +64,66 @@ def _image(ec2: Any, image_id: str) -> dict[str, Any] | None:
         if _code(exc) in GONE_IMAGE:
             return None
         raise
-    return imgs[0] if imgs else None
+    img = imgs[0] if imgs else None
+    return None if img is None or img.get("State") == "deregistered" else img
 
 
-@executor("mark", ["ec2:CreateTags"], destructive=False)
-def do_mark(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def _tags(img: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in img.get("Tags", []) or []}
+
+
+def _ours(ec2: Any, a: Action, policy: str) -> tuple[dict[str, Any] | None, Outcome | None]:
+    """The image if it is owned and marked by ``policy`` (or by no recorded policy)."""
     img = _image(ec2, a.image_id or "")
     if img is None:
-        return Outcome("skipped", "image no longer exists")
-    tags = {t["Key"]: t["Value"] for t in img.get("Tags", [])}
+        return None, Outcome("not-found", "image not found")
+    if img.get("OwnerId") != a.account:
+        return None, Outcome("skipped", f"not owned by {a.account}")
+    tags = _tags(img)
+    who = tags.get(BY_TAG)
+    if who is not None and who != policy:
+        return None, Outcome("skipped", f"marked by policy {who!r}: left to it")
+    if who is None and MARK_TAG not in tags:
+        return None, Outcome("skipped", f"not marked by policy {policy!r}")
+    return img, None
+
+
+@executor("mark", ["ec2:CreateTags", "ec2:DescribeImages"], destructive=False)
+def do_mark(ec2: Any, a: Action, policy: str) -> Outcome:
+    img = _image(ec2, a.image_id or "")
+    if img is None:
+        return Outcome("not-found", "image not found")
+    if img.get("OwnerId") != a.account:
+        return Outcome("skipped", f"not owned by {a.account}")
+    tags = _tags(img)
+    who = tags.get(BY_TAG)
     if MARK_TAG in tags:
-        return Outcome("done", f"already marked since {tags[MARK_TAG]}")
-    ec2.create_tags(Resources=[a.image_id], Tags=[{"Key": MARK_TAG, "Value": plan_now}])
-    return Outcome("done", f"tagged {MARK_TAG}={plan_now}")
+        if who == policy:
+            return Outcome("done", f"already marked since {tags[MARK_TAG]}")
+        if who is not None:
+            return Outcome("skipped", f"marked by policy {who!r}: left to it")
+        ec2.create_tags(Resources=[a.image_id], Tags=[{"Key": BY_TAG, "Value": policy}])
+        return Outcome("done", f"adopted the mark of {tags[MARK_TAG]}: {BY_TAG}={policy}")
+    # The real time, never the plan's: a plan cannot date a mark to make stages come due.
+    since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ec2.create_tags(
+        Resources=[a.image_id],
+        Tags=[{"Key": MARK_TAG, "Value": since}, {"Key": BY_TAG, "Value": policy}],
+    )
+    return Outcome("done", f"tagged {MARK_TAG}={since}, {BY_TAG}={policy}")
 
 
-@executor("unmark", ["ec2:DeleteTags"], destructive=False)
-def do_unmark(ec2: Any, a: Action, plan_now: str) -> Outcome:
-    ec2.delete_tags(Resources=[a.image_id], Tags=[{"Key": MARK_TAG}])
-    return Outcome("done", f"removed {MARK_TAG}")
+@executor("unmark", ["ec2:DeleteTags", "ec2:DescribeImages"], destructive=False)
+def do_unmark(ec2: Any, a: Action, policy: str) -> Outcome:
+    img, out = _ours(ec2, a, policy)
+    if out is not None:
+        return out
+    ec2.delete_tags(Resources=[a.image_id], Tags=[{"Key": MARK_TAG}, {"Key": BY_TAG}])
+    return Outcome("done", f"removed {MARK_TAG} and {BY_TAG}")
 
 
 @executor("deprecate", ["ec2:EnableImageDeprecation"], destructive=True)
-def do_deprecate(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_deprecate(ec2: Any, a: Action, policy: str) -> Outcome:
     # AWS refuses a time in the past and rounds to the minute: the next whole minute.
     at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     ec2.enable_image_deprecation(ImageId=a.image_id, DeprecateAt=at)
@@ -91,16 +131,19 @@ def do_deprecate(ec2: Any, a: Action, plan_now: str) -> Outcome:
 
 
 @executor("undeprecate", ["ec2:DisableImageDeprecation"], destructive=False)
-def do_undeprecate(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_undeprecate(ec2: Any, a: Action, policy: str) -> Outcome:
+    img, out = _ours(ec2, a, policy)
+    if out is not None:
+        return out
     ec2.disable_image_deprecation(ImageId=a.image_id)
     return Outcome("done", "deprecation removed")
 
 
 @executor("disable", ["ec2:DisableImage"], destructive=True)
-def do_disable(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_disable(ec2: Any, a: Action, policy: str) -> Outcome:
     img = _image(ec2, a.image_id or "")
     if img is None:
-        return Outcome("skipped", "image no longer exists")
+        return Outcome("not-found", "image not found")
     if img.get("State") == "disabled":
         return Outcome("done", "already disabled")
     ec2.disable_image(ImageId=a.image_id)
@@ -108,16 +151,19 @@ def do_disable(ec2: Any, a: Action, plan_now: str) -> Outcome:
 
 
 @executor("enable", ["ec2:EnableImage"], destructive=False)
-def do_enable(ec2: Any, a: Action, plan_now: str) -> Outcome:
-    img = _image(ec2, a.image_id or "")
-    if img is None or img.get("State") != "disabled":
+def do_enable(ec2: Any, a: Action, policy: str) -> Outcome:
+    img, out = _ours(ec2, a, policy)
+    if out is not None:
+        return out
+    assert img is not None
+    if img.get("State") != "disabled":
         return Outcome("done", "not disabled")
     ec2.enable_image(ImageId=a.image_id)
     return Outcome("done", "enabled")
 
 
 @executor("deregister", ["ec2:DeregisterImage"], destructive=True)
-def do_deregister(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_deregister(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         ec2.deregister_image(ImageId=a.image_id)
     except ClientError as exc:
@@ -128,7 +174,7 @@ def do_deregister(ec2: Any, a: Action, plan_now: str) -> Outcome:
 
 
 @executor("delete-snapshot", ["ec2:DeleteSnapshot"], destructive=True)
-def do_delete_snapshot(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_delete_snapshot(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         ec2.delete_snapshot(SnapshotId=a.snapshot_id)
     except ClientError as exc:
@@ -144,12 +190,12 @@ def do_delete_snapshot(ec2: Any, a: Action, plan_now: str) -> Outcome:
 
 
 @executor("archive-snapshot", ["ec2:ModifySnapshotTier", "ec2:DescribeSnapshots"], destructive=True)
-def do_archive_snapshot(ec2: Any, a: Action, plan_now: str) -> Outcome:
+def do_archive_snapshot(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         snap = ec2.describe_snapshots(SnapshotIds=[a.snapshot_id])["Snapshots"][0]
     except ClientError as exc:
         if _code(exc) in GONE_SNAPSHOT:
-            return Outcome("skipped", "snapshot no longer exists")
+            return Outcome("not-found", "snapshot not found")
         raise
     if snap.get("StorageTier") == "archive":
         return Outcome("done", "already archived")

@@ -1,44 +1,75 @@
-"""Execute a reviewed plan: checks, lock, journal, re-check, ordered bounded concurrency.
+"""Execute a reviewed plan: refusals, lock, journal, live re-check, bounded concurrency.
 
-Every action is journaled as ``intended`` before its AWS call and as ``done``,
-``skipped`` or ``failed`` after it. Re-running the same plan (or ``--resume``)
-redoes nothing journaled ``done`` and re-evaluates everything else, so a killed
-apply ends where a clean one would.
+``prepare`` runs every refusal (exit 3) and reads what the confirmation must show
+(Recycle Bin coverage per account/region) before anything changes; ``execute`` runs
+the actions. Every action is journaled ``intended`` before its AWS call and ``done``,
+``skipped``, ``failed`` or ``not-found`` after it; those four are final for the plan.
+Re-running the same plan (or ``--resume``) redoes nothing final and re-derives
+everything else live, so a killed apply ends where a clean one would.
+
+At most ``workers`` actions are in flight. On SIGINT/SIGTERM (see ``amictl.interrupts``)
+no new action starts; in-flight calls finish and are journaled; ``Interrupted`` is raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import SQLAlchemyError
 
+from .. import interrupts
 from ..aws.session import Connector, Target, aws_error
-from ..errors import SafetyError
+from ..durations import parse_duration
+from ..errors import Interrupted, JournalError, SafetyError
+from ..inventory.collectors import image_from_api
 from ..model import parse_time
-from ..policy.model import Hold, Policy
+from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan
-from ..state.store import Store
+from ..recyclebin import coverage
+from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
-from .recheck import DEFAULT_HOLDS, References, recheck_image
+from .recheck import Context, References, Verdict, effective_holds, recheck_image, recheck_snapshot
 
 Progress = Callable[[Action, str, str], None]
+IMAGE_STAGES = ("deprecate", "disable", "deregister")
+SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
+CLOCK_SKEW = dt.timedelta(minutes=5)
+SHARE_MIN_IMAGES = 20
 
 
 @dataclass
 class ApplyOptions:
+    """The limits of one apply; journaled with the run so ``--resume`` keeps them."""
+
     max_destroy: int = 50
-    max_family_share: float = 0.25
+    max_share: float = 0.25  # of all images of an account/region that has >= SHARE_MIN_IMAGES
+    allow_whole_family: bool = False
     max_age: dt.timedelta = dt.timedelta(hours=24)
-    force: bool = False
     force_unsafe: bool = False
     workers: int = 4
-    policy: Policy | None = None
     recycle_bin_check: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["max_age"] = f"{int(self.max_age.total_seconds() // 3600)}h"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ApplyOptions:
+        o = cls()
+        for k, v in d.items():
+            if k == "max_age":
+                o.max_age = parse_duration(str(v))
+            elif hasattr(o, k) and isinstance(v, type(getattr(o, k))):
+                setattr(o, k, v)
+        return o
 
 
 @dataclass
@@ -47,9 +78,13 @@ class ApplyResult:
     done: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    not_found: dict[str, str] = field(default_factory=dict)
     already_done: list[str] = field(default_factory=list)
-    recycle_bin: dict[str, str] = field(default_factory=dict)
+    final_earlier: dict[str, str] = field(default_factory=dict)
+    not_started: list[str] = field(default_factory=list)
+    recycle_bin: dict[str, Any] = field(default_factory=dict)
     caller: dict[str, str] = field(default_factory=dict)
+    interrupted: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,88 +93,141 @@ class ApplyResult:
             "already_done": self.already_done,
             "skipped": self.skipped,
             "failed": self.failed,
+            "not_found": self.not_found,
+            "final_earlier": self.final_earlier,
+            "not_started": self.not_started,
+            "interrupted": self.interrupted,
             "recycle_bin": self.recycle_bin,
             "caller": self.caller,
         }
 
 
-def preflight(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -> list[str]:
-    """The refusals of policy.md rule 5 and cli.md: returns notes; raises SafetyError (exit 3)."""
+@dataclass
+class Prepared:
+    """A plan that passed every refusal, with what the confirmation shows."""
+
+    plan: Plan
+    policy: Policy
+    targets: dict[tuple[str, str], Target]
+    callers: dict[str, str]
+    recycle_bin: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -> list[str]:
+    """The refusals that need no AWS call (exit 3). Returns notes for the user."""
     now = now or dt.datetime.now(dt.UTC)
-    notes = []
-    if not plan.inventory.get("complete", False):
-        msg = (
-            "the plan was made from an INCOMPLETE inventory ("
-            + "; ".join(plan.inventory.get("incomplete", []))
-            + ")"
-        )
-        if not opts.force:
-            raise SafetyError(
-                msg,
-                hint="fix access and plan again, or pass --force (the incomplete regions "
-                "have no destructive action in the plan anyway)",
-            )
-        notes.append(msg + ": applying because of --force")
+    notes: list[str] = []
+    plan_now = parse_time(plan.now)
     created = parse_time(plan.created_at)
-    if created and now - created > opts.max_age:
-        msg = (
-            f"the plan is {(now - created).total_seconds() / 3600:.1f} h old (limit {opts.max_age})"
+    assert plan_now is not None and created is not None  # validated by Plan.from_dict
+    if plan_now > now + CLOCK_SKEW:
+        raise SafetyError(
+            f"the plan was made for {plan.now}, later than the real time ({now:%Y-%m-%dT%H:%M:%SZ}): "
+            "a plan made with `plan --now` in the future is a preview and is never applied",
+            hint="make the plan without --now",
         )
-        if not opts.force:
-            raise SafetyError(msg, hint="make a fresh plan, or pass --force")
-        notes.append(msg + ": applying because of --force")
+    if created > now + CLOCK_SKEW:
+        raise SafetyError(
+            f"the plan says it was made at {plan.created_at}, in the future",
+            hint="make a new plan with `amictl plan`",
+        )
+    if not plan.inventory.get("complete", False):
+        raise SafetyError(
+            "the plan was made from an INCOMPLETE inventory ("
+            + "; ".join(str(x) for x in plan.inventory.get("incomplete", []))
+            + ")",
+            hint="fix access to those regions/kinds (or leave them out with --region) and plan again",
+        )
+    if now - created > opts.max_age:
+        raise SafetyError(
+            f"the plan is {(now - created).total_seconds() / 3600:.1f} h old "
+            f"(limit {opts.max_age})",
+            hint="make a fresh plan, or pass --max-age with a longer limit",
+        )
     unsafe = [a for a in plan.actions if a.unsafe]
     if unsafe and not opts.force_unsafe:
         raise SafetyError(
-            f"{len(unsafe)} actions retire images that are IN USE (a rule says in_use: false): "
-            + ", ".join(a.image_id or "" for a in unsafe[:5]),
+            f"{len(unsafe)} actions retire images that are IN USE or SHARED (a rule says "
+            "in_use: false or shared: false): " + ", ".join(a.image_id or "" for a in unsafe[:5]),
             hint="pass --force-unsafe only if you really mean it",
         )
     dereg = [a for a in plan.actions if a.type == "deregister"]
-    if len(dereg) > opts.max_destroy and not opts.force:
+    if len(dereg) > opts.max_destroy:
         raise SafetyError(
             f"the plan deregisters {len(dereg)} images, more than --max-destroy {opts.max_destroy}",
-            hint="raise --max-destroy after review, or pass --force",
-        )
-    sizes = plan.summary.get("family_sizes", {}) or {}
-    per: dict[str, int] = {}
-    for a in dereg:
-        if a.family:
-            key = f"{a.account}/{a.region}/{a.family}"
-            per[key] = per.get(key, 0) + 1
-    over = [
-        (k, n, sizes.get(k, 0))
-        for k, n in per.items()
-        if sizes.get(k) and n / sizes[k] > opts.max_family_share
-    ]
-    if over and not opts.force:
-        desc = ", ".join(f"{k}: {n} of {t}" for k, n, t in sorted(over))
-        raise SafetyError(
-            f"blast radius: the plan deregisters more than {opts.max_family_share:.0%} of a family "
-            f"({desc})",
-            hint="review the plan, then pass --force",
+            hint=f"review the plan, then pass --max-destroy {len(dereg)}",
         )
     return notes
 
 
-def recycle_bin_status(connector: Connector, target: Target) -> str:
-    """Whether Recycle Bin rules keep deleted AMIs and snapshots recoverable in this region."""
-    try:
-        rbin = connector.client("rbin", target.region, target.role_arn, max_attempts=2)
-        found = []
-        for rtype in ("EC2_IMAGE", "EBS_SNAPSHOT"):
-            for page in rbin.get_paginator("list_rules").paginate(ResourceType=rtype):
-                for r in page.get("Rules", []):
-                    if r.get("Status", "available") == "available":
-                        ret = r.get("RetentionPeriod", {})
-                        found.append(
-                            f"{rtype}: {ret.get('RetentionPeriodValue')} {ret.get('RetentionPeriodUnit', '')}".strip()
-                        )
-        if found:
-            return "recoverable (" + "; ".join(found) + ")"
-        return "NOT recoverable: no Recycle Bin retention rule"
-    except (ClientError, BotoCoreError) as exc:
-        return f"unknown: could not list Recycle Bin rules ({aws_error(exc, 'ListRules').code})"
+def blast_radius(
+    plan: Plan,
+    policy: Policy,
+    live: dict[tuple[str, str], list[dict[str, Any]]],
+    opts: ApplyOptions,
+    done: frozenset[str] = frozenset(),
+) -> None:
+    """Refuse plans that look like policy bugs, counted on the LIVE images (exit 3):
+    deregistering every available image of a family in an account/region, or more than
+    ``max_share`` of the images of an account/region that has at least 20. ``done``: the
+    actions an earlier run of this plan did (a resumed plan counts what it deregistered)."""
+    dereg: dict[tuple[str, str], set[str]] = defaultdict(set)
+    earlier: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for a in plan.actions:
+        if a.type == "deregister" and a.image_id:
+            dereg[(a.account, a.region)].add(a.image_id)
+            if a.id in done:
+                earlier[(a.account, a.region)].add(a.image_id)
+    for key, ids in sorted(dereg.items()):
+        images = live.get(key, [])
+        live_ids = {i["ImageId"] for i in images}
+        gone = earlier[key] - live_ids
+        hit = (live_ids & ids) | gone
+        where = f"{key[0]}/{key[1]}"
+        if not opts.allow_whole_family:
+            families: dict[str, list[str]] = defaultdict(list)
+            for raw in images:
+                if raw.get("State") != "available":
+                    continue
+                fam, _ = policy.families.resolve(image_from_api(raw, key[0], key[1]))
+                if fam:
+                    families[fam].append(raw["ImageId"])
+            whole = sorted(f for f, members in families.items() if set(members) <= hit)
+            if whole:
+                raise SafetyError(
+                    f"blast radius: the plan deregisters every available image of famil"
+                    f"{'ies' if len(whole) > 1 else 'y'} {', '.join(whole[:5])} in {where}",
+                    hint="if that is really meant, pass --allow-whole-family",
+                )
+        n = len(images) + len(gone)
+        if n >= SHARE_MIN_IMAGES and len(hit) / n > opts.max_share:
+            need = -(-100 * len(hit) // n)
+            raise SafetyError(
+                f"blast radius: the plan deregisters {len(hit)} of the {n} images in {where} "
+                f"({len(hit) / n:.0%}, limit {opts.max_share:.0%})",
+                hint=f"review the plan, then pass --max-share {need}",
+            )
+
+
+def _live_images(connector: Connector, target: Target) -> list[dict[str, Any]]:
+    ec2 = connector.client("ec2", target.region, target.role_arn)
+    out: list[dict[str, Any]] = []
+    for page in ec2.get_paginator("describe_images").paginate(
+        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, MaxResults=1000
+    ):
+        out.extend(page.get("Images", []))
+    return out
+
+
+def recycle_bin_coverage(connector: Connector, target: Target) -> dict[str, Any]:
+    """Whether Recycle Bin rules keep deregistered images and deleted snapshots recoverable
+    in this account/region, and for how long (``amictl.recyclebin``), as JSON-ready data."""
+    return coverage(connector, target, max_attempts=2).to_dict()
+
+
+def describe_coverage(c: dict[str, Any]) -> str:
+    return str(c.get("summary", ""))
 
 
 def _role_for(connector: Connector, account: str) -> str | None:
@@ -150,20 +238,12 @@ def _role_for(connector: Connector, account: str) -> str | None:
     return None
 
 
-def apply_plan(
-    connector: Connector,
-    store: Store,
-    plan: Plan,
-    opts: ApplyOptions,
-    progress: Progress | None = None,
-) -> ApplyResult:
-    checksum = plan.checksum
-    result = ApplyResult(checksum)
-    preflight(plan, opts)
-    store.save_plan(checksum, plan.to_dict())
-    holds: tuple[Hold, ...] = (
-        opts.policy.holds if opts.policy and opts.policy.holds else DEFAULT_HOLDS
-    )
+def prepare(
+    connector: Connector, plan: Plan, opts: ApplyOptions, store: Store | None = None
+) -> Prepared:
+    """Every refusal, before anything changes: raises SafetyError (exit 3)."""
+    notes = check_plan(plan, opts)
+    policy = plan.policy_spec()
     targets = {
         (a.account, a.region): Target(a.account, a.region, _role_for(connector, a.account))
         for a in plan.actions
@@ -179,33 +259,61 @@ def apply_plan(
                     f"{ident['account']}",
                     hint=f"pass --role-arn for {t.account}",
                 )
-    result.caller = callers
+    deregistering = sorted({(a.account, a.region) for a in plan.actions if a.type == "deregister"})
+    live = {key: _live_images(connector, targets[key]) for key in deregistering}
+    done: frozenset[str] = frozenset()
+    if store is not None and deregistering:
+        states = store.journal_final_states(plan.checksum)
+        done = frozenset(k for k, v in states.items() if v in ("done", "intended"))
+    blast_radius(plan, policy, live, opts, done)
     destroying = {
         (a.account, a.region) for a in plan.actions if a.type in ("deregister", "delete-snapshot")
     }
+    coverage: dict[str, Any] = {}
     if opts.recycle_bin_check:
         for key in sorted(destroying):
-            rb = recycle_bin_status(connector, targets[key])
-            result.recycle_bin[f"{key[0]}/{key[1]}"] = rb
-            if opts.policy and opts.policy.require_recycle_bin and not rb.startswith("recoverable"):
+            c = recycle_bin_coverage(connector, targets[key])
+            coverage[f"{key[0]}/{key[1]}"] = c
+            if policy.require_recycle_bin and not all(
+                c.get(n, {}).get("recoverable") for n in ("images", "snapshots")
+            ):
                 raise SafetyError(
-                    f"{key[0]}/{key[1]}: deletions would not be recoverable ({rb}) and the "
-                    "policy requires Recycle Bin",
-                    hint="add a Recycle Bin retention rule first",
+                    f"{key[0]}/{key[1]}: deletions would not be recoverable "
+                    f"({describe_coverage(c)}) and the policy requires Recycle Bin",
+                    hint="amictl recycle-bin ensure --retention 7d",
                 )
+    return Prepared(plan, policy, targets, callers, coverage, notes)
 
+
+def apply_plan(
+    connector: Connector,
+    store: Store,
+    plan: Plan,
+    opts: ApplyOptions,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """prepare + execute, for library callers that do not confirm in between."""
+    return execute(connector, store, prepare(connector, plan, opts, store), opts, progress)
+
+
+def execute(
+    connector: Connector,
+    store: Store,
+    prep: Prepared,
+    opts: ApplyOptions,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    plan = prep.plan
+    checksum = plan.checksum
+    result = ApplyResult(checksum, recycle_bin=prep.recycle_bin, caller=prep.callers)
+    ctx = Context(prep.policy, effective_holds(prep.policy.holds), opts.force_unsafe)
     refs = References(connector)
-    lock_keys = [f"{a}/{r}" for a, r in sorted(targets)]
-    with store.lock(lock_keys, owner=f"apply {checksum[:12]}"):
-        previous = store.journal_final_states(checksum)
-        status: dict[str, str] = {}
-        for a in plan.actions:
-            if previous.get(a.id) == "done":
-                status[a.id] = "done"
-                result.already_done.append(a.id)
-        pending = {a.id: a for a in plan.actions if a.id not in status}
+    targets = prep.targets
+    callers = prep.callers
+    journal_errors: list[str] = []
 
-        def journal(a: Action, st: str, code: str | None = None, msg: str | None = None) -> None:
+    def journal(a: Action, st: str, code: str | None = None, msg: str | None = None) -> bool:
+        try:
             store.journal_write(
                 plan_checksum=checksum,
                 action_id=a.id,
@@ -215,67 +323,154 @@ def apply_plan(
                 resource=a.snapshot_id or a.image_id or "",
                 status=st,
                 error_code=code,
-                message=msg,
+                message=(msg or "")[:2000] or None,
                 caller=callers.get(a.account),
             )
+            return True
+        except (SQLAlchemyError, OSError) as exc:
+            journal_errors.append(f"{a.id} {st}: {str(exc).splitlines()[0][:200]}")
+            return False
+
+    lock_keys = [f"{a}/{r}" for a, r in sorted(targets)]
+    try:
+        store.save_plan(checksum, plan.to_dict())
+    except (SQLAlchemyError, OSError) as exc:
+        raise JournalError(
+            f"cannot write to the state store: {str(exc).splitlines()[0][:200]}",
+            hint="free space or fix --state, then apply again; nothing was changed",
+        ) from None
+    with store.lock(lock_keys, owner=f"apply {checksum[:12]}"):
+        run_id = store.start_apply_run(checksum, opts.to_dict())
+        previous = store.journal_final_states(checksum)
+        intended_before = {aid for aid, st in previous.items() if st == "intended"}
+        for image_id, snaps in store.origins(checksum).items():
+            ctx.origins[image_id] = set(snaps)  # recorded by an earlier run of this plan
+        status: dict[str, str] = {}
+        for a in plan.actions:
+            st = previous.get(a.id)
+            if st == "done":
+                status[a.id] = "done"
+                result.already_done.append(a.id)
+            elif st in FINAL:
+                status[a.id] = st
+                result.final_earlier[a.id] = st
+        pending = {a.id: a for a in plan.actions if a.id not in status}
 
         def run(a: Action) -> tuple[str, str | None, str]:
             t = targets[(a.account, a.region)]
             ec2 = connector.client("ec2", a.region, t.role_arn)
-            if a.type in ("deprecate", "disable", "deregister"):
+            verdict: Verdict | None = None
+            if a.type in IMAGE_STAGES:
                 live, err = refs.get(t)
-                verdict, why = recheck_image(ec2, a, live, err, holds)
-                if verdict == "skip":
-                    return "skipped", "Recheck", why or ""
-                if verdict == "gone" and a.type != "deregister":
-                    return "skipped", "Gone", why or ""
-            journal(a, "intended")
-            out: Outcome = EXECUTORS[a.type].fn(ec2, a, plan.now)
-            return out.status, None, out.message
+                verdict = recheck_image(ec2, a, live, err, ctx)
+            elif a.type in SNAPSHOT_ACTIONS:
+                verdict = recheck_snapshot(ec2, a, ctx)
+            if verdict is not None and not verdict.go:
+                if verdict.kind == "gone":
+                    if a.id in intended_before:
+                        # an earlier run of this plan was killed after its call
+                        return "done", None, f"{verdict.reason}: done by the interrupted run"
+                    return "not-found", "NotFound", verdict.reason
+                return "skipped", "Recheck", verdict.reason
+            if verdict is not None and a.type == "deregister":
+                with ctx.lock:
+                    ctx.origins[a.image_id or ""] = set(verdict.snapshots)
+                try:
+                    store.record_origin(checksum, a.image_id or "", list(verdict.snapshots))
+                except (SQLAlchemyError, OSError) as exc:
+                    journal_errors.append(f"{a.id}: {str(exc).splitlines()[0][:200]}")
+                    raise _JournalDown() from None
+            if not journal(a, "intended"):
+                raise _JournalDown()
+            out: Outcome = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
+            return out.status, ("NotFound" if out.status == "not-found" else None), out.message
 
-        with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+        def record(a: Action, st: str, code: str | None, msg: str) -> None:
+            status[a.id] = st
+            journal(a, st, code, msg)
+            if st == "done":
+                result.done.append(a.id)
+            elif st == "skipped":
+                result.skipped[a.id] = msg
+            elif st == "not-found":
+                result.not_found[a.id] = msg
+            else:
+                result.failed[a.id] = msg
+            if progress:
+                progress(a, st, msg)
+
+        stopping = False
+        with interrupts.cooperative(), ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
             running: dict[Future[tuple[str, str | None, str]], Action] = {}
             while pending or running:
-                for aid in list(pending):
-                    a = pending[aid]
-                    deps = [status.get(d) for d in a.after]
-                    if any(d in ("skipped", "failed") for d in deps):
-                        del pending[aid]
-                        bad = [d for d in a.after if status.get(d) in ("skipped", "failed")]
-                        status[aid] = "skipped"
-                        msg = f"depends on {', '.join(bad)} which was not done"
-                        result.skipped[aid] = msg
-                        journal(a, "skipped", "Dependency", msg)
-                        if progress:
-                            progress(a, "skipped", msg)
-                        continue
-                    if all(d == "done" for d in deps):
-                        del pending[aid]
-                        running[pool.submit(run, a)] = a
+                if not stopping and (interrupts.stop_requested() or journal_errors):
+                    stopping = True
+                if not stopping:
+                    for aid in sorted(pending, key=_order):
+                        if len(running) >= max(1, opts.workers):
+                            break
+                        a = pending[aid]
+                        deps = [status.get(d) for d in a.after]
+                        if any(d in FINAL and d != "done" for d in deps):
+                            del pending[aid]
+                            bad = [d for d in a.after if status.get(d) not in (None, "done")]
+                            record(
+                                a, "skipped", "Dependency", f"depends on {', '.join(bad)}: not done"
+                            )
+                            continue
+                        if all(d == "done" for d in deps):
+                            del pending[aid]
+                            running[pool.submit(run, a)] = a
                 if not running:
-                    if pending:  # a dependency outside the plan: cannot happen with a valid plan
-                        for aid, a in list(pending.items()):
-                            status[aid] = "skipped"
-                            result.skipped[aid] = "unresolvable dependency"
-                            journal(a, "skipped", "Dependency", "unresolvable dependency")
+                    if pending and not stopping:
+                        # a dependency cycle (only an edited plan has one): never run
+                        for a in list(pending.values()):
+                            record(a, "skipped", "Dependency", "unresolvable dependency")
                         pending.clear()
                     break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     a = running.pop(fut)
                     try:
                         st, code, msg = fut.result()
+                    except _JournalDown:
+                        continue  # not called: stays to do
                     except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
                         err = aws_error(exc, a.type, a.region)
                         st, code, msg = "failed", err.code, err.message
-                    status[a.id] = st
-                    journal(a, st, code, msg)
-                    if st == "done":
-                        result.done.append(a.id)
-                    elif st == "skipped":
-                        result.skipped[a.id] = msg
-                    else:
-                        result.failed[a.id] = msg
-                    if progress:
-                        progress(a, st, msg)
+                    record(a, st, code, msg)
+        result.not_started = sorted(pending, key=_order)
+        sig = interrupts.signum() if interrupts.stop_requested() else None
+        end = "journal-error" if journal_errors else "interrupted" if sig else "finished"
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            store.end_apply_run(run_id, end)
+    if journal_errors:
+        jerr = JournalError(
+            "the journal could not be written ("
+            + journal_errors[0]
+            + f"): apply stopped; {len(result.done)} actions done, {len(result.not_started)} not "
+            "started",
+            hint="free space on the state store, then run the same plan again (or "
+            "`amictl apply --resume`): done actions are recognized, nothing is repeated",
+        )
+        jerr.result = result  # type: ignore[attr-defined]
+        raise jerr
+    if sig is not None and result.not_started:
+        result.interrupted = "SIGTERM" if sig == 15 else "SIGINT"
+        intr = Interrupted(
+            sig,
+            f"interrupted: {len(result.done)} actions done, {len(result.not_started)} not started",
+            hint="`amictl apply --resume` finishes the rest (it shows them and asks first)",
+        )
+        intr.result = result
+        raise intr
     return result
+
+
+class _JournalDown(Exception):
+    """The ``intended`` row could not be written, so the AWS call was not made."""
+
+
+def _order(aid: str) -> tuple[int, str]:
+    m = re.match(r"^a(\d+)$", aid)
+    return (int(m.group(1)), "") if m else (1 << 62, aid)

@@ -4,42 +4,63 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
 import click
 
-from ..apply import ApplyOptions, apply_plan
-from ..apply.executor import preflight
+from ..apply.executor import (
+    ApplyOptions,
+    ApplyResult,
+    Prepared,
+    check_plan,
+    describe_coverage,
+    execute,
+    prepare,
+)
 from ..durations import parse_duration
-from ..errors import AmictlError, InputError, PartialFailure
-from ..policy import Policy, load_policy
+from ..errors import AmictlError, InputError, Interrupted, JournalError, PartialFailure
+from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .plan_cmd import make_plan, print_plan
 
+MAX_PLAN_BYTES = 512 * 1024 * 1024
+
 
 def read_plan(path: str) -> Plan:
     try:
-        data = json.loads(Path(path).read_text())
+        raw = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
     except OSError as exc:
         raise InputError(f"cannot read the plan: {exc.strerror}", file=path) from None
-    except ValueError as exc:
-        raise InputError(f"not JSON: {exc}", file=path) from None
-    return Plan.from_dict(data, verify=True, file=path)
-
-
-def _policy_for(plan: Plan) -> Policy | None:
-    """The plan's policy, if its file is still there unchanged (for its holds and options)."""
-    path = plan.policy.get("path")
-    if not path or not Path(path).is_file():
-        return None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise InputError("the file is too large to be an amictl plan", file=path)
     try:
-        pol = load_policy(path)
-    except AmictlError:
-        return None
-    return pol if pol.sha256 == plan.policy.get("sha256") else None
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise InputError("not a plan: the file is not UTF-8 text", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"not JSON: {exc}", file=path) from None
+    return Plan.from_dict(data, verify=True, file=path, text=text)
+
+
+def _options(click_ctx: click.Context, base: ApplyOptions | None, **given: object) -> ApplyOptions:
+    """The apply's limits: the journaled ones on --resume, overridden by flags given now."""
+    opts = base or ApplyOptions()
+    for name, value in given.items():
+        src = click_ctx.get_parameter_source(name)
+        if base is None or src == click.core.ParameterSource.COMMANDLINE:
+            setattr(opts, name, value)
+    return opts
+
+
+def _coverage_lines(prep: Prepared) -> list[str]:
+    return [f"{where}: {describe_coverage(c)}" for where, c in sorted(prep.recycle_bin.items())]
 
 
 def register(cli: click.Group) -> None:
@@ -51,50 +72,100 @@ def register(cli: click.Group) -> None:
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option(
         "--max-destroy",
-        type=int,
+        type=click.IntRange(0),
         default=50,
         show_default=True,
         help="Refuse a plan that deregisters more images than this.",
     )
     @click.option(
-        "--max-age", default="24h", show_default=True, help="Refuse a plan older than this."
+        "--max-share",
+        type=click.IntRange(0, 100),
+        default=25,
+        show_default=True,
+        help="Refuse a plan that deregisters more than this percentage of the images of an "
+        "account/region that has at least 20.",
     )
     @click.option(
-        "--force",
+        "--allow-whole-family",
         is_flag=True,
-        help="Override the blast-radius, staleness and completeness refusals.",
+        help="Allow a plan that deregisters every available image of a family.",
+    )
+    @click.option(
+        "--max-age", default="24h", show_default=True, help="Refuse a plan older than this."
     )
     @click.option(
         "--force-unsafe",
         is_flag=True,
-        help="Allow actions on images in use (rules with in_use: false).",
+        help="Allow actions on images in use or shared (rules with in_use: false / shared: false).",
     )
     @click.option(
-        "--resume", is_flag=True, help="Resume the last interrupted apply from the journal."
+        "--resume",
+        is_flag=True,
+        help="Finish the last apply if it was interrupted: shows what remains and asks.",
     )
-    @click.option("--workers", type=int, default=4, show_default=True, help="Actions run at once.")
+    @click.option(
+        "--workers",
+        type=click.IntRange(1, 32),
+        default=4,
+        show_default=True,
+        help="Actions in flight at once.",
+    )
+    @click.option("--force", is_flag=True, hidden=True)
     @global_options
+    @click.pass_context
     def apply_cmd(
+        click_ctx: click.Context,
         plan_file: str | None,
         policy_path: str | None,
         yes: bool,
         max_destroy: int,
+        max_share: int,
+        allow_whole_family: bool,
         max_age: str,
-        force: bool,
         force_unsafe: bool,
         resume: bool,
         workers: int,
+        force: bool,
     ) -> None:
-        """Execute a reviewed plan (or plan then apply after confirmation), journaled and re-checked."""
+        """Execute a reviewed plan (or plan then apply after confirmation), journaled and re-checked.
+
+        Every safety fact is re-derived live before each action; Ctrl-C stops cleanly
+        (exit 130) and `--resume` finishes the rest. Each refusal (exit 3) names the one
+        option that overrides it.
+        """
+        if force:
+            raise InputError(
+                "there is no catch-all --force",
+                key="--force",
+                hint="each refusal names the one option that overrides it: --max-destroy N, "
+                "--max-share PCT, --allow-whole-family, --max-age D, --force-unsafe",
+            )
+        if sum(bool(x) for x in (plan_file, policy_path, resume)) > 1:
+            raise InputError("give one of: a plan file, -p POLICY, --resume")
+        try:
+            age = parse_duration(max_age)
+        except ValueError as exc:
+            raise InputError(str(exc), key="--max-age") from None
         store = context.store()
+        remaining: list[str] | None = None
+        base: ApplyOptions | None = None
         if resume:
-            body = store.latest_unfinished_plan()
-            if body is None:
-                info("nothing to resume: every journaled plan is finished")
+            found = store.resumable()
+            if found is None:
+                info("nothing to resume: the last apply finished (or none was interrupted)")
+                if settings().output != "table":
+                    emit({"resumed": None})
                 return
+            body, run, remaining = found
             plan = Plan.from_dict(body, verify=True, file=f"stored plan {body['checksum'][:12]}")
-            info(f"resuming plan {plan.checksum[:12]} made at {plan.created_at}")
-            yes = True
+            try:
+                base = ApplyOptions.from_dict(run["options"])
+            except ValueError:
+                base = None
+            info(
+                f"resuming plan {plan.checksum[:12]} (apply started {run['started_at']}, "
+                f"{run['status']}): {len(remaining)} actions remain"
+            )
         elif plan_file:
             plan = read_plan(plan_file)
         elif policy_path:
@@ -104,65 +175,89 @@ def register(cli: click.Group) -> None:
                 "give a plan file, -p POLICY, or --resume",
                 hint="amictl plan -p POLICY --out plan.json",
             )
-        try:
-            age = parse_duration(max_age)
-        except ValueError as exc:
-            raise InputError(str(exc), key="--max-age") from None
-        policy = load_policy(policy_path) if policy_path else _policy_for(plan)
-        opts = ApplyOptions(
+        opts = _options(
+            click_ctx,
+            base,
             max_destroy=max_destroy,
+            max_share=max_share / 100,
+            allow_whole_family=allow_whole_family,
             max_age=age,
-            force=force,
             force_unsafe=force_unsafe,
             workers=workers,
-            policy=policy,
         )
-        preflight(plan, opts)
+        check_plan(plan, opts)
         if not plan.actions:
             info("the plan is empty: nothing to do")
             if settings().output != "table":
                 emit({"checksum": plan.checksum, "done": [], "skipped": {}, "failed": {}})
             return
-        if settings().output == "table" and not resume:
-            print_plan(plan)
+        conn = context.connector()
+        prep = prepare(conn, plan, opts, store)
+        table = settings().output == "table"
+        con = out_console()
+        if table:
+            if remaining is not None:
+                by_id = {a.id: a for a in plan.actions}
+                con.print(f"[bold]Remaining actions of plan {plan.checksum[:12]}[/]")
+                for aid in remaining:
+                    a = by_id[aid]
+                    con.print(f"  {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}")
+                con.print(
+                    "limits (from the original apply): "
+                    f"--max-destroy {opts.max_destroy}, --max-share {round(opts.max_share * 100)}, "
+                    f"--max-age {opts.max_age}, --workers {opts.workers}"
+                    + (", --allow-whole-family" if opts.allow_whole_family else "")
+                    + (", --force-unsafe" if opts.force_unsafe else "")
+                )
+            else:
+                print_plan(plan)
+            for line in prep.notes:
+                con.print(f"[yellow]note:[/] {line}")
+            if prep.recycle_bin:
+                con.print("[bold]Recovery if this goes wrong[/] (Recycle Bin):")
+                for line in _coverage_lines(prep):
+                    con.print(f"  {line}")
         if not yes:
             if not sys.stdin.isatty():
                 raise AmictlError(
                     "refusing to apply without confirmation: no terminal to ask on",
                     hint="review the plan, then pass --yes",
                 )
-            click.confirm(f"Apply these {len(plan.actions)} actions?", abort=True)
-
-        con = out_console()
+            n = len(remaining) if remaining is not None else len(plan.actions)
+            unrecoverable = [
+                where
+                for where, c in prep.recycle_bin.items()
+                if not all(c.get(k, {}).get("recoverable") for k in ("images", "snapshots"))
+            ]
+            warn = (
+                f" Deletions in {', '.join(sorted(unrecoverable))} are NOT recoverable."
+                if unrecoverable
+                else ""
+            )
+            click.confirm(f"Apply these {n} actions?{warn}", abort=True, err=True)
 
         def progress(a, st, msg):  # type: ignore[no-untyped-def]
-            if settings().output == "table":
-                colour = {"done": "green", "skipped": "yellow", "failed": "red"}.get(st, "")
+            if table:
+                colour = {"done": "green", "skipped": "yellow", "failed": "red"}.get(st, "cyan")
                 con.print(
-                    f"  [{colour}]{st:<7}[/] {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  "
+                    f"  [{colour}]{st:<9}[/] {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  "
                     f"[dim]{msg}[/]"
                 )
 
-        conn = context.connector()
         started = dt.datetime.now(dt.UTC)
-        result = apply_plan(conn, store, plan, opts, progress)
-        summary = result.to_dict()
-        summary["seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)
-        if settings().output != "table":
-            emit(summary)
-        else:
-            for region, rb in result.recycle_bin.items():
-                con.print(f"Recycle Bin {region}: {rb}")
-            con.print(
-                f"{len(result.done)} done, {len(result.already_done)} already done earlier, "
-                f"{len(result.skipped)} skipped, {len(result.failed)} failed "
-                f"(plan {plan.checksum[:12]}; `amictl journal` shows each)"
-            )
+        try:
+            result = execute(conn, store, prep, opts, progress)
+        except (Interrupted, JournalError) as exc:
+            res = getattr(exc, "result", None)
+            if isinstance(res, ApplyResult):
+                _report(res, plan, started, table)
+            raise
+        _report(result, plan, started, table)
         if result.failed:
             raise PartialFailure(
                 f"{len(result.failed)} actions failed; the rest were done",
-                hint="see `amictl journal`; re-run the same plan (or `amictl apply --resume`) "
-                "to retry them",
+                hint="see `amictl journal`; a failed action is final for this plan: make a new "
+                "plan (it re-derives what is still to do) and apply it",
             )
 
     @cli.command("iam-policy")
@@ -180,13 +275,23 @@ def register(cli: click.Group) -> None:
         click.echo(json.dumps(policy_document(list(commands)), indent=2))
 
     @cli.command("journal")
-    @click.option("--since", help="Only entries at or after this ISO 8601 time.")
-    @click.option("--plan", "plan_checksum", help="Only entries of this plan (checksum).")
-    @click.option("--limit", type=int, default=1000, show_default=True)
+    @click.option(
+        "--since",
+        help="Only entries at or after this: a duration back from now (24h, 7d) or an ISO 8601 time.",
+    )
+    @click.option(
+        "--plan",
+        "plan_checksum",
+        help="Only entries of this plan: its checksum or a unique prefix.",
+    )
+    @click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
     @global_options
     def journal_cmd(since: str | None, plan_checksum: str | None, limit: int) -> None:
         """What apply did, when, by whom (caller identity), and the result."""
-        rows = context.store().journal_rows(since=since, plan_checksum=plan_checksum, limit=limit)
+        store = context.store()
+        since_iso = _since(since) if since else None
+        full = _plan_checksum(store, plan_checksum) if plan_checksum else None
+        rows = store.journal_rows(since=since_iso, plan_checksum=full, limit=limit)
         for r in rows:
             r["plan"] = (
                 r.pop("plan_checksum")[:12]
@@ -209,3 +314,52 @@ def register(cli: click.Group) -> None:
             ],
             title=f"{len(rows)} journal entries",
         )
+
+
+def _since(value: str) -> str:
+    try:
+        return iso(dt.datetime.now(dt.UTC) - parse_duration(value)) or ""
+    except (ValueError, OverflowError):
+        pass
+    try:
+        t = parse_time(value)
+    except (ValueError, OverflowError):
+        t = None
+    if t is None:
+        raise InputError(
+            f"{value!r} is neither a duration (24h, 7d, 2w) nor an ISO 8601 time", key="--since"
+        )
+    return iso(t) or ""
+
+
+def _plan_checksum(store, prefix: str) -> str:  # type: ignore[no-untyped-def]
+    p = prefix.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{4,64}", p):
+        raise InputError(
+            f"{prefix!r} is not a plan checksum (4 to 64 hex characters)", key="--plan"
+        )
+    found = store.plan_checksums(p)
+    if not found:
+        raise InputError(f"no journaled plan has a checksum starting with {p}", key="--plan")
+    if len(found) > 1:
+        raise InputError(
+            f"{p} matches several plans: {', '.join(f[:16] for f in found)}",
+            key="--plan",
+            hint="give more characters",
+        )
+    return str(found[0])
+
+
+def _report(result: ApplyResult, plan: Plan, started: dt.datetime, table: bool) -> None:
+    summary = result.to_dict()
+    summary["seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)
+    if not table:
+        emit(summary)
+        return
+    con = out_console()
+    con.print(
+        f"{len(result.done)} done, {len(result.already_done)} already done earlier, "
+        f"{len(result.skipped)} skipped, {len(result.not_found)} not found, "
+        f"{len(result.failed)} failed, {len(result.not_started)} not started "
+        f"(plan {plan.checksum[:12]}; `amictl journal --plan {plan.checksum[:12]}` shows each)"
+    )

@@ -1,4 +1,4 @@
-"""The demo's apply steps: refusal by blast radius, apply, journal, the next plan is empty."""
+"""The demo's apply steps: Recycle Bin status, apply, journal, the next plan is empty."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from ..apply import ApplyOptions, apply_plan
-from ..errors import SafetyError
+from ..apply.executor import describe_coverage, execute, prepare
 from ..inventory import scan
 from ..policy import plan as make_plan
 
@@ -16,14 +16,13 @@ def run_apply(ctx: Any) -> None:
     con = ctx.con
     p = ctx.plan
     con.rule("4. Apply: checked, re-checked, journaled")
-    try:
-        apply_plan(ctx.conn, ctx.store, p, ApplyOptions())
-    except SafetyError as exc:
-        con.print(f"[yellow]apply refused (exit 3):[/] {exc.message}")
-        con.print(
-            "We reviewed the plan above, so we apply it with --force (blast-radius override only; "
-            "every image is still re-checked live just before it is touched)."
-        )
+    con.print(
+        "No override flag: the blast-radius limits stop policy bugs (a whole family, a quarter of "
+        "a region), not routine work. Each image is re-checked live just before it is touched."
+    )
+    prep = prepare(ctx.conn, p, ApplyOptions(), ctx.store)
+    for where, c in sorted(prep.recycle_bin.items()):
+        con.print(f"Recovery in {where}: {describe_coverage(c)}")
 
     def progress(a, st, msg):  # type: ignore[no-untyped-def]
         if a.type in ("deregister", "delete-snapshot") or st != "done":
@@ -31,9 +30,8 @@ def run_apply(ctx: Any) -> None:
                 f"  {st:<7} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  [dim]{msg}[/]"
             )
 
-    result = apply_plan(ctx.conn, ctx.store, p, ApplyOptions(force=True), progress)
-    for region, rb in result.recycle_bin.items():
-        con.print(f"Recycle Bin {region}: {rb}")
+    result = execute(ctx.conn, ctx.store, prep, ApplyOptions(), progress)
+    ctx.result = result
     con.print(
         f"{len(result.done)} actions done, {len(result.skipped)} skipped, {len(result.failed)} failed; "
         f"caller {', '.join(result.caller.values())}."
@@ -55,7 +53,7 @@ def run_apply(ctx: Any) -> None:
         f"The next plan has {len(again.actions)} actions ({len(destructive)} destructive): "
         + ("the fleet is where the policy wants it." if not again.actions else "see above.")
     )
-    second = apply_plan(ctx.conn, ctx.store, p, ApplyOptions(force=True))
+    second = apply_plan(ctx.conn, ctx.store, p, ApplyOptions())
     con.print(
         f"Re-running the same plan: {len(second.already_done)} actions already done, "
         f"{len(second.done)} redone."

@@ -21,8 +21,9 @@ def run_lifecycle(ctx: Any) -> None:
     con.rule("2. Plan: a pure function of (inventory, policy, now)")
     con.print(
         "Policy: keep the 2 newest of each family and anything in use, shared, held, recent or launched "
-        "in the last 30 days; retire the rest and delete their snapshots; delete orphaned snapshots made "
-        "for images. Nothing changes yet."
+        "in the last 30 days. CI images are retired in stages (deprecated now, deregistered 14 days "
+        "later); the rest are retired at once with their snapshots; orphaned snapshots made for images "
+        "are deleted. Nothing changes yet."
     )
     now = dt.datetime.now(dt.UTC)
     p = plan(ctx.inv, policy, now)

@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import AmictlError
+from ..interrupts import Terminate, handle_signals
 from .common import err_console, global_options, settings
 
 
@@ -35,26 +36,38 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; AmictlError becomes one clear line, a hint, and its exit code."""
+    with handle_signals():
+        code = _run(argv)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    con = err_console()
     try:
         cli.main(args=argv, prog_name="amictl", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console().print("aborted")
-        sys.exit(1)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            con.print("interrupted")
+            return 130
+        con.print("aborted")
+        return 1
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code)
+        return 2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code
     except AmictlError as exc:
-        con = err_console()
         con.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
         if exc.hint:
             con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
-        err_console().print("interrupted")
-        sys.exit(130)
-    sys.exit(0)
+        con.print("interrupted")
+        return 130
+    except Terminate:
+        con.print("terminated")
+        return 143
+    return 0
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class Orphaned:
 
 @dataclass(frozen=True)
 class Policy:
+    name: str = "policy"
     families: FamilyRule = field(default_factory=FamilyRule)
     holds: tuple[Hold, ...] = ()
     rules: tuple[Rule, ...] = ()

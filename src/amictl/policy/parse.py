@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from ..durations import parse_duration
@@ -16,6 +16,7 @@ from .model import Hold, Keep, Orphaned, Policy, Retire, Rule, Select
 from .schema import FAMILIES, KEEP, OPTIONS, TOP, Key
 
 REGION_RE = re.compile(r"^[a-z*?]{2}[a-z0-9*?-]*$")
+POLICY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class _Reader:
@@ -102,6 +103,20 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
     top = r.obj(data, TOP, ())
     if top["format"] != 1:
         raise pos.error(("format",), "only format 1 is supported")
+    name = top["name"]
+    if name is None:
+        name = PurePath(pos.file).stem if pos.file and not pos.file.startswith("<") else "policy"
+        if not POLICY_NAME_RE.match(name):
+            raise pos.error(
+                (),
+                f"the file's stem {name!r} cannot serve as the policy's name",
+                hint="give the policy a `name:` (letters, digits, . _ -; at most 64)",
+            )
+    elif not POLICY_NAME_RE.match(name):
+        raise pos.error(
+            ("name",),
+            f"{name!r} is not a policy name: letters, digits, '.', '_' and '-', at most 64",
+        )
 
     fam = r.obj(data.get("families"), FAMILIES, ("families",))
     try:
@@ -229,6 +244,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
         if k not in ("standard", "archive"):
             raise pos.error(("options", "prices", k), "expected standard or archive")
     return Policy(
+        name=name,
         families=families,
         holds=tuple(holds),
         rules=tuple(rules),

@@ -25,8 +25,11 @@ from ..pricing import monthly_cost
 from .holds import hold_reasons
 from .model import Policy, Rule
 from .plan_model import ACTION_TYPES, Action, Decision, Plan
+from .serial import policy_to_dict
 
 MARK_TAG = "amictl:retire-since"
+BY_TAG = "amictl:retired-by"
+DEPRECATION_SLACK = dt.timedelta(minutes=10)
 STAGES = ("deprecate", "disable", "deregister")
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
@@ -90,8 +93,11 @@ def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     )
 
 
-def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) -> list[str]:
-    return hold_reasons(
+def _holds(
+    policy: Policy, inv: Inventory, img: Image, now: dt.datetime, warnings: list[str]
+) -> list[str]:
+    """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
+    out = hold_reasons(
         img.tags,
         img.protected,
         img.deregistration_protection,
@@ -100,6 +106,19 @@ def _holds(policy: Policy, img: Image, now: dt.datetime, warnings: list[str]) ->
         warnings,
         img.image_id,
     )
+    for sid in img.snapshot_ids:
+        snap = inv.snapshot_by_id.get(sid)
+        if snap is not None and snap.tags:
+            out.extend(
+                f"{r} (on its snapshot {sid})" for r in snapshot_holds(policy, snap, now, warnings)
+            )
+    return out
+
+
+def snapshot_holds(
+    policy: Policy, snap: Snapshot, now: dt.datetime, warnings: list[str] | None = None
+) -> list[str]:
+    return hold_reasons(snap.tags, False, "disabled", policy.holds, now, warnings, snap.snapshot_id)
 
 
 def _evaluate(
@@ -113,7 +132,7 @@ def _evaluate(
 ) -> _Eval:
     """Holds and keep conditions of one selected image. With ``explain``, every condition is
     also recorded as a check (held or not) with its detail; plans skip that work."""
-    ev = _Eval(img, rule, held=_holds(policy, img, now, warnings) if policy.holds else [])
+    ev = _Eval(img, rule, held=_holds(policy, inv, img, now, warnings) if policy.holds else [])
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
@@ -171,6 +190,9 @@ def _evaluate(
         checks.append(("shared", True, ", ".join(targets)))
         if k.shared:
             ev.keep.append(f"shared: {', '.join(targets)}")
+        else:
+            # Another account can launch it: retiring it is as unsafe as retiring one in use.
+            ev.unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
     elif explain:
         checks.append(("shared", False, "private"))
     if k.channels and not (k.in_use and use):
@@ -304,13 +326,37 @@ def _plan(
     for img in images:
         ev = evals[img.image_id]
         marked = MARK_TAG in img.tags
+        owner = img.tags.get(BY_TAG)
+        # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
+        # before marks recorded their policy) is adopted by a policy that selects the image.
+        ours = marked and (owner == policy.name if owner else ev.rule is not None)
+        foreign = marked and not ours
+        if foreign and ev.rule is not None:
+            left = (
+                f"in retirement by policy {owner!r} (amictl:retired-by): "
+                "left to it; this policy neither advances nor restores it"
+            )
+            decisions.append(
+                Decision(
+                    img.image_id,
+                    img.region,
+                    img.account,
+                    "keep",
+                    ev.rule.name,
+                    (left, *(ev.held + ev.keep + ev.blocked)),
+                    img.family,
+                    img.version,
+                    tuple(ev.checks),
+                )
+            )
+            continue
         if ev.kept:
             reasons = ev.held + ev.keep + ev.blocked
             if ev.rule is None:
-                if not marked:
-                    continue  # not selected, never marked: not part of this plan
+                if not ours:
+                    continue  # not selected and not marked by this policy: not part of this plan
                 reasons = ["no rule selects it any more"]
-            if marked:
+            if ours:
                 restore = ["kept again: " + (reasons[0] if reasons else "")]
                 new("unmark", ev, restore)
                 if img.deprecation_time is not None:
@@ -341,23 +387,29 @@ def _plan(
                 since = parse_time(img.tags[MARK_TAG])
             except ValueError:
                 warnings.append(
-                    f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: marked again"
+                    f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: not advanced"
                 )
+                why.append(f"its {MARK_TAG} tag is not a time: no stage is due")
         chain: list[Action] = []
-        if since is None:
+        if not marked:
             chain.append(new("mark", ev, why))
             since = now
-        else:
+        elif owner is None:
+            # adopt a mark made before marks recorded their policy
+            chain.append(new("mark", ev, [*why, f"records {BY_TAG}={policy.name}"]))
+        if since is not None and marked:
             why.append(f"marked for retirement since {iso(since)}")
         reached = "mark"
         for stage in STAGES:
             delay = getattr(rule.retire, stage)
-            if delay is None or since + delay > now:
+            if delay is None or since is None or since + delay > now:
                 continue
             after = (chain[-1].id,) if chain else ()
             if stage == "deprecate":
                 reached = stage
-                if not img.deprecated_at(now):
+                # apply deprecates "at the next whole minute" (AWS refuses past times): a
+                # deprecation that close counts as done, a far-future one is brought forward.
+                if not img.deprecated_at(now + DEPRECATION_SLACK):
                     chain.append(
                         new(
                             "deprecate",
@@ -423,6 +475,10 @@ def _plan(
             snap = inv.snapshot_by_id.get(sid)
             if snap is None or (snap.owner_id and snap.owner_id != snap.account):
                 continue
+            held = snapshot_holds(policy, snap, now, warnings) if policy.holds else []
+            if held:
+                warnings.append(f"snapshot {sid} of {image_id} stays: {held[0]}")
+                continue
             sp = snap_plans.setdefault(
                 sid, _SnapPlan(snap, ev.rule.retire.snapshots, family=ev.image.family)
             )
@@ -472,6 +528,9 @@ def _plan(
                 continue
             if inv.incomplete_index.get((snap.account, snap.region)):
                 continue
+            if policy.holds and snapshot_holds(policy, snap, now, warnings):
+                reported += 1
+                continue
             if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):
                 reported += 1
                 continue
@@ -514,7 +573,7 @@ def _plan(
     return Plan(
         created_at=iso(created_at or now) or "",
         now=iso(now) or "",
-        policy={"path": policy.path, "sha256": policy.sha256},
+        policy=policy_to_dict(policy),
         inventory={
             "complete": complete,
             "regions": inv.regions,

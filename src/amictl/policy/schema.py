@@ -185,6 +185,12 @@ TOP = Key(
     "An amictl lifecycle policy.",
     children=(
         Key("format", "int", "Policy format version.", 1, required=True),
+        Key(
+            "name",
+            "str",
+            "The policy's identity (default: the file's stem). Marks record it; a policy only "
+            "advances or restores images it marked itself.",
+        ),
         FAMILIES,
         Key("holds", "object-list", "Holds.", children=(HOLD,)),
         Key("rules", "object-list", "Rules.", children=(RULE,)),

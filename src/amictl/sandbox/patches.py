@@ -930,6 +930,25 @@ def tag_lookup_by_resource_id() -> None:
 
 
 @patch(
+    "DescribeImages filters block-device-mapping.snapshot-id / .volume-size / .device-name "
+    "(moto raises FilterNotImplementedError); apply's snapshot re-check relies on the first"
+)
+def describe_images_bdm_filters() -> None:
+    orig = Ami.get_filter_value
+
+    def get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "block-device-mapping.snapshot-id":
+            return image_snapshot_ids(self)
+        if filter_name == "block-device-mapping.device-name":
+            return [m.get("DeviceName") for m in self.bdm if m.get("DeviceName")]
+        if filter_name == "block-device-mapping.volume-size":
+            return [str(m["Ebs"].get("VolumeSize")) for m in self.bdm if m.get("Ebs")]
+        return orig(self, filter_name, method_name)
+
+    Ami.get_filter_value = get_filter_value  # type: ignore[method-assign]
+
+
+@patch(
     "Scale: look an image up by id directly (moto filters every image of the region per instance launched)"
 )
 def image_lookup_by_id() -> None:

@@ -81,6 +81,34 @@ plans = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
 )
 
+# One row per apply run: its plan, the limits it was given (so --resume keeps them), how it ended.
+apply_runs = sa.Table(
+    "apply_runs",
+    meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_checksum", sa.String(64), nullable=False, index=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("ended_at", sa.String(32)),
+    # running | finished | interrupted | failed (a killed run stays "running")
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(256), nullable=False),
+)
+
+# The snapshots an image had when apply's re-check read it just before deregistering it:
+# the proof, after the image is gone, that a snapshot was that image's.
+snapshot_origins = sa.Table(
+    "snapshot_origins",
+    meta,
+    sa.Column("plan_checksum", sa.String(64), nullable=False, index=True),
+    sa.Column("image_id", sa.String(32), nullable=False),
+    sa.Column("snapshots", sa.Text, nullable=False),
+)
+
+# Statuses after which an action is over for its plan: never run again by that plan.
+FINAL = ("done", "skipped", "failed", "not-found")
+
 locks = sa.Table(
     "locks",
     meta,
@@ -96,11 +124,41 @@ def _now() -> str:
     return iso(dt.datetime.now(dt.UTC)) or ""
 
 
+_CORRUPT = ("not a database", "malformed", "corrupt")
+
+
+def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
+    """A StateError for a store that cannot be opened: what is wrong with which path, and the fix."""
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    if not database or database == ":memory:":
+        return StateError(
+            f"cannot open the state store {url}: {reason}",
+            hint="check --state / AMICTL_STATE (e.g. sqlite:////path/to/state.db)",
+        )
+    corrupt = not isinstance(exc, OperationalError) or any(
+        word in reason.lower() for word in _CORRUPT
+    )
+    if corrupt and os.path.isfile(database):
+        return StateError(
+            f"the state store {database} is not a readable SQLite database "
+            f"(corrupt or truncated): {reason}",
+            hint=f"move it aside: mv {database} {database}.bad (and its -wal/-shm files "
+            "if any); amictl will start a new one. Or pass --state / AMICTL_STATE",
+        )
+    return StateError(
+        f"cannot open the state store {database}: {reason}",
+        hint=f"check that {os.path.dirname(database) or '.'} exists and is writable "
+        "(permissions), or pass --state / AMICTL_STATE",
+    )
+
+
 class Store:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_state_url()
+        database: str | None = None
         try:
             self.engine = sa.create_engine(self.url, future=True)
+            database = self.engine.url.database
             if self.engine.dialect.name == "sqlite":
 
                 @sa.event.listens_for(self.engine, "connect")
@@ -112,11 +170,16 @@ class Store:
                     cur.close()
 
             meta.create_all(self.engine)
-        except (OperationalError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-            raise StateError(
-                f"cannot open the state store {self.url}: {exc}",
-                hint="check --state / AMICTL_STATE",
-            ) from None
+            if self.engine.dialect.name == "sqlite":
+                # probe: a corrupt or truncated file fails here, at open, not in mid-command
+                with self.engine.connect() as c:
+                    c.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+                    for table in meta.sorted_tables:
+                        c.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
+        except (sa.exc.DBAPIError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            if getattr(self, "engine", None) is not None:
+                self.engine.dispose()
+            raise _open_error(self.url, database, exc) from None
 
     # ---- inventory runs
     def save_inventory(self, inv: Inventory) -> int:
@@ -230,15 +293,89 @@ class Store:
         return out
 
     def journal_rows(
-        self, since: str | None = None, plan_checksum: str | None = None, limit: int = 1000
+        self,
+        since: str | None = None,
+        plan_checksum: str | None = None,
+        limit: int = 1000,
+        plan_prefix: str | None = None,
     ) -> list[dict[str, Any]]:
         q = sa.select(journal).order_by(journal.c.seq.desc()).limit(limit)
         if since:
             q = q.where(journal.c.at >= since)
         if plan_checksum:
             q = q.where(journal.c.plan_checksum == plan_checksum)
+        if plan_prefix:
+            q = q.where(journal.c.plan_checksum.startswith(plan_prefix, autoescape=True))
         with self.engine.connect() as c:
             return list(reversed([dict(r._mapping) for r in c.execute(q)]))
+
+    def plan_checksums(self, prefix: str) -> list[str]:
+        """Every journaled plan checksum that starts with ``prefix``."""
+        q = (
+            sa.select(journal.c.plan_checksum)
+            .where(journal.c.plan_checksum.startswith(prefix, autoescape=True))
+            .distinct()
+            .limit(10)
+        )
+        with self.engine.connect() as c:
+            return sorted(r.plan_checksum for r in c.execute(q))
+
+    # ---- apply runs
+    def start_apply_run(self, checksum: str, options: dict[str, Any]) -> int:
+        with self.engine.begin() as c:
+            rid = c.execute(
+                apply_runs.insert().values(
+                    plan_checksum=checksum,
+                    started_at=_now(),
+                    status="running",
+                    options=json.dumps(options, sort_keys=True),
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return int(rid)
+
+    def end_apply_run(self, run_id: int, status: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                apply_runs.update()
+                .where(apply_runs.c.id == run_id)
+                .values(status=status, ended_at=_now())
+            )
+
+    def latest_apply_run(self) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(apply_runs).order_by(apply_runs.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        out["options"] = json.loads(out["options"])
+        return out
+
+    def record_origin(self, checksum: str, image_id: str, snapshot_ids: list[str]) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                snapshot_origins.insert().values(
+                    plan_checksum=checksum, image_id=image_id, snapshots=json.dumps(snapshot_ids)
+                )
+            )
+
+    def origins(self, checksum: str) -> dict[str, list[str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(snapshot_origins.c.image_id, snapshot_origins.c.snapshots).where(
+                    snapshot_origins.c.plan_checksum == checksum
+                )
+            )
+            out: dict[str, list[str]] = {}
+            for r in rows:
+                out.setdefault(r.image_id, []).extend(json.loads(r.snapshots))
+        return out
+
+    def stored_plan(self, checksum: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(plans.c.body).where(plans.c.checksum == checksum)).first()
+        return None if row is None else json.loads(zlib.decompress(row.body))
 
     # ---- plans (kept so that an interrupted apply can be resumed)
     def save_plan(self, checksum: str, body: dict[str, Any]) -> None:
@@ -255,20 +392,28 @@ class Store:
                     )
                 )
 
-    def latest_unfinished_plan(self) -> dict[str, Any] | None:
-        """The newest stored plan that was started (journaled) and has an action not done."""
-        with self.engine.connect() as c:
-            rows = c.execute(
-                sa.select(plans.c.checksum, plans.c.body).order_by(plans.c.stored_at.desc())
-            ).all()
-        for r in rows:
-            states = self.journal_final_states(r.checksum)
-            if not states:
-                continue
-            body: dict[str, Any] = json.loads(zlib.decompress(r.body))
-            if any(states.get(a["id"]) != "done" for a in body.get("actions", [])):
-                return body
-        return None
+    def resumable(self) -> tuple[dict[str, Any], dict[str, Any], list[str]] | None:
+        """(plan body, its last apply run, ids of the actions still to do) for ``--resume``.
+
+        Only the newest apply run counts, and only when it did not finish: it was
+        interrupted (SIGINT/SIGTERM) or killed, so some action is journaled ``intended``
+        with no result, or was never started. ``done``, ``skipped``, ``failed`` and
+        ``not-found`` are final for that plan. After a finished run there is nothing to
+        resume, whatever older runs left.
+        """
+        run = self.latest_apply_run()
+        if run is None or run["status"] == "finished":
+            return None
+        body = self.stored_plan(run["plan_checksum"])
+        if body is None:
+            return None
+        states = self.journal_final_states(run["plan_checksum"])
+        remaining = [
+            a["id"] for a in body.get("actions", []) if states.get(a.get("id")) not in FINAL
+        ]
+        if not remaining:
+            return None
+        return body, run, remaining
 
     # ---- locks
     @contextmanager
@@ -309,9 +454,14 @@ class Store:
             yield
         finally:
             if taken:
-                with self.engine.begin() as c:
-                    c.execute(
-                        locks.delete()
-                        .where(locks.c.key.in_(taken))
-                        .where(locks.c.pid == os.getpid())
-                    )
+                try:
+                    with self.engine.begin() as c:
+                        c.execute(
+                            locks.delete()
+                            .where(locks.c.key.in_(taken))
+                            .where(locks.c.pid == os.getpid())
+                        )
+                except (sa.exc.SQLAlchemyError, OSError):
+                    # (disk full): the row names this pid; once it exits, the next apply on
+                    # this host takes the lock over.
+                    pass
