@@ -7,14 +7,19 @@ can print them. Other accounts are reached by STS AssumeRole.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import botocore.exceptions
+import botocore.session
 import yaml
 from botocore.config import Config
 
@@ -90,6 +95,52 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
         operation=operation,
         region=region,
     )
+
+
+@functools.cache
+def known_regions(partitions: tuple[str, ...] = ()) -> frozenset[str]:
+    """Every region botocore knows EC2 in, opt-in regions included (all partitions by default)."""
+    sess = botocore.session.get_session()
+    parts = partitions or tuple(sess.get_available_partitions())
+    return frozenset(
+        r for part in parts for r in sess.get_available_regions("ec2", partition_name=part)
+    )
+
+
+def region_problem(name: object, known: Iterable[str]) -> tuple[str, str] | None:
+    """None if ``name`` is one of ``known``, else (message, hint) saying what to use instead."""
+    known = sorted(known)
+    if isinstance(name, str) and name in known:
+        return None
+    text = str(name)
+    shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+    guess = text.strip().lower().replace("_", "-").replace(" ", "-")
+    if guess == "all":
+        close = ["all"]
+    elif guess in known:
+        close = [guess]
+    else:
+        close = difflib.get_close_matches(guess, known, n=3, cutoff=0.8)
+    lister = "`aws ec2 describe-regions --all-regions` lists them"
+    if close:
+        hint = f"did you mean {' or '.join(close)}? ({lister})"
+    else:
+        hint = (
+            f"region names look like us-east-1; {lister}. A region newer than this "
+            f"botocore ({botocore.__version__}) needs a newer boto3"
+        )
+    return f"unknown region {shown}", hint
+
+
+def check_regions(regions: Iterable[str], key: str = "--region") -> None:
+    """Raise InputError (exit 2) for the first name that is not a region botocore knows or ``all``."""
+    known = known_regions()
+    for name in regions:
+        if name == "all":
+            continue
+        problem = region_problem(name, known)
+        if problem:
+            raise InputError(problem[0], key=key, hint=problem[1])
 
 
 def error_code(exc: BaseException) -> str:
@@ -179,6 +230,10 @@ class Connector:
             raise AwsError(
                 str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
             ) from None
+        # unknown region names are bad input (exit 2), not an error row per region later
+        check_regions(config.regions)
+        if not self._explicit_regions() and self.base.region_name:
+            check_regions([self.base.region_name], key="region of the profile / AWS_DEFAULT_REGION")
         self.botocore_config = Config(
             retries={"mode": "adaptive", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
@@ -240,9 +295,13 @@ class Connector:
             self._clients[key] = c
         return c
 
+    def _explicit_regions(self) -> list[str]:
+        return [r for r in self.config.regions if r != "all"]
+
     def home_region(self) -> str:
-        if self.config.regions and self.config.regions != ["all"]:
-            return self.config.regions[0]
+        explicit = self._explicit_regions()
+        if explicit:
+            return explicit[0]
         return self.base.region_name or DEFAULT_REGION
 
     def identity(self, role_arn: str | None = None) -> dict[str, str]:

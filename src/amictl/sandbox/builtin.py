@@ -10,7 +10,7 @@ import random
 from typing import Any
 
 from ..errors import InputError
-from .fleet import Fleet, from_dict
+from .fleet import LIMITS, TOTALS, Fleet, from_dict
 
 ACCOUNT = "123456789012"
 PARTNER = "210987654321"
@@ -188,9 +188,44 @@ def large(
     auto_scaling_groups: int = 300,
     ssm_parameters: int = 100,
 ) -> dict[str, Any]:
-    """The benchmark fleet, sized by options; snapshots counts every snapshot."""
+    """The benchmark fleet, sized by options; snapshots counts every snapshot.
+
+    Sizes are checked against the fleet limits (``fleet.TOTALS``) before anything is
+    generated, so a huge option is refused at once instead of building a huge fleet.
+    """
     if regions < 1 or regions > len(REGIONS):
-        raise InputError(f"regions must be between 1 and {len(REGIONS)}")
+        raise InputError(f"must be from 1 to {len(REGIONS)}, got {regions}", key="--regions-count")
+    sizes = {
+        "--images": (images, TOTALS["images"]),
+        "--snapshots": (snapshots, TOTALS["snapshots"]),
+        "--instances": (instances, TOTALS["instances"]),
+        "--launch-templates": (launch_templates, TOTALS["launch_templates"]),
+        "launch_configurations": (launch_configurations, TOTALS["launch_configurations"]),
+        "auto_scaling_groups": (auto_scaling_groups, TOTALS["auto_scaling_groups"]),
+        "ssm_parameters": (ssm_parameters, TOTALS["ssm_parameters"]),
+    }
+    for key, (n, most) in sizes.items():
+        if not 0 <= n <= most:
+            raise InputError(f"must be from 0 to {most:,}, got {n:,}", key=key)
+    lo, hi = LIMITS["versions"]
+    if not lo <= lt_versions <= hi:
+        raise InputError(f"must be from {lo} to {hi}, got {lt_versions:,}", key="--lt-versions")
+    if launch_templates * lt_versions > TOTALS["launch_template_versions"]:
+        raise InputError(
+            f"{launch_templates:,} launch templates x {lt_versions} versions is more than "
+            f"the limit of {TOTALS['launch_template_versions']:,} versions",
+            key="--lt-versions",
+        )
+    if families < 1:
+        raise InputError(f"must be at least 1, got {families}", key="families")
+    if images < regions and (
+        instances or launch_templates or launch_configurations or ssm_parameters
+    ):
+        raise InputError(
+            f"must be at least --regions-count ({regions}): every region needs an image "
+            "for the instances, templates and parameters to use",
+            key="--images",
+        )
     rng = random.Random(seed)
     regs = REGIONS[:regions]
     extra = max(snapshots - images, 0)

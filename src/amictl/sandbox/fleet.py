@@ -2,20 +2,50 @@
 
 A fleet is plain data. Validation checks types, unknown keys, unique aliases and
 that every alias a reference names exists (and is of the right kind and region).
-Seeding (``seed.py``) only ever sees a validated fleet.
+Seeding (``seed.py``) only ever sees a validated fleet, and validation covers
+everything seeding would trip over (region names the sandbox serves, ages that fit a
+date, sizes and counts within ``LIMITS`` and ``TOTALS``, names unique per region), so
+that a bad fleet file is refused whole before anything is created.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws.session import known_regions, region_problem
+from ..durations import MAX_DAYS
 from ..errors import InputError
 from ..yamlpos import Positions, check_keys, load_file, loads
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+SANDBOX_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+"""The partitions whose regions the sandbox can seed (moto has no default subnets elsewhere)."""
+
+# Every number that makes seeding do more work is capped (inclusive bounds).
+LIMITS: dict[str, tuple[int, int]] = {
+    "count": (1, 1000),  # instances per `instances` entry
+    "desired": (0, 1000),  # instances an auto scaling group launches
+    "size_gib": (1, 65536),  # an EBS volume is at most 64 TiB
+    "versions": (1, 1000),  # versions of one launch template
+}
+# ... and so is the size of the fleet as a whole (Fleet.counts() names; instances adds desired).
+TOTALS: dict[str, int] = {
+    "images": 100_000,
+    "snapshots": 200_000,
+    "instances": 50_000,
+    "launch_templates": 10_000,
+    "launch_template_versions": 50_000,
+    "launch_configurations": 10_000,
+    "auto_scaling_groups": 10_000,
+    "ssm_parameters": 10_000,
+}
+DAY_KEYS = ("age_days", "deprecated_days_ago", "deprecate_in_days", "last_launched_days_ago")
+"""Days before (or after) the load: a finite number from 0 to MAX_DAYS (100 years)."""
+MAX_TAGS = 50
+SSM_NAME_RE = re.compile(r"^[a-zA-Z0-9_.\-/]{1,2048}$")
 
 # kind -> {key: (python types, default)}; "REQ" marks a required key.
 REQ = object()
@@ -159,6 +189,13 @@ class Fleet:
     auto_scaling_groups: list[dict[str, Any]] = field(default_factory=list)
     ssm_parameters: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    positions: Positions | None = field(default=None, compare=False, repr=False)
+
+    def error(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> InputError:
+        """An InputError naming the fleet file, line and key of ``path`` (if known)."""
+        if self.positions is None:
+            return Positions("<fleet>").error(path, message, hint)
+        return self.positions.error(path, message, hint)
 
     def counts(self) -> dict[str, int]:
         n_inst = sum(int(i["count"]) for i in self.instances)
@@ -209,6 +246,93 @@ def _one_of(val: Any, allowed: set[str], path: tuple[Any, ...], pos: Positions) 
         raise pos.error(path, f"must be one of {', '.join(sorted(allowed))}, got {val!r}")
 
 
+def _days(item: dict[str, Any], path: tuple[Any, ...], pos: Positions) -> None:
+    """Day counts must be finite, not negative, and at most MAX_DAYS (they become dates)."""
+    for key in DAY_KEYS:
+        val = item.get(key)
+        if val is None:
+            continue
+        if (isinstance(val, float) and not math.isfinite(val)) or not 0 <= val <= MAX_DAYS:
+            raise pos.error(
+                (*path, key),
+                f"must be a number of days from 0 to {MAX_DAYS} (100 years), got {_shown(val)}",
+            )
+
+
+def _limit(val: int, key: str, path: tuple[Any, ...], pos: Positions) -> None:
+    low, high = LIMITS[key]
+    if not low <= val <= high:
+        raise pos.error(path, f"must be from {low} to {high}, got {_shown(val)}", hint=_LIMIT_HINT)
+
+
+def _shown(val: Any) -> str:
+    text = repr(val)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+_LIMIT_HINT = "the sandbox caps the numbers that multiply its work (docs/sandbox.md, Limits)"
+
+
+def _tags(tags: dict[Any, Any], path: tuple[Any, ...], pos: Positions) -> dict[str, str]:
+    """Tags as EC2 takes them: at most 50 (aws: ones aside), keys of 1-128 characters,
+    values up to 256."""
+    own = [k for k in tags if not str(k).startswith("aws:")]
+    if len(own) > MAX_TAGS:
+        raise pos.error(path, f"at most {MAX_TAGS} tags, got {len(own)}")
+    out: dict[str, str] = {}
+    for k, v in tags.items():
+        if not isinstance(v, str | int | float | bool):
+            raise pos.error((*path, k), "a tag value is a string")
+        key, value = str(k), str(v)
+        if not 1 <= len(key) <= 128:
+            raise pos.error((*path, k), "a tag key has 1 to 128 characters")
+        if len(value) > 256:
+            raise pos.error((*path, k), "a tag value has at most 256 characters")
+        out[key] = value
+    return out
+
+
+def _unique_names(
+    items: list[dict[str, Any]], section: str, key: str, what: str, pos: Positions
+) -> None:
+    """AWS names are unique per region; a repeated name would fail (or overwrite) at seed time."""
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        k = (item["region"], item[key])
+        if k in seen:
+            raise pos.error(
+                (section, i, key),
+                f"duplicate {what} name {item[key]!r} in {item['region']} "
+                f"(also {section}[{seen[k]}])",
+            )
+        seen[k] = i
+
+
+def _check_version(version: str, lt: dict[str, Any], path: tuple[Any, ...], pos: Positions) -> None:
+    if version in ("$Default", "$Latest"):
+        return
+    n = len(lt["versions"])
+    if not (version.isdigit() and 1 <= int(version) <= n):
+        raise pos.error(
+            path,
+            f"launch template {lt['alias']!r} has versions 1 to {n}: "
+            f"expected one of those, $Default or $Latest, got {version!r}",
+        )
+
+
+def _totals(fleet: Fleet, pos: Positions) -> None:
+    counts = fleet.counts()
+    counts["instances"] += sum(int(a["desired"]) for a in fleet.auto_scaling_groups)
+    for what, limit in TOTALS.items():
+        if counts[what] > limit:
+            section = what if what in SECTIONS else "launch_templates"
+            raise pos.error(
+                (section,),
+                f"{counts[what]:,} {what.replace('_', ' ')}: the limit is {limit:,}",
+                hint=_LIMIT_HINT,
+            )
+
+
 def parse(data: Any, pos: Positions) -> Fleet:
     """Validate parsed YAML data into a Fleet (raises InputError with file:line)."""
     if data is None:
@@ -218,7 +342,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
     check_keys(data, TOP_KEYS, (), pos, "fleet")
     if data.get("format", 1) != 1:
         raise pos.error(("format",), "only format 1 is supported")
-    fleet = Fleet()
+    fleet = Fleet(positions=pos)
     account = str(data.get("account", fleet.account))
     if not ACCOUNT_RE.match(account):
         raise pos.error(("account",), "an account id is 12 digits")
@@ -226,9 +350,19 @@ def parse(data: Any, pos: Positions) -> Fleet:
     regions = data.get("regions", fleet.regions)
     if not isinstance(regions, list) or not regions:
         raise pos.error(("regions",), "expected a non-empty list of regions")
+    served = known_regions(SANDBOX_PARTITIONS)
     for i, r in enumerate(regions):
-        if not isinstance(r, str) or not REGION_RE.match(r):
-            raise pos.error(("regions", i), f"not a region name: {r!r}")
+        if isinstance(r, str) and r in known_regions():
+            if r not in served:
+                raise pos.error(
+                    ("regions", i),
+                    f"the sandbox cannot seed {r!r}: it serves the regions of the "
+                    f"{', '.join(SANDBOX_PARTITIONS)} partitions",
+                )
+            continue
+        problem = region_problem(r, served)
+        if problem:
+            raise pos.error(("regions", i), f"not a region name: {r!r}", hint=problem[1])
     fleet.regions = list(regions)
 
     aliases: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -237,8 +371,17 @@ def parse(data: Any, pos: Positions) -> Fleet:
         if not isinstance(items, list):
             raise pos.error((section,), "expected a list")
         out = getattr(fleet, section)
+        if len(items) > TOTALS[section]:
+            raise pos.error(
+                (section,),
+                f"{len(items):,} {section.replace('_', ' ')}: the limit is {TOTALS[section]:,}",
+                hint=_LIMIT_HINT,
+            )
         for i, raw in enumerate(items):
             item = _fill(raw, kind, (section, i), pos, kind.replace("_", " "))
+            _days(item, (section, i), pos)
+            if "tags" in item:
+                item["tags"] = _tags(item["tags"], (section, i, "tags"), pos)
             alias = item["alias"]
             if alias in aliases:
                 raise pos.error((section, i, "alias"), f"duplicate alias {alias!r}")
@@ -287,8 +430,8 @@ def parse(data: Any, pos: Positions) -> Fleet:
             else []
         )
         for j, s in enumerate(img["snapshots"]):
-            if s["size_gib"] < 1:
-                raise pos.error((*p, "snapshots", j, "size_gib"), "must be at least 1")
+            _limit(s["size_gib"], "size_gib", (*p, "snapshots", j, "size_gib"), pos)
+            s["tags"] = _tags(s["tags"], (*p, "snapshots", j, "tags"), pos)
             if s["device"] is None:
                 s["device"] = "/dev/xvda" if j == 0 else f"/dev/sd{chr(ord('f') + j - 1)}"
         for j, acct in enumerate(img["shared_with"]):
@@ -299,11 +442,6 @@ def parse(data: Any, pos: Positions) -> Fleet:
                     (*p, "shared_with", j),
                     "expected a 12-digit account id or an organization / OU ARN",
                 )
-        for key in ("tags",):
-            for k, v in img[key].items():
-                if not isinstance(v, str | int | float | bool):
-                    raise pos.error((*p, key, k), "a tag value is a string")
-            img[key] = {str(k): str(v) for k, v in img[key].items()}
         if img["name"] is None:
             img["name"] = img["alias"]
     for i, img in enumerate(fleet.images):
@@ -327,13 +465,18 @@ def parse(data: Any, pos: Positions) -> Fleet:
         img = ref((*p, "image"), inst["image"], "image")
         region_of(inst, p, img["region"])
         _one_of(inst["state"], INSTANCE_STATES, (*p, "state"), pos)
-        if inst["count"] < 1:
-            raise pos.error((*p, "count"), "must be at least 1")
+        _limit(inst["count"], "count", (*p, "count"), pos)
     for i, lt in enumerate(fleet.launch_templates):
         p = ("launch_templates", i)
         lt["name"] = lt["name"] or lt["alias"]
         if not lt["versions"]:
             raise pos.error((*p, "versions"), "a launch template has at least one version")
+        if len(lt["versions"]) > LIMITS["versions"][1]:
+            raise pos.error(
+                (*p, "versions"),
+                f"at most {LIMITS['versions'][1]} versions, got {len(lt['versions'])}",
+                hint=_LIMIT_HINT,
+            )
         vregion = None
         versions = []
         for j, v in enumerate(lt["versions"]):
@@ -360,12 +503,14 @@ def parse(data: Any, pos: Positions) -> Fleet:
         p = ("auto_scaling_groups", i)
         asg["name"] = asg["name"] or asg["alias"]
         asg["version"] = str(asg["version"])
+        _limit(asg["desired"], "desired", (*p, "desired"), pos)
         given = [k for k in ("launch_template", "launch_configuration", "mixed") if asg[k]]
         if len(given) != 1:
             raise pos.error(p, "give exactly one of launch_template, launch_configuration, mixed")
         if asg["launch_template"]:
             lt = ref((*p, "launch_template"), asg["launch_template"], "launch_template")
             region_of(asg, p, lt["region"])
+            _check_version(asg["version"], lt, (*p, "version"), pos)
         elif asg["launch_configuration"]:
             lc = ref(
                 (*p, "launch_configuration"), asg["launch_configuration"], "launch_configuration"
@@ -376,6 +521,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
             mixed["version"] = str(mixed["version"])
             lt = ref((*p, "mixed", "launch_template"), mixed["launch_template"], "launch_template")
             region_of(asg, p, lt["region"])
+            _check_version(mixed["version"], lt, (*p, "mixed", "version"), pos)
             ovs = []
             for j, o in enumerate(mixed["overrides"]):
                 oo = _fill(o, "override", (*p, "mixed", "overrides", j), pos, "override")
@@ -390,12 +536,22 @@ def parse(data: Any, pos: Positions) -> Fleet:
                         raise pos.error(
                             (*p, "mixed", "overrides", j), "template is in another region"
                         )
+                    _check_version(
+                        oo["version"], olt, (*p, "mixed", "overrides", j, "version"), pos
+                    )
                 ovs.append(oo)
             mixed["overrides"] = ovs
             asg["mixed"] = mixed
     for i, prm in enumerate(fleet.ssm_parameters):
         p = ("ssm_parameters", i)
         _one_of(prm["data_type"], SSM_TYPES, (*p, "data_type"), pos)
+        name = prm["name"]
+        if not SSM_NAME_RE.match(name):
+            raise pos.error(
+                (*p, "name"), "a parameter name has 1 to 2048 of the characters a-zA-Z0-9_.-/"
+            )
+        if name.lower().lstrip("/").startswith(("aws", "ssm")):
+            raise pos.error((*p, "name"), "a parameter name cannot begin with aws or ssm")
         if bool(prm["image"]) == bool(prm["value"]):
             raise pos.error(p, "give exactly one of image (an alias) or value")
         if prm["image"]:
@@ -405,8 +561,14 @@ def parse(data: Any, pos: Positions) -> Fleet:
             region_of(prm, p, None)
     for i, snap in enumerate(fleet.snapshots):
         region_of(snap, ("snapshots", i), None)
-        if snap["size_gib"] < 1:
-            raise pos.error(("snapshots", i, "size_gib"), "must be at least 1")
+        _limit(snap["size_gib"], "size_gib", ("snapshots", i, "size_gib"), pos)
+    _unique_names(fleet.launch_templates, "launch_templates", "name", "launch template", pos)
+    _unique_names(
+        fleet.launch_configurations, "launch_configurations", "name", "launch configuration", pos
+    )
+    _unique_names(fleet.auto_scaling_groups, "auto_scaling_groups", "name", "group", pos)
+    _unique_names(fleet.ssm_parameters, "ssm_parameters", "name", "parameter", pos)
+    _totals(fleet, pos)
     for section in SECTIONS:
         for item in getattr(fleet, section):
             item.pop("_path", None)

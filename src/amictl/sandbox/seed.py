@@ -43,8 +43,64 @@ def _perms(shared_with: list[str], public: bool) -> list[dict[str, str]]:
     return out
 
 
+_EXISTS_HINT = (
+    "rename it, give the fleet another `account:`, "
+    "or restart the sandbox (amictl sandbox down; amictl sandbox up)"
+)
+
+
+def preflight(fleet: Fleet) -> None:
+    """What only the running sandbox can tell, checked before anything is created.
+
+    ``fleet.parse`` validated the file itself; this adds the regions moto serves and
+    the names that already exist from an earlier load (launch templates would fail,
+    launch configurations and groups would be silently replaced). A problem is an
+    InputError naming the file, line and key, and the sandbox is left untouched.
+    """
+    acct = fleet.account
+    for i, region in enumerate(fleet.regions):
+        try:
+            ec2_backends[acct][region]
+            autoscaling_backends[acct][region]
+            ssm_backends[acct][region]
+        except KeyError:
+            raise fleet.error(
+                ("regions", i), f"the sandbox does not serve region {region!r}"
+            ) from None
+    named: list[tuple[str, str, Any]] = [
+        (
+            "launch_templates",
+            "launch template",
+            lambda r: ec2_backends[acct][r].launch_template_name_to_ids,
+        ),
+        (
+            "launch_configurations",
+            "launch configuration",
+            lambda r: autoscaling_backends[acct][r].launch_configurations,
+        ),
+        (
+            "auto_scaling_groups",
+            "auto scaling group",
+            lambda r: autoscaling_backends[acct][r].autoscaling_groups,
+        ),
+    ]
+    for section, what, existing in named:
+        for i, item in enumerate(getattr(fleet, section)):
+            if item["name"] in existing(item["region"]):
+                raise fleet.error(
+                    (section, i, "name"),
+                    f"a {what} named {item['name']!r} already exists in the sandbox "
+                    f"(account {acct}, {item['region']}); nothing was loaded",
+                    hint=_EXISTS_HINT,
+                )
+
+
 def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Create everything in ``fleet``; return {"aliases": {...}, "seconds": s, "counts": {...}}."""
+    """Create everything in ``fleet``; return {"aliases": {...}, "seconds": s, "counts": {...}}.
+
+    Raises InputError, before creating anything, if ``preflight`` finds a problem.
+    """
+    preflight(fleet)
     started = time.perf_counter()
     now = (now or patches.now()).astimezone(dt.UTC)
     naive_now = now.replace(tzinfo=None)
