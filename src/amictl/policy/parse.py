@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 from ..durations import parse_duration
-from ..errors import InputError
 from ..model import FamilyRule
-from ..yamlpos import Positions, loads
+from ..yamlpos import Positions, loads, read_text
 from .model import Hold, Keep, Orphaned, Policy, Retire, Rule, Select
 from .schema import FAMILIES, KEEP, OPTIONS, TOP, Key
 
@@ -262,8 +261,4 @@ def parse_policy_text(text: str, file: str = "<policy>") -> Policy:
 
 
 def load_policy(path: str) -> Policy:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read the policy: {exc.strerror}", file=path) from None
-    return parse_policy_text(text, path)
+    return parse_policy_text(read_text(path, "policy"), path)

@@ -188,10 +188,9 @@ class Sandbox:
         return dict(_request(self.endpoint, "/_amictl/load", "POST", {"text": text, "file": file}))
 
     def load_file(self, path: str) -> dict[str, Any]:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", file=path) from None
+        from ..yamlpos import read_text
+
+        text = read_text(path)
         # validate locally first: errors name the user's file and line
         from .fleet import parse_text
 
