@@ -41,6 +41,18 @@ def request_stop(sig: int = signal.SIGINT) -> None:
     _stop.set()
 
 
+def check() -> None:
+    """Raise :class:`amictl.errors.Interrupted` once a stop was requested."""
+    if _stop.is_set():
+        from .errors import Interrupted
+
+        sig = signum()
+        raise Interrupted(
+            sig,
+            f"interrupted ({'SIGTERM' if sig == signal.SIGTERM else 'SIGINT'}): stopped cleanly",
+        )
+
+
 def reset() -> None:
     _stop.clear()
     _signum.clear()
@@ -74,6 +86,7 @@ def handle_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    reset()
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     for s in old:
         signal.signal(s, _handler)

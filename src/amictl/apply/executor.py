@@ -433,8 +433,9 @@ def execute(
                     a = running.pop(fut)
                     try:
                         st, code, msg = fut.result()
-                    except _JournalDown:
-                        continue  # not called: stays to do
+                    except (_JournalDown, Interrupted):
+                        pending[a.id] = a  # not called: stays to do
+                        continue
                     except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
                         err = aws_error(exc, a.type, a.region)
                         st, code, msg = "failed", err.code, err.message

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import AmictlError
+from ..errors import AmictlError, Interrupted
 from ..interrupts import Terminate, handle_signals
 from .common import err_console, global_options, settings
 
@@ -56,6 +56,11 @@ def _run(argv: list[str] | None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2 if isinstance(exc, click.UsageError | click.BadParameter) else exc.exit_code
+    except Interrupted as exc:
+        con.print(f"[yellow]{exc.message}[/]", markup=True, highlight=False)
+        if exc.hint:
+            con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+        return exc.exit_code
     except AmictlError as exc:
         con.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
         if exc.hint:

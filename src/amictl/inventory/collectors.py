@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
@@ -31,9 +32,12 @@ PAGE_SIZES = {
 
 
 def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
-    return client.get_paginator(operation).paginate(
+    """The operation's pages; stops between pages once an interrupt was requested."""
+    for page in client.get_paginator(operation).paginate(
         **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
-    )
+    ):
+        interrupts.check()
+        yield page
 
 
 @dataclass
@@ -125,6 +129,7 @@ def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[s
 
 
 def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
+    interrupts.check()
     resp = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
     return launch_permission_targets(resp.get("LaunchPermissions", []))
 

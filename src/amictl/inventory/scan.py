@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
+from .. import interrupts
 from ..aws.session import Connector, Target, aws_error
 from ..model import FamilyRule, Inventory, SliceStatus
 from .collectors import COLLECTORS, SliceData, resolve_asg_references
@@ -65,17 +66,26 @@ def scan(
             )
 
     done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with interrupts.cooperative(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
-        for fut in as_completed(futures):
-            key = futures[fut]
-            data, status = fut.result()
-            statuses[key] = status
-            if data is not None:
-                results[key] = data
-            done += 1
-            if progress:
-                progress(f"{key[0].region} {key[1]}", done, len(jobs))
+        waiting = set(futures)
+        while waiting:
+            if interrupts.stop_requested():
+                for fut in waiting:
+                    fut.cancel()  # not started: never starts; running ones stop between pages
+                wait(waiting)
+                interrupts.check()
+            finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key = futures[fut]
+                data, status = fut.result()
+                statuses[key] = status
+                if data is not None:
+                    results[key] = data
+                done += 1
+                if progress:
+                    progress(f"{key[0].region} {key[1]}", done, len(jobs))
+        interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
 
     inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
     for (target, kind), data in results.items():
