@@ -220,6 +220,24 @@ def _live_images(connector: Connector, target: Target) -> list[dict[str, Any]]:
     return out
 
 
+def live_blast_radius(
+    connector: Connector,
+    plan: Plan,
+    policy: Policy,
+    targets: dict[tuple[str, str], Target],
+    opts: ApplyOptions,
+    store: Store | None,
+) -> None:
+    """The blast-radius refusals on the images live now (run again under the lock)."""
+    deregistering = sorted({(a.account, a.region) for a in plan.actions if a.type == "deregister"})
+    live = {key: _live_images(connector, targets[key]) for key in deregistering}
+    done: frozenset[str] = frozenset()
+    if store is not None and deregistering:
+        states = store.journal_final_states(plan.checksum)
+        done = frozenset(k for k, v in states.items() if v in ("done", "intended"))
+    blast_radius(plan, policy, live, opts, done)
+
+
 def recycle_bin_coverage(connector: Connector, target: Target) -> dict[str, Any]:
     """Whether Recycle Bin rules keep deregistered images and deleted snapshots recoverable
     in this account/region, and for how long (``amictl.recyclebin``), as JSON-ready data."""
@@ -259,13 +277,7 @@ def prepare(
                     f"{ident['account']}",
                     hint=f"pass --role-arn for {t.account}",
                 )
-    deregistering = sorted({(a.account, a.region) for a in plan.actions if a.type == "deregister"})
-    live = {key: _live_images(connector, targets[key]) for key in deregistering}
-    done: frozenset[str] = frozenset()
-    if store is not None and deregistering:
-        states = store.journal_final_states(plan.checksum)
-        done = frozenset(k for k, v in states.items() if v in ("done", "intended"))
-    blast_radius(plan, policy, live, opts, done)
+    live_blast_radius(connector, plan, policy, targets, opts, store)
     destroying = {
         (a.account, a.region) for a in plan.actions if a.type in ("deregister", "delete-snapshot")
     }
@@ -340,6 +352,9 @@ def execute(
             hint="free space or fix --state, then apply again; nothing was changed",
         ) from None
     with store.lock(lock_keys, owner=f"apply {checksum[:12]}"):
+        # Again under the lock: another apply may have deregistered images since `prepare`
+        # (two operators confirming at once), which changes what this plan would leave.
+        live_blast_radius(connector, plan, prep.policy, targets, opts, store)
         run_id = store.start_apply_run(checksum, opts.to_dict())
         previous = store.journal_final_states(checksum)
         intended_before = {aid for aid, st in previous.items() if st == "intended"}
