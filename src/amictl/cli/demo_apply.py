@@ -10,6 +10,7 @@ from ..apply import ApplyOptions, apply_plan
 from ..apply.executor import describe_coverage, execute, prepare
 from ..inventory import scan
 from ..policy import plan as make_plan
+from .demo_recyclebin import ensure_rule, show_restore
 
 
 def run_apply(ctx: Any) -> None:
@@ -20,6 +21,7 @@ def run_apply(ctx: Any) -> None:
         "No override flag: the blast-radius limits stop policy bugs (a whole family, a quarter of "
         "a region), not routine work. Each image is re-checked live just before it is touched."
     )
+    ensure_rule(ctx)
     prep = prepare(ctx.conn, p, ApplyOptions(), ctx.store)
     for where, c in sorted(prep.recycle_bin.items()):
         con.print(f"Recovery in {where}: {describe_coverage(c)}")
@@ -36,6 +38,9 @@ def run_apply(ctx: Any) -> None:
         f"{len(result.done)} actions done, {len(result.skipped)} skipped, {len(result.failed)} failed; "
         f"caller {', '.join(result.caller.values())}."
     )
+    gone = [a.image_id for a in p.actions if a.type == "deregister" and a.id in result.done]
+    if gone:
+        show_restore(ctx, gone[0])
     con.rule("5. Journal")
     rows = ctx.store.journal_rows(plan_checksum=p.checksum)
     counts = Counter((r["type"], r["status"]) for r in rows)
@@ -48,10 +53,21 @@ def run_apply(ctx: Any) -> None:
     con.rule("6. Idempotence: plan again")
     inv = scan(ctx.conn)
     again = make_plan(inv, ctx.policy, dt.datetime.now(dt.UTC))
-    destructive = [a for a in again.actions if a.type not in ("mark",)]
+    restored = {gone[0]} if gone else set()
     con.print(
-        f"The next plan has {len(again.actions)} actions ({len(destructive)} destructive): "
-        + ("the fleet is where the policy wants it." if not again.actions else "see above.")
+        f"The next plan has {len(again.actions)} actions"
+        + (
+            ": the fleet is where the policy wants it."
+            if not again.actions
+            else ": "
+            + ", ".join(f"{a.type} {a.snapshot_id or a.image_id}" for a in again.actions)
+            + (
+                " (the image restored above is still marked for retirement, so the policy "
+                "retires it again unless someone tags it or uses it)"
+                if any(a.image_id in restored for a in again.actions)
+                else ""
+            )
+        )
     )
     second = apply_plan(ctx.conn, ctx.store, p, ApplyOptions())
     con.print(
