@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import interrupts
@@ -29,7 +30,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..durations import parse_duration
 from ..errors import Interrupted, JournalError, SafetyError
 from ..inventory.collectors import image_from_api
-from ..model import parse_time
+from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan
 from ..recyclebin import coverage
@@ -186,13 +187,17 @@ def blast_radius(
         hit = (live_ids & ids) | gone
         where = f"{key[0]}/{key[1]}"
         if not opts.allow_whole_family:
+            # Families by the plan's rule AND by the default one: a plan edited to a family
+            # rule that matches nothing cannot hide a whole family.
             families: dict[str, list[str]] = defaultdict(list)
             for raw in images:
                 if raw.get("State") != "available":
                     continue
-                fam, _ = policy.families.resolve(image_from_api(raw, key[0], key[1]))
-                if fam:
-                    families[fam].append(raw["ImageId"])
+                img = image_from_api(raw, key[0], key[1])
+                for rule in (policy.families, FamilyRule()):
+                    fam, _ = rule.resolve(img)
+                    if fam and raw["ImageId"] not in families[fam]:
+                        families[fam].append(raw["ImageId"])
             whole = sorted(f for f, members in families.items() if set(members) <= hit)
             if whole:
                 raise SafetyError(
@@ -230,7 +235,10 @@ def live_blast_radius(
 ) -> None:
     """The blast-radius refusals on the images live now (run again under the lock)."""
     deregistering = sorted({(a.account, a.region) for a in plan.actions if a.type == "deregister"})
-    live = {key: _live_images(connector, targets[key]) for key in deregistering}
+    try:
+        live = {key: _live_images(connector, targets[key]) for key in deregistering}
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, "DescribeImages (blast-radius check)") from None
     done: frozenset[str] = frozenset()
     if store is not None and deregistering:
         states = store.journal_final_states(plan.checksum)
@@ -259,7 +267,15 @@ def _role_for(connector: Connector, account: str) -> str | None:
 def prepare(
     connector: Connector, plan: Plan, opts: ApplyOptions, store: Store | None = None
 ) -> Prepared:
-    """Every refusal, before anything changes: raises SafetyError (exit 3)."""
+    """Every refusal, before anything changes: raises SafetyError (exit 3); an AWS error
+    on the way is an AwsError naming the call (exit 1)."""
+    try:
+        return _prepare(connector, plan, opts, store)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, "apply (checks before the first action)") from None
+
+
+def _prepare(connector: Connector, plan: Plan, opts: ApplyOptions, store: Store | None) -> Prepared:
     notes = check_plan(plan, opts)
     policy = plan.policy_spec()
     targets = {

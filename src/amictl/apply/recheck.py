@@ -282,13 +282,9 @@ def recheck_image(
 
 
 def _describe_snapshot_quiet(ec2: Any, sid: str) -> dict[str, Any] | None:
-    """A snapshot of an image, or None when it is not ours to read (another owner)."""
-    try:
-        return _describe_snapshot(ec2, sid)
-    except ClientError as exc:
-        if code_of(exc) in ("UnauthorizedOperation", "AccessDenied"):
-            raise
-        return None
+    """A snapshot of an image, or None when it does not exist for this account (another
+    owner's). Any other error propagates: the action fails rather than skip the hold check."""
+    return _describe_snapshot(ec2, sid)
 
 
 def _instances_using(ec2: Any, image_id: str) -> list[str]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from ..apply.executor import (
     ApplyOptions,
@@ -201,7 +202,7 @@ def register(cli: click.Group) -> None:
                 con.print(f"[bold]Remaining actions of plan {plan.checksum[:12]}[/]")
                 for aid in remaining:
                     a = by_id[aid]
-                    con.print(f"  {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}")
+                    con.print(f"  {escape(a.id):<5} {a.type:<16} {a.snapshot_id or a.image_id}")
                 con.print(
                     "limits (from the original apply): "
                     f"--max-destroy {opts.max_destroy}, --max-share {round(opts.max_share * 100)}, "
@@ -212,11 +213,11 @@ def register(cli: click.Group) -> None:
             else:
                 print_plan(plan)
             for line in prep.notes:
-                con.print(f"[yellow]note:[/] {line}")
+                con.print(f"[yellow]note:[/] {escape(line)}")
             if prep.recycle_bin:
                 con.print("[bold]Recovery if this goes wrong[/] (Recycle Bin):")
                 for line in _coverage_lines(prep):
-                    con.print(f"  {line}")
+                    con.print(f"  {escape(line)}")
         if not yes:
             if not sys.stdin.isatty():
                 raise AmictlError(
@@ -240,8 +241,8 @@ def register(cli: click.Group) -> None:
             if table:
                 colour = {"done": "green", "skipped": "yellow", "failed": "red"}.get(st, "cyan")
                 con.print(
-                    f"  [{colour}]{st:<9}[/] {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  "
-                    f"[dim]{msg}[/]"
+                    f"  [{colour}]{st:<9}[/] {escape(a.id):<5} {a.type:<16} "
+                    f"{a.snapshot_id or a.image_id}  [dim]{escape(msg)}[/]"
                 )
 
         started = dt.datetime.now(dt.UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -60,6 +61,12 @@ def _run(argv: list[str] | None) -> int:
         con.print(f"[yellow]{exc.message}[/]", markup=True, highlight=False)
         if exc.hint:
             con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+        if exc.result is None:
+            # Read-only work stopped (inventory): its worker threads may still be sleeping
+            # in retries; nothing of it is worth waiting for, and nothing was written.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         return exc.exit_code
     except AmictlError as exc:
         con.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)

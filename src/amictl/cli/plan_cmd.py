@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..errors import InputError
 from ..model import parse_time
@@ -36,12 +37,16 @@ def make_plan(policy_path: str, now: str | None, from_state: bool = False) -> Pl
     return plan(inv, policy, parse_now(now), created_at=dt.datetime.now(dt.UTC))
 
 
+def _order(aid: str) -> tuple[int, str]:
+    return (int(aid[1:]), "") if aid[:1] == "a" and aid[1:].isdigit() else (1 << 62, aid)
+
+
 def print_plan(p: Plan) -> None:
     con = out_console()
     if not p.inventory["complete"]:
         con.print(
             "[yellow]The inventory is INCOMPLETE[/] "
-            f"({'; '.join(p.inventory.get('incomplete', []))}): no destructive action is planned there."
+            f"({escape('; '.join(map(str, p.inventory.get('incomplete', []))))}): no destructive action is planned there."
         )
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for a in p.actions:
@@ -53,25 +58,28 @@ def print_plan(p: Plan) -> None:
         con.print("Nothing to do: the plan is empty.")
     versions = {d.image_id: d.version for d in p.decisions}
     for fam, region in sorted(groups):
-        con.print(f"[bold]{fam}[/] [dim]{region}[/]")
-        for a in sorted(groups[(fam, region)], key=lambda x: int(x.id[1:])):
+        con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]")
+        for a in sorted(groups[(fam, region)], key=lambda x: _order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
             after = f" after {','.join(a.after)}" if a.after else ""
             unsafe = " [red]UNSAFE[/]" if a.unsafe else ""
-            why = a.reasons[-1] if a.reasons else ""
+            why = escape(a.reasons[-1]) if a.reasons else ""
             con.print(
-                f"  {a.id:<5} {a.type:<16} {target:<22} {ver:<7}{unsafe}[dim]{after}  {why}[/]"
+                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7}{unsafe}"
+                f"[dim]{escape(after)}  {why}[/]"
             )
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
     counts = ", ".join(f"{k} {v}" for k, v in s.items() if k in ACTION_TYPES and v)
+    savings = s.get("monthly_savings_usd")
+    money = f"${savings:.2f}/month" if isinstance(savings, int | float) else "unknown"
     con.print(
-        f"{s['images_selected']} images selected, {len(kept)} kept; {counts or 'no actions'}; "
-        f"estimated savings ${s['monthly_savings_usd']:.2f}/month."
+        f"{s.get('images_selected', len(p.decisions))} images selected, {len(kept)} kept; "
+        f"{escape(counts) or 'no actions'}; estimated savings {money}."
     )
     for w in p.warnings:
-        con.print(f"[dim]note: {w}[/]")
+        con.print(f"[dim]note: {escape(w)}[/]")
 
 
 def register(cli: click.Group) -> None:
@@ -187,7 +195,7 @@ def register(cli: click.Group) -> None:
         )
         con.print(f"verdict: [bold]{data['verdict']}[/]   rule: {data['rule'] or '(none)'}")
         for r in data["reasons"]:
-            con.print(f"  - {r}")
+            con.print(f"  - {escape(r)}")
         if data["checks"]:
             con.print("keep conditions:")
             for c in data["checks"]:

@@ -66,26 +66,32 @@ def scan(
             )
 
     done = 0
-    with interrupts.cooperative(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
-        waiting = set(futures)
-        while waiting:
-            if interrupts.stop_requested():
-                for fut in waiting:
-                    fut.cancel()  # not started: never starts; running ones stop between pages
-                wait(waiting)
-                interrupts.check()
-            finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                key = futures[fut]
-                data, status = fut.result()
-                statuses[key] = status
-                if data is not None:
-                    results[key] = data
-                done += 1
-                if progress:
-                    progress(f"{key[0].region} {key[1]}", done, len(jobs))
-        interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    stopped = False
+    try:
+        with interrupts.cooperative():
+            futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
+            waiting = set(futures)
+            while waiting:
+                if interrupts.stop_requested():
+                    # Read-only work: nothing new starts, running slices stop at their next
+                    # page, and the caller is not kept waiting for their retries.
+                    stopped = True
+                    interrupts.check()
+                finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = futures[fut]
+                    data, status = fut.result()
+                    statuses[key] = status
+                    if data is not None:
+                        results[key] = data
+                    done += 1
+                    if progress:
+                        progress(f"{key[0].region} {key[1]}", done, len(jobs))
+            stopped = interrupts.stop_requested()
+            interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
+    finally:
+        pool.shutdown(wait=not stopped, cancel_futures=True)
 
     inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
     for (target, kind), data in results.items():

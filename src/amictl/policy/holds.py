@@ -35,7 +35,9 @@ def hold_reasons(
         if h.until_value:
             try:
                 until = parse_time(value)
-            except ValueError:
+                if until is None:
+                    raise ValueError(value)
+            except (ValueError, OverflowError):
                 if warnings is not None:
                     warnings.append(f"{image_id}: tag {h.tag}={value!r} is not a date: kept")
                 out.append(f"held: tag {h.tag}={value!r} is not a date (kept to be safe)")

@@ -217,10 +217,10 @@ class Plan:
 
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
-ACCOUNT_RE = re.compile(r"^\d{12}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-IMAGE_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
-SNAPSHOT_RE = re.compile(r"^snap-[0-9a-f]{8,17}$")
+ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+IMAGE_RE = re.compile(r"^ami-[0-9a-f]{1,17}$")
+SNAPSHOT_RE = re.compile(r"^snap-[0-9a-f]{1,17}$")
 IMAGE_ACTIONS = {"mark", "unmark", "deprecate", "undeprecate", "disable", "enable", "deregister"}
 EXPECT_KEYS = {"in_use": bool, "protected": bool, "shared": bool, "state": str}
 
@@ -263,7 +263,7 @@ class _Validator:
     def str_(self, v: Any, key: str, near: str | None = None, pattern: Any = None) -> str:
         if not isinstance(v, str) or len(v) > 100_000:
             raise self.err(key, f"expected a string, got {_kind(v)}", near)
-        if pattern is not None and not pattern.match(v):
+        if pattern is not None and not pattern.fullmatch(v):
             raise self.err(key, f"{v[:80]!r} is not a valid value here", near)
         return v
 
