@@ -35,6 +35,7 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def reseal(path: Path, body: dict) -> None:
+    """What an attacker can do: edit, recompute the checksum (the signature no longer fits)."""
     body["checksum"] = Plan.checksum_of(body)
     path.write_text(json.dumps(body))
 
@@ -92,7 +93,10 @@ def test_edited_expect_cannot_permit_in_use_or_shared(env, run):
             if dep in marks:
                 marks[dep]["image_id"] = a["image_id"]
     reseal(run.tmp / "plan.json", p)
-    code, out = run.apply("--force-unsafe", "--allow-whole-family")
+    # resealed: the checksum matches, but this store did not sign it
+    assert run.apply("--force-unsafe", "--allow-whole-family")[0] == 3
+    # taken as reviewed: the live re-check is the last line, and it holds
+    code, out = run.apply("--force-unsafe", "--allow-whole-family", "--accept-unsigned")
     assert code == 0, out
     assert {ids["used"], ids["shared"]} <= live_images(env)
 
@@ -149,7 +153,7 @@ def test_holds_protect_snapshots(env, run):
         }
     )
     reseal(run.tmp / "plan.json", p)
-    assert run.apply()[0] == 0
+    assert run.apply("--accept-unsigned")[0] == 0
     assert {ids["held-orphan"], held_snap} <= live_snapshots(env)
 
 
@@ -197,7 +201,7 @@ def test_policies_do_not_undo_each_other(env, run):
         },
     ]
     reseal(run.tmp / "plan.json", p)
-    code, out = run.apply()
+    code, out = run.apply("--accept-unsigned")
     assert code == 0 and set(json.loads(out)["skipped"]) == {"a1", "a2"}
     img = env.client("ec2").describe_images(ImageIds=[ids["a1"]], IncludeDisabled=True)["Images"][0]
     assert img["State"] == "disabled"
@@ -347,7 +351,7 @@ def test_journal_not_found_prefix_and_since(env, run):
     for a in p["actions"]:
         a["region"] = "eu-west-1"
     reseal(run.tmp / "plan.json", p)
-    code, out = run.apply()
+    code, out = run.apply("--accept-unsigned")
     assert code == 0, out
     res = json.loads(out)
     assert not res["done"]
@@ -361,3 +365,27 @@ def test_journal_not_found_prefix_and_since(env, run):
     assert run("journal", "--plan", "zz")[0] == 2
     code, out = run("journal", "--since", "24h", "-o", "json")
     assert code == 0 and json.loads(out)
+
+
+# 1b/2b. The plan's policy is trusted only when this state store signed the plan.
+def test_edited_or_foreign_plans_are_refused_unless_accepted(env, run, tmp_path, monkeypatch):
+    ids = env.load(fleet(3))["aliases"]
+    (run.tmp / "policy.yaml").write_text(POLICY.replace("- tag: legal-hold", "- tag: keep-me"))
+    env.client("ec2").create_tags(Resources=[ids["f1"]], Tags=[{"Key": "keep-me", "Value": "1"}])
+    p = run.plan()
+    assert p["signature"].startswith("hmac-sha256:")
+    assert ids["f1"] not in deregister_ids(p)
+    # an attacker drops the policy's own hold and retargets a deregistration at f1
+    p["policy"]["holds"] = []
+    victim = next(a for a in p["actions"] if a["type"] == "deregister")
+    for a in p["actions"]:
+        if a.get("image_id") == victim["image_id"]:
+            a["image_id"] = ids["f1"]
+    reseal(run.tmp / "plan.json", p)
+    code, out = run.apply()
+    assert code == 3
+    assert ids["f1"] in live_images(env)
+    # the same untouched plan applied with another state store: not signed by it
+    run.plan()
+    monkeypatch.setenv("AMICTL_STATE", f"sqlite:///{tmp_path}/other.db")
+    assert run.apply()[0] == 3

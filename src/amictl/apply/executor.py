@@ -392,7 +392,10 @@ def execute(
             ec2 = connector.client("ec2", a.region, t.role_arn)
             verdict: Verdict | None = None
             if a.type in IMAGE_STAGES:
-                live, err = refs.get(t)
+                try:
+                    live, err = refs.get(t, fresh=a.type == "deregister")
+                except (ClientError, BotoCoreError) as exc:
+                    live, err = {}, aws_error(exc, "DescribeLaunchTemplates").code
                 verdict = recheck_image(ec2, a, live, err, ctx)
             elif a.type in SNAPSHOT_ACTIONS:
                 verdict = recheck_snapshot(ec2, a, ctx)

@@ -103,28 +103,51 @@ def _skip(reason: str) -> Verdict:
 
 
 class References:
-    """Live references per (account, region), re-read when older than ``max_age`` seconds."""
+    """Live references per (account, region), re-read when older than ``max_age`` seconds,
+    or (``fresh=True``, before each deregister) as soon as the launch templates changed:
+    one DescribeLaunchTemplates call tells whether a template was created or got a new
+    version or default, the way a deployment during a clean-up shows."""
 
     def __init__(self, connector: Connector, max_age: float = 60.0) -> None:
         self.connector = connector
         self.max_age = max_age
-        self._data: dict[tuple[str, str], tuple[float, dict[str, list[Reference]], str | None]] = {}
+        self._data: dict[
+            tuple[str, str], tuple[float, dict[str, list[Reference]], str | None, Any]
+        ] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
-    def get(self, target: Target) -> tuple[dict[str, list[Reference]], str | None]:
+    def _templates(self, target: Target) -> Any:
+        ec2 = self.connector.client("ec2", target.region, target.role_arn)
+        out = []
+        for page in ec2.get_paginator("describe_launch_templates").paginate():
+            for t in page.get("LaunchTemplates", []):
+                out.append(
+                    (
+                        t["LaunchTemplateId"],
+                        t.get("LatestVersionNumber"),
+                        t.get("DefaultVersionNumber"),
+                    )
+                )
+        return sorted(out)
+
+    def get(
+        self, target: Target, fresh: bool = False
+    ) -> tuple[dict[str, list[Reference]], str | None]:
         """(image id -> references, error or None)."""
         key = (target.account, target.region)
         with self._locks[key]:
             cached = self._data.get(key)
-            if cached and time.monotonic() - cached[0] < self.max_age:
+            recent = cached is not None and time.monotonic() - cached[0] < self.max_age
+            if cached and recent and (not fresh or self._templates(target) == cached[3]):
                 return cached[1], cached[2]
+            templates = self._templates(target)
             inv = scan(self.connector, [target], kinds=REFERENCE_KINDS, workers=4)
             refs: dict[str, list[Reference]] = defaultdict(list)
             for r in inv.references:
                 refs[r.image_id].append(r)
             bad = inv.incomplete_slices()
             error = "; ".join(f"{s.kind}: {s.error_code}" for s in bad) if bad else None
-            self._data[key] = (time.monotonic(), dict(refs), error)
+            self._data[key] = (time.monotonic(), dict(refs), error, templates)
             return dict(refs), error
 
 

@@ -21,7 +21,14 @@ from ..apply.executor import (
     prepare,
 )
 from ..durations import parse_duration
-from ..errors import AmictlError, InputError, Interrupted, JournalError, PartialFailure
+from ..errors import (
+    AmictlError,
+    InputError,
+    Interrupted,
+    JournalError,
+    PartialFailure,
+    SafetyError,
+)
 from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
@@ -31,7 +38,7 @@ from .plan_cmd import make_plan, print_plan
 MAX_PLAN_BYTES = 512 * 1024 * 1024
 
 
-def read_plan(path: str) -> Plan:
+def read_plan(path: str) -> tuple[Plan, dict]:
     try:
         raw = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
     except OSError as exc:
@@ -47,7 +54,7 @@ def read_plan(path: str) -> Plan:
         raise InputError(f"not JSON: {exc.msg}", file=path, line=exc.lineno) from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"not JSON: {exc}", file=path) from None
-    return Plan.from_dict(data, verify=True, file=path, text=text)
+    return Plan.from_dict(data, verify=True, file=path, text=text), data
 
 
 def _options(click_ctx: click.Context, base: ApplyOptions | None, **given: object) -> ApplyOptions:
@@ -111,6 +118,11 @@ def register(cli: click.Group) -> None:
         show_default=True,
         help="Actions in flight at once.",
     )
+    @click.option(
+        "--accept-unsigned",
+        is_flag=True,
+        help="Apply a plan not signed by this state store (made elsewhere); review its policy part first.",
+    )
     @click.option("--force", is_flag=True, hidden=True)
     @global_options
     @click.pass_context
@@ -126,6 +138,7 @@ def register(cli: click.Group) -> None:
         force_unsafe: bool,
         resume: bool,
         workers: int,
+        accept_unsigned: bool,
         force: bool,
     ) -> None:
         """Execute a reviewed plan (or plan then apply after confirmation), journaled and re-checked.
@@ -168,7 +181,20 @@ def register(cli: click.Group) -> None:
                 f"{run['status']}): {len(remaining)} actions remain"
             )
         elif plan_file:
-            plan = read_plan(plan_file)
+            plan, raw = read_plan(plan_file)
+            if not Plan.signed_by(raw, store.plan_key()):
+                if not accept_unsigned:
+                    raise SafetyError(
+                        f"{plan_file}: the plan is not signed by this state store: it was made "
+                        "elsewhere, or edited after it was made, so the policy it carries (holds, "
+                        "rules, options) cannot be trusted",
+                        hint="make the plan with the same --state, or review its `policy` part "
+                        "and pass --accept-unsigned",
+                    )
+                info(
+                    "[yellow]note:[/] applying an unsigned plan (--accept-unsigned): its policy "
+                    "part is taken as reviewed; every safety fact is still re-checked live"
+                )
         elif policy_path:
             plan = make_plan(policy_path, None)
         else:

@@ -16,6 +16,7 @@ from ..model import parse_time
 from ..policy import load_policy, plan
 from ..policy.plan_model import ACTION_TYPES, Plan
 from ..policy.schema import json_schema
+from . import context
 from .common import emit, global_options, info, out_console, settings
 from .inventory_cmd import load_inventory
 
@@ -130,13 +131,23 @@ def register(cli: click.Group) -> None:
     def plan_cmd(policy_path: str, out: str | None, now: str | None, from_state: bool) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
         p = make_plan(policy_path, now, from_state)
+        body = p.to_dict()
+        body["signature"] = Plan.signature_of(body["checksum"], context.store().plan_key())
+        if now:
+            info(
+                f"[yellow]preview[/] for {now}: apply refuses a plan made for a time later than "
+                "the real one"
+            )
         if out:
-            Path(out).write_text(p.to_json())
-            info(f"plan saved to {out} (checksum {p.checksum[:12]}...)")
+            try:
+                Path(out).write_text(json.dumps(body, indent=2))
+            except OSError as exc:
+                raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
+            info(f"plan saved to {out} (checksum {p.checksum[:12]}..., signed by this state store)")
         if settings().output == "table":
             print_plan(p)
         else:
-            emit(p.to_dict())
+            emit(body)
 
     @cli.command("explain")
     @click.argument("ami")

@@ -211,8 +211,8 @@ def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
 @collector(
     "launch-templates",
     "ec2",
-    ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
-    "every version of every launch template",
+    ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ssm:GetParameter"],
+    "every version of every launch template (resolve:ssm: aliases resolved, pinned versions too)",
 )
 def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
@@ -249,7 +249,10 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                             region,
                         )
                     )
-                # An image given as "resolve:ssm:..." is caught by the SSM parameter collector.
+                elif image_id and image_id.startswith("resolve:ssm:"):
+                    # Resolved after the scan (scan.resolve_ssm_aliases): the parameter's
+                    # current value, or the version/label the alias pins.
+                    out.raw.setdefault("ssm_aliases", []).append((tid, n, image_id))
     out.raw["templates"] = templates
     return out
 
@@ -394,4 +397,44 @@ def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
                         )
                     )
         # InvalidParameters: deleted between the two calls, so they reference nothing.
+    return out
+
+
+def resolve_ssm_aliases(
+    ssm: Any,
+    aliases: list[tuple[str, int, str]],
+    templates: dict[str, dict[str, Any]],
+    account: str,
+    region: str,
+) -> list[Reference]:
+    """References for launch-template versions whose ImageId is ``resolve:ssm:NAME[:SEL]``.
+
+    The SSM collector sees only each parameter's current value; a version that pins an
+    older parameter version (``:3``) or a label launches another image. Each alias is read
+    with GetParameter (which takes the selector); an error propagates, so the slice is
+    marked incomplete rather than the image counted unused.
+    """
+    out: list[Reference] = []
+    cache: dict[str, str] = {}
+    for tid, n, alias in aliases:
+        name = alias[len("resolve:ssm:") :]
+        if name not in cache:
+            interrupts.check()
+            cache[name] = str(ssm.get_parameter(Name=name)["Parameter"].get("Value", ""))
+        image_id = cache[name]
+        t = templates.get(tid)
+        if t is not None:
+            t["versions"][n] = image_id  # ASGs on this version resolve to the image too
+        if image_id.startswith("ami-"):
+            label = t["name"] if t else tid
+            out.append(
+                Reference(
+                    "launch-template-version",
+                    f"{tid}:{n}",
+                    f"launch template {tid} ({label}) version {n} via {alias}",
+                    image_id,
+                    account,
+                    region,
+                )
+            )
     return out

@@ -16,7 +16,7 @@ from typing import Any
 from .. import interrupts
 from ..aws.session import Connector, Target, aws_error
 from ..model import FamilyRule, Inventory, SliceStatus
-from .collectors import COLLECTORS, SliceData, resolve_asg_references
+from .collectors import COLLECTORS, SliceData, resolve_asg_references, resolve_ssm_aliases
 
 Progress = Callable[[str, int, int], None]
 
@@ -94,6 +94,25 @@ def scan(
         pool.shutdown(wait=not stopped, cancel_futures=True)
 
     inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
+    for (target, kind), data in list(results.items()):
+        aliases = data.raw.get("ssm_aliases") if kind == "launch-templates" else None
+        if aliases:
+            try:
+                data.references.extend(
+                    resolve_ssm_aliases(
+                        connector.client("ssm", target.region, target.role_arn),
+                        aliases,
+                        data.raw.get("templates", {}),
+                        target.account,
+                        target.region,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - an unresolved alias: the slice is incomplete
+                err = aws_error(exc, "GetParameter", target.region)
+                st = statuses[(target, kind)]
+                st.complete, st.error_code = False, err.code
+                st.error = f"a launch template names an SSM parameter that could not be read: {err.message}"
+                del results[(target, kind)]
     for (target, kind), data in results.items():
         inv.images.extend(data.images)
         inv.snapshots.extend(data.snapshots)

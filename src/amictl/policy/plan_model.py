@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -122,12 +123,27 @@ class Plan:
     @staticmethod
     def checksum_of(body: dict[str, Any]) -> str:
         canon = json.dumps(
-            {k: v for k, v in body.items() if k != "checksum"},
+            {k: v for k, v in body.items() if k not in ("checksum", "signature")},
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
         )
         return hashlib.sha256(canon.encode()).hexdigest()
+
+    @staticmethod
+    def signature_of(checksum: str, key: bytes) -> str:
+        """HMAC-SHA256 of the checksum with the state store's plan key: proof that this
+        amictl (this state store) made the plan. Anyone can recompute a checksum; only a
+        holder of the key can sign one."""
+        return "hmac-sha256:" + hmac.new(key, checksum.encode(), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def signed_by(cls, body: dict[str, Any], key: bytes) -> bool:
+        sig = body.get("signature")
+        checksum = body.get("checksum")
+        if not isinstance(sig, str) or not isinstance(checksum, str):
+            return False
+        return hmac.compare_digest(sig, cls.signature_of(checksum, key))
 
     @property
     def checksum(self) -> str:

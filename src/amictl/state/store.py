@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import socket
 import zlib
 from collections.abc import Iterator
@@ -104,6 +105,14 @@ snapshot_origins = sa.Table(
     sa.Column("plan_checksum", sa.String(64), nullable=False, index=True),
     sa.Column("image_id", sa.String(32), nullable=False),
     sa.Column("snapshots", sa.Text, nullable=False),
+)
+
+# Secrets of this store (the key that signs the plans it makes).
+secrets_table = sa.Table(
+    "secrets",
+    meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
 )
 
 # Statuses after which an action is over for its plan: never run again by that plan.
@@ -371,6 +380,23 @@ class Store:
             for r in rows:
                 out.setdefault(r.image_id, []).extend(json.loads(r.snapshots))
         return out
+
+    def plan_key(self) -> bytes:
+        """The key that signs plans made with this store (made once, at random)."""
+        with self.engine.connect() as c:
+            row = c.execute(
+                sa.select(secrets_table.c.value).where(secrets_table.c.name == "plan-key")
+            ).first()
+        if row is None:
+            try:
+                with self.engine.begin() as c:
+                    c.execute(
+                        secrets_table.insert().values(name="plan-key", value=secrets.token_hex(32))
+                    )
+            except IntegrityError:
+                pass  # another process made it first
+            return self.plan_key()
+        return bytes.fromhex(row.value)
 
     def stored_plan(self, checksum: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
