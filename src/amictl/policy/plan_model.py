@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,7 +196,7 @@ class Plan:
         policy_from_dict(d["policy"], file)
         actions = tuple(v.action(a, i) for i, a in enumerate(d["actions"]))
         ids = [a.id for a in actions]
-        dup = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+        dup = sorted(i for i, n in Counter(ids).items() if n > 1)
         if dup:
             raise v.err("actions", f"duplicate action id(s) {', '.join(dup[:5])}")
         known = set(ids)
