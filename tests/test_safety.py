@@ -389,3 +389,28 @@ def test_edited_or_foreign_plans_are_refused_unless_accepted(env, run, tmp_path,
     run.plan()
     monkeypatch.setenv("AMICTL_STATE", f"sqlite:///{tmp_path}/other.db")
     assert run.apply()[0] == 3
+
+
+# 5b. The policy that marked an image restores it: undeprecate and enable, then unmark.
+def test_the_marking_policy_restores_its_images(env, run):
+    ids = env.load(fleet(3))["aliases"]
+    (run.tmp / "policy.yaml").write_text(
+        POLICY.replace(
+            "retire: {deregister: 0d", "retire: {deprecate: 0d, disable: 0d, deregister: 30d"
+        )
+    )
+    run.plan()
+    assert run.apply()[0] == 0
+    ec2 = env.client("ec2")
+    img = ec2.describe_images(ImageIds=[ids["f1"]], IncludeDisabled=True)["Images"][0]
+    assert img["State"] == "disabled" and img.get("DeprecationTime")
+    ec2.create_tags(Resources=[ids["f1"]], Tags=[{"Key": "legal-hold", "Value": "true"}])
+    p = run.plan()
+    restore = [a for a in p["actions"] if a["image_id"] == ids["f1"]]
+    assert [a["type"] for a in restore] == ["undeprecate", "enable", "unmark"]
+    code, out = run.apply()
+    assert code == 0, out
+    img = ec2.describe_images(ImageIds=[ids["f1"]], IncludeDisabled=True)["Images"][0]
+    tags = {t["Key"] for t in img.get("Tags", [])}
+    assert img["State"] == "available" and not img.get("DeprecationTime")
+    assert not tags & {"amictl:retire-since", "amictl:retired-by"}

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from ..policy.plan_model import Action
 from ..policy.planner import BY_TAG, MARK_TAG
+from .recheck import describe_image
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}
@@ -56,16 +57,7 @@ def _code(exc: ClientError) -> str:
 
 
 def _image(ec2: Any, image_id: str) -> dict[str, Any] | None:
-    try:
-        imgs = ec2.describe_images(
-            ImageIds=[image_id], IncludeDisabled=True, IncludeDeprecated=True
-        )["Images"]
-    except ClientError as exc:
-        if _code(exc) in GONE_IMAGE:
-            return None
-        raise
-    img = imgs[0] if imgs else None
-    return None if img is None or img.get("State") == "deregistered" else img
+    return describe_image(ec2, image_id)
 
 
 def _tags(img: dict[str, Any]) -> dict[str, str]:

@@ -166,7 +166,7 @@ class Context:
         return next((r for r in self.policy.rules if r.name == name), None)
 
 
-def _describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
+def describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
     try:
         imgs = ec2.describe_images(
             ImageIds=[image_id], IncludeDisabled=True, IncludeDeprecated=True
@@ -220,7 +220,7 @@ def recheck_image(
         return _skip(
             f"could not re-read the references of {action.account}/{action.region}: {refs_error}"
         )
-    img = _describe_image(ec2, action.image_id or "")
+    img = describe_image(ec2, action.image_id or "")
     if img is None:
         return Verdict("gone", "image not found")
     now = utcnow()
@@ -368,7 +368,7 @@ def recheck_snapshot(ec2: Any, action: Action, ctx: Context) -> Verdict:
     if action.image_id:
         # A snapshot of an image this plan deregisters: that image must be gone, and the
         # snapshot must really have been that image's.
-        if _describe_image(ec2, action.image_id) is not None:
+        if describe_image(ec2, action.image_id) is not None:
             return _skip(f"its image {action.image_id} is still registered")
         with ctx.lock:
             recorded = ctx.origins.get(action.image_id)
@@ -397,6 +397,6 @@ def recheck_snapshot(ec2: Any, action: Action, ctx: Context) -> Verdict:
     if o.only_from_images:
         if made_for is None:
             return _skip("not made for an image (a volume backup)")
-        if _describe_image(ec2, made_for) is not None:
+        if describe_image(ec2, made_for) is not None:
             return _skip(f"the image it was made for, {made_for}, is registered")
     return Verdict("go")

@@ -322,6 +322,22 @@ def _plan(
         actions.append(a)
         return a
 
+    def decide(ev: _Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
+        img = ev.image
+        decisions.append(
+            Decision(
+                img.image_id,
+                img.region,
+                img.account,
+                verdict,
+                rule_name,
+                tuple(reasons),
+                img.family,
+                img.version,
+                tuple(ev.checks),
+            )
+        )
+
     deregistered: dict[str, tuple[Action, _Eval]] = {}
     for img in images:
         ev = evals[img.image_id]
@@ -331,24 +347,13 @@ def _plan(
         # before marks recorded their policy) is adopted by a policy that selects the image.
         ours = marked and (owner == policy.name if owner else ev.rule is not None)
         foreign = marked and not ours
+
         if foreign and ev.rule is not None:
             left = (
                 f"in retirement by policy {owner!r} (amictl:retired-by): "
                 "left to it; this policy neither advances nor restores it"
             )
-            decisions.append(
-                Decision(
-                    img.image_id,
-                    img.region,
-                    img.account,
-                    "keep",
-                    ev.rule.name,
-                    (left, *(ev.held + ev.keep + ev.blocked)),
-                    img.family,
-                    img.version,
-                    tuple(ev.checks),
-                )
-            )
+            decide(ev, "keep", ev.rule.name, [left, *ev.held, *ev.keep, *ev.blocked])
             continue
         if ev.kept:
             reasons = ev.held + ev.keep + ev.blocked
@@ -357,25 +362,16 @@ def _plan(
                     continue  # not selected and not marked by this policy: not part of this plan
                 reasons = ["no rule selects it any more"]
             if ours:
+                # undeprecate / enable first: they check the mark is this policy's, which
+                # unmark removes
                 restore = ["kept again: " + (reasons[0] if reasons else "")]
-                new("unmark", ev, restore)
+                first = []
                 if img.deprecation_time is not None:
-                    new("undeprecate", ev, restore)
+                    first.append(new("undeprecate", ev, restore).id)
                 if img.state == "disabled":
-                    new("enable", ev, restore)
-            decisions.append(
-                Decision(
-                    img.image_id,
-                    img.region,
-                    img.account,
-                    "keep",
-                    ev.rule.name if ev.rule else None,
-                    tuple(reasons),
-                    img.family,
-                    img.version,
-                    tuple(ev.checks),
-                )
-            )
+                    first.append(new("enable", ev, restore).id)
+                new("unmark", ev, restore, after=tuple(first))
+            decide(ev, "keep", ev.rule.name if ev.rule else None, reasons)
             continue
 
         assert ev.rule is not None
@@ -446,19 +442,7 @@ def _plan(
                 )
                 chain.append(a)
                 deregistered[img.image_id] = (a, ev)
-        decisions.append(
-            Decision(
-                img.image_id,
-                img.region,
-                img.account,
-                reached,
-                rule.name,
-                tuple(why),
-                img.family,
-                img.version,
-                tuple(ev.checks),
-            )
-        )
+        decide(ev, reached, rule.name, why)
 
     # Snapshots of deregistered images: only when no staying image uses them.
     snap_plans: dict[str, _SnapPlan] = {}
