@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("the sandbox listens on loopback only", file=sys.stderr)
         return 2
+    from . import patches_images  # noqa: F401  (registers its @patch behaviours)
+
     patches.apply_all()
     app = SandboxApp()
     server = make_server(args.host, args.port, app, threaded=True)
