@@ -6,12 +6,13 @@ from typing import Any
 
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
+from .build.create import CREATE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain")
-COMMANDS = (*READ_COMMANDS, "apply", "recycle-bin")
+COMMANDS = (*READ_COMMANDS, "apply", "recycle-bin", "create")
 
 
 def permissions(command: str) -> set[str]:
@@ -20,6 +21,8 @@ def permissions(command: str) -> set[str]:
     perms = set(BASE)
     if command == "recycle-bin":  # status, ensure, ls, restore
         return perms | RECYCLE_BIN_PERMISSIONS
+    if command == "create":  # from-instance, from-snapshot
+        return perms | CREATE_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":
