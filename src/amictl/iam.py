@@ -7,12 +7,15 @@ from typing import Any
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
+from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
+from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain")
-COMMANDS = (*READ_COMMANDS, "apply", "recycle-bin", "create")
+COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", "create")
+COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch")
 
 
 def permissions(command: str) -> set[str]:
@@ -23,6 +26,10 @@ def permissions(command: str) -> set[str]:
         return perms | RECYCLE_BIN_PERMISSIONS
     if command == "create":  # from-instance, from-snapshot
         return perms | CREATE_PERMISSIONS
+    if command in DISTRIBUTE_PERMISSIONS:  # copy, share, unshare, sharing
+        return perms | DISTRIBUTE_PERMISSIONS[command]
+    if command == "launch":
+        return perms | LAUNCH_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

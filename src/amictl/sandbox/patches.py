@@ -48,6 +48,8 @@ def patch(aws_behaviour: str) -> Callable[[Callable[[], None]], Callable[[], Non
 def apply_all() -> list[str]:
     """Apply every patch once (idempotent); returns their names."""
     global _applied
+    from . import patches_sharing  # noqa: F401  (registers its @patch functions)
+
     with _lock:
         if not _applied:
             for _name, _doc, fn in PATCHES:
