@@ -7,14 +7,15 @@ from typing import Any
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
+from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
-READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain")
-COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", "create")
+READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")
+COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PERMISSIONS, "create")
 COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch")
 
 
@@ -24,6 +25,8 @@ def permissions(command: str) -> set[str]:
     perms = set(BASE)
     if command == "recycle-bin":  # status, ensure, ls, restore
         return perms | RECYCLE_BIN_PERMISSIONS
+    if command in CHANNEL_PERMISSIONS:  # promote, rollback, channels
+        return perms | CHANNEL_PERMISSIONS[command]
     if command == "create":  # from-instance, from-snapshot
         return perms | CREATE_PERMISSIONS
     if command in DISTRIBUTE_PERMISSIONS:  # copy, share, unshare, sharing

@@ -31,6 +31,7 @@ def _register() -> None:
     for mod in (sandbox_cmd, demo, inventory_cmd, plan_cmd, apply_cmd, recyclebin_cmd):
         mod.register(cli)
     __import__(f"{__package__}.distribute_cmd", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.channels_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.create_cmd", fromlist=["register"]).register(cli)
 
 

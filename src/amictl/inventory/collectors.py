@@ -364,6 +364,20 @@ def resolve_asg_references(
     return refs
 
 
+CHANNEL_PREFIX = "/amictl/channels/"
+"""Release channels of amictl.channels: ``/amictl/channels/<family>/<channel>`` per region."""
+
+
+def channel_of_parameter(name: str) -> tuple[str, str] | None:
+    """``/amictl/channels/web/prod`` -> ("web", "prod"); None for any other parameter."""
+    if not name.startswith(CHANNEL_PREFIX):
+        return None
+    parts = name[len(CHANNEL_PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
 @collector(
     "ssm-parameters",
     "ssm",
@@ -386,15 +400,14 @@ def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
             for value in str(p.get("Value", "")).split(","):
                 value = value.strip()
                 if value.startswith("ami-"):
+                    kind = "ssm-parameter"
+                    detail = f"SSM parameter {p['Name']} ({types.get(p['Name'], 'text')})"
+                    channel = channel_of_parameter(p["Name"])
+                    if channel:
+                        kind = "channel"
+                        detail = f"channel {channel[1]} of family {channel[0]} ({p['Name']})"
                     out.references.append(
-                        Reference(
-                            "ssm-parameter",
-                            p["Name"],
-                            f"SSM parameter {p['Name']} ({types.get(p['Name'], 'text')})",
-                            value,
-                            account,
-                            region,
-                        )
+                        Reference(kind, p["Name"], detail, value, account, region)
                     )
         # InvalidParameters: deleted between the two calls, so they reference nothing.
     return out

@@ -1,0 +1,156 @@
+"""Promotion gates: what an image must have passed before it enters a channel.
+
+```yaml
+channels:
+  prod:
+    requires_channel: staging     # it was in this channel (in the same region) ...
+    min_days_in: 3d               # ... for at least this long without interruption
+    requires_tag: {amictl:tested: passed}
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..durations import format_duration, parse_duration
+from ..model import Image
+from ..yamlpos import Positions, check_keys, load_file
+from .names import NAME_RE
+
+GATE_KEYS = ("requires_channel", "min_days_in", "requires_tag")
+
+
+@dataclass
+class Gate:
+    channel: str
+    requires_channel: str | None = None
+    min_days_in: dt.timedelta | None = None
+    requires_tag: dict[str, str] = field(default_factory=dict)
+    where: str = ""  # file:line, for messages
+
+
+@dataclass
+class Interval:
+    """A stretch of time during which a channel parameter held one image."""
+
+    start: dt.datetime
+    end: dt.datetime | None  # None: still there
+
+
+def load_gates(path: str) -> dict[str, Gate]:
+    """Parse a gates file; InputError (exit 2) naming file:line and key on any problem."""
+    data, pos = load_file(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise pos.error((), "a gates file is a mapping with a `channels` key")
+    check_keys(data, ("format", "channels"), (), pos, "gates file")
+    if data.get("format", 1) != 1:
+        raise pos.error(("format",), "unsupported format (expected 1)")
+    chans = data.get("channels") or {}
+    if not isinstance(chans, dict):
+        raise pos.error(("channels",), "expected a mapping of channel name -> gate")
+    out: dict[str, Gate] = {}
+    for name, body in chans.items():
+        out[str(name)] = _gate(str(name), body, pos)
+    return out
+
+
+def _gate(name: str, body: Any, pos: Positions) -> Gate:
+    path: tuple[Any, ...] = ("channels", name)
+    if not NAME_RE.match(name):
+        raise pos.error(path, f"{name!r} is not a valid channel name")
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise pos.error(path, "expected a mapping (requires_channel, min_days_in, requires_tag)")
+    check_keys(body, GATE_KEYS, path, pos, "gate")
+    line = pos.line(path)
+    gate = Gate(name, where=f"{pos.file}:{line}" if line else pos.file)
+    req = body.get("requires_channel")
+    if req is not None:
+        if not isinstance(req, str) or not NAME_RE.match(req):
+            raise pos.error((*path, "requires_channel"), "expected a channel name")
+        if req == name:
+            raise pos.error((*path, "requires_channel"), "a channel cannot require itself")
+        gate.requires_channel = req
+    days = body.get("min_days_in")
+    if days is not None:
+        try:
+            gate.min_days_in = parse_duration(str(days))
+        except ValueError as exc:
+            raise pos.error((*path, "min_days_in"), str(exc)) from None
+        if gate.requires_channel is None:
+            raise pos.error(
+                (*path, "min_days_in"),
+                "min_days_in needs requires_channel (the channel the time is counted in)",
+            )
+    tags = body.get("requires_tag")
+    if tags is not None:
+        if not isinstance(tags, dict) or not tags:
+            raise pos.error((*path, "requires_tag"), "expected a mapping of tag key -> value")
+        for k, v in tags.items():
+            if isinstance(v, dict | list) or v is None:
+                raise pos.error((*path, "requires_tag", k), "expected a text value")
+            gate.requires_tag[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+    return gate
+
+
+def intervals(history: list[dict[str, Any]], image_id: str, now: dt.datetime) -> list[Interval]:
+    """When a parameter held ``image_id``, from its history (oldest version first)."""
+    out: list[Interval] = []
+    for n, h in enumerate(history):
+        if h["value"] != image_id:
+            continue
+        if n and history[n - 1]["value"] == image_id:
+            continue  # the same stretch, re-written
+        end: dt.datetime | None = None
+        for later in history[n + 1 :]:
+            if later["value"] != image_id:
+                end = later["modified"]
+                break
+        out.append(Interval(h["modified"], end))
+    return out
+
+
+def closed_reasons(
+    gate: Gate,
+    image: Image,
+    required_history: list[dict[str, Any]] | None,
+    now: dt.datetime,
+) -> list[str]:
+    """Why ``gate`` is closed for ``image`` (empty: open). ``required_history`` is the
+    history of the required channel's parameter in the image's region (None: no such
+    parameter)."""
+    what = f"{image.image_id} in {image.region}"
+    out: list[str] = []
+    if gate.requires_channel:
+        req = gate.requires_channel
+        stays = intervals(required_history or [], image.image_id, now)
+        if not stays:
+            out.append(f"requires_channel {req}: {what} has never been in channel {req}")
+        elif gate.min_days_in is not None:
+            longest = max((s.end or now) - s.start for s in stays)
+            if longest < gate.min_days_in:
+                out.append(
+                    f"min_days_in {format_duration(gate.min_days_in)}: {what} has been in "
+                    f"channel {req} for {_short(longest)} only"
+                )
+    for key, want in gate.requires_tag.items():
+        have = image.tags.get(key)
+        if have != want:
+            shown = "missing" if have is None else repr(have)
+            out.append(f"requires_tag {key}={want}: {what} has {key} {shown}")
+    return out
+
+
+def _short(td: dt.timedelta) -> str:
+    secs = int(td.total_seconds())
+    if secs >= 86400:
+        return f"{secs // 86400}d {secs % 86400 // 3600}h"
+    if secs >= 3600:
+        return f"{secs // 3600}h {secs % 3600 // 60}m"
+    return f"{secs // 60}m"

@@ -1,0 +1,130 @@
+"""``versions``, ``promote``, ``rollback``, ``channels``: versions and release channels."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from .. import channels
+from ..aws.session import Connector, Target
+from ..errors import AmictlError
+from ..model import FamilyRule
+from . import context
+from .common import emit, global_options, info
+from .inventory_cmd import load_inventory
+
+VERSION_COLUMNS = [
+    "version",
+    "regions",
+    "image_ids",
+    "state",
+    "age_days",
+    "channels",
+    "size_gib",
+    "monthly_cost_usd",
+    "deprecation_time",
+]
+CHANGE_COLUMNS = [
+    "region",
+    "account",
+    "channel",
+    "version",
+    "image_id",
+    "previous_image_id",
+    "parameter_version",
+    "status",
+]
+CHANNEL_COLUMNS = [
+    "family",
+    "channel",
+    "region",
+    "account",
+    "image_id",
+    "version",
+    "state",
+    "deprecated",
+    "updated_at",
+]
+
+
+def _caller(conn: Connector, targets: list[Target]) -> str | None:
+    try:
+        return conn.identity(targets[0].role_arn if targets else None)["arn"]
+    except AmictlError:  # the record is still useful without it
+        return None
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("versions")
+    @click.argument("family")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
+    @global_options
+    def versions_cmd(family: str, from_state: bool) -> None:
+        """Every owned version of FAMILY across the scanned regions, oldest first.
+
+        One row per version (copies in several regions are one row): regions and image
+        ids, state, age, the channels pointing at it, size GiB, monthly cost, deprecation.
+        """
+        inv = load_inventory(from_state, family_rule=FamilyRule())
+        rows = channels.versions(inv, family, dt.datetime.now(dt.UTC))
+        emit(rows, VERSION_COLUMNS, title=f"family {family}: {len(rows)} versions")
+        if not rows:
+            info(f"no owned image of family {family} in {', '.join(inv.regions)}")
+
+    @cli.command("promote")
+    @click.argument("family")
+    @click.argument("version")
+    @click.option("--channel", required=True, help="The channel to point at the version.")
+    @click.option(
+        "--gates",
+        "gates_file",
+        type=click.Path(dir_okay=False),
+        help="YAML file of promotion gates per channel (requires_channel, min_days_in, requires_tag).",
+    )
+    @global_options
+    def promote_cmd(family: str, version: str, channel: str, gates_file: str | None) -> None:
+        """Point channel C of FAMILY at VERSION in every region (SSM /amictl/channels/FAMILY/C).
+
+        Refuses (exit 3) when the version is missing in a region, deprecated, disabled or
+        not available, or when the channel's gate is closed; nothing is written then.
+        Each change is recorded in the state store.
+        """
+        gates = channels.load_gates(gates_file) if gates_file else None
+        channels.parameter_name(family, channel)  # bad names: exit 2 before any AWS call
+        conn = context.connector()
+        targets = conn.targets()
+        rows = channels.promote(conn, targets, family, version, channel, gates)
+        channels.record(context.store(), rows, "promote", _caller(conn, targets))
+        emit(rows, CHANGE_COLUMNS, title=f"{family} {version} -> channel {channel}")
+
+    @cli.command("rollback")
+    @click.argument("family")
+    @click.option("--channel", required=True, help="The channel to set back.")
+    @global_options
+    def rollback_cmd(family: str, channel: str) -> None:
+        """Set channel C of FAMILY back to the image it held before the current one.
+
+        Reads the parameter's history in every region; refuses (exit 3) when that image is
+        gone or disabled. Each change is recorded in the state store.
+        """
+        channels.parameter_name(family, channel)
+        conn = context.connector()
+        targets = conn.targets()
+        rows = channels.rollback(conn, targets, family, channel)
+        channels.record(context.store(), rows, "rollback", _caller(conn, targets))
+        emit(rows, CHANGE_COLUMNS, title=f"channel {channel} of {family} rolled back")
+        for r in rows:
+            if r.get("deprecated"):
+                info(f"warning: {r['region']}: {r['image_id']} is deprecated")
+
+    @cli.command("channels")
+    @click.argument("family", required=False)
+    @global_options
+    def channels_cmd(family: str | None) -> None:
+        """Every release channel (of FAMILY): region, image id, version, when it was updated."""
+        conn = context.connector()
+        rows = channels.list_channels(conn, conn.targets(), family)
+        emit(rows, CHANNEL_COLUMNS, title=f"{len(rows)} channels")
