@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error, error_code
-from ..errors import AmictlError, SafetyError
+from ..errors import AmictlError, InputError, SafetyError
 from ..inventory.collectors import image_from_api
 from ..inventory.views import image_cost
 from ..model import FamilyRule, Image, Inventory, iso, parse_time, version_key
@@ -231,7 +231,8 @@ def promote(
     Refusals are SafetyError (exit 3).
     """
     name = parameter_name(family, channel)
-    check_name(version, "version")
+    if not version.strip():
+        raise InputError("the version is empty", key="VERSION")
     now = now or dt.datetime.now(dt.UTC)
     rule = rule or FamilyRule()
     gate = (gates or {}).get(channel)
