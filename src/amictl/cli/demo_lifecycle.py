@@ -8,6 +8,7 @@ from typing import Any
 
 from ..policy import parse_policy_text, plan
 from .demo_apply import run_apply
+from .demo_release import run_release
 from .plan_cmd import print_plan
 
 
@@ -40,3 +41,4 @@ def run_lifecycle(ctx: Any) -> None:
         for r in d.reasons:
             con.print(f"    - {r}")
     run_apply(ctx)
+    run_release(ctx)
