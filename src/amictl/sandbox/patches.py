@@ -48,7 +48,10 @@ def patch(aws_behaviour: str) -> Callable[[Callable[[], None]], Callable[[], Non
 def apply_all() -> list[str]:
     """Apply every patch once (idempotent); returns their names."""
     global _applied
-    from . import patches_sharing  # noqa: F401  (registers its @patch functions)
+    from . import (
+        patches_catalog,  # noqa: F401  (registers its @patch functions)
+        patches_sharing,  # noqa: F401  (registers its @patch functions)
+    )
 
     with _lock:
         if not _applied:
