@@ -9,6 +9,7 @@ from .apply.recheck import RECHECK_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
+from .conventions import PERMISSIONS as LINT_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
@@ -17,7 +18,7 @@ from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")
 COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PERMISSIONS, "create")
-COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch")
+COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
 
 
@@ -35,6 +36,8 @@ def permissions(command: str) -> set[str]:
         return perms | DISTRIBUTE_PERMISSIONS[command]
     if command == "launch":
         return perms | LAUNCH_PERMISSIONS
+    if command == "lint":  # scan owned images; --fix: CreateTags
+        return perms | LINT_PERMISSIONS
     if command == "catalog":  # catalog list, catalog find
         return perms | CATALOG_PERMISSIONS
     for spec in COLLECTORS.values():
