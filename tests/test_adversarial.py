@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from amictl.apply import executor as executor_mod
@@ -71,6 +71,11 @@ snapshots:
 """
 
 EXPECT_KEYS = ("in_use", "shared", "protected")
+IMAGE_ALIASES = [
+    line.split("alias: ")[1].split(",")[0]
+    for line in FLEET.split("snapshots:\n  - {alias: orphan")[0].splitlines()
+    if "{alias: " in line and line.startswith("  - {alias:")
+]
 IMAGE_TYPES = ("mark", "deprecate", "disable", "deregister")
 
 edit = st.one_of(
@@ -108,8 +113,9 @@ def forbidden(inv: Inventory) -> tuple[set[str], set[str], dict[str, set[str]]]:
 
 def mutate(body: dict[str, Any], edits: list[tuple[Any, ...]], ids: dict[str, str]) -> None:
     actions = body["actions"]
-    image_ids = sorted(v for v in ids.values() if v.startswith("ami-"))
-    snap_ids = sorted(v for v in ids.values() if v.startswith("snap-"))
+    # by alias, so that an edit means the same image in every (freshly seeded) account
+    image_ids = [ids[k] for k in sorted(ids) if ids[k].startswith("ami-")]
+    snap_ids = [ids[k] for k in sorted(ids) if ids[k].startswith("snap-")]
     for kind, i, arg in edits:
         if kind == "now":
             t = dt.datetime.now(dt.UTC) + dt.timedelta(hours=int(i))
@@ -209,8 +215,11 @@ def test_property_fails_without_the_live_recheck(sandbox, tmp_path, monkeypatch)
     monkeypatch.setattr(executor_mod, "recheck_image", lambda *a, **k: Verdict("go"))
     monkeypatch.setattr(executor_mod, "recheck_snapshot", lambda *a, **k: Verdict("go"))
 
-    @settings(max_examples=24, phases=[Phase.generate], **SETTINGS)
+    used = sorted(a for a in IMAGE_ALIASES).index("used-lt")
+
+    @settings(max_examples=24, phases=[Phase.explicit, Phase.generate], **SETTINGS)
     @given(edits=st.lists(edit, min_size=1, max_size=4), force_unsafe=st.booleans())
+    @example(edits=[("image", 0, used)], force_unsafe=False)  # the first chain -> an in-use image
     def weakened(edits: list[tuple[Any, ...]], force_unsafe: bool) -> None:
         attack(sandbox, tmp_path, edits, force_unsafe)
 
