@@ -50,6 +50,7 @@ def apply_all() -> list[str]:
     global _applied
     from . import (
         patches_catalog,  # noqa: F401  (registers its @patch functions)
+        patches_cross_account,  # noqa: F401  (registers its @patch functions)
         patches_sharing,  # noqa: F401  (registers its @patch functions)
     )
 
