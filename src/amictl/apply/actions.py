@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ..policy.plan_model import Action
 from ..policy.planner import BY_TAG, MARK_TAG
-from .recheck import describe_image
+from .recheck import code_of, describe_image, tags_of
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}
@@ -52,26 +52,14 @@ def executor(
     return deco
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _image(ec2: Any, image_id: str) -> dict[str, Any] | None:
-    return describe_image(ec2, image_id)
-
-
-def _tags(img: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in img.get("Tags", []) or []}
-
-
 def _ours(ec2: Any, a: Action, policy: str) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The image if it is owned and marked by ``policy`` (or by no recorded policy)."""
-    img = _image(ec2, a.image_id or "")
+    img = describe_image(ec2, a.image_id or "")
     if img is None:
         return None, Outcome("not-found", "image not found")
     if img.get("OwnerId") != a.account:
         return None, Outcome("skipped", f"not owned by {a.account}")
-    tags = _tags(img)
+    tags = tags_of(img)
     who = tags.get(BY_TAG)
     if who is not None and who != policy:
         return None, Outcome("skipped", f"marked by policy {who!r}: left to it")
@@ -82,12 +70,12 @@ def _ours(ec2: Any, a: Action, policy: str) -> tuple[dict[str, Any] | None, Outc
 
 @executor("mark", ["ec2:CreateTags", "ec2:DescribeImages"], destructive=False)
 def do_mark(ec2: Any, a: Action, policy: str) -> Outcome:
-    img = _image(ec2, a.image_id or "")
+    img = describe_image(ec2, a.image_id or "")
     if img is None:
         return Outcome("not-found", "image not found")
     if img.get("OwnerId") != a.account:
         return Outcome("skipped", f"not owned by {a.account}")
-    tags = _tags(img)
+    tags = tags_of(img)
     who = tags.get(BY_TAG)
     if MARK_TAG in tags:
         if who == policy:
@@ -133,7 +121,7 @@ def do_undeprecate(ec2: Any, a: Action, policy: str) -> Outcome:
 
 @executor("disable", ["ec2:DisableImage"], destructive=True)
 def do_disable(ec2: Any, a: Action, policy: str) -> Outcome:
-    img = _image(ec2, a.image_id or "")
+    img = describe_image(ec2, a.image_id or "")
     if img is None:
         return Outcome("not-found", "image not found")
     if img.get("State") == "disabled":
@@ -159,7 +147,7 @@ def do_deregister(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         ec2.deregister_image(ImageId=a.image_id)
     except ClientError as exc:
-        if _code(exc) in GONE_IMAGE:
+        if code_of(exc) in GONE_IMAGE:
             return Outcome("done", "already deregistered")
         raise
     return Outcome("done", "deregistered")
@@ -170,9 +158,9 @@ def do_delete_snapshot(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         ec2.delete_snapshot(SnapshotId=a.snapshot_id)
     except ClientError as exc:
-        if _code(exc) in GONE_SNAPSHOT:
+        if code_of(exc) in GONE_SNAPSHOT:
             return Outcome("done", "already deleted")
-        if _code(exc) == "InvalidSnapshot.InUse":
+        if code_of(exc) == "InvalidSnapshot.InUse":
             return Outcome(
                 "skipped",
                 f"AWS says the snapshot is in use: {exc.response['Error'].get('Message')}",
@@ -186,7 +174,7 @@ def do_archive_snapshot(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         snap = ec2.describe_snapshots(SnapshotIds=[a.snapshot_id])["Snapshots"][0]
     except ClientError as exc:
-        if _code(exc) in GONE_SNAPSHOT:
+        if code_of(exc) in GONE_SNAPSHOT:
             return Outcome("not-found", "snapshot not found")
         raise
     if snap.get("StorageTier") == "archive":
@@ -194,7 +182,7 @@ def do_archive_snapshot(ec2: Any, a: Action, policy: str) -> Outcome:
     try:
         ec2.modify_snapshot_tier(SnapshotId=a.snapshot_id, StorageTier="archive")
     except ClientError as exc:
-        if _code(exc) == "InvalidSnapshot.InUse":
+        if code_of(exc) == "InvalidSnapshot.InUse":
             return Outcome(
                 "skipped",
                 f"AWS says the snapshot is in use: {exc.response['Error'].get('Message')}",

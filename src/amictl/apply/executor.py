@@ -32,7 +32,7 @@ from ..errors import Interrupted, JournalError, SafetyError
 from ..inventory.collectors import image_from_api
 from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
-from ..policy.plan_model import Action, Plan
+from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
@@ -440,7 +440,7 @@ def execute(
                 if not stopping and (interrupts.stop_requested() or journal_errors):
                     stopping = True
                 if not stopping:
-                    for aid in sorted(pending, key=_order):
+                    for aid in sorted(pending, key=action_order):
                         if len(running) >= max(1, opts.workers):
                             break
                         a = pending[aid]
@@ -474,7 +474,7 @@ def execute(
                         err = aws_error(exc, a.type, a.region)
                         st, code, msg = "failed", err.code, err.message
                     record(a, st, code, msg)
-        result.not_started = sorted(pending, key=_order)
+        result.not_started = sorted(pending, key=action_order)
         sig = interrupts.signum() if interrupts.stop_requested() else None
         end = "journal-error" if journal_errors else "interrupted" if sig else "finished"
         with contextlib.suppress(SQLAlchemyError, OSError):
@@ -504,8 +504,3 @@ def execute(
 
 class _JournalDown(Exception):
     """The ``intended`` row could not be written, so the AWS call was not made."""
-
-
-def _order(aid: str) -> tuple[int, str]:
-    m = re.match(r"^a(\d+)$", aid)
-    return (int(m.group(1)), "") if m else (1 << 62, aid)

@@ -191,7 +191,7 @@ def _describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:
     return snaps[0] if snaps else None
 
 
-def _tags(d: dict[str, Any]) -> dict[str, str]:
+def tags_of(d: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in d.get("Tags", []) or []}
 
 
@@ -229,7 +229,7 @@ def recheck_image(
     state = img.get("State")
     if state not in ("available", "disabled"):
         return _skip(f"image state is {state}")
-    tags = _tags(img)
+    tags = tags_of(img)
     protected, protection = _protection(img)
     held = hold_reasons(tags, protected, protection, ctx.holds, now)
     if held:
@@ -242,9 +242,11 @@ def recheck_image(
         if (m.get("Ebs") or {}).get("SnapshotId")
     )
     for sid in snap_ids:
-        snap = _describe_snapshot_quiet(ec2, sid)
+        # None: not visible to this account (another owner's). Any other error propagates:
+        # the action fails rather than skip the hold check.
+        snap = _describe_snapshot(ec2, sid)
         if snap is not None:
-            sheld = hold_reasons(_tags(snap), False, "disabled", ctx.holds, now)
+            sheld = hold_reasons(tags_of(snap), False, "disabled", ctx.holds, now)
             if sheld:
                 return _skip(f"its snapshot {sid} is {sheld[0]}")
     rule = ctx.rule(action.rule)
@@ -304,12 +306,6 @@ def recheck_image(
     return Verdict("go", snapshots=snap_ids)
 
 
-def _describe_snapshot_quiet(ec2: Any, sid: str) -> dict[str, Any] | None:
-    """A snapshot of an image, or None when it does not exist for this account (another
-    owner's). Any other error propagates: the action fails rather than skip the hold check."""
-    return _describe_snapshot(ec2, sid)
-
-
 def _instances_using(ec2: Any, image_id: str) -> list[str]:
     out = []
     for page in ec2.get_paginator("describe_instances").paginate(
@@ -345,7 +341,7 @@ def recheck_snapshot(ec2: Any, action: Action, ctx: Context) -> Verdict:
     now = utcnow()
     if snap.get("OwnerId") != action.account:
         return _skip(f"not owned by {action.account} (owner {snap.get('OwnerId')})")
-    held = hold_reasons(_tags(snap), False, "disabled", ctx.holds, now)
+    held = hold_reasons(tags_of(snap), False, "disabled", ctx.holds, now)
     if held:
         return _skip(f"now {held[0]}")
     users = _images_using_snapshot(ec2, sid)
@@ -363,7 +359,7 @@ def recheck_snapshot(ec2: Any, action: Action, ctx: Context) -> Verdict:
         region=action.region,
         size_gib=int(snap.get("VolumeSize") or 0),
         description=snap.get("Description") or "",
-        tags=_tags(snap),
+        tags=tags_of(snap),
     )
     if action.image_id:
         # A snapshot of an image this plan deregisters: that image must be gone, and the

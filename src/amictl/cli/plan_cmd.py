@@ -14,7 +14,7 @@ from rich.markup import escape
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy, plan
-from ..policy.plan_model import ACTION_TYPES, Plan
+from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -38,10 +38,6 @@ def make_plan(policy_path: str, now: str | None, from_state: bool = False) -> Pl
     return plan(inv, policy, parse_now(now), created_at=dt.datetime.now(dt.UTC))
 
 
-def _order(aid: str) -> tuple[int, str]:
-    return (int(aid[1:]), "") if aid[:1] == "a" and aid[1:].isdigit() else (1 << 62, aid)
-
-
 def print_plan(p: Plan) -> None:
     con = out_console()
     if not p.inventory["complete"]:
@@ -60,7 +56,7 @@ def print_plan(p: Plan) -> None:
     versions = {d.image_id: d.version for d in p.decisions}
     for fam, region in sorted(groups):
         con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]")
-        for a in sorted(groups[(fam, region)], key=lambda x: _order(x.id)):
+        for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
             after = f" after {','.join(a.after)}" if a.after else ""

@@ -161,21 +161,8 @@ def change_sharing(
     op = "Add" if add else "Remove"
     run_id = f"share-{uuid.uuid4()}"
     journaled = g.public and store is not None
-    if journaled:
-        assert store is not None
-        store.journal_write(
-            plan_checksum=run_id,
-            action_id="public",
-            type="make-public" if add else "make-private",
-            account=src.target.account,
-            region=src.region,
-            resource=src.image_id,
-            status="intended",
-            caller=caller,
-        )
-    try:
-        _modify(conn, src, g, op)
-    except AmictlError as exc:
+
+    def journal(status: str, **extra: Any) -> None:
         if journaled:
             assert store is not None
             store.journal_write(
@@ -185,24 +172,22 @@ def change_sharing(
                 account=src.target.account,
                 region=src.region,
                 resource=src.image_id,
-                status="failed",
-                error_code=getattr(exc, "code", None) or type(exc).__name__,
-                message=exc.message,
+                status=status,
                 caller=caller,
+                **extra,
             )
-        raise
-    if journaled:
-        assert store is not None
-        store.journal_write(
-            plan_checksum=run_id,
-            action_id="public",
-            type="make-public" if add else "make-private",
-            account=src.target.account,
-            region=src.region,
-            resource=src.image_id,
-            status="done",
-            caller=caller,
+
+    journal("intended")
+    try:
+        _modify(conn, src, g, op)
+    except AmictlError as exc:
+        journal(
+            "failed",
+            error_code=getattr(exc, "code", None) or type(exc).__name__,
+            message=exc.message,
         )
+        raise
+    journal("done")
     snaps: list[str] = []
     if g.accounts and (allow_copy or not add):
         snaps = _snapshot_permissions(conn, src, g.accounts, op)

@@ -233,6 +233,12 @@ class Plan:
         )
 
 
+def action_order(aid: str) -> tuple[int, str]:
+    """The planner's ids ``a1, a2, ...`` in number order; any other id after them."""
+    m = re.fullmatch(r"a(\d+)", aid)
+    return (int(m.group(1)), "") if m else (1 << 62, aid)
+
+
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
