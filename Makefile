@@ -39,8 +39,10 @@ sysdeps:
 	  fi; \
 	fi
 
+# The suite runs on PYTEST_WORKERS processes (2 cores is the budget: under 10 minutes).
+PYTEST_WORKERS ?= 2
 test: install sysdeps lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: install
 	$(BIN)/amictl demo
