@@ -20,6 +20,7 @@ READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explai
 COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PERMISSIONS, "create")
 COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
+COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
 
 
 def permissions(command: str) -> set[str]:

@@ -87,6 +87,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "encrypted": (_BOOL, False),
         "volume_type": (_STR, "gp3"),
         "tags": (_DICT, {}),
+        "storage_tier": (_STR, "standard"),
     },
     "instance": {
         "alias": (_STR, REQ),
@@ -155,6 +156,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "tags": (_DICT, {}),
         "description": (_STR, None),
         "encrypted": (_BOOL, False),
+        "storage_tier": (_STR, "standard"),
     },
 }
 
@@ -174,6 +176,7 @@ INSTANCE_STATES = {"pending", "running", "stopping", "stopped", "shutting-down",
 ARCHES = {"x86_64", "arm64", "i386"}
 PLATFORMS = {"linux", "windows"}
 SSM_TYPES = {"aws:ec2:image", "text"}
+STORAGE_TIERS = {"standard", "archive"}  # a snapshot's StorageTier (ModifySnapshotTier)
 
 
 @dataclass
@@ -432,6 +435,12 @@ def parse(data: Any, pos: Positions) -> Fleet:
         for j, s in enumerate(img["snapshots"]):
             _limit(s["size_gib"], "size_gib", (*p, "snapshots", j, "size_gib"), pos)
             s["tags"] = _tags(s["tags"], (*p, "snapshots", j, "tags"), pos)
+            _one_of(s["storage_tier"], STORAGE_TIERS, (*p, "snapshots", j, "storage_tier"), pos)
+            if s["storage_tier"] == "archive" and not img["disabled"]:
+                raise pos.error(
+                    (*p, "snapshots", j, "storage_tier"),
+                    "only a disabled image's snapshots can be archived (as on AWS)",
+                )
             if s["device"] is None:
                 s["device"] = "/dev/xvda" if j == 0 else f"/dev/sd{chr(ord('f') + j - 1)}"
         for j, acct in enumerate(img["shared_with"]):
@@ -562,6 +571,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
     for i, snap in enumerate(fleet.snapshots):
         region_of(snap, ("snapshots", i), None)
         _limit(snap["size_gib"], "size_gib", ("snapshots", i, "size_gib"), pos)
+        _one_of(snap["storage_tier"], STORAGE_TIERS, ("snapshots", i, "storage_tier"), pos)
     _unique_names(fleet.launch_templates, "launch_templates", "name", "launch template", pos)
     _unique_names(
         fleet.launch_configurations, "launch_configurations", "name", "launch configuration", pos

@@ -142,6 +142,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
                     owner_id=img["owner"],
                 )
                 snap.from_ami = ami_id
+                snap.storage_tier = s["storage_tier"]
                 if s["tags"]:
                     snap.add_tags({str(k): str(v) for k, v in s["tags"].items()})
                 bdm.append(
@@ -220,6 +221,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         )
         if snap["tags"]:
             s.add_tags({str(k): str(v) for k, v in snap["tags"].items()})
+        s.storage_tier = snap["storage_tier"]
         aliases[snap["alias"]] = s.id
 
     patches.SEEDING.on = True

@@ -1,0 +1,7 @@
+"""placeholder (issue 11)."""
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    return None
