@@ -63,11 +63,15 @@ def load_overrides(prices_file: str | None) -> Overrides | None:
     return pricing.load_prices(prices_file) if prices_file else None
 
 
-def since_time(since: str, key: str = "--since") -> dt.datetime:
+def duration(text: str, key: str) -> dt.timedelta:
     try:
-        return dt.datetime.now(dt.UTC) - parse_duration(since)
+        return parse_duration(text)
     except ValueError as exc:
         raise InputError(str(exc), key=key) from None
+
+
+def since_time(since: str, key: str = "--since") -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - duration(since, key)
 
 
 def cost_data(

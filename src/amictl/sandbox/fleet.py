@@ -169,7 +169,10 @@ SECTIONS = {
     "ssm_parameters": "ssm_parameter",
     "snapshots": "snapshot",
 }
-TOP_KEYS = {"format", "account", "regions", *SECTIONS}
+# Account settings per region (issue 11: what the audit checks beside the images).
+SETTING_KEYS = {"image_block_public_access", "recycle_bin_rules"}
+RBIN_RULE_KEYS = {"resource_type", "retention_days", "region"}
+TOP_KEYS = {"format", "account", "regions", *SECTIONS, *SETTING_KEYS}
 
 IMAGE_STATES = {"available", "pending", "failed"}
 INSTANCE_STATES = {"pending", "running", "stopping", "stopped", "shutting-down", "terminated"}
@@ -192,6 +195,8 @@ class Fleet:
     auto_scaling_groups: list[dict[str, Any]] = field(default_factory=list)
     ssm_parameters: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
+    recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
     positions: Positions | None = field(default=None, compare=False, repr=False)
 
     def error(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> InputError:
@@ -336,6 +341,35 @@ def _totals(fleet: Fleet, pos: Positions) -> None:
             )
 
 
+def _settings(data: dict[str, Any], fleet: Fleet, pos: Positions) -> None:
+    """``image_block_public_access: true|false`` (every region of the fleet) and
+    ``recycle_bin_rules: [{resource_type: EC2_IMAGE|EBS_SNAPSHOT, retention_days, region}]``
+    (Region-level retention rules)."""
+    bpa = data.get("image_block_public_access")
+    if bpa is not None and not isinstance(bpa, bool):
+        raise pos.error(("image_block_public_access",), "expected true or false")
+    fleet.image_block_public_access = bpa
+    rules = data.get("recycle_bin_rules") or []
+    if not isinstance(rules, list):
+        raise pos.error(("recycle_bin_rules",), "expected a list")
+    for i, raw in enumerate(rules):
+        p = ("recycle_bin_rules", i)
+        if not isinstance(raw, dict):
+            raise pos.error(p, "expected a mapping (recycle bin rule)")
+        check_keys(raw, RBIN_RULE_KEYS, p, pos, "recycle bin rule")
+        rtype = raw.get("resource_type", "EC2_IMAGE")
+        _one_of(rtype, {"EC2_IMAGE", "EBS_SNAPSHOT"}, (*p, "resource_type"), pos)
+        days = raw.get("retention_days", 7)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+            raise pos.error((*p, "retention_days"), "must be a whole number of days, 1 to 3650")
+        region = raw.get("region") or fleet.regions[0]
+        if region not in fleet.regions:
+            raise pos.error((*p, "region"), f"region {region!r} is not in the fleet's regions")
+        fleet.recycle_bin_rules.append(
+            {"resource_type": rtype, "retention_days": days, "region": region}
+        )
+
+
 def parse(data: Any, pos: Positions) -> Fleet:
     """Validate parsed YAML data into a Fleet (raises InputError with file:line)."""
     if data is None:
@@ -367,6 +401,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
         if problem:
             raise pos.error(("regions", i), f"not a region name: {r!r}", hint=problem[1])
     fleet.regions = list(regions)
+    _settings(data, fleet, pos)
 
     aliases: dict[str, tuple[str, dict[str, Any]]] = {}
     for section, kind in SECTIONS.items():
