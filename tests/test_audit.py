@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import Env, _accounts
 
 from amictl import audit, iam
 from amictl.cli.main import cli
 from amictl.errors import AmictlError
+from conftest import Env, _accounts
 
 TRUSTED_ACCOUNT = "222233334444"
 TRUSTED_ORG = "o-abcdefghij"
@@ -163,7 +163,9 @@ def test_conventions_file_sets_the_required_tags(good):
         "--from-state", "--conventions", str(conv), "--trust", "222233334444,o-abcdefghij"
     )
     missing = [x for x in data["findings"] if x["check"] == "missing-required-tags"]
-    assert {x["resource"] for x in missing} == {good.ids[a] for a in ("ok", "old-dep", "disabled-old")}
+    assert {x["resource"] for x in missing} == {
+        good.ids[a] for a in ("ok", "old-dep", "disabled-old")
+    }
     assert all("owner" in x["detail"] for x in missing)
 
 
