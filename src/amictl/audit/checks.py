@@ -52,6 +52,8 @@ def trusted(target: str, allowed: set[str], own_accounts: set[str]) -> bool:
     if target in own_accounts or target in allowed:
         return True
     if target.startswith("arn:"):
+        if target.split(":")[4:5] and target.split(":")[4] in own_accounts:
+            return True  # an organization (or OU) whose management account is audited: ours
         m = ORG_ID_RE.search(target)  # an OU of a trusted organization is trusted
         return m is not None and (
             m.group(1) in allowed
@@ -70,7 +72,7 @@ def trusted(target: str, allowed: set[str], own_accounts: set[str]) -> bool:
     "(or add it with `amictl audit --trust ...`)",
     IMAGES,
     "A launch permission names an account, organization or OU that is neither one of the "
-    "audited accounts nor given with --trust.",
+    "audited accounts (or an organization they manage) nor given with --trust.",
 )
 def untrusted_share(ctx: AuditContext, c: Check) -> Iterator[Finding]:
     allowed = set(ctx.options.trusted)

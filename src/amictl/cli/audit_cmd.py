@@ -75,14 +75,23 @@ def run_audit(options: audit.AuditOptions, from_state: bool) -> audit.AuditResul
 
 
 def print_findings(result: audit.AuditResult) -> None:
+    """Findings without their fix column, then one fix line per check (the first finding's)."""
     con = out_console()
     rows = []
     for f in result.findings:
-        row = f.to_dict()
+        row = {k: escape(str(v)) for k, v in f.to_dict().items()}
         row["severity"] = f"[{COLOURS[f.severity]}]{f.severity}[/]"
-        rows.append({k: (v if k == "severity" else escape(str(v))) for k, v in row.items()})
+        rows.append(row)
     if rows:
-        emit(rows, COLUMNS, title=f"{len(rows)} audit findings")
+        emit(rows, COLUMNS[:-1], title=f"{len(rows)} audit findings")
+        con.print("[bold]How to fix[/] (shown for the first finding of each check):")
+        seen: set[str] = set()
+        for f in result.findings:
+            if f.check not in seen:
+                seen.add(f.check)
+                con.print(
+                    f"  [{COLOURS[f.severity]}]{f.check}[/]: {escape(f.fix)}", highlight=False
+                )
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
     con.print(f"Audit: {counts or 'no findings'} ({len(audit.CHECKS)} checks).", highlight=False)
     for line in result.incomplete:

@@ -11,7 +11,9 @@ from rich.markup import escape
 from .. import cost, pricing
 from ..durations import parse_duration
 from ..errors import InputError
+from ..model import Inventory
 from ..pricing import Overrides
+from ..state.store import Store
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .inventory_cmd import load_inventory
@@ -75,20 +77,21 @@ def since_time(since: str, key: str = "--since") -> dt.datetime:
 
 
 def cost_data(
+    inv: Inventory,
     by: str,
     since: str | None,
     prices_file: str | None,
     change_rate: float,
-    from_state: bool,
+    store: Store | None = None,
 ) -> dict[str, Any]:
-    """Everything ``cost`` prints (also used by ``report``)."""
+    """Everything ``cost`` prints (also used by ``report`` and the demo)."""
     overrides = load_overrides(prices_file)
-    inv = load_inventory(from_state)
     data = cost.report(inv, by, overrides, change_rate)
     data["prices"] = pricing.describe(inv.regions, overrides, prices_file)
     if since:
         data["since"] = since
-        data["history"] = cost.history(context.store(), since_time(since), overrides, change_rate)
+        st = store or context.store()
+        data["history"] = cost.history(st, since_time(since), overrides, change_rate)
     return data
 
 
@@ -160,7 +163,10 @@ def register(cli: click.Group) -> None:
         --change-rate). Also: orphaned snapshots, images nothing uses, totals, and with
         --since the cost of every inventory saved in that period.
         """
-        data = cost_data(by, since, prices_file, change_rate, from_state)
+        if since:
+            since_time(since)  # a bad --since fails before the scan
+        load_overrides(prices_file)  # ... and so does a bad price file
+        data = cost_data(load_inventory(from_state), by, since, prices_file, change_rate)
         if settings().output != "table":
             emit(data)
             return

@@ -1,0 +1,75 @@
+"""A small fleet and a written HTML report, shared by tests/test_report*.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from amictl.cli.main import cli
+from amictl.errors import AmictlError
+from conftest import Env, _accounts
+
+EVIL = "<img src=x onerror=alert(1)>"
+FLEET = f"""
+images:
+  - {{alias: base, name: base-1, age_days: 200, tags: {{family: base, version: "1"}},
+     snapshots: [{{size_gib: 8}}]}}
+  - {{alias: web-1, name: web-1, age_days: 120, source: base, tags: {{family: web, version: "1"}},
+     snapshots: [{{size_gib: 10}}]}}
+  - {{alias: web-2, name: web-2, age_days: 30, source: web-1, tags: {{family: web, version: "2"}},
+     public: true, snapshots: [{{size_gib: 10}}]}}
+  - {{alias: web-3, name: web-3, age_days: 3, source: web-2, tags: {{family: web, version: "3"}},
+     imds_support: v2.0, snapshots: [{{size_gib: 12, encrypted: true}}]}}
+  - {{alias: old, name: old-1, age_days: 400, disabled: true, tags: {{family: old, version: "1"}},
+     snapshots: [{{size_gib: 20, storage_tier: archive}}]}}
+  - {{alias: evil, name: evil-1, age_days: 60, tags: {{family: "{EVIL}", version: "1"}},
+     snapshots: [{{size_gib: 4}}]}}
+ssm_parameters:
+  - {{alias: prod, name: /amictl/channels/web/prod, image: web-2}}
+snapshots:
+  - {{alias: orphan, size_gib: 6, made_for_deleted_image: true}}
+"""
+
+
+class ReportFleet:
+    def __init__(self, sandbox: Any, tmp: Path) -> None:
+        self.env = Env(sandbox, str(next(_accounts)))
+        self.ids = self.env.load(FLEET)["aliases"]
+        self.vars = self.env.cli_env(tmp)
+        self.tmp = tmp
+        self.path = tmp / "report.html"
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()], env=self.vars)
+        code, err = res.exit_code, res.stderr
+        if isinstance(res.exception, AmictlError):
+            code, err = res.exception.exit_code, err + res.exception.message
+        elif res.exception and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return code, res.stdout, err
+
+    def write(self, *args: str, path: Path | None = None) -> dict[str, Any]:
+        path = path or self.path
+        code, out, err = self.run("report", "--html", str(path), "-o", "json", *args)
+        assert code == 0, out + err
+        return dict(json.loads(out))
+
+
+_SHARED: dict[int, ReportFleet] = {}
+
+
+@pytest.fixture
+def report_fleet(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> ReportFleet:
+    """The fleet, two saved inventories and report.html (with the audit), made once per
+    sandbox and shared by the test modules that import this fixture."""
+    if id(sandbox) not in _SHARED:
+        f = ReportFleet(sandbox, tmp_path_factory.mktemp("report"))
+        f.run("inventory")  # a second saved inventory for the cost-over-time chart
+        f.out = f.write()  # type: ignore[attr-defined]
+        f.html = f.path.read_text()  # type: ignore[attr-defined]
+        _SHARED[id(sandbox)] = f
+    return _SHARED[id(sandbox)]
