@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from amictl import audit, iam
 from amictl.cli.main import cli
-from amictl.errors import AmictlError
-from conftest import Env, _accounts
+from cli_fleet import CliFleet
 
 TRUSTED_ACCOUNT = "222233334444"
 TRUSTED_ORG = "o-abcdefghij"
@@ -70,26 +69,9 @@ EXPECTED = {  # check -> the aliases (or "region") it names in BAD
 }
 
 
-class Fleet:
-    def __init__(self, sandbox: Any, text: str, tmp: Any) -> None:
-        self.env = Env(sandbox, str(next(_accounts)))
-        self.ids = self.env.load(text)["aliases"]
-        self.vars = self.env.cli_env(tmp)
-        self.tmp = tmp
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()], env=self.vars)
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
-
+class Fleet(CliFleet):
     def audit(self, *args: str) -> dict[str, Any]:
-        code, out, err = self.run("audit", "-o", "json", *args)
-        assert code == 0, out + err
-        return dict(json.loads(out))
+        return dict(self.json("audit", *args))
 
 
 @pytest.fixture(scope="module")

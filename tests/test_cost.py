@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from amictl import pricing
-from amictl.cli.main import cli
-from amictl.errors import AmictlError, InputError
+from amictl.errors import InputError
 from amictl.model import Inventory
 from amictl.state.store import Store
-from conftest import Env, _accounts
+from cli_fleet import CliFleet
 
 # us-east-1: standard $0.05, archive $0.0125; us-west-1: standard $0.06, archive $0.015
 FLEET = """
@@ -47,37 +44,10 @@ rules:
 """
 
 
-class Run:
-    def __init__(self, env: Env, tmp: Any) -> None:
-        self.env = env
-        self.vars = env.cli_env(tmp)
-        self.tmp = tmp
-
-    def __call__(self, *args: str, **extra: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(
-            cli,
-            [*args, *self.env.cli_args(), "--region", "us-east-1,us-west-1"],
-            env={**self.vars, **extra},
-        )
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
-
-    def json(self, *args: str, **extra: str) -> Any:
-        code, out, err = self(*args, "-o", "json", **extra)
-        assert code == 0, out + err
-        return json.loads(out)
-
-
 @pytest.fixture(scope="module")
 def fleet(sandbox, tmp_path_factory):
-    env = Env(sandbox, str(next(_accounts)))
-    ids = env.load(FLEET)["aliases"]
-    run = Run(env, tmp_path_factory.mktemp("cost"))
-    return run, ids, run.json("cost")
+    run = CliFleet(sandbox, FLEET, tmp_path_factory.mktemp("cost"), "us-east-1,us-west-1")
+    return run, run.ids, run.json("cost")
 
 
 def by_key(data: dict[str, Any]) -> dict[str, dict[str, Any]]:

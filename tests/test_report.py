@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from amictl.state.store import Store
-from report_fleet import EVIL, report_fleet  # noqa: F401  (a session fixture)
+from cli_fleet import EVIL, report_fleet  # noqa: F401  (a session fixture)
 
 
 @pytest.fixture

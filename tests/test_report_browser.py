@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from report_fleet import report_fleet  # noqa: F401  (a session fixture)
+from cli_fleet import report_fleet  # noqa: F401  (a session fixture)
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None

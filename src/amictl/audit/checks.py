@@ -101,8 +101,9 @@ def untrusted_share(ctx: AuditContext, c: Check) -> Iterator[Finding]:
     "unencrypted-snapshot",
     "medium",
     "Snapshot is not encrypted",
-    "copy the image encrypted (`amictl copy {image} --to-region {region} --kms-key KEY`), "
-    "move users to the copy, then retire this one",
+    "make an encrypted copy (aws ec2 copy-image --source-image-id {image} --source-region "
+    "{region} --region {region} --name NEW-NAME --encrypted), move users to it, retire this "
+    "one; turn on EBS encryption by default for the next builds",
     ("ec2:DescribeSnapshots", *IMAGES),
     "An owned EBS snapshot (of an image, or orphaned) is stored unencrypted.",
 )

@@ -167,6 +167,9 @@ def register(cli: click.Group) -> None:
             since_time(since)  # a bad --since fails before the scan
         load_overrides(prices_file)  # ... and so does a bad price file
         data = cost_data(load_inventory(from_state), by, since, prices_file, change_rate)
+        if settings().output == "csv":
+            emit(data["groups"], COLUMNS)
+            return
         if settings().output != "table":
             emit(data)
             return

@@ -20,6 +20,7 @@ from .data import ReportData
 
 MAX_ROWS = 200
 MAX_VERSIONS = 12
+MAX_FAMILIES_CHARTED = 30
 
 
 @cache
@@ -171,7 +172,14 @@ def _history(d: ReportData) -> str:
 
 
 def _lineage(d: ReportData) -> str:
-    parts = [chart(charts.lineage(d.families), "no image has a family")]
+    shown = sorted(d.families, key=lambda f: -len(f["versions"]))[:MAX_FAMILIES_CHARTED]
+    shown.sort(key=lambda f: f["label"])
+    parts = [chart(charts.lineage(shown), "no image has a family")]
+    if len(shown) < len(d.families):
+        parts.append(
+            f'<p class="note">the chart shows the {len(shown)} families with the most versions '
+            f"of {len(d.families)}; the tables below list every family</p>"
+        )
     cols = [
         ("version", "version"),
         ("image_id", "image"),

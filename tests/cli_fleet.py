@@ -1,4 +1,5 @@
-"""A small fleet and a written HTML report, shared by tests/test_report*.py."""
+"""A test account seeded from a fleet file and driven through the CLI (tests/test_cost.py,
+test_audit.py, test_report*.py), and the report fleet shared by tests/test_report*.py."""
 
 from __future__ import annotations
 
@@ -35,16 +36,21 @@ snapshots:
 """
 
 
-class ReportFleet:
-    def __init__(self, sandbox: Any, tmp: Path) -> None:
+class CliFleet:
+    """A fresh account in the shared sandbox, seeded with ``text``, with its own state store."""
+
+    def __init__(self, sandbox: Any, text: str, tmp: Path, regions: str | None = None) -> None:
         self.env = Env(sandbox, str(next(_accounts)))
-        self.ids = self.env.load(FLEET)["aliases"]
+        self.ids = self.env.load(text)["aliases"]
         self.vars = self.env.cli_env(tmp)
         self.tmp = tmp
-        self.path = tmp / "report.html"
+        self.regions = ["--region", regions] if regions else []
 
-    def run(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()], env=self.vars)
+    def run(self, *args: str, **env: str) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr); an AmictlError is mapped to its exit code as main() does."""
+        res = CliRunner().invoke(
+            cli, [*args, *self.env.cli_args(), *self.regions], env={**self.vars, **env}
+        )
         code, err = res.exit_code, res.stderr
         if isinstance(res.exception, AmictlError):
             code, err = res.exception.exit_code, err + res.exception.message
@@ -52,11 +58,21 @@ class ReportFleet:
             raise res.exception
         return code, res.stdout, err
 
-    def write(self, *args: str, path: Path | None = None) -> dict[str, Any]:
-        path = path or self.path
-        code, out, err = self.run("report", "--html", str(path), "-o", "json", *args)
+    __call__ = run
+
+    def json(self, *args: str, **env: str) -> Any:
+        code, out, err = self.run(*args, "-o", "json", **env)
         assert code == 0, out + err
-        return dict(json.loads(out))
+        return json.loads(out)
+
+
+class ReportFleet(CliFleet):
+    def __init__(self, sandbox: Any, tmp: Path) -> None:
+        super().__init__(sandbox, FLEET, tmp)
+        self.path = tmp / "report.html"
+
+    def write(self, *args: str, path: Path | None = None) -> dict[str, Any]:
+        return dict(self.json("report", "--html", str(path or self.path), *args))
 
 
 _SHARED: dict[int, ReportFleet] = {}
