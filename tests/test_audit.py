@@ -163,3 +163,27 @@ def test_registry_and_iam_policy():
     assert "ec2:DeregisterImage" not in perms
     code = CliRunner().invoke(cli, ["audit", "--list-checks", "-o", "json"])
     assert {c["id"] for c in json.loads(code.stdout)} == set(audit.CHECKS)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("images: [{alias: a, snapshots: [{storage_tier: archive}]}]", "storage_tier"),
+        ("snapshots: [{alias: s, storage_tier: glacier}]", "snapshots[0].storage_tier"),
+        ("recycle_bin_rules: [{resource_type: X}]", "resource_type"),
+        ("recycle_bin_rules: [{retention_days: 0}]", "retention_days"),
+        ("recycle_bin_rules: [{region: eu-west-1}]", "region"),
+        ("image_block_public_access: maybe", "image_block_public_access"),
+    ],
+)
+def test_fleet_settings_are_validated(text, where):
+    from amictl.errors import InputError
+    from amictl.sandbox import fleet
+
+    with pytest.raises(InputError) as exc:
+        fleet.parse_text(text, "f.yaml")
+    assert "f.yaml:1" in exc.value.message and where in exc.value.message
+    ok = fleet.parse_text("image_block_public_access: true\nrecycle_bin_rules: [{}]\n")
+    assert ok.recycle_bin_rules == [
+        {"resource_type": "EC2_IMAGE", "retention_days": 7, "region": "us-east-1"}
+    ]

@@ -220,12 +220,17 @@ class Fleet:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": 1,
             "account": self.account,
             "regions": list(self.regions),
             **{s: getattr(self, s) for s in SECTIONS},
         }
+        if self.image_block_public_access is not None:
+            out["image_block_public_access"] = self.image_block_public_access
+        if self.recycle_bin_rules:
+            out["recycle_bin_rules"] = list(self.recycle_bin_rules)
+        return out
 
 
 def _fill(obj: Any, kind: str, path: tuple[Any, ...], pos: Positions, what: str) -> dict[str, Any]:
