@@ -293,7 +293,7 @@ header h1{margin:0 0 4px;font-size:24px}header .meta{opacity:.85;font-size:13px}
 nav{display:flex;flex-wrap:wrap;gap:6px;padding:10px 32px;background:#fff;border-bottom:1px solid var(--line);position:sticky;top:0;z-index:5}
 nav a{color:var(--accent);text-decoration:none;padding:3px 10px;border-radius:14px;background:#eef4fa;font-size:13px}
 main{max-width:1240px;margin:0 auto;padding:18px 32px 40px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:12px;margin:6px 0 18px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(165px,1fr));gap:12px;margin:6px 0 18px}
 .card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:12px 14px;border-top:4px solid #c7d3e0}
 .card.accent{border-top-color:var(--accent)}.card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .value{font-size:24px;font-weight:650;margin:2px 0}.card .sub{color:var(--muted);font-size:12px}
