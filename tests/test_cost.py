@@ -120,6 +120,8 @@ def test_prices_file_overrides_and_plan_savings_use_the_same_prices(fleet, tmp_p
     bad.write_text("us-east-1:\n  standard: cheap\n")
     code, _out, err = run("cost", "--prices", str(bad), "--from-state")
     assert code == 2 and "bad.yaml:2" in err and "standard" in err
+    code, _out, err = run("cost", "--from-state", AMICTL_PRICES=str(bad))
+    assert code == 2 and "bad.yaml:2" in err
 
 
 def test_since_costs_saved_inventories_in_the_window(fleet):

@@ -71,8 +71,13 @@ def load_prices(path: str) -> Overrides:
     return parse_prices(data, pos)
 
 
-def _env_overrides() -> Overrides:
-    raw = os.environ.get("AMICTL_PRICES", "").strip()
+def env_overrides() -> Overrides:
+    """``AMICTL_PRICES`` (JSON text or a file path), parsed once per value; InputError if bad."""
+    return dict(_parse_env(os.environ.get("AMICTL_PRICES", "").strip()))
+
+
+@cache
+def _parse_env(raw: str) -> Overrides:
     if not raw:
         return {}
     if not raw.startswith("{"):
@@ -83,9 +88,9 @@ def _env_overrides() -> Overrides:
 
 def _overrides() -> dict[str, Any]:
     try:
-        return _env_overrides()
+        return env_overrides()
     except InputError:
-        return {}
+        return {}  # the commands that print costs check it first (cli.cost_cmd.load_overrides)
 
 
 def price(region: str, tier: str = "standard", overrides: dict[str, Any] | None = None) -> float:

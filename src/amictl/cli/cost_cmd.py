@@ -62,6 +62,8 @@ def cost_options(fn: Any) -> Any:
 
 
 def load_overrides(prices_file: str | None) -> Overrides | None:
+    """The --prices file's rates (and a check that AMICTL_PRICES, if set, is valid)."""
+    pricing.env_overrides()
     return pricing.load_prices(prices_file) if prices_file else None
 
 
