@@ -3,6 +3,7 @@ test_audit.py, test_report*.py), and the report fleet shared by tests/test_repor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 
 from amictl.cli.main import cli
 from amictl.errors import AmictlError
+from amictl.model import Inventory
+from amictl.state.store import Store
 from conftest import Env, _accounts
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -84,8 +87,14 @@ def report_fleet(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Repo
     sandbox and shared by the test modules that import this fixture."""
     if id(sandbox) not in _SHARED:
         f = ReportFleet(sandbox, tmp_path_factory.mktemp("report"))
-        f.run("inventory")  # a second saved inventory for the cost-over-time chart
-        f.out = f.write()  # type: ignore[attr-defined]
+        f.run("inventory")
+        store = Store(f.vars["AMICTL_STATE"])  # and a copy of it a week older: two points
+        fresh = store.latest_inventory()[1]  # type: ignore[index]
+        old = Inventory.from_dict(fresh.to_dict())
+        old.scanned_at = fresh.scanned_at - dt.timedelta(days=7)  # type: ignore[operator]
+        store.save_inventory(old)
+        store.save_inventory(fresh)  # the latest again, for --from-state
+        f.out = f.write("--from-state")  # type: ignore[attr-defined]
         f.html = f.path.read_text()  # type: ignore[attr-defined]
         _SHARED[id(sandbox)] = f
     return _SHARED[id(sandbox)]

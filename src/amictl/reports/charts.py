@@ -135,7 +135,7 @@ def age_distribution(images: list[dict[str, Any]]) -> str:
             x=ages,
             name=fam,
             marker_color=PALETTE[n % len(PALETTE)],
-            xbins={"size": 30},
+            xbins={"start": 0, "size": 30},
         )
     fig.update_layout(
         barmode="stack", xaxis_title="age in days (30-day bins)", yaxis_title="images"

@@ -108,8 +108,8 @@ def _summary(d: ReportData) -> str:
             f"orphaned {usd(s['orphaned_usd'])} + {s['unused_images']} unused images",
         ),
         card(
-            "Lifecycle",
-            f"{s['deprecated']} deprecated",
+            "Deprecated",
+            f"{s['deprecated']:,}",
             f"{s['disabled']} disabled, {s['shared']} shared or public",
         ),
     ]
