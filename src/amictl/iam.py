@@ -6,6 +6,7 @@ from typing import Any
 
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
+from .audit import PERMISSIONS as AUDIT_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
@@ -20,6 +21,7 @@ READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explai
 COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PERMISSIONS, "create")
 COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
+COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
 
 
 def permissions(command: str) -> set[str]:
@@ -40,6 +42,8 @@ def permissions(command: str) -> set[str]:
         return perms | LINT_PERMISSIONS
     if command == "catalog":  # catalog list, catalog find
         return perms | CATALOG_PERMISSIONS
+    if command in ("audit", "report"):  # the checks' reads, then the inventory's collectors
+        perms |= AUDIT_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

@@ -118,6 +118,7 @@ class Image:
     description: str = ""
     family: str | None = None
     version: str | None = None
+    imds_support: str | None = None  # "v2.0": instances launched from it require IMDSv2
 
     @property
     def owned(self) -> bool:

@@ -35,6 +35,8 @@ def _register() -> None:
     __import__(f"{__package__}.create_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.catalog_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.lint_cmd", fromlist=["register"]).register(cli)
+    for name in ("cost_cmd", "audit_cmd", "report_cmd"):  # issue 11
+        __import__(f"{__package__}.{name}", fromlist=["register"]).register(cli)
 
 
 _register()

@@ -113,6 +113,7 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         source_image_region=d.get("SourceImageRegion"),
         block_devices=bdm,
         description=d.get("Description") or "",
+        imds_support=d.get("ImdsSupport"),
     )
 
 

@@ -87,6 +87,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "encrypted": (_BOOL, False),
         "volume_type": (_STR, "gp3"),
         "tags": (_DICT, {}),
+        "storage_tier": (_STR, "standard"),
     },
     "instance": {
         "alias": (_STR, REQ),
@@ -155,6 +156,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "tags": (_DICT, {}),
         "description": (_STR, None),
         "encrypted": (_BOOL, False),
+        "storage_tier": (_STR, "standard"),
     },
 }
 
@@ -167,13 +169,17 @@ SECTIONS = {
     "ssm_parameters": "ssm_parameter",
     "snapshots": "snapshot",
 }
-TOP_KEYS = {"format", "account", "regions", *SECTIONS}
+# Account settings per region (issue 11: what the audit checks beside the images).
+SETTING_KEYS = {"image_block_public_access", "recycle_bin_rules"}
+RBIN_RULE_KEYS = {"resource_type", "retention_days", "region"}
+TOP_KEYS = {"format", "account", "regions", *SECTIONS, *SETTING_KEYS}
 
 IMAGE_STATES = {"available", "pending", "failed"}
 INSTANCE_STATES = {"pending", "running", "stopping", "stopped", "shutting-down", "terminated"}
 ARCHES = {"x86_64", "arm64", "i386"}
 PLATFORMS = {"linux", "windows"}
 SSM_TYPES = {"aws:ec2:image", "text"}
+STORAGE_TIERS = {"standard", "archive"}  # a snapshot's StorageTier (ModifySnapshotTier)
 
 
 @dataclass
@@ -189,6 +195,8 @@ class Fleet:
     auto_scaling_groups: list[dict[str, Any]] = field(default_factory=list)
     ssm_parameters: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
+    recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
     positions: Positions | None = field(default=None, compare=False, repr=False)
 
     def error(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> InputError:
@@ -212,12 +220,17 @@ class Fleet:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": 1,
             "account": self.account,
             "regions": list(self.regions),
             **{s: getattr(self, s) for s in SECTIONS},
         }
+        if self.image_block_public_access is not None:
+            out["image_block_public_access"] = self.image_block_public_access
+        if self.recycle_bin_rules:
+            out["recycle_bin_rules"] = list(self.recycle_bin_rules)
+        return out
 
 
 def _fill(obj: Any, kind: str, path: tuple[Any, ...], pos: Positions, what: str) -> dict[str, Any]:
@@ -333,6 +346,35 @@ def _totals(fleet: Fleet, pos: Positions) -> None:
             )
 
 
+def _settings(data: dict[str, Any], fleet: Fleet, pos: Positions) -> None:
+    """``image_block_public_access: true|false`` (every region of the fleet) and
+    ``recycle_bin_rules: [{resource_type: EC2_IMAGE|EBS_SNAPSHOT, retention_days, region}]``
+    (Region-level retention rules)."""
+    bpa = data.get("image_block_public_access")
+    if bpa is not None and not isinstance(bpa, bool):
+        raise pos.error(("image_block_public_access",), "expected true or false")
+    fleet.image_block_public_access = bpa
+    rules = data.get("recycle_bin_rules") or []
+    if not isinstance(rules, list):
+        raise pos.error(("recycle_bin_rules",), "expected a list")
+    for i, raw in enumerate(rules):
+        p = ("recycle_bin_rules", i)
+        if not isinstance(raw, dict):
+            raise pos.error(p, "expected a mapping (recycle bin rule)")
+        check_keys(raw, RBIN_RULE_KEYS, p, pos, "recycle bin rule")
+        rtype = raw.get("resource_type", "EC2_IMAGE")
+        _one_of(rtype, {"EC2_IMAGE", "EBS_SNAPSHOT"}, (*p, "resource_type"), pos)
+        days = raw.get("retention_days", 7)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+            raise pos.error((*p, "retention_days"), "must be a whole number of days, 1 to 3650")
+        region = raw.get("region") or fleet.regions[0]
+        if region not in fleet.regions:
+            raise pos.error((*p, "region"), f"region {region!r} is not in the fleet's regions")
+        fleet.recycle_bin_rules.append(
+            {"resource_type": rtype, "retention_days": days, "region": region}
+        )
+
+
 def parse(data: Any, pos: Positions) -> Fleet:
     """Validate parsed YAML data into a Fleet (raises InputError with file:line)."""
     if data is None:
@@ -364,6 +406,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
         if problem:
             raise pos.error(("regions", i), f"not a region name: {r!r}", hint=problem[1])
     fleet.regions = list(regions)
+    _settings(data, fleet, pos)
 
     aliases: dict[str, tuple[str, dict[str, Any]]] = {}
     for section, kind in SECTIONS.items():
@@ -432,6 +475,12 @@ def parse(data: Any, pos: Positions) -> Fleet:
         for j, s in enumerate(img["snapshots"]):
             _limit(s["size_gib"], "size_gib", (*p, "snapshots", j, "size_gib"), pos)
             s["tags"] = _tags(s["tags"], (*p, "snapshots", j, "tags"), pos)
+            _one_of(s["storage_tier"], STORAGE_TIERS, (*p, "snapshots", j, "storage_tier"), pos)
+            if s["storage_tier"] == "archive" and not img["disabled"]:
+                raise pos.error(
+                    (*p, "snapshots", j, "storage_tier"),
+                    "only a disabled image's snapshots can be archived (as on AWS)",
+                )
             if s["device"] is None:
                 s["device"] = "/dev/xvda" if j == 0 else f"/dev/sd{chr(ord('f') + j - 1)}"
         for j, acct in enumerate(img["shared_with"]):
@@ -562,6 +611,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
     for i, snap in enumerate(fleet.snapshots):
         region_of(snap, ("snapshots", i), None)
         _limit(snap["size_gib"], "size_gib", ("snapshots", i, "size_gib"), pos)
+        _one_of(snap["storage_tier"], STORAGE_TIERS, ("snapshots", i, "storage_tier"), pos)
     _unique_names(fleet.launch_templates, "launch_templates", "name", "launch template", pos)
     _unique_names(
         fleet.launch_configurations, "launch_configurations", "name", "launch configuration", pos

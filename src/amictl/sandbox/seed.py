@@ -9,6 +9,7 @@ AWS would report it; moto's own behaviour is corrected by ``patches.py``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Any
 
@@ -95,6 +96,30 @@ def preflight(fleet: Fleet) -> None:
                 )
 
 
+def _seed_settings(fleet: Fleet) -> None:
+    """Image Block Public Access and Recycle Bin rules (fleet.md extension, docs/sandbox.md)."""
+    from . import patches_sharing, rbin
+
+    if fleet.image_block_public_access is not None:
+        state = (
+            patches_sharing.BLOCKED
+            if fleet.image_block_public_access
+            else patches_sharing.UNBLOCKED
+        )
+        for region in fleet.regions:
+            patches_sharing.IMAGE_BLOCK_PUBLIC_ACCESS[(fleet.account, region)] = state
+    for rule in fleet.recycle_bin_rules:
+        body = {
+            "ResourceType": rule["resource_type"],
+            "RetentionPeriod": {
+                "RetentionPeriodValue": rule["retention_days"],
+                "RetentionPeriodUnit": "DAYS",
+            },
+            "Description": "seeded by the fleet file",
+        }
+        rbin.handle("POST", "/rules", json.dumps(body).encode(), fleet.account, rule["region"])
+
+
 def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create everything in ``fleet``; return {"aliases": {...}, "seconds": s, "counts": {...}}.
 
@@ -142,6 +167,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
                     owner_id=img["owner"],
                 )
                 snap.from_ami = ami_id
+                snap.storage_tier = s["storage_tier"]
                 if s["tags"]:
                     snap.add_tags({str(k): str(v) for k, v in s["tags"].items()})
                 bdm.append(
@@ -220,8 +246,10 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         )
         if snap["tags"]:
             s.add_tags({str(k): str(v) for k, v in snap["tags"].items()})
+        s.storage_tier = snap["storage_tier"]
         aliases[snap["alias"]] = s.id
 
+    _seed_settings(fleet)
     patches.SEEDING.on = True
     try:
         for inst in fleet.instances:

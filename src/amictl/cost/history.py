@@ -1,0 +1,63 @@
+"""Cost over time, from the inventories saved in the state store (``cost --since 90d``).
+
+Every ``amictl inventory`` (and every command that scans) saves its inventory in the
+store's ``inventory_runs`` table. Each saved run is costed with today's price table, so a
+change over time is a change in what was stored, never in prices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..model import Inventory, iso
+from ..pricing import Overrides
+from ..state.store import Store, runs
+from .model import DEFAULT_CHANGE_RATE, report
+
+
+def saved_inventories(store: Store, since: dt.datetime) -> Iterator[tuple[int, Inventory]]:
+    """(run id, inventory) of every run scanned at or after ``since``, oldest first."""
+    q = (
+        sa.select(runs.c.id, runs.c.data)
+        .where(runs.c.scanned_at >= iso(since))
+        .order_by(runs.c.scanned_at, runs.c.id)
+    )
+    with store.engine.connect() as c:
+        ids = [(int(r.id), r.data) for r in c.execute(q)]
+    for run_id, blob in ids:
+        yield run_id, Inventory.from_dict(json.loads(zlib.decompress(blob)))
+
+
+def history(
+    store: Store,
+    since: dt.datetime,
+    overrides: Overrides | None = None,
+    change_rate: float = DEFAULT_CHANGE_RATE,
+) -> list[dict[str, Any]]:
+    """One point per saved inventory: totals, and the full-size figure per family."""
+    points = []
+    for run_id, inv in saved_inventories(store, since):
+        rep = report(inv, "family", overrides, change_rate)
+        t = rep["totals"]
+        points.append(
+            {
+                "run_id": run_id,
+                "scanned_at": rep["inventory"]["scanned_at"],
+                "complete": inv.complete,
+                "images": t["images"],
+                "snapshots": t["snapshots"],
+                "standard_gib": t["standard_gib"],
+                "archive_gib": t["archive_gib"],
+                "full_size_usd": t["full_size_usd"],
+                "estimate_usd": t["estimate_usd"],
+                "orphaned_usd": rep["orphaned"]["full_size_usd"],
+                "by_family": {g["key"]: g["full_size_usd"] for g in rep["groups"]},
+            }
+        )
+    return points

@@ -1,0 +1,204 @@
+"""The report's charts, drawn by Plotly (its JS is inlined once by :mod:`.html`).
+
+Each function takes plain report data and returns an HTML fragment (a ``div`` and the
+script that draws it), or ``""`` when there is nothing to draw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ..model import parse_time
+
+CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
+STANDARD = "#2f6fad"
+ARCHIVE = "#8fb8de"
+ESTIMATE = "#e07b39"
+PALETTE = [
+    "#2f6fad",
+    "#e07b39",
+    "#3a9a5b",
+    "#c0392b",
+    "#8e6cc1",
+    "#8c6d31",
+    "#d6609f",
+    "#6b7b8c",
+    "#b5a800",
+    "#17a2b8",
+]
+LAYOUT = {
+    "template": "plotly_white",
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
+    "legend": {"orientation": "h", "y": -0.18},
+    "height": 380,
+}
+
+
+def _html(fig: go.Figure, div_id: str) -> str:
+    fig.update_layout(**LAYOUT)
+    return str(
+        fig.to_html(
+            full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG, validate=True
+        )
+    )
+
+
+def cost_by_family(groups: list[dict[str, Any]]) -> str:
+    """Stacked bars (standard / archive at full size) and the shared-block estimate."""
+    rows = [g for g in groups if g["full_size_usd"] > 0 or g["images"]]
+    if not rows:
+        return ""
+    rows = sorted(rows, key=lambda g: g["full_size_usd"])
+    keys = [g["key"] for g in rows]
+    fig = go.Figure()
+    fig.add_bar(
+        y=keys,
+        x=[g["standard_usd"] for g in rows],
+        orientation="h",
+        name="standard tier, full size (upper bound)",
+        marker_color=STANDARD,
+    )
+    fig.add_bar(
+        y=keys,
+        x=[g["archive_usd"] for g in rows],
+        orientation="h",
+        name="archive tier (billed in full)",
+        marker_color=ARCHIVE,
+    )
+    fig.add_scatter(
+        y=keys,
+        x=[g["estimate_usd"] for g in rows],
+        mode="markers",
+        name="shared-block estimate",
+        marker={"color": ESTIMATE, "size": 11, "symbol": "diamond"},
+    )
+    fig.update_layout(
+        barmode="stack",
+        xaxis_title="USD per month",
+        height=max(260, 60 + 34 * len(rows)),
+    )
+    return _html(fig, "chart-cost-family")
+
+
+def cost_over_time(history: list[dict[str, Any]]) -> str:
+    """Total full-size and estimated cost per saved inventory, and each family's full size."""
+    if not history:
+        return ""
+    x = [p["scanned_at"] for p in history]
+    fig = go.Figure()
+    families = sorted({f for p in history for f in p["by_family"]})
+    few = len(history) < 3  # a stacked area needs points to span: bars until then
+    for i, fam in enumerate(families):
+        y = [p["by_family"].get(fam, 0) for p in history]
+        colour = PALETTE[i % len(PALETTE)]
+        if few:
+            fig.add_bar(x=x, y=y, name=fam, marker_color=colour)
+        else:
+            fig.add_scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                stackgroup="family",
+                name=fam,
+                line={"width": 0.5, "color": colour},
+            )
+    fig.add_scatter(
+        x=x,
+        y=[p["estimate_usd"] for p in history],
+        mode="lines+markers",
+        name="total, shared-block estimate",
+        line={"color": ESTIMATE, "width": 3, "dash": "dot"},
+        marker={"size": 10, "symbol": "diamond"},
+    )
+    fig.update_layout(yaxis_title="USD / month (full size)", barmode="stack")
+    if few:
+        fig.update_xaxes(type="category")
+    return _html(fig, "chart-cost-time")
+
+
+def age_distribution(images: list[dict[str, Any]]) -> str:
+    """Histogram of image ages in days, one colour per family."""
+    rows = [i for i in images if i.get("age_days") is not None]
+    if not rows:
+        return ""
+    by_family: dict[str, list[int]] = defaultdict(list)
+    for i in rows:
+        by_family[i["family"] or "(no family)"].append(i["age_days"])
+    fig = go.Figure()
+    for n, (fam, ages) in enumerate(sorted(by_family.items())):
+        fig.add_histogram(
+            x=ages,
+            name=fam,
+            marker_color=PALETTE[n % len(PALETTE)],
+            xbins={"start": 0, "size": 30},
+        )
+    fig.update_layout(
+        barmode="stack", xaxis_title="age in days (30-day bins)", yaxis_title="images"
+    )
+    return _html(fig, "chart-age")
+
+
+def lineage(families: list[dict[str, Any]]) -> str:
+    """Each family's versions over time; a line from the image each was built from; stars
+    on the versions a channel points at."""
+    if not families:
+        return ""
+    fig = go.Figure()
+    ids: dict[str, tuple[dt.datetime, str]] = {}
+    for fam in families:
+        for v in fam["versions"]:
+            t = parse_time(v["created_at"])
+            if t is not None:
+                ids[v["image_id"]] = (t, fam["label"])
+    xs: list[Any] = []
+    ys: list[Any] = []
+    for fam in families:
+        for v in fam["versions"]:
+            src = v.get("source_image_id")
+            if src in ids and v["image_id"] in ids:
+                for point in (ids[src], ids[v["image_id"]]):
+                    xs.append(point[0])
+                    ys.append(point[1])
+                xs.append(None)
+                ys.append(None)
+    if xs:
+        fig.add_scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name="built from",
+            line={"color": "#9aa5b1", "width": 1.5},
+            hoverinfo="skip",
+        )
+    for n, fam in enumerate(families):
+        vs = [v for v in fam["versions"] if v["image_id"] in ids]
+        fig.add_scatter(
+            x=[ids[v["image_id"]][0] for v in vs],
+            y=[fam["label"]] * len(vs),
+            mode="markers+text",
+            text=[v["version"] or "" for v in vs],
+            textposition="top center",
+            textfont={"size": 10},
+            name=fam["label"],
+            marker={
+                "size": [16 if v["channels"] else 10 for v in vs],
+                "symbol": ["star" if v["channels"] else "circle" for v in vs],
+                "color": PALETTE[n % len(PALETTE)],
+                "line": {"width": 1, "color": "#333"},
+            },
+            customdata=[[v["image_id"], ", ".join(v["channels"]) or "-", v["state"]] for v in vs],
+            hovertemplate="%{customdata[0]}<br>version %{text}<br>channels: %{customdata[1]}"
+            "<br>state: %{customdata[2]}<extra></extra>",
+            showlegend=False,
+        )
+    fig.update_layout(
+        height=max(260, 90 + 48 * len(families)),
+        xaxis_title="created",
+        yaxis={"type": "category"},
+    )
+    return _html(fig, "chart-lineage")

@@ -1,0 +1,155 @@
+"""What the HTML report shows, as plain data: built from the inventory, the cost report,
+the audit, the latest plan and the journal (no AWS calls here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import InputError
+from ..inventory import views
+from ..model import Inventory, iso
+from ..state.store import Store, plans
+from ..yamlpos import read_text
+
+
+@dataclass
+class ReportData:
+    title: str
+    generated_at: str
+    inventory: dict[str, Any]
+    summary: dict[str, Any]
+    images: list[dict[str, Any]]
+    families: list[dict[str, Any]]
+    cost: dict[str, Any]
+    history: list[dict[str, Any]]
+    audit: dict[str, Any] | None
+    plan: dict[str, Any] | None
+    plan_source: str | None
+    journal: list[dict[str, Any]] = field(default_factory=list)
+
+
+def latest_stored_plan(store: Store) -> tuple[dict[str, Any], str] | None:
+    """The newest plan the state store keeps (apply stores every plan it runs)."""
+    q = sa.select(plans.c.checksum, plans.c.stored_at, plans.c.body)
+    q = q.order_by(plans.c.stored_at.desc()).limit(1)
+    with store.engine.connect() as c:
+        row = c.execute(q).first()
+    if row is None:
+        return None
+    body = json.loads(zlib.decompress(row.body))
+    return body, f"state store, plan {row.checksum[:12]} (stored {row.stored_at})"
+
+
+def load_plan_file(path: str) -> dict[str, Any]:
+    text = read_text(path, "plan file")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"not a JSON plan: {exc}", file=path, key="--plan") from None
+    if not isinstance(data, dict) or not isinstance(data.get("actions", []), list):
+        raise InputError("not an amictl plan (no actions list)", file=path, key="--plan")
+    return data
+
+
+def _families(inv: Inventory, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    regions = {r for (_a, r, _f) in inv.families}
+    accounts = {a for (a, _r, _f) in inv.families}
+    out = []
+    for (account, region, family), imgs in sorted(inv.families.items()):
+        label = family
+        if len(regions) > 1:
+            label += f" ({region})"
+        if len(accounts) > 1:
+            label += f" [{account}]"
+        versions = []
+        for img in imgs:
+            row = rows.get(img.image_id, {})
+            src = inv.by_id.get(img.source_image_id or "")
+            versions.append(
+                {
+                    "image_id": img.image_id,
+                    "name": img.name,
+                    "version": img.version,
+                    "created_at": iso(img.created_at),
+                    "age_days": row.get("age_days"),
+                    "state": img.state,
+                    "deprecated": row.get("deprecated", False),
+                    "in_use": row.get("in_use", False),
+                    "channels": [c.rstrip("/").rsplit("/", 1)[-1] for c in row.get("channels", [])],
+                    "source_image_id": img.source_image_id,
+                    "built_from": (
+                        f"{src.name} ({src.version or src.image_id})"
+                        if src
+                        else img.source_image_id
+                    ),
+                    "monthly_cost_usd": row.get("monthly_cost_usd", 0.0),
+                }
+            )
+        out.append({"family": family, "label": label, "region": region, "versions": versions})
+    return out
+
+
+def build(
+    inv: Inventory,
+    cost: dict[str, Any],
+    *,
+    history: list[dict[str, Any]] | None = None,
+    audit: dict[str, Any] | None = None,
+    plan: dict[str, Any] | None = None,
+    plan_source: str | None = None,
+    journal: list[dict[str, Any]] | None = None,
+    title: str = "amictl image report",
+    now: dt.datetime | None = None,
+) -> ReportData:
+    now = now or dt.datetime.now(dt.UTC)
+    images = views.list_images(inv, now)
+    by_id = {r["image_id"]: r for r in images}
+    families = _families(inv, by_id)
+    states = Counter(r["state"] for r in images)
+    t = cost["totals"]
+    summary = {
+        "images": len(images),
+        "families": len({f["family"] for f in families}),
+        "snapshots": t["snapshots"],
+        "regions": len(inv.regions),
+        "accounts": len(inv.accounts),
+        "available": states.get("available", 0),
+        "disabled": states.get("disabled", 0),
+        "deprecated": sum(1 for r in images if r["deprecated"]),
+        "shared": sum(1 for r in images if r["public"] or r["shared_with"]),
+        "in_use": sum(1 for r in images if r["in_use"]),
+        "full_size_usd": t["full_size_usd"],
+        "estimate_usd": t["estimate_usd"],
+        "orphaned_usd": cost["orphaned"]["full_size_usd"],
+        "orphaned_snapshots": cost["orphaned"]["snapshots"],
+        "unused_images": cost["unused_images"]["unused_images"],
+        "unused_usd": cost["unused_images"]["full_size_usd"],
+        "findings": audit["summary"] if audit else None,
+    }
+    return ReportData(
+        title=title,
+        generated_at=iso(now) or "",
+        inventory={
+            "scanned_at": iso(inv.scanned_at),
+            "complete": inv.complete,
+            "regions": inv.regions,
+            "accounts": inv.accounts,
+            "incomplete": [f"{s.account}/{s.region}/{s.kind}" for s in inv.incomplete_slices()],
+        },
+        summary=summary,
+        images=images,
+        families=families,
+        cost=cost,
+        history=history or [],
+        audit=audit,
+        plan=plan,
+        plan_source=plan_source,
+        journal=journal or [],
+    )
