@@ -20,7 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..durations import parse_duration
+from ..durations import format_duration, parse_duration
 from ..errors import (
     AmictlError,
     InputError,
@@ -232,7 +232,7 @@ def register(cli: click.Group) -> None:
                 con.print(
                     "limits (from the original apply): "
                     f"--max-destroy {opts.max_destroy}, --max-share {round(opts.max_share * 100)}, "
-                    f"--max-age {opts.max_age}, --workers {opts.workers}"
+                    f"--max-age {format_duration(opts.max_age)}, --workers {opts.workers}"
                     + (", --allow-whole-family" if opts.allow_whole_family else "")
                     + (", --force-unsafe" if opts.force_unsafe else "")
                 )
