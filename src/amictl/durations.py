@@ -35,7 +35,7 @@ def parse_duration(text: str) -> dt.timedelta:
 def format_duration(td: dt.timedelta) -> str:
     """The policy language's form, exact for what it reads: ``30d``, ``36h``."""
     seconds = int(td.total_seconds())
-    if seconds % 86400 == 0:
+    if seconds and seconds % 86400 == 0:
         return f"{seconds // 86400}d"
     return f"{seconds // 3600}h"
 

@@ -269,7 +269,7 @@ def print_table(
     if fit.dropped:
         info(
             f"[dim]left out to fit {width} columns: {', '.join(label(c) for c in fit.dropped)} "
-            "(a wider terminal shows them; -o json or -o csv has every field)[/]"
+            "(-o json has every field)[/]"
         )
     if fit.folded:
         said = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())

@@ -248,4 +248,13 @@ def fit_columns(
         else:
             fit.dropped.append(c)
         fit.width = table_width([_minimum(c, cells[c]) for c in cols])
+    # A column dropped early may fit in the room a wider one left: take back what fits,
+    # highest value first, in the table's own column order.
+    for c in reversed(list(fit.dropped)):
+        trial = [x for x in columns if x in cols or x == c]
+        w = table_width([_minimum(x, cells[x]) for x in trial])
+        if w <= width:
+            cols[:] = trial
+            fit.dropped.remove(c)
+            fit.width = w
     return fit

@@ -101,12 +101,12 @@ def print_plan(p: Plan) -> None:
         for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
-            after = f" after {','.join(a.after)}" if a.after else ""
-            unsafe = " [red]UNSAFE[/]" if a.unsafe else ""
+            after = f"after {','.join(a.after)}" if a.after else ""
+            unsafe = "[red]UNSAFE[/] " if a.unsafe else ""
             why = escape(a.reasons[-1]) if a.reasons else ""
             con.print(
-                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7}{unsafe}"
-                f"[dim]{escape(after)}  {why}[/]"
+                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7} {unsafe}"
+                f"[dim]{escape(after):<10} {why}[/]"
             )
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
