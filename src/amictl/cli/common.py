@@ -266,10 +266,11 @@ def print_table(
     width = width or terminal_width()
     cells = {c: [cell(r.get(c), c) for r in rows] for c in columns}
     fit = fit_columns(columns, cells, width, drop)
-    if fit.dropped:
+    if fit.dropped or fit.empty:
+        said = [", ".join(label(c) for c in fit.dropped)] if fit.dropped else []
+        said += [f"empty: {', '.join(label(c) for c in fit.empty)}"] if fit.empty else []
         info(
-            f"[dim]left out to fit {width} columns: {', '.join(label(c) for c in fit.dropped)} "
-            "(-o json has every field)[/]"
+            f"[dim]left out to fit {width} columns: {'; '.join(said)} (-o json has every field)[/]"
         )
     if fit.folded:
         said = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())

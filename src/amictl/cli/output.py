@@ -181,6 +181,8 @@ class Fitted:
     columns: list[str]
     dropped: list[str] = field(default_factory=list)
     """Columns left out (their values are in -o json / csv)."""
+    empty: list[str] = field(default_factory=list)
+    """Columns left out that had no value in any row."""
     folded: dict[str, str] = field(default_factory=dict)
     """Columns with one value in every row, said once (in the title) instead."""
     width: int = 0
@@ -245,6 +247,8 @@ def fit_columns(
         cols.remove(c)
         if how == "fold":
             fit.folded[c] = cells[c][0]
+        elif not any(cells[c]):
+            fit.empty.append(c)
         else:
             fit.dropped.append(c)
         fit.width = table_width([_minimum(c, cells[c]) for c in cols])
