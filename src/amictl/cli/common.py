@@ -273,8 +273,8 @@ def print_table(
             f"[dim]left out to fit {width} columns: {'; '.join(said)} (-o json has every field)[/]"
         )
     if fit.folded:
-        said = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
-        title = f"{title} ({said})" if title else f"({said})"
+        once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
+        title = f"{title} ({once})" if title else f"({once})"
     table = Table(title=title, show_lines=False, header_style="bold")
     for c in fit.columns:
         prose = c in PROSE
