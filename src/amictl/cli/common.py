@@ -218,6 +218,9 @@ def info(msg: str) -> None:
         err_console().print(msg)
 
 
+_cell = cell  # the old private name, for code written before cli/output.py
+
+
 def emit(
     data: Any,
     columns: Sequence[str] | None = None,
