@@ -92,7 +92,7 @@ class GlobalOption(click.Option):
     """A global option: listed once, in ``amictl --help``.
 
     Every sub-command accepts it too (cli.md: "before or after the sub-command"), but
-    its ``--help`` shows one line pointing at ``amictl --help`` instead of the 13 options.
+    its ``--help`` shows one line pointing at ``amictl --help`` instead of repeating them.
     """
 
     def __init__(self, *args: Any, first: bool = False, **kwargs: Any) -> None:
