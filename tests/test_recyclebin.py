@@ -459,5 +459,5 @@ def test_demo_steps(env):
     assert res is not None and res["restored"][-1] == ids["a"]
     text = con.export_text()
     assert "images recoverable for 7 days (region-wide rule)" in text
-    assert f"{ids['a']} (app-1) is registered again: state available, 2 of 2 snapshot(s)" in text
+    assert f"{ids['a']} (app-1) is registered again: state available, 2 of 2 snapshots" in text
     assert demo_recyclebin.show_restore(ctx, ids["a"]) is None  # not in the bin any more

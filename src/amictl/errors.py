@@ -42,6 +42,22 @@ class InputError(AmictlError):
         self.detail = message
 
 
+class InputErrors(InputError):
+    """Every problem found in one file (exit 2): one line each, with file:line and the key.
+
+    ``errors`` are the single errors in line order; ``line`` and ``key`` are the first's.
+    """
+
+    def __init__(self, errors: list[InputError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.line or 0, e.key or ""))
+        first = self.errors[0]
+        lines = ["  " + e.message + (f" ({e.hint})" if e.hint else "") for e in self.errors]
+        message = f"{len(self.errors)} problems:\n" + "\n".join(lines)
+        InputError.__init__(self, message, hint="fix them all, then validate again")
+        self.file, self.line, self.key = first.file, first.line, first.key
+        self.detail = message
+
+
 class SafetyError(AmictlError):
     """Refused by a safety check (exit 3)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, InputErrors
 
 Path = tuple[Any, ...]
 
@@ -36,6 +36,14 @@ class Positions:
         p = tuple(path)
         key = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in p).replace(".[", "[")
         return InputError(message, file=self.file, line=self.line(p), key=key or None, hint=hint)
+
+
+def raise_all(errors: list[InputError]) -> None:
+    """Nothing if ``errors`` is empty; the error if there is one; else all of them at once."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InputErrors(errors)
 
 
 MAX_BYTES = 10 * 1024 * 1024

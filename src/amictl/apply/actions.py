@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..model import iso
 from ..policy.plan_model import Action
 from ..policy.planner import BY_TAG, MARK_TAG
 from .recheck import code_of, describe_image, tags_of
@@ -107,7 +108,7 @@ def do_deprecate(ec2: Any, a: Action, policy: str) -> Outcome:
     # AWS refuses a time in the past and rounds to the minute: the next whole minute.
     at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     ec2.enable_image_deprecation(ImageId=a.image_id, DeprecateAt=at)
-    return Outcome("done", f"deprecated at {at.isoformat()}")
+    return Outcome("done", f"deprecated at {iso(at)}")
 
 
 @executor("undeprecate", ["ec2:DisableImageDeprecation"], destructive=False)

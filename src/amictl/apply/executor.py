@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import interrupts
 from ..aws.session import Connector, Target, aws_error
-from ..durations import parse_duration
+from ..durations import format_duration, human_duration, parse_duration
 from ..errors import Interrupted, JournalError, SafetyError
 from ..inventory.collectors import image_from_api
 from ..model import FamilyRule, parse_time
@@ -142,8 +142,8 @@ def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -
         )
     if now - created > opts.max_age:
         raise SafetyError(
-            f"the plan is {(now - created).total_seconds() / 3600:.1f} h old "
-            f"(limit {opts.max_age})",
+            f"the plan is {human_duration(now - created)} old "
+            f"(the limit is {human_duration(opts.max_age)}, --max-age {format_duration(opts.max_age)})",
             hint="make a fresh plan, or pass --max-age with a longer limit",
         )
     unsafe = [a for a in plan.actions if a.unsafe]

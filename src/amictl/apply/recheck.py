@@ -29,9 +29,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..aws.session import Connector, Target
+from ..durations import human_duration
 from ..inventory.collectors import launch_permission_targets
 from ..inventory.scan import scan
-from ..model import IN_USE_KINDS, Reference, Snapshot, parse_time
+from ..model import IN_USE_KINDS, Reference, Snapshot, iso, parse_time
 from ..policy.holds import hold_reasons
 from ..policy.model import Hold, Policy, Rule
 from ..policy.plan_model import Action
@@ -270,7 +271,7 @@ def recheck_image(
     if delay is None:
         return _skip(f"rule {rule.name} has no {action.type} stage")
     if since + delay > now:
-        return _skip(f"the {action.type} stage is due only at {(since + delay).isoformat()}")
+        return _skip(f"the {action.type} stage is due only at {iso(since + delay)}")
     # In use: every reference kind (re-read), and the instances right now.
     use = [r.detail for r in refs.get(action.image_id or "", []) if r.kind in IN_USE_KINDS]
     if action.type == "deregister":
@@ -299,7 +300,9 @@ def recheck_image(
     if rule.keep.launched_within is not None:
         last = parse_time(img.get("LastLaunchedTime"))
         if last is not None and now - last <= rule.keep.launched_within:
-            return _skip(f"launched at {last.isoformat()}, within {rule.keep.launched_within}")
+            return _skip(
+                f"launched at {iso(last)}, within {human_duration(rule.keep.launched_within)}"
+            )
     planned = expect.get("state")
     if planned and state != planned and not (planned == "available" and state == "disabled"):
         return _skip(f"image state changed since the plan: {planned} -> {state}")
@@ -388,7 +391,7 @@ def recheck_snapshot(ec2: Any, action: Action, ctx: Context) -> Verdict:
         return _skip("the plan's policy does not say to " + action.type.replace("-", " ") + "s")
     started = parse_time(snap.get("StartTime"))
     if started is None or now - started < o.older_than:
-        return _skip(f"younger than {o.older_than}")
+        return _skip(f"younger than {human_duration(o.older_than)}")
     made_for = model.made_for_image
     if o.only_from_images:
         if made_for is None:

@@ -20,7 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..durations import parse_duration
+from ..durations import format_duration, parse_duration
 from ..errors import (
     AmictlError,
     InputError,
@@ -154,8 +154,20 @@ def register(cli: click.Group) -> None:
                 hint="each refusal names the one option that overrides it: --max-destroy N, "
                 "--max-share PCT, --allow-whole-family, --max-age D, --force-unsafe",
             )
-        if sum(bool(x) for x in (plan_file, policy_path, resume)) > 1:
-            raise InputError("give one of: a plan file, -p POLICY, --resume")
+        if plan_file and policy_path:
+            raise InputError(
+                f"give a plan file or -p POLICY, not both: `apply {plan_file}` applies that "
+                f"reviewed plan as it is (it carries its own policy); `apply -p {policy_path}` "
+                "makes a new plan from the policy, shows it and asks",
+                key="-p",
+                hint=f"to apply a plan made with {policy_path}: `amictl apply {plan_file}`",
+            )
+        if resume and (plan_file or policy_path):
+            raise InputError(
+                "--resume finishes the last interrupted apply with its own stored plan: "
+                "give it alone, without a plan file or -p POLICY",
+                key="--resume",
+            )
         try:
             age = parse_duration(max_age)
         except ValueError as exc:
@@ -232,7 +244,7 @@ def register(cli: click.Group) -> None:
                 con.print(
                     "limits (from the original apply): "
                     f"--max-destroy {opts.max_destroy}, --max-share {round(opts.max_share * 100)}, "
-                    f"--max-age {opts.max_age}, --workers {opts.workers}"
+                    f"--max-age {format_duration(opts.max_age)}, --workers {opts.workers}"
                     + (", --allow-whole-family" if opts.allow_whole_family else "")
                     + (", --force-unsafe" if opts.force_unsafe else "")
                 )

@@ -16,6 +16,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from .output import (
+    PROSE,
+    cell,
+    fit_columns,
+    json_default,
+    label,
+    normalize_times,
+    terminal_width,
+)
+
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUTS = ("table", "json", "csv", "yaml")
 
@@ -75,16 +85,41 @@ def _store(
     return cb
 
 
+GLOBAL_HELP_LINE = "Global options: see `amictl --help`"
+
+
+class GlobalOption(click.Option):
+    """A global option: listed once, in ``amictl --help``.
+
+    Every sub-command accepts it too (cli.md: "before or after the sub-command"), but
+    its ``--help`` shows one line pointing at ``amictl --help`` instead of repeating them.
+    """
+
+    def __init__(self, *args: Any, first: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first = first
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if ctx.parent is None:
+            return super().get_help_record(ctx)
+        return (GLOBAL_HELP_LINE, "") if self.first else None
+
+
+def _gopt(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, cls=GlobalOption, **kwargs)
+
+
 def global_options(fn: F) -> F:
     """The options of cli.md, on the group and on every command."""
     opts = [
-        click.option(
+        _gopt(
             "--profile",
+            first=True,
             expose_value=False,
             callback=_store("profile"),
             help="boto3 profile (AWS_PROFILE).",
         ),
-        click.option(
+        _gopt(
             "--region",
             "regions",
             multiple=True,
@@ -92,13 +127,13 @@ def global_options(fn: F) -> F:
             callback=_store("regions", _split_regions),
             help="Region(s) to work in: repeat, comma list, or `all`.",
         ),
-        click.option(
+        _gopt(
             "--endpoint-url",
             expose_value=False,
             callback=_store("endpoint_url"),
             help="Send every AWS call there (AWS_ENDPOINT_URL).",
         ),
-        click.option(
+        _gopt(
             "--sandbox",
             is_flag=True,
             default=None,
@@ -106,7 +141,7 @@ def global_options(fn: F) -> F:
             callback=_store("sandbox"),
             help="Use the running sandbox (its endpoint and dummy credentials).",
         ),
-        click.option(
+        _gopt(
             "--role-arn",
             "role_arns",
             multiple=True,
@@ -114,19 +149,19 @@ def global_options(fn: F) -> F:
             callback=_store("role_arns", list),
             help="Work in another account by assuming this role (repeatable).",
         ),
-        click.option(
+        _gopt(
             "--accounts-file",
             expose_value=False,
             callback=_store("accounts_file"),
             help="YAML/JSON file listing accounts and the roles to assume.",
         ),
-        click.option(
+        _gopt(
             "--state",
             expose_value=False,
             callback=_store("state"),
             help="State store URL (AMICTL_STATE); default SQLite under $XDG_STATE_HOME/amictl/.",
         ),
-        click.option(
+        _gopt(
             "-o",
             "--output",
             type=click.Choice(OUTPUTS),
@@ -134,7 +169,7 @@ def global_options(fn: F) -> F:
             callback=_store("output"),
             help="table for people; json, csv, yaml for scripts (AMICTL_OUTPUT).",
         ),
-        click.option(
+        _gopt(
             "--no-progress",
             "progress",
             flag_value=False,
@@ -143,7 +178,7 @@ def global_options(fn: F) -> F:
             callback=_store("progress"),
             help="No progress bars.",
         ),
-        click.option(
+        _gopt(
             "-v",
             "--verbose",
             "verbosity",
@@ -152,7 +187,7 @@ def global_options(fn: F) -> F:
             callback=_store("verbosity"),
             help="More logging on stderr.",
         ),
-        click.option(
+        _gopt(
             "-q",
             "--quiet",
             "quiet",
@@ -173,10 +208,8 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def out_console() -> Console:
-    # Piped output (a file, CI logs, `less`) gets wide tables instead of 80 cramped columns.
-    width = None if sys.stdout.isatty() else 220
-    return Console(highlight=False, soft_wrap=True, width=width)
+def out_console(width: int | None = None) -> Console:
+    return Console(highlight=False, soft_wrap=True, width=width or terminal_width())
 
 
 def info(msg: str) -> None:
@@ -185,18 +218,7 @@ def info(msg: str) -> None:
         err_console().print(msg)
 
 
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else ""
-    if isinstance(v, float):
-        return f"{v:.2f}"
-    if isinstance(v, list | tuple):
-        return ", ".join(_cell(x) for x in v)
-    if isinstance(v, dict):
-        return json.dumps(v, sort_keys=True)
-    return str(v)
+_cell = cell  # the old private name, for code written before cli/output.py
 
 
 def emit(
@@ -204,16 +226,21 @@ def emit(
     columns: Sequence[str] | None = None,
     title: str | None = None,
     table_rows: list[dict[str, Any]] | None = None,
+    drop: Sequence[str] | None = None,
 ) -> None:
-    """Print ``data`` in the chosen output format. Tables use ``columns`` (or all keys)."""
+    """Print ``data`` in the chosen output format. Tables use ``columns`` (or all keys).
+
+    Times are written one way (``2026-11-26T10:00:00Z``) in every format. A table wider
+    than the terminal leaves out columns, ``drop`` first (lowest value first; by default
+    the rightmost that do not identify the row), and says which on stderr.
+    """
     fmt = settings().output
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+        click.echo(json.dumps(normalize_times(data), indent=2, default=json_default))
         return
     if fmt == "yaml":
-        click.echo(
-            yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False), nl=False
-        )
+        plain = json.loads(json.dumps(normalize_times(data), default=json_default))
+        click.echo(yaml.safe_dump(plain, sort_keys=False), nl=False)
         return
     rows = table_rows if table_rows is not None else data
     if isinstance(rows, dict):
@@ -225,16 +252,40 @@ def emit(
         w = csv.writer(buf)
         w.writerow(cols)
         for r in rows:
-            w.writerow([_cell(r.get(c)) for c in cols])
+            w.writerow([cell(r.get(c), c) for c in cols])
         click.echo(buf.getvalue(), nl=False)
         return
+    print_table(rows, cols, title=title, drop=drop)
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    title: str | None = None,
+    drop: Sequence[str] | None = None,
+    width: int | None = None,
+) -> None:
+    """A table fitted to the terminal: columns dropped (and named), never ids wrapped."""
+    width = width or terminal_width()
+    cells = {c: [cell(r.get(c), c) for r in rows] for c in columns}
+    fit = fit_columns(columns, cells, width, drop)
+    if fit.dropped or fit.empty:
+        said = [", ".join(label(c) for c in fit.dropped)] if fit.dropped else []
+        said += [f"empty: {', '.join(label(c) for c in fit.empty)}"] if fit.empty else []
+        info(
+            f"[dim]left out to fit {width} columns: {'; '.join(said)} (-o json has every field)[/]"
+        )
+    if fit.folded:
+        once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
+        title = f"{title} ({once})" if title else f"({once})"
     table = Table(title=title, show_lines=False, header_style="bold")
-    for c in cols:
-        ident = c.endswith("_id") or c in ("id", "region", "account")
-        table.add_column(c.replace("_", " "), no_wrap=ident, overflow="fold")
-    for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in cols])
-    out_console().print(table)
+    for c in fit.columns:
+        prose = c in PROSE
+        table.add_column(label(c), no_wrap=not prose, overflow="fold" if prose else "ellipsis")
+    for i in range(len(rows)):
+        table.add_row(*[cells[c][i] for c in fit.columns])
+    # Wider than the terminal only when the key columns alone do not fit: cells stay whole.
+    out_console(max(width, fit.width)).print(table)
 
 
 def progress_enabled() -> bool:

@@ -10,6 +10,7 @@ from collections import Counter
 import click
 
 from ..aws.session import AwsConfig, Connector
+from ..durations import plural
 from ..inventory import scan, views
 from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from ..state.store import Store
@@ -81,7 +82,7 @@ class DemoContext:
         )
         fams = Counter((i.region, i.family or "(no family)") for i in inv.images if i.owned)
         for (region, fam), n in sorted(fams.items()):
-            con.print(f"  {region:<10} {fam:<20} {n} versions")
+            con.print(f"  {region:<10} {fam:<20} {plural(n, 'version')}")
         kinds = Counter(r.kind for r in inv.references)
         con.print("References found: " + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())))
         now = dt.datetime.now(dt.UTC)
@@ -95,7 +96,8 @@ class DemoContext:
             ami = self.aliases[alias]
             rows = views.refs_rows(inv, ami, now, dt.timedelta(days=30))
             con.print(
-                f"\n[bold]{alias}[/] ({ami}): {why}. The tools users left miss this one. `amictl refs`:"
+                f"\n[bold]{alias}[/] ({ami}): {why}; a check of instances and default launch "
+                f"template versions alone would call it unused. `amictl refs`:"
             )
             for r in rows:
                 con.print(f"    {r['kind']:<24} {r['id']:<28} {r['detail']}")

@@ -8,9 +8,13 @@ from typing import Any
 
 from ..apply import ApplyOptions, apply_plan
 from ..apply.executor import describe_coverage, execute, prepare
+from ..durations import plural
 from ..inventory import scan
 from ..policy import plan as make_plan
 from .demo_recyclebin import ensure_rule, show_restore
+
+LISTED = ("deregister", "delete-snapshot")
+UNLISTED_WORDS = {"mark": "mark", "deprecate": "deprecation", "disable": "disabling"}
 
 
 def run_apply(ctx: Any) -> None:
@@ -26,16 +30,29 @@ def run_apply(ctx: Any) -> None:
     for where, c in sorted(prep.recycle_bin.items()):
         con.print(f"Recovery in {where}: {describe_coverage(c)}")
 
+    con.print(
+        "Listed as they happen: deregistrations, snapshot deletions and anything not done. "
+        "Marks (a tag) and deprecations are done too, and counted below, but not listed."
+    )
+    listed: list[str] = []
+
     def progress(a, st, msg):  # type: ignore[no-untyped-def]
-        if a.type in ("deregister", "delete-snapshot") or st != "done":
+        if a.type in LISTED or st != "done":
+            listed.append(a.id)
             con.print(
                 f"  {st:<7} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  [dim]{msg}[/]"
             )
 
     result = execute(ctx.conn, ctx.store, prep, ApplyOptions(), progress)
     ctx.result = result
+    by_id = {a.id: a for a in p.actions}
+    unlisted = Counter(by_id[i].type for i in result.done if i not in set(listed))
+    words = [plural(n, UNLISTED_WORDS.get(t, t)) for t, n in sorted(unlisted.items())]
+    also = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
     con.print(
-        f"{len(result.done)} actions done, {len(result.skipped)} skipped, {len(result.failed)} failed; "
+        f"{plural(len(result.done), 'action')} done ({len(listed)} listed above"
+        + (f"; {also} not listed" if also else "")
+        + f"), {len(result.skipped)} skipped, {len(result.failed)} failed; "
         f"caller {', '.join(result.caller.values())}."
     )
     gone = [a.image_id for a in p.actions if a.type == "deregister" and a.id in result.done]

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from .. import recyclebin
 from ..aws.session import Target
+from ..durations import human_duration, plural
 from ..errors import AmictlError
 
 DEMO_RETENTION_DAYS = 7
@@ -34,8 +36,12 @@ def ensure_rule(ctx: Any, title: str | None = None) -> list[dict[str, Any]]:
         cov = recyclebin.coverage(ctx.conn, t)
         con.print(f"  {t.region:<10} {cov.describe()}")
     created = sum(r["status"] == "created" for r in rows)
-    con.print(f"{created} rule(s) created, {len(rows) - created} already in place.")
+    con.print(f"{plural(created, 'rule')} created, {len(rows) - created} already in place.")
     return rows
+
+
+def _left(days: float | None) -> str:
+    return "?" if days is None else human_duration(dt.timedelta(days=days))
 
 
 def _find(ctx: Any, resource_id: str) -> tuple[Target | None, list[dict[str, Any]]]:
@@ -59,12 +65,13 @@ def show_restore(ctx: Any, image_id: str, title: str | None = None) -> dict[str,
     images = [r for r in rows if r["type"] == "image"]
     snaps = [r for r in rows if r["type"] == "snapshot"]
     con.print(
-        f"`amictl recycle-bin ls`: {len(images)} image(s) and {len(snaps)} snapshot(s) in the bin."
+        f"`amictl recycle-bin ls`: {plural(len(images), 'image')} and "
+        f"{plural(len(snaps), 'snapshot')} in the bin."
     )
     for r in images[:8]:
         con.print(
             f"  {r['region']:<10} {r['id']:<22} {r['name'] or '':<24} "
-            f"kept until {(r['retention_end_time'] or '')[:16]} ({r['days_left']} days left)"
+            f"kept until {r['retention_end_time'] or '?'} ({_left(r['days_left'])} left)"
         )
     if len(images) > 8:
         con.print(f"  ... and {len(images) - 8} more")
@@ -91,8 +98,10 @@ def show_restore(ctx: Any, image_id: str, title: str | None = None) -> dict[str,
     present = [s for s in snap_ids if s not in res["missing_snapshots"]]
     con.print(
         f"{image_id} ({image.get('Name', '?')}) is registered again: state {image.get('State')}, "
-        f"{len(present)} of {len(snap_ids)} snapshot(s) present; it can launch instances again."
+        f"{len(present)} of {plural(len(snap_ids), 'snapshot')} present; it can launch instances "
+        "again."
         if present == snap_ids
-        else f"{image_id} is registered again but {len(snap_ids) - len(present)} snapshot(s) are gone."
+        else f"{image_id} is registered again but "
+        f"{plural(len(snap_ids) - len(present), 'snapshot is', 'snapshots are')} gone."
     )
     return res

@@ -8,6 +8,7 @@ from typing import Any
 from ..aws.session import Target
 from ..build.create import from_instance
 from ..channels.ops import promote, rollback
+from ..durations import plural
 from ..errors import AmictlError
 from ..launch.resolve import check_launchable, resolve
 from ..launch.run import launch
@@ -37,7 +38,7 @@ def run_release(ctx: Any) -> None:
     con.print(
         f"`amictl create from-instance {source.id} --family {family} --bump minor`: "
         f"{created.image_id} ({created.name}), tags family/version/lineage on the image and "
-        f"its {len(created.snapshot_ids)} snapshot(s); parent {created.source_image}."
+        f"its {plural(len(created.snapshot_ids), 'snapshot')}; parent {created.source_image}."
     )
     for row in promote(ctx.conn, [target], family, created.version, "staging"):
         con.print(f"`amictl promote {family} {created.version} --channel staging`: {_row(row)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import distribute
+from ..durations import plural
 from ..errors import InputError
 from . import context
 from .common import emit, global_options, info, settings
@@ -122,7 +123,7 @@ def register(cli: click.Group) -> None:
         if res["snapshots"]:
             info(
                 f"createVolumePermission {'added to' if add else 'removed from'} "
-                f"{len(res['snapshots'])} snapshot(s)"
+                f"{plural(len(res['snapshots']), 'snapshot')}"
             )
         if res["journal"]:
             info(f"journaled as {res['journal']} (`amictl journal --plan {res['journal']}`)")

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..durations import parse_duration
+from ..durations import parse_duration, plural
 from ..errors import InputError
 from ..inventory import scan, views
 from ..model import Inventory
@@ -19,6 +19,7 @@ from .common import emit, err_console, global_options, info, progress_enabled, s
 
 LS_COLUMNS = [
     "image_id",
+    "account",
     "region",
     "name",
     "family",
@@ -32,6 +33,24 @@ LS_COLUMNS = [
     "public",
     "shared_with",
     "deprecation_time",
+    "last_launched_time",
+]
+# What `ls` leaves out first when the terminal is too narrow (lowest value first).
+LS_DROP = [
+    "channels",
+    "shared_with",
+    "deprecation_time",
+    "public",
+    "monthly_cost_usd",
+    "size_gib",
+    "last_launched_time",
+    "family",
+    "age_days",
+    "state",
+    "references",
+    "version",
+    "account",
+    "region",
 ]
 
 
@@ -160,7 +179,13 @@ def register(cli: click.Group) -> None:
 
     @cli.command("ls")
     @click.option("--family", help="Only this family (glob).")
-    @click.option("--unused", is_flag=True, help="Only images nothing uses.")
+    @click.option(
+        "--unused",
+        is_flag=True,
+        help="Only images nothing refers to (references 0): no instance, launch template "
+        "version, launch configuration, ASG, SSM parameter or channel uses them, and they are "
+        "neither shared nor public (another account may launch a shared image).",
+    )
     @click.option(
         "--shared", is_flag=True, help="Only images shared with other accounts or public."
     )
@@ -193,7 +218,7 @@ def register(cli: click.Group) -> None:
             deprecated=deprecated,
             older_than=older,
         )
-        emit(rows, LS_COLUMNS, title=f"{len(rows)} images")
+        emit(rows, LS_COLUMNS, title=plural(len(rows), "image"), drop=LS_DROP)
 
     @cli.command("show")
     @click.argument("ami")

@@ -38,6 +38,48 @@ def make_plan(policy_path: str, now: str | None, from_state: bool = False) -> Pl
     return plan(inv, policy, parse_now(now), created_at=dt.datetime.now(dt.UTC))
 
 
+PLAN_CSV_COLUMNS = [
+    "id",
+    "type",
+    "account",
+    "region",
+    "family",
+    "version",
+    "image_id",
+    "snapshot_id",
+    "rule",
+    "after",
+    "size_gib",
+    "unsafe",
+    "reasons",
+]
+
+
+def plan_csv_rows(p: Plan) -> list[dict[str, Any]]:
+    """`plan -o csv`: one row per action in apply's order, flat columns (lists joined)."""
+    versions = {d.image_id: d.version for d in p.decisions}
+    rows = []
+    for a in sorted(p.actions, key=lambda x: action_order(x.id)):
+        rows.append(
+            {
+                "id": a.id,
+                "type": a.type,
+                "account": a.account,
+                "region": a.region,
+                "family": a.family or "",
+                "version": versions.get(a.image_id or "", "") if not a.snapshot_id else "",
+                "image_id": a.image_id or "",
+                "snapshot_id": a.snapshot_id or "",
+                "rule": a.rule,
+                "after": " ".join(a.after),
+                "size_gib": a.size_gib or "",
+                "unsafe": "true" if a.unsafe else "false",
+                "reasons": "; ".join(a.reasons),
+            }
+        )
+    return rows
+
+
 def print_plan(p: Plan) -> None:
     con = out_console()
     if not p.inventory["complete"]:
@@ -59,12 +101,12 @@ def print_plan(p: Plan) -> None:
         for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
-            after = f" after {','.join(a.after)}" if a.after else ""
-            unsafe = " [red]UNSAFE[/]" if a.unsafe else ""
+            after = f"after {','.join(a.after)}" if a.after else ""
+            unsafe = "[red]UNSAFE[/] " if a.unsafe else ""
             why = escape(a.reasons[-1]) if a.reasons else ""
             con.print(
-                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7}{unsafe}"
-                f"[dim]{escape(after)}  {why}[/]"
+                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7} {unsafe}"
+                f"[dim]{escape(after):<10} {why}[/]"
             )
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
@@ -142,6 +184,8 @@ def register(cli: click.Group) -> None:
             info(f"plan saved to {out} (checksum {p.checksum[:12]}..., signed by this state store)")
         if settings().output == "table":
             print_plan(p)
+        elif settings().output == "csv":
+            emit(plan_csv_rows(p), PLAN_CSV_COLUMNS)
         else:
             emit(body)
 

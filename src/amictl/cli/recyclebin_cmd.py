@@ -10,7 +10,7 @@ import click
 
 from .. import recyclebin
 from ..aws.session import Target
-from ..durations import parse_duration
+from ..durations import parse_duration, plural
 from ..errors import AmictlError, InputError, PartialFailure
 from . import context
 from .common import emit, err_console, global_options, info, settings
@@ -172,7 +172,7 @@ def register(cli: click.Group) -> None:
         rows = [r for rs in results for r in rs]
         emit(rows, ENSURE_COLUMNS, "Recycle Bin rules")
         created = sum(r["status"] == "created" for r in rows)
-        info(f"{created} rule(s) created, {len(rows) - created} already in place")
+        info(f"{plural(created, 'rule')} created, {len(rows) - created} already in place")
         if any(r["rule_status"] == "pending" for r in rows):
             info("note: an account's first rule can take up to 30 minutes to become active")
         _finish(errors, len(targets))

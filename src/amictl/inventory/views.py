@@ -69,7 +69,9 @@ def list_images(
         if family and not fnmatch.fnmatchcase(img.family or "", family):
             continue
         row = image_row(inv, img, now)
-        if unused and row["in_use"]:
+        # unused: nothing refers to it, not even a launch permission (shared or public):
+        # an image another account can launch may be in use there, where amictl cannot see
+        if unused and (row["in_use"] or row["references"]):
             continue
         if shared and not img.shared:
             continue

@@ -9,7 +9,7 @@ from typing import Any
 from ..aws.session import Connector, Target, aws_error
 from ..distribute.common import FAMILY_TAG, VERSION_TAG, Found, check_image_id, describe_image
 from ..errors import AmictlError, InputError, SafetyError
-from ..model import parse_time
+from ..model import iso, parse_time
 
 CHANNEL_PARAMETER = "/amictl/channels/{family}/{channel}"
 
@@ -114,7 +114,7 @@ def check_launchable(
         problems.append(f"{found.image_id} is disabled")
     dep = parse_time(found.data.get("DeprecationTime"))
     if dep is not None and dep <= now:
-        problems.append(f"{found.image_id} is deprecated since {dep.isoformat()}")
+        problems.append(f"{found.image_id} is deprecated since {iso(dep)}")
     if problems and not allow_deprecated:
         raise SafetyError(
             "; ".join(problems) + ": refusing to launch it",

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, InputError
+from ..model import iso
 
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 SNAP_RE = re.compile(r"^snap-[0-9a-f]{8,17}$")
@@ -51,7 +52,7 @@ def kind_of(resource_id: str) -> str:
 
 def _iso(t: Any) -> str | None:
     if isinstance(t, dt.datetime):
-        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat()
+        return iso(t if t.tzinfo else t.replace(tzinfo=dt.UTC))
     return None if t is None else str(t)
 
 

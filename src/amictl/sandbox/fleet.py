@@ -18,7 +18,7 @@ from typing import Any
 from ..aws.session import known_regions, region_problem
 from ..durations import MAX_DAYS
 from ..errors import InputError
-from ..yamlpos import Positions, check_keys, load_file, loads
+from ..yamlpos import Positions, check_keys, load_file, loads, raise_all
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 SANDBOX_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
@@ -409,6 +409,7 @@ def parse(data: Any, pos: Positions) -> Fleet:
     _settings(data, fleet, pos)
 
     aliases: dict[str, tuple[str, dict[str, Any]]] = {}
+    errors: list[InputError] = []
     for section, kind in SECTIONS.items():
         items = data.get(section) or []
         if not isinstance(items, list):
@@ -421,16 +422,21 @@ def parse(data: Any, pos: Positions) -> Fleet:
                 hint=_LIMIT_HINT,
             )
         for i, raw in enumerate(items):
-            item = _fill(raw, kind, (section, i), pos, kind.replace("_", " "))
-            _days(item, (section, i), pos)
-            if "tags" in item:
-                item["tags"] = _tags(item["tags"], (section, i, "tags"), pos)
-            alias = item["alias"]
-            if alias in aliases:
-                raise pos.error((section, i, "alias"), f"duplicate alias {alias!r}")
-            aliases[alias] = (kind, item)
-            item["_path"] = (section, i)
-            out.append(item)
+            try:
+                item = _fill(raw, kind, (section, i), pos, kind.replace("_", " "))
+                _days(item, (section, i), pos)
+                if "tags" in item:
+                    item["tags"] = _tags(item["tags"], (section, i, "tags"), pos)
+                alias = item["alias"]
+                if alias in aliases:
+                    raise pos.error((section, i, "alias"), f"duplicate alias {alias!r}")
+                aliases[alias] = (kind, item)
+                item["_path"] = (section, i)
+                out.append(item)
+            except InputError as exc:
+                errors.append(exc)  # every item is checked: all errors at once
+
+    raise_all(errors)
 
     def ref(path: tuple[Any, ...], alias: str, kind: str) -> dict[str, Any]:
         found = aliases.get(alias)
@@ -452,47 +458,51 @@ def parse(data: Any, pos: Positions) -> Fleet:
         item["region"] = r
 
     for i, img in enumerate(fleet.images):
-        p = ("images", i)
-        region_of(img, p, None)
-        _one_of(img["state"], IMAGE_STATES, (*p, "state"), pos)
-        _one_of(img["architecture"], ARCHES, (*p, "architecture"), pos)
-        _one_of(img["platform"], PLATFORMS, (*p, "platform"), pos)
-        if img["owner"] is not None and not ACCOUNT_RE.match(img["owner"]):
-            raise pos.error((*p, "owner"), "an account id is 12 digits")
-        if img["reuse_snapshot_of"] and img["snapshots"]:
-            raise pos.error((*p, "snapshots"), "give snapshots or reuse_snapshot_of, not both")
-        snaps = img["snapshots"] if img["snapshots"] is not None else [{}]
-        if not snaps and not img["reuse_snapshot_of"]:
-            raise pos.error((*p, "snapshots"), "an EBS image needs at least one snapshot")
-        img["snapshots"] = (
-            [
-                _fill(s, "image_snapshot", (*p, "snapshots", j), pos, "image snapshot")
-                for j, s in enumerate(snaps)
-            ]
-            if not img["reuse_snapshot_of"]
-            else []
-        )
-        for j, s in enumerate(img["snapshots"]):
-            _limit(s["size_gib"], "size_gib", (*p, "snapshots", j, "size_gib"), pos)
-            s["tags"] = _tags(s["tags"], (*p, "snapshots", j, "tags"), pos)
-            _one_of(s["storage_tier"], STORAGE_TIERS, (*p, "snapshots", j, "storage_tier"), pos)
-            if s["storage_tier"] == "archive" and not img["disabled"]:
-                raise pos.error(
-                    (*p, "snapshots", j, "storage_tier"),
-                    "only a disabled image's snapshots can be archived (as on AWS)",
-                )
-            if s["device"] is None:
-                s["device"] = "/dev/xvda" if j == 0 else f"/dev/sd{chr(ord('f') + j - 1)}"
-        for j, acct in enumerate(img["shared_with"]):
-            if not isinstance(acct, str) or not (
-                ACCOUNT_RE.match(acct) or acct.startswith("arn:aws:organizations::")
-            ):
-                raise pos.error(
-                    (*p, "shared_with", j),
-                    "expected a 12-digit account id or an organization / OU ARN",
-                )
-        if img["name"] is None:
-            img["name"] = img["alias"]
+        try:
+            p = ("images", i)
+            region_of(img, p, None)
+            _one_of(img["state"], IMAGE_STATES, (*p, "state"), pos)
+            _one_of(img["architecture"], ARCHES, (*p, "architecture"), pos)
+            _one_of(img["platform"], PLATFORMS, (*p, "platform"), pos)
+            if img["owner"] is not None and not ACCOUNT_RE.match(img["owner"]):
+                raise pos.error((*p, "owner"), "an account id is 12 digits")
+            if img["reuse_snapshot_of"] and img["snapshots"]:
+                raise pos.error((*p, "snapshots"), "give snapshots or reuse_snapshot_of, not both")
+            snaps = img["snapshots"] if img["snapshots"] is not None else [{}]
+            if not snaps and not img["reuse_snapshot_of"]:
+                raise pos.error((*p, "snapshots"), "an EBS image needs at least one snapshot")
+            img["snapshots"] = (
+                [
+                    _fill(s, "image_snapshot", (*p, "snapshots", j), pos, "image snapshot")
+                    for j, s in enumerate(snaps)
+                ]
+                if not img["reuse_snapshot_of"]
+                else []
+            )
+            for j, s in enumerate(img["snapshots"]):
+                _limit(s["size_gib"], "size_gib", (*p, "snapshots", j, "size_gib"), pos)
+                s["tags"] = _tags(s["tags"], (*p, "snapshots", j, "tags"), pos)
+                _one_of(s["storage_tier"], STORAGE_TIERS, (*p, "snapshots", j, "storage_tier"), pos)
+                if s["storage_tier"] == "archive" and not img["disabled"]:
+                    raise pos.error(
+                        (*p, "snapshots", j, "storage_tier"),
+                        "only a disabled image's snapshots can be archived (as on AWS)",
+                    )
+                if s["device"] is None:
+                    s["device"] = "/dev/xvda" if j == 0 else f"/dev/sd{chr(ord('f') + j - 1)}"
+            for j, acct in enumerate(img["shared_with"]):
+                if not isinstance(acct, str) or not (
+                    ACCOUNT_RE.match(acct) or acct.startswith("arn:aws:organizations::")
+                ):
+                    raise pos.error(
+                        (*p, "shared_with", j),
+                        "expected a 12-digit account id or an organization / OU ARN",
+                    )
+            if img["name"] is None:
+                img["name"] = img["alias"]
+        except InputError as exc:
+            errors.append(exc)
+    raise_all(errors)
     for i, img in enumerate(fleet.images):
         p = ("images", i)
         if img["reuse_snapshot_of"]:
