@@ -200,7 +200,7 @@ def test_migrations_match_the_metadata(state_url):
     store = Store(state_url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), meta)
-    assert diff == [], f"add a revision: python -m amictl.state.schema revision '...': {diff}"
+    assert diff == [], f"add a revision: python -m amictl.state.migrations revision '...': {diff}"
     st = schema.status(store.engine)
     assert st.current and st.revision == schema.head() == schema.revisions()[-1]
 
@@ -335,3 +335,52 @@ def test_packaged_migrations_are_complete():
     assert [f.split("_", 1)[0] for f in files] == schema.revisions()
     assert (schema.MIGRATIONS / "env.py").is_file()
     assert Path(schema.MIGRATIONS / "script.py.mako").is_file()
+
+
+def _doc_sql(section: str) -> list[str]:
+    """The ```sql blocks of a section of docs/team.md, in order."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "team.md").read_text()
+    part = text.split(section, 1)[1].split("\n## ", 1)[0]
+    return [b.split("```", 1)[0] for b in part.split("```sql\n")[1:]]
+
+
+def test_the_documented_roles_work_and_only_the_owner_migrates(pg_server):
+    import psycopg
+
+    setup, grants = _doc_sql("## The PostgreSQL database and its roles")
+    db = f"team_{os.getpid()}"
+    setup = setup.replace("DATABASE amictl ", f"DATABASE {db} ")
+    base = f"host=127.0.0.1 port={pg_server.port}"
+    with psycopg.connect(f"{base} user=amictl password=secret dbname=postgres") as c:
+        c.autocommit = True
+        for stmt in filter(str.strip, setup.split(";")):
+            c.execute(stmt)
+    with psycopg.connect(f"{base} user=amictl_owner password=change-me-owner dbname={db}") as c:
+        c.autocommit = True
+        for stmt in filter(str.strip, grants.split(";")):
+            c.execute(stmt)
+    at = f"@127.0.0.1:{pg_server.port}/{db}"
+    owner = f"postgresql://amictl_owner:change-me-owner{at}"
+    app = f"postgresql://amictl_app:change-me-app{at}"
+    with pytest.raises(StateError) as exc:
+        Store(app)  # an empty database: the app role cannot set it up
+    assert exc.value.hint and "amictl state migrate" in exc.value.hint
+    code, _, msg = _state(["migrate"], app)
+    assert code == 1 and "permission denied" in msg
+    code, out, _ = _state(["migrate", "-o", "json"], owner)
+    assert code == 0 and json.loads(out)["applied"] == schema.revisions()
+    store = Store(app)  # day to day: rows only
+    _journal(store, "e" * 64, "a1", "done")
+    assert len(store.plan_key()) == 32
+    store.start_apply_run("e" * 64, {})
+    with store.lock(["1/r"], owner="apply e", caller="arn:app"):
+        assert [r["held"] for r in locks.holders(store)] == [True]
+    # an older shared schema is refused for the app role, upgraded by the owner
+    with sa.create_engine(owner).begin() as c:
+        c.exec_driver_sql("ALTER TABLE locks DROP COLUMN caller")
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    with pytest.raises(StateError, match="older than this amictl"):
+        Store(app)
+    code, out, _ = _state(["migrate", "-o", "json"], owner)
+    assert json.loads(out)["applied"] == ["0002"]
+    Store(app).journal_rows()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
+from ..paths import default_state_url
 from ..state import locks, schema
 from ..state.store import Store
 from .common import emit, global_options, info, out_console, settings
@@ -13,6 +16,15 @@ from .common import emit, global_options, info, out_console, settings
 
 def _open() -> Store:
     return Store(settings().state, check_schema=False)
+
+
+def _missing_file(url: str | None) -> str | None:
+    """The URL of a SQLite store whose file does not exist yet, else None."""
+    target = sa.make_url(url or default_state_url())
+    db = target.database
+    if target.get_backend_name() == "sqlite" and db and db != ":memory:":
+        return None if os.path.exists(db) else target.render_as_string()
+    return None
 
 
 def register(cli: click.Group) -> None:
@@ -25,14 +37,20 @@ def register(cli: click.Group) -> None:
     def info_cmd() -> None:
         """Where the state store is, its backend, schema revision (current or not), rows per
         table and the apply locks recorded in it. Changes nothing."""
-        store = _open()
-        try:
-            st = schema.status(store.engine)
-            data: dict[str, Any] = st.to_dict()
-            data["tables"] = schema.row_counts(store.engine)
-            data["locks"] = locks.holders(store) if st.state != "empty" else []
-        finally:
-            store.engine.dispose()
+        missing = _missing_file(settings().state)
+        if missing:  # say so without creating it
+            st = schema.SchemaStatus(missing, "sqlite", None, schema.head(), "empty")
+            st.pending = schema.revisions()
+            data: dict[str, Any] = {**st.to_dict(), "tables": {}, "locks": []}
+        else:
+            store = _open()
+            try:
+                st = schema.status(store.engine)
+                data = st.to_dict()
+                data["tables"] = schema.row_counts(store.engine)
+                data["locks"] = locks.holders(store) if st.state != "empty" else []
+            finally:
+                store.engine.dispose()
         if settings().output != "table":
             emit(data)
             return

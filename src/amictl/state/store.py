@@ -7,9 +7,9 @@ before and after every AWS call, so a killed apply can resume from it.
 SCHEMA CHANGES: the tables below are the current schema; stores are brought to it by
 Alembic revisions in ``amictl/state/migrations/versions/`` (run by ``state/schema.py`` when a
 store is opened, or by ``amictl state migrate``), never by ``create_all``. A change that adds
-a table or a column here also adds the next revision file (``python -m amictl.state.schema
-revision "add bakes"`` writes it from the difference; review it), see docs/team.md.
-tests/test_team_state.py fails while the metadata and the revisions disagree.
+a table or a column here also adds the next revision file (``python -m
+amictl.state.migrations revision "add bakes"`` writes it from the difference; review it),
+see docs/team.md. tests/test_team_state.py fails while the metadata and the revisions disagree.
 """
 
 from __future__ import annotations
@@ -194,7 +194,9 @@ class Store:
         self.url = normalize_url(url or default_state_url())
         database: str | None = None
         try:
-            self.engine = sa.create_engine(self.url, future=True)
+            # a team's server may drop idle connections between two steps of a long apply
+            pg = self.url.startswith("postgresql")
+            self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=pg)
             database = self.engine.url.database
             if self.engine.dialect.name == "sqlite":
 

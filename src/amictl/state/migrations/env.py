@@ -1,5 +1,5 @@
 """Alembic environment: the connection comes from ``amictl.state.schema`` (``config.attributes``),
-or, for developer tooling (``python -m amictl.state.schema revision``), from ``sqlalchemy.url``."""
+or, for developer tooling (``python -m amictl.state.migrations revision``), from ``sqlalchemy.url``."""
 
 from __future__ import annotations
 
