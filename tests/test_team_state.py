@@ -311,6 +311,14 @@ def test_concurrent_first_opens_migrate_once(state_url):
     assert [v[0] for v in versions] == [schema.head()]
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_state_info_hides_the_password_and_counts_rows(pg_server):
     url = pg_server.url()
     store = Store(url.replace("postgresql+psycopg://", "postgresql://"))  # the plain scheme
@@ -322,6 +330,11 @@ def test_state_info_hides_the_password_and_counts_rows(pg_server):
     assert info["tables"]["journal"] == 1 and info["tables"]["plans"] == 0
     code, out, _ = _state(["info"], url)
     assert code == 0 and "current" in out and ":secret@" not in out
+    closed = f"postgresql://amictl:secret@127.0.0.1:{_closed_port()}/x"
+    for args in (["info"], ["migrate"]):
+        code, _, msg = _state(args, closed)
+        assert code == 1 and "cannot open the state store" in msg and ":***@" in msg
+        assert ":secret@" not in msg and "refused" in msg
     bad = url.replace(":secret@", ":wrong@")
     with pytest.raises(StateError) as exc:
         Store(bad)

@@ -6,6 +6,8 @@ import os
 import sys
 
 import click
+from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
 from ..errors import AmictlError, Interrupted
@@ -79,6 +81,13 @@ def _run(argv: list[str] | None) -> int:
         if exc.hint:
             con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
         return exc.exit_code
+    except SQLAlchemyError as exc:  # the state store failed mid-command (its server went away)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        con.print(f"[bold red]error:[/] the state store failed: {escape(reason)}", highlight=False)
+        con.print(
+            "[dim]hint:[/] check it with `amictl state info`; see docs/team.md", highlight=False
+        )
+        return 1
     except KeyboardInterrupt:
         con.print("interrupted")
         return 130

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -10,12 +12,23 @@ import sqlalchemy as sa
 
 from ..paths import default_state_url
 from ..state import locks, schema
-from ..state.store import Store
+from ..state.store import Store, _open_error
 from .common import emit, global_options, info, out_console, settings
 
 
 def _open() -> Store:
     return Store(settings().state, check_schema=False)
+
+
+@contextmanager
+def _reading(store: Store) -> Iterator[None]:
+    """A store that fails while read (a server that cannot be reached): a StateError."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise _open_error(store.url, store.engine.url.database, exc) from None
+    finally:
+        store.engine.dispose()
 
 
 def _missing_file(url: str | None) -> str | None:
@@ -44,13 +57,11 @@ def register(cli: click.Group) -> None:
             data: dict[str, Any] = {**st.to_dict(), "tables": {}, "locks": []}
         else:
             store = _open()
-            try:
+            with _reading(store):
                 st = schema.status(store.engine)
                 data = st.to_dict()
                 data["tables"] = schema.row_counts(store.engine)
                 data["locks"] = locks.holders(store) if st.state != "empty" else []
-            finally:
-                store.engine.dispose()
         if settings().output != "table":
             emit(data)
             return
@@ -87,10 +98,8 @@ def register(cli: click.Group) -> None:
         """Upgrade the state store's schema to this amictl's revision (Alembic migrations,
         under a lock; a store made before migrations is adopted). Idempotent."""
         store = _open()
-        try:
+        with _reading(store):
             before, after = schema.migrate(store.engine)
-        finally:
-            store.engine.dispose()
         applied = [r for r in before.pending if r not in after.pending]
         data = {
             "url": after.url,

@@ -196,7 +196,11 @@ class Store:
         try:
             # a team's server may drop idle connections between two steps of a long apply
             pg = self.url.startswith("postgresql")
-            self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=pg)
+            # an unreachable server fails in seconds, not after the OS's TCP timeout
+            args = {"connect_timeout": 10} if pg and "connect_timeout" not in self.url else {}
+            self.engine = sa.create_engine(
+                self.url, future=True, pool_pre_ping=pg, connect_args=args
+            )
             database = self.engine.url.database
             if self.engine.dialect.name == "sqlite":
 
