@@ -346,6 +346,7 @@ def test_state_info_hides_the_password_and_counts_rows(pg_server):
 def test_packaged_migrations_are_complete():
     files = sorted(p.name for p in (schema.MIGRATIONS / "versions").glob("0*.py"))
     assert [f.split("_", 1)[0] for f in files] == schema.revisions()
+    assert schema.alembic_revisions() == schema.revisions()  # one chain, in file order
     assert (schema.MIGRATIONS / "env.py").is_file()
     assert Path(schema.MIGRATIONS / "script.py.mako").is_file()
 

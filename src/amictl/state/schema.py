@@ -31,11 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy.pool import NullPool
 
 from ..errors import StateError
@@ -45,25 +40,30 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATE_LOCK = 0x616D6963746C
 
 
-@functools.cache
-def _script() -> ScriptDirectory:
-    return ScriptDirectory(str(MIGRATIONS))
-
-
-def head() -> str:
-    h = _script().get_current_head()
-    assert h is not None
-    return h
-
-
+# Revision files are named ``NNNN_what.py`` with ``revision = "NNNN"``, each revising the one
+# before (tests/test_team_state.py checks it against Alembic's own reading). Opening a store
+# reads the names only: Alembic itself is imported when a migration runs.
 @functools.cache
 def _revisions() -> tuple[str, ...]:
-    return tuple(r.revision for r in reversed(list(_script().walk_revisions())))
+    names = (p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    return tuple(sorted(names))
 
 
 def revisions() -> list[str]:
     """Every revision this amictl knows, oldest first."""
     return list(_revisions())
+
+
+def head() -> str:
+    return _revisions()[-1]
+
+
+def alembic_revisions() -> list[str]:
+    """The same, as Alembic reads the revision chain (``down_revision`` links)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 def safe_url(engine_or_url: sa.Engine | str) -> str:
@@ -93,7 +93,8 @@ def _status(conn: sa.Connection, url: str) -> SchemaStatus:
     tables = set(sa.inspect(conn).get_table_names())
     rev = None
     if "alembic_version" in tables:
-        rev = MigrationContext.configure(conn).get_current_revision()
+        found = [r[0] for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))]
+        rev = max(found) if found else None
     h = head()
     known = revisions()
     backend = conn.dialect.name
@@ -138,11 +139,10 @@ def ensure(engine: sa.Engine, *, upgrade: bool | None = None) -> SchemaStatus:
     if allowed is None:
         allowed = engine.dialect.name == "sqlite" or st.state == "empty"
     if not allowed:
-        what = (
-            "was made before schema migrations existed"
-            if st.state == "legacy"
-            else f"is at schema revision {st.revision}, older than this amictl's {st.head}"
-        )
+        what = {
+            "legacy": "was made before schema migrations existed",
+            "empty": "is empty (no amictl tables yet)",
+        }.get(st.state, f"is at schema revision {st.revision}, older than this amictl's {st.head}")
         raise StateError(
             f"the state store {st.url} {what}",
             hint="upgrade it once for the team: amictl state migrate --state URL "
@@ -204,6 +204,10 @@ def _upgrade(conn: sa.Connection, url: str) -> tuple[SchemaStatus, SchemaStatus]
         raise _ahead_error(before)
     if before.current:
         return before, before
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util.exc import CommandError
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
@@ -233,6 +237,9 @@ def row_counts(engine: sa.Engine) -> dict[str, int]:
 def new_revision(message: str) -> str:
     """Developer tool: write the next revision file from the difference between the metadata
     in ``store.py`` and a store migrated to head (alembic autogenerate). Review it, then commit."""
+    from alembic import command
+    from alembic.config import Config
+
     nxt = f"{int(head()) + 1:04d}"
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{os.path.join(tmp, 'head.db')}"
