@@ -81,7 +81,7 @@ class PgServer:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         ctl = self._run(
             str(self.bindir / "pg_ctl"),

@@ -198,8 +198,10 @@ def test_sqlite_never_takes_over_another_hosts_lock(tmp_path, monkeypatch):
 def test_migrations_match_the_metadata(state_url):
     """Fails when a table or column is added to store.py without its revision (docs/team.md)."""
     store = Store(state_url)
+    metas = schema.all_metadata()
+    assert meta in metas and any("channel_promotions" in m.tables for m in metas)
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), meta)
+        diff = compare_metadata(MigrationContext.configure(conn), metas)
     assert diff == [], f"add a revision: python -m amictl.state.migrations revision '...': {diff}"
     st = schema.status(store.engine)
     assert st.current and st.revision == schema.head() == schema.revisions()[-1]
@@ -398,3 +400,15 @@ def test_the_documented_roles_work_and_only_the_owner_migrates(pg_server):
     code, out, _ = _state(["migrate", "-o", "json"], owner)
     assert json.loads(out)["applied"] == ["0002"]
     Store(app).journal_rows()
+
+
+def test_in_memory_store_and_a_table_without_its_revision(monkeypatch):
+    assert len(Store("sqlite://").plan_key()) == 32
+    extra = sa.Table("bakes_without_revision", meta, sa.Column("id", sa.Integer, primary_key=True))
+    try:
+        with pytest.raises(StateError, match="lacks table.s. bakes_without_revision") as exc:
+            Store("sqlite://")
+        assert exc.value.hint and "amictl.state.migrations revision" in exc.value.hint
+    finally:
+        meta.remove(extra)
+    Store("sqlite://")

@@ -132,6 +132,7 @@ def ensure(engine: sa.Engine, *, upgrade: bool | None = None) -> SchemaStatus:
     """
     st = status(engine)
     if st.current:
+        _check_tables(engine, st)
         return st
     if st.state == "ahead":
         raise _ahead_error(st)
@@ -149,7 +150,27 @@ def ensure(engine: sa.Engine, *, upgrade: bool | None = None) -> SchemaStatus:
             "(as a role that may create and alter tables); runners with an older amictl "
             "are refused afterwards, so upgrade them too",
         )
-    return migrate(engine)[1]
+    after = migrate(engine)[1]
+    _check_tables(engine, after)
+    return after
+
+
+def _check_tables(engine: sa.Engine, st: SchemaStatus) -> None:
+    """A table of the metadata that no revision creates is a developer's missing migration:
+    say so, instead of failing later with 'no such table'."""
+    from .store import meta
+
+    with engine.connect() as conn:
+        missing = sorted(
+            {t.name for t in meta.sorted_tables} - set(sa.inspect(conn).get_table_names())
+        )
+    if missing:
+        raise StateError(
+            f"the state store {st.url} is at revision {st.revision} but lacks table(s) "
+            f"{', '.join(missing)}: no schema revision of this amictl creates them",
+            hint='a developer adds the revision: python -m amictl.state.migrations revision "..." '
+            "(docs/team.md)",
+        )
 
 
 def migrate(engine: sa.Engine) -> tuple[SchemaStatus, SchemaStatus]:
@@ -168,6 +189,9 @@ def _migrate_sqlite(engine: sa.Engine) -> tuple[SchemaStatus, SchemaStatus]:
     # A private engine whose transactions really start with BEGIN EXCLUSIVE (pysqlite's own
     # transaction handling would not), so DDL and the version stamp commit together and a
     # second process waits for them (busy_timeout), then sees the new revision.
+    if engine.url.database in (None, "", ":memory:"):  # one connection, nobody to wait for
+        with engine.begin() as conn:
+            return _upgrade(conn, safe_url(engine))
     private = sa.create_engine(engine.url, poolclass=NullPool)
 
     @sa.event.listens_for(private, "connect")
@@ -234,6 +258,27 @@ def row_counts(engine: sa.Engine) -> dict[str, int]:
         }
 
 
+def all_metadata() -> list[sa.MetaData]:
+    """Every ``sa.MetaData`` with tables that an amictl module defines at module level (the
+    state store's, and those of features that keep a table of their own, e.g.
+    ``amictl.channels.record``): what the revisions must create."""
+    import importlib
+    import pkgutil
+
+    import amictl
+
+    found: dict[int, sa.MetaData] = {}
+    skip = ("amictl.sandbox", "amictl.state.migrations", "amictl.cli")
+    for mod in pkgutil.walk_packages(amictl.__path__, "amictl."):
+        if mod.name.startswith(skip):
+            continue
+        module = importlib.import_module(mod.name)
+        for value in vars(module).values():
+            if isinstance(value, sa.MetaData) and value.tables:
+                found[id(value)] = value
+    return list(found.values())
+
+
 def new_revision(message: str) -> str:
     """Developer tool: write the next revision file from the difference between the metadata
     in ``store.py`` and a store migrated to head (alembic autogenerate). Review it, then commit."""
@@ -249,6 +294,7 @@ def new_revision(message: str) -> str:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            cfg.attributes["target_metadata"] = all_metadata()
             script = command.revision(cfg, message, autogenerate=True, rev_id=nxt)
         engine.dispose()
     path = str(getattr(script, "path", ""))

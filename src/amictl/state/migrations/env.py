@@ -6,16 +6,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from amictl.state.store import meta
-
 config = context.config
 connection = config.attributes.get("connection")
+# every amictl table, for autogenerate (``schema.all_metadata``); upgrades need none
+target_metadata = config.attributes.get("target_metadata")
 
 
 def _run(conn: sa.Connection) -> None:
     context.configure(
         connection=conn,
-        target_metadata=meta,
+        target_metadata=target_metadata,
         # SQLite cannot ALTER most things in place: autogenerate emits batch operations
         render_as_batch=conn.dialect.name == "sqlite",
         compare_type=True,

@@ -111,6 +111,24 @@ sa.Table(
     sa.Column("acquired_at", sa.String(32), nullable=False),
 )
 
+# amictl.channels.record: promotions and rollbacks
+sa.Table(
+    "channel_promotions",
+    frozen,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("family", sa.String(128), nullable=False, index=True),
+    sa.Column("channel", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(128)),
+    sa.Column("image_id", sa.String(32), nullable=False),
+    sa.Column("previous_image_id", sa.String(32)),
+    sa.Column("parameter_version", sa.Integer),
+    sa.Column("caller", sa.String(256)),
+)
+
 
 def upgrade() -> None:
     bind = op.get_bind()
