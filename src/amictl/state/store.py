@@ -194,9 +194,10 @@ class Store:
         self.url = normalize_url(url or default_state_url())
         database: str | None = None
         try:
-            # a team's server may drop idle connections between two steps of a long apply
             pg = self.url.startswith("postgresql")
-            # an unreachable server fails in seconds, not after the OS's TCP timeout
+            # PostgreSQL: an unreachable server fails in seconds, not after the OS's TCP
+            # timeout; a pooled connection the server dropped (idle between two steps of a
+            # long apply) is replaced instead of failing the step
             args = {"connect_timeout": 10} if pg and "connect_timeout" not in self.url else {}
             self.engine = sa.create_engine(
                 self.url, future=True, pool_pre_ping=pg, connect_args=args
