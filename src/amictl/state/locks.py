@@ -125,6 +125,7 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
         poolclass=NullPool,
         # the client side of the same: a vanished server is noticed too
         connect_args={
+            **({} if "connect_timeout" in store.engine.url.query else {"connect_timeout": 10}),
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
