@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +27,26 @@ pytest_plugins = ["pg"]  # the pg_server, state_url and wait_for fixtures
 
 def _cmd(env, *args: str) -> list[str]:
     return [sys.executable, "-m", "amictl.cli.main", *args, "--no-progress", *env.cli_args()]
+
+
+def _freeze(proc: subprocess.Popen[str], store: Store) -> None:
+    """SIGSTOP the process, but not inside a SQLite write transaction (it would keep the
+    database locked for everyone: a real hung host on SQLite is not the point here)."""
+    for _ in range(100):
+        os.kill(proc.pid, signal.SIGSTOP)
+        if store.engine.dialect.name != "sqlite":
+            return
+        db = sqlite3.connect(store.engine.url.database or "", timeout=0)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.rollback()
+            return
+        except sqlite3.OperationalError:
+            os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            db.close()
+    raise AssertionError("could not stop the apply outside a write transaction")
 
 
 def _final_rows(store: Store, checksum: str) -> int:
@@ -57,7 +79,7 @@ def test_second_host_is_refused_then_resumes_what_a_killed_host_started(
     try:
         # A is mid-run (lock held, some actions done): freeze it there, like a hung runner
         assert wait_for(lambda: _final_rows(store, p["checksum"]) >= 1, timeout=60, every=0.02)
-        os.kill(a.pid, signal.SIGSTOP)
+        _freeze(a, store)
         assert a.poll() is None, "A finished before it could be stopped: the test proves nothing"
         b = subprocess.run(
             _cmd(env, "apply", plan_file, "--yes", "--max-share", "100", "-o", "json"),
