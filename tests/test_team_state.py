@@ -412,3 +412,11 @@ def test_in_memory_store_and_a_table_without_its_revision(monkeypatch):
     finally:
         meta.remove(extra)
     Store("sqlite://")
+
+
+def test_an_unsupported_backend_is_named_with_the_password_hidden():
+    with pytest.raises(StateError, match="SQLite or PostgreSQL, not mysql") as exc:
+        Store("mysql://u:pw@db/x")
+    assert "u:***@db" in exc.value.message and ":pw@" not in exc.value.message
+    code, _, msg = _state(["info"], "mysql://u:pw@db/x")
+    assert code == 1 and "not mysql" in msg

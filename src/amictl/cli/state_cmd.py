@@ -33,7 +33,10 @@ def _reading(store: Store) -> Iterator[None]:
 
 def _missing_file(url: str | None) -> str | None:
     """The URL of a SQLite store whose file does not exist yet, else None."""
-    target = sa.make_url(url or default_state_url())
+    try:
+        target = sa.make_url(url or default_state_url())
+    except sa.exc.ArgumentError:
+        return None  # Store says what is wrong with it
     db = target.database
     if target.get_backend_name() == "sqlite" and db and db != ":memory:":
         return None if os.path.exists(db) else target.render_as_string()

@@ -194,7 +194,15 @@ class Store:
         self.url = normalize_url(url or default_state_url())
         database: str | None = None
         try:
-            pg = self.url.startswith("postgresql")
+            backend = sa.make_url(self.url).get_backend_name()
+            if backend not in ("sqlite", "postgresql"):
+                raise StateError(
+                    f"amictl keeps its state in SQLite or PostgreSQL, not {backend}: "
+                    f"{safe_url(self.url)}",
+                    hint="pass --state / AMICTL_STATE as sqlite:////path/state.db or "
+                    "postgresql://user@host/db",
+                )
+            pg = backend == "postgresql"
             # PostgreSQL: an unreachable server fails in seconds, not after the OS's TCP
             # timeout; a pooled connection the server dropped (idle between two steps of a
             # long apply) is replaced instead of failing the step
@@ -228,7 +236,8 @@ class Store:
                 self.engine.dispose()
             raise _open_error(self.url, database, exc) from None
         except StateError:
-            self.engine.dispose()
+            if getattr(self, "engine", None) is not None:
+                self.engine.dispose()
             raise
 
     # ---- inventory runs
