@@ -420,3 +420,53 @@ def test_an_unsupported_backend_is_named_with_the_password_hidden():
     assert "u:***@db" in exc.value.message and ":pw@" not in exc.value.message
     code, _, msg = _state(["info"], "mysql://u:pw@db/x")
     assert code == 1 and "not mysql" in msg
+
+
+WATCHED = """
+import sys, time
+from amictl import interrupts
+from amictl.state import locks
+from amictl.state.store import Store
+locks.WATCH_EVERY = 0.2
+store = Store(sys.argv[1])
+with store.lock(["123456789012/us-east-1"], owner="apply aaaa"):
+    print("held", flush=True)
+    deadline = time.monotonic() + 60
+    while not interrupts.stop_requested() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("stopped" if interrupts.stop_requested() else "still running", flush=True)
+"""
+
+
+def test_a_holder_whose_session_is_ended_stops_starting_work(pg_server, wait_for):
+    """The hint's pg_terminate_backend (or a server restart) takes the lock away: the holder
+    notices and stops as on SIGTERM, so two applies never run at once."""
+    url = pg_server.url()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WATCHED, url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        store = Store(url)
+        refused = _try_lock(store)
+        assert refused is not None
+        ident = locks.lock_id("123456789012/us-east-1")
+        with store.engine.begin() as c:
+            pid = c.execute(
+                sa.text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid::bigint = :hi AND objid::bigint = :lo"
+                ),
+                {"hi": (ident >> 32) & 0xFFFFFFFF, "lo": ident & 0xFFFFFFFF},
+            ).scalar()
+            assert pid and c.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar()
+        assert proc.stdout.readline().strip() == "stopped"
+        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+        assert wait_for(lambda: _try_lock(store) is None, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
+from .. import interrupts
 from ..errors import SafetyError
 from ..model import iso
 from ..procs import hostname, pid_alive
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 
 # Session settings of the lock connection: the server notices a vanished client within
 # idle + interval * count seconds (a killed process closes its socket and is noticed at once).
+# How often an apply checks that its session still holds its locks (see _Watch).
+WATCH_EVERY = 2.0
+
 KEEPALIVE = {
     "tcp_keepalives_idle": "30",
     "tcp_keepalives_interval": "10",
@@ -135,6 +141,7 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     me = {"owner": owner, "caller": caller, "pid": os.getpid(), "host": hostname()}
     taken: list[str] = []
+    watch: _Watch | None = None
     try:
         for name, value in KEEPALIVE.items():
             conn.execute(sa.select(sa.func.set_config(name, value, False)))
@@ -160,8 +167,12 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
             with store.engine.begin() as c:
                 c.execute(locks.delete().where(locks.c.key == key))
                 c.execute(locks.insert().values(key=key, acquired_at=_now(), **me))
+        watch = _Watch(conn, len(taken))
+        watch.start()
         yield
     finally:
+        if watch is not None:
+            watch.finish()
         try:
             if taken:
                 with store.engine.begin() as c:
@@ -179,6 +190,46 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
         finally:
             conn.close()
             engine.dispose()
+
+
+class _Watch(threading.Thread):
+    """Checks, every WATCH_EVERY seconds, that the session still holds its locks. If it does
+    not (an admin ended it with pg_terminate_backend, the server restarted, the network
+    dropped it), another apply may now take them: this one is asked to stop as on SIGTERM
+    (``amictl.interrupts``): no new action starts, in-flight ones finish and are journaled,
+    the CLI exits 143, and ``apply --resume`` finishes later."""
+
+    def __init__(self, conn: sa.Connection, count: int) -> None:
+        super().__init__(name="amictl-lock-watch", daemon=True)
+        self.conn, self.count = conn, count
+        self.done = threading.Event()
+        self.mutex = threading.Lock()  # the connection is not shared with the release
+        self.lost = False
+
+    def run(self) -> None:
+        while not self.done.wait(WATCH_EVERY):
+            with self.mutex:
+                if self.done.is_set():
+                    return
+                try:
+                    held = self.conn.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                            "AND locktype = 'advisory' AND granted"
+                        )
+                    ).scalar()
+                except (sa.exc.SQLAlchemyError, OSError):
+                    held = 0
+            if int(held or 0) < self.count:
+                self.lost = True
+                interrupts.request_stop(signal.SIGTERM)
+                return
+
+    def finish(self) -> None:
+        self.done.set()
+        with self.mutex:
+            pass
+        self.join(timeout=5)
 
 
 # ------------------------------------------------------------------ SQLite
