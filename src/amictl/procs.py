@@ -1,8 +1,16 @@
-"""Whether a process is alive (used by the sandbox's pid file and the apply lock)."""
+"""Whether a process is alive (used by the sandbox's pid file and the apply lock), and
+the host name that apply runs and locks record."""
 
 from __future__ import annotations
 
 import os
+import socket
+
+
+def hostname() -> str:
+    """This host's name as locks and apply runs record it; ``AMICTL_HOSTNAME`` overrides it
+    (e.g. a CI runner's stable name, or tests that play two hosts on one machine)."""
+    return os.environ.get("AMICTL_HOSTNAME") or socket.gethostname()
 
 
 def pid_alive(pid: int) -> bool:

@@ -367,7 +367,8 @@ def execute(
             f"cannot write to the state store: {str(exc).splitlines()[0][:200]}",
             hint="free space or fix --state, then apply again; nothing was changed",
         ) from None
-    with store.lock(lock_keys, owner=f"apply {checksum[:12]}"):
+    holder = ", ".join(sorted(set(callers.values()))) or None
+    with store.lock(lock_keys, owner=f"apply {checksum[:12]}", caller=holder):
         # Again under the lock: another apply may have deregistered images since `prepare`
         # (two operators confirming at once), which changes what this plan would leave.
         live_blast_radius(connector, plan, prep.policy, targets, opts, store)

@@ -159,7 +159,8 @@ def global_options(fn: F) -> F:
             "--state",
             expose_value=False,
             callback=_store("state"),
-            help="State store URL (AMICTL_STATE); default SQLite under $XDG_STATE_HOME/amictl/.",
+            help="State store URL (AMICTL_STATE); default SQLite under $XDG_STATE_HOME/amictl/; "
+            "a team shares postgresql://user@host/db.",
         ),
         _gopt(
             "-o",

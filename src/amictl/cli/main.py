@@ -6,6 +6,8 @@ import os
 import sys
 
 import click
+from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
 from ..errors import AmictlError, Interrupted
@@ -37,6 +39,7 @@ def _register() -> None:
     __import__(f"{__package__}.lint_cmd", fromlist=["register"]).register(cli)
     for name in ("cost_cmd", "audit_cmd", "report_cmd"):  # issue 11
         __import__(f"{__package__}.{name}", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.state_cmd", fromlist=["register"]).register(cli)
 
 
 _register()
@@ -80,6 +83,13 @@ def _run(argv: list[str] | None) -> int:
         if exc.hint:
             con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
         return exc.exit_code
+    except SQLAlchemyError as exc:  # the state store failed mid-command (its server went away)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        con.print(f"[bold red]error:[/] the state store failed: {escape(reason)}", highlight=False)
+        con.print(
+            "[dim]hint:[/] check it with `amictl state info`; see docs/team.md", highlight=False
+        )
+        return 1
     except KeyboardInterrupt:
         con.print("interrupted")
         return 130

@@ -3,6 +3,13 @@
 Inventory runs are kept whole (compressed JSON) with their per-slice status in a
 table of its own; the apply journal has one row per action state change, written
 before and after every AWS call, so a killed apply can resume from it.
+
+SCHEMA CHANGES: the tables below are the current schema; stores are brought to it by
+Alembic revisions in ``amictl/state/migrations/versions/`` (run by ``state/schema.py`` when a
+store is opened, or by ``amictl state migrate``), never by ``create_all``. A change that adds
+a table or a column here also adds the next revision file (``python -m
+amictl.state.migrations revision "add bakes"`` writes it from the difference; review it),
+see docs/team.md. tests/test_team_state.py fails while the metadata and the revisions disagree.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import socket
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..errors import SafetyError, StateError
+from ..errors import StateError
 from ..model import Inventory, iso
 from ..paths import default_state_url
-from ..procs import pid_alive
+from ..procs import hostname
+from . import locks as locks_mod
+from . import schema
+from .schema import safe_url
 
 meta = sa.MetaData()
 
@@ -126,6 +135,7 @@ locks = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(256), nullable=False),
     sa.Column("acquired_at", sa.String(32), nullable=False),
+    sa.Column("caller", sa.String(512)),  # revision 0002
 )
 
 
@@ -139,6 +149,12 @@ _CORRUPT = ("not a database", "malformed", "corrupt")
 def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     """A StateError for a store that cannot be opened: what is wrong with which path, and the fix."""
     reason = str(getattr(exc, "orig", None) or exc).strip()
+    if url.startswith("postgresql"):
+        return StateError(
+            f"cannot open the state store {safe_url(url)}: {reason.splitlines()[0] if reason else exc}",
+            hint="check that the server is up and reachable, the database exists and the role "
+            "may log in (password in the URL, PGPASSWORD or ~/.pgpass); see docs/team.md",
+        )
     if not database or database == ":memory:":
         return StateError(
             f"cannot open the state store {url}: {reason}",
@@ -161,12 +177,39 @@ def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     )
 
 
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean the psycopg 3 driver amictl ships with."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 class Store:
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or default_state_url()
+    def __init__(
+        self, url: str | None = None, *, upgrade: bool | None = None, check_schema: bool = True
+    ) -> None:
+        """Open a store and bring its schema up to date (``schema.ensure``; ``upgrade``: see
+        there). ``check_schema=False`` opens it as it is (``amictl state info|migrate``)."""
+        self.url = normalize_url(url or default_state_url())
         database: str | None = None
         try:
-            self.engine = sa.create_engine(self.url, future=True)
+            backend = sa.make_url(self.url).get_backend_name()
+            if backend not in ("sqlite", "postgresql"):
+                raise StateError(
+                    f"amictl keeps its state in SQLite or PostgreSQL, not {backend}: "
+                    f"{safe_url(self.url)}",
+                    hint="pass --state / AMICTL_STATE as sqlite:////path/state.db or "
+                    "postgresql://user@host/db",
+                )
+            pg = backend == "postgresql"
+            # PostgreSQL: an unreachable server fails in seconds, not after the OS's TCP
+            # timeout; a pooled connection the server dropped (idle between two steps of a
+            # long apply) is replaced instead of failing the step
+            args = {"connect_timeout": 10} if pg and "connect_timeout" not in self.url else {}
+            self.engine = sa.create_engine(
+                self.url, future=True, pool_pre_ping=pg, connect_args=args
+            )
             database = self.engine.url.database
             if self.engine.dialect.name == "sqlite":
 
@@ -178,17 +221,24 @@ class Store:
                     cur.execute("PRAGMA synchronous=NORMAL")
                     cur.close()
 
-            meta.create_all(self.engine)
             if self.engine.dialect.name == "sqlite":
                 # probe: a corrupt or truncated file fails here, at open, not in mid-command
                 with self.engine.connect() as c:
                     c.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
-                    for table in meta.sorted_tables:
-                        c.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
+            if check_schema:
+                schema.ensure(self.engine, upgrade=upgrade)
+                if self.engine.dialect.name == "sqlite":
+                    with self.engine.connect() as c:
+                        for table in meta.sorted_tables:
+                            c.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
         except (sa.exc.DBAPIError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             if getattr(self, "engine", None) is not None:
                 self.engine.dispose()
             raise _open_error(self.url, database, exc) from None
+        except StateError:
+            if getattr(self, "engine", None) is not None:
+                self.engine.dispose()
+            raise
 
     # ---- inventory runs
     def save_inventory(self, inv: Inventory) -> int:
@@ -339,7 +389,7 @@ class Store:
                     status="running",
                     options=json.dumps(options, sort_keys=True),
                     pid=os.getpid(),
-                    host=socket.gethostname(),
+                    host=hostname(),
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
         return int(rid)
@@ -443,51 +493,8 @@ class Store:
 
     # ---- locks
     @contextmanager
-    def lock(self, keys: list[str], owner: str) -> Iterator[None]:
-        """Hold every key or none; a lock whose holder process is gone (same host) is taken over."""
-        host = socket.gethostname()
-        taken: list[str] = []
-        try:
-            for key in sorted(set(keys)):
-                try:
-                    with self.engine.begin() as c:
-                        c.execute(
-                            locks.insert().values(
-                                key=key, owner=owner, pid=os.getpid(), host=host, acquired_at=_now()
-                            )
-                        )
-                except IntegrityError:
-                    with self.engine.begin() as c:
-                        row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
-                        if row is not None and row.host == host and not pid_alive(row.pid):
-                            c.execute(
-                                locks.update()
-                                .where(locks.c.key == key)
-                                .where(locks.c.pid == row.pid)
-                                .values(owner=owner, pid=os.getpid(), acquired_at=_now())
-                            )
-                        else:
-                            holder = (
-                                f"{row.owner} (pid {row.pid} on {row.host}, since {row.acquired_at})"
-                                if row
-                                else "?"
-                            )
-                            raise SafetyError(
-                                f"another apply holds the lock on {key}: {holder}",
-                                hint="wait for it to finish; a crashed one is taken over automatically",
-                            ) from None
-                taken.append(key)
+    def lock(self, keys: list[str], owner: str, caller: str | None = None) -> Iterator[None]:
+        """Hold every key or none (``amictl.state.locks``: PostgreSQL advisory locks across
+        hosts, or rows checked by pid on SQLite); a held one is a SafetyError naming its holder."""
+        with locks_mod.hold(self, keys, owner, caller):
             yield
-        finally:
-            if taken:
-                try:
-                    with self.engine.begin() as c:
-                        c.execute(
-                            locks.delete()
-                            .where(locks.c.key.in_(taken))
-                            .where(locks.c.pid == os.getpid())
-                        )
-                except (sa.exc.SQLAlchemyError, OSError):
-                    # (disk full): the row names this pid; once it exits, the next apply on
-                    # this host takes the lock over.
-                    pass

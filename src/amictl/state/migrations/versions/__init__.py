@@ -1,0 +1,1 @@
+"""Schema revisions of the state store (one module per revision, oldest first)."""

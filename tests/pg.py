@@ -1,0 +1,189 @@
+"""A throwaway PostgreSQL server for the team-state tests (Debian's ``postgresql`` package).
+
+``initdb`` and ``pg_ctl`` come from ``/usr/lib/postgresql/*/bin`` (``make sysdeps`` installs
+the package when it is missing). PostgreSQL refuses to run as root, so when we are root (CI)
+they run as the ``postgres`` OS user through ``runuser`` in a temp dir owned by it. The server
+listens on 127.0.0.1 on a free port (its unix socket stays in the temp dir), trusts local
+connections, and is stopped at the end of the session. Each test gets a database of its own.
+
+Where the server cannot be found or started, the tests that need it are skipped and say why.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version, reverse=True)
+    return Path(found[0]).parent if found else None
+
+
+def _version(path: str) -> float:
+    try:
+        return float(Path(path).parts[-3])
+    except ValueError:
+        return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PgServer:
+    """A running server; ``url()`` makes a fresh database and returns its SQLAlchemy URL."""
+
+    def __init__(self, bindir: Path, root: Path, port: int, as_user: list[str]) -> None:
+        self.bindir, self.root, self.port, self.as_user = bindir, root, port, as_user
+        self.data = root / "data"
+        self.user = "amictl"
+
+    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.as_user, *args], capture_output=True, text=True, timeout=timeout, cwd=self.root
+        )
+
+    def start(self) -> None:
+        pwfile = self.root / "pw"
+        pwfile.write_text("secret\n")
+        init = self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--pwfile",
+            str(pwfile),
+            "-A",
+            "scram-sha-256",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        )
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed: {init.stderr.strip()[-500:]}")
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        ctl = self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+        if ctl.returncode != 0:
+            log = (self.root / "server.log").read_text(errors="replace")[-800:]
+            raise RuntimeError(f"pg_ctl start failed: {ctl.stderr.strip()[-300:]} {log}")
+
+    def stop(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg://{self.user}:secret@127.0.0.1:{self.port}/postgres"
+
+    def url(self) -> str:
+        """A new empty database of its own."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        dsn = f"host=127.0.0.1 port={self.port} user={self.user} password=secret dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://{self.user}:secret@127.0.0.1:{self.port}/{name}"
+
+
+def _start() -> tuple[PgServer | None, str]:
+    bindir = _bindir()
+    if bindir is None:
+        return (
+            None,
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): `make sysdeps`",
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None, "psycopg is not installed: `make install`"
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="amictl-pg-"))
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            return None, "running as root and there is no `postgres` OS user to run the server as"
+        runuser = shutil.which("runuser") or shutil.which("setpriv")
+        if runuser is None:
+            return None, "running as root without runuser/setpriv to drop to the postgres user"
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        if runuser.endswith("runuser"):
+            as_user = [runuser, "-u", "postgres", "--"]
+        else:
+            as_user = [runuser, f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+    server = PgServer(bindir, root, _free_port(), as_user)
+    try:
+        server.start()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        return None, f"could not start PostgreSQL from {bindir}: {exc}"
+    return server, ""
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    server, why = _start()
+    if server is None:
+        pytest.skip(why)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty state store on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.url()
+
+
+@pytest.fixture
+def wait_for():  # type: ignore[no-untyped-def]
+    """``wait_for(predicate, timeout, every)``: poll until true; returns the last result."""
+    return _wait_for
+
+
+def _wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return bool(predicate())
