@@ -209,8 +209,9 @@ def table_width(widths: Sequence[int]) -> int:
 
 
 def never_dropped(col: str) -> bool:
-    """Ids and names say which row is which: always shown, never wrapped."""
-    return col in ("id", "name", "alias") or col.endswith("_id")
+    """Ids and names say which row is which: always shown, never wrapped. The value of a
+    key/value table is the table itself: it wraps, it is never dropped."""
+    return col in ("id", "name", "alias", "value") or col.endswith("_id")
 
 
 def fit_columns(
