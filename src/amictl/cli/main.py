@@ -35,6 +35,7 @@ def _register() -> None:
     __import__(f"{__package__}.create_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.catalog_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.lint_cmd", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.bake_cmd", fromlist=["register"]).register(cli)
 
 
 _register()

@@ -1,0 +1,158 @@
+"""bake end to end in the sandbox: Run Command outcomes set per step through the control API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from amictl.build import bake_journal
+from amictl.build.bake import BAKE_ID_TAG, bake, cleanup
+from amictl.build.recipe import parse_recipe_text
+from amictl.build.runsteps import Waits
+from amictl.cli.main import cli
+from amictl.errors import AmictlError, Interrupted
+from amictl.state.store import Store
+
+FLEET = """
+images:
+  - {alias: base1, name: base-al2023-1.0.0, tags: {family: base-al2023, version: "1.0.0"}, age_days: 20}
+  - {alias: base2, name: base-al2023-1.1.0, tags: {family: base-al2023, version: "1.1.0"}, age_days: 2}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/base-al2023/prod, image: base1, data_type: "aws:ec2:image"}
+"""
+
+RECIPE = """\
+format: 1
+family: web
+version: {bump: minor}
+source: {image: base-al2023@prod}
+builder: {instance_type: t3.micro, ready_timeout: 30s}
+provision:
+  - {name: patch, document: AWS-RunPatchBaseline, parameters: {Operation: Install}, timeout: 5m}
+  - name: install
+    shell: |
+      dnf install -y nginx
+    timeout: 2m
+image:
+  tags: {team: web}
+tests:
+  steps:
+    - {name: nginx-active, shell: systemctl is-active nginx, timeout: 1m}
+promote: staging
+"""
+
+
+def tags_of(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+@pytest.fixture
+def outcomes(sandbox):
+    yield sandbox
+    sandbox.set_run_command(clear=True)
+    sandbox.set_ssm(reset=True)
+
+
+def instances_of(env, bake_id: str) -> list[dict]:
+    resv = env.client("ec2").describe_instances(
+        Filters=[{"Name": f"tag:{BAKE_ID_TAG}", "Values": [bake_id]}]
+    )["Reservations"]
+    return [i for r in resv for i in r["Instances"]]
+
+
+def channel(env, family: str, name: str) -> str | None:
+    try:
+        p = env.client("ssm").get_parameter(Name=f"/amictl/channels/{family}/{name}")
+    except Exception:  # noqa: BLE001
+        return None
+    return p["Parameter"]["Value"]
+
+
+def run_bake(env, tmp_path, text=RECIPE, **kw):
+    recipe = parse_recipe_text(text, str(tmp_path / "web.recipe.yaml"))
+    conn = env.connector()
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    events: list[dict] = []
+    rec = bake(
+        conn, conn.targets()[0], recipe, store, progress=events.append, waits=Waits.fast(), **kw
+    )
+    return rec, events, store
+
+
+def test_passing_bake_tags_lineage_tests_and_promotes(env, tmp_path, outcomes):
+    ids = env.load(FLEET)["aliases"]
+    outcomes.set_ssm(managed_after=0.2)  # the agent shows up a little after launch
+    outcomes.set_run_command(
+        "comment:* provision patch", status="Success", output="patched 3", polls=2
+    )
+    rec, events, store = run_bake(env, tmp_path)
+    assert rec["status"] == "succeeded", rec
+    assert rec["source"]["image_id"] == ids["base1"]
+    assert rec["version"] == "0.1.0"
+    assert [s["name"] for s in rec["steps"]] == ["patch", "install", "nginx-active"]
+    assert rec["steps"][0]["output"] == "patched 3"
+    # streamed statuses: the patch step was seen InProgress before it succeeded
+    seen = [e["status"] for e in events if e["event"] == "step-status" and e["step"] == "patch"]
+    assert "InProgress" in seen and seen[-1] == "Success"
+    ec2 = env.client("ec2")
+    img = ec2.describe_images(ImageIds=[rec["image_id"]])["Images"][0]
+    t = tags_of(img)
+    assert t["family"] == "web" and t["version"] == "0.1.0" and t["team"] == "web"
+    assert t["amictl:bake-status"] == "tested"
+    assert t["amictl:source-image"] == ids["base1"]
+    assert t["amictl:recipe-sha256"] == rec["recipe"]["sha256"]
+    assert t["amictl:steps"] == "p:patch,p:install,t:nginx-active"
+    assert channel(env, "web", "staging") == rec["image_id"]
+    # builder and test instances: both launched, both terminated
+    insts = instances_of(env, rec["bake_id"])
+    assert {tags_of(i)["amictl:bake-role"] for i in insts} == {"builder", "test"}
+    assert {i["State"]["Name"] for i in insts} == {"terminated"}
+    test_inst = next(i for i in insts if tags_of(i)["amictl:bake-role"] == "test")
+    assert test_inst["ImageId"] == rec["image_id"]
+    row = bake_journal.get(store, rec["bake_id"])
+    assert row["status"] == "succeeded" and row["image_id"] == rec["image_id"]
+
+
+def test_failing_test_step_never_promotes_and_reports_output(env, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_run_command(
+        "comment:* test nginx-active", status="Failed", response_code=3, output="inactive"
+    )
+    rec, _events, _store = run_bake(env, tmp_path)
+    assert rec["status"] == "failed"
+    fs = rec["failed_step"]
+    assert fs["phase"] == "test" and fs["name"] == "nginx-active"
+    assert fs["status"] == "Failed" and fs["response_code"] == 3 and fs["output"] == "inactive"
+    t = tags_of(env.client("ec2").describe_images(ImageIds=[rec["image_id"]])["Images"][0])
+    assert t["amictl:bake-status"] == "failed"
+    assert t["amictl:failed-step"].startswith("test:nginx-active")
+    assert channel(env, "web", "staging") is None
+    assert {i["State"]["Name"] for i in instances_of(env, rec["bake_id"])} == {"terminated"}
+
+
+def test_failing_or_timed_out_provision_step_makes_no_image(env, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_run_command(
+        "comment:* provision install", status="TimedOut", output="still downloading"
+    )
+    rec, _e, _s = run_bake(env, tmp_path)
+    assert rec["status"] == "failed" and rec["image_id"] is None
+    assert rec["failed_step"]["name"] == "install"
+    assert rec["failed_step"]["status"] == "TimedOut"
+    assert rec["failed_step"]["output"] == "still downloading"
+    assert [s["name"] for s in rec["steps"]] == ["patch", "install"]
+    assert {i["State"]["Name"] for i in instances_of(env, rec["bake_id"])} == {"terminated"}
+    # a step that never ends is cancelled at its own timeout and reported timed out
+    outcomes.set_run_command(clear=True)
+    outcomes.set_run_command("comment:* provision install", hang=True)
+    rec, _e, _s = run_bake(env, tmp_path, RECIPE.replace("timeout: 2m", "timeout: 1s"))
+    assert rec["status"] == "failed" and rec["failed_step"]["status"] == "TimedOut"
+    assert channel(env, "web", "staging") is None
