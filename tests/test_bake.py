@@ -18,7 +18,7 @@ from amictl.build.bake import BAKE_ID_TAG, bake, cleanup
 from amictl.build.recipe import parse_recipe_text
 from amictl.build.runsteps import Waits
 from amictl.cli.main import cli
-from amictl.errors import AmictlError, Interrupted
+from amictl.errors import AmictlError
 from amictl.state.store import Store
 
 FLEET = """
@@ -156,3 +156,190 @@ def test_failing_or_timed_out_provision_step_makes_no_image(env, tmp_path, outco
     rec, _e, _s = run_bake(env, tmp_path, RECIPE.replace("timeout: 2m", "timeout: 1s"))
     assert rec["status"] == "failed" and rec["failed_step"]["status"] == "TimedOut"
     assert channel(env, "web", "staging") is None
+
+
+class Cli:
+    def __init__(self, env, tmp_path, monkeypatch):
+        self.env = env
+        self.environ = {**env.cli_env(tmp_path), "AMICTL_BAKE_POLL": "0.05"}
+        for k, v in self.environ.items():
+            monkeypatch.setenv(k, v)
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
+        code, err = res.exit_code, res.stderr
+        if isinstance(res.exception, AmictlError):
+            code, err = res.exception.exit_code, err + res.exception.message
+        elif res.exception and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return code, res.stdout, err
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "amictl.cli.main", *args, *self.env.cli_args()],
+            env={**os.environ, **self.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def run(env, tmp_path, monkeypatch):
+    return Cli(env, tmp_path, monkeypatch)
+
+
+def write_recipe(tmp_path: Path, text: str = RECIPE) -> str:
+    p = tmp_path / "web.recipe.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_cli_dry_run_json_and_failure_exit_code(env, run, tmp_path, outcomes):
+    ids = env.load(FLEET)["aliases"]
+    path = write_recipe(tmp_path)
+    code, out, err = run("bake", path, "--dry-run", "-o", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["source"]["image_id"] == ids["base1"] and data["version"] == "0.1.0"
+    assert [s["name"] for s in data["steps"]] == ["patch", "install", "nginx-active"]
+    assert not env.client("ec2").describe_instances()["Reservations"]  # nothing launched
+    outcomes.set_run_command("comment:* test nginx-active", status="Failed", output="inactive")
+    code, out, err = run("bake", path, "-o", "json")
+    assert code == 1
+    rec = json.loads(out)
+    assert rec["status"] == "failed" and rec["failed_step"]["output"] == "inactive"
+    assert "nothing was promoted" in err
+
+
+def _wait_for_command(env, comment_part: str, deadline: float = 30) -> None:
+    ssm = env.client("ssm")
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if any(comment_part in (c.get("Comment") or "") for c in ssm.list_commands()["Commands"]):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no command {comment_part!r} was sent")
+
+
+def _bake_instances(env) -> list[dict]:
+    resv = env.client("ec2").describe_instances(
+        Filters=[{"Name": "tag-key", "Values": [BAKE_ID_TAG]}]
+    )["Reservations"]
+    return [i for r in resv for i in r["Instances"]]
+
+
+def test_ctrl_c_terminates_the_builder_and_exits_130(env, run, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_run_command("comment:* provision install", hang=True)
+    proc = run.popen("bake", write_recipe(tmp_path))
+    try:
+        _wait_for_command(env, "provision install")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    insts = _bake_instances(env)
+    assert len(insts) == 1 and insts[0]["State"]["Name"] == "terminated"
+    rows = bake_journal.history(Store(f"sqlite:///{tmp_path}/state.db"))
+    assert rows[0]["status"] == "interrupted"
+    assert channel(env, "web", "staging") is None
+
+
+def test_sigkilled_bake_leaves_instances_that_cleanup_removes(env, run, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_run_command("comment:* provision install", hang=True)
+    proc = run.popen("bake", write_recipe(tmp_path))
+    try:
+        _wait_for_command(env, "provision install")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    insts = _bake_instances(env)
+    assert [i["State"]["Name"] for i in insts] == ["running"]  # left behind
+    code, out, err = run("bake", "--cleanup", "-o", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["instance_id"] for r in rows] == [insts[0]["InstanceId"]]
+    assert "process is gone" in rows[0]["reason"]
+    assert [i["State"]["Name"] for i in _bake_instances(env)] == ["terminated"]
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    assert bake_journal.history(store)[0]["status"] == "cleaned"
+    code, out, _err = run("bake", "--cleanup", "-o", "json")  # nothing left the second time
+    assert code == 0 and json.loads(out) == []
+
+
+def test_cleanup_by_tag_spares_live_bakes_and_takes_expired_unknown_ones(env, tmp_path):
+    ids = env.load(FLEET)["aliases"]
+    ec2 = env.client("ec2")
+
+    def tagged(bake_id: str, deadline: str) -> str:
+        return ec2.run_instances(
+            ImageId=ids["base1"],
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": BAKE_ID_TAG, "Value": bake_id},
+                        {"Key": "amictl:bake-deadline", "Value": deadline},
+                    ],
+                }
+            ],
+        )["Instances"][0]["InstanceId"]
+
+    expired = tagged("bake-elsewhere-1", "2020-01-01T00:00:00Z")
+    future = tagged("bake-elsewhere-2", "2999-01-01T00:00:00Z")
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    bake_journal.start(
+        store,
+        {
+            "bake_id": "bake-live",
+            "started_at": "x",
+            "account": env.account,
+            "region": "us-east-1",
+            "family": "web",
+        },
+    )
+    live = tagged("bake-live", "2020-01-01T00:00:00Z")
+    conn = env.connector()
+    rows = cleanup(conn, conn.targets(), store)
+    assert [r["instance_id"] for r in rows] == [expired]
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances(InstanceIds=[expired, future, live])["Reservations"]
+        for i in r["Instances"]
+    }
+    assert states == {expired: "terminated", future: "running", live: "running"}
+
+
+def test_if_stale_skips_when_nothing_changed_and_bakes_when_the_base_moved(
+    env, run, tmp_path, outcomes
+):
+    ids = env.load(FLEET)["aliases"]
+    path = write_recipe(tmp_path)
+    code, out, err = run("bake", path, "--if-stale", "-o", "json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["status"] == "succeeded"  # never baked: stale
+    code, out, err = run("bake", path, "--if-stale", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "skipped"
+    code, out, err = run("bake", path, "--if-stale", "--max-age", "30d", "-o", "json")
+    assert json.loads(out)["status"] == "skipped"
+    env.client("ssm").put_parameter(
+        Name="/amictl/channels/base-al2023/prod",
+        Value=ids["base2"],
+        Type="String",
+        Overwrite=True,
+    )
+    code, out, err = run("bake", path, "--if-stale", "-o", "json")
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["status"] == "succeeded" and second["source"]["image_id"] == ids["base2"]
+    assert second["version"] == "0.2.0"
+    assert "source" in err and "moved" in err
