@@ -98,17 +98,21 @@ def _tags(data: dict[str, Any]) -> dict[str, str]:
 
 def resolve_source(conn: Connector, target: Target, recipe: Recipe) -> Resolved:
     """The source image, per the recipe: a catalog base, FAMILY@CHANNEL/VERSION or an id."""
-    if recipe.source_catalog:
-        found = catalog_find(conn, [target], recipe.source_catalog, arch=recipe.source_arch)
-        r = found.rows[0]
-        ec2 = conn.client("ec2", target.region, target.role_arn)
-        try:
-            data = ec2.describe_images(ImageIds=[r["image_id"]])["Images"][0]
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise aws_error(exc, "DescribeImages", target.region) from None
-        return Resolved(Found(target, data), f"catalog {recipe.source_catalog}: {r['source']}")
-    assert recipe.source_image is not None
-    return resolve(conn, target, recipe.source_image)
+    return resolve_source_ref(conn, target, recipe.source_ref)
+
+
+def resolve_source_ref(conn: Connector, target: Target, ref: str) -> Resolved:
+    """``catalog:NAME/ARCH`` (a catalog base), or an image id / FAMILY@CHANNEL / FAMILY@VERSION."""
+    if not ref.startswith("catalog:"):
+        return resolve(conn, target, ref)
+    name, _, arch = ref[len("catalog:") :].partition("/")
+    r = catalog_find(conn, [target], name, arch=arch or "x86_64").rows[0]
+    ec2 = conn.client("ec2", target.region, target.role_arn)
+    try:
+        data = ec2.describe_images(ImageIds=[r["image_id"]])["Images"][0]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise aws_error(exc, "DescribeImages", target.region) from None
+    return Resolved(Found(target, data), f"catalog {name}: {r['source']}")
 
 
 def steps_text(recipe: Recipe) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from typing import Any
@@ -18,6 +19,7 @@ from . import context
 from .common import emit, global_options, info, settings
 
 STEP_COLUMNS = ["phase", "name", "document", "status", "response_code", "seconds"]
+STALE_COLUMNS = ["family", "kind", "region", "image_id", "version", "age_days", "detail"]
 CLEANUP_COLUMNS = ["bake_id", "instance_id", "region", "action", "reason"]
 
 
@@ -215,4 +217,40 @@ def register(cli: click.Group) -> None:
             raise AmictlError(
                 f"bake {rec['bake_id']} failed: {rec.get('error')}; nothing was promoted",
                 hint="the failing step's output is above (or in `-o json`: failed_step)",
+            )
+
+    @cli.command("stale")
+    @click.argument("families", nargs=-1, metavar="[FAMILY]...")
+    @click.option(
+        "--days",
+        type=click.FloatRange(min=0),
+        default=30,
+        show_default=True,
+        help="A family whose newest version is older than this is stale.",
+    )
+    @click.option("--strict", is_flag=True, help="Exit 1 when anything is stale (for CI).")
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
+    @global_options
+    def stale_cmd(families: tuple[str, ...], days: float, strict: bool, from_state: bool) -> None:
+        """Families whose newest version is older than --days, whose base has a newer image
+        upstream, and images in channels whose parent was deprecated or retired.
+
+        One row per finding (kind old, base-moved, parent-retired); `-o json` for scripts;
+        with --strict, exit 1 when there is any.
+        """
+        from ..build.stale import find_stale
+        from ..model import FamilyRule
+        from .inventory_cmd import load_inventory
+
+        inv = load_inventory(from_state, family_rule=FamilyRule())
+        rows = find_stale(
+            inv, dt.datetime.now(dt.UTC), days, context.connector(), list(families) or None
+        )
+        emit(rows, STALE_COLUMNS, title=f"{len(rows)} stale findings")
+        if strict and rows:
+            raise AmictlError(
+                f"{len(rows)} stale findings (--strict)",
+                hint="bake new versions (`amictl bake RECIPE --if-stale`)",
             )
