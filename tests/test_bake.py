@@ -343,3 +343,40 @@ def test_if_stale_skips_when_nothing_changed_and_bakes_when_the_base_moved(
     assert second["status"] == "succeeded" and second["source"]["image_id"] == ids["base2"]
     assert second["version"] == "0.2.0"
     assert "source" in err and "moved" in err
+    # versions and show display what the bakes recorded
+    code, out, err = run("versions", "web", "-o", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["source_image"] for r in rows] == [ids["base1"], ids["base2"]]
+    assert {r["recipe_sha256"] for r in rows} == {first["recipe"]["sha256"]}
+    code, out, err = run("versions", "web")
+    assert code == 0 and first["recipe"]["sha256"][:12] in out and ids["base2"] in out
+    code, out, err = run("show", second["image_id"], "-o", "json")
+    assert code == 0, err
+    shown = json.loads(out)["bake"]
+    assert shown["source_image"] == ids["base2"] and shown["status"] == "tested"
+    assert (
+        shown["recipe_sha256"] == first["recipe"]["sha256"]
+        and shown["source"] == "base-al2023@prod"
+    )
+    code, out, err = run("show", second["image_id"])
+    assert code == 0 and "baked by amictl bake" in out and "p:patch,p:install" in out
+
+
+def test_iam_policy_bake_and_stale():
+    res = CliRunner().invoke(cli, ["iam-policy", "bake"])
+    actions = {a for st in json.loads(res.stdout)["Statement"] for a in st["Action"]}
+    assert {
+        "ssm:SendCommand",
+        "ssm:GetCommandInvocation",
+        "ssm:DescribeInstanceInformation",
+        "ssm:CancelCommand",
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+        "ec2:CreateImage",
+        "ssm:PutParameter",
+        "iam:PassRole",
+    } <= actions
+    res = CliRunner().invoke(cli, ["iam-policy", "stale"])
+    actions = {a for st in json.loads(res.stdout)["Statement"] for a in st["Action"]}
+    assert "ec2:DescribeImages" in actions and "ssm:SendCommand" not in actions

@@ -6,7 +6,9 @@ from typing import Any
 
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
+from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
+from .build.stale import PERMISSIONS as STALE_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
@@ -20,6 +22,7 @@ READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explai
 COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PERMISSIONS, "create")
 COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
+COMMANDS = (*COMMANDS, "bake", "stale")
 
 
 def permissions(command: str) -> set[str]:
@@ -40,6 +43,11 @@ def permissions(command: str) -> set[str]:
         return perms | LINT_PERMISSIONS
     if command == "catalog":  # catalog list, catalog find
         return perms | CATALOG_PERMISSIONS
+    if command == "bake":  # bake (also --cleanup); stale: the inventory's, plus look-ups
+        perms |= BAKE_PERMISSIONS | CREATE_PERMISSIONS | CATALOG_PERMISSIONS | LAUNCH_PERMISSIONS
+        return perms | DISTRIBUTE_PERMISSIONS["copy"] | DISTRIBUTE_PERMISSIONS["share"]
+    if command == "stale":
+        perms |= STALE_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

@@ -24,7 +24,6 @@ import datetime as dt
 import math
 import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
@@ -639,4 +638,17 @@ def cleanup(
     return rows
 
 
-Callback = Callable[[dict[str, Any]], None]
+def lineage_of(tags: dict[str, str]) -> dict[str, str | None] | None:
+    """What a bake recorded on an image (None when no bake made it): for show / versions."""
+    if RECIPE_HASH_TAG not in tags and BAKE_ID_TAG not in tags:
+        return None
+    return {
+        "recipe": tags.get(RECIPE_TAG),
+        "recipe_sha256": tags.get(RECIPE_HASH_TAG),
+        "source": tags.get(SOURCE_REF_TAG),
+        "source_image": tags.get("amictl:source-image"),
+        "steps": tags.get(STEPS_TAG),
+        "bake_id": tags.get(BAKE_ID_TAG),
+        "status": tags.get(BAKE_STATUS_TAG),
+        "failed_step": tags.get(FAILED_STEP_TAG),
+    }
