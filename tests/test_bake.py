@@ -18,7 +18,7 @@ from amictl.build.bake import BAKE_ID_TAG, bake, cleanup
 from amictl.build.recipe import parse_recipe_text
 from amictl.build.runsteps import Waits
 from amictl.cli.main import cli
-from amictl.errors import AmictlError
+from amictl.errors import AmictlError, Interrupted
 from amictl.state.store import Store
 
 FLEET = """
@@ -349,9 +349,9 @@ def test_if_stale_skips_when_nothing_changed_and_bakes_when_the_base_moved(
     rows = json.loads(out)
     assert [r["source_image"] for r in rows] == [ids["base1"], ids["base2"]]
     assert {r["recipe_sha256"] for r in rows} == {first["recipe"]["sha256"]}
-    code, out, err = run("versions", "web")
+    code, out, err = run("versions", "web", "--from-state")
     assert code == 0 and first["recipe"]["sha256"][:12] in out and ids["base2"] in out
-    code, out, err = run("show", second["image_id"], "-o", "json")
+    code, out, err = run("show", second["image_id"], "--from-state", "-o", "json")
     assert code == 0, err
     shown = json.loads(out)["bake"]
     assert shown["source_image"] == ids["base2"] and shown["status"] == "tested"
@@ -359,7 +359,7 @@ def test_if_stale_skips_when_nothing_changed_and_bakes_when_the_base_moved(
         shown["recipe_sha256"] == first["recipe"]["sha256"]
         and shown["source"] == "base-al2023@prod"
     )
-    code, out, err = run("show", second["image_id"])
+    code, out, err = run("show", second["image_id"], "--from-state")
     assert code == 0 and "baked by amictl bake" in out and "p:patch,p:install" in out
 
 
@@ -380,3 +380,79 @@ def test_iam_policy_bake_and_stale():
     res = CliRunner().invoke(cli, ["iam-policy", "stale"])
     actions = {a for st in json.loads(res.stdout)["Statement"] for a in st["Action"]}
     assert "ec2:DescribeImages" in actions and "ssm:SendCommand" not in actions
+
+
+def test_sandbox_managed_nodes_and_send_command_refusal(env, outcomes):
+    ids = env.load(FLEET)["aliases"]
+    ec2, ssm = env.client("ec2"), env.client("ssm")
+    iids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(
+            ImageId=ids["base1"], MinCount=7, MaxCount=7, InstanceType="t3.micro"
+        )["Instances"]
+    ]
+    pages = list(
+        ssm.get_paginator("describe_instance_information").paginate(
+            Filters=[{"Key": "InstanceIds", "Values": iids[:6]}], PaginationConfig={"PageSize": 5}
+        )
+    )
+    listed = [i["InstanceId"] for p in pages for i in p["InstanceInformationList"]]
+    assert len(pages) == 2 and sorted(listed) == sorted(iids[:6])
+    outcomes.set_ssm(unmanaged=[iids[2]])
+    with pytest.raises(ssm.exceptions.ClientError) as e:
+        ssm.send_command(
+            InstanceIds=[iids[2]],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["true"]},
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidInstanceId"
+    info = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [iids[2]]}])[
+        "InstanceInformationList"
+    ]
+    assert info == []
+
+
+def test_builder_never_managed_fails_and_is_terminated(env, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_ssm(unmanaged=["*"])
+    with pytest.raises(AmictlError, match="did not become an SSM managed node"):
+        run_bake(env, tmp_path, RECIPE.replace("ready_timeout: 30s", "ready_timeout: 1s"))
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    row = bake_journal.history(store)[0]
+    assert row["status"] == "failed"
+    insts = instances_of(env, row["bake_id"])
+    assert [i["State"]["Name"] for i in insts] == ["terminated"]
+
+
+def test_ctrl_c_during_tests_terminates_the_test_instance(env, tmp_path, outcomes):
+    env.load(FLEET)
+    outcomes.set_run_command("comment:* test nginx-active", hang=True)
+    from amictl import interrupts
+
+    def stop_when_testing(e: dict) -> None:
+        if e["event"] == "step-status" and e.get("phase") == "test":
+            interrupts.request_stop()
+
+    recipe = parse_recipe_text(RECIPE, str(tmp_path / "web.recipe.yaml"))
+    conn = env.connector()
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        with pytest.raises(Interrupted) as e:
+            bake(
+                conn,
+                conn.targets()[0],
+                recipe,
+                store,
+                progress=stop_when_testing,
+                waits=Waits.fast(),
+            )
+    finally:
+        interrupts.reset()
+    rec = e.value.result
+    assert rec["status"] == "interrupted"
+    insts = instances_of(env, rec["bake_id"])
+    assert {tags_of(i)["amictl:bake-role"] for i in insts} == {"builder", "test"}
+    assert {i["State"]["Name"] for i in insts} == {"terminated"}
+    t = tags_of(env.client("ec2").describe_images(ImageIds=[rec["image_id"]])["Images"][0])
+    assert t["amictl:bake-status"] == "abandoned"
+    assert channel(env, "web", "staging") is None

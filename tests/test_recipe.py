@@ -178,3 +178,19 @@ def test_timeouts_are_seconds_within_bounds(n, unit):
     else:
         with pytest.raises(ValueError):
             parse_timeout(f"{n}{unit}")
+
+
+def test_every_recipe_key_is_documented():
+    from amictl.policy.schema import Key
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bake.md").read_text()
+
+    def keys(k: Key) -> list[str]:
+        out = []
+        for c in k.children:
+            out.append(c.name.rstrip("[]"))
+            out.extend(keys(c))
+        return out
+
+    missing = [k for k in keys(TOP) if f"{k}:" not in doc]
+    assert not missing, f"docs/bake.md does not show {missing}"
