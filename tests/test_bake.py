@@ -456,3 +456,31 @@ def test_ctrl_c_during_tests_terminates_the_test_instance(env, tmp_path, outcome
     t = tags_of(env.client("ec2").describe_images(ImageIds=[rec["image_id"]])["Images"][0])
     assert t["amictl:bake-status"] == "abandoned"
     assert channel(env, "web", "staging") is None
+
+
+def test_demo_bakes_one_that_promotes_and_one_that_does_not(env, sandbox, tmp_path):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from amictl.cli import demo_bake
+
+    amazon = (
+        "  - {alias: amazon, name: al2023-ami-2023.6.20241212.0-kernel-6.1-x86_64, "
+        'owner: "137112412989", owner_alias: amazon, public: true}\n'
+    )
+    ids = env.load(FLEET.replace("ssm_parameters:", amazon + "ssm_parameters:"))["aliases"]
+    con = Console(record=True, width=200)
+    ctx = SimpleNamespace(
+        con=con, conn=env.connector(), store=Store(f"sqlite:///{tmp_path}/state.db")
+    )
+    demo_bake.run_bakes(ctx, sandbox)
+    text = con.export_text()
+    assert f"source {ids['amazon']} (catalog al2023" in text
+    assert "succeeded" in text and "promoted 0.1.0 to channel staging" in text
+    assert "test step fips-enabled Failed (exit 1), output: 'fips_enabled=0'" in text
+    assert "skipped, nothing changed" in text
+    staging = channel(env, "web-service", "staging")
+    assert staging and channel(env, "hardened-web", "prod") is None
+    states = {i["State"]["Name"] for i in _bake_instances(env)}
+    assert states == {"terminated"}

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from .. import interrupts
 from ..build import bake as baking
@@ -47,12 +48,12 @@ def describe_event(e: dict[str, Any]) -> str | None:
     if kind == "managed":
         return f"{e['role']} {e['instance_id']} running and SSM-managed"
     if kind == "step-start":
-        return f"[{e['phase']}] {e['step']}: {e['document']} (timeout {e['timeout']} s)"
-    if kind == "step-status" and e["status"] not in ("Success", "Pending"):
-        return f"[{e['phase']}] {e['step']}: {e['status']}"
+        return f"{e['phase']} {e['step']}: {e['document']} (timeout {e['timeout']} s)"
+    if kind == "step-status" and e["status"] in ("InProgress", "Delayed", "Cancelling"):
+        return f"{e['phase']} {e['step']}: {e['status']}"
     if kind == "step-end":
         mark = "ok" if e["status"] == "Success" else e["status"]
-        return f"[{e['phase']}] {e['step']}: {mark} in {e['seconds']:.1f} s"
+        return f"{e['phase']} {e['step']}: {mark} in {e['seconds']:.1f} s"
     if kind == "image":
         return f"image {e['image_id']} ({e['name']}), version {e['version']}"
     if kind == "image-available":
@@ -73,7 +74,7 @@ def describe_event(e: dict[str, Any]) -> str | None:
 def _progress(e: dict[str, Any]) -> None:
     line = describe_event(e)
     if line and settings().verbosity >= 0 and settings().output == "table":
-        info(line)
+        info(escape(line))
 
 
 def _report(rec: dict[str, Any]) -> None:
@@ -84,11 +85,12 @@ def _report(rec: dict[str, Any]) -> None:
     fs = rec.get("failed_step")
     if fs:
         info(
-            f"[bold red]failed:[/] {fs['phase']} step {fs['name']}: {fs['status']} (exit {fs['response_code']})"
+            f"[bold red]failed:[/] {escape(fs['phase'])} step {escape(fs['name'])}: "
+            f"{fs['status']} (exit {fs['response_code']})"
         )
         for stream in ("output", "error"):
             if fs.get(stream):
-                info(f"--- {stream} ---\n{fs[stream].rstrip()}")
+                info(f"--- {stream} ---\n{escape(fs[stream].rstrip())}")
     if rec.get("image_id"):
         info(f"image {rec['image_id']} ({rec.get('image_name')}), version {rec.get('version')}")
 

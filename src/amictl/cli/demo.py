@@ -52,6 +52,7 @@ def register(cli: click.Group) -> None:
             from .demo_lifecycle import run_lifecycle
 
             run_lifecycle(ctx)
+            __import__(f"{__package__}.demo_bake", fromlist=["run_bakes"]).run_bakes(ctx, sb)
         con.rule("[bold]done")
         con.print(
             "The sandbox is stopped; nothing is left running. Point the same commands at AWS with "
