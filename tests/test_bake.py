@@ -43,6 +43,8 @@ provision:
     timeout: 2m
 image:
   tags: {team: web}
+  encrypted: true
+  copy_to: [eu-west-1]
 tests:
   steps:
     - {name: nginx-active, shell: systemctl is-active nginx, timeout: 1m}
@@ -111,6 +113,12 @@ def test_passing_bake_tags_lineage_tests_and_promotes(env, tmp_path, outcomes):
     assert t["amictl:recipe-sha256"] == rec["recipe"]["sha256"]
     assert t["amictl:steps"] == "p:patch,p:install,t:nginx-active"
     assert channel(env, "web", "staging") == rec["image_id"]
+    assert all(m["Ebs"]["Encrypted"] for m in img["BlockDeviceMappings"] if "Ebs" in m)
+    # copied once tested: the copy carries the lineage and the tested status
+    (copy,) = rec["copies"]
+    eu = env.client("ec2", "eu-west-1").describe_images(ImageIds=[copy["image_id"]])["Images"][0]
+    assert tags_of(eu)["amictl:bake-status"] == "tested"
+    assert tags_of(eu)["amictl:recipe-sha256"] == rec["recipe"]["sha256"]
     # builder and test instances: both launched, both terminated
     insts = instances_of(env, rec["bake_id"])
     assert {tags_of(i)["amictl:bake-role"] for i in insts} == {"builder", "test"}
@@ -136,6 +144,8 @@ def test_failing_test_step_never_promotes_and_reports_output(env, tmp_path, outc
     assert t["amictl:failed-step"].startswith("test:nginx-active")
     assert channel(env, "web", "staging") is None
     assert {i["State"]["Name"] for i in instances_of(env, rec["bake_id"])} == {"terminated"}
+    assert rec["copies"] == []  # an untested image is never copied
+    assert not env.client("ec2", "eu-west-1").describe_images(Owners=["self"])["Images"]
 
 
 def test_failing_or_timed_out_provision_step_makes_no_image(env, tmp_path, outcomes):

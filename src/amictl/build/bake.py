@@ -470,14 +470,23 @@ class _Bake:
         r = self.recipe
         if r.volume_size is None and not r.encrypted and r.volume_type == "gp3":
             return None
+        root = source.get("RootDeviceName") or "/dev/xvda"
+        size = r.volume_size or next(
+            (
+                (m.get("Ebs") or {}).get("VolumeSize")
+                for m in source.get("BlockDeviceMappings") or []
+                if m.get("DeviceName") == root
+            ),
+            None,
+        )
         ebs: dict[str, Any] = {"VolumeType": r.volume_type, "DeleteOnTermination": True}
-        if r.volume_size:
-            ebs["VolumeSize"] = r.volume_size
+        if size:
+            ebs["VolumeSize"] = int(size)
         if r.encrypted:
             ebs["Encrypted"] = True
             if r.kms_key:
                 ebs["KmsKeyId"] = r.kms_key
-        return [{"DeviceName": source.get("RootDeviceName") or "/dev/xvda", "Ebs": ebs}]
+        return [{"DeviceName": root, "Ebs": ebs}]
 
     def distribute(self) -> None:
         r, t = self.recipe, self.target

@@ -202,7 +202,8 @@ def register(cli: click.Group) -> None:
                     "status": "skipped",
                     "family": recipe.family,
                     "reason": f"nothing changed: source {source.image_id} is the one of the last "
-                    "successful bake" + (f", and it is newer than {age:g} days" if age else ""),
+                    "successful bake"
+                    + (f", and the newest version is less than {age:g} days old" if age else ""),
                     "source": {"ref": recipe.source_ref, "image_id": source.image_id},
                 }
                 if settings().output == "table":
