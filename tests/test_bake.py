@@ -45,6 +45,7 @@ image:
   tags: {team: web}
   encrypted: true
   copy_to: [eu-west-1]
+  share_with: ["210987654321"]
 tests:
   steps:
     - {name: nginx-active, shell: systemctl is-active nginx, timeout: 1m}
@@ -119,6 +120,10 @@ def test_passing_bake_tags_lineage_tests_and_promotes(env, tmp_path, outcomes):
     eu = env.client("ec2", "eu-west-1").describe_images(ImageIds=[copy["image_id"]])["Images"][0]
     assert tags_of(eu)["amictl:bake-status"] == "tested"
     assert tags_of(eu)["amictl:recipe-sha256"] == rec["recipe"]["sha256"]
+    perms = env.client("ec2").describe_image_attribute(
+        ImageId=rec["image_id"], Attribute="launchPermission"
+    )["LaunchPermissions"]
+    assert perms == [{"UserId": "210987654321"}]
     # builder and test instances: both launched, both terminated
     insts = instances_of(env, rec["bake_id"])
     assert {tags_of(i)["amictl:bake-role"] for i in insts} == {"builder", "test"}
@@ -259,26 +264,34 @@ def test_ctrl_c_terminates_the_builder_and_exits_130(env, run, tmp_path, outcome
 
 def test_sigkilled_bake_leaves_instances_that_cleanup_removes(env, run, tmp_path, outcomes):
     env.load(FLEET)
-    outcomes.set_run_command("comment:* provision install", hang=True)
+    outcomes.set_run_command("comment:* test nginx-active", hang=True)
     proc = run.popen("bake", write_recipe(tmp_path))
     try:
-        _wait_for_command(env, "provision install")
+        _wait_for_command(env, "test nginx-active")
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         proc.kill()
-    insts = _bake_instances(env)
-    assert [i["State"]["Name"] for i in insts] == ["running"]  # left behind
+    insts = {tags_of(i)["amictl:bake-role"]: i for i in _bake_instances(env)}
+    assert insts["builder"]["State"]["Name"] == "terminated"  # done with before the tests
+    assert insts["test"]["State"]["Name"] == "running"  # left behind
+    image_id = insts["test"]["ImageId"]
     code, out, err = run("bake", "--cleanup", "-o", "json")
     assert code == 0, err
     rows = json.loads(out)
-    assert [r["instance_id"] for r in rows] == [insts[0]["InstanceId"]]
+    assert [(r["instance_id"], r["image_id"], r["action"]) for r in rows] == [
+        (insts["test"]["InstanceId"], None, "terminated"),
+        (None, image_id, "tagged abandoned"),
+    ]
     assert "process is gone" in rows[0]["reason"]
-    assert [i["State"]["Name"] for i in _bake_instances(env)] == ["terminated"]
+    assert {i["State"]["Name"] for i in _bake_instances(env)} == {"terminated"}
+    img = env.client("ec2").describe_images(ImageIds=[image_id])["Images"][0]
+    assert tags_of(img)["amictl:bake-status"] == "abandoned"
     store = Store(f"sqlite:///{tmp_path}/state.db")
     assert bake_journal.history(store)[0]["status"] == "cleaned"
     code, out, _err = run("bake", "--cleanup", "-o", "json")  # nothing left the second time
     assert code == 0 and json.loads(out) == []
+    assert channel(env, "web", "staging") is None
 
 
 def test_cleanup_by_tag_spares_live_bakes_and_takes_expired_unknown_ones(env, tmp_path):

@@ -34,7 +34,7 @@ from ..catalog.find import find as catalog_find
 from ..channels.ops import promote
 from ..channels.record import record as record_promotion
 from ..distribute import Grantees, change_sharing, copy_image
-from ..distribute.common import Found
+from ..distribute.common import Found, describe_image
 from ..errors import AmictlError, Interrupted
 from ..launch.resolve import Resolved, resolve
 from ..launch.run import launch
@@ -636,15 +636,51 @@ def cleanup(
                 {
                     "bake_id": bid,
                     "instance_id": iid,
+                    "image_id": None,
                     "account": t.account,
                     "region": t.region,
                     "action": "terminated",
                     "reason": why,
                 }
             )
-    for bid in dead:
+    by_account = {t.account: t for t in targets}
+    for bid, b in dead.items():
+        rows.extend(_abandon_image(conn, by_account, b))
         bake_journal.set_status(store, bid, "cleaned")
     return rows
+
+
+def _abandon_image(
+    conn: Connector, by_account: dict[str, Target], bake_row: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The image a killed bake made and never finished testing: tagged ``abandoned``."""
+    image_id = bake_row.get("image_id")
+    home = by_account.get(bake_row["account"])
+    if not image_id or home is None:
+        return []
+    t = Target(bake_row["account"], bake_row["region"], home.role_arn)
+    ec2 = conn.client("ec2", t.region, t.role_arn)
+    data = describe_image(ec2, image_id, t.region)
+    if data is None or _tags(data).get(BAKE_STATUS_TAG) != "building":
+        return []
+    snaps = Found(t, data).snapshot_ids
+    try:
+        ec2.create_tags(
+            Resources=[image_id, *snaps], Tags=[{"Key": BAKE_STATUS_TAG, "Value": "abandoned"}]
+        )
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise aws_error(exc, "CreateTags", t.region) from None
+    return [
+        {
+            "bake_id": bake_row["bake_id"],
+            "instance_id": None,
+            "image_id": image_id,
+            "account": t.account,
+            "region": t.region,
+            "action": "tagged abandoned",
+            "reason": "made by a bake whose process is gone, before its tests ended",
+        }
+    ]
 
 
 def lineage_of(tags: dict[str, str]) -> dict[str, str | None] | None:

@@ -21,7 +21,7 @@ from .common import emit, global_options, info, settings
 
 STEP_COLUMNS = ["phase", "name", "document", "status", "response_code", "seconds"]
 STALE_COLUMNS = ["family", "kind", "region", "image_id", "version", "age_days", "detail"]
-CLEANUP_COLUMNS = ["bake_id", "instance_id", "region", "action", "reason"]
+CLEANUP_COLUMNS = ["bake_id", "instance_id", "image_id", "region", "action", "reason"]
 
 
 def _waits() -> Waits:
@@ -167,7 +167,7 @@ def register(cli: click.Group) -> None:
             if recipe_file:
                 raise InputError("--cleanup takes no RECIPE", key="--cleanup")
             rows = baking.cleanup(conn, conn.targets(), context.store())
-            emit(rows, CLEANUP_COLUMNS, title=f"{len(rows)} leftover instances terminated")
+            emit(rows, CLEANUP_COLUMNS, title=f"{len(rows)} leftovers of killed bakes")
             return
         if not recipe_file:
             raise InputError("give a RECIPE (or --cleanup)", key="RECIPE")
