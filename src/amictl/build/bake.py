@@ -36,7 +36,7 @@ from ..channels.record import record as record_promotion
 from ..distribute import Grantees, change_sharing, copy_image
 from ..distribute.common import Found, describe_image
 from ..errors import AmictlError, Interrupted
-from ..launch.resolve import Resolved, resolve
+from ..launch.resolve import Resolved, check_launchable, resolve
 from ..launch.run import launch
 from ..model import iso
 from ..state.store import Store
@@ -54,6 +54,7 @@ RECIPE_TAG = "amictl:recipe"
 SOURCE_REF_TAG = "amictl:source"
 STEPS_TAG = "amictl:steps"
 FAILED_STEP_TAG = "amictl:failed-step"
+UNUSABLE = ("building", "failed", "abandoned")  # bake statuses that are not a usable version
 LINEAGE_TAGS = (RECIPE_HASH_TAG, "amictl:source-image", SOURCE_REF_TAG, STEPS_TAG, BAKE_ID_TAG)
 
 PERMISSIONS = frozenset(
@@ -203,8 +204,11 @@ def stale_reason(
             f"the source {recipe.source_ref} moved: {before} (baked into {last['ImageId']}) "
             f"-> {source_image_id}"
         )
+    if recipe.sha256 and _tags(last).get(RECIPE_HASH_TAG) != recipe.sha256:
+        return f"the recipe changed since {last['ImageId']} was baked"
     if max_age_days is not None:
-        newest = max((i.get("CreationDate") or "" for i in images), default="")
+        usable = [i for i in images if _tags(i).get(BAKE_STATUS_TAG) not in UNUSABLE]
+        newest = max((i.get("CreationDate") or "" for i in usable), default="")
         created = dt.datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
         if created is not None:
             age = (now - created).total_seconds() / 86400
@@ -397,6 +401,7 @@ class _Bake:
         self.rec["source"]["image_id"] = source.image_id
         self.rec["source"]["reason"] = source.reason
         self.emit("source", image_id=source.image_id, reason=source.reason)
+        check_launchable(source.found, allow_deprecated=False)  # exit 3 before any launch
         mappings = self.root_volume(source.found.data)
         builder = self.launch(source, "builder", r.instance_type, mappings)
         self.checkpoint()

@@ -22,7 +22,7 @@ from ..distribute.common import describe_image
 from ..errors import AmictlError
 from ..inventory.collectors import channel_of_parameter
 from ..model import Image, Inventory, iso, parse_time, version_key
-from .bake import BAKE_STATUS_TAG, SOURCE_REF_TAG, resolve_source_ref
+from .bake import BAKE_STATUS_TAG, SOURCE_REF_TAG, UNUSABLE, resolve_source_ref
 
 PERMISSIONS = frozenset({"ec2:DescribeImages", "ssm:GetParameter"})
 KINDS = ("old", "base-moved", "parent-retired")
@@ -98,7 +98,7 @@ def find_stale(
     live = _Live(conn, roles)
     groups: dict[tuple[str, str, str], list[Image]] = defaultdict(list)
     for img in inv.images:
-        if img.tags.get(BAKE_STATUS_TAG) in ("failed", "abandoned", "building"):
+        if img.tags.get(BAKE_STATUS_TAG) in UNUSABLE:
             continue  # not a version anyone should use
         if img.owned and img.family and (not families or img.family in families):
             groups[(img.family, img.account, img.region)].append(img)
