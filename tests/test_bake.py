@@ -509,27 +509,31 @@ def test_demo_bakes_one_that_promotes_and_one_that_does_not(env, sandbox, tmp_pa
     assert states == {"terminated"}
 
 
-def test_recipe_change_is_stale_and_a_deprecated_source_is_refused(env, tmp_path, outcomes):
-    from amictl.build.bake import stale_reason
+def test_recipe_change_is_stale_and_a_deprecated_source_is_refused(env, tmp_path):
+    from amictl.build.bake import BAKE_STATUS_TAG, RECIPE_HASH_TAG, stale_reason
     from amictl.errors import SafetyError
 
-    ids = env.load(
-        FLEET.replace(
-            "ssm_parameters:",
-            "  - {alias: old, name: base-al2023-0.9.0, tags: {family: base-al2023, "
-            'version: "0.9.0"}, deprecated_days_ago: 1}\nssm_parameters:',
-        )
-    )["aliases"]
-    rec, _e, _s = run_bake(env, tmp_path)
-    assert rec["status"] == "succeeded"
+    deprecated = "  - {alias: old, name: base-0.9, deprecated_days_ago: 1}\nssm_parameters:"
+    ids = env.load(FLEET.replace("ssm_parameters:", deprecated))["aliases"]
+    same = parse_recipe_text(RECIPE, "web.recipe.yaml")
+    ec2 = env.client("ec2")
+    # what a successful bake of this recipe from base1 leaves on its image
+    ec2.create_tags(
+        Resources=[ids["base2"]],
+        Tags=[
+            {"Key": "family", "Value": "web"},
+            {"Key": BAKE_STATUS_TAG, "Value": "tested"},
+            {"Key": RECIPE_HASH_TAG, "Value": same.sha256},
+            {"Key": "amictl:source-image", "Value": ids["base1"]},
+        ],
+    )
     conn = env.connector()
     target = conn.targets()[0]
-    same = parse_recipe_text(RECIPE, "web.recipe.yaml")
     assert stale_reason(conn, target, same, ids["base1"], 30) is None
     changed = parse_recipe_text(RECIPE.replace("team: web", "team: web2"), "web.recipe.yaml")
     assert "recipe changed" in (stale_reason(conn, target, changed, ids["base1"], 30) or "")
-    assert "moved" in (stale_reason(conn, target, same, ids["base2"], 30) or "")
-    deprecated = RECIPE.replace("base-al2023@prod", ids["old"])
+    assert "moved" in (stale_reason(conn, target, same, ids["old"], 30) or "")
+    assert "days old" in (stale_reason(conn, target, same, ids["base1"], 1) or "")
     with pytest.raises(SafetyError, match="deprecated"):
-        run_bake(env, tmp_path, deprecated)
-    assert len(_bake_instances(env)) == 2  # the first bake's builder and tester only
+        run_bake(env, tmp_path, RECIPE.replace("base-al2023@prod", ids["old"]))
+    assert _bake_instances(env) == []  # refused before any launch
