@@ -22,7 +22,16 @@ from ..distribute.common import describe_image
 from ..errors import AmictlError
 from ..inventory.collectors import channel_of_parameter
 from ..model import Image, Inventory, iso, parse_time, version_key
-from .bake import BAKE_STATUS_TAG, SOURCE_REF_TAG, UNUSABLE, resolve_source_ref
+from .bake import (
+    BAKE_STATUS_TAG,
+    RECIPE_HASH_TAG,
+    SOURCE_REF_TAG,
+    UNUSABLE,
+    image_tags,
+    resolve_source_ref,
+)
+from .create import family_images
+from .recipe import Recipe
 
 PERMISSIONS = frozenset({"ec2:DescribeImages", "ssm:GetParameter"})
 KINDS = ("old", "base-moved", "parent-retired")
@@ -203,3 +212,42 @@ def _parent_retired(
                 )
             )
     return rows
+
+
+# ---------------------------------------------------------------- bake --if-stale
+
+
+def stale_reason(
+    conn: Connector,
+    target: Target,
+    recipe: Recipe,
+    source_image_id: str,
+    max_age_days: float | None,
+    now: dt.datetime | None = None,
+) -> str | None:
+    """Why the family needs a bake (None: it does not): no successful bake yet, the
+    source image changed since the last one, or the newest version is too old."""
+    now = now or dt.datetime.now(dt.UTC)
+    ec2 = conn.client("ec2", target.region, target.role_arn)
+    images = family_images(ec2, target, recipe.family)
+    tested = [i for i in images if image_tags(i).get(BAKE_STATUS_TAG) == "tested"]
+    if not tested:
+        return f"no successful bake of {recipe.family} in {target.region} yet"
+    last = max(tested, key=lambda i: (i.get("CreationDate") or "", i["ImageId"]))
+    before = image_tags(last).get("amictl:source-image")
+    if before != source_image_id:
+        return (
+            f"the source {recipe.source_ref} moved: {before} (baked into {last['ImageId']}) "
+            f"-> {source_image_id}"
+        )
+    if recipe.sha256 and image_tags(last).get(RECIPE_HASH_TAG) != recipe.sha256:
+        return f"the recipe changed since {last['ImageId']} was baked"
+    if max_age_days is not None:
+        usable = [i for i in images if image_tags(i).get(BAKE_STATUS_TAG) not in UNUSABLE]
+        newest = max((i.get("CreationDate") or "" for i in usable), default="")
+        created = dt.datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
+        if created is not None:
+            age = (now - created).total_seconds() / 86400
+            if age > max_age_days:
+                return f"the newest version is {age:.1f} days old (max {max_age_days:g})"
+    return None

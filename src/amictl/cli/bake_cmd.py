@@ -12,9 +12,11 @@ from rich.markup import escape
 
 from .. import interrupts
 from ..build import bake as baking
+from ..build.cleanup import cleanup as cleanup_bakes
 from ..build.create import single_target
 from ..build.recipe import json_schema, load_recipe, max_age_option
 from ..build.runsteps import Waits
+from ..build.stale import stale_reason
 from ..errors import AmictlError, InputError
 from . import context
 from .common import emit, global_options, info, settings
@@ -166,7 +168,7 @@ def register(cli: click.Group) -> None:
         if cleanup:
             if recipe_file:
                 raise InputError("--cleanup takes no RECIPE", key="--cleanup")
-            rows = baking.cleanup(conn, conn.targets(), context.store())
+            rows = cleanup_bakes(conn, conn.targets(), context.store())
             emit(rows, CLEANUP_COLUMNS, title=f"{len(rows)} leftovers of killed bakes")
             return
         if not recipe_file:
@@ -179,9 +181,7 @@ def register(cli: click.Group) -> None:
         if dry_run:
             data = baking.plan(conn, target, recipe)
             if if_stale:
-                data["stale"] = baking.stale_reason(
-                    conn, target, recipe, data["source"]["image_id"], age
-                )
+                data["stale"] = stale_reason(conn, target, recipe, data["source"]["image_id"], age)
             if settings().output != "table":
                 emit(data)
                 return
@@ -196,7 +196,7 @@ def register(cli: click.Group) -> None:
             return
         if if_stale:
             source = baking.resolve_source(conn, target, recipe)
-            why = baking.stale_reason(conn, target, recipe, source.image_id, age)
+            why = stale_reason(conn, target, recipe, source.image_id, age)
             if why is None:
                 skipped = {
                     "status": "skipped",

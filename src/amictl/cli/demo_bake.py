@@ -11,9 +11,10 @@ from typing import Any
 from rich.markup import escape
 
 from ..aws.session import Target
-from ..build.bake import bake, resolve_source, stale_reason
+from ..build.bake import bake, resolve_source
 from ..build.recipe import parse_recipe_text
 from ..build.runsteps import Waits
+from ..build.stale import stale_reason
 from ..errors import AmictlError
 from .bake_cmd import describe_event
 
