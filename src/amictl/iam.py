@@ -7,7 +7,9 @@ from typing import Any
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
 from .audit import PERMISSIONS as AUDIT_PERMISSIONS
+from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
+from .build.stale import PERMISSIONS as STALE_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
@@ -22,6 +24,7 @@ COMMANDS: tuple[str, ...] = (*READ_COMMANDS, "apply", "recycle-bin", *CHANNEL_PE
 COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
 COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
+COMMANDS = (*COMMANDS, "bake", "stale")
 
 
 def permissions(command: str) -> set[str]:
@@ -44,6 +47,11 @@ def permissions(command: str) -> set[str]:
         return perms | CATALOG_PERMISSIONS
     if command in ("audit", "report"):  # the checks' reads, then the inventory's collectors
         perms |= AUDIT_PERMISSIONS
+    if command == "bake":  # bake (also --cleanup); stale: the inventory's, plus look-ups
+        perms |= BAKE_PERMISSIONS | CREATE_PERMISSIONS | CATALOG_PERMISSIONS | LAUNCH_PERMISSIONS
+        return perms | DISTRIBUTE_PERMISSIONS["copy"] | DISTRIBUTE_PERMISSIONS["share"]
+    if command == "stale":
+        perms |= STALE_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

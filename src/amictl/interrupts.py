@@ -53,6 +53,11 @@ def check() -> None:
         )
 
 
+def sleep(seconds: float) -> bool:
+    """Wait up to ``seconds``, waking at once when a stop is requested; True if one was."""
+    return _stop.wait(max(0.0, seconds))
+
+
 def reset() -> None:
     _stop.clear()
     _signum.clear()

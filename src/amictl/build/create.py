@@ -248,8 +248,13 @@ def from_instance(
     bump: str | None = None,
     no_reboot: bool = False,
     description: str | None = None,
+    name: str | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> Created:
-    """CreateImage of the instance, tagged (image and snapshots) as the family's new version."""
+    """CreateImage of the instance, tagged (image and snapshots) as the family's new version.
+
+    ``name`` overrides ``<family>-<version>``; ``extra_tags`` are added (``bake``'s lineage).
+    """
     check_family(family)
     if not re.match(r"^i-[0-9a-f]{8,17}$", instance_id or ""):
         raise InputError(f"{instance_id!r} is not an instance id (i-...)", key="INSTANCE")
@@ -276,9 +281,10 @@ def from_instance(
         raise InputError(f"instance {instance_id} is {state}", key="INSTANCE")
     source_image = instance.get("ImageId")
     version = resolve_version(ec2, target, family, version, bump)
-    name = image_name(family, version)
+    name = name or image_name(family, version)
     refuse_duplicate(ec2, target, family, version, name)
     tags = {
+        **(extra_tags or {}),
         FAMILY_TAG: family,
         VERSION_TAG: version,
         CREATED_BY_TAG: conn.identity(target.role_arn)["arn"],

@@ -24,6 +24,8 @@ VERSION_COLUMNS = [
     "size_gib",
     "monthly_cost_usd",
     "deprecation_time",
+    "source_image",
+    "recipe",
 ]
 CHANGE_COLUMNS = [
     "region",
@@ -70,6 +72,15 @@ def register(cli: click.Group) -> None:
         """
         inv = load_inventory(from_state, family_rule=FamilyRule())
         rows = channels.versions(inv, family, dt.datetime.now(dt.UTC))
+        from ..build.bake import lineage_of
+
+        for row in rows:  # what a bake recorded: recipe hash, source image (first copy's)
+            tags = inv.by_id[row["image_ids"][0]].tags
+            lin = lineage_of(tags) or {}
+            row["source_image"] = lin.get("source_image") or tags.get("amictl:source-image")
+            row["recipe_sha256"] = lin.get("recipe_sha256")
+            row["recipe"] = (lin.get("recipe_sha256") or "")[:12] or None
+            row["bake"] = lin or None
         emit(rows, VERSION_COLUMNS, title=f"family {family}: {len(rows)} versions")
         if not rows:
             info(f"no owned image of family {family} in {', '.join(inv.regions)}")

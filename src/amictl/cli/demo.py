@@ -53,6 +53,7 @@ def register(cli: click.Group) -> None:
             from .demo_lifecycle import run_lifecycle
 
             run_lifecycle(ctx)
+            __import__(f"{__package__}.demo_bake", fromlist=["run_bakes"]).run_bakes(ctx, sb)
             __import__(f"{__package__}.demo_report", fromlist=["x"]).run_report(ctx)  # issue 11
         con.rule("[bold]done")
         con.print(

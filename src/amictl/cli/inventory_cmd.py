@@ -230,10 +230,14 @@ def register(cli: click.Group) -> None:
         """Everything about one image: its snapshots, references and lineage."""
         inv = load_inventory(from_state)
         data = views.show(inv, ami, _now())
+        from ..build.bake import lineage_of
+
+        data["bake"] = lineage_of(data.get("tags") or {})
         if settings().output != "table":
             emit(data)
             return
         skip = {"snapshots", "lineage", "references_detail", "family_versions", "tags", "children"}
+        skip.add("bake")
         emit({k: v for k, v in data.items() if k not in skip}, title=ami)
         emit(
             data["snapshots"],
@@ -243,6 +247,8 @@ def register(cli: click.Group) -> None:
         emit(data["references_detail"], ["kind", "id", "detail"], title="references")
         if data["lineage"]:
             emit(data["lineage"], ["image_id", "name", "region"], title="built from")
+        if data["bake"]:
+            emit({k: v for k, v in data["bake"].items() if v}, title="baked by amictl bake")
         if data["family_versions"]:
             emit(
                 data["family_versions"],

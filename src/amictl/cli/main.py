@@ -40,6 +40,7 @@ def _register() -> None:
     for name in ("cost_cmd", "audit_cmd", "report_cmd"):  # issue 11
         __import__(f"{__package__}.{name}", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.state_cmd", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.bake_cmd", fromlist=["register"]).register(cli)
 
 
 _register()

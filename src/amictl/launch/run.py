@@ -45,6 +45,8 @@ def launch(
     user_data: bytes | None = None,
     tags: dict[str, str] | None = None,
     dry_run: bool = False,
+    instance_profile: str | None = None,
+    block_device_mappings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run ``count`` instances; with ``dry_run`` AWS only checks (DryRunOperation = success)."""
     if count < 1:
@@ -80,6 +82,11 @@ def launch(
         kwargs["SecurityGroupIds"] = list(security_groups)
     if key_name:
         kwargs["KeyName"] = key_name
+    if instance_profile:
+        key = "Arn" if instance_profile.startswith("arn:") else "Name"
+        kwargs["IamInstanceProfile"] = {key: instance_profile}
+    if block_device_mappings:
+        kwargs["BlockDeviceMappings"] = block_device_mappings
     if user_data is not None:
         kwargs["UserData"] = user_data.decode("utf-8", errors="surrogateescape")
     t = found.target

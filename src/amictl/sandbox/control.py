@@ -224,6 +224,11 @@ class Sandbox:
             _request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome})
         )
 
+    def set_ssm(self, **settings: Any) -> dict[str, Any]:
+        """SSM managed nodes: ``managed_after`` (seconds from launch), ``unmanaged`` (ids or
+        "*"), ``reset``."""
+        return dict(_request(self.endpoint, "/_amictl/ssm", "POST", settings))
+
     def env(self) -> dict[str, str]:
         """Environment that points boto3 and amictl at this sandbox."""
         return {

@@ -64,6 +64,10 @@ def instance_mappings(
             for key, value in ebs.items():
                 if value is not None and key not in ("SnapshotId", "Encrypted"):
                     base[key] = value
+            if ebs.get("Encrypted") in (True, "true"):
+                # an unencrypted snapshot's volume can be encrypted (bake), never the reverse
+                base["Encrypted"] = True
+                base["KmsKeyId"] = ebs.get("KmsKeyId")
         else:
             new = copy.deepcopy(m)
             new["Ebs"] = ebs

@@ -141,6 +141,10 @@ class SandboxApp:
             else:
                 patches.RUN_COMMAND_OUTCOMES[key] = data
             return 200, {"outcomes": patches.RUN_COMMAND_OUTCOMES}
+        if path == "/_amictl/ssm" and method == "POST":
+            from . import patches_ssm
+
+            return 200, patches_ssm.control(data)
         return 404, {"error": f"no control endpoint {method} {path}"}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

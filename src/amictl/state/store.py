@@ -124,6 +124,39 @@ secrets_table = sa.Table(
     sa.Column("value", sa.String(256), nullable=False),
 )
 
+# One row per bake (amictl.build.bake): how it went, and the process that ran it, so that
+# `bake --cleanup` can tell a killed bake from a running one.
+bakes = sa.Table(
+    "bakes",
+    meta,
+    sa.Column("bake_id", sa.String(40), primary_key=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("ended_at", sa.String(32)),
+    # running | succeeded | failed | interrupted | skipped | cleaned
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("family", sa.String(128), nullable=False, index=True),
+    sa.Column("version", sa.String(64)),
+    sa.Column("image_id", sa.String(32)),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(256), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+# Every instance a bake launched (builder, test), written as soon as RunInstances answers.
+bake_instances = sa.Table(
+    "bake_instances",
+    meta,
+    sa.Column("bake_id", sa.String(40), nullable=False, index=True),
+    sa.Column("instance_id", sa.String(32), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # builder | test
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("launched_at", sa.String(32), nullable=False),
+    sa.Column("terminated_at", sa.String(32)),
+)
+
 # Statuses after which an action is over for its plan: never run again by that plan.
 FINAL = ("done", "skipped", "failed", "not-found")
 
