@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from amictl.build.recipe import TOP, json_schema, load_recipe, parse_recipe_text, parse_timeout
 from amictl.cli.main import cli
-from amictl.errors import InputError
+from amictl.errors import InputError, InputErrors
 
 EXAMPLES = sorted(
     (Path(__file__).resolve().parents[1] / "examples" / "recipes").glob("*.recipe.yaml")
@@ -194,3 +194,15 @@ def test_every_recipe_key_is_documented():
 
     missing = [k for k in keys(TOP) if f"{k}:" not in doc]
     assert not missing, f"docs/bake.md does not show {missing}"
+
+
+def test_every_key_level_error_of_a_recipe_is_reported_at_once():
+    text = GOOD.replace("family: web", "family: web\ncolour: red").replace(
+        "timeout: 30s", "timeout: soon"
+    )
+    with pytest.raises(InputErrors) as e:
+        parse_recipe_text(text, "r.yaml")
+    assert [(x.line, x.key) for x in e.value.errors] == [
+        (3, "colour"),
+        (9, "tests.steps[0].timeout"),
+    ], e.value.message

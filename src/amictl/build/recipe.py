@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..policy.parse import _Reader
 from ..policy.schema import Key
 from ..policy.schema import _schema as _policy_schema
-from ..yamlpos import Positions, loads, read_text
+from ..yamlpos import Positions, loads, raise_all, read_text
 from .create import BUMPS, FAMILY_RE
 
 TIMEOUT_RE = re.compile(r"^\s*(\d+)\s*([smh]?)\s*$")
@@ -233,15 +233,15 @@ class _RecipeReader(_Reader):
             try:
                 return parse_timeout(v)
             except ValueError as exc:
-                raise self.pos.error(path, str(exc)) from None
+                return self.fail(path, str(exc))
         if key.type == "params":
             if not isinstance(v, dict):
-                raise self.pos.error(path, "expected a mapping of parameter names to values")
+                return self.fail(path, "expected a mapping of parameter names to values")
             out: dict[str, list[str]] = {}
             for k, item in v.items():
                 items = item if isinstance(item, list) else [item]
                 if not items or any(isinstance(x, dict | list) or x is None for x in items):
-                    raise self.pos.error((*path, k), "expected a string or a list of strings")
+                    return self.fail((*path, k), "expected a string or a list of strings")
                 out[str(k)] = [str(x).lower() if isinstance(x, bool) else str(x) for x in items]
             return out
         return super().value(v, key, path)
@@ -310,6 +310,7 @@ def parse_recipe_data(data: Any, pos: Positions, text: str = "") -> Recipe:
         raise pos.error((), "the recipe is empty", hint="start with `format: 1` and `family:`")
     r = _RecipeReader(pos)
     top = r.obj(data, TOP, ())
+    raise_all(r.errors)  # every key-level problem of the file at once, before the checks below
     if top["format"] != 1:
         raise pos.error(("format",), "only format 1 is supported")
     family = top["family"]
