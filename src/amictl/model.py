@@ -118,6 +118,10 @@ class Image:
     description: str = ""
     family: str | None = None
     version: str | None = None
+    # Where shared_with came from: "live" (read by this scan), "cached" (the state store's
+    # launch-permission cache, read at lp_read_at) or "unread" (not read: no decision needed it).
+    lp: str = "live"
+    lp_read_at: dt.datetime | None = None
 
     @property
     def owned(self) -> bool:
@@ -150,16 +154,19 @@ class Image:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("created_at", "deprecation_time", "last_launched_time"):
+        for k in IMAGE_TIMES:
             d[k] = iso(getattr(self, k))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Image:
         d = dict(d)
-        for k in ("created_at", "deprecation_time", "last_launched_time"):
+        for k in IMAGE_TIMES:
             d[k] = parse_time(d.get(k))
         return cls(**d)
+
+
+IMAGE_TIMES = ("created_at", "deprecation_time", "last_launched_time", "lp_read_at")
 
 
 @dataclass(frozen=True)
@@ -358,6 +365,11 @@ class Inventory:
             self.incomplete_index,
         )
         self.fingerprint()
+
+    def facts_changed(self) -> None:
+        """Launch permissions were read into some images: drop what was derived from them."""
+        for key in ("refs_by_image", "_fingerprint"):
+            self.__dict__.pop(key, None)
 
     def children_of(self, image_id: str) -> list[Image]:
         return [i for i in self.images if i.source_image_id == image_id]

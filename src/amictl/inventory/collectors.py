@@ -31,6 +31,9 @@ PAGE_SIZES = {
 }
 
 
+LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region
+
+
 def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
     """The operation's pages; stops between pages once an interrupt was requested."""
     for page in client.get_paginator(operation).paginate(
@@ -140,7 +143,15 @@ def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
     ["ec2:DescribeImages", "ec2:DescribeImageAttribute"],
     "owned images incl. deprecated and disabled, with launch permissions",
 )
-def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> SliceData:
+def collect_images(
+    ec2: Any, account: str, region: str, workers: int = 8, launch_permissions: bool = True
+) -> SliceData:
+    """Owned images; public ones are known from DescribeImages itself (``Public``).
+
+    ``launch_permissions=False`` leaves the per-image DescribeImageAttribute calls to the
+    caller (``inventory.sharing``), which reads them only for images a decision needs;
+    those images are marked ``lp="unread"`` until then.
+    """
     out = SliceData()
     pages = _pages(
         ec2, "describe_images", Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
@@ -150,12 +161,19 @@ def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> Sli
             out.images.append(image_from_api(d, account, region))
     # AWS has no bulk call for launch permissions: one DescribeImageAttribute per image.
     todo = [i for i in out.images if i.state != "disabled"]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for img, (public, targets) in zip(
-            todo, pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo), strict=True
-        ):
-            img.public = img.public or public
-            img.shared_with = targets
+    if not launch_permissions:
+        for img in todo:
+            img.lp = "unread"
+        todo = []
+    if todo:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for img, (public, targets) in zip(
+                todo,
+                pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
+                strict=True,
+            ):
+                img.public = img.public or public
+                img.shared_with = targets
     out.items = len(out.images)
     return out
 
@@ -225,34 +243,44 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                 "latest": int(t.get("LatestVersionNumber", 1)),
                 "versions": {},
             }
-    for tid, t in templates.items():
-        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid):
-            for v in page.get("LaunchTemplateVersions", []):
-                n = int(v["VersionNumber"])
-                image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")
-                t["versions"][n] = image_id
-                out.items += 1
-                if image_id and image_id.startswith("ami-"):
-                    marks = []
-                    if n == t["default"]:
-                        marks.append("default")
-                    if n == t["latest"]:
-                        marks.append("latest")
-                    extra = f" ({', '.join(marks)})" if marks else ""
-                    out.references.append(
-                        Reference(
-                            "launch-template-version",
-                            f"{tid}:{n}",
-                            f"launch template {tid} ({t['name']}) version {n}{extra}",
-                            image_id,
-                            account,
-                            region,
-                        )
+
+    def versions(tid: str) -> list[dict[str, Any]]:
+        return [
+            v
+            for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid)
+            for v in page.get("LaunchTemplateVersions", [])
+        ]
+
+    # One call per template (AWS lists every version only per template), a few at a time.
+    with ThreadPoolExecutor(max_workers=LT_WORKERS) as pool:
+        listed = list(pool.map(versions, list(templates)))
+    for (tid, t), found in zip(templates.items(), listed, strict=True):
+        for v in found:
+            n = int(v["VersionNumber"])
+            image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")
+            t["versions"][n] = image_id
+            out.items += 1
+            if image_id and image_id.startswith("ami-"):
+                marks = []
+                if n == t["default"]:
+                    marks.append("default")
+                if n == t["latest"]:
+                    marks.append("latest")
+                extra = f" ({', '.join(marks)})" if marks else ""
+                out.references.append(
+                    Reference(
+                        "launch-template-version",
+                        f"{tid}:{n}",
+                        f"launch template {tid} ({t['name']}) version {n}{extra}",
+                        image_id,
+                        account,
+                        region,
                     )
-                elif image_id and image_id.startswith("resolve:ssm:"):
-                    # Resolved after the scan (scan.resolve_ssm_aliases): the parameter's
-                    # current value, or the version/label the alias pins.
-                    out.raw.setdefault("ssm_aliases", []).append((tid, n, image_id))
+                )
+            elif image_id and image_id.startswith("resolve:ssm:"):
+                # Resolved after the scan (scan.resolve_ssm_aliases): the parameter's
+                # current value, or the version/label the alias pins.
+                out.raw.setdefault("ssm_aliases", []).append((tid, n, image_id))
     out.raw["templates"] = templates
     return out
 

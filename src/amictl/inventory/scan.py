@@ -29,8 +29,14 @@ def scan(
     family_rule: FamilyRule | None = None,
     workers: int = 8,
     progress: Progress | None = None,
+    launch_permissions: bool = True,
 ) -> Inventory:
-    """Scan every target; return the inventory with per-slice completeness."""
+    """Scan every target; return the inventory with per-slice completeness.
+
+    ``launch_permissions=False``: images are listed without their per-image launch
+    permissions (``Image.lp == "unread"``); ``inventory.sharing`` reads the ones a
+    decision needs.
+    """
     started = time.perf_counter()
     before = connector.counter.snapshot()
     targets = targets if targets is not None else connector.targets()
@@ -43,7 +49,10 @@ def scan(
         t0 = time.perf_counter()
         try:
             client = connector.client(spec.service, target.region, target.role_arn)
-            data = spec.fn(client, target.account, target.region)
+            extra = {"launch_permissions": False} if spec.kind == "images" else {}
+            if launch_permissions:
+                extra = {}
+            data = spec.fn(client, target.account, target.region, **extra)
             return data, SliceStatus(
                 target.account,
                 target.region,

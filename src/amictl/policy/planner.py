@@ -70,6 +70,13 @@ def _days(td: dt.timedelta) -> str:
     )
 
 
+def _age(td: dt.timedelta) -> str:
+    secs = max(0, int(td.total_seconds()))
+    if secs >= 3600:
+        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
+    return f"{secs // 60}m" if secs >= 60 else f"{secs}s"
+
+
 @functools.lru_cache(maxsize=1024)
 def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
@@ -236,8 +243,13 @@ def plan(
     now: dt.datetime,
     created_at: dt.datetime | None = None,
     explain: bool = False,
+    unread: str = "block",
 ) -> Plan:
     """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan.
+
+    Images whose launch permissions were not read (``Image.lp == "unread"``) get no
+    destructive stage (``unread="block"``); ``unread="assume-private"`` plans them as
+    private, which ``policy.facts`` uses to find the images whose sharing it must read.
 
     The cyclic garbage collector is paused while planning: the planner makes many small
     objects and no cycles, and full collections over a 100k-image inventory cost more than
@@ -246,14 +258,19 @@ def plan(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _plan(inv, policy, now, created_at, explain)
+        return _plan(inv, policy, now, created_at, explain, unread)
     finally:
         if enabled:
             gc.enable()
 
 
 def _plan(
-    inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None, explain: bool
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    created_at: dt.datetime | None,
+    explain: bool,
+    unread: str = "block",
 ) -> Plan:
     now = now.astimezone(dt.UTC)
     warnings: list[str] = []
@@ -395,11 +412,25 @@ def _plan(
             chain.append(new("mark", ev, [*why, f"records {BY_TAG}={policy.name}"]))
         if since is not None and marked:
             why.append(f"marked for retirement since {iso(since)}")
+        if img.lp == "cached" and img.lp_read_at is not None:
+            why.append(
+                f"launch permissions cached: read {_age(now - img.lp_read_at)} ago "
+                "(apply re-reads them live)"
+            )
+        blind = img.lp == "unread" and unread == "block"
+        stopped_blind = False
         reached = "mark"
         for stage in STAGES:
             delay = getattr(rule.retire, stage)
             if delay is None or since is None or since + delay > now:
                 continue
+            if blind:
+                why.append(
+                    f"{stage} stage due but its launch permissions could not be read: "
+                    "no destructive stage"
+                )
+                stopped_blind = True
+                break
             after = (chain[-1].id,) if chain else ()
             if stage == "deprecate":
                 reached = stage
@@ -442,6 +473,8 @@ def _plan(
                 )
                 chain.append(a)
                 deregistered[img.image_id] = (a, ev)
+        if blind and not stopped_blind:
+            why.append("launch permissions not read: marking does not need them")
         decide(ev, reached, rule.name, why)
 
     # Snapshots of deregistered images: only when no staying image uses them.
