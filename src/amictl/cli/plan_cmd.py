@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,6 +13,7 @@ from rich.markup import escape
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy
+from ..policy.plan_io import streamed_checksum, write_plan
 from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
@@ -149,8 +149,9 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
         p = make_plan(policy_path, now, from_state, refresh, max_age)
-        body = p.to_dict()
-        body["signature"] = Plan.signature_of(body["checksum"], context.store().plan_key())
+        # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
+        checksum = streamed_checksum(p)
+        signature = Plan.signature_of(checksum, context.store().plan_key())
         if now:
             info(
                 f"[yellow]preview[/] for {now}: apply refuses a plan made for a time later than "
@@ -158,16 +159,18 @@ def register(cli: click.Group) -> None:
             )
         if out:
             try:
-                Path(out).write_text(json.dumps(body, indent=2))
+                write_plan(p, out, {"checksum": checksum, "signature": signature})
             except OSError as exc:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
-            info(f"plan saved to {out} (checksum {p.checksum[:12]}..., signed by this state store)")
+            info(f"plan saved to {out} (checksum {checksum[:12]}..., signed by this state store)")
         if settings().output == "table":
             print_plan(p)
         elif out:
             # the whole plan is in the file: stdout gets its summary, not megabytes of JSON
-            emit({"out": out, "checksum": body["checksum"], "summary": body["summary"]})
+            emit({"out": out, "checksum": checksum, "summary": p.summary})
         else:
+            body = p.to_dict()
+            body["signature"] = signature
             emit(body)
 
     @cli.command("explain")

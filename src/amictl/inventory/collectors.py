@@ -8,9 +8,11 @@ a page that failed is a failure, never an empty list.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from .. import interrupts
@@ -34,13 +36,34 @@ PAGE_SIZES = {
 LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region
 
 
+# Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
+# are fetched, parsed and turned into compact records at most this many at a time, so the
+# peak memory of a scan does not grow with the number of regions read at once.
+HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"})
+HEAVY_PAGES = threading.BoundedSemaphore(1)
+
+
 def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
     """The operation's pages; stops between pages once an interrupt was requested."""
-    for page in client.get_paginator(operation).paginate(
-        **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
-    ):
-        interrupts.check()
-        yield page
+    pages = iter(
+        client.get_paginator(operation).paginate(
+            **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
+        )
+    )
+    heavy = operation in HEAVY
+    while True:
+        if heavy:
+            HEAVY_PAGES.acquire()
+        try:
+            page = next(pages, None)
+            if page is None:
+                return
+            interrupts.check()
+            yield page  # the caller turns it into records before asking for the next
+            page = None
+        finally:
+            if heavy:
+                HEAVY_PAGES.release()
 
 
 @dataclass
@@ -82,7 +105,12 @@ def collector(
 
 
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in items or []}
+    return {intern(t["Key"]): t.get("Value", "") for t in items or []}
+
+
+def _i(value: Any) -> Any:
+    """One shared copy of a short repeated string (owner, state, device, tier ...)."""
+    return intern(value) if isinstance(value, str) else value
 
 
 def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
@@ -91,7 +119,7 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         ebs = m.get("Ebs") or {}
         bdm.append(
             {
-                "device": m.get("DeviceName"),
+                "device": _i(m.get("DeviceName")),
                 "snapshot_id": ebs.get("SnapshotId"),
                 "size_gib": ebs.get("VolumeSize") or 0,
                 "encrypted": bool(ebs.get("Encrypted")),
@@ -102,16 +130,16 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         account=account,
         region=region,
         name=d.get("Name") or "",
-        owner_id=d.get("OwnerId", ""),
-        state=d.get("State", "available"),
+        owner_id=_i(d.get("OwnerId", "")),
+        state=_i(d.get("State", "available")),
         created_at=parse_time(d.get("CreationDate")),
         tags=_tags(d.get("Tags")),
-        architecture=d.get("Architecture", ""),
+        architecture=_i(d.get("Architecture", "")),
         platform="windows" if d.get("Platform") == "windows" else "linux",
         public=bool(d.get("Public")),
         deprecation_time=parse_time(d.get("DeprecationTime")),
         last_launched_time=parse_time(d.get("LastLaunchedTime")),
-        deregistration_protection=d.get("DeregistrationProtection") or "disabled",
+        deregistration_protection=_i(d.get("DeregistrationProtection") or "disabled"),
         source_image_id=d.get("SourceImageId") or _tags(d.get("Tags")).get("amictl:source-image"),
         source_image_region=d.get("SourceImageRegion"),
         block_devices=bdm,
@@ -191,10 +219,10 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
                     size_gib=int(s.get("VolumeSize") or 0),
                     start_time=parse_time(s.get("StartTime")),
                     description=s.get("Description") or "",
-                    owner_id=s.get("OwnerId", ""),
-                    storage_tier=s.get("StorageTier") or "standard",
+                    owner_id=_i(s.get("OwnerId", "")),
+                    storage_tier=_i(s.get("StorageTier") or "standard"),
                     encrypted=bool(s.get("Encrypted")),
-                    state=s.get("State", "completed"),
+                    state=_i(s.get("State", "completed")),
                     tags=_tags(s.get("Tags")),
                 )
             )

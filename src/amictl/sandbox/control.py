@@ -227,6 +227,10 @@ class Sandbox:
         """The model's settings and the calls served (and throttled) per service.Action."""
         return dict(_request(self.endpoint, "/_amictl/aws-model", "GET"))
 
+    def reset_call_counts(self) -> dict[str, Any]:
+        """Zero the calls counted per service.Action (the model's settings stay)."""
+        return dict(_request(self.endpoint, "/_amictl/aws-model", "POST", {"reset_counts": True}))
+
     def reset_aws_model(self) -> dict[str, Any]:
         """Model off, default buckets, call counts cleared."""
         return dict(_request(self.endpoint, "/_amictl/aws-model", "DELETE"))

@@ -138,7 +138,9 @@ class SandboxApp:
                 self.faults.configure({})
             return 200, self.faults.state()
         if path == "/_amictl/aws-model":
-            if method == "POST":
+            if method == "POST" and data.get("reset_counts"):
+                self.aws_model.reset_counts()
+            elif method == "POST":
                 try:
                     self.aws_model.configure(data)
                 except (ValueError, TypeError, IndexError) as exc:

@@ -141,6 +141,29 @@ launch_permissions = sa.Table(
 )
 
 
+def _inventory_blob(inv: Inventory) -> bytes:
+    """zlib(JSON of inv.to_dict()), encoded and compressed item by item: a 20,000-image
+    inventory is never held as one list of dicts and one JSON string (issue 14)."""
+    z = zlib.compressobj(3)
+    parts: list[bytes] = []
+    head = inv.to_dict_head()
+    parts.append(z.compress(b"{"))
+    for n, (key, value) in enumerate(head.items()):
+        parts.append(z.compress((", " if n else "").encode() + json.dumps(key).encode() + b": "))
+        if key in ("images", "snapshots", "references"):
+            parts.append(z.compress(b"["))
+            for i, item in enumerate(getattr(inv, key)):
+                parts.append(
+                    z.compress((", " if i else "").encode() + json.dumps(item.to_dict()).encode())
+                )
+            parts.append(z.compress(b"]"))
+        else:
+            parts.append(z.compress(json.dumps(value).encode()))
+    parts.append(z.compress(b"}"))
+    parts.append(z.flush())
+    return b"".join(parts)
+
+
 def _now() -> str:
     return iso(dt.datetime.now(dt.UTC)) or ""
 
@@ -204,7 +227,7 @@ class Store:
 
     # ---- inventory runs
     def save_inventory(self, inv: Inventory) -> int:
-        blob = zlib.compress(json.dumps(inv.to_dict()).encode(), 3)
+        blob = _inventory_blob(inv)
         with self.engine.begin() as c:
             run_id = c.execute(
                 runs.insert().values(
