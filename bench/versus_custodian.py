@@ -191,7 +191,7 @@ def main() -> None:
                             plan_file = work / f"plan-{tag}-{temp}.json"
                             cmd = [amictl, "plan", "-p", str(work / "amictl.yml")]
                             cmd += ["--out", str(plan_file), "-o", "json", "--no-progress"]
-                            cmd += ["--region", ",".join(REGIONS)]
+                            cmd += ["--region", ",".join(REGIONS), "-v"]
                         sb.set_aws_model(reset_buckets=True) if mode == "aws-model" else None
                         sb.reset_call_counts()
                         m = measure(cmd, env, out)
@@ -211,6 +211,13 @@ def main() -> None:
                         elif tool == "custodian":
                             flagged.setdefault("custodian", custodian_flagged(outdir))
                         else:
+                            # -v prints the calls per operation: the sandbox must have counted the same
+                            said = re.search(
+                                r"^API calls: (\d+)$",
+                                Path(str(out) + ".stderr").read_text(),
+                                re.M,
+                            )
+                            m["v_calls"] = int(said.group(1)) if said else None
                             got, kept = amictl_flagged(plan_file)
                             flagged.setdefault("amictl", got)
                             kept_reasons.update(kept)
@@ -218,7 +225,8 @@ def main() -> None:
                         print(
                             f"  {mode:9} run {run} {temp:4} {tool:9} {m['wall']:7.1f} s "
                             f"{m['rss_mib']:6.0f} MiB {m['calls']:6d} calls "
-                            f"({m['throttled']} throttled)",
+                            f"({m['throttled']} throttled)"
+                            + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
                             flush=True,
                         )
     report(results, flagged, kept_reasons, args)

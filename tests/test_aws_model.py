@@ -130,7 +130,7 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
     patches.apply_all()
     app = server.SandboxApp()
     fl = builtin.build(
-        "large", seed=3, images=60, snapshots=90, instances=2, launch_templates=1, regions=1
+        "large", seed=3, images=60, snapshots=90, instances=2, launch_templates=2, regions=1
     )
     seed.seed(fl)
     model = botocore.session.get_session().get_service_model("ec2")
@@ -162,15 +162,22 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
         ),
         ("DescribeSnapshots", "Owner.1=self&MaxResults=60"),
     ]
+    templates = call("DescribeLaunchTemplates", "MaxResults=10")["LaunchTemplates"]
+    cases.append(
+        (
+            "DescribeLaunchTemplateVersions",
+            f"LaunchTemplateId={templates[0]['LaunchTemplateId']}",
+        )
+    )
     try:
         for action, query in cases:
             patches.FAST_XML["on"] = False
             slow = call(action, query)
             patches.FAST_XML["on"] = True
             fast = call(action, query)
-            items = slow.get("Images") or slow.get("Snapshots")
-            assert items and len(items) >= 40
-            assert action == "DescribeSnapshots" or any(i.get("Tags") for i in items)
+            items = slow.get("Images") or slow.get("Snapshots") or slow["LaunchTemplateVersions"]
+            assert items and len(items) >= (40 if "Launch" not in action else 2)
+            assert action != "DescribeImages" or any(i.get("Tags") for i in items)
             assert fast == slow
     finally:
         patches.FAST_XML["on"] = True

@@ -79,7 +79,10 @@ def run(env, tmp_path, monkeypatch) -> Cli:
 
 def test_plan_reads_sharing_only_where_needed_and_matches_a_full_read(run, env) -> None:
     ids = env.load(FLEET)["aliases"]
+    env.sandbox.reset_call_counts()
     body, calls = run.plan("--region", "us-east-1,eu-west-1")
+    # -v prints what the endpoint served, operation by operation (the bench counts there)
+    assert env.sandbox.aws_model_state()["calls"] == calls
     # would be retired: a1, a2 (before its sharing is read), b1, e1; a3 in use, the newest kept
     assert calls["ec2.DescribeImageAttribute"] == 4
     assert sum(calls.values()) < 40

@@ -20,9 +20,10 @@ from ..aws.session import Connector, Target, aws_error
 from ..durations import parse_duration
 from ..errors import InputError
 from ..inventory import scan
+from ..inventory.collectors import COLLECTORS
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
 from ..model import Image, Inventory
-from ..policy.facts import plan_reading_sharing
+from ..policy.facts import needs_snapshots, plan_reading_sharing
 from ..policy.model import Policy
 from ..policy.plan_model import Plan
 from . import context
@@ -58,11 +59,20 @@ def print_calls(conn: Connector) -> None:
             err_console().print(f"  {n:6d}  {op}")
 
 
-def _scan(conn: Connector, targets: list[Target], family_rule: Any) -> Inventory:
+def _scan(
+    conn: Connector, targets: list[Target], family_rule: Any, kinds: list[str] | None = None
+) -> Inventory:
     from .inventory_cmd import _progress
 
     with _progress("scanning") as cb:
-        inv = scan(conn, targets, family_rule=family_rule, progress=cb, launch_permissions=False)
+        inv = scan(
+            conn,
+            targets,
+            kinds=kinds,
+            family_rule=family_rule,
+            progress=cb,
+            launch_permissions=False,
+        )
     for s in inv.incomplete_slices():
         err_console().print(
             f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
@@ -89,6 +99,7 @@ def plan_live(
     st = context.store()
     conn: Connector | None = None
     roles: dict[str, str | None] = {}
+    kinds: list[str] | None = None
     if from_state:
         latest = st.latest_inventory()
         if latest is None:
@@ -99,7 +110,9 @@ def plan_live(
         conn = context.connector()
         targets = conn.targets()
         roles = {t.account: t.role_arn for t in targets}
-        inv = _scan(conn, targets, policy.families)
+        # snapshots only when a decision can depend on them (holds, snapshot actions, orphans)
+        kinds = None if needs_snapshots(policy) else [k for k in COLLECTORS if k != "snapshots"]
+        inv = _scan(conn, targets, policy.families, kinds)
     stats = SharingRead()
 
     def read(images: list[Image]) -> None:
@@ -117,8 +130,8 @@ def plan_live(
     p = plan_reading_sharing(
         inv, policy, now, read, created_at=dt.datetime.now(dt.UTC), extra=extra, explain=explain
     )
-    if not from_state:
-        st.save_inventory(inv)
+    if not from_state and kinds is None:
+        st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
     if conn is not None:
         print_calls(conn)
     return p, stats.to_dict(), inv

@@ -33,7 +33,7 @@ PAGE_SIZES = {
 }
 
 
-LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region
+LT_WORKERS = 2  # concurrent DescribeLaunchTemplateVersions calls per region
 
 
 # Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)

@@ -244,12 +244,14 @@ def plan(
     created_at: dt.datetime | None = None,
     explain: bool = False,
     unread: str = "block",
+    blocked: set[str] | None = None,
 ) -> Plan:
     """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan.
 
     Images whose launch permissions were not read (``Image.lp == "unread"``) get no
     destructive stage (``unread="block"``); ``unread="assume-private"`` plans them as
-    private, which ``policy.facts`` uses to find the images whose sharing it must read.
+    private. ``blocked`` (a set, filled in) receives the unread images that had a
+    destructive stage due: ``policy.facts`` reads their sharing and plans again.
 
     The cyclic garbage collector is paused while planning: the planner makes many small
     objects and no cycles, and full collections over a 100k-image inventory cost more than
@@ -258,7 +260,7 @@ def plan(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _plan(inv, policy, now, created_at, explain, unread)
+        return _plan(inv, policy, now, created_at, explain, unread, blocked)
     finally:
         if enabled:
             gc.enable()
@@ -271,6 +273,7 @@ def _plan(
     created_at: dt.datetime | None,
     explain: bool,
     unread: str = "block",
+    blocked: set[str] | None = None,
 ) -> Plan:
     now = now.astimezone(dt.UTC)
     warnings: list[str] = []
@@ -430,6 +433,8 @@ def _plan(
                     "no destructive stage"
                 )
                 stopped_blind = True
+                if blocked is not None:
+                    blocked.add(img.image_id)
                 break
             after = (chain[-1].id,) if chain else ()
             if stage == "deprecate":

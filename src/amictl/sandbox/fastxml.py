@@ -36,7 +36,9 @@ def _scalar(shape: Shape) -> Writer:
 
         def write_time(v: Any, out: list[str]) -> None:
             if isinstance(v, dt.datetime):
-                v = v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                if v.tzinfo is not None:
+                    v = v.astimezone(dt.UTC)
+                v = v.strftime("%Y-%m-%dT%H:%M:%S.000Z")
             out.append(escape(str(v)))
 
         return write_time

@@ -277,6 +277,9 @@ def _ami_init(
 # The big listings are written by fastxml (seconds -> tens of ms per 1,000 items);
 # tests switch it off to compare with moto's own serializer.
 FAST_XML = {"on": True}
+# Launch template versions whose data has only these keys are written by fastxml too
+# (one call per template: the per-call cost counts); any other data goes through moto.
+FAST_LT_KEYS = frozenset({"ImageId", "InstanceType"})
 
 
 def _snapshot_view(s: Any) -> dict[str, Any]:
@@ -1108,6 +1111,11 @@ def launch_template_pagination() -> None:
         }
         if token:
             result["NextToken"] = token
+        if FAST_XML["on"] and all(set(v.data or {}) <= FAST_LT_KEYS for _t, v in page):
+            for item in result["LaunchTemplateVersions"]:
+                if item["VersionDescription"] is None:
+                    item["VersionDescription"] = ""
+            return FastResult(result)
         return ActionResult(result)
 
     LaunchTemplates.describe_launch_templates = describe_launch_templates  # type: ignore[method-assign]
