@@ -50,6 +50,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python bench/plan.py
+	$(BIN)/python bench/versus_custodian.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

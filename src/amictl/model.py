@@ -36,7 +36,8 @@ def parse_time(value: Any) -> dt.datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        # one shared tzinfo (botocore gives each timestamp its own tzutc() instance)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     s = str(value).strip().replace("Z", "+00:00")
     t = dt.datetime.fromisoformat(s)
     return t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -57,7 +58,7 @@ def version_key(version: str | None) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
-@dataclass
+@dataclass(slots=True)
 class Snapshot:
     snapshot_id: str
     account: str
@@ -95,7 +96,7 @@ class Snapshot:
         return cls(**d)
 
 
-@dataclass
+@dataclass(slots=True)
 class Image:
     image_id: str
     account: str
@@ -119,6 +120,10 @@ class Image:
     family: str | None = None
     version: str | None = None
     imds_support: str | None = None  # "v2.0": instances launched from it require IMDSv2
+    # Where shared_with came from: "live" (read by this scan), "cached" (the state store's
+    # launch-permission cache, read at lp_read_at) or "unread" (not read: no decision needed it).
+    lp: str = "live"
+    lp_read_at: dt.datetime | None = None
 
     @property
     def owned(self) -> bool:
@@ -151,19 +156,22 @@ class Image:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("created_at", "deprecation_time", "last_launched_time"):
+        for k in IMAGE_TIMES:
             d[k] = iso(getattr(self, k))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Image:
         d = dict(d)
-        for k in ("created_at", "deprecation_time", "last_launched_time"):
+        for k in IMAGE_TIMES:
             d[k] = parse_time(d.get(k))
         return cls(**d)
 
 
-@dataclass(frozen=True)
+IMAGE_TIMES = ("created_at", "deprecation_time", "last_launched_time", "lp_read_at")
+
+
+@dataclass(frozen=True, slots=True)
 class Reference:
     """Something that can still launch (or depends on) an image."""
 
@@ -360,6 +368,11 @@ class Inventory:
         )
         self.fingerprint()
 
+    def facts_changed(self) -> None:
+        """Launch permissions were read into some images: drop what was derived from them."""
+        for key in ("refs_by_image", "_fingerprint"):
+            self.__dict__.pop(key, None)
+
     def children_of(self, image_id: str) -> list[Image]:
         return [i for i in self.images if i.source_image_id == image_id]
 
@@ -392,7 +405,22 @@ class Inventory:
         self.__dict__["_fingerprint"] = h.hexdigest()
         return str(self.__dict__["_fingerprint"])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict_head(self) -> dict[str, Any]:
+        """``to_dict()`` with the images, snapshots and references lists left to the caller
+        (None): the state store encodes them one by one."""
+        return {**self.to_dict(lists=False), "images": None, "snapshots": None, "references": None}
+
+    def to_dict(self, lists: bool = True) -> dict[str, Any]:
+        if not lists:
+            return {
+                "complete": self.complete,
+                "accounts": self.accounts,
+                "regions": self.regions,
+                "scanned_at": iso(self.scanned_at),
+                "duration": self.duration,
+                "api_calls": self.api_calls,
+                "slices": [s.to_dict() for s in self.slices],
+            }
         return {
             "complete": self.complete,
             "accounts": self.accounts,

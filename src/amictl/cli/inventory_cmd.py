@@ -228,7 +228,9 @@ def register(cli: click.Group) -> None:
     @global_options
     def show_cmd(ami: str, from_state: bool) -> None:
         """Everything about one image: its snapshots, references and lineage."""
-        inv = load_inventory(from_state)
+        from .scan_facts import one_image_inventory  # one region's scan (issue 14)
+
+        inv = load_inventory(True) if from_state else one_image_inventory(ami)[0]
         data = views.show(inv, ami, _now())
         from ..build.bake import lineage_of
 
@@ -274,7 +276,9 @@ def register(cli: click.Group) -> None:
             within = parse_duration(launched_within)
         except ValueError as exc:
             raise InputError(str(exc), key="--launched-within") from None
-        inv = load_inventory(from_state)
+        from .scan_facts import one_image_inventory  # one region's scan (issue 14)
+
+        inv = load_inventory(True) if from_state else one_image_inventory(ami)[0]
         rows = views.refs_rows(inv, ami, _now(), within)
         img = inv.by_id[ami]
         if not inv.slice_complete(img.account, img.region):

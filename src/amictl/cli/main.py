@@ -48,6 +48,9 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; AmictlError becomes one clear line, a hint, and its exit code."""
+    from ..memory import compact_malloc
+
+    compact_malloc()  # before any thread starts (issue 14: peak RSS of big scans)
     with handle_signals():
         code = _run(argv)
     sys.exit(code)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,12 +12,13 @@ from rich.markup import escape
 
 from ..errors import InputError
 from ..model import parse_time
-from ..policy import load_policy, plan
+from ..policy import load_policy
+from ..policy.plan_io import streamed_checksum, write_plan
 from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .inventory_cmd import load_inventory
+from .scan_facts import describe_sharing, parse_max_age, plan_live, sharing_options
 
 
 def parse_now(now: str | None) -> dt.datetime:
@@ -32,10 +32,24 @@ def parse_now(now: str | None) -> dt.datetime:
     return t
 
 
-def make_plan(policy_path: str, now: str | None, from_state: bool = False) -> Plan:
+def make_plan(
+    policy_path: str,
+    now: str | None,
+    from_state: bool = False,
+    refresh: bool = False,
+    max_age: str = "24h",
+) -> Plan:
+    """Scan (launch permissions only where the plan needs them, cached up to max_age), plan."""
     policy = load_policy(policy_path)
-    inv = load_inventory(from_state, policy.families)
-    return plan(inv, policy, parse_now(now), created_at=dt.datetime.now(dt.UTC))
+    p, sharing, _inv = plan_live(
+        policy,
+        parse_now(now),
+        from_state=from_state,
+        refresh=refresh,
+        max_age=parse_max_age(max_age),
+    )
+    describe_sharing(sharing)
+    return p
 
 
 PLAN_CSV_COLUMNS = [
@@ -165,12 +179,21 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--from-state", is_flag=True, help="Plan on the last stored inventory instead of scanning."
     )
+    @sharing_options
     @global_options
-    def plan_cmd(policy_path: str, out: str | None, now: str | None, from_state: bool) -> None:
+    def plan_cmd(
+        policy_path: str,
+        out: str | None,
+        now: str | None,
+        from_state: bool,
+        refresh: bool,
+        max_age: str,
+    ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
-        p = make_plan(policy_path, now, from_state)
-        body = p.to_dict()
-        body["signature"] = Plan.signature_of(body["checksum"], context.store().plan_key())
+        p = make_plan(policy_path, now, from_state, refresh, max_age)
+        # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
+        checksum = streamed_checksum(p)
+        signature = Plan.signature_of(checksum, context.store().plan_key())
         if now:
             info(
                 f"[yellow]preview[/] for {now}: apply refuses a plan made for a time later than "
@@ -178,15 +201,20 @@ def register(cli: click.Group) -> None:
             )
         if out:
             try:
-                Path(out).write_text(json.dumps(body, indent=2))
+                write_plan(p, out, {"checksum": checksum, "signature": signature})
             except OSError as exc:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
-            info(f"plan saved to {out} (checksum {p.checksum[:12]}..., signed by this state store)")
+            info(f"plan saved to {out} (checksum {checksum[:12]}..., signed by this state store)")
         if settings().output == "table":
             print_plan(p)
         elif settings().output == "csv":
             emit(plan_csv_rows(p), PLAN_CSV_COLUMNS)
+        elif out:
+            # the whole plan is in the file: stdout gets its summary, not megabytes of JSON
+            emit({"out": out, "checksum": checksum, "summary": p.summary})
         else:
+            body = p.to_dict()
+            body["signature"] = signature
             emit(body)
 
     @cli.command("explain")
@@ -202,13 +230,14 @@ def register(cli: click.Group) -> None:
     def explain(ami: str, policy_path: str, now: str | None, from_state: bool) -> None:
         """Why the image is kept or retired: the governing rule and every reason."""
         policy = load_policy(policy_path)
-        inv = load_inventory(from_state, policy.families)
+        p, _sharing, inv = plan_live(
+            policy, parse_now(now), from_state=from_state, also=ami, explain=True
+        )
         if ami not in inv.by_id:
             raise InputError(
                 f"no image {ami} in the scanned accounts and regions",
                 hint="check the id, or pass --region for the region it lives in",
             )
-        p = plan(inv, policy, parse_now(now), explain=True)
         d = p.decision(ami)
         img = inv.by_id[ami]
         acts = [a.to_dict() for a in p.actions if a.image_id == ami]

@@ -67,14 +67,37 @@ def register(cli: click.Group) -> None:
     @click.option("--launch-templates", type=int, help="large fleet: number of launch templates.")
     @click.option("--lt-versions", type=int, help="large fleet: versions per launch template.")
     @click.option("--regions-count", "regions", type=int, help="large fleet: number of regions.")
+    @click.option(
+        "--aws-model",
+        is_flag=True,
+        help="Answer like AWS endpoints: per-call latency, served concurrently, and EC2's "
+        "per-API request limits (RequestLimitExceeded when a bucket is empty).",
+    )
+    @click.option(
+        "--latency-ms",
+        type=click.FloatRange(0, 10000),
+        default=40.0,
+        show_default=True,
+        help="--aws-model: latency of each call.",
+    )
     @global_options
-    def up(port: int, fleet: str, seed: int, **sizes: int | None) -> None:
+    def up(
+        port: int,
+        fleet: str,
+        seed: int,
+        aws_model: bool,
+        latency_ms: float,
+        **sizes: int | None,
+    ) -> None:
         """Start the sandbox in the background on 127.0.0.1, optionally seeded."""
         sb = _sandbox()
         already = sb.running()
         inf = sb.up(port=port or None)
         if already:
             info(f"the sandbox is already running (pid {inf.pid})")
+        if aws_model:
+            sb.set_aws_model(enabled=True, latency_ms=latency_ms)
+            info(f"AWS model on: {latency_ms:g} ms per call, EC2 request limits per account/region")
         result = None
         if fleet != "none":
             info(f"seeding fleet {fleet} ...")

@@ -8,9 +8,11 @@ a page that failed is a failure, never an empty list.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from .. import interrupts
@@ -31,13 +33,37 @@ PAGE_SIZES = {
 }
 
 
+LT_WORKERS = 2  # concurrent DescribeLaunchTemplateVersions calls per region
+
+
+# Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
+# are fetched, parsed and turned into compact records at most this many at a time, so the
+# peak memory of a scan does not grow with the number of regions read at once.
+HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"})
+HEAVY_PAGES = threading.BoundedSemaphore(1)
+
+
 def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
     """The operation's pages; stops between pages once an interrupt was requested."""
-    for page in client.get_paginator(operation).paginate(
-        **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
-    ):
-        interrupts.check()
-        yield page
+    pages = iter(
+        client.get_paginator(operation).paginate(
+            **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
+        )
+    )
+    heavy = operation in HEAVY
+    while True:
+        if heavy:
+            HEAVY_PAGES.acquire()
+        try:
+            page = next(pages, None)
+            if page is None:
+                return
+            interrupts.check()
+            yield page  # the caller turns it into records before asking for the next
+            page = None
+        finally:
+            if heavy:
+                HEAVY_PAGES.release()
 
 
 @dataclass
@@ -79,7 +105,12 @@ def collector(
 
 
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in items or []}
+    return {intern(t["Key"]): t.get("Value", "") for t in items or []}
+
+
+def _i(value: Any) -> Any:
+    """One shared copy of a short repeated string (owner, state, device, tier ...)."""
+    return intern(value) if isinstance(value, str) else value
 
 
 def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
@@ -88,7 +119,7 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         ebs = m.get("Ebs") or {}
         bdm.append(
             {
-                "device": m.get("DeviceName"),
+                "device": _i(m.get("DeviceName")),
                 "snapshot_id": ebs.get("SnapshotId"),
                 "size_gib": ebs.get("VolumeSize") or 0,
                 "encrypted": bool(ebs.get("Encrypted")),
@@ -99,16 +130,16 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         account=account,
         region=region,
         name=d.get("Name") or "",
-        owner_id=d.get("OwnerId", ""),
-        state=d.get("State", "available"),
+        owner_id=_i(d.get("OwnerId", "")),
+        state=_i(d.get("State", "available")),
         created_at=parse_time(d.get("CreationDate")),
         tags=_tags(d.get("Tags")),
-        architecture=d.get("Architecture", ""),
+        architecture=_i(d.get("Architecture", "")),
         platform="windows" if d.get("Platform") == "windows" else "linux",
         public=bool(d.get("Public")),
         deprecation_time=parse_time(d.get("DeprecationTime")),
         last_launched_time=parse_time(d.get("LastLaunchedTime")),
-        deregistration_protection=d.get("DeregistrationProtection") or "disabled",
+        deregistration_protection=_i(d.get("DeregistrationProtection") or "disabled"),
         source_image_id=d.get("SourceImageId") or _tags(d.get("Tags")).get("amictl:source-image"),
         source_image_region=d.get("SourceImageRegion"),
         block_devices=bdm,
@@ -141,7 +172,15 @@ def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
     ["ec2:DescribeImages", "ec2:DescribeImageAttribute"],
     "owned images incl. deprecated and disabled, with launch permissions",
 )
-def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> SliceData:
+def collect_images(
+    ec2: Any, account: str, region: str, workers: int = 8, launch_permissions: bool = True
+) -> SliceData:
+    """Owned images; public ones are known from DescribeImages itself (``Public``).
+
+    ``launch_permissions=False`` leaves the per-image DescribeImageAttribute calls to the
+    caller (``inventory.sharing``), which reads them only for images a decision needs;
+    those images are marked ``lp="unread"`` until then.
+    """
     out = SliceData()
     pages = _pages(
         ec2, "describe_images", Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
@@ -151,12 +190,19 @@ def collect_images(ec2: Any, account: str, region: str, workers: int = 8) -> Sli
             out.images.append(image_from_api(d, account, region))
     # AWS has no bulk call for launch permissions: one DescribeImageAttribute per image.
     todo = [i for i in out.images if i.state != "disabled"]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for img, (public, targets) in zip(
-            todo, pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo), strict=True
-        ):
-            img.public = img.public or public
-            img.shared_with = targets
+    if not launch_permissions:
+        for img in todo:
+            img.lp = "unread"
+        todo = []
+    if todo:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for img, (public, targets) in zip(
+                todo,
+                pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
+                strict=True,
+            ):
+                img.public = img.public or public
+                img.shared_with = targets
     out.items = len(out.images)
     return out
 
@@ -174,10 +220,10 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
                     size_gib=int(s.get("VolumeSize") or 0),
                     start_time=parse_time(s.get("StartTime")),
                     description=s.get("Description") or "",
-                    owner_id=s.get("OwnerId", ""),
-                    storage_tier=s.get("StorageTier") or "standard",
+                    owner_id=_i(s.get("OwnerId", "")),
+                    storage_tier=_i(s.get("StorageTier") or "standard"),
                     encrypted=bool(s.get("Encrypted")),
-                    state=s.get("State", "completed"),
+                    state=_i(s.get("State", "completed")),
                     tags=_tags(s.get("Tags")),
                 )
             )
@@ -226,34 +272,44 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                 "latest": int(t.get("LatestVersionNumber", 1)),
                 "versions": {},
             }
-    for tid, t in templates.items():
-        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid):
-            for v in page.get("LaunchTemplateVersions", []):
-                n = int(v["VersionNumber"])
-                image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")
-                t["versions"][n] = image_id
-                out.items += 1
-                if image_id and image_id.startswith("ami-"):
-                    marks = []
-                    if n == t["default"]:
-                        marks.append("default")
-                    if n == t["latest"]:
-                        marks.append("latest")
-                    extra = f" ({', '.join(marks)})" if marks else ""
-                    out.references.append(
-                        Reference(
-                            "launch-template-version",
-                            f"{tid}:{n}",
-                            f"launch template {tid} ({t['name']}) version {n}{extra}",
-                            image_id,
-                            account,
-                            region,
-                        )
+
+    def versions(tid: str) -> list[dict[str, Any]]:
+        return [
+            v
+            for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid)
+            for v in page.get("LaunchTemplateVersions", [])
+        ]
+
+    # One call per template (AWS lists every version only per template), a few at a time.
+    with ThreadPoolExecutor(max_workers=LT_WORKERS) as pool:
+        listed = list(pool.map(versions, list(templates)))
+    for (tid, t), found in zip(templates.items(), listed, strict=True):
+        for v in found:
+            n = int(v["VersionNumber"])
+            image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")
+            t["versions"][n] = image_id
+            out.items += 1
+            if image_id and image_id.startswith("ami-"):
+                marks = []
+                if n == t["default"]:
+                    marks.append("default")
+                if n == t["latest"]:
+                    marks.append("latest")
+                extra = f" ({', '.join(marks)})" if marks else ""
+                out.references.append(
+                    Reference(
+                        "launch-template-version",
+                        f"{tid}:{n}",
+                        f"launch template {tid} ({t['name']}) version {n}{extra}",
+                        image_id,
+                        account,
+                        region,
                     )
-                elif image_id and image_id.startswith("resolve:ssm:"):
-                    # Resolved after the scan (scan.resolve_ssm_aliases): the parameter's
-                    # current value, or the version/label the alias pins.
-                    out.raw.setdefault("ssm_aliases", []).append((tid, n, image_id))
+                )
+            elif image_id and image_id.startswith("resolve:ssm:"):
+                # Resolved after the scan (scan.resolve_ssm_aliases): the parameter's
+                # current value, or the version/label the alias pins.
+                out.raw.setdefault("ssm_aliases", []).append((tid, n, image_id))
     out.raw["templates"] = templates
     return out
 

@@ -8,6 +8,7 @@ still load. A slice is never silently empty.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -29,8 +30,14 @@ def scan(
     family_rule: FamilyRule | None = None,
     workers: int = 8,
     progress: Progress | None = None,
+    launch_permissions: bool = True,
 ) -> Inventory:
-    """Scan every target; return the inventory with per-slice completeness."""
+    """Scan every target; return the inventory with per-slice completeness.
+
+    ``launch_permissions=False``: images are listed without their per-image launch
+    permissions (``Image.lp == "unread"``); ``inventory.sharing`` reads the ones a
+    decision needs.
+    """
     started = time.perf_counter()
     before = connector.counter.snapshot()
     targets = targets if targets is not None else connector.targets()
@@ -43,7 +50,10 @@ def scan(
         t0 = time.perf_counter()
         try:
             client = connector.client(spec.service, target.region, target.role_arn)
-            data = spec.fn(client, target.account, target.region)
+            extra = {"launch_permissions": False} if spec.kind == "images" else {}
+            if launch_permissions:
+                extra = {}
+            data = spec.fn(client, target.account, target.region, **extra)
             return data, SliceStatus(
                 target.account,
                 target.region,
@@ -66,6 +76,13 @@ def scan(
             )
 
     done = 0
+    # The clients (and the botocore service models behind them: half a million objects
+    # for EC2) are made first and frozen out of the garbage collector's full collections,
+    # which otherwise walk them again and again while pages are parsed.
+    for t in targets:
+        for k in kinds:
+            connector.client(COLLECTORS[k].service, t.region, t.role_arn)
+    gc.freeze()
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     stopped = False
     try:
@@ -92,6 +109,7 @@ def scan(
             interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
     finally:
         pool.shutdown(wait=not stopped, cancel_futures=True)
+        gc.unfreeze()
 
     inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
     for (target, kind), data in list(results.items()):

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..durations import human_duration
 from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
 from ..pricing import monthly_cost
 from .holds import hold_reasons
@@ -236,8 +237,15 @@ def plan(
     now: dt.datetime,
     created_at: dt.datetime | None = None,
     explain: bool = False,
+    unread: str = "block",
+    blocked: set[str] | None = None,
 ) -> Plan:
     """Compute the plan. Pure: the same (inventory, policy, now) gives the same plan.
+
+    Images whose launch permissions were not read (``Image.lp == "unread"``) get no
+    destructive stage (``unread="block"``); ``unread="assume-private"`` plans them as
+    private. ``blocked`` (a set, filled in) receives the unread images that had a
+    destructive stage due: ``policy.facts`` reads their sharing and plans again.
 
     The cyclic garbage collector is paused while planning: the planner makes many small
     objects and no cycles, and full collections over a 100k-image inventory cost more than
@@ -246,14 +254,20 @@ def plan(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _plan(inv, policy, now, created_at, explain)
+        return _plan(inv, policy, now, created_at, explain, unread, blocked)
     finally:
         if enabled:
             gc.enable()
 
 
 def _plan(
-    inv: Inventory, policy: Policy, now: dt.datetime, created_at: dt.datetime | None, explain: bool
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    created_at: dt.datetime | None,
+    explain: bool,
+    unread: str = "block",
+    blocked: set[str] | None = None,
 ) -> Plan:
     now = now.astimezone(dt.UTC)
     warnings: list[str] = []
@@ -395,11 +409,27 @@ def _plan(
             chain.append(new("mark", ev, [*why, f"records {BY_TAG}={policy.name}"]))
         if since is not None and marked:
             why.append(f"marked for retirement since {iso(since)}")
+        if img.lp == "cached" and img.lp_read_at is not None:
+            why.append(
+                f"launch permissions cached: read {human_duration(max(now - img.lp_read_at, dt.timedelta(0)))} ago "
+                "(apply re-reads them live)"
+            )
+        blind = img.lp == "unread" and unread == "block"
+        stopped_blind = False
         reached = "mark"
         for stage in STAGES:
             delay = getattr(rule.retire, stage)
             if delay is None or since is None or since + delay > now:
                 continue
+            if blind:
+                why.append(
+                    f"{stage} stage due but its launch permissions could not be read: "
+                    "no destructive stage"
+                )
+                stopped_blind = True
+                if blocked is not None:
+                    blocked.add(img.image_id)
+                break
             after = (chain[-1].id,) if chain else ()
             if stage == "deprecate":
                 reached = stage
@@ -442,6 +472,8 @@ def _plan(
                 )
                 chain.append(a)
                 deregistered[img.image_id] = (a, ev)
+        if blind and not stopped_blind:
+            why.append("launch permissions not read: marking does not need them")
         decide(ev, reached, rule.name, why)
 
     # Snapshots of deregistered images: only when no staying image uses them.

@@ -219,6 +219,22 @@ class Sandbox:
     def clear_faults(self) -> dict[str, Any]:
         return dict(_request(self.endpoint, "/_amictl/faults", "DELETE"))
 
+    def set_aws_model(self, **settings: Any) -> dict[str, Any]:
+        """AWS latency and request limits (aws_model.py): enabled, latency_ms, buckets."""
+        return dict(_request(self.endpoint, "/_amictl/aws-model", "POST", settings))
+
+    def aws_model_state(self) -> dict[str, Any]:
+        """The model's settings and the calls served (and throttled) per service.Action."""
+        return dict(_request(self.endpoint, "/_amictl/aws-model", "GET"))
+
+    def reset_call_counts(self) -> dict[str, Any]:
+        """Zero the calls counted per service.Action (the model's settings stay)."""
+        return dict(_request(self.endpoint, "/_amictl/aws-model", "POST", {"reset_counts": True}))
+
+    def reset_aws_model(self) -> dict[str, Any]:
+        """Model off, default buckets, call counts cleared."""
+        return dict(_request(self.endpoint, "/_amictl/aws-model", "DELETE"))
+
     def set_run_command(self, key: str = "*", **outcome: Any) -> dict[str, Any]:
         return dict(
             _request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome})

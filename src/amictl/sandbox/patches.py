@@ -32,6 +32,8 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.utils import random_ami_id, random_snapshot_id
 
+from .fastxml import FastResult
+
 PATCHES: list[tuple[str, str, Callable[[], None]]] = []
 _applied = False
 _lock = threading.Lock()
@@ -271,6 +273,49 @@ def _ami_init(
             setattr(self, attr, getattr(source_ami, attr))
         self.name = name or source_ami.name
         self.description = description or source_ami.description
+
+
+# The big listings are written by fastxml (seconds -> tens of ms per 1,000 items);
+# tests switch it off to compare with moto's own serializer.
+FAST_XML = {"on": True}
+# Launch template versions whose data has only these keys are written by fastxml too
+# (one call per template: the per-call cost counts); any other data goes through moto.
+FAST_LT_KEYS = frozenset({"ImageId", "InstanceType"})
+
+
+def _snapshot_view(s: Any) -> dict[str, Any]:
+    """The Snapshot shape as DescribeSnapshots returns it (what moto's serializer picks)."""
+    tags = [{"Key": k, "Value": v} for k, v in (s.ec2_backend.tags.get(s.id) or {}).items()]
+    return {
+        "OwnerAlias": getattr(s, "owner_alias", None),
+        "StorageTier": s.storage_tier,
+        "RestoreExpiryTime": s.restore_expiry_time,
+        "SnapshotId": s.id,
+        "VolumeId": s.volume.id,
+        "State": s.status,
+        "StartTime": s.start_time,
+        "Progress": "100%",
+        "OwnerId": s.owner_id,
+        "Description": s.description,
+        "VolumeSize": s.volume.size,
+        "Encrypted": s.encrypted,
+        "KmsKeyId": s.kms_key_id,
+        "Tags": tags,
+    }
+
+
+def _aws_time_text(v: Any) -> Any:
+    """moto's stored creation time (a datetime or '2026-06-06 19:50:27.614795') as
+    DescribeImages writes it."""
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    if isinstance(v, str) and " " in v:
+        try:
+            t = dt.datetime.fromisoformat(v)
+        except ValueError:
+            return v
+        return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return v
 
 
 def _image_view(ami: Any) -> dict[str, Any]:
@@ -544,6 +589,10 @@ def describe_images_as_aws() -> None:
         result: dict[str, Any] = {"Images": [_image_view(a) for a in page]}
         if token:
             result["NextToken"] = token
+        if FAST_XML["on"]:
+            for view in result["Images"]:
+                view["CreationDate"] = _aws_time_text(view["CreationDate"])
+            return FastResult(result)
         return ActionResult(result)
 
     AmisResponse.describe_images = describe_images  # type: ignore[method-assign]
@@ -811,6 +860,11 @@ def describe_snapshots_as_aws() -> None:
         page, token = _paginate(
             snaps, self._get_param("MaxResults"), self._get_param("NextToken"), key=lambda s: s.id
         )
+        if FAST_XML["on"]:
+            view = {"Snapshots": [_snapshot_view(x) for x in page]}
+            if token:
+                view["NextToken"] = token
+            return FastResult(view)
         result: dict[str, Any] = {"Snapshots": page}
         if token:
             result["NextToken"] = token
@@ -1058,6 +1112,11 @@ def launch_template_pagination() -> None:
         }
         if token:
             result["NextToken"] = token
+        if FAST_XML["on"] and all(set(v.data or {}) <= FAST_LT_KEYS for _t, v in page):
+            for item in result["LaunchTemplateVersions"]:
+                if item["VersionDescription"] is None:
+                    item["VersionDescription"] = ""
+            return FastResult(result)
         return ActionResult(result)
 
     LaunchTemplates.describe_launch_templates = describe_launch_templates  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server  # noqa: E402
 
 from . import patches  # noqa: E402
+from .aws_model import AwsModel  # noqa: E402
 
 StartResponse = Callable[..., Any]
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -102,6 +103,8 @@ class SandboxApp:
         self.lock = threading.RLock()
         self.faults = Faults()
         self.requests = 0
+        self.aws_model = AwsModel()
+        self._accounts: dict[str, str] = {}
 
     # -- control API
     def control(self, environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
@@ -134,6 +137,18 @@ class SandboxApp:
             elif method == "DELETE":
                 self.faults.configure({})
             return 200, self.faults.state()
+        if path == "/_amictl/aws-model":
+            if method == "POST" and data.get("reset_counts"):
+                self.aws_model.reset_counts()
+            elif method == "POST":
+                try:
+                    self.aws_model.configure(data)
+                except (ValueError, TypeError, IndexError) as exc:
+                    return 400, {"error": f"aws-model: {exc}", "exit_code": 2}
+            elif method == "DELETE":
+                self.aws_model.configure({"enabled": False, "defaults": True})
+                self.aws_model.reset_counts()
+            return 200, self.aws_model.state()
         if path == "/_amictl/run-command" and method == "POST":
             key = data.pop("key", "*")
             if data.get("clear"):
@@ -188,6 +203,20 @@ class SandboxApp:
             )
             action = (qs.get("Action") or [""])[0]
         self.requests += 1
+        # AWS's latency and request limits (--aws-model): slept here, before the global lock
+        if not self.aws_model.admit(
+            service, self._account_of(auth), region, action, {} if target else qs
+        ):
+            self.aws_model.delay()
+            out, ctype = error_body(
+                service, json_protocol, "RequestLimitExceeded", "Request limit exceeded."
+            )
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", ctype), ("Content-Length", str(len(out)))],
+            )
+            return [out]
+        self.aws_model.delay()
 
         rule = self.faults.pick(service, region, action)
         if rule is not None:
@@ -238,6 +267,19 @@ class SandboxApp:
         start_response(status, headers)
         return [chunks]
 
+    def _account_of(self, auth: str) -> str:
+        """The account of the request's access key (cached; moto's lookup under the lock)."""
+        m = re.search(r"Credential=([^/]+)/", auth)
+        key = m.group(1) if m else ""
+        account = self._accounts.get(key)
+        if account is None:
+            from moto.iam.models import get_account_id_from
+
+            with self.lock:
+                account = get_account_id_from(key) if key else "123456789012"
+            self._accounts[key] = account
+        return account
+
     def recycle_bin(
         self,
         environ: dict[str, Any],
@@ -275,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="amictl-sandbox")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=4566)
+    ap.add_argument("--aws-model", action="store_true", help="AWS latency and request limits")
+    ap.add_argument("--latency-ms", type=float, default=None)
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("the sandbox listens on loopback only", file=sys.stderr)
@@ -283,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
 
     patches.apply_all()
     app = SandboxApp()
+    if args.aws_model:
+        app.aws_model.configure({"enabled": True, "latency_ms": args.latency_ms})
     server = make_server(args.host, args.port, app, threaded=True)
 
     def stop(_sig: int, _frame: Any) -> None:

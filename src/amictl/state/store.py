@@ -171,6 +171,41 @@ locks = sa.Table(
     sa.Column("caller", sa.String(512)),  # revision 0002
 )
 
+# Launch permissions read live (issue 14): reused by later plans up to a max age (24 h by
+# default, --refresh to ignore). Apply never trusts them: it re-reads every image live.
+launch_permissions = sa.Table(
+    "launch_permissions",
+    meta,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("image_id", sa.String(32), primary_key=True),
+    sa.Column("read_at", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # JSON: {"public": bool, "targets": [...]}
+)
+
+
+def _inventory_blob(inv: Inventory) -> bytes:
+    """zlib(JSON of inv.to_dict()), encoded and compressed item by item: a 20,000-image
+    inventory is never held as one list of dicts and one JSON string (issue 14)."""
+    z = zlib.compressobj(3)
+    parts: list[bytes] = []
+    head = inv.to_dict_head()
+    parts.append(z.compress(b"{"))
+    for n, (key, value) in enumerate(head.items()):
+        parts.append(z.compress((", " if n else "").encode() + json.dumps(key).encode() + b": "))
+        if key in ("images", "snapshots", "references"):
+            parts.append(z.compress(b"["))
+            for i, item in enumerate(getattr(inv, key)):
+                parts.append(
+                    z.compress((", " if i else "").encode() + json.dumps(item.to_dict()).encode())
+                )
+            parts.append(z.compress(b"]"))
+        else:
+            parts.append(z.compress(json.dumps(value).encode()))
+    parts.append(z.compress(b"}"))
+    parts.append(z.flush())
+    return b"".join(parts)
+
 
 def _now() -> str:
     return iso(dt.datetime.now(dt.UTC)) or ""
@@ -275,7 +310,7 @@ class Store:
 
     # ---- inventory runs
     def save_inventory(self, inv: Inventory) -> int:
-        blob = zlib.compress(json.dumps(inv.to_dict()).encode(), 3)
+        blob = _inventory_blob(inv)
         with self.engine.begin() as c:
             run_id = c.execute(
                 runs.insert().values(
@@ -319,6 +354,58 @@ class Store:
         if row is None:
             return None
         return int(row.id), Inventory.from_dict(json.loads(zlib.decompress(row.data)))
+
+    # ---- launch-permission cache
+    def cached_launch_permissions(
+        self, keys: list[tuple[str, str, str]], since: dt.datetime
+    ) -> dict[str, tuple[dt.datetime, bool, list[str]]]:
+        """image id -> (read_at, public, targets) for the (account, region, image) keys read
+        at or after ``since``."""
+        lp = launch_permissions
+        wanted = set(keys)
+        out: dict[str, tuple[dt.datetime, bool, list[str]]] = {}
+        floor = iso(since) or ""
+        for account, region in sorted({(a, r) for a, r, _ in keys}):
+            with self.engine.connect() as c:
+                rows = c.execute(
+                    sa.select(lp.c.image_id, lp.c.read_at, lp.c.body).where(
+                        lp.c.account == account, lp.c.region == region, lp.c.read_at >= floor
+                    )
+                )
+                for image_id, read_at, body in rows:
+                    if (account, region, image_id) in wanted:
+                        d = json.loads(body)
+                        at = dt.datetime.fromisoformat(read_at.replace("Z", "+00:00"))
+                        out[image_id] = (at, bool(d.get("public")), list(d.get("targets", [])))
+        return out
+
+    def save_launch_permissions(
+        self, rows: list[tuple[str, str, str, dt.datetime, bool, list[str]]]
+    ) -> None:
+        """(account, region, image_id, read_at, public, targets) rows, replacing older reads."""
+        if not rows:
+            return
+        lp = launch_permissions
+        values = [
+            dict(
+                account=a,
+                region=r,
+                image_id=i,
+                read_at=iso(at) or _now(),
+                body=json.dumps({"public": pub, "targets": targets}),
+            )
+            for a, r, i, at, pub, targets in rows
+        ]
+        with self.engine.begin() as c:
+            for a, r in sorted({(v["account"], v["region"]) for v in values}):
+                ids = [v["image_id"] for v in values if v["account"] == a and v["region"] == r]
+                for n in range(0, len(ids), 500):
+                    c.execute(
+                        lp.delete().where(
+                            lp.c.account == a, lp.c.region == r, lp.c.image_id.in_(ids[n : n + 500])
+                        )
+                    )
+            c.execute(lp.insert(), values)
 
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         cols = [

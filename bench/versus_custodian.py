@@ -1,0 +1,287 @@
+"""Benchmark: amictl `plan` against Cloud Custodian's `unused` AMI policy, same endpoint.
+
+    .venv/bin/python bench/versus_custodian.py [--runs 3] [--latency-ms 40] [--modes plain,aws-model]
+
+1. Installs Cloud Custodian (c7n, from PyPI) in its own venv, bench/.venv-custodian
+   (not a project dependency; gitignored), unless it is there already.
+2. Starts a private sandbox and seeds the `large` fleet (20,000 images, 4 regions).
+3. For each mode (the plain sandbox, then `--aws-model`: per-call latency and EC2's
+   request limits), runs the two tools interleaved N times, each cold (a fresh Custodian
+   cache file / a fresh amictl state store) and warm (the cache / store of the cold run):
+   Custodian `custodian run` of the `unused` AMI policy, and `amictl plan` of the
+   equivalent policy (every owned image that nothing uses is marked for retirement).
+4. Prints, per mode and state, the medians of: wall time, peak RSS of the tool's process
+   tree (RUSAGE_CHILDREN of a wrapper process), API calls as the sandbox counted them
+   (the same way for both tools), and the ratios; then the images each flags and the
+   disagreement broken down by reason.
+
+The machine may be shared: runs are interleaved and medians reported; the load average
+is printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from amictl.sandbox.control import Sandbox
+
+HERE = Path(__file__).resolve().parent
+C7N_VERSION = "0.9.53"
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+
+CUSTODIAN_POLICY = """policies:
+  - name: ami-unused
+    resource: ami
+    filters:
+      - type: unused
+        value: true
+"""
+
+# The same question in amictl's terms: every owned image (families or not) that nothing
+# uses is retired; the first stage is the mark, so the plan flags what is unused.
+AMICTL_POLICY = """format: 1
+name: unused
+rules:
+  - name: unused
+    select: {families: ["*"], unfamilied: true}
+    keep: {in_use: true}
+    retire: {deregister: 30d, snapshots: keep}
+"""
+
+# The child measures the tool's process tree: wall time and the peak RSS of its descendants.
+WRAPPER = """
+import json, resource, subprocess, sys, time
+out = sys.argv[1]
+t0 = time.perf_counter()
+with open(out + ".stdout", "wb") as so, open(out + ".stderr", "wb") as se:
+    rc = subprocess.call(sys.argv[2:], stdout=so, stderr=se)
+wall = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+json.dump({"rc": rc, "wall": wall, "rss_mib": rss}, open(out, "w"))
+"""
+
+
+def ensure_custodian(venv: Path, version: str) -> Path:
+    exe = venv / "bin" / "custodian"
+    if exe.exists():
+        return exe
+    print(f"installing Cloud Custodian (c7n=={version}) in {venv} ...", flush=True)
+    subprocess.check_call([sys.executable, "-m", "venv", str(venv)])
+    subprocess.check_call(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"c7n=={version}"]
+    )
+    return exe
+
+
+def measure(cmd: list[str], env: dict[str, str], out: Path) -> dict[str, Any]:
+    subprocess.check_call([sys.executable, "-c", WRAPPER, str(out), *cmd], env=env)
+    return dict(json.loads(out.read_text()))
+
+
+def custodian_flagged(outdir: Path) -> set[str]:
+    ids: set[str] = set()
+    for f in outdir.rglob("resources.json"):
+        ids.update(r["ImageId"] for r in json.loads(f.read_text()))
+    return ids
+
+
+REASON_KINDS = [
+    (
+        r"^in use: launch template .* version \d+ \((?:default|latest|default, latest)\)",
+        "LT default/latest version",
+    ),
+    (r"^in use: launch template", "LT non-default version"),
+    (r"^in use: ASG", "auto-scaling group"),
+    (r"^in use: launch configuration", "launch configuration (no ASG)"),
+    (r"^in use: SSM parameter", "SSM parameter"),
+    (r"^in use: channel", "release channel"),
+    (r"^in use: .*instance", "instance"),
+    (r"^shared", "shared"),
+    (r"^ancestor", "ancestor of a kept image"),
+]
+
+
+def reason_kind(reason: str) -> str:
+    for pattern, label in REASON_KINDS:
+        if re.search(pattern, reason):
+            return label
+    return reason.split(":")[0]
+
+
+def amictl_flagged(plan_file: Path) -> tuple[set[str], dict[str, list[str]]]:
+    body = json.loads(plan_file.read_text())
+    flagged = {d["image_id"] for d in body["decisions"] if d["verdict"] != "keep"}
+    kept = {d["image_id"]: d["reasons"] for d in body["decisions"] if d["verdict"] == "keep"}
+    return flagged, kept
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--latency-ms", type=float, default=40.0)
+    ap.add_argument("--modes", default="plain,aws-model")
+    ap.add_argument("--c7n-version", default=C7N_VERSION)
+    ap.add_argument("--images", type=int, default=20000)
+    ap.add_argument("--snapshots", type=int, default=30000)
+    ap.add_argument("--instances", type=int, default=5000)
+    ap.add_argument("--launch-templates", type=int, default=1000)
+    ap.add_argument("--json", help="Also write the raw results to this file.")
+    args = ap.parse_args()
+    custodian = ensure_custodian(HERE / ".venv-custodian", args.c7n_version)
+    amictl = str(Path(sys.executable).with_name("amictl"))
+    work = Path(tempfile.mkdtemp(prefix="amictl-vs-c7n-"))
+    (work / "c7n.yml").write_text(CUSTODIAN_POLICY)
+    (work / "amictl.yml").write_text(AMICTL_POLICY)
+    results: list[dict[str, Any]] = []
+    flagged: dict[str, set[str]] = {}
+    kept_reasons: dict[str, list[str]] = {}
+    with Sandbox(work / "sandbox") as sb:
+        t0 = time.perf_counter()
+        res = sb.load_builtin(
+            "large",
+            seed=0,
+            images=args.images,
+            snapshots=args.snapshots,
+            instances=args.instances,
+            launch_templates=args.launch_templates,
+        )
+        print(f"fleet {res['counts']} seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "AMICTL_")) and k != "XDG_STATE_HOME"
+        }
+        base.update(sb.env())
+        base["AWS_DEFAULT_REGION"] = REGIONS[0]
+        for mode in args.modes.split(","):
+            if mode == "aws-model":
+                sb.set_aws_model(enabled=True, latency_ms=args.latency_ms)
+            else:
+                sb.reset_aws_model()
+            for run in range(args.runs):
+                tag = f"{mode}-{run}"
+                cache = work / f"c7n-{tag}.cache"
+                state = work / f"amictl-{tag}"
+                state.mkdir()
+                for temp in ("cold", "warm"):
+                    for tool in ("custodian", "amictl"):
+                        out = work / f"{tag}-{temp}-{tool}.json"
+                        env = dict(base)
+                        if tool == "custodian":
+                            outdir = work / f"c7n-out-{tag}-{temp}"
+                            cmd = [str(custodian), "run", "-s", str(outdir), "-f", str(cache)]
+                            cmd += ["--cache-period", "15"]
+                            cmd += [x for r in REGIONS for x in ("-r", r)]
+                            cmd.append(str(work / "c7n.yml"))
+                        else:
+                            env["AMICTL_STATE"] = f"sqlite:///{state}/state.db"
+                            env["XDG_STATE_HOME"] = str(state)
+                            plan_file = work / f"plan-{tag}-{temp}.json"
+                            cmd = [amictl, "plan", "-p", str(work / "amictl.yml")]
+                            cmd += ["--out", str(plan_file), "-o", "json", "--no-progress"]
+                            cmd += ["--region", ",".join(REGIONS), "-v"]
+                        sb.set_aws_model(reset_buckets=True) if mode == "aws-model" else None
+                        sb.reset_call_counts()
+                        m = measure(cmd, env, out)
+                        calls = sb.aws_model_state()
+                        m.update(
+                            mode=mode,
+                            run=run,
+                            state=temp,
+                            tool=tool,
+                            calls=calls["calls_total"],
+                            throttled=calls["throttled_total"],
+                            per_call=calls["calls"],
+                        )
+                        if m["rc"] != 0:
+                            err = Path(str(out) + ".stderr").read_text()[-1500:]
+                            print(f"{tool} {tag} {temp} failed (rc {m['rc']}):\n{err}")
+                        elif tool == "custodian":
+                            flagged.setdefault("custodian", custodian_flagged(outdir))
+                        else:
+                            # -v prints the calls per operation: the sandbox must have counted the same
+                            said = re.search(
+                                r"^API calls: (\d+)$",
+                                Path(str(out) + ".stderr").read_text(),
+                                re.M,
+                            )
+                            m["v_calls"] = int(said.group(1)) if said else None
+                            got, kept = amictl_flagged(plan_file)
+                            flagged.setdefault("amictl", got)
+                            kept_reasons.update(kept)
+                        results.append(m)
+                        print(
+                            f"  {mode:9} run {run} {temp:4} {tool:9} {m['wall']:7.1f} s "
+                            f"{m['rss_mib']:6.0f} MiB {m['calls']:6d} calls "
+                            f"({m['throttled']} throttled)"
+                            + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
+                            flush=True,
+                        )
+    report(results, flagged, kept_reasons, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(
+    results: list[dict[str, Any]],
+    flagged: dict[str, set[str]],
+    kept_reasons: dict[str, list[str]],
+    args: argparse.Namespace,
+) -> None:
+    load = os.getloadavg()
+    print(
+        f"\nmedians of {args.runs} interleaved runs; machine: {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
+    print(f"{'mode':10} {'state':5} {'tool':10} {'wall s':>7} {'RSS MiB':>8} {'calls':>7}")
+    med: dict[tuple[str, str, str], dict[str, float]] = {}
+    for key in sorted({(r["mode"], r["state"], r["tool"]) for r in results}):
+        rows = [r for r in results if (r["mode"], r["state"], r["tool"]) == key and r["rc"] == 0]
+        if not rows:
+            continue
+        med[key] = {k: statistics.median(r[k] for r in rows) for k in ("wall", "rss_mib", "calls")}
+        m = med[key]
+        print(
+            f"{key[0]:10} {key[1]:5} {key[2]:10} {m['wall']:7.1f} {m['rss_mib']:8.0f} {m['calls']:7.0f}"
+        )
+    print("\nratios (Custodian / amictl; > 1 means amictl is faster / smaller / fewer):")
+    for mode in dict.fromkeys(r["mode"] for r in results):
+        for state in ("cold", "warm"):
+            c, a = med.get((mode, state, "custodian")), med.get((mode, state, "amictl"))
+            if c and a:
+                print(
+                    f"  {mode:10} {state:5} wall {c['wall'] / a['wall']:.2f}x   "
+                    f"RSS {c['rss_mib'] / a['rss_mib']:.2f}x   calls {c['calls'] / max(a['calls'], 1):.2f}x"
+                )
+    c7n, ami = flagged.get("custodian", set()), flagged.get("amictl", set())
+    print(
+        f"\nimages flagged unused: Custodian {len(c7n)}, amictl {len(ami)}, both {len(c7n & ami)}"
+    )
+    why: Counter[str] = Counter()
+    for image_id in c7n - ami:
+        reasons = kept_reasons.get(image_id)
+        kinds = (
+            sorted({reason_kind(r) for r in reasons}) if reasons else ["not owned / not selected"]
+        )
+        why[" + ".join(kinds)] += 1
+    print(f"flagged by Custodian only ({len(c7n - ami)}), kept by amictl because:")
+    for k, n in why.most_common():
+        print(f"  {n:6d}  {k}")
+    print(f"flagged by amictl only: {len(ami - c7n)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Scans that read only what the command needs (issue 14).
+
+``plan``: the scan lists images without their launch permissions; the plan reads them
+(live, or from the state store's cache up to ``--max-age``) only for the images it
+could retire. ``show`` / ``refs`` / ``explain`` of one image: one region's scan (the
+image's own region, found with one DescribeImages per candidate region) and that
+image's launch permissions. ``-v`` prints the API calls per operation of the whole
+command (the connector's counts: what the sandbox counts for the bench).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..aws.session import Connector, Target, aws_error
+from ..durations import parse_duration
+from ..errors import InputError
+from ..inventory import scan
+from ..inventory.collectors import COLLECTORS
+from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
+from ..model import Image, Inventory
+from ..policy.facts import needs_snapshots, plan_reading_sharing
+from ..policy.model import Policy
+from ..policy.plan_model import Plan
+from . import context
+from .common import err_console, info, settings
+
+
+def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--refresh`` and ``--max-age`` of the launch-permission cache."""
+    fn = click.option(
+        "--max-age",
+        default="24h",
+        show_default=True,
+        help="Reuse launch permissions read at most this long ago (from the state store).",
+    )(fn)
+    return click.option(
+        "--refresh", is_flag=True, help="Read every needed launch permission live (no cache)."
+    )(fn)
+
+
+def parse_max_age(text: str) -> dt.timedelta:
+    try:
+        return parse_duration(text) if text else DEFAULT_MAX_AGE
+    except ValueError as exc:
+        raise InputError(str(exc), key="--max-age") from None
+
+
+def print_calls(conn: Connector) -> None:
+    """-v: API calls per operation of the whole command."""
+    if settings().verbosity > 0:
+        calls = conn.counter.snapshot()
+        err_console().print(f"API calls: {sum(calls.values())}")
+        for op, n in sorted(calls.items()):
+            err_console().print(f"  {n:6d}  {op}")
+
+
+def _scan(
+    conn: Connector, targets: list[Target], family_rule: Any, kinds: list[str] | None = None
+) -> Inventory:
+    from .inventory_cmd import _progress
+
+    with _progress("scanning") as cb:
+        inv = scan(
+            conn,
+            targets,
+            kinds=kinds,
+            family_rule=family_rule,
+            progress=cb,
+            launch_permissions=False,
+        )
+    for s in inv.incomplete_slices():
+        err_console().print(
+            f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
+            markup=True,
+            highlight=False,
+        )
+    return inv
+
+
+def plan_live(
+    policy: Policy,
+    now: dt.datetime,
+    *,
+    from_state: bool = False,
+    refresh: bool = False,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    also: str | None = None,
+    explain: bool = False,
+) -> tuple[Plan, dict[str, Any], Inventory]:
+    """Scan (or take the stored inventory), read the sharing the plan needs, plan.
+
+    ``also``: an image whose launch permissions are read in any case (explain).
+    Returns the plan, what the sharing read did (live / cached / failed) and the inventory."""
+    st = context.store()
+    conn: Connector | None = None
+    roles: dict[str, str | None] = {}
+    kinds: list[str] | None = None
+    if from_state:
+        latest = st.latest_inventory()
+        if latest is None:
+            raise InputError("no stored inventory yet", hint="run `amictl inventory` first")
+        inv = latest[1]
+        inv.resolve_families(policy.families)
+    else:
+        conn = context.connector()
+        targets = conn.targets()
+        roles = {t.account: t.role_arn for t in targets}
+        # snapshots only when a decision can depend on them (holds, snapshot actions, orphans)
+        kinds = None if needs_snapshots(policy) else [k for k in COLLECTORS if k != "snapshots"]
+        inv = _scan(conn, targets, policy.families, kinds)
+    stats = SharingRead()
+
+    def read(images: list[Image]) -> None:
+        nonlocal conn, stats
+        if conn is None:
+            conn = context.connector()
+            roles.update({t.account: t.role_arn for t in conn.targets()})
+        stats = read_sharing(
+            conn, inv, images, roles=roles, store=st, max_age=max_age, refresh=refresh, now=now
+        )
+        for e in stats.errors[:5]:
+            err_console().print(f"[yellow]launch permissions not read:[/] {e}", highlight=False)
+
+    extra = [inv.by_id[also]] if also and also in inv.by_id else []
+    p = plan_reading_sharing(
+        inv, policy, now, read, created_at=dt.datetime.now(dt.UTC), extra=extra, explain=explain
+    )
+    if not from_state and kinds is None:
+        st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
+    if conn is not None:
+        print_calls(conn)
+    return p, stats.to_dict(), inv
+
+
+def one_image_inventory(ami: str) -> tuple[Inventory, Image]:
+    """The inventory of the image's own (account, region), with its launch permissions."""
+    conn = context.connector()
+    targets = conn.targets()
+    found: Target | None = None
+    for t in _home_first(targets, conn.home_region()):
+        ec2 = conn.client("ec2", t.region, t.role_arn)
+        try:
+            resp = ec2.describe_images(ImageIds=[ami], IncludeDeprecated=True, IncludeDisabled=True)
+        except Exception as exc:  # noqa: BLE001 - not there (malformed / unknown id) or unreadable
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code.startswith("InvalidAMIID"):
+                continue
+            raise aws_error(exc, "DescribeImages", t.region) from None
+        if any(d.get("ImageId") == ami for d in resp.get("Images", [])):
+            found = t
+            break
+    if found is None:
+        raise InputError(
+            f"no image {ami} in the scanned accounts and regions",
+            hint="check the id, or pass --region for the region it lives in",
+        )
+    inv = _scan(conn, [found], None)
+    img = inv.by_id.get(ami)
+    if img is None:
+        raise InputError(f"image {ami} disappeared while it was scanned", hint="run it again")
+    read_sharing(conn, inv, [img], roles={found.account: found.role_arn}, store=context.store())
+    print_calls(conn)
+    return inv, img
+
+
+def _home_first(targets: list[Target], home: str) -> list[Target]:
+    return sorted(targets, key=lambda t: (t.region != home, t.account, t.region))
+
+
+def describe_sharing(stats: dict[str, Any]) -> None:
+    """One line on stderr: how the plan's launch permissions were read."""
+    if stats["live"] or stats["cached"] or stats["failed"]:
+        age = stats.get("oldest_cached_seconds")
+        cached = f", {stats['cached']} from the state store" if stats["cached"] else ""
+        if age is not None:
+            cached += f" (oldest {age // 3600}h{age % 3600 // 60:02d}m)"
+        failed = f", {stats['failed']} could not be read" if stats["failed"] else ""
+        info(f"launch permissions: {stats['live']} read live{cached}{failed}")

@@ -1,0 +1,31 @@
+"""Keep the heap of a big scan compact (glibc only; a no-op elsewhere).
+
+A scan parses pages of thousands of items in several threads. With glibc's defaults each
+thread gets its own malloc arena and freed page buffers raise the mmap threshold, so the
+memory of parsed pages stays scattered between the records that outlive them and the
+process keeps it: on the 20,000-image fleet that was about a third of a plan's peak RSS.
+Two arenas and a fixed 256 KiB mmap threshold (large response bodies go back to the
+system as soon as they are freed) bring it down without slowing the scan measurably.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+M_MMAP_THRESHOLD = -3  # glibc malloc.h
+M_ARENA_MAX = -8
+
+
+def compact_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> bool:
+    """Set glibc's malloc options for this process; True if they were set."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (musl has no mallopt)
+    ok = bool(mallopt(M_ARENA_MAX, arenas))
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and ok

@@ -1,0 +1,82 @@
+"""Per-image facts a plan needs, read only where a decision needs them.
+
+The scan lists images without their launch permissions (one DescribeImageAttribute per
+image, throttled per account and region). Sharing can only keep an image (or make its
+retirement unsafe), so a first planning pass that takes every unread image as private,
+but gives it no destructive stage, reports each unread image that had one due (deprecate,
+disable, deregister); only those, and the images built from them (a kept descendant
+keeps its ancestors), need their launch permissions. They are read (``read``: live or from the state store's cache),
+then the plan is made again. Reading can only add reasons to keep, so the second pass
+retires a subset of the first; an image whose read failed stays unread and the planner
+gives it no destructive stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+
+from ..model import Image, Inventory
+from .model import Policy
+from .plan_model import Plan
+from .planner import plan
+
+STAGE_ACTIONS = ("deprecate", "disable", "deregister")
+
+
+def needs_snapshots(policy: Policy) -> bool:
+    """Whether any decision of this policy can depend on the snapshots: holds (a held
+    snapshot holds its image), snapshot actions after a deregister, orphaned snapshots.
+    A policy that needs none plans the same without reading them."""
+    if policy.holds or policy.orphaned is not None:
+        return True
+    return any(
+        r.retire.deregister is not None and r.retire.snapshots != "keep" for r in policy.rules
+    )
+
+
+def with_descendants(inv: Inventory, ids: set[str]) -> list[Image]:
+    """The unread images among ``ids`` and every image built from them (a kept
+    descendant keeps its ancestors)."""
+    children: dict[str, list[str]] = defaultdict(list)
+    for i in inv.images:
+        if i.source_image_id:
+            children[i.source_image_id].append(i.image_id)
+    wanted = set(ids)
+    stack = list(wanted)
+    while stack:
+        for c in children.get(stack.pop(), []):
+            if c not in wanted:
+                wanted.add(c)
+                stack.append(c)
+    return [inv.by_id[i] for i in sorted(wanted) if i in inv.by_id and inv.by_id[i].lp == "unread"]
+
+
+def plan_reading_sharing(
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    read: Callable[[list[Image]], object],
+    created_at: dt.datetime | None = None,
+    extra: list[Image] | None = None,
+    explain: bool = False,
+) -> Plan:
+    """The plan, after reading the launch permissions of the images it could retire
+    (and of ``extra`` images, e.g. the one being explained).
+
+    The first pass plans unread images without any destructive stage and reports those
+    that had one due; when there are none (a plan that only marks, or everything read
+    already) that first plan is the plan."""
+    inv.resolve_families(policy.families)
+    if extra:
+        read([i for i in extra if i.lp == "unread"])
+    blocked: set[str] = set()
+    first = plan(inv, policy, now, created_at=created_at, explain=explain, blocked=blocked)
+    if not blocked:
+        return first
+    del first
+    needed = with_descendants(inv, blocked)
+    if needed:
+        read(needed)
+    return plan(inv, policy, now, created_at=created_at, explain=explain)

@@ -1,0 +1,180 @@
+"""``--aws-model``: make the sandbox answer like AWS's regional endpoints, not one local process.
+
+Opt-in (``amictl sandbox up --aws-model``, or ``POST /_amictl/aws-model``). When on:
+
+- every AWS call waits a configurable per-call latency, like a regional endpoint's round
+  trip, OUTSIDE the server's global lock (server.py sleeps before taking it), so calls to
+  different regions and accounts are served concurrently, as AWS does;
+- EC2 calls take a token from a per-API bucket per (account, region), with the sizes and
+  refill rates of the EC2 API reference's "Request throttling for the Amazon EC2 API" page
+  (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html, "Request token
+  bucket sizes and refill rates"): non-mutating actions (Describe*, Get*) a bucket of 100
+  refilled at 20 per second; unfiltered and unpaginated non-mutating calls 50 / 5;
+  mutating actions 200 / 5; resource-intensive actions (RunInstances, ...) 50 / 5. Each
+  API has its own bucket ("each API is evaluated individually"). An empty bucket answers
+  ``RequestLimitExceeded`` with HTTP 503 in EC2's XML error shape, which botocore's
+  retry modes treat as throttling.
+
+Whether the model is on or not, the sandbox counts the calls it serves per service and
+action (``GET /_amictl/aws-model``), so a benchmark counts every tool's calls the same way.
+Tests shrink the latency and bucket sizes through the control API to stay fast.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+# Bucket classes (capacity, refill per second) of the EC2 throttling page.
+DEFAULT_BUCKETS: dict[str, tuple[float, float]] = {
+    "non-mutating": (100.0, 20.0),
+    "unfiltered": (50.0, 5.0),
+    "mutating": (200.0, 5.0),
+    "resource-intensive": (50.0, 5.0),
+}
+
+# "Resource-intensive actions" of the page's table.
+RESOURCE_INTENSIVE = frozenset(
+    {
+        "AcceptVpcEndpointConnections",
+        "AuthorizeSecurityGroupIngress",
+        "CancelSpotFleetRequests",
+        "CreateKeyPair",
+        "CreateVpcEndpoint",
+        "DeleteVpcEndpoints",
+        "ModifySecurityGroupRules",
+        "RunInstances",
+        "StartInstances",
+        "TerminateInstances",
+    }
+)
+
+# Non-mutating actions that, asked without filters and without pagination, draw from the
+# separate "unfiltered and unpaginated" bucket (the page's list).
+UNFILTERED_CANDIDATES = frozenset(
+    {
+        "DescribeImages",
+        "DescribeInstances",
+        "DescribeNetworkInterfaces",
+        "DescribeSecurityGroups",
+        "DescribeSnapshots",
+        "DescribeSpotInstanceRequests",
+        "DescribeVolumes",
+    }
+)
+
+NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
+
+
+def bucket_class(action: str, params: dict[str, list[str]]) -> str:
+    """Which bucket an EC2 call draws from, by its action and query parameters."""
+    if action in RESOURCE_INTENSIVE:
+        return "resource-intensive"
+    if action.startswith(NON_MUTATING_PREFIXES):
+        if action in UNFILTERED_CANDIDATES and not any(
+            k.startswith(("Filter.", "MaxResults", "NextToken", "ImageId.", "InstanceId."))
+            or k.startswith(("SnapshotId.", "VolumeId."))
+            for k in params
+        ):
+            return "unfiltered"
+        return "non-mutating"
+    return "mutating"
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    refill: float
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.refill)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class AwsModel:
+    """Latency and request limits of AWS endpoints; call counts at the sandbox side."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.enabled = False
+        self.latency_ms = 40.0
+        self.buckets = dict(DEFAULT_BUCKETS)
+        self._state: dict[tuple[str, str, str], _Bucket] = {}
+        self.calls: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+
+    def configure(self, body: dict[str, Any]) -> None:
+        """``{"enabled": bool, "latency_ms": float, "buckets": {class: [capacity, refill]}}``;
+        keys left out keep their value; buckets start full again."""
+        with self.lock:
+            if "enabled" in body:
+                self.enabled = bool(body["enabled"])
+            if body.get("latency_ms") is not None:
+                latency = float(body["latency_ms"])
+                if not 0 <= latency <= 10_000:
+                    raise ValueError("latency_ms must be between 0 and 10000")
+                self.latency_ms = latency
+            for name, value in (body.get("buckets") or {}).items():
+                if name not in DEFAULT_BUCKETS:
+                    raise ValueError(
+                        f"unknown bucket class {name!r} (one of {', '.join(DEFAULT_BUCKETS)})"
+                    )
+                cap, refill = float(value[0]), float(value[1])
+                if cap < 1 or refill <= 0:
+                    raise ValueError("a bucket needs capacity >= 1 and refill > 0")
+                self.buckets[name] = (cap, refill)
+            if body.get("reset_buckets", True):
+                self._state.clear()
+            if body.get("defaults"):
+                self.buckets = dict(DEFAULT_BUCKETS)
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.throttled.clear()
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "enabled": self.enabled,
+                "latency_ms": self.latency_ms,
+                "buckets": {k: list(v) for k, v in self.buckets.items()},
+                "calls": dict(sorted(self.calls.items())),
+                "calls_total": sum(self.calls.values()),
+                "throttled": dict(sorted(self.throttled.items())),
+                "throttled_total": sum(self.throttled.values()),
+            }
+
+    def admit(
+        self, service: str, account: str, region: str, action: str, params: dict[str, list[str]]
+    ) -> bool:
+        """Count the call; False when the model is on and its bucket is empty (throttled)."""
+        key = f"{service}.{action}"
+        with self.lock:
+            if self.enabled and service == "ec2":
+                cls = bucket_class(action, params)
+                bkey = (account, region, f"{cls}:{action}")
+                now = time.monotonic()
+                b = self._state.get(bkey)
+                if b is None:
+                    cap, refill = self.buckets[cls]
+                    b = self._state[bkey] = _Bucket(cap, refill, cap, now)
+                if not b.take(now):
+                    self.throttled[key] += 1
+                    return False
+            self.calls[key] += 1
+            return True
+
+    def delay(self) -> None:
+        """The endpoint's latency; called with no lock held."""
+        if self.enabled and self.latency_ms > 0:
+            time.sleep(self.latency_ms / 1000.0)
