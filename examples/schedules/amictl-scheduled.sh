@@ -51,13 +51,14 @@ case "$step" in
   plan)
     "$AMICTL" inventory --no-progress -o json "${ARGS[@]}" >"$OUT/inventory.json" ||
       { status inventory $?; exit; }
+    # with --out, stdout gets {out, checksum, summary}; the plan itself is in plan.json
     "$AMICTL" plan -p "$POLICY" --from-state --out "$OUT/plan.json" -o json "${ARGS[@]}" \
-      >"$OUT/plan-full.json" || { status plan $?; exit; }
+      >"$OUT/plan-out.json" || { status plan $?; exit; }
     # the part a reviewer reads first: how many actions of which kind, and the checksum
     python3 - "$OUT" <<'PY' || { status plan-summary 1; exit; }
 import json, sys
 out = sys.argv[1]
-plan = json.load(open(f"{out}/plan-full.json"))
+plan = json.load(open(f"{out}/plan.json"))
 json.dump(
     {
         "checksum": plan["checksum"],

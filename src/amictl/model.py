@@ -411,17 +411,7 @@ class Inventory:
         return {**self.to_dict(lists=False), "images": None, "snapshots": None, "references": None}
 
     def to_dict(self, lists: bool = True) -> dict[str, Any]:
-        if not lists:
-            return {
-                "complete": self.complete,
-                "accounts": self.accounts,
-                "regions": self.regions,
-                "scanned_at": iso(self.scanned_at),
-                "duration": self.duration,
-                "api_calls": self.api_calls,
-                "slices": [s.to_dict() for s in self.slices],
-            }
-        return {
+        head = {
             "complete": self.complete,
             "accounts": self.accounts,
             "regions": self.regions,
@@ -429,6 +419,11 @@ class Inventory:
             "duration": self.duration,
             "api_calls": self.api_calls,
             "slices": [s.to_dict() for s in self.slices],
+        }
+        if not lists:
+            return head
+        return {
+            **head,
             "images": [i.to_dict() for i in self.images],
             "snapshots": [s.to_dict() for s in self.snapshots],
             "references": [r.to_dict() for r in self.references],
