@@ -21,7 +21,11 @@ images:
 
 @pytest.mark.parametrize(
     "target",
-    [PREFIX_ORG_ARN, PREFIX_OU_ARN, "arn:aws:organizations::999988887777:organization/o-bcdefghijk"],
+    [
+        PREFIX_ORG_ARN,
+        PREFIX_OU_ARN,
+        "arn:aws:organizations::999988887777:organization/o-bcdefghijk",
+    ],
 )
 def test_an_org_whose_id_is_part_of_a_trusted_one_is_not_trusted(target):
     assert not trusted(target, {TRUSTED_ORG_ARN}, {"123456789012"})
@@ -39,4 +43,7 @@ def test_audit_flags_a_share_with_a_prefix_org(sandbox, tmp_path):
     f = CliFleet(sandbox, FLEET, tmp_path)
     data = f.json("audit", "--trust", TRUSTED_ORG_ARN)
     flagged = {x["detail"] for x in data["findings"] if x["check"] == "untrusted-share"}
-    assert flagged == {f"launch permission: {PREFIX_ORG_ARN}", f"launch permission: {PREFIX_OU_ARN}"}
+    assert flagged == {
+        f"launch permission: {PREFIX_ORG_ARN}",
+        f"launch permission: {PREFIX_OU_ARN}",
+    }

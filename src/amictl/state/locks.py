@@ -258,14 +258,24 @@ def _hold_rows(store: Store, keys: list[str], owner: str, caller: str | None) ->
             except IntegrityError:
                 with store.engine.begin() as c:
                     row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
+                    took = False
                     if row is not None and row.host == host and not pid_alive(row.pid):
-                        c.execute(
-                            locks.update()
-                            .where(locks.c.key == key)
-                            .where(locks.c.pid == row.pid)
-                            .values(owner=owner, caller=caller, pid=pid, acquired_at=_now())
+                        # only if the row is still the dead holder's: another apply taking
+                        # it over at the same moment makes this match nothing
+                        took = (
+                            c.execute(
+                                locks.update()
+                                .where(locks.c.key == key)
+                                .where(locks.c.pid == row.pid)
+                                .where(locks.c.host == row.host)
+                                .where(locks.c.acquired_at == row.acquired_at)
+                                .values(owner=owner, caller=caller, pid=pid, acquired_at=_now())
+                            ).rowcount
+                            == 1
                         )
-                    else:
+                        if not took:
+                            row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
+                    if not took:
                         raise _refuse(
                             key,
                             row,

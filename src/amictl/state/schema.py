@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,9 +68,13 @@ def alembic_revisions() -> list[str]:
 
 
 def safe_url(engine_or_url: sa.Engine | str) -> str:
-    """The URL with its password hidden."""
-    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else sa.make_url(engine_or_url)
-    return url.render_as_string(hide_password=True)
+    """The URL with its password hidden (also in a URL SQLAlchemy cannot parse)."""
+    if isinstance(engine_or_url, sa.Engine):
+        return engine_or_url.url.render_as_string(hide_password=True)
+    try:
+        return sa.make_url(engine_or_url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", engine_or_url)
 
 
 @dataclass

@@ -231,7 +231,15 @@ class Store:
                     with self.engine.connect() as c:
                         for table in meta.sorted_tables:
                             c.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
-        except (sa.exc.DBAPIError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        except (
+            sa.exc.DBAPIError,
+            sa.exc.ArgumentError,
+            sa.exc.NoSuchModuleError,
+            # a URL SQLAlchemy cannot parse (port "abc", "[::1"), a query parameter the
+            # driver rejects (sqlite ?timeout=abc), a driver amictl does not ship (asyncpg)
+            ValueError,
+            ImportError,
+        ) as exc:
             if getattr(self, "engine", None) is not None:
                 self.engine.dispose()
             raise _open_error(self.url, database, exc) from None
