@@ -9,6 +9,8 @@ import re
 import pytest
 import yaml
 
+from amictl.reports import html
+from amictl.reports.data import ReportData
 from cli_fleet import CliFleet
 from test_report_browser import CHROMIUM, chromium, console_lines
 
@@ -84,3 +86,18 @@ def test_nothing_executes_in_chromium(evil_report, tmp_path):
     assert not re.search(r"<svg[^>]*onload", dom)
     assert not re.search(r"<a[^>]*href=.javascript:", dom)
     assert not re.search(r"<img[^>]*onerror", dom)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {"actions": [], "summary": [1]},
+        {"actions": [], "policy": "x", "summary": {"monthly_savings_usd": "<b>lots</b>"}},
+        {"actions": [{"id": "a1", "reasons": [1, None, "<i>x</i>"]}]},
+        {"actions": [{"id": "a1", "reasons": "<script>x</script>", "rule": {"a": "<b>"}}]},
+    ],
+)
+def test_a_hand_made_plan_file_renders_escaped_without_a_traceback(plan):
+    d = ReportData("t", "now", {}, {}, [], [], {}, [], None, plan, "file")
+    out = html._plan(d)
+    assert "<b>" not in out and "<i>" not in out and "<script" not in out
