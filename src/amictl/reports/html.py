@@ -232,8 +232,9 @@ def _plan(d: ReportData) -> str:
         )
     p = d.plan
     # a --plan file is anyone's JSON: every part of it is checked for its type here
-    summary = p.get("summary") if isinstance(p.get("summary"), dict) else {}
-    policy = p.get("policy") if isinstance(p.get("policy"), dict) else {}
+    raw_summary, raw_policy = p.get("summary"), p.get("policy")
+    summary: dict[str, Any] = raw_summary if isinstance(raw_summary, dict) else {}
+    policy: dict[str, Any] = raw_policy if isinstance(raw_policy, dict) else {}
     facts = [
         f"source: {d.plan_source}",
         f"created {p.get('created_at', '?')}",
