@@ -83,3 +83,13 @@ def test_sqlite_two_takers_of_a_dead_holders_lock_never_both_get_it(tmp_path, mo
     with store.engine.connect() as c:
         row = c.execute(locks_table.select()).first()
     assert row is not None and row.owner == "apply first" and row.pid == first_pid
+
+
+def test_a_state_url_naming_some_other_file_does_not_advise_moving_it(tmp_path):
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50)
+    with pytest.raises(StateError) as exc:
+        Store(f"sqlite:///{other}")
+    assert "check --state" in (exc.value.hint or "").split(";")[0]
+    assert "only if it really is amictl's" in (exc.value.hint or "")
+    assert other.read_text().startswith("root:x")  # unchanged

@@ -146,6 +146,17 @@ def _now() -> str:
 _CORRUPT = ("not a database", "malformed", "corrupt")
 
 
+def _sqlite_header(path: str) -> bool:
+    """Whether the file starts as every SQLite database does (an empty file counts: SQLite
+    makes a database of it)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    return not head or head == b"SQLite format 3\x00"
+
+
 def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     """A StateError for a store that cannot be opened: what is wrong with which path, and the fix."""
     reason = str(getattr(exc, "orig", None) or exc).strip()
@@ -163,6 +174,16 @@ def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     corrupt = not isinstance(exc, OperationalError) or any(
         word in reason.lower() for word in _CORRUPT
     )
+    if corrupt and os.path.isfile(database) and not _sqlite_header(database):
+        # no SQLite header: a store overwritten, or some other file (a typo in --state, e.g.
+        # /etc/passwd): moving it aside is only advice for the first
+        return StateError(
+            f"the state store {database} is not a readable SQLite database (not SQLite at "
+            f"all: a damaged store, or --state names some other file): {reason}",
+            hint="check --state / AMICTL_STATE first (the file was not changed); only if it "
+            f"really is amictl's damaged state store, move it aside: mv {database} "
+            f"{database}.bad",
+        )
     if corrupt and os.path.isfile(database):
         return StateError(
             f"the state store {database} is not a readable SQLite database "
