@@ -13,6 +13,8 @@ from amictl.state import locks
 from amictl.state.store import Store
 from amictl.state.store import locks as locks_table
 
+pytest_plugins = ["pg"]  # the pg_server and state_url fixtures
+
 GARBAGE = [
     "postgresql://u@h:abc/db",  # a port that is not a number
     "postgresql://u@[::1/db",  # an unclosed IPv6 bracket
@@ -93,3 +95,24 @@ def test_a_state_url_naming_some_other_file_does_not_advise_moving_it(tmp_path):
     assert "check --state" in (exc.value.hint or "").split(";")[0]
     assert "only if it really is amictl's" in (exc.value.hint or "")
     assert other.read_text().startswith("root:x")  # unchanged
+
+
+def test_a_multi_account_apply_can_take_its_locks(state_url, monkeypatch):
+    """An apply over many accounts names every caller ARN in its lock rows: on PostgreSQL
+    (which enforces column lengths, SQLite does not) that must not fail the lock, and a long
+    AMICTL_HOSTNAME must not either."""
+    monkeypatch.setenv("AMICTL_HOSTNAME", "gha-" + "x" * 300)
+    store = Store(state_url)
+    callers = ", ".join(
+        f"arn:aws:sts::{100000000000 + i}:assumed-role/amictl-apply-role/gha-run-12345678-attempt-1"
+        for i in range(12)
+    )
+    keys = [f"{100000000000 + i}/us-east-1" for i in range(12)]
+    with store.lock(keys, owner="apply aaaa", caller=callers):
+        rows = locks.holders(store)
+        assert {r["key"] for r in rows} == set(keys)
+        assert all(r["held"] for r in rows)
+        assert all(r["caller"].startswith("arn:aws:sts::100000000000:") for r in rows)
+        run = store.start_apply_run("c" * 64, {})
+        store.end_apply_run(run, "finished")
+    assert locks.holders(store) == []

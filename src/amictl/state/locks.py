@@ -68,10 +68,27 @@ def _refuse(key: str, row: Any, hint: str) -> SafetyError:
     return SafetyError(f"another apply holds the lock on {key}: {describe(row)}", hint=hint)
 
 
+CALLER_MAX = 512  # locks.caller: String(512), enforced by PostgreSQL
+
+
+def _fit(caller: str | None, most: int) -> str | None:
+    """The caller ARNs of a many-account apply, cut to what the column holds (the row only
+    names the holder): the first ones whole, then how many more."""
+    if caller is None or len(caller) <= most:
+        return caller
+    arns = caller.split(", ")
+    for n in range(len(arns) - 1, 0, -1):
+        text = f"{', '.join(arns[:n])} and {len(arns) - n} more"
+        if len(text) <= most:
+            return text
+    return caller[: most - 3] + "..."
+
+
 @contextmanager
 def hold(store: Store, keys: list[str], owner: str, caller: str | None = None) -> Iterator[None]:
     """Hold every key or none, for the duration of the block."""
     wanted = sorted(set(keys))
+    caller = _fit(caller, CALLER_MAX)
     if store.engine.dialect.name == "postgresql":
         with _hold_pg(store, wanted, owner, caller):
             yield
