@@ -116,3 +116,19 @@ def test_a_multi_account_apply_can_take_its_locks(state_url, monkeypatch):
         run = store.start_apply_run("c" * 64, {})
         store.end_apply_run(run, "finished")
     assert locks.holders(store) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql:///db?host=127.0.0.1&port=1&password=s3cret",
+        "postgresql://u@127.0.0.1:1/db?sslmode=disable&password=s3cret",
+        "postgresql://u@127.0.0.1:abc/db?password=s3cret",  # unparseable too
+    ],
+)
+def test_a_password_in_the_query_string_is_hidden_too(url):
+    res = CliRunner().invoke(cli, ["journal", "--state", url])
+    assert isinstance(res.exception, StateError), repr(res.exception)
+    assert "s3cret" not in res.exception.message and "password=***" in res.exception.message
+    res = CliRunner().invoke(cli, ["state", "info", "--state", url])
+    assert "s3cret" not in res.output + str(getattr(res.exception, "message", ""))

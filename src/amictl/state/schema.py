@@ -68,13 +68,21 @@ def alembic_revisions() -> list[str]:
 
 
 def safe_url(engine_or_url: sa.Engine | str) -> str:
-    """The URL with its password hidden (also in a URL SQLAlchemy cannot parse)."""
-    if isinstance(engine_or_url, sa.Engine):
-        return engine_or_url.url.render_as_string(hide_password=True)
+    """The URL with its password hidden, in the user part and in a ``?password=`` query
+    parameter (libpq takes it there too); also in a URL SQLAlchemy cannot parse."""
     try:
-        return sa.make_url(engine_or_url).render_as_string(hide_password=True)
+        url = (
+            engine_or_url.url
+            if isinstance(engine_or_url, sa.Engine)
+            else sa.make_url(engine_or_url)
+        )
     except (sa.exc.ArgumentError, ValueError):
-        return re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", engine_or_url)
+        text = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", str(engine_or_url))
+        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+    secret = [k for k in url.query if k.lower() == "password"]
+    if secret:
+        url = url.update_query_dict({k: "***" for k in secret})
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 @dataclass
