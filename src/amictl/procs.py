@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import socket
 
+HOST_MAX = 256
+
 
 def hostname() -> str:
     """This host's name as locks and apply runs record it; ``AMICTL_HOSTNAME`` overrides it
     (e.g. a CI runner's stable name, or tests that play two hosts on one machine)."""
-    return os.environ.get("AMICTL_HOSTNAME") or socket.gethostname()
+    # at most what the state store's host columns hold (PostgreSQL enforces their length)
+    return (os.environ.get("AMICTL_HOSTNAME") or socket.gethostname())[:HOST_MAX]
 
 
 def pid_alive(pid: int) -> bool:

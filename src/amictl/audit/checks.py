@@ -55,12 +55,11 @@ def trusted(target: str, allowed: set[str], own_accounts: set[str]) -> bool:
         if target.split(":")[4:5] and target.split(":")[4] in own_accounts:
             return True  # an organization (or OU) whose management account is audited: ours
         m = ORG_ID_RE.search(target)  # an OU of a trusted organization is trusted
-        return m is not None and (
-            m.group(1) in allowed
-            or any(
-                a.startswith("arn:") and m.group(1) in a and ":organization/" in a for a in allowed
-            )
-        )
+        # the same organization id exactly (o-abcdefghij is not o-abcdefghijkl)
+        orgs = {a for a in allowed if a.startswith("o-")} | {
+            a.split(":organization/", 1)[1] for a in allowed if ":organization/" in a
+        }
+        return m is not None and m.group(1) in orgs
     return False
 
 

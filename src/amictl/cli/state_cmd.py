@@ -35,7 +35,7 @@ def _missing_file(url: str | None) -> str | None:
     """The URL of a SQLite store whose file does not exist yet, else None."""
     try:
         target = sa.make_url(url or default_state_url())
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return None  # Store says what is wrong with it
     db = target.database
     if target.get_backend_name() == "sqlite" and db and db != ":memory:":

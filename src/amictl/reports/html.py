@@ -34,7 +34,11 @@ def e(v: Any) -> str:
 
 
 def usd(v: float | None) -> str:
-    return "" if v is None else f"${v:,.2f}"
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return e(v)  # not a number (a hand-made --plan file): shown as text, escaped
+    return f"${v:,.2f}"
 
 
 def table(
@@ -227,11 +231,14 @@ def _plan(d: ReportData) -> str:
             "file was given</p>",
         )
     p = d.plan
-    summary = p.get("summary") or {}
+    # a --plan file is anyone's JSON: every part of it is checked for its type here
+    raw_summary, raw_policy = p.get("summary"), p.get("policy")
+    summary: dict[str, Any] = raw_summary if isinstance(raw_summary, dict) else {}
+    policy: dict[str, Any] = raw_policy if isinstance(raw_policy, dict) else {}
     facts = [
         f"source: {d.plan_source}",
         f"created {p.get('created_at', '?')}",
-        f"policy {(p.get('policy') or {}).get('path', '?')}",
+        f"policy {policy.get('path', '?')}",
         f"{len(p.get('actions', []))} actions",
         f"savings {usd(summary.get('monthly_savings_usd'))}/month (full size)",
     ]
@@ -244,7 +251,7 @@ def _plan(d: ReportData) -> str:
         {
             **a,
             "resource": a.get("snapshot_id") or a.get("image_id"),
-            "why": "; ".join(a.get("reasons", [])),
+            "why": "; ".join(map(str, _as_list(a.get("reasons")))),
         }
         for a in p.get("actions", [])
         if isinstance(a, dict)
@@ -264,6 +271,10 @@ def _plan(d: ReportData) -> str:
         f'<p class="note">{e(counts)}</p>' if counts else "",
         table(rows, cols, limit=100),
     )
+
+
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [] if v is None else [v]
 
 
 def _journal(d: ReportData) -> str:

@@ -68,10 +68,27 @@ def _refuse(key: str, row: Any, hint: str) -> SafetyError:
     return SafetyError(f"another apply holds the lock on {key}: {describe(row)}", hint=hint)
 
 
+CALLER_MAX = 512  # locks.caller: String(512), enforced by PostgreSQL
+
+
+def _fit(caller: str | None, most: int) -> str | None:
+    """The caller ARNs of a many-account apply, cut to what the column holds (the row only
+    names the holder): the first ones whole, then how many more."""
+    if caller is None or len(caller) <= most:
+        return caller
+    arns = caller.split(", ")
+    for n in range(len(arns) - 1, 0, -1):
+        text = f"{', '.join(arns[:n])} and {len(arns) - n} more"
+        if len(text) <= most:
+            return text
+    return caller[: most - 3] + "..."
+
+
 @contextmanager
 def hold(store: Store, keys: list[str], owner: str, caller: str | None = None) -> Iterator[None]:
     """Hold every key or none, for the duration of the block."""
     wanted = sorted(set(keys))
+    caller = _fit(caller, CALLER_MAX)
     if store.engine.dialect.name == "postgresql":
         with _hold_pg(store, wanted, owner, caller):
             yield
@@ -258,14 +275,24 @@ def _hold_rows(store: Store, keys: list[str], owner: str, caller: str | None) ->
             except IntegrityError:
                 with store.engine.begin() as c:
                     row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
+                    took = False
                     if row is not None and row.host == host and not pid_alive(row.pid):
-                        c.execute(
-                            locks.update()
-                            .where(locks.c.key == key)
-                            .where(locks.c.pid == row.pid)
-                            .values(owner=owner, caller=caller, pid=pid, acquired_at=_now())
+                        # only if the row is still the dead holder's: another apply taking
+                        # it over at the same moment makes this match nothing
+                        took = (
+                            c.execute(
+                                locks.update()
+                                .where(locks.c.key == key)
+                                .where(locks.c.pid == row.pid)
+                                .where(locks.c.host == row.host)
+                                .where(locks.c.acquired_at == row.acquired_at)
+                                .values(owner=owner, caller=caller, pid=pid, acquired_at=_now())
+                            ).rowcount
+                            == 1
                         )
-                    else:
+                        if not took:
+                            row = c.execute(sa.select(locks).where(locks.c.key == key)).first()
+                    if not took:
                         raise _refuse(
                             key,
                             row,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,9 +68,21 @@ def alembic_revisions() -> list[str]:
 
 
 def safe_url(engine_or_url: sa.Engine | str) -> str:
-    """The URL with its password hidden."""
-    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else sa.make_url(engine_or_url)
-    return url.render_as_string(hide_password=True)
+    """The URL with its password hidden, in the user part and in a ``?password=`` query
+    parameter (libpq takes it there too); also in a URL SQLAlchemy cannot parse."""
+    try:
+        url = (
+            engine_or_url.url
+            if isinstance(engine_or_url, sa.Engine)
+            else sa.make_url(engine_or_url)
+        )
+    except (sa.exc.ArgumentError, ValueError):
+        text = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", str(engine_or_url))
+        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+    secret = [k for k in url.query if k.lower() == "password"]
+    if secret:
+        url = url.update_query_dict({k: "***" for k in secret})
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 @dataclass

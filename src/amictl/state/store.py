@@ -214,6 +214,17 @@ def _now() -> str:
 _CORRUPT = ("not a database", "malformed", "corrupt")
 
 
+def _sqlite_header(path: str) -> bool:
+    """Whether the file starts as every SQLite database does (an empty file counts: SQLite
+    makes a database of it)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return True
+    return not head or head == b"SQLite format 3\x00"
+
+
 def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     """A StateError for a store that cannot be opened: what is wrong with which path, and the fix."""
     reason = str(getattr(exc, "orig", None) or exc).strip()
@@ -231,6 +242,16 @@ def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
     corrupt = not isinstance(exc, OperationalError) or any(
         word in reason.lower() for word in _CORRUPT
     )
+    if corrupt and os.path.isfile(database) and not _sqlite_header(database):
+        # no SQLite header: a store overwritten, or some other file (a typo in --state, e.g.
+        # /etc/passwd): moving it aside is only advice for the first
+        return StateError(
+            f"the state store {database} is not a readable SQLite database (not SQLite at "
+            f"all: a damaged store, or --state names some other file): {reason}",
+            hint="check --state / AMICTL_STATE first (the file was not changed); only if it "
+            f"really is amictl's damaged state store, move it aside: mv {database} "
+            f"{database}.bad",
+        )
     if corrupt and os.path.isfile(database):
         return StateError(
             f"the state store {database} is not a readable SQLite database "
@@ -299,7 +320,15 @@ class Store:
                     with self.engine.connect() as c:
                         for table in meta.sorted_tables:
                             c.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).all()
-        except (sa.exc.DBAPIError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        except (
+            sa.exc.DBAPIError,
+            sa.exc.ArgumentError,
+            sa.exc.NoSuchModuleError,
+            # a URL SQLAlchemy cannot parse (port "abc", "[::1"), a query parameter the
+            # driver rejects (sqlite ?timeout=abc), a driver amictl does not ship (asyncpg)
+            ValueError,
+            ImportError,
+        ) as exc:
             if getattr(self, "engine", None) is not None:
                 self.engine.dispose()
             raise _open_error(self.url, database, exc) from None
