@@ -88,6 +88,17 @@ def get(store: Store, bake_id: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
+def instance_ids(store: Store, bake_id: str) -> set[str]:
+    """The instances journaled as launched by a bake."""
+    with store.engine.connect() as c:
+        return {
+            r.instance_id
+            for r in c.execute(
+                sa.select(bake_instances.c.instance_id).where(bake_instances.c.bake_id == bake_id)
+            )
+        }
+
+
 def is_live(row: dict[str, Any]) -> bool:
     """A bake still running in a process that is alive (on this host; another host's
     bake counts as alive: its process cannot be checked from here)."""

@@ -67,6 +67,13 @@ def cleanup(
             if row is not None and bake_journal.is_live(row):
                 continue
             if row is not None:
+                # The bake id is no secret (its images carry it): an instance is this bake's
+                # only if the journal recorded it, or it was launched while the bake ran
+                # (killed between RunInstances and the journal write).
+                if inst["InstanceId"] not in bake_journal.instance_ids(
+                    store, bid
+                ) and not _launched_during(inst, row, now):
+                    continue
                 victims[inst["InstanceId"]] = (
                     bid,
                     f"tagged by bake {bid}, which is {row['status']} and not running",
@@ -108,6 +115,28 @@ def cleanup(
         rows.extend(_abandon_image(conn, by_account, b))
         bake_journal.set_status(store, bid, "cleaned")
     return rows
+
+
+def _parse(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _launched_during(inst: dict[str, Any], row: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether the instance was launched between the bake's start and its end (to the
+    second: the journal's times are whole seconds)."""
+    launched = _parse(inst.get("LaunchTime"))
+    started = _parse(row.get("started_at"))
+    ended = _parse(row.get("ended_at")) if row.get("ended_at") else now
+    if launched is None or started is None or ended is None:
+        return False
+    slack = dt.timedelta(seconds=1)
+    return started - slack <= launched <= ended + slack
 
 
 def _abandon_image(
