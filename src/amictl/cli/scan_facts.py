@@ -115,15 +115,27 @@ def plan_live(
         inv = _scan(conn, targets, policy.families, kinds)
     stats = SharingRead()
 
-    def read(images: list[Image]) -> None:
-        nonlocal conn, stats
+    def read(images: list[Image], live: bool = False) -> None:
+        nonlocal conn
         if conn is None:
             conn = context.connector()
             roles.update({t.account: t.role_arn for t in conn.targets()})
-        stats = read_sharing(
-            conn, inv, images, roles=roles, store=st, max_age=max_age, refresh=refresh, now=now
+        got = read_sharing(
+            conn,
+            inv,
+            images,
+            roles=roles,
+            store=st,
+            max_age=max_age,
+            refresh=refresh or live,
+            now=now,
         )
-        for e in stats.errors[:5]:
+        stats.live += got.live
+        stats.cached += got.cached
+        stats.errors.extend(got.errors)
+        if got.oldest is not None and (stats.oldest is None or got.oldest > stats.oldest):
+            stats.oldest = got.oldest
+        for e in got.errors[:5]:
             err_console().print(f"[yellow]launch permissions not read:[/] {e}", highlight=False)
 
     extra = [inv.by_id[also]] if also and also in inv.by_id else []

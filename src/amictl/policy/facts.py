@@ -57,13 +57,14 @@ def plan_reading_sharing(
     inv: Inventory,
     policy: Policy,
     now: dt.datetime,
-    read: Callable[[list[Image]], object],
+    read: Callable[..., object],
     created_at: dt.datetime | None = None,
     extra: list[Image] | None = None,
     explain: bool = False,
 ) -> Plan:
     """The plan, after reading the launch permissions of the images it could retire
-    (and of ``extra`` images, e.g. the one being explained).
+    (and of ``extra`` images, e.g. the one being explained). ``read(images, live=False)``:
+    ``live`` bypasses the state store's cache.
 
     The first pass plans unread images without any destructive stage and reports those
     that had one due; when there are none (a plan that only marks, or everything read
@@ -77,6 +78,15 @@ def plan_reading_sharing(
         return first
     del first
     needed = with_descendants(inv, blocked)
-    if needed:
-        read(needed)
+    # An image read because it may keep the image it was built from (keep.ancestors) is
+    # read live: apply re-reads the sharing of the image it acts on, not of its
+    # descendants, so a cached read of those could make it retire a kept ancestor.
+    kids = {i.image_id for i in inv.images if i.source_image_id in blocked}
+    descendants = {i.image_id for i in with_descendants(inv, kids)}
+    cached_ok = [i for i in needed if i.image_id not in descendants]
+    if cached_ok:
+        read(cached_ok)
+    live = [i for i in needed if i.image_id in descendants]
+    if live:
+        read(live, True)
     return plan(inv, policy, now, created_at=created_at, explain=explain)

@@ -302,6 +302,27 @@ def _plan(
                 ev.keep.append("ancestor of kept image(s): " + ", ".join(sorted(kept_kids)))
                 changed = True
 
+    # An image built from it whose launch permissions were not read may be shared (kept),
+    # and so keep it: no destructive stage for it either (to a fixed point).
+    doubted: dict[str, list[str]] = {}
+    changed = unread == "block"
+    while changed:
+        changed = False
+        for ev in parents:
+            pid = ev.image.image_id
+            if pid in doubted or ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
+                continue
+            kids = [
+                c
+                for c in children.get(pid, [])
+                if c in evals
+                and not evals[c].kept
+                and (evals[c].image.lp == "unread" or c in doubted)
+            ]
+            if kids:
+                doubted[pid] = sorted(kids)
+                changed = True
+
     prices = {"*": dict(policy.prices)} if policy.prices else None
     rate_cache: dict[tuple[str, str], float] = {}
     actions: list[Action] = []
@@ -414,7 +435,7 @@ def _plan(
                 f"launch permissions cached: read {human_duration(max(now - img.lp_read_at, dt.timedelta(0)))} ago "
                 "(apply re-reads them live)"
             )
-        blind = img.lp == "unread" and unread == "block"
+        blind = (img.lp == "unread" or img.image_id in doubted) and unread == "block"
         stopped_blind = False
         reached = "mark"
         for stage in STAGES:
@@ -424,6 +445,10 @@ def _plan(
             if blind:
                 why.append(
                     f"{stage} stage due but its launch permissions could not be read: "
+                    "no destructive stage"
+                    if img.image_id not in doubted
+                    else f"{stage} stage due but the launch permissions of images built "
+                    f"from it ({', '.join(doubted[img.image_id])}) could not be read: "
                     "no destructive stage"
                 )
                 stopped_blind = True
@@ -472,7 +497,7 @@ def _plan(
                 )
                 chain.append(a)
                 deregistered[img.image_id] = (a, ev)
-        if blind and not stopped_blind:
+        if blind and not stopped_blind and img.lp == "unread":
             why.append("launch permissions not read: marking does not need them")
         decide(ev, reached, rule.name, why)
 
