@@ -127,3 +127,22 @@ def test_descendant_shared_after_a_cached_read_keeps_its_ancestor(env, tmp_path,
     assert _run(env, tmp_path, monkeypatch, *args)[0] == 0  # the cache is fresh
     verdicts = _verdicts(json.loads(out.read_text()), ids)
     assert verdicts["d1"] == "keep" and verdicts["a1"] == "keep", verdicts
+
+
+def test_refs_and_show_still_see_a_copy_and_a_parameter_in_another_region(
+    env, tmp_path, monkeypatch
+):
+    """show/refs scan the image's own region in full; a copy built from it (SourceImageId)
+    and a text SSM parameter naming it live in other regions, and must still show."""
+    ids = env.load(PRIVATE)["aliases"]
+    env.client("ssm", "eu-west-1").put_parameter(
+        Name="/golden/us-east-1", Value=ids["a1"], Type="String"
+    )
+    code, out, err = _run(env, tmp_path, monkeypatch, "refs", ids["a1"], "-o", "json")
+    assert code == 0, err
+    found = {(r["kind"], r["id"]) for r in json.loads(out)}
+    assert ("child-image", ids["d1"]) in found, found
+    assert ("ssm-parameter", "/golden/us-east-1") in found, found
+    code, out, err = _run(env, tmp_path, monkeypatch, "show", ids["a1"], "-o", "json")
+    assert code == 0, err
+    assert ids["d1"] in json.loads(out)["children"]

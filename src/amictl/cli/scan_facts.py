@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import click
@@ -150,7 +151,8 @@ def plan_live(
 
 
 def one_image_inventory(ami: str) -> tuple[Inventory, Image]:
-    """The inventory of the image's own (account, region), with its launch permissions."""
+    """The inventory of the image's own (account, region), with its launch permissions,
+    and of what elsewhere can reference it."""
     conn = context.connector()
     targets = conn.targets()
     found: Target | None = None
@@ -172,6 +174,28 @@ def one_image_inventory(ami: str) -> tuple[Inventory, Image]:
             hint="check the id, or pass --region for the region it lives in",
         )
     inv = _scan(conn, [found], None)
+    # What elsewhere can name it: another account of its region (shared: instances,
+    # launch templates, ...), and any region's copies built from it (SourceImageId) and
+    # SSM parameters (plain text can hold another region's id). No snapshots there.
+    near = [t for t in targets if t != found and t.region == found.region]
+    far = [t for t in targets if t.region != found.region]
+    for group, kinds in (
+        (near, [k for k in COLLECTORS if k != "snapshots"]),
+        (far, ["images", "ssm-parameters"]),
+    ):
+        if group:
+            more = _scan(conn, group, None, kinds)
+            inv.images.extend(more.images)
+            inv.references.extend(more.references)
+            inv.slices.extend(more.slices)
+            inv.accounts = sorted({*inv.accounts, *more.accounts})
+            inv.regions = sorted({*inv.regions, *more.regions})
+            for k, v in more.api_calls.items():
+                inv.api_calls[k] = inv.api_calls.get(k, 0) + v
+            for key in [k for k, v in vars(Inventory).items() if isinstance(v, cached_property)]:
+                inv.__dict__.pop(key, None)
+            inv.__dict__.pop("_fingerprint", None)
+            inv.build_indexes()
     img = inv.by_id.get(ami)
     if img is None:
         raise InputError(f"image {ami} disappeared while it was scanned", hint="run it again")
