@@ -146,3 +146,33 @@ def test_refs_and_show_still_see_a_copy_and_a_parameter_in_another_region(
     code, out, err = _run(env, tmp_path, monkeypatch, "show", ids["a1"], "-o", "json")
     assert code == 0, err
     assert ids["d1"] in json.loads(out)["children"]
+
+
+def test_plan_from_state_does_not_trust_the_stored_sharing_of_a_descendant(
+    env, tmp_path, monkeypatch
+):
+    """--from-state plans on a stored inventory, whose launch permissions may be days old:
+    a descendant shared since must still keep the image it was built from."""
+    ids = env.load(PRIVATE)["aliases"]
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    assert _run(env, tmp_path, monkeypatch, "inventory", "-o", "json")[0] == 0
+    env.client("ec2", "eu-west-1").modify_image_attribute(
+        ImageId=ids["d1"], LaunchPermission={"Add": [{"UserId": "210987654321"}]}
+    )
+    out = tmp_path / "plan.json"
+    code, _o, err = _run(
+        env,
+        tmp_path,
+        monkeypatch,
+        "plan",
+        "-p",
+        str(tmp_path / "policy.yaml"),
+        "--out",
+        str(out),
+        "-o",
+        "json",
+        "--from-state",
+    )
+    assert code == 0, err
+    verdicts = _verdicts(json.loads(out.read_text()), ids)
+    assert verdicts["a1"] == "keep", verdicts

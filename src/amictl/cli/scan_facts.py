@@ -107,6 +107,12 @@ def plan_live(
             raise InputError("no stored inventory yet", hint="run `amictl inventory` first")
         inv = latest[1]
         inv.resolve_families(policy.families)
+        # The stored launch permissions may be days old: the plan reads those it needs
+        # (from the cache, up to --max-age, or live) like a fresh scan's.
+        for img in inv.images:
+            if img.state != "disabled" and img.lp != "unread":
+                img.lp, img.lp_read_at, img.shared_with = "unread", None, []
+        inv.facts_changed()
     else:
         conn = context.connector()
         targets = conn.targets()
