@@ -539,3 +539,30 @@ def test_recipe_change_is_stale_and_a_deprecated_source_is_refused(env, tmp_path
     with pytest.raises(SafetyError, match="deprecated"):
         run_bake(env, tmp_path, RECIPE.replace("base-al2023@prod", ids["old"]))
     assert _bake_instances(env) == []  # refused before any launch
+
+
+def test_a_bake_whose_instances_cannot_be_terminated_exits_4(env, run, sandbox, tmp_path, outcomes):
+    """The image is good, but instances still run (and bill): CI must notice (exit 4)."""
+    env.load(FLEET)
+    path = write_recipe(tmp_path)
+    sandbox.set_faults(
+        [
+            {
+                "service": "ec2",
+                "action": "TerminateInstances",
+                "code": "UnauthorizedOperation",
+                "status": 403,
+                "rate": 1.0,
+            }
+        ]
+    )
+    try:
+        code, out, err = run("bake", path, "-o", "json")
+    finally:
+        sandbox.clear_faults()
+    rec = json.loads(out)
+    assert code == 4, err
+    assert rec["status"] == "succeeded" and rec["not_terminated"]
+    assert "bake --cleanup" in err
+    live = [i for i in _bake_instances(env) if i["State"]["Name"] != "terminated"]
+    assert {i["InstanceId"] for i in live} == set(rec["not_terminated"])

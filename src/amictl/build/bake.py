@@ -299,6 +299,7 @@ class _Bake:
                 (self.rec["error"] or "")
                 + f"; terminate failed: {aws_error(exc, 'TerminateInstances', self.target.region).message}"
             )
+            self.rec["not_terminated"] = list(self.instances)
             self.emit("terminate-failed", instance_ids=list(self.instances))
             return
         for iid in self.instances:

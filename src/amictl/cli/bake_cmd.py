@@ -17,7 +17,7 @@ from ..build.create import single_target
 from ..build.recipe import json_schema, load_recipe, max_age_option
 from ..build.runsteps import Waits
 from ..build.stale import stale_reason
-from ..errors import AmictlError, InputError
+from ..errors import AmictlError, InputError, PartialFailure
 from . import context
 from .common import emit, global_options, info, settings
 
@@ -216,6 +216,13 @@ def register(cli: click.Group) -> None:
         with interrupts.cooperative():
             rec = baking.bake(conn, target, recipe, store, progress=_progress, waits=_waits())
         _report(rec)
+        left = rec.get("not_terminated") or []
+        if rec["status"] == "succeeded" and left:  # the image is good; the bill is not
+            raise PartialFailure(
+                f"bake {rec['bake_id']} succeeded, but {', '.join(left)} could not be"
+                " terminated: they still run; `amictl bake --cleanup` removes them",
+                hint="or terminate them by hand (TerminateInstances was refused)",
+            )
         if rec["status"] != "succeeded":
             raise AmictlError(
                 f"bake {rec['bake_id']} failed: {rec.get('error')}; nothing was promoted",
