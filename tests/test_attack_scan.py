@@ -53,11 +53,8 @@ def faults(sandbox):
     sandbox.clear_faults()
 
 
-def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, faults):
-    """A descendant whose launch permissions could not be read may be shared (kept), so
-    the image it was built from must not be retired on the assumption that it is not."""
-    ids = env.load(FLEET)["aliases"]
-    (tmp_path / "policy.yaml").write_text(POLICY)
+def _plan(env, tmp_path, monkeypatch, *extra: str):
+    """`plan -p policy.yaml --out plan.json -o json EXTRA...`, which must succeed: the file."""
     out = tmp_path / "plan.json"
     code, _o, err = _run(
         env,
@@ -70,9 +67,18 @@ def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, fa
         str(out),
         "-o",
         "json",
-        "--refresh",
+        *extra,
     )
     assert code == 0, err
+    return out
+
+
+def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, faults):
+    """A descendant whose launch permissions could not be read may be shared (kept), so
+    the image it was built from must not be retired on the assumption that it is not."""
+    ids = env.load(FLEET)["aliases"]
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    out = _plan(env, tmp_path, monkeypatch, "--refresh")
     readable = _verdicts(json.loads(out.read_text()), ids)
     assert readable["d1"] == "keep" and readable["a1"] == "keep", readable
     faults.set_faults(
@@ -159,20 +165,6 @@ def test_plan_from_state_does_not_trust_the_stored_sharing_of_a_descendant(
     env.client("ec2", "eu-west-1").modify_image_attribute(
         ImageId=ids["d1"], LaunchPermission={"Add": [{"UserId": "210987654321"}]}
     )
-    out = tmp_path / "plan.json"
-    code, _o, err = _run(
-        env,
-        tmp_path,
-        monkeypatch,
-        "plan",
-        "-p",
-        str(tmp_path / "policy.yaml"),
-        "--out",
-        str(out),
-        "-o",
-        "json",
-        "--from-state",
-    )
-    assert code == 0, err
+    out = _plan(env, tmp_path, monkeypatch, "--from-state")
     verdicts = _verdicts(json.loads(out.read_text()), ids)
     assert verdicts["a1"] == "keep", verdicts
