@@ -235,6 +235,33 @@ def _snapshot_ids(image: dict[str, Any]) -> list[str]:
     ]
 
 
+def _created(
+    ec2: Any,
+    target: Target,
+    image_id: str,
+    name: str,
+    family: str,
+    version: str,
+    tags: dict[str, str],
+    **source: Any,
+) -> Created:
+    """The result of either way of making an image, as DescribeImages sees it now (a
+    registered image's snapshots are the ones given until the image lists them)."""
+    image = _describe_image(ec2, target, image_id)
+    return Created(
+        image_id=image_id,
+        name=name,
+        family=family,
+        version=version,
+        account=target.account,
+        region=target.region,
+        state=image.get("State", "pending"),
+        snapshot_ids=_snapshot_ids(image) or list(source.get("source_snapshots", [])),
+        tags=tags,
+        **source,
+    )
+
+
 # ------------------------------------------------------------------ from an instance
 
 
@@ -303,17 +330,14 @@ def from_instance(
         ],
     }
     image_id = _call(target, "CreateImage", ec2.create_image, **kwargs)["ImageId"]
-    image = _describe_image(ec2, target, image_id)
-    return Created(
-        image_id=image_id,
-        name=name,
-        family=family,
-        version=version,
-        account=target.account,
-        region=target.region,
-        state=image.get("State", "pending"),
-        snapshot_ids=_snapshot_ids(image),
-        tags=tags,
+    return _created(
+        ec2,
+        target,
+        image_id,
+        name,
+        family,
+        version,
+        tags,
         source_instance=instance_id,
         source_image=source_image,
     )
@@ -430,19 +454,7 @@ def from_snapshots(
         kwargs["TpmSupport"] = tpm
     image_id = _call(target, "RegisterImage", ec2.register_image, **kwargs)["ImageId"]
     _call(target, "CreateTags", ec2.create_tags, Resources=snaps, Tags=_tag_list(tags))
-    image = _describe_image(ec2, target, image_id)
-    return Created(
-        image_id=image_id,
-        name=name,
-        family=family,
-        version=version,
-        account=target.account,
-        region=target.region,
-        state=image.get("State", "pending"),
-        snapshot_ids=_snapshot_ids(image) or snaps,
-        tags=tags,
-        source_snapshots=snaps,
-    )
+    return _created(ec2, target, image_id, name, family, version, tags, source_snapshots=snaps)
 
 
 # ------------------------------------------------------------------ waiting
