@@ -912,37 +912,14 @@ def run_instances_last_launched() -> None:
 RUN_COMMAND_OUTCOMES: dict[str, dict[str, Any]] = {}
 
 
-@patch("SSM Run Command: the outcome of each invocation can be set (status, exit code, output)")
+@patch(
+    "SSM Run Command: a command whose invocations did not all succeed is Failed (the outcome "
+    "of each invocation is set in patches_ssm)"
+)
 def run_command_outcomes() -> None:
     from moto.ssm.models import Command
 
     orig_init = Command.__init__
-
-    def invocation_response(self: Any, instance_id: str, plugin_name: str) -> dict[str, Any]:
-        outcome = (
-            RUN_COMMAND_OUTCOMES.get(instance_id)
-            or RUN_COMMAND_OUTCOMES.get(f"document:{self.document_name}")
-            or RUN_COMMAND_OUTCOMES.get("*")
-            or {}
-        )
-        status = outcome.get("status", "Success")
-        end = self.requested_date_time + dt.timedelta(minutes=5)
-        return {
-            "CommandId": self.command_id,
-            "InstanceId": instance_id,
-            "Comment": self.comment,
-            "DocumentName": self.document_name,
-            "PluginName": plugin_name,
-            "ResponseCode": int(outcome.get("response_code", 0 if status == "Success" else 1)),
-            "ExecutionStartDateTime": self.requested_date_time.isoformat(),
-            "ExecutionElapsedTime": "PT5M",
-            "ExecutionEndDateTime": end.isoformat(),
-            "Status": status,
-            "StatusDetails": status,
-            "StandardOutputContent": outcome.get("output", ""),
-            "StandardOutputUrl": "",
-            "StandardErrorContent": outcome.get("error", ""),
-        }
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         orig_init(self, *args, **kwargs)
@@ -952,7 +929,6 @@ def run_command_outcomes() -> None:
             self.status_details = "Failed"
             self.error_count = len(failed)
 
-    Command.invocation_response = invocation_response  # type: ignore[method-assign]
     Command.__init__ = init  # type: ignore[method-assign]
 
 
