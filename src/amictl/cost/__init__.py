@@ -5,7 +5,7 @@ A library: it never prints and never exits. Prices come from :mod:`amictl.pricin
 
 from __future__ import annotations
 
-from .history import history, saved_inventories
+from .history import history
 from .model import (
     DEFAULT_CHANGE_RATE,
     GROUP_BY,
@@ -31,6 +31,5 @@ __all__ = [
     "image_costs",
     "in_use",
     "report",
-    "saved_inventories",
     "snapshot_costs",
 ]

@@ -8,30 +8,11 @@ change over time is a change in what was stored, never in prices.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
-
-from ..model import Inventory, iso
 from ..pricing import Overrides
-from ..state.store import Store, runs
+from ..state.store import Store
 from .model import DEFAULT_CHANGE_RATE, report
-
-
-def saved_inventories(store: Store, since: dt.datetime) -> Iterator[tuple[int, Inventory]]:
-    """(run id, inventory) of every run scanned at or after ``since``, oldest first."""
-    q = (
-        sa.select(runs.c.id, runs.c.data)
-        .where(runs.c.scanned_at >= iso(since))
-        .order_by(runs.c.scanned_at, runs.c.id)
-    )
-    with store.engine.connect() as c:
-        ids = [(int(r.id), r.data) for r in c.execute(q)]
-    for run_id, blob in ids:
-        yield run_id, Inventory.from_dict(json.loads(zlib.decompress(blob)))
 
 
 def history(
@@ -42,7 +23,7 @@ def history(
 ) -> list[dict[str, Any]]:
     """One point per saved inventory: totals, and the full-size figure per family."""
     points = []
-    for run_id, inv in saved_inventories(store, since):
+    for run_id, inv in store.inventories_since(since):
         rep = report(inv, "family", overrides, change_rate)
         t = rep["totals"]
         points.append(

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from ..errors import InputError
 from ..inventory import views
 from ..model import Inventory, iso
-from ..state.store import Store, plans
+from ..state.store import Store
 from ..yamlpos import read_text
 
 
@@ -37,14 +34,11 @@ class ReportData:
 
 def latest_stored_plan(store: Store) -> tuple[dict[str, Any], str] | None:
     """The newest plan the state store keeps (apply stores every plan it runs)."""
-    q = sa.select(plans.c.checksum, plans.c.stored_at, plans.c.body)
-    q = q.order_by(plans.c.stored_at.desc()).limit(1)
-    with store.engine.connect() as c:
-        row = c.execute(q).first()
-    if row is None:
+    found = store.latest_plan()
+    if found is None:
         return None
-    body = json.loads(zlib.decompress(row.body))
-    return body, f"state store, plan {row.checksum[:12]} (stored {row.stored_at})"
+    body, checksum, stored_at = found
+    return body, f"state store, plan {checksum[:12]} (stored {stored_at})"
 
 
 def load_plan_file(path: str) -> dict[str, Any]:

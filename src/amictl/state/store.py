@@ -207,6 +207,11 @@ def _inventory_blob(inv: Inventory) -> bytes:
     return b"".join(parts)
 
 
+def _inventory(blob: bytes) -> Inventory:
+    """The inventory ``_inventory_blob`` stored."""
+    return Inventory.from_dict(json.loads(zlib.decompress(blob)))
+
+
 def _now() -> str:
     return iso(dt.datetime.now(dt.UTC)) or ""
 
@@ -382,7 +387,19 @@ class Store:
             ).first()
         if row is None:
             return None
-        return int(row.id), Inventory.from_dict(json.loads(zlib.decompress(row.data)))
+        return int(row.id), _inventory(row.data)
+
+    def inventories_since(self, since: dt.datetime) -> Iterator[tuple[int, Inventory]]:
+        """(run id, inventory) of every run scanned at or after ``since``, oldest first."""
+        q = (
+            sa.select(runs.c.id, runs.c.data)
+            .where(runs.c.scanned_at >= iso(since))
+            .order_by(runs.c.scanned_at, runs.c.id)
+        )
+        with self.engine.connect() as c:
+            rows = [(int(r.id), r.data) for r in c.execute(q)]
+        for run_id, blob in rows:
+            yield run_id, _inventory(blob)
 
     # ---- launch-permission cache
     def cached_launch_permissions(
@@ -601,6 +618,15 @@ class Store:
         with self.engine.connect() as c:
             row = c.execute(sa.select(plans.c.body).where(plans.c.checksum == checksum)).first()
         return None if row is None else json.loads(zlib.decompress(row.body))
+
+    def latest_plan(self) -> tuple[dict[str, Any], str, str] | None:
+        """(body, checksum, stored_at) of the newest plan kept (apply stores each it runs)."""
+        q = sa.select(plans.c.checksum, plans.c.stored_at, plans.c.body)
+        with self.engine.connect() as c:
+            row = c.execute(q.order_by(plans.c.stored_at.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return json.loads(zlib.decompress(row.body)), row.checksum, row.stored_at
 
     # ---- plans (kept so that an interrupted apply can be resumed)
     def save_plan(self, checksum: str, body: dict[str, Any]) -> None:
