@@ -39,6 +39,18 @@ snapshots:
 """
 
 
+def invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr). An AmictlError is mapped to its
+    exit code and its message appended to stderr, as main() does; anything else is raised."""
+    res = CliRunner().invoke(cli, args, env=env)
+    code, err = res.exit_code, res.stderr
+    if isinstance(res.exception, AmictlError):
+        code, err = res.exception.exit_code, err + res.exception.message
+    elif res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return code, res.stdout, err
+
+
 class CliFleet:
     """A fresh account in the shared sandbox, seeded with ``text``, with its own state store."""
 
@@ -51,15 +63,7 @@ class CliFleet:
 
     def run(self, *args: str, **env: str) -> tuple[int, str, str]:
         """(exit code, stdout, stderr); an AmictlError is mapped to its exit code as main() does."""
-        res = CliRunner().invoke(
-            cli, [*args, *self.env.cli_args(), *self.regions], env={**self.vars, **env}
-        )
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
+        return invoke([*args, *self.env.cli_args(), *self.regions], {**self.vars, **env})
 
     __call__ = run
 

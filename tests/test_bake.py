@@ -21,6 +21,7 @@ from amictl.build.runsteps import Waits
 from amictl.cli.main import cli
 from amictl.errors import AmictlError, Interrupted
 from amictl.state.store import Store
+from cli_fleet import invoke
 
 FLEET = """
 images:
@@ -182,13 +183,7 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
+        return invoke([*args, *self.env.cli_args()])
 
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(

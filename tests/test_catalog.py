@@ -6,12 +6,10 @@ import json
 
 import botocore.exceptions
 import pytest
-from click.testing import CliRunner
 
 from amictl.catalog import BASES
-from amictl.cli.main import cli
-from amictl.errors import AmictlError
 from amictl.iam import permissions
+from cli_fleet import invoke
 
 AMAZON = "owner: '137112412989', owner_alias: amazon, public: true"
 WINDOWS = "owner: '801119661308', owner_alias: amazon, public: true, platform: windows"
@@ -46,13 +44,7 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
+        return invoke([*args, *self.env.cli_args()])
 
     def json(self, *args: str):
         code, out, err = self(*args, "-o", "json")

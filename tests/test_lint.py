@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from amictl import conventions
 from amictl.cli.main import cli
-from amictl.errors import AmictlError, InputError
+from amictl.errors import InputError
 from amictl.model import Image
 from amictl.state.store import Store
+from cli_fleet import invoke
 
 CONVENTIONS = """\
 name_template: "{family}-{version}"
@@ -42,13 +43,7 @@ class Cli:
         monkeypatch.chdir(tmp_path)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code, err = res.exception.exit_code, err + res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
+        return invoke([*args, *self.env.cli_args()])
 
 
 @pytest.fixture
