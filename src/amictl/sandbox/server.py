@@ -27,10 +27,11 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 from moto import __version__ as moto_version  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
 from . import patches  # noqa: E402
 from .aws_model import AwsModel  # noqa: E402
+from .httpd import Server  # noqa: E402
+from .rwlock import RWLock, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -100,7 +101,7 @@ class SandboxApp:
 
     def __init__(self) -> None:
         self.moto = DomainDispatcherApplication(create_backend_app)
-        self.lock = threading.RLock()
+        self.lock = RWLock()  # `with self.lock` alone; `self.lock.read()` beside other reads
         self.faults = Faults()
         self.requests = 0
         self.aws_model = AwsModel()
@@ -242,7 +243,7 @@ class SandboxApp:
             return lambda _data: None
 
         try:
-            with self.lock:
+            with self.lock.read() if read_only(service, action) else self.lock:
                 chunks = b"".join(self.moto(environ, capture))
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
@@ -326,10 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     from . import patches_images  # noqa: F401  (registers its @patch behaviours)
 
     patches.apply_all()
+    # Many connections each doing a little I/O beside long serializations: a short switch
+    # interval keeps the small calls from waiting 5 ms for the GIL at every socket op.
+    sys.setswitchinterval(0.0005)
     app = SandboxApp()
     if args.aws_model:
         app.aws_model.configure({"enabled": True, "latency_ms": args.latency_ms})
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = Server(args.host, args.port, app)
 
     def stop(_sig: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -1,0 +1,86 @@
+"""The sandbox's state lock: many readers at once, one writer alone.
+
+moto's backends are plain dicts, so a call that changes them must run alone. A call that
+only reads them (Describe*, Get*) may run beside other reads: AWS serves concurrent calls
+concurrently, and one long listing (a page of 1,000 instances through moto's serializer)
+must not hold every other caller's small read behind it. Writers are preferred: once a
+writer waits, new readers wait behind it, so a stream of reads cannot starve a change.
+The writer side is re-entrant (the seeding and control paths nest).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# Calls that only read moto's state (the sandbox's own patches included: none of these
+# advances a state machine on read). Anything else takes the lock alone.
+READ_ONLY_PREFIXES = {"ec2": ("Describe",), "autoscaling": ("Describe",)}
+READ_ONLY_ACTIONS = {
+    "ssm": frozenset(
+        {"DescribeParameters", "GetParameter", "GetParameters", "GetParametersByPath"}
+    ),
+    "sts": frozenset({"GetCallerIdentity"}),
+}
+
+
+def read_only(service: str, action: str) -> bool:
+    return action.startswith(READ_ONLY_PREFIXES.get(service, ("\0",))) or action in (
+        READ_ONLY_ACTIONS.get(service, frozenset())
+    )
+
+
+class RWLock:
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None  # the thread id holding the write side
+        self._depth = 0
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:  # a writer reading its own state
+            yield
+            return
+        with self._cond:
+            while self._writer is not None or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+                return
+            self._writers_waiting += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if not self._depth:
+                self._writer = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> RWLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
