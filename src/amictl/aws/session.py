@@ -25,6 +25,7 @@ from botocore.config import Config
 
 from .. import __version__
 from ..errors import AwsError, InputError
+from . import fastparse
 
 DEFAULT_REGION = "us-east-1"
 
@@ -241,6 +242,7 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
+        fastparse.install(self.base._session)
         self._sessions: dict[str | None, boto3.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._lock = threading.Lock()
@@ -266,6 +268,7 @@ class Connector:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
+        fastparse.install(sess._session)
         with self._lock:
             self._sessions[role_arn] = sess
         return sess

@@ -16,6 +16,7 @@ from sys import intern
 from typing import Any
 
 from .. import interrupts
+from ..aws import pacing
 from ..model import Image, Reference, Snapshot, parse_time
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
@@ -33,7 +34,7 @@ PAGE_SIZES = {
 }
 
 
-LT_WORKERS = 2  # concurrent DescribeLaunchTemplateVersions calls per region
+LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region (paced)
 
 
 # Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
@@ -43,15 +44,22 @@ HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"
 HEAVY_PAGES = threading.BoundedSemaphore(1)
 
 
-def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
-    """The operation's pages; stops between pages once an interrupt was requested."""
+def _pages(client: Any, operation: str, pace: pacing.Pacer | None = None, **kwargs: Any) -> Any:
+    """The operation's pages; stops between pages once an interrupt was requested.
+
+    ``pace``: a token is taken before each call (the first page, and each page the
+    previous one said follows)."""
     pages = iter(
         client.get_paginator(operation).paginate(
             **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
         )
     )
     heavy = operation in HEAVY
+    more = True
     while True:
+        if pace is not None and more:
+            pace.take()
+            interrupts.check()
         if heavy:
             HEAVY_PAGES.acquire()
         try:
@@ -59,6 +67,7 @@ def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
             if page is None:
                 return
             interrupts.check()
+            more = bool(page.get("NextToken"))
             yield page  # the caller turns it into records before asking for the next
             page = None
         finally:
@@ -273,14 +282,18 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                 "versions": {},
             }
 
-    def versions(tid: str) -> list[dict[str, Any]]:
-        return [
-            v
-            for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid)
-            for v in page.get("LaunchTemplateVersions", [])
-        ]
+    pace = pacing.pacer(account, region, "DescribeLaunchTemplateVersions")
 
-    # One call per template (AWS lists every version only per template), a few at a time.
+    def versions(tid: str) -> list[dict[str, Any]]:
+        found = []
+        for page in _pages(
+            ec2, "describe_launch_template_versions", LaunchTemplateId=tid, pace=pace
+        ):
+            found.extend(page.get("LaunchTemplateVersions", []))
+        return found
+
+    # One call per template (AWS lists every version only per template), a few at a time,
+    # paced to EC2's request bucket for the API.
     with ThreadPoolExecutor(max_workers=LT_WORKERS) as pool:
         listed = list(pool.map(versions, list(templates)))
     for (tid, t), found in zip(templates.items(), listed, strict=True):

@@ -21,6 +21,9 @@ from .collectors import COLLECTORS, SliceData, resolve_asg_references, resolve_s
 
 Progress = Callable[[str, int, int], None]
 
+SLOW_FIRST = {"launch-templates": 0, "instances": 1, "images": 2, "snapshots": 3}
+MAX_WORKERS = 32
+
 
 def scan(
     connector: Connector,
@@ -42,7 +45,14 @@ def scan(
     before = connector.counter.snapshot()
     targets = targets if targets is not None else connector.targets()
     kinds = kinds or list(COLLECTORS)
-    jobs = [(t, COLLECTORS[k]) for t in targets for k in kinds]
+    # The slowest slices start first: launch template versions (one call per template,
+    # paced by EC2's request limits), then the big listings; every slice of a small scan
+    # runs at once (they wait on the network, not the CPU).
+    jobs = sorted(
+        ((t, COLLECTORS[k]) for t in targets for k in kinds),
+        key=lambda job: SLOW_FIRST.get(job[1].kind, len(SLOW_FIRST)),
+    )
+    workers = max(workers, min(len(jobs), MAX_WORKERS))
     results: dict[tuple[Target, str], SliceData] = {}
     statuses: dict[tuple[Target, str], SliceStatus] = {}
 

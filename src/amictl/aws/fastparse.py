@@ -1,0 +1,170 @@
+"""A faster drop-in for botocore's EC2 response parser: same dicts, less CPU.
+
+botocore parses an EC2 (query-protocol XML) response by walking the output model: for
+every XML structure it first builds a name -> node dict of the children (a regex per
+child to strip the namespace), then visits every member of the shape (an EC2 ``Image``
+has 35, most absent) and dispatches each through ``getattr``. On a scan of 20,000 images
+and 5,000 instances that walk, not the network, is most of the client's CPU: 0.15 s per
+page of 1,000 images, 0.6 s per page of 1,000 instances.
+
+:class:`FastEC2QueryParser` keeps botocore's parser and changes only the two hot
+handlers, for the shapes where the result is provably the same: a structure is parsed by
+visiting its XML children once, each looked up in a per-shape table compiled from the
+same model (``locationName``, member order, the same scalar rules: ``<x/>`` is ``''``,
+booleans are ``== 'true'``, integers ``int()``; timestamps, floats, blobs and maps go
+through botocore's own handlers). Anything unusual falls back to botocore's code for that
+node: a repeated child tag (botocore aggregates those), XML attributes, exception and
+union shapes, flattened lists. Keys come out in the model's member order, as botocore
+writes them. Errors and everything outside EC2 are botocore's parsers untouched.
+
+It is installed per botocore session (:func:`install`), never globally, and
+``AMICTL_BOTOCORE_PARSER=1`` turns it off. tests/test_fastparse.py checks it against
+botocore's parser on every EC2 response shape the sandbox produces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from botocore.model import Shape, StructureShape
+from botocore.parsers import EC2QueryParser, ResponseParserFactory
+from botocore.utils import parse_timestamp as DEFAULT_TIMESTAMP_PARSER
+
+_STRUCT, _LIST, _STRING, _BOOL, _INT, _OTHER = range(6)
+_KINDS = {
+    "structure": _STRUCT,
+    "list": _LIST,
+    "string": _STRING,
+    "character": _STRING,
+    "boolean": _BOOL,
+    "integer": _INT,
+    "long": _INT,
+}
+_MISSING: Any = object()
+# shape name -> {xml local name: (member name, member shape, kind, member index)}, or None
+# where botocore's own walk must run (EC2's structure names are unique in its model)
+_PLANS: dict[str, dict[str, tuple[str, Shape, int, int]] | None] = {}
+_LOCAL: dict[str, str] = {}  # "{namespace}tag" -> "tag"
+_Z_ZONE: Any = None  # the tzinfo botocore gives a "...Z" time on this machine
+
+
+def _compile(shape: StructureShape) -> dict[str, tuple[str, Shape, int, int]] | None:
+    if shape.metadata.get("exception") or shape.is_tagged_union or shape.is_document_type:
+        return None
+    plan: dict[str, tuple[str, Shape, int, int]] = {}
+    for i, (name, member) in enumerate(shape.members.items()):
+        ser = member.serialization
+        if ser.get("xmlAttribute") or ser.get("eventheader") or ser.get("flattened"):
+            return None
+        if ser.get("location") in EC2QueryParser.KNOWN_LOCATIONS:
+            continue  # botocore skips these members too
+        xml_name = ser.get("name") or name
+        if xml_name in plan:
+            return None
+        plan[xml_name] = (name, member, _KINDS.get(member.type_name, _OTHER), i)
+    return plan
+
+
+def _local(tag: str) -> str:
+    local = _LOCAL.get(tag)
+    if local is None:
+        # botocore: re.sub('{.*}', '', tag) (greedy: from the first '{' to the last '}')
+        start, end = tag.find("{"), tag.rfind("}")
+        local = tag[:start] + tag[end + 1 :] if start != -1 and end > start else tag
+        _LOCAL[tag] = local
+    return local
+
+
+class _Repeated(Exception):
+    pass
+
+
+class FastEC2QueryParser(EC2QueryParser):
+    def _handle_structure(self, shape: Any, node: Any) -> Any:
+        plan = _PLANS.get(shape.name, _MISSING)
+        if plan is _MISSING:
+            plan = _PLANS[shape.name] = _compile(shape)
+        if plan is None or isinstance(node, list):
+            return super()._handle_structure(shape, node)
+        try:
+            return self._fast_structure(plan, node)
+        except Exception:  # noqa: BLE001 - botocore's walk decides: its result, or its error
+            # (a repeated tag, or a bad value botocore never reads because of one)
+            return super()._handle_structure(shape, node)
+
+    def _fast_structure(self, plan: dict[str, tuple[str, Shape, int, int]], node: Any) -> Any:
+        parsed: dict[str, Any] = {}
+        last, ordered = -1, True
+        for child in node:
+            entry = plan.get(_LOCAL.get(child.tag) or _local(child.tag))
+            if entry is None:
+                continue  # not a member: botocore ignores it too
+            name, member, kind, index = entry
+            if name in parsed:  # a repeated tag: botocore's aggregation rules apply
+                raise _Repeated(name)
+            if kind == _STRING:
+                parsed[name] = child.text or ""
+            elif kind == _STRUCT:
+                parsed[name] = self._handle_structure(member, child)
+            elif kind == _LIST:
+                parsed[name] = self._handle_list(member, child)
+            elif kind == _BOOL:
+                parsed[name] = child.text == "true"
+            elif kind == _INT:
+                parsed[name] = int(child.text or "")
+            else:
+                parsed[name] = self._parse_shape(member, child)
+            if index < last:
+                ordered = False
+            last = index
+        if not ordered:  # botocore writes the keys in the model's member order
+            rank = {e[0]: e[3] for e in plan.values()}
+            parsed = dict(sorted(parsed.items(), key=lambda kv: rank[kv[0]]))
+        return parsed
+
+    def _handle_list(self, shape: Any, node: Any) -> Any:
+        if isinstance(node, list) or shape.serialization.get("flattened"):
+            return super()._handle_list(shape, node)
+        member = shape.member
+        kind = _KINDS.get(member.type_name, _OTHER)
+        if kind == _STRUCT:
+            return [self._handle_structure(member, item) for item in node]
+        if kind == _STRING:
+            return [item.text or "" for item in node]
+        return [self._parse_shape(member, item) for item in node]
+
+
+def fast_timestamp(text: str) -> Any:
+    """botocore's timestamp parser (dateutil), with a fast path for EC2's own format
+    (``2026-11-26T10:00:00.000Z``): the same value in the same zone object (dateutil
+    answers ``tzlocal()`` for "Z" on a machine whose zone is UTC, ``tzutc()`` elsewhere:
+    the zone is taken from botocore's own parse of a "Z" time, once)."""
+    if len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[0].isdigit():
+        try:
+            naive = dt.datetime.fromisoformat(text[:-1])
+        except ValueError:
+            return DEFAULT_TIMESTAMP_PARSER(text)
+        if naive.tzinfo is None:
+            global _Z_ZONE
+            if _Z_ZONE is None:
+                _Z_ZONE = DEFAULT_TIMESTAMP_PARSER("2000-01-01T00:00:00Z").tzinfo
+            return naive.replace(tzinfo=_Z_ZONE)
+    return DEFAULT_TIMESTAMP_PARSER(text)
+
+
+class FastParserFactory(ResponseParserFactory):
+    """botocore's factory, with :class:`FastEC2QueryParser` for the ``ec2`` protocol."""
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "ec2":
+            return FastEC2QueryParser(**{"timestamp_parser": fast_timestamp, **self._defaults})
+        return super().create_parser(protocol_name)
+
+
+def install(botocore_session: Any) -> None:
+    """Clients made from this botocore session from now on parse EC2 responses faster."""
+    if os.environ.get("AMICTL_BOTOCORE_PARSER") == "1":
+        return
+    botocore_session.register_component("response_parser_factory", FastParserFactory())
