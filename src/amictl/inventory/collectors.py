@@ -16,7 +16,6 @@ from sys import intern
 from typing import Any
 
 from .. import interrupts
-from ..aws import pacing
 from ..model import Image, Reference, Snapshot, parse_time
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
@@ -34,32 +33,25 @@ PAGE_SIZES = {
 }
 
 
-LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region (paced)
+LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region
 
 
 # Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
 # are fetched, parsed and turned into compact records at most this many at a time, so the
 # peak memory of a scan does not grow with the number of regions read at once.
 HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"})
-HEAVY_PAGES = threading.BoundedSemaphore(1)
+HEAVY_PAGES = threading.BoundedSemaphore(4)
 
 
-def _pages(client: Any, operation: str, pace: pacing.Pacer | None = None, **kwargs: Any) -> Any:
-    """The operation's pages; stops between pages once an interrupt was requested.
-
-    ``pace``: a token is taken before each call (the first page, and each page the
-    previous one said follows)."""
+def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
+    """The operation's pages; stops between pages once an interrupt was requested."""
     pages = iter(
         client.get_paginator(operation).paginate(
             **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
         )
     )
     heavy = operation in HEAVY
-    more = True
     while True:
-        if pace is not None and more:
-            pace.take()
-            interrupts.check()
         if heavy:
             HEAVY_PAGES.acquire()
         try:
@@ -67,7 +59,6 @@ def _pages(client: Any, operation: str, pace: pacing.Pacer | None = None, **kwar
             if page is None:
                 return
             interrupts.check()
-            more = bool(page.get("NextToken"))
             yield page  # the caller turns it into records before asking for the next
             page = None
         finally:
@@ -282,18 +273,15 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                 "versions": {},
             }
 
-    pace = pacing.pacer(account, region, "DescribeLaunchTemplateVersions")
-
     def versions(tid: str) -> list[dict[str, Any]]:
         found = []
-        for page in _pages(
-            ec2, "describe_launch_template_versions", LaunchTemplateId=tid, pace=pace
-        ):
+        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid):
             found.extend(page.get("LaunchTemplateVersions", []))
         return found
 
-    # One call per template (AWS lists every version only per template), a few at a time,
-    # paced to EC2's request bucket for the API.
+    # One call per template (AWS lists every version only per template), a few at a time:
+    # enough to spend EC2's request bucket for the API (100, then 20 per second) as fast
+    # as it refills; past it, RequestLimitExceeded answers are retried by the adaptive mode.
     with ThreadPoolExecutor(max_workers=LT_WORKERS) as pool:
         listed = list(pool.map(versions, list(templates)))
     for (tid, t), found in zip(templates.items(), listed, strict=True):

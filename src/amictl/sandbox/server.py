@@ -106,6 +106,7 @@ class SandboxApp:
         self.requests = 0
         self.aws_model = AwsModel()
         self._accounts: dict[str, str] = {}
+        self._apps: dict[tuple[str, str], Any] = {}
 
     # -- control API
     def control(self, environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
@@ -243,8 +244,9 @@ class SandboxApp:
             return lambda _data: None
 
         try:
+            app = self._app_for(service, region, environ) if m else self.moto
             with self.lock.read() if read_only(service, action) else self.lock:
-                chunks = b"".join(self.moto(environ, capture))
+                chunks = b"".join(app(environ, capture))
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
             name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"
@@ -267,6 +269,16 @@ class SandboxApp:
         headers.append(("Content-Length", str(len(chunks))))
         start_response(status, headers)
         return [chunks]
+
+    def _app_for(self, service: str, region: str, environ: dict[str, Any]) -> Any:
+        """moto's app for a signed request's service, as moto routes it (once per service
+        and region: moto's router lists its package directory on every request, under
+        its own lock)."""
+        key = (service, region)
+        app = self._apps.get(key)
+        if app is None:
+            app = self._apps[key] = self.moto.get_application(environ)
+        return app
 
     def _account_of(self, auth: str) -> str:
         """The account of the request's access key (cached; moto's lookup under the lock)."""
