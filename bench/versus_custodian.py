@@ -12,8 +12,10 @@
    equivalent policy (every owned image that nothing uses is marked for retirement).
 4. Prints, per mode and state, the medians of: wall time, peak RSS of the tool's process
    tree (RUSAGE_CHILDREN of a wrapper process), API calls as the sandbox counted them
-   (the same way for both tools), and the ratios; then the images each flags and the
-   disagreement broken down by reason.
+   (the same way for both tools), the CPU the sandbox itself spent serving the tool's calls
+   (moto and its serializer: work AWS does on its own machines, here on the same cores as
+   the tool), and the ratios; then the images each flags and the disagreement broken down
+   by reason.
 
 The machine may be shared: runs are interleaved and medians reported; the load average
 is printed with the results.
@@ -204,6 +206,7 @@ def main() -> None:
                             calls=calls["calls_total"],
                             throttled=calls["throttled_total"],
                             per_call=calls["calls"],
+                            sandbox_cpu=calls.get("sandbox_cpu_total_s", 0.0),
                         )
                         if m["rc"] != 0:
                             err = Path(str(out) + ".stderr").read_text()[-1500:]
@@ -225,7 +228,7 @@ def main() -> None:
                         print(
                             f"  {mode:9} run {run} {temp:4} {tool:9} {m['wall']:7.1f} s "
                             f"{m['rss_mib']:6.0f} MiB {m['calls']:6d} calls "
-                            f"({m['throttled']} throttled)"
+                            f"({m['throttled']} throttled), sandbox CPU {m['sandbox_cpu']:5.1f} s"
                             + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
                             flush=True,
                         )
@@ -246,16 +249,23 @@ def report(
         f"\nmedians of {args.runs} interleaved runs; machine: {os.cpu_count()} CPUs, "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
     )
-    print(f"{'mode':10} {'state':5} {'tool':10} {'wall s':>7} {'RSS MiB':>8} {'calls':>7}")
+    print(
+        f"{'mode':10} {'state':5} {'tool':10} {'wall s':>7} {'RSS MiB':>8} {'calls':>7}"
+        f" {'sandbox CPU s':>14}"
+    )
     med: dict[tuple[str, str, str], dict[str, float]] = {}
     for key in sorted({(r["mode"], r["state"], r["tool"]) for r in results}):
         rows = [r for r in results if (r["mode"], r["state"], r["tool"]) == key and r["rc"] == 0]
         if not rows:
             continue
-        med[key] = {k: statistics.median(r[k] for r in rows) for k in ("wall", "rss_mib", "calls")}
+        med[key] = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("wall", "rss_mib", "calls", "sandbox_cpu")
+        }
         m = med[key]
         print(
             f"{key[0]:10} {key[1]:5} {key[2]:10} {m['wall']:7.1f} {m['rss_mib']:8.0f} {m['calls']:7.0f}"
+            f" {m['sandbox_cpu']:14.1f}"
         )
     print("\nratios (Custodian / amictl; > 1 means amictl is faster / smaller / fewer):")
     for mode in dict.fromkeys(r["mode"] for r in results):

@@ -33,14 +33,14 @@ PAGE_SIZES = {
 }
 
 
-LT_WORKERS = 4  # concurrent DescribeLaunchTemplateVersions calls per region
+LT_WORKERS = 3  # concurrent DescribeLaunchTemplateVersions calls per region
 
 
 # Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
 # are fetched, parsed and turned into compact records at most this many at a time, so the
 # peak memory of a scan does not grow with the number of regions read at once.
 HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"})
-HEAVY_PAGES = threading.BoundedSemaphore(4)
+HEAVY_PAGES = threading.BoundedSemaphore(2)
 
 
 def _pages(client: Any, operation: str, **kwargs: Any) -> Any:

@@ -22,7 +22,7 @@ from .collectors import COLLECTORS, SliceData, resolve_asg_references, resolve_s
 Progress = Callable[[str, int, int], None]
 
 SLOW_FIRST = {"launch-templates": 0, "instances": 1, "images": 2, "snapshots": 3}
-MAX_WORKERS = 32
+MAX_WORKERS = 16
 
 
 def scan(

@@ -111,6 +111,7 @@ class AwsModel:
         self._state: dict[tuple[str, str, str], _Bucket] = {}
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        self.cpu: dict[str, float] = {}  # the sandbox's own CPU seconds per action
 
     def configure(self, body: dict[str, Any]) -> None:
         """``{"enabled": bool, "latency_ms": float, "buckets": {class: [capacity, refill]}}``;
@@ -141,6 +142,7 @@ class AwsModel:
         with self.lock:
             self.calls.clear()
             self.throttled.clear()
+            self.cpu.clear()
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -152,6 +154,8 @@ class AwsModel:
                 "calls_total": sum(self.calls.values()),
                 "throttled": dict(sorted(self.throttled.items())),
                 "throttled_total": sum(self.throttled.values()),
+                "sandbox_cpu_s": {k: round(v, 3) for k, v in sorted(self.cpu.items())},
+                "sandbox_cpu_total_s": round(sum(self.cpu.values()), 3),
             }
 
     def admit(
@@ -173,6 +177,13 @@ class AwsModel:
                     return False
             self.calls[key] += 1
             return True
+
+    def spent(self, service: str, action: str, cpu_seconds: float) -> None:
+        """CPU the sandbox spent serving one call (moto and its serializer): the part of
+        a benchmark's time that is this local process, not the modelled endpoint."""
+        with self.lock:
+            key = f"{service}.{action}"
+            self.cpu[key] = self.cpu.get(key, 0.0) + cpu_seconds
 
     def delay(self) -> None:
         """The endpoint's latency; called with no lock held."""

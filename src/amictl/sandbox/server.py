@@ -17,6 +17,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
@@ -246,7 +247,9 @@ class SandboxApp:
         try:
             app = self._app_for(service, region, environ) if m else self.moto
             with self.lock.read() if read_only(service, action) else self.lock:
+                cpu = time.thread_time()
                 chunks = b"".join(app(environ, capture))
+                self.aws_model.spent(service, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
             name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"
@@ -339,9 +342,6 @@ def main(argv: list[str] | None = None) -> int:
     from . import patches_images  # noqa: F401  (registers its @patch behaviours)
 
     patches.apply_all()
-    # Many connections each doing a little I/O beside long serializations: a short switch
-    # interval keeps the small calls from waiting 5 ms for the GIL at every socket op.
-    sys.setswitchinterval(0.0005)
     app = SandboxApp()
     if args.aws_model:
         app.aws_model.configure({"enabled": True, "latency_ms": args.latency_ms})

@@ -1,0 +1,208 @@
+"""The sandbox's HTTP server and state lock (sandbox/httpd.py, sandbox/rwlock.py).
+
+Kept connections (a client's calls reuse one TCP connection, as with AWS's endpoints),
+requests the client wants closed, chunked bodies, an app that fails; and the readers-
+writer lock: reads together, a write alone, writers not starved, the write side
+re-entrant, and which calls count as reads.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import urllib3.connection
+
+from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
+from amictl.sandbox.httpd import Server
+from amictl.sandbox.rwlock import RWLock, read_only
+
+
+def test_a_clients_calls_share_one_kept_connection(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Any] = []
+    plain = urllib3.connection.HTTPConnection.connect
+
+    def connect(self: Any) -> None:
+        opened.append(self)
+        plain(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", connect)
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+    for _ in range(6):
+        ec2.describe_regions()
+    ec2.describe_images(Owners=["self"])
+    assert len(opened) == 1
+
+
+def _echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("app bug")
+    body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"] or 0))
+    out = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} {environ['QUERY_STRING']} ".encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [out, body]
+
+
+@pytest.fixture
+def echo() -> Iterator[Server]:
+    server = Server("127.0.0.1", 0, _echo_app)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_requests_on_one_connection_keep_their_bodies_apart(echo: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port)
+    for i in range(3):
+        conn.request("POST", f"/a%20b?x={i}", body=f"body-{i}".encode())
+        resp = conn.getresponse()
+        assert resp.read() == f"POST /a b x={i} body-{i}".encode()
+        assert resp.getheader("Connection") is None  # kept
+    # chunked body, then a plain one on the same connection
+    conn.request("POST", "/c", body=iter([b"ab", b"cd"]), encode_chunked=True)
+    assert conn.getresponse().read() == b"POST /c  abcd"
+    conn.request("GET", "/d")
+    assert conn.getresponse().read() == b"GET /d  "
+    conn.close()
+
+
+def test_connection_close_and_http_1_0_are_honoured(echo: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port)
+    conn.request("GET", "/x", headers={"Connection": "close"})
+    resp = conn.getresponse()
+    assert resp.getheader("Connection") == "close" and resp.read() == b"GET /x  "
+    with socket.create_connection(("127.0.0.1", echo.port)) as s:
+        s.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+        got = b""
+        while chunk := s.recv(4096):  # the server closes: recv ends
+            got += chunk
+    assert got.split(b"\r\n")[0].endswith(b" 200 OK") and got.endswith(b"GET /old  ")
+
+
+def test_a_failing_app_answers_500_and_the_server_keeps_serving(echo: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port)
+    conn.request("GET", "/boom")
+    resp = conn.getresponse()
+    assert resp.status == 500 and b"app bug" in resp.read()
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", echo.port)
+    conn.request("GET", "/fine")
+    assert conn.getresponse().read() == b"GET /fine  "
+
+
+def test_reads_run_together_and_a_write_runs_alone() -> None:
+    lock = RWLock()
+    inside = threading.Barrier(3, timeout=5)
+    log: list[str] = []
+
+    def reader() -> None:
+        with lock.read():
+            inside.wait()  # all three readers are inside at once, or this times out
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in readers:
+        t.start()
+    inside.wait()
+    for t in readers:
+        t.join()
+
+    in_read, release_read = threading.Event(), threading.Event()
+
+    def long_reader() -> None:
+        with lock.read():
+            in_read.set()
+            release_read.wait(5)
+            log.append("read done")
+
+    def writer() -> None:
+        with lock:
+            log.append("write")
+
+    r = threading.Thread(target=long_reader)
+    r.start()
+    in_read.wait(5)
+    w = threading.Thread(target=writer)
+    w.start()
+    w.join(0.2)
+    assert w.is_alive() and log == []  # the writer waits for the reader
+
+    # a new reader queues behind the waiting writer (writers are not starved)
+    def late_reader() -> None:
+        with lock.read():
+            log.append("late read")
+
+    late = threading.Thread(target=late_reader)
+    late.start()
+    late.join(0.2)
+    assert late.is_alive()
+    release_read.set()
+    for t in (r, w, late):
+        t.join(5)
+    assert log == ["read done", "write", "late read"]
+
+
+def test_the_write_side_is_reentrant_and_a_writer_may_read() -> None:
+    lock = RWLock()
+    with lock, lock, lock.read():
+        pass
+    done = threading.Event()
+
+    def other() -> None:
+        with lock:
+            done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(5)
+    assert done.is_set()  # released fully after the nesting
+
+
+@pytest.mark.parametrize(
+    "service,action,reads",
+    [
+        ("ec2", "DescribeImages", True),
+        ("ec2", "DescribeLaunchTemplateVersions", True),
+        ("autoscaling", "DescribeAutoScalingGroups", True),
+        ("ssm", "GetParameters", True),
+        ("sts", "GetCallerIdentity", True),
+        ("ec2", "CreateTags", False),
+        ("ec2", "DeregisterImage", False),
+        ("ssm", "SendCommand", False),
+        ("ssm", "DescribeInstanceInformation", False),  # advances the sandbox's agent state
+        ("ssm", "GetCommandInvocation", False),  # advances a command's status
+        ("sts", "AssumeRole", False),
+        ("iam", "GetRole", False),
+    ],
+)
+def test_which_calls_are_reads(service: str, action: str, reads: bool) -> None:
+    assert read_only(service, action) is reads
+
+
+def test_the_sandbox_counts_its_own_cpu_per_action(sandbox: Sandbox) -> None:
+    sandbox.reset_call_counts()
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+    ec2.describe_regions()
+    state = sandbox.aws_model_state()
+    assert set(state["sandbox_cpu_s"]) == {"ec2.DescribeRegions"} == set(state["calls"])
+    assert state["sandbox_cpu_total_s"] >= 0
