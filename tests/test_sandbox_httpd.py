@@ -23,6 +23,16 @@ from amictl.sandbox.httpd import Server
 from amictl.sandbox.rwlock import RWLock, read_only
 
 
+def _ec2(sandbox: Sandbox) -> Any:
+    return boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+
+
 def test_a_clients_calls_share_one_kept_connection(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -34,13 +44,7 @@ def test_a_clients_calls_share_one_kept_connection(
         plain(self)
 
     monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", connect)
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
+    ec2 = _ec2(sandbox)
     for _ in range(6):
         ec2.describe_regions()
     ec2.describe_images(Owners=["self"])
@@ -195,14 +199,7 @@ def test_which_calls_are_reads(service: str, action: str, reads: bool) -> None:
 
 def test_the_sandbox_counts_its_own_cpu_per_action(sandbox: Sandbox) -> None:
     sandbox.reset_call_counts()
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
-    ec2.describe_regions()
+    _ec2(sandbox).describe_regions()
     state = sandbox.aws_model_state()
     assert set(state["sandbox_cpu_s"]) == {"ec2.DescribeRegions"} == set(state["calls"])
     assert state["sandbox_cpu_total_s"] >= 0
