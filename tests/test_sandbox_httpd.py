@@ -178,7 +178,8 @@ def test_the_write_side_is_reentrant_and_a_writer_may_read() -> None:
         ("ec2", "DescribeImages", True),
         ("ec2", "DescribeLaunchTemplateVersions", True),
         ("autoscaling", "DescribeAutoScalingGroups", True),
-        ("ssm", "GetParameters", True),
+        ("ssm", "DescribeParameters", True),
+        ("ssm", "GetParameters", False),  # moto loads its /aws/service/... tree on first read
         ("sts", "GetCallerIdentity", True),
         ("ec2", "CreateTags", False),
         ("ec2", "DeregisterImage", False),
@@ -206,3 +207,47 @@ def test_the_sandbox_counts_its_own_cpu_per_action(sandbox: Sandbox) -> None:
     state = sandbox.aws_model_state()
     assert set(state["sandbox_cpu_s"]) == {"ec2.DescribeRegions"} == set(state["calls"])
     assert state["sandbox_cpu_total_s"] >= 0
+
+
+def test_concurrent_first_ssm_reads_load_mocos_defaults_once(sandbox: Sandbox) -> None:
+    # moto loads its /aws/service/... parameters on a region's first read of them: a read
+    # that writes. Run as readers side by side, each loaded them again (3-4 versions of one
+    # parameter instead of 1)
+    name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    for region in ("af-south-1", "ap-southeast-3", "me-south-1", "il-central-1"):
+        clients = [
+            boto3.client(
+                "ssm",
+                region_name=region,
+                endpoint_url=sandbox.endpoint,
+                aws_access_key_id=SANDBOX_ACCESS_KEY,
+                aws_secret_access_key=SANDBOX_SECRET_KEY,
+            )
+            for _ in range(8)
+        ]
+        barrier = threading.Barrier(len(clients))
+        errors: list[BaseException] = []
+
+        def read(i: int, ssm: Any, barrier: Any, errors: list[BaseException]) -> None:
+            barrier.wait()
+            try:
+                if i % 2:
+                    ssm.get_parameters_by_path(
+                        Path="/aws/service/ami-amazon-linux-latest", MaxResults=10
+                    )
+                else:
+                    ssm.get_parameter(Name=name)
+            except Exception as exc:  # noqa: BLE001 - collected for the assert
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=read, args=(i, c, barrier, errors))
+            for i, c in enumerate(clients)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        history = clients[0].get_parameter_history(Name=name)["Parameters"]
+        assert len(history) == 1, (region, len(history))
