@@ -182,6 +182,7 @@ def test_the_write_side_is_reentrant_and_a_writer_may_read() -> None:
         ("ssm", "GetParameters", False),  # moto loads its /aws/service/... tree on first read
         ("sts", "GetCallerIdentity", True),
         ("ec2", "CreateTags", False),
+        ("ec2", "DescribeManagedPrefixLists", False),  # moto drops deleted lists on describe
         ("ec2", "DeregisterImage", False),
         ("ssm", "SendCommand", False),
         ("ssm", "DescribeInstanceInformation", False),  # advances the sandbox's agent state
@@ -251,3 +252,27 @@ def test_concurrent_first_ssm_reads_load_mocos_defaults_once(sandbox: Sandbox) -
         assert not errors
         history = clients[0].get_parameter_history(Name=name)["Parameters"]
         assert len(history) == 1, (region, len(history))
+
+
+def test_describe_managed_prefix_lists_writes_mocos_state(sandbox: Sandbox) -> None:
+    # why it is not a read: moto counts a deleted list down on each describe, then pops it
+    # from the backend's dict (two readers side by side: a dict changed during iteration,
+    # or a counter below zero that never drops the list)
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint,
+        region_name="ap-northeast-3",
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+    pl = ec2.create_managed_prefix_list(PrefixListName="atk", MaxEntries=1, AddressFamily="IPv4")[
+        "PrefixList"
+    ]["PrefixListId"]
+    ec2.delete_managed_prefix_list(PrefixListId=pl)
+
+    def ids() -> set[str]:
+        return {p["PrefixListId"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]}
+
+    assert pl in ids()
+    assert pl not in ids()  # the first describe changed the state
+    assert not read_only("ec2", "DescribeManagedPrefixLists")

@@ -26,7 +26,14 @@ READ_ONLY_ACTIONS = {
 }
 
 
+# Describe calls that write: moto's DescribeManagedPrefixLists counts a deleted list down
+# and drops it from the backend's dict (ManagedPrefixListBackend.describe_managed_prefix_lists)
+WRITING_DESCRIBES = {"ec2": frozenset({"DescribeManagedPrefixLists"})}
+
+
 def read_only(service: str, action: str) -> bool:
+    if action in WRITING_DESCRIBES.get(service, frozenset()):
+        return False
     return action.startswith(READ_ONLY_PREFIXES.get(service, ("\0",))) or action in (
         READ_ONLY_ACTIONS.get(service, frozenset())
     )
