@@ -276,3 +276,50 @@ def test_describe_managed_prefix_lists_writes_mocos_state(sandbox: Sandbox) -> N
     assert pl in ids()
     assert pl not in ids()  # the first describe changed the state
     assert not read_only("ec2", "DescribeManagedPrefixLists")
+
+
+def _calls_of(server: Server) -> list[bytes]:
+    seen: list[bytes] = []
+    app = server.app
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ["wsgi.input"].getvalue())
+        return app(environ, start_response)
+
+    server.app = recording
+    return seen
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # the client goes away after 10 of 100 bytes: "Action=DeregisterImage&ImageId=ami-1..."
+        # cut short must not run
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=Der",
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\nAction=Der",
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nAct",
+    ],
+)
+def test_a_body_cut_short_by_a_client_that_goes_away_is_never_served(
+    echo: Server, request_bytes: bytes
+) -> None:
+    seen = _calls_of(echo)
+    with socket.create_connection(("127.0.0.1", echo.port)) as s:
+        s.sendall(request_bytes)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    assert seen == [] and b"200 OK" not in got
+
+
+def test_a_bad_content_length_is_answered_400_and_closes(echo: Server) -> None:
+    seen = _calls_of(echo)
+    for length in (b"abc", b"-5"):
+        with socket.create_connection(("127.0.0.1", echo.port)) as s:
+            s.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\nA=B")
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 400"), got
+    assert seen == []

@@ -41,19 +41,37 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    def _read_body(self) -> bytes | None:
+        """The whole body, or None: the client went away before its end (a request cut
+        short is never served: "Action=DeregisterImage&ImageId=ami-1..." cut is another
+        call), or framed it so it cannot be read (answered 400)."""
+        try:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                parts: list[bytes] = []
+                while True:
+                    line = self.rfile.readline(65537)
+                    if not line:
+                        return None
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                    if size < 0:
+                        raise ValueError(size)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(parts)
+                    part = self.rfile.read(size)
+                    if len(part) < size:
+                        return None
+                    parts.append(part)
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            self.send_error(400, "Bad request body framing")
+            return None
+        body = self.rfile.read(length) if length > 0 else b""
+        return body if len(body) == length else None
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
@@ -102,6 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.parse_request():  # answers the error itself
             return
         body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return
         captured: dict[str, Any] = {}
 
         def start_response(
