@@ -64,9 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
                         return None
                     parts.append(part)
                     self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0:
-                raise ValueError(length)
+            # one length, digits only (two that differ: where would the next request start?)
+            lengths = {v.strip() for v in self.headers.get_all("Content-Length") or ["0"]}
+            if len(lengths) != 1 or not all(c in "0123456789" for c in next(iter(lengths))):
+                raise ValueError(lengths)
+            length = int(next(iter(lengths)) or "x")
         except ValueError:
             self.send_error(400, "Bad request body framing")
             return None
