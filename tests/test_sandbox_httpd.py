@@ -323,3 +323,23 @@ def test_a_bad_content_length_is_answered_400_and_closes(echo: Server) -> None:
                 got += chunk
         assert got.startswith(b"HTTP/1.1 400"), got
     assert seen == []
+
+
+def test_a_closed_server_closes_its_kept_connections() -> None:
+    server = Server("127.0.0.1", 0, _echo_app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    before = threading.active_count()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/a")
+    assert conn.getresponse().read() == b"GET /a  "
+    assert threading.active_count() == before + 1  # the connection's thread
+    server.shutdown()
+    server.server_close()
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        conn.request("GET", "/after-close")
+        conn.getresponse().read()
+    for _ in range(100):
+        if threading.active_count() < before:
+            break
+        threading.Event().wait(0.02)
+    assert threading.active_count() < before  # serve_forever's and the connection's ended

@@ -15,10 +15,12 @@ gives for closing), and always answers with a Content-Length. Chunked request bo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,7 +177,29 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, app: WsgiApp) -> None:
         self.app = app
+        self._open: set[socket.socket] = set()  # kept connections, closed with the server
+        self._open_lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Closes the kept connections too: their threads would serve on (calls to a
+        server that is down) until they stay idle for IDLE_TIMEOUT."""
+        super().server_close()
+        with self._open_lock:
+            kept = list(self._open)
+        for conn in kept:
+            with contextlib.suppress(OSError):  # already gone
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
