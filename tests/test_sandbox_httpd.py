@@ -182,9 +182,11 @@ def test_the_write_side_is_reentrant_and_a_writer_may_read() -> None:
         ("ec2", "DescribeImages", True),
         ("ec2", "DescribeLaunchTemplateVersions", True),
         ("autoscaling", "DescribeAutoScalingGroups", True),
-        ("ssm", "GetParameters", True),
+        ("ssm", "DescribeParameters", True),
+        ("ssm", "GetParameters", False),  # moto loads its /aws/service/... tree on first read
         ("sts", "GetCallerIdentity", True),
         ("ec2", "CreateTags", False),
+        ("ec2", "DescribeManagedPrefixLists", False),  # moto drops deleted lists on describe
         ("ec2", "DeregisterImage", False),
         ("ssm", "SendCommand", False),
         ("ssm", "DescribeInstanceInformation", False),  # advances the sandbox's agent state
@@ -203,3 +205,138 @@ def test_the_sandbox_counts_its_own_cpu_per_action(sandbox: Sandbox) -> None:
     state = sandbox.aws_model_state()
     assert set(state["sandbox_cpu_s"]) == {"ec2.DescribeRegions"} == set(state["calls"])
     assert state["sandbox_cpu_total_s"] >= 0
+
+
+def test_concurrent_first_ssm_reads_load_mocos_defaults_once(sandbox: Sandbox) -> None:
+    # moto loads its /aws/service/... parameters on a region's first read of them: a read
+    # that writes. Run as readers side by side, each loaded them again (3-4 versions of one
+    # parameter instead of 1)
+    name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    for region in ("af-south-1", "ap-southeast-3", "me-south-1", "il-central-1"):
+        clients = [
+            boto3.client(
+                "ssm",
+                region_name=region,
+                endpoint_url=sandbox.endpoint,
+                aws_access_key_id=SANDBOX_ACCESS_KEY,
+                aws_secret_access_key=SANDBOX_SECRET_KEY,
+            )
+            for _ in range(8)
+        ]
+        barrier = threading.Barrier(len(clients))
+        errors: list[BaseException] = []
+
+        def read(i: int, ssm: Any, barrier: Any, errors: list[BaseException]) -> None:
+            barrier.wait()
+            try:
+                if i % 2:
+                    ssm.get_parameters_by_path(
+                        Path="/aws/service/ami-amazon-linux-latest", MaxResults=10
+                    )
+                else:
+                    ssm.get_parameter(Name=name)
+            except Exception as exc:  # noqa: BLE001 - collected for the assert
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=read, args=(i, c, barrier, errors))
+            for i, c in enumerate(clients)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        history = clients[0].get_parameter_history(Name=name)["Parameters"]
+        assert len(history) == 1, (region, len(history))
+
+
+def test_describe_managed_prefix_lists_writes_mocos_state(sandbox: Sandbox) -> None:
+    # why it is not a read: moto counts a deleted list down on each describe, then pops it
+    # from the backend's dict (two readers side by side: a dict changed during iteration,
+    # or a counter below zero that never drops the list)
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=sandbox.endpoint,
+        region_name="ap-northeast-3",
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+    )
+    pl = ec2.create_managed_prefix_list(PrefixListName="atk", MaxEntries=1, AddressFamily="IPv4")[
+        "PrefixList"
+    ]["PrefixListId"]
+    ec2.delete_managed_prefix_list(PrefixListId=pl)
+
+    def ids() -> set[str]:
+        return {p["PrefixListId"] for p in ec2.describe_managed_prefix_lists()["PrefixLists"]}
+
+    assert pl in ids()
+    assert pl not in ids()  # the first describe changed the state
+    assert not read_only("ec2", "DescribeManagedPrefixLists")
+
+
+def _calls_of(server: Server) -> list[bytes]:
+    seen: list[bytes] = []
+    app = server.app
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ["wsgi.input"].getvalue())
+        return app(environ, start_response)
+
+    server.app = recording
+    return seen
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # the client goes away after 10 of 100 bytes: "Action=DeregisterImage&ImageId=ami-1..."
+        # cut short must not run
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=Der",
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\nAction=Der",
+        b"POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nAct",
+    ],
+)
+def test_a_body_cut_short_by_a_client_that_goes_away_is_never_served(
+    echo: Server, request_bytes: bytes
+) -> None:
+    seen = _calls_of(echo)
+    with socket.create_connection(("127.0.0.1", echo.port)) as s:
+        s.sendall(request_bytes)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    assert seen == [] and b"200 OK" not in got
+
+
+def test_a_bad_content_length_is_answered_400_and_closes(echo: Server) -> None:
+    seen = _calls_of(echo)
+    for length in (b"abc", b"-5", b"+5", b"1_0", b"2\r\nContent-Length: 5"):
+        with socket.create_connection(("127.0.0.1", echo.port)) as s:
+            s.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\nA=B")
+            got = b""
+            while chunk := s.recv(4096):
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 400"), got
+    assert seen == []
+
+
+def test_a_closed_server_closes_its_kept_connections() -> None:
+    server = Server("127.0.0.1", 0, _echo_app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    before = threading.active_count()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/a")
+    assert conn.getresponse().read() == b"GET /a  "
+    assert threading.active_count() == before + 1  # the connection's thread
+    server.shutdown()
+    server.server_close()
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        conn.request("GET", "/after-close")
+        conn.getresponse().read()
+    for _ in range(100):
+        if threading.active_count() < before:
+            break
+        threading.Event().wait(0.02)
+    assert threading.active_count() < before  # serve_forever's and the connection's ended

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from typing import Any
 
 from botocore.model import Shape, StructureShape
@@ -43,11 +44,20 @@ _KINDS = {
     "long": _INT,
 }
 _MISSING: Any = object()
-# shape name -> {xml local name: (member name, member shape, kind, member index)}, or None
-# where botocore's own walk must run (EC2's structure names are unique in its model)
-_PLANS: dict[str, dict[str, tuple[str, Shape, int, int]] | None] = {}
+_Plan = dict[str, tuple[str, Shape, int, int]]
+# id(the shape's model dict) -> (that dict, {xml local name: (member name, member shape,
+# kind, member index)} or None where botocore's own walk must run). Keyed by the model
+# dict, not the shape's name: two models (EC2's API versions, e.g. api_version=
+# "2014-09-01") have structures of one name with other members; the dict is kept so its
+# id is never reused.
+_PLANS: dict[int, tuple[Any, _Plan | None]] = {}
 _LOCAL: dict[str, str] = {}  # "{namespace}tag" -> "tag"
+_NAMESPACE_RE = re.compile("{.*}")  # botocore's ('.' stops at a newline)
 _Z_ZONE: Any = None  # the tzinfo botocore gives a "...Z" time on this machine
+_Z_NAME: Any = None  # its tzname() for that time
+# EC2's own timestamp format, ASCII digits only: Python's fromisoformat also reads week
+# dates, "10:00:00:000", "10:00.5", which dateutil rejects or reads otherwise
+_EC2_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
 def _compile(shape: StructureShape) -> dict[str, tuple[str, Shape, int, int]] | None:
@@ -70,9 +80,7 @@ def _compile(shape: StructureShape) -> dict[str, tuple[str, Shape, int, int]] | 
 def _local(tag: str) -> str:
     local = _LOCAL.get(tag)
     if local is None:
-        # botocore: re.sub('{.*}', '', tag) (greedy: from the first '{' to the last '}')
-        start, end = tag.find("{"), tag.rfind("}")
-        local = tag[:start] + tag[end + 1 :] if start != -1 and end > start else tag
+        local = _NAMESPACE_RE.sub("", tag)  # botocore's _node_tag
         _LOCAL[tag] = local
     return local
 
@@ -83,9 +91,11 @@ class _Repeated(Exception):
 
 class FastEC2QueryParser(EC2QueryParser):
     def _handle_structure(self, shape: Any, node: Any) -> Any:
-        plan = _PLANS.get(shape.name, _MISSING)
-        if plan is _MISSING:
-            plan = _PLANS[shape.name] = _compile(shape)
+        model = shape._shape_model
+        entry = _PLANS.get(id(model))
+        if entry is None:
+            entry = _PLANS[id(model)] = (model, _compile(shape))
+        plan = entry[1]
         if plan is None or isinstance(node, list):
             return super()._handle_structure(shape, node)
         try:
@@ -141,16 +151,20 @@ def fast_timestamp(text: str) -> Any:
     (``2026-11-26T10:00:00.000Z``): the same value in the same zone object (dateutil
     answers ``tzlocal()`` for "Z" on a machine whose zone is UTC, ``tzutc()`` elsewhere:
     the zone is taken from botocore's own parse of a "Z" time, once)."""
-    if len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[0].isdigit():
+    if len(text) >= 20 and text[-1] == "Z" and _EC2_TIME.fullmatch(text):
         try:
             naive = dt.datetime.fromisoformat(text[:-1])
         except ValueError:
             return DEFAULT_TIMESTAMP_PARSER(text)
-        if naive.tzinfo is None:
-            global _Z_ZONE
-            if _Z_ZONE is None:
-                _Z_ZONE = DEFAULT_TIMESTAMP_PARSER("2000-01-01T00:00:00Z").tzinfo
-            return naive.replace(tzinfo=_Z_ZONE)
+        global _Z_ZONE, _Z_NAME
+        if _Z_ZONE is None:
+            ref = DEFAULT_TIMESTAMP_PARSER("2000-01-01T00:00:00Z")
+            _Z_NAME, _Z_ZONE = ref.tzname(), ref.tzinfo
+        aware = naive.replace(tzinfo=_Z_ZONE)
+        # dateutil gives tzlocal() only where the local zone reads UTC at that time (a
+        # zone like "UTC0BST,M3.5.0/1,M10.5.0" is UTC in winter only): else its own parse
+        if aware.utcoffset() == dt.timedelta(0) and aware.tzname() == _Z_NAME:
+            return aware
     return DEFAULT_TIMESTAMP_PARSER(text)
 
 

@@ -15,10 +15,12 @@ gives for closing), and always answers with a Content-Length. Chunked request bo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,19 +43,39 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    def _read_body(self) -> bytes | None:
+        """The whole body, or None: the client went away before its end (a request cut
+        short is never served: "Action=DeregisterImage&ImageId=ami-1..." cut is another
+        call), or framed it so it cannot be read (answered 400)."""
+        try:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                parts: list[bytes] = []
+                while True:
+                    line = self.rfile.readline(65537)
+                    if not line:
+                        return None
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                    if size < 0:
+                        raise ValueError(size)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(parts)
+                    part = self.rfile.read(size)
+                    if len(part) < size:
+                        return None
+                    parts.append(part)
+                    self.rfile.readline()
+            # one length, digits only (two that differ: where would the next request start?)
+            lengths = {v.strip() for v in self.headers.get_all("Content-Length") or ["0"]}
+            if len(lengths) != 1 or not all(c in "0123456789" for c in next(iter(lengths))):
+                raise ValueError(lengths)
+            length = int(next(iter(lengths)) or "x")
+        except ValueError:
+            self.send_error(400, "Bad request body framing")
+            return None
+        body = self.rfile.read(length) if length > 0 else b""
+        return body if len(body) == length else None
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         path, _, query = self.path.partition("?")
@@ -102,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.parse_request():  # answers the error itself
             return
         body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return
         captured: dict[str, Any] = {}
 
         def start_response(
@@ -152,7 +177,29 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, app: WsgiApp) -> None:
         self.app = app
+        self._open: set[socket.socket] = set()  # kept connections, closed with the server
+        self._open_lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Closes the kept connections too: their threads would serve on (calls to a
+        server that is down) until they stay idle for IDLE_TIMEOUT."""
+        super().server_close()
+        with self._open_lock:
+            kept = list(self._open)
+        for conn in kept:
+            with contextlib.suppress(OSError):  # already gone
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):

@@ -15,17 +15,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # Calls that only read moto's state (the sandbox's own patches included: none of these
-# advances a state machine on read). Anything else takes the lock alone.
+# advances a state machine on read). Anything else takes the lock alone. Not SSM's
+# GetParameter(s)/GetParametersByPath: moto loads a region's /aws/service/... parameters
+# on their first read (ParameterDict._check_loading_status), and readers side by side
+# each loaded them again.
 READ_ONLY_PREFIXES = {"ec2": ("Describe",), "autoscaling": ("Describe",)}
 READ_ONLY_ACTIONS = {
-    "ssm": frozenset(
-        {"DescribeParameters", "GetParameter", "GetParameters", "GetParametersByPath"}
-    ),
+    "ssm": frozenset({"DescribeParameters"}),
     "sts": frozenset({"GetCallerIdentity"}),
 }
 
 
+# Describe calls that write: moto's DescribeManagedPrefixLists counts a deleted list down
+# and drops it from the backend's dict (ManagedPrefixListBackend.describe_managed_prefix_lists)
+WRITING_DESCRIBES = {"ec2": frozenset({"DescribeManagedPrefixLists"})}
+
+
 def read_only(service: str, action: str) -> bool:
+    if action in WRITING_DESCRIBES.get(service, frozenset()):
+        return False
     return action.startswith(READ_ONLY_PREFIXES.get(service, ("\0",))) or action in (
         READ_ONLY_ACTIONS.get(service, frozenset())
     )
