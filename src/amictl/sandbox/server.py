@@ -105,6 +105,7 @@ class SandboxApp:
         self.lock = RWLock()  # `with self.lock` alone; `self.lock.read()` beside other reads
         self.faults = Faults()
         self.requests = 0
+        self._requests_lock = threading.Lock()
         self.aws_model = AwsModel()
         self._accounts: dict[str, str] = {}
         self._apps: dict[tuple[str, str], Any] = {}
@@ -205,7 +206,8 @@ class SandboxApp:
                 else parse_qs(environ.get("QUERY_STRING", ""))
             )
             action = (qs.get("Action") or [""])[0]
-        self.requests += 1
+        with self._requests_lock:
+            self.requests += 1
         # AWS's latency and request limits (--aws-model): slept here, before the global lock
         if not self.aws_model.admit(
             service, self._account_of(auth), region, action, {} if target else qs
