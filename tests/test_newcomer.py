@@ -395,7 +395,8 @@ def test_demo_wording_and_counts():
     assert m, out
     done, listed = int(m.group(1)), int(m.group(2))
     step = out[out.index("4. Apply") : m.start()]
-    assert listed == len(re.findall(r"^\s+done\s+a\d+", step, re.M))
+    not_done = re.findall(r"^\s+(?!done)\w+\s+a\d+ .*$", step, re.M)
+    assert listed == len(re.findall(r"^\s+done\s+a\d+", step, re.M)), (not_done, out[-6000:])
     unlisted = sum(int(n) for n in re.findall(r"(\d+) \w+", m.group(3) or ""))
     assert done == listed + unlisted
     assert not ISO_OFFSET.search(out)

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 # each loaded them again.
 READ_ONLY_PREFIXES = {"ec2": ("Describe",), "autoscaling": ("Describe",)}
 READ_ONLY_ACTIONS = {
-    "ssm": frozenset({"DescribeParameters"}),
+    # not SSM: its parameter store loads moto's /aws/service tree on first use, from reads
+    # (GetParameter*, and DescribeParameters filtered by such a path)
     "sts": frozenset({"GetCallerIdentity"}),
 }
 
