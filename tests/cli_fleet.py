@@ -102,3 +102,19 @@ def report_fleet(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Repo
         f.html = f.path.read_text()  # type: ignore[attr-defined]
         _SHARED[id(sandbox)] = f
     return _SHARED[id(sandbox)]
+
+
+def sandbox_ec2(sb: Any, region: str = "us-east-1", config: Any = None) -> Any:
+    """An EC2 client of the sandbox's default account (its static sandbox keys)."""
+    import boto3
+
+    from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
+
+    return boto3.client(
+        "ec2",
+        endpoint_url=sb.endpoint,
+        region_name=region,
+        aws_access_key_id=SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=SANDBOX_SECRET_KEY,
+        config=config,
+    )

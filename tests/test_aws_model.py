@@ -10,13 +10,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import botocore.exceptions
 import pytest
 from botocore.config import Config
 
 from amictl.sandbox.aws_model import bucket_class
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
+from cli_fleet import sandbox_ec2
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +28,8 @@ def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 def ec2(sb: Sandbox, region: str, mode: str = "standard", attempts: int = 1):  # noqa: ANN201
-    return boto3.client(
-        "ec2",
-        endpoint_url=sb.endpoint,
-        region_name=region,
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-        config=Config(retries={"mode": mode, "max_attempts": attempts}, max_pool_connections=32),
-    )
+    cfg = Config(retries={"mode": mode, "max_attempts": attempts}, max_pool_connections=32)
+    return sandbox_ec2(sb, region, cfg)
 
 
 def test_bucket_classes() -> None:

@@ -21,16 +21,11 @@ import urllib3.connection
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from amictl.sandbox.httpd import Server
 from amictl.sandbox.rwlock import RWLock, read_only
+from cli_fleet import sandbox_ec2
 
 
-def _ec2(sandbox: Sandbox) -> Any:
-    return boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
+def _ec2(sandbox: Sandbox, region: str = "us-east-1") -> Any:
+    return sandbox_ec2(sandbox, region)
 
 
 def test_a_clients_calls_share_one_kept_connection(
@@ -255,13 +250,7 @@ def test_describe_managed_prefix_lists_writes_mocos_state(sandbox: Sandbox) -> N
     # why it is not a read: moto counts a deleted list down on each describe, then pops it
     # from the backend's dict (two readers side by side: a dict changed during iteration,
     # or a counter below zero that never drops the list)
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=sandbox.endpoint,
-        region_name="ap-northeast-3",
-        aws_access_key_id=SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=SANDBOX_SECRET_KEY,
-    )
+    ec2 = _ec2(sandbox, "ap-northeast-3")
     pl = ec2.create_managed_prefix_list(PrefixListName="atk", MaxEntries=1, AddressFamily="IPv4")[
         "PrefixList"
     ]["PrefixListId"]
