@@ -38,39 +38,35 @@ def _waits() -> Waits:
     return Waits(poll=p, waiter_delay=max(1, round(p)), grace=max(p * 10, 0.5))
 
 
+# One line for people per bake event kind; list fields read as "a, b"
+EVENT_LINES = {
+    "start": "bake {bake_id}: {family} in {region}",
+    "source": "source {image_id} ({reason})",
+    "launched": "{role} {instance_id} launched from {image_id}",
+    "managed": "{role} {instance_id} running and SSM-managed",
+    "step-start": "{phase} {step}: {document} (timeout {timeout} s)",
+    "step-status": "{phase} {step}: {status}",
+    "step-end": "{phase} {step}: {mark} in {seconds:.1f} s",
+    "image": "image {image_id} ({name}), version {version}",
+    "image-available": "image {image_id} available",
+    "terminated": "terminated {instance_ids}",
+    "terminate-failed": "could NOT terminate {instance_ids}: run `amictl bake --cleanup`",
+    "copied": "copied to {regions}",
+    "shared": "shared with {accounts}",
+    "promoted": "promoted {version} to channel {channel}",
+}
+SHOWN_STEP_STATUSES = ("InProgress", "Delayed", "Cancelling")
+
+
 def describe_event(e: dict[str, Any]) -> str | None:
     """One line for people per bake event (None: not worth a line)."""
-    kind = e["event"]
-    if kind == "start":
-        return f"bake {e['bake_id']}: {e['family']} in {e['region']}"
-    if kind == "source":
-        return f"source {e['image_id']} ({e['reason']})"
-    if kind == "launched":
-        return f"{e['role']} {e['instance_id']} launched from {e['image_id']}"
-    if kind == "managed":
-        return f"{e['role']} {e['instance_id']} running and SSM-managed"
-    if kind == "step-start":
-        return f"{e['phase']} {e['step']}: {e['document']} (timeout {e['timeout']} s)"
-    if kind == "step-status" and e["status"] in ("InProgress", "Delayed", "Cancelling"):
-        return f"{e['phase']} {e['step']}: {e['status']}"
-    if kind == "step-end":
-        mark = "ok" if e["status"] == "Success" else e["status"]
-        return f"{e['phase']} {e['step']}: {mark} in {e['seconds']:.1f} s"
-    if kind == "image":
-        return f"image {e['image_id']} ({e['name']}), version {e['version']}"
-    if kind == "image-available":
-        return f"image {e['image_id']} available"
-    if kind == "terminated":
-        return f"terminated {', '.join(e['instance_ids'])}"
-    if kind == "terminate-failed":
-        return f"could NOT terminate {', '.join(e['instance_ids'])}: run `amictl bake --cleanup`"
-    if kind == "copied":
-        return f"copied to {', '.join(e['regions'])}"
-    if kind == "shared":
-        return f"shared with {', '.join(e['accounts'])}"
-    if kind == "promoted":
-        return f"promoted {e['version']} to channel {e['channel']}"
-    return None
+    template = EVENT_LINES.get(e["event"])
+    if template is None or (e["event"] == "step-status" and e["status"] not in SHOWN_STEP_STATUSES):
+        return None
+    fields = {k: ", ".join(v) if isinstance(v, list) else v for k, v in e.items()}
+    if e["event"] == "step-end":
+        fields["mark"] = "ok" if e["status"] == "Success" else e["status"]
+    return template.format(**fields)
 
 
 def _progress(e: dict[str, Any]) -> None:
