@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from amictl.cli.main import cli
-from amictl.errors import AmictlError
+from cli_fleet import invoke
 
 POLICY = """format: 1
 rules:
@@ -30,16 +28,10 @@ images:
 """
 
 
-def _run(env, tmp_path, monkeypatch, *args: str) -> tuple[int, str, str]:
-    for k, v in env.cli_env(tmp_path).items():
-        monkeypatch.setenv(k, v)
-    res = CliRunner().invoke(cli, [*args, *env.cli_args(), "--region", "us-east-1,eu-west-1"])
-    code = res.exit_code
-    if isinstance(res.exception, AmictlError):
-        code = res.exception.exit_code
-    elif res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return code, res.stdout, res.stderr
+def _run(env, tmp_path, *args: str) -> tuple[int, str, str]:
+    return invoke(
+        [*args, *env.cli_args(), "--region", "us-east-1,eu-west-1"], env.cli_env(tmp_path)
+    )
 
 
 def _verdicts(plan: dict, ids: dict[str, str]) -> dict[str, str]:
@@ -53,13 +45,12 @@ def faults(sandbox):
     sandbox.clear_faults()
 
 
-def _plan(env, tmp_path, monkeypatch, *extra: str):
+def _plan(env, tmp_path, *extra: str):
     """`plan -p policy.yaml --out plan.json -o json EXTRA...`, which must succeed: the file."""
     out = tmp_path / "plan.json"
     code, _o, err = _run(
         env,
         tmp_path,
-        monkeypatch,
         "plan",
         "-p",
         str(tmp_path / "policy.yaml"),
@@ -73,12 +64,12 @@ def _plan(env, tmp_path, monkeypatch, *extra: str):
     return out
 
 
-def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, faults):
+def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, faults):
     """A descendant whose launch permissions could not be read may be shared (kept), so
     the image it was built from must not be retired on the assumption that it is not."""
     ids = env.load(FLEET)["aliases"]
     (tmp_path / "policy.yaml").write_text(POLICY)
-    out = _plan(env, tmp_path, monkeypatch, "--refresh")
+    out = _plan(env, tmp_path, "--refresh")
     readable = _verdicts(json.loads(out.read_text()), ids)
     assert readable["d1"] == "keep" and readable["a1"] == "keep", readable
     faults.set_faults(
@@ -91,21 +82,8 @@ def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, fa
             }
         ]
     )
-    code, _o, err = _run(
-        env,
-        tmp_path,
-        monkeypatch,
-        "plan",
-        "-p",
-        str(tmp_path / "policy.yaml"),
-        "--out",
-        str(out),
-        "-o",
-        "json",
-        "--refresh",
-    )
+    out = _plan(env, tmp_path, "--refresh")
     faults.clear_faults()
-    assert code == 0, err
     plan = json.loads(out.read_text())
     blind = _verdicts(plan, ids)
     assert blind["a1"] == "mark" and blind["d1"] == "mark", blind
@@ -117,54 +95,48 @@ def test_unreadable_descendant_keeps_its_ancestor(env, tmp_path, monkeypatch, fa
 PRIVATE = FLEET.replace(",\n     shared_with: ['210987654321']}", "}")
 
 
-def test_descendant_shared_after_a_cached_read_keeps_its_ancestor(env, tmp_path, monkeypatch):
+def test_descendant_shared_after_a_cached_read_keeps_its_ancestor(env, tmp_path):
     """Apply re-reads an image's own sharing, not its descendants': a descendant's sharing,
     which keeps its ancestor, must be read live, not taken from the cache."""
     assert PRIVATE != FLEET
     ids = env.load(PRIVATE)["aliases"]
     (tmp_path / "policy.yaml").write_text(POLICY)
-    out = tmp_path / "plan.json"
-    args = ("plan", "-p", str(tmp_path / "policy.yaml"), "--out", str(out), "-o", "json")
-    assert _run(env, tmp_path, monkeypatch, *args)[0] == 0
+    out = _plan(env, tmp_path)
     assert _verdicts(json.loads(out.read_text()), ids)["a1"] == "deregister"
     env.client("ec2", "eu-west-1").modify_image_attribute(
         ImageId=ids["d1"], LaunchPermission={"Add": [{"UserId": "210987654321"}]}
     )
-    assert _run(env, tmp_path, monkeypatch, *args)[0] == 0  # the cache is fresh
+    _plan(env, tmp_path)  # the cache is fresh
     verdicts = _verdicts(json.loads(out.read_text()), ids)
     assert verdicts["d1"] == "keep" and verdicts["a1"] == "keep", verdicts
 
 
-def test_refs_and_show_still_see_a_copy_and_a_parameter_in_another_region(
-    env, tmp_path, monkeypatch
-):
+def test_refs_and_show_still_see_a_copy_and_a_parameter_in_another_region(env, tmp_path):
     """show/refs scan the image's own region in full; a copy built from it (SourceImageId)
     and a text SSM parameter naming it live in other regions, and must still show."""
     ids = env.load(PRIVATE)["aliases"]
     env.client("ssm", "eu-west-1").put_parameter(
         Name="/golden/us-east-1", Value=ids["a1"], Type="String"
     )
-    code, out, err = _run(env, tmp_path, monkeypatch, "refs", ids["a1"], "-o", "json")
+    code, out, err = _run(env, tmp_path, "refs", ids["a1"], "-o", "json")
     assert code == 0, err
     found = {(r["kind"], r["id"]) for r in json.loads(out)}
     assert ("child-image", ids["d1"]) in found, found
     assert ("ssm-parameter", "/golden/us-east-1") in found, found
-    code, out, err = _run(env, tmp_path, monkeypatch, "show", ids["a1"], "-o", "json")
+    code, out, err = _run(env, tmp_path, "show", ids["a1"], "-o", "json")
     assert code == 0, err
     assert ids["d1"] in json.loads(out)["children"]
 
 
-def test_plan_from_state_does_not_trust_the_stored_sharing_of_a_descendant(
-    env, tmp_path, monkeypatch
-):
+def test_plan_from_state_does_not_trust_the_stored_sharing_of_a_descendant(env, tmp_path):
     """--from-state plans on a stored inventory, whose launch permissions may be days old:
     a descendant shared since must still keep the image it was built from."""
     ids = env.load(PRIVATE)["aliases"]
     (tmp_path / "policy.yaml").write_text(POLICY)
-    assert _run(env, tmp_path, monkeypatch, "inventory", "-o", "json")[0] == 0
+    assert _run(env, tmp_path, "inventory", "-o", "json")[0] == 0
     env.client("ec2", "eu-west-1").modify_image_attribute(
         ImageId=ids["d1"], LaunchPermission={"Add": [{"UserId": "210987654321"}]}
     )
-    out = _plan(env, tmp_path, monkeypatch, "--from-state")
+    out = _plan(env, tmp_path, "--from-state")
     verdicts = _verdicts(json.loads(out.read_text()), ids)
     assert verdicts["a1"] == "keep", verdicts
