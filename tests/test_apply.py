@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from amictl.cli.main import cli
-from amictl.errors import AmictlError
 from amictl.state.store import Store
+from cli_fleet import invoke
 
 POLICY = """format: 1
 holds:
@@ -53,13 +53,8 @@ class Cli:
         (tmp_path / "policy.yaml").write_text(POLICY)
 
     def __call__(self, *args: str) -> tuple[int, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code = res.exit_code
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code  # as amictl.cli.main.main maps it
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout
+        code, out, _err = invoke([*args, *self.env.cli_args()])
+        return code, out
 
     def plan(self, *extra: str) -> dict:
         out = self.tmp / "plan.json"

@@ -7,13 +7,12 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from click.testing import CliRunner
 
 from amictl.aws.session import Target
 from amictl.build import next_version
 from amictl.build.create import wait_image
-from amictl.cli.main import cli
 from amictl.errors import AmictlError
+from cli_fleet import invoke
 
 FLEET = """
 images:
@@ -31,14 +30,7 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args(), "--region", "us-east-1"])
-        code, err = res.exit_code, res.stderr
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code  # as amictl.cli.main.main maps it
-            err += res.exception.message
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, err
+        return invoke([*args, *self.env.cli_args(), "--region", "us-east-1"])
 
 
 @pytest.fixture

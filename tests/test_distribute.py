@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from amictl.cli.main import cli
 from amictl.errors import AmictlError
 from amictl.state.store import Store
+from cli_fleet import invoke
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -32,13 +33,8 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code = res.exit_code
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout
+        code, out, _err = invoke([*args, *self.env.cli_args()])
+        return code, out
 
     def json(self, *args: str):
         code, out = self(*args, "-o", "json")

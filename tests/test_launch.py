@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from amictl.cli.main import cli
-from amictl.errors import AmictlError
+from cli_fleet import invoke
 
 FLEET = """
 images:
@@ -26,13 +24,7 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code = res.exit_code
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, res.stderr
+        return invoke([*args, *self.env.cli_args()])
 
     def json(self, *args: str):
         code, out, err = self(*args, "-o", "json")

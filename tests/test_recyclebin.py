@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from amictl import recyclebin
 from amictl.aws.session import Target
 from amictl.cli.main import cli
-from amictl.errors import AmictlError, InputError
+from amictl.errors import InputError
 from amictl.recyclebin import NotInRecycleBin, ResourceCoverage, Rule
+from cli_fleet import invoke
 
 FLEET = """
 images:
@@ -285,13 +286,8 @@ class Cli:
             monkeypatch.setenv(k, v)
 
     def __call__(self, *args: str) -> tuple[int, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code = res.exit_code
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code  # as amictl.cli.main.main maps it
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout
+        code, out, _err = invoke([*args, *self.env.cli_args()])
+        return code, out
 
     def json(self, *args: str):
         code, out = self(*args, "-o", "json")

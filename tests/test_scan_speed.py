@@ -8,12 +8,10 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 
-from amictl.cli.main import cli
-from amictl.errors import AmictlError
 from amictl.inventory import scan
 from amictl.policy import parse_policy_text, plan
+from cli_fleet import invoke
 
 POLICY = """format: 1
 rules:
@@ -48,13 +46,7 @@ class Cli:
         (tmp_path / "mark.yaml").write_text(MARK_ONLY)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
-        res = CliRunner().invoke(cli, [*args, *self.env.cli_args()])
-        code = res.exit_code
-        if isinstance(res.exception, AmictlError):
-            code = res.exception.exit_code
-        elif res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return code, res.stdout, res.stderr
+        return invoke([*args, *self.env.cli_args()])
 
     def plan(self, *extra: str, policy: str = "policy.yaml") -> tuple[dict, dict[str, int]]:
         """The saved plan and the API calls per operation `-v` printed."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from amictl.cli.main import cli
-from amictl.errors import AmictlError
+from cli_fleet import invoke
 
 FLEET = """
 images:
@@ -42,12 +40,8 @@ def run(env, tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
 
     def call(*args: str) -> tuple[int, str]:
-        res = CliRunner().invoke(cli, [*args, *env.cli_args()])
-        if isinstance(res.exception, AmictlError):
-            return res.exception.exit_code, res.stdout
-        if res.exception and not isinstance(res.exception, SystemExit):
-            raise res.exception
-        return res.exit_code, res.stdout
+        code, out, _err = invoke([*args, *env.cli_args()])
+        return code, out
 
     return call
 
