@@ -49,6 +49,11 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_iso() -> str:
+    """The current time as :func:`iso` writes it (the state store's timestamps)."""
+    return iso(dt.datetime.now(UTC)) or ""
+
+
 @functools.lru_cache(maxsize=65536)
 def version_key(version: str | None) -> tuple[Any, ...]:
     """Order versions numerically: 1.10 > 1.9 > 1.2.3 > 1.2; text parts after numbers."""

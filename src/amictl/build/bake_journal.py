@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..model import iso
+from ..model import now_iso
 from ..procs import hostname, pid_alive
 from ..state.store import Store, bake_instances, bakes
-
-
-def _now() -> str:
-    return iso(dt.datetime.now(dt.UTC)) or ""
 
 
 def start(store: Store, record: dict[str, Any]) -> None:
@@ -45,7 +40,7 @@ def update(store: Store, record: dict[str, Any], status: str | None = None) -> N
     if status:
         values["status"] = status
         if status != "running":
-            values["ended_at"] = _now()
+            values["ended_at"] = now_iso()
     with store.engine.begin() as c:
         c.execute(bakes.update().where(bakes.c.bake_id == record["bake_id"]).values(**values))
 
@@ -53,7 +48,9 @@ def update(store: Store, record: dict[str, Any], status: str | None = None) -> N
 def set_status(store: Store, bake_id: str, status: str) -> None:
     with store.engine.begin() as c:
         c.execute(
-            bakes.update().where(bakes.c.bake_id == bake_id).values(status=status, ended_at=_now())
+            bakes.update()
+            .where(bakes.c.bake_id == bake_id)
+            .values(status=status, ended_at=now_iso())
         )
 
 
@@ -68,7 +65,7 @@ def add_instance(
                 role=role,
                 account=account,
                 region=region,
-                launched_at=_now(),
+                launched_at=now_iso(),
             )
         )
 
@@ -78,7 +75,7 @@ def instance_terminated(store: Store, instance_id: str) -> None:
         c.execute(
             bake_instances.update()
             .where(bake_instances.c.instance_id == instance_id)
-            .values(terminated_at=_now())
+            .values(terminated_at=now_iso())
         )
 
 

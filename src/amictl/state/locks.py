@@ -13,7 +13,6 @@ A lock that cannot be had raises :class:`SafetyError` (exit 3) naming the holder
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import signal
@@ -28,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from .. import interrupts
 from ..errors import SafetyError
-from ..model import iso
+from ..model import now_iso
 from ..procs import hostname, pid_alive
 
 if TYPE_CHECKING:
@@ -44,10 +43,6 @@ KEEPALIVE = {
     "tcp_keepalives_interval": "10",
     "tcp_keepalives_count": "3",
 }
-
-
-def _now() -> str:
-    return iso(dt.datetime.now(dt.UTC)) or ""
 
 
 def lock_id(key: str) -> int:
@@ -183,7 +178,7 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
             # we hold it: any row left is from a holder whose session ended (crashed)
             with store.engine.begin() as c:
                 c.execute(locks.delete().where(locks.c.key == key))
-                c.execute(locks.insert().values(key=key, acquired_at=_now(), **me))
+                c.execute(locks.insert().values(key=key, acquired_at=now_iso(), **me))
         watch = _Watch(conn, len(taken))
         watch.start()
         yield
@@ -269,7 +264,7 @@ def _hold_rows(store: Store, keys: list[str], owner: str, caller: str | None) ->
                             caller=caller,
                             pid=pid,
                             host=host,
-                            acquired_at=_now(),
+                            acquired_at=now_iso(),
                         )
                     )
             except IntegrityError:
@@ -286,7 +281,7 @@ def _hold_rows(store: Store, keys: list[str], owner: str, caller: str | None) ->
                                 .where(locks.c.pid == row.pid)
                                 .where(locks.c.host == row.host)
                                 .where(locks.c.acquired_at == row.acquired_at)
-                                .values(owner=owner, caller=caller, pid=pid, acquired_at=_now())
+                                .values(owner=owner, caller=caller, pid=pid, acquired_at=now_iso())
                             ).rowcount
                             == 1
                         )

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import StateError
-from ..model import Inventory, iso
+from ..model import Inventory, iso, now_iso
 from ..paths import default_state_url
 from ..procs import hostname
 from . import locks as locks_mod
@@ -212,10 +212,6 @@ def _inventory(blob: bytes) -> Inventory:
     return Inventory.from_dict(json.loads(zlib.decompress(blob)))
 
 
-def _now() -> str:
-    return iso(dt.datetime.now(dt.UTC)) or ""
-
-
 _CORRUPT = ("not a database", "malformed", "corrupt")
 
 
@@ -348,7 +344,7 @@ class Store:
         with self.engine.begin() as c:
             run_id = c.execute(
                 runs.insert().values(
-                    scanned_at=iso(inv.scanned_at) or _now(),
+                    scanned_at=iso(inv.scanned_at) or now_iso(),
                     complete=inv.complete,
                     accounts=json.dumps(inv.accounts),
                     regions=json.dumps(inv.regions),
@@ -437,7 +433,7 @@ class Store:
                 account=a,
                 region=r,
                 image_id=i,
-                read_at=iso(at) or _now(),
+                read_at=iso(at) or now_iso(),
                 body=json.dumps({"public": pub, "targets": targets}),
             )
             for a, r, i, at, pub, targets in rows
@@ -490,7 +486,7 @@ class Store:
         with self.engine.begin() as c:
             c.execute(
                 journal.insert().values(
-                    at=_now(),
+                    at=now_iso(),
                     plan_checksum=plan_checksum,
                     action_id=action_id,
                     type=type,
@@ -551,7 +547,7 @@ class Store:
             rid = c.execute(
                 apply_runs.insert().values(
                     plan_checksum=checksum,
-                    started_at=_now(),
+                    started_at=now_iso(),
                     status="running",
                     options=json.dumps(options, sort_keys=True),
                     pid=os.getpid(),
@@ -565,7 +561,7 @@ class Store:
             c.execute(
                 apply_runs.update()
                 .where(apply_runs.c.id == run_id)
-                .values(status=status, ended_at=_now())
+                .values(status=status, ended_at=now_iso())
             )
 
     def latest_apply_run(self) -> dict[str, Any] | None:
@@ -638,7 +634,7 @@ class Store:
                 c.execute(
                     plans.insert().values(
                         checksum=checksum,
-                        stored_at=_now(),
+                        stored_at=now_iso(),
                         body=zlib.compress(json.dumps(body).encode(), 3),
                     )
                 )
