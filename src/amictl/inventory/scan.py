@@ -31,12 +31,13 @@ def scan(
     *,
     kinds: list[str] | None = None,
     family_rule: FamilyRule | None = None,
-    workers: int = 8,
+    workers: int | None = None,
     progress: Progress | None = None,
     launch_permissions: bool = True,
 ) -> Inventory:
     """Scan every target; return the inventory with per-slice completeness.
 
+    ``workers``: slices read at once (default: every slice, up to ``MAX_WORKERS``).
     ``launch_permissions=False``: images are listed without their per-image launch
     permissions (``Image.lp == "unread"``); ``inventory.sharing`` reads the ones a
     decision needs.
@@ -52,7 +53,7 @@ def scan(
         ((t, COLLECTORS[k]) for t in targets for k in kinds),
         key=lambda job: SLOW_FIRST.get(job[1].kind, len(SLOW_FIRST)),
     )
-    workers = max(workers, min(len(jobs), MAX_WORKERS))
+    workers = workers or min(len(jobs), MAX_WORKERS)
     results: dict[tuple[Target, str], SliceData] = {}
     statuses: dict[tuple[Target, str], SliceStatus] = {}
 
