@@ -212,8 +212,8 @@ def test_adversarial_plans_never_destroy_what_is_used_shared_held_or_protected(s
 
 def test_property_fails_without_the_live_recheck(sandbox, tmp_path, monkeypatch):
     """Mutation check: the same property, with the re-checks always saying "go", fails."""
-    monkeypatch.setattr(executor_mod, "recheck_image", lambda *a, **k: Verdict("go"))
-    monkeypatch.setattr(executor_mod, "recheck_snapshot", lambda *a, **k: Verdict("go"))
+    monkeypatch.setattr(executor_mod, "decide_image", lambda *a, **k: Verdict("go"))
+    monkeypatch.setattr(executor_mod, "decide_snapshot", lambda *a, **k: Verdict("go"))
 
     used = sorted(a for a in IMAGE_ALIASES).index("used-lt")
 

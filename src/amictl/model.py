@@ -8,13 +8,14 @@ The inventory is the ground truth every decision stands on. It keeps indexes
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
+
+from .versions import version_key as version_key  # the one version order
 
 UTC = dt.UTC
 
@@ -29,7 +30,15 @@ IN_USE_KINDS = (
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"
-CREATED_FOR_RE = re.compile(r"for (ami-[0-9a-f]+)")
+CREATED_FOR_RE = re.compile(r"^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)")
+COPIED_FOR_RE = re.compile(r"^Copied for DestinationAmi (ami-[0-9a-f]+)")
+
+
+def made_for_image(description: str | None) -> str | None:
+    """The image id in a snapshot description written by CreateImage or CopyImage."""
+    d = description or ""
+    m = CREATED_FOR_RE.match(d) or COPIED_FOR_RE.match(d)
+    return m.group(1) if m else None
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -54,15 +63,6 @@ def now_iso() -> str:
     return iso(dt.datetime.now(UTC)) or ""
 
 
-@functools.lru_cache(maxsize=65536)
-def version_key(version: str | None) -> tuple[Any, ...]:
-    """Order versions numerically: 1.10 > 1.9 > 1.2.3 > 1.2; text parts after numbers."""
-    if not version:
-        return ()
-    parts = re.findall(r"\d+|[A-Za-z]+", version)
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
-
-
 @dataclass(slots=True)
 class Snapshot:
     snapshot_id: str
@@ -79,15 +79,10 @@ class Snapshot:
 
     @property
     def made_for_image(self) -> str | None:
-        """The image a snapshot was made for (CreateImage/CopyImage description, or amictl's tag)."""
-        if self.tags.get("amictl:image"):
-            return self.tags["amictl:image"]
-        if "CreateImage" in self.description or "DestinationAmi" in self.description:
-            m = CREATED_FOR_RE.search(self.description)
-            if "DestinationAmi" in self.description:
-                m = re.search(r"DestinationAmi (ami-[0-9a-f]+)", self.description)
-            return m.group(1) if m else None
-        return None
+        """The image AWS says the snapshot was made for, from the description AWS writes
+        (``Created by CreateImage(i-...) for ami-...`` / ``Copied for DestinationAmi
+        ami-...``). Never from a tag: tags are copied by backup tools and set by anyone."""
+        return made_for_image(self.description)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,11 +36,27 @@ from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
-from .recheck import Context, References, Verdict, effective_holds, recheck_image, recheck_snapshot
+from .live import LiveReader, plan_regions
+from .recheck import (
+    Context,
+    Verdict,
+    assess_view,
+    decide_image,
+    decide_snapshot,
+    effective_holds,
+    utcnow,
+)
 
 Progress = Callable[[Action, str, str], None]
+BatchHook = Callable[[list[Action]], None]
 IMAGE_STAGES = ("deprecate", "disable", "deregister")
+IMAGE_DECIDED = ("mark", *IMAGE_STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
+DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
+# Actions decided on one live read at most (ApplyOptions.batch; 0 = one read for each
+# wave of `workers` concurrent actions, the default). A bigger batch spends fewer reads;
+# the default decides every action on a view read after the previous wave finished.
+BATCH_MAX = 1000
 CLOCK_SKEW = dt.timedelta(minutes=5)
 SHARE_MIN_IMAGES = 20
 
@@ -56,6 +72,7 @@ class ApplyOptions:
     force_unsafe: bool = False
     workers: int = 4
     recycle_bin_check: bool = True
+    batch: int = 0  # actions decided on one live read (0: one wave of `workers`)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -319,9 +336,12 @@ def apply_plan(
     plan: Plan,
     opts: ApplyOptions,
     progress: Progress | None = None,
+    between_batches: BatchHook | None = None,
 ) -> ApplyResult:
     """prepare + execute, for library callers that do not confirm in between."""
-    return execute(connector, store, prepare(connector, plan, opts, store), opts, progress)
+    return execute(
+        connector, store, prepare(connector, plan, opts, store), opts, progress, between_batches
+    )
 
 
 def execute(
@@ -330,12 +350,21 @@ def execute(
     prep: Prepared,
     opts: ApplyOptions,
     progress: Progress | None = None,
+    between_batches: BatchHook | None = None,
 ) -> ApplyResult:
+    """Run the actions in batches: the ready actions (their dependencies done), at most
+    ``opts.batch`` at a time (default: one wave of ``opts.workers``), each batch decided on
+    live views read just before it
+    (``apply.live``), then run ``opts.workers`` at a time. ``between_batches`` is called
+    with each finished batch before the next is read (tests use it to change the live
+    account between two actions of one apply)."""
     plan = prep.plan
     checksum = plan.checksum
     result = ApplyResult(checksum, recycle_bin=prep.recycle_bin, caller=prep.callers)
     ctx = Context(prep.policy, effective_holds(prep.policy.holds), opts.force_unsafe)
-    refs = References(connector)
+    reader = LiveReader(
+        connector, prep.policy.families, plan_regions(plan.inventory, list(plan.actions)), {}
+    )
     targets = prep.targets
     callers = prep.callers
     journal_errors: list[str] = []
@@ -388,25 +417,67 @@ def execute(
                 result.final_earlier[a.id] = st
         pending = {a.id: a for a in plan.actions if a.id not in status}
 
-        def run(a: Action) -> tuple[str, str | None, str]:
+        def decide(batch: list[Action]) -> dict[str, Verdict | Exception]:
+            """One live view per account/region of the batch, read now; every verdict
+            from the planner's own decision on it."""
+            out: dict[str, Verdict | Exception] = {}
+            groups: dict[tuple[str, str], list[Action]] = defaultdict(list)
+            for a in batch:
+                if a.type in DECIDED:
+                    groups[(a.account, a.region)].append(a)
+            for key, acts in sorted(groups.items()):
+                t = targets[key]
+                try:
+                    ec2 = connector.client("ec2", t.region, t.role_arn)
+                    view = reader.read(
+                        t,
+                        {a.image_id or "" for a in acts if a.type in IMAGE_DECIDED},
+                        {a.snapshot_id or "" for a in acts if a.type in SNAPSHOT_ACTIONS},
+                    )
+                    now = utcnow()
+                    assessment = (
+                        assess_view(view, ctx, now)
+                        if any(a.type in IMAGE_DECIDED for a in acts)
+                        else None
+                    )
+                    for a in acts:
+                        if a.type in IMAGE_DECIDED:
+                            assert assessment is not None
+                            out[a.id] = decide_image(ec2, a, view, assessment, ctx, now)
+                        else:
+                            out[a.id] = decide_snapshot(ec2, a, view, ctx, now)
+                except (ClientError, BotoCoreError) as exc:
+                    for a in acts:
+                        out[a.id] = exc
+            return out
+
+        def restore(ec2: Any, a: Action, verdict: Verdict) -> str:
+            """The image is kept by this policy now: undo the marks it made on it."""
+            done = []
+            for type_ in verdict.restore:
+                try:
+                    o = EXECUTORS[type_].fn(ec2, a, prep.policy.name)
+                except (ClientError, BotoCoreError) as exc:
+                    done.append(f"{type_} failed: {aws_error(exc, type_, a.region).message}")
+                    continue
+                if o.status == "done":
+                    done.append(f"{type_}: {o.message}")
+            return "; marks removed (" + "; ".join(done) + ")" if done else ""
+
+        def run(a: Action, verdict: Verdict | Exception | None) -> tuple[str, str | None, str]:
+            if interrupts.stop_requested() or journal_errors:
+                raise _NotStarted()
+            if isinstance(verdict, Exception):
+                raise verdict
             t = targets[(a.account, a.region)]
             ec2 = connector.client("ec2", a.region, t.role_arn)
-            verdict: Verdict | None = None
-            if a.type in IMAGE_STAGES:
-                try:
-                    live, err = refs.get(t, fresh=a.type == "deregister")
-                except (ClientError, BotoCoreError) as exc:
-                    live, err = {}, aws_error(exc, "DescribeLaunchTemplates").code
-                verdict = recheck_image(ec2, a, live, err, ctx)
-            elif a.type in SNAPSHOT_ACTIONS:
-                verdict = recheck_snapshot(ec2, a, ctx)
             if verdict is not None and not verdict.go:
                 if verdict.kind == "gone":
                     if a.id in intended_before:
                         # an earlier run of this plan was killed after its call
                         return "done", None, f"{verdict.reason}: done by the interrupted run"
                     return "not-found", "NotFound", verdict.reason
-                return "skipped", "Recheck", verdict.reason
+                return "skipped", "Recheck", verdict.reason + restore(ec2, a, verdict)
             if verdict is not None and a.type == "deregister":
                 with ctx.lock:
                     ctx.origins[a.image_id or ""] = set(verdict.snapshots)
@@ -434,47 +505,51 @@ def execute(
             if progress:
                 progress(a, st, msg)
 
-        stopping = False
+        def stop() -> bool:
+            return interrupts.stop_requested() or bool(journal_errors)
+
         with interrupts.cooperative(), ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-            running: dict[Future[tuple[str, str | None, str]], Action] = {}
-            while pending or running:
-                if not stopping and (interrupts.stop_requested() or journal_errors):
-                    stopping = True
-                if not stopping:
-                    for aid in sorted(pending, key=action_order):
-                        if len(running) >= max(1, opts.workers):
-                            break
-                        a = pending[aid]
-                        deps = [status.get(d) for d in a.after]
-                        if any(d in FINAL and d != "done" for d in deps):
-                            del pending[aid]
-                            bad = [d for d in a.after if status.get(d) not in (None, "done")]
-                            record(
-                                a, "skipped", "Dependency", f"depends on {', '.join(bad)}: not done"
-                            )
-                            continue
-                        if all(d == "done" for d in deps):
-                            del pending[aid]
-                            running[pool.submit(run, a)] = a
-                if not running:
-                    if pending and not stopping:
-                        # a dependency cycle (only an edited plan has one): never run
-                        for a in list(pending.values()):
-                            record(a, "skipped", "Dependency", "unresolvable dependency")
-                        pending.clear()
+            while pending and not stop():
+                ready: list[Action] = []
+                for aid in sorted(pending, key=action_order):
+                    a = pending[aid]
+                    deps = [status.get(d) for d in a.after]
+                    if any(d in FINAL and d != "done" for d in deps):
+                        del pending[aid]
+                        bad = [d for d in a.after if status.get(d) not in (None, "done")]
+                        record(a, "skipped", "Dependency", f"depends on {', '.join(bad)}: not done")
+                    elif all(d == "done" for d in deps):
+                        ready.append(a)
+                if not ready:
+                    # a dependency cycle (only an edited plan has one): never run
+                    for a in list(pending.values()):
+                        record(a, "skipped", "Dependency", "unresolvable dependency")
+                    pending.clear()
                     break
-                finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    a = running.pop(fut)
+                batch = ready[: min(BATCH_MAX, opts.batch or max(1, opts.workers))]
+                try:
+                    verdicts = decide(batch)
+                except Interrupted:
+                    break  # the live read was stopped: nothing of the batch was started
+                futures: dict[Future[tuple[str, str | None, str]], Action] = {}
+                for a in batch:
+                    if stop():
+                        break
+                    del pending[a.id]
+                    futures[pool.submit(run, a, verdicts.get(a.id))] = a
+                for fut in as_completed(futures):
+                    a = futures[fut]
                     try:
                         st, code, msg = fut.result()
-                    except (_JournalDown, Interrupted):
+                    except (_JournalDown, _NotStarted, Interrupted):
                         pending[a.id] = a  # not called: stays to do
                         continue
                     except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
                         err = aws_error(exc, a.type, a.region)
                         st, code, msg = "failed", err.code, err.message
                     record(a, st, code, msg)
+                if between_batches is not None and pending and not stop():
+                    between_batches([futures[f] for f in futures])
         result.not_started = sorted(pending, key=action_order)
         sig = interrupts.signum() if interrupts.stop_requested() else None
         end = "journal-error" if journal_errors else "interrupted" if sig else "finished"
@@ -505,3 +580,7 @@ def execute(
 
 class _JournalDown(Exception):
     """The ``intended`` row could not be written, so the AWS call was not made."""
+
+
+class _NotStarted(Exception):
+    """Stopping (a signal, or the journal failed) before the action started."""

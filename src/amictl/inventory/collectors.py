@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
+from .releases import rollback_targets
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
 
@@ -439,8 +442,9 @@ def channel_of_parameter(name: str) -> tuple[str, str] | None:
 @collector(
     "ssm-parameters",
     "ssm",
-    ["ssm:DescribeParameters", "ssm:GetParameters"],
-    "SSM parameters whose value is an image id (aws:ec2:image or plain text)",
+    ["ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameterHistory"],
+    "SSM parameters whose value is an image id (aws:ec2:image or plain text), and the "
+    "history of release channels",
 )
 def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
     out = SliceData()
@@ -468,6 +472,48 @@ def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
                         Reference(kind, p["Name"], detail, value, account, region)
                     )
         # InvalidParameters: deleted between the two calls, so they reference nothing.
+    for name, _ in names:
+        channel = channel_of_parameter(name)
+        if channel:
+            out.references.extend(_channel_history(ssm, name, channel, account, region))
+    return out
+
+
+def _channel_history(
+    ssm: Any, name: str, channel: tuple[str, str], account: str, region: str
+) -> list[Reference]:
+    """The channel's rollback targets (``inventory.releases``), one reference each, with
+    how many steps back it is in the id (``<parameter>#<steps>``)."""
+    history = []
+    try:
+        for page in _pages(ssm, "get_parameter_history", Name=name):
+            for h in page.get("Parameters", []):
+                history.append(
+                    {
+                        "version": int(h.get("Version") or 0),
+                        "value": str(h.get("Value", "")),
+                        "description": h.get("Description"),
+                    }
+                )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return []  # deleted since it was listed
+        raise
+    history.sort(key=lambda h: h["version"])
+    out = []
+    for steps, value in enumerate(rollback_targets(history), 1):
+        if value.startswith("ami-"):
+            out.append(
+                Reference(
+                    "channel-history",
+                    f"{name}#{steps}",
+                    f"channel {channel[1]} of family {channel[0]} held it {steps} "
+                    f"release{'s' if steps > 1 else ''} ago ({name})",
+                    value,
+                    account,
+                    region,
+                )
+            )
     return out
 
 

@@ -39,6 +39,7 @@ class Keep:
     launched_within: dt.timedelta | None = None
     shared: bool = True
     channels: bool = True
+    channel_history: int = 1
     ancestors: bool = True
     tags: tuple[tuple[str, str], ...] = ()
 

@@ -245,6 +245,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
                     launched_within=keep["launched_within"],
                     shared=keep["shared"],
                     channels=keep["channels"],
+                    channel_history=keep["channel_history"],
                     ancestors=keep["ancestors"],
                     tags=keep["tags"] or (),
                 ),

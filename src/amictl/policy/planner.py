@@ -12,45 +12,21 @@ Safety rules (shared/spec/policy.md), never broken:
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
-import functools
 import gc
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..durations import human_duration
-from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
+from ..keep import Eval, assess, image_decision, snapshot_holds, snapshot_keep_reasons
+from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
-from .holds import hold_reasons
-from .model import Policy, Rule
+from ..tagnames import BY_TAG, MARK_TAG
+from .model import Policy
 from .plan_model import ACTION_TYPES, Action, Decision, Plan
 from .serial import policy_to_dict
 
-MARK_TAG = "amictl:retire-since"
-BY_TAG = "amictl:retired-by"
-DEPRECATION_SLACK = dt.timedelta(minutes=10)
-STAGES = ("deprecate", "disable", "deregister")
+# Re-exported for the modules that import them from here; defined in amictl.tagnames.
+__all__ = ["BY_TAG", "MARK_TAG", "plan", "snapshot_holds"]
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
-
-
-@dataclass
-class _Eval:
-    image: Image
-    rule: Rule | None
-    held: list[str] = field(default_factory=list)
-    keep: list[str] = field(default_factory=list)
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
-    unsafe: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-    in_use: bool = (
-        False  # something can still launch it (whether or not the rule keeps it for that)
-    )
-
-    @property
-    def kept(self) -> bool:
-        return self.rule is None or bool(self.held) or bool(self.keep) or bool(self.blocked)
 
 
 @dataclass
@@ -61,174 +37,6 @@ class _SnapPlan:
     rules: set[str] = field(default_factory=set)
     images: list[str] = field(default_factory=list)
     family: str | None = None
-
-
-def _days(td: dt.timedelta) -> str:
-    return (
-        f"{td.days}d"
-        if td.days or not td.total_seconds()
-        else f"{int(td.total_seconds() // 3600)}h"
-    )
-
-
-@functools.lru_cache(maxsize=1024)
-def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
-
-
-def _selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
-    s = rule.select
-    if img.family is None:
-        if not s.unfamilied:
-            return False
-    elif s.families is not None and not _glob_re(s.families).match(img.family):
-        return False
-    if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
-        return False
-    if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
-        return False
-    if s.regions is not None and not _glob_re(s.regions).match(img.region):
-        return False
-    return not (
-        s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than)
-    )
-
-
-def _holds(
-    policy: Policy, inv: Inventory, img: Image, now: dt.datetime, warnings: list[str]
-) -> list[str]:
-    """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
-    out = hold_reasons(
-        img.tags,
-        img.protected,
-        img.deregistration_protection,
-        policy.holds,
-        now,
-        warnings,
-        img.image_id,
-    )
-    for sid in img.snapshot_ids:
-        snap = inv.snapshot_by_id.get(sid)
-        if snap is not None and snap.tags:
-            out.extend(
-                f"{r} (on its snapshot {sid})" for r in snapshot_holds(policy, snap, now, warnings)
-            )
-    return out
-
-
-def snapshot_holds(
-    policy: Policy, snap: Snapshot, now: dt.datetime, warnings: list[str] | None = None
-) -> list[str]:
-    return hold_reasons(snap.tags, False, "disabled", policy.holds, now, warnings, snap.snapshot_id)
-
-
-def _evaluate(
-    inv: Inventory,
-    policy: Policy,
-    img: Image,
-    rule: Rule,
-    now: dt.datetime,
-    warnings: list[str],
-    explain: bool = False,
-) -> _Eval:
-    """Holds and keep conditions of one selected image. With ``explain``, every condition is
-    also recorded as a check (held or not) with its detail; plans skip that work."""
-    ev = _Eval(img, rule, held=_holds(policy, inv, img, now, warnings) if policy.holds else [])
-    k = rule.keep
-    checks = ev.checks
-    refs = inv.refs_by_image.get(img.image_id, ())
-    use = [r for r in refs if r.kind in IN_USE_KINDS]
-    if k.latest is not None and img.family:
-        rank, size = inv.family_rank.get(img.image_id, (None, 0))
-        hit = rank is not None and rank <= k.latest
-        if hit or explain:
-            detail = (
-                f"version {img.version} is #{rank} of {size} in family {img.family} ({img.region})"
-            )
-            checks.append((f"latest {k.latest}", hit, detail))
-            if hit:
-                ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
-    if k.newer_than is not None:
-        age = now - img.created_at if img.created_at else dt.timedelta(0)
-        hit = age < k.newer_than
-        if explain:
-            checks.append((f"newer_than {_days(k.newer_than)}", hit, f"{age.days} days old"))
-        if hit:
-            ev.keep.append(f"newer than {_days(k.newer_than)}: {age.days} days old")
-    ev.in_use = bool(use)
-    if use:
-        checks.append(("in_use", True, "; ".join(r.detail for r in use)))
-        if k.in_use:
-            ev.keep.extend(f"in use: {r.detail}" for r in use)
-        else:
-            ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
-    elif explain:
-        checks.append(
-            (
-                "in_use",
-                False,
-                "no instance, launch template version, launch configuration, "
-                "ASG, SSM parameter or channel uses it",
-            )
-        )
-    if k.launched_within is not None:
-        last = img.last_launched_time
-        hit = last is not None and now - last <= k.launched_within
-        if explain:
-            checks.append(
-                (
-                    f"launched_within {_days(k.launched_within)}",
-                    hit,
-                    f"last launched {iso(last)}" if last else "never launched (or not reported)",
-                )
-            )
-        if hit and last is not None:
-            ev.keep.append(
-                f"launched {(now - last).days} days ago (within {_days(k.launched_within)})"
-            )
-    if img.public or img.shared_with:
-        targets = (["public"] if img.public else []) + img.shared_with
-        checks.append(("shared", True, ", ".join(targets)))
-        if k.shared:
-            ev.keep.append(f"shared: {', '.join(targets)}")
-        else:
-            # Another account can launch it: retiring it is as unsafe as retiring one in use.
-            ev.unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
-    elif explain:
-        checks.append(("shared", False, "private"))
-    if k.channels and not (k.in_use and use):
-        ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
-    if k.tags:
-        hit = all(img.tags.get(t) == v for t, v in k.tags)
-        if explain:
-            checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
-        if hit:
-            ev.keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
-    if img.state == "pending":
-        ev.keep.append("still pending")
-    if inv.incomplete_index:
-        incomplete = inv.incomplete_index.get((img.account, img.region))
-        if incomplete:
-            ev.blocked.append(
-                "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
-                    img.account,
-                    img.region,
-                    ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete),
-                )
-            )
-        if k.ancestors:
-            unread = [
-                s
-                for s in inv.incomplete_index.get((img.account, "*"), [])
-                if s.kind == "images" and s.region != img.region
-            ]
-            if unread:
-                ev.blocked.append(
-                    "not retired: images built from it may exist in "
-                    + ", ".join(sorted({s.region for s in unread}))
-                    + " which could not be read"
-                )
-    return ev
 
 
 def plan(
@@ -270,58 +78,14 @@ def _plan(
     blocked: set[str] | None = None,
 ) -> Plan:
     now = now.astimezone(dt.UTC)
-    warnings: list[str] = []
-    inv.resolve_families(policy.families)
+    # The one decision (amictl.keep): apply calls the same function on a live view.
+    assessment = assess(inv, policy, now, explain=explain, unread=unread)
+    evals = assessment.evals
+    warnings = assessment.warnings
+    holds = assessment.holds
     images = sorted(
-        (i for i in inv.images if i.owned), key=lambda i: (i.account, i.region, i.image_id)
+        evals.values(), key=lambda e: (e.image.account, e.image.region, e.image.image_id)
     )
-
-    evals: dict[str, _Eval] = {}
-    for img in images:
-        rule = next((r for r in policy.rules if _selects(r, img, now)), None)
-        evals[img.image_id] = (
-            _evaluate(inv, policy, img, rule, now, warnings, explain) if rule else _Eval(img, None)
-        )
-
-    # keep.ancestors: an image a kept image was built from stays (to a fixed point).
-    children: dict[str, list[str]] = defaultdict(list)
-    for i in inv.images:
-        if i.source_image_id:
-            children[i.source_image_id].append(i.image_id)
-    parents = [evals[p] for p in children if p in evals]
-    changed = True
-    while changed:
-        changed = False
-        for ev in parents:
-            if ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
-                continue
-            kept_kids = [
-                c for c in children.get(ev.image.image_id, []) if c not in evals or evals[c].kept
-            ]
-            if kept_kids:
-                ev.keep.append("ancestor of kept image(s): " + ", ".join(sorted(kept_kids)))
-                changed = True
-
-    # An image built from it whose launch permissions were not read may be shared (kept),
-    # and so keep it: no destructive stage for it either (to a fixed point).
-    doubted: dict[str, list[str]] = {}
-    changed = unread == "block"
-    while changed:
-        changed = False
-        for ev in parents:
-            pid = ev.image.image_id
-            if pid in doubted or ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
-                continue
-            kids = [
-                c
-                for c in children.get(pid, [])
-                if c in evals
-                and not evals[c].kept
-                and (evals[c].image.lp == "unread" or c in doubted)
-            ]
-            if kids:
-                doubted[pid] = sorted(kids)
-                changed = True
 
     prices = {"*": dict(policy.prices)} if policy.prices else None
     rate_cache: dict[tuple[str, str], float] = {}
@@ -330,7 +94,7 @@ def _plan(
     counter = iter(range(1, 10**9))
 
     def new(
-        type_: str, ev: _Eval, reasons: list[str], after: tuple[str, ...] = (), size_gib: int = 0
+        type_: str, ev: Eval, reasons: list[str], after: tuple[str, ...] = (), size_gib: int = 0
     ) -> Action:
         img = ev.image
         a = Action(
@@ -357,7 +121,7 @@ def _plan(
         actions.append(a)
         return a
 
-    def decide(ev: _Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
+    def decide(ev: Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
         img = ev.image
         decisions.append(
             Decision(
@@ -373,152 +137,49 @@ def _plan(
             )
         )
 
-    deregistered: dict[str, tuple[Action, _Eval]] = {}
-    for img in images:
-        ev = evals[img.image_id]
-        marked = MARK_TAG in img.tags
-        owner = img.tags.get(BY_TAG)
-        # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
-        # before marks recorded their policy) is adopted by a policy that selects the image.
-        ours = marked and (owner == policy.name if owner else ev.rule is not None)
-        foreign = marked and not ours
-
-        if foreign and ev.rule is not None:
-            left = (
-                f"in retirement by policy {owner!r} (amictl:retired-by): "
-                "left to it; this policy neither advances nor restores it"
-            )
-            decide(ev, "keep", ev.rule.name, [left, *ev.held, *ev.keep, *ev.blocked])
+    deregistered: dict[str, tuple[Action, Eval]] = {}
+    for ev in images:
+        img = ev.image
+        d = image_decision(ev, policy, now, assessment.doubted, unread=unread, warnings=warnings)
+        if d.verdict == "keep":
+            if ev.rule is None and not d.restore:
+                continue  # not selected and not marked by this policy: not part of this plan
+            first: list[str] = []
+            for type_, reasons in d.restore:
+                after = tuple(first) if type_ == "unmark" else ()
+                a = new(type_, ev, reasons, after=after)
+                if type_ != "unmark":
+                    first.append(a.id)
+            decide(ev, "keep", ev.rule.name if ev.rule else None, d.reasons)
             continue
-        if ev.kept:
-            reasons = ev.held + ev.keep + ev.blocked
-            if ev.rule is None:
-                if not ours:
-                    continue  # not selected and not marked by this policy: not part of this plan
-                reasons = ["no rule selects it any more"]
-            if ours:
-                # undeprecate / enable first: they check the mark is this policy's, which
-                # unmark removes
-                restore = ["kept again: " + (reasons[0] if reasons else "")]
-                first = []
-                if img.deprecation_time is not None:
-                    first.append(new("undeprecate", ev, restore).id)
-                if img.state == "disabled":
-                    first.append(new("enable", ev, restore).id)
-                new("unmark", ev, restore, after=tuple(first))
-            decide(ev, "keep", ev.rule.name if ev.rule else None, reasons)
-            continue
-
         assert ev.rule is not None
-        rule = ev.rule
-        why = [f"rule {rule.name}: nothing keeps it"] + ev.unsafe
-        since = None
-        if marked:
-            try:
-                since = parse_time(img.tags[MARK_TAG])
-            except ValueError:
-                warnings.append(
-                    f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: not advanced"
-                )
-                why.append(f"its {MARK_TAG} tag is not a time: no stage is due")
+        if d.blind and blocked is not None:
+            blocked.add(img.image_id)
         chain: list[Action] = []
-        if not marked:
-            chain.append(new("mark", ev, why))
-            since = now
-        elif owner is None:
-            # adopt a mark made before marks recorded their policy
-            chain.append(new("mark", ev, [*why, f"records {BY_TAG}={policy.name}"]))
-        if since is not None and marked:
-            why.append(f"marked for retirement since {iso(since)}")
-        if img.lp == "cached" and img.lp_read_at is not None:
-            why.append(
-                f"launch permissions cached: read {human_duration(max(now - img.lp_read_at, dt.timedelta(0)))} ago "
-                "(apply re-reads them live)"
-            )
-        blind = (img.lp == "unread" or img.image_id in doubted) and unread == "block"
-        stopped_blind = False
-        reached = "mark"
-        for stage in STAGES:
-            delay = getattr(rule.retire, stage)
-            if delay is None or since is None or since + delay > now:
-                continue
-            if blind:
-                why.append(
-                    f"{stage} stage due but its launch permissions could not be read: "
-                    "no destructive stage"
-                    if img.image_id not in doubted
-                    else f"{stage} stage due but the launch permissions of images built "
-                    f"from it ({', '.join(doubted[img.image_id])}) could not be read: "
-                    "no destructive stage"
-                )
-                stopped_blind = True
-                if blocked is not None:
-                    blocked.add(img.image_id)
-                break
+        for type_, reasons in d.chain:
             after = (chain[-1].id,) if chain else ()
-            if stage == "deprecate":
-                reached = stage
-                # apply deprecates "at the next whole minute" (AWS refuses past times): a
-                # deprecation that close counts as done, a far-future one is brought forward.
-                if not img.deprecated_at(now + DEPRECATION_SLACK):
-                    chain.append(
-                        new(
-                            "deprecate",
-                            ev,
-                            why + [f"deprecate stage due ({_days(delay)} after mark)"],
-                            after,
-                        )
-                    )
-            elif stage == "disable":
-                reached = stage
-                if img.state != "disabled":
-                    chain.append(
-                        new(
-                            "disable",
-                            ev,
-                            why + [f"disable stage due ({_days(delay)} after mark)"],
-                            after,
-                        )
-                    )
-            else:
-                if img.protected:
-                    why.append(
-                        f"deregister stage due but deregistration protection is "
-                        f"{img.deregistration_protection}: not deregistered"
-                    )
-                    continue
-                reached = stage
-                a = new(
-                    "deregister",
-                    ev,
-                    why + [f"deregister stage due ({_days(delay)} after mark)"],
-                    after,
-                    size_gib=img.size_gib,
-                )
-                chain.append(a)
+            a = new(
+                type_, ev, reasons, after, size_gib=img.size_gib if type_ == "deregister" else 0
+            )
+            chain.append(a)
+            if type_ == "deregister":
                 deregistered[img.image_id] = (a, ev)
-        if blind and not stopped_blind and img.lp == "unread":
-            why.append("launch permissions not read: marking does not need them")
-        decide(ev, reached, rule.name, why)
+        decide(ev, d.verdict, ev.rule.name, d.reasons)
 
     # Snapshots of deregistered images: only when no staying image uses them.
     snap_plans: dict[str, _SnapPlan] = {}
+    leaving = frozenset(deregistered)
     for image_id, (dereg, ev) in deregistered.items():
         assert ev.rule is not None
         for sid in ev.image.snapshot_ids:
-            users = inv.images_by_snapshot.get(sid, [])
-            staying = sorted(u.image_id for u in users if u.image_id not in deregistered)
-            if staying:
-                warnings.append(
-                    f"snapshot {sid} of {image_id} stays: also used by {', '.join(staying)}"
-                )
-                continue
             snap = inv.snapshot_by_id.get(sid)
-            if snap is None or (snap.owner_id and snap.owner_id != snap.account):
+            if snap is None:
                 continue
-            held = snapshot_holds(policy, snap, now, warnings) if policy.holds else []
-            if held:
-                warnings.append(f"snapshot {sid} of {image_id} stays: {held[0]}")
+            stays = snapshot_keep_reasons(
+                inv, policy, holds, snap, now, of_image=image_id, leaving=leaving, warnings=warnings
+            )
+            if stays:
+                warnings.append(f"snapshot {sid} of {image_id} stays: {stays[0]}")
                 continue
             sp = snap_plans.setdefault(
                 sid, _SnapPlan(snap, ev.rule.retire.snapshots, family=ev.image.family)
@@ -558,23 +219,23 @@ def _plan(
     o = policy.orphaned
     if o is not None:
         for snap in inv.snapshots:
-            if inv.images_by_snapshot.get(snap.snapshot_id) or snap.snapshot_id in snap_plans:
+            if snap.snapshot_id in snap_plans:
                 continue
-            if snap.owner_id and snap.owner_id != snap.account:
+            stays = snapshot_keep_reasons(
+                inv, policy, holds, snap, now, of_image=None, warnings=warnings
+            )
+            held = [r for r in stays if r.startswith("held:")]
+            if len(held) != len(stays):
+                continue  # not an orphan by the policy's criteria
+            if (
+                held
+                or o.action == "report"
+                or (o.action == "archive" and snap.storage_tier == "archive")
+            ):
+                reported += 1
                 continue
-            if snap.start_time is None or now - snap.start_time < o.older_than:
-                continue
+            assert snap.start_time is not None
             made_for = snap.made_for_image
-            if o.only_from_images and (made_for is None or made_for in inv.by_id):
-                continue
-            if inv.incomplete_index.get((snap.account, snap.region)):
-                continue
-            if policy.holds and snapshot_holds(policy, snap, now, warnings):
-                reported += 1
-                continue
-            if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):
-                reported += 1
-                continue
             origin = (
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )

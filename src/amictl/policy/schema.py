@@ -95,6 +95,14 @@ KEEP = Key(
         Key("shared", "bool", "Shared with an account, organization, OU, or public.", True),
         Key("channels", "bool", "A release channel points at it.", True),
         Key(
+            "channel_history",
+            "int",
+            "With channels: also keep the images a channel held in its last N values before "
+            "the current one (the targets of `rollback`).",
+            1,
+            minimum=0,
+        ),
+        Key(
             "ancestors",
             "bool",
             "A kept image was built from it (SourceImageId / lineage tags).",

@@ -62,6 +62,7 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
                     "launched_within": _dur(r.keep.launched_within),
                     "shared": r.keep.shared,
                     "channels": r.keep.channels,
+                    "channel_history": r.keep.channel_history,
                     "ancestors": r.keep.ancestors,
                     "tags": dict(r.keep.tags),
                 },
@@ -187,6 +188,9 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
             isinstance(latest, bool) or not isinstance(latest, int) or latest < 0
         ):
             raise r.err(f"{k}.keep.latest", f"expected a whole number, got {latest!r}")
+        history = kp.get("channel_history", 1)
+        if isinstance(history, bool) or not isinstance(history, int) or history < 0:
+            raise r.err(f"{k}.keep.channel_history", f"expected a whole number, got {history!r}")
         mode = rt.get("snapshots")
         if mode not in SNAPSHOT_MODES:
             raise r.err(f"{k}.retire.snapshots", f"expected one of {', '.join(SNAPSHOT_MODES)}")
@@ -208,6 +212,7 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
                     launched_within=r.dur(kp.get("launched_within"), f"{k}.keep.launched_within"),
                     shared=r.bool_(kp.get("shared", True), f"{k}.keep.shared"),
                     channels=r.bool_(kp.get("channels", True), f"{k}.keep.channels"),
+                    channel_history=history,
                     ancestors=r.bool_(kp.get("ancestors", True), f"{k}.keep.ancestors"),
                     tags=r.tags(kp.get("tags"), f"{k}.keep.tags"),
                 ),

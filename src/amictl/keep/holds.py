@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..model import parse_time
-from .model import Hold
+from ..policy.model import Hold
 
 
 def hold_reasons(

@@ -1,0 +1,195 @@
+"""The live view apply decides on: read just before the actions it guards.
+
+For a batch of actions in one (account, region), apply reads that region as the
+inventory does (every reference kind, channels and their history included) and
+evaluates it with the planner's own decision function (``amictl.keep``). Nothing is
+cached from one batch to the next: every reference kind is as fresh as the batch.
+
+What it reads, per batch:
+
+- image actions: every kind of the region (images, snapshots, instances, launch
+  templates and all their versions, launch configurations, ASGs, SSM parameters and
+  channel histories); the launch permissions of the batch's images and of every image
+  built from them; and the images of the plan's other regions of the same account, to
+  find copies and children made since the plan (a region holding one is read whole,
+  so that whether the copy is kept is decided as a fresh plan would).
+- snapshot actions: the region's images and snapshots, and each snapshot's
+  createVolumePermission.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aws.session import Connector, Target
+from ..inventory.collectors import COLLECTORS, read_launch_permissions
+from ..inventory.scan import scan
+from ..model import FamilyRule, Image, Inventory
+
+IMAGE_KINDS = list(COLLECTORS)
+SNAPSHOT_KINDS = ["images", "snapshots"]
+# What the live view reads (registered for `amictl iam-policy apply`).
+VIEW_PERMISSIONS = tuple(
+    sorted(
+        {p for spec in COLLECTORS.values() for p in spec.permissions}
+        | {"ec2:DescribeSnapshotAttribute", "ec2:DescribeImageAttribute"}
+    )
+)
+READ_WORKERS = 8
+
+
+@dataclass
+class View:
+    """A live view of one account/region (plus the copies found elsewhere)."""
+
+    target: Target
+    inventory: Inventory
+    snapshot_shares: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        bad = self.inventory.incomplete_slices(self.target.account, self.target.region)
+        return "; ".join(f"{s.kind}: {s.error_code}" for s in bad) if bad else None
+
+
+def _descendants(inv: Inventory, roots: set[str]) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for img in inv.images:
+        if img.source_image_id:
+            children.setdefault(img.source_image_id, []).append(img.image_id)
+    out: set[str] = set()
+    todo = list(roots)
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _merge(into: Inventory, other: Inventory) -> None:
+    into.images.extend(other.images)
+    into.snapshots.extend(other.snapshots)
+    into.references.extend(other.references)
+    into.slices.extend(other.slices)
+    for key in (
+        "by_id",
+        "snapshot_by_id",
+        "refs_by_image",
+        "images_by_snapshot",
+        "families",
+        "family_rank",
+        "incomplete_index",
+        "_fingerprint",
+    ):
+        into.__dict__.pop(key, None)  # derived indexes: rebuilt on next use
+
+
+class LiveReader:
+    """Reads views for apply. ``regions``: account -> the regions the plan covered."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        family_rule: FamilyRule,
+        regions: dict[str, list[str]],
+        role_for: dict[str, str | None],
+    ) -> None:
+        self.connector = connector
+        self.family_rule = family_rule
+        self.regions = regions
+        self.role_for = role_for
+        self.reads = 0
+
+    def _scan(self, target: Target, kinds: list[str]) -> Inventory:
+        return scan(
+            self.connector,
+            [target],
+            kinds=kinds,
+            family_rule=self.family_rule,
+            launch_permissions=False,
+            workers=len(kinds),
+        )
+
+    def _permissions(self, target: Target, images: list[Image]) -> None:
+        todo = [i for i in images if i.lp == "unread" and i.state != "disabled"]
+        for img in images:
+            if img.state == "disabled":
+                img.lp = "live"  # a disabled image cannot be launched by anyone
+        if not todo:
+            return
+        ec2 = self.connector.client("ec2", target.region, target.role_arn)
+        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(todo))) as pool:
+            for img, (public, targets) in zip(
+                todo,
+                pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
+                strict=True,
+            ):
+                img.public = img.public or public
+                img.shared_with = targets
+                img.lp = "live"
+
+    def read(self, target: Target, image_ids: set[str], snapshot_ids: set[str]) -> View:
+        self.reads += 1
+        kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
+        inv = self._scan(target, kinds)
+        if image_ids:
+            self._with_copies(target, inv, image_ids)
+            by_region: dict[str, list[Image]] = {}
+            wanted = image_ids | _descendants(inv, image_ids)
+            for img in inv.images:
+                if img.image_id in wanted:
+                    by_region.setdefault(img.region, []).append(img)
+            for region, imgs in by_region.items():
+                self._permissions(Target(target.account, region, target.role_arn), imgs)
+            inv.facts_changed()
+        view = View(target, inv)
+        if snapshot_ids:
+            ec2 = self.connector.client("ec2", target.region, target.role_arn)
+            present = sorted(s for s in snapshot_ids if s in inv.snapshot_by_id)
+
+            def shares(sid: str) -> list[str]:
+                perms = ec2.describe_snapshot_attribute(
+                    SnapshotId=sid, Attribute="createVolumePermission"
+                )
+                return [
+                    p.get("UserId") or p.get("Group") or "?"
+                    for p in perms.get("CreateVolumePermissions", [])
+                ]
+
+            if present:
+                with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(present))) as pool:
+                    view.snapshot_shares = dict(
+                        zip(present, pool.map(shares, present), strict=True)
+                    )
+        return view
+
+    def _with_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
+        """Images of the plan's other regions built or copied from the region's images:
+        a region holding one is read whole and merged into the view."""
+        others = [r for r in self.regions.get(target.account, []) if r != target.region]
+        if not others:
+            return
+        local = {i.image_id for i in inv.images}
+        for region in others:
+            t = Target(target.account, region, target.role_arn)
+            listing = self._scan(t, ["images"])
+            bad = listing.incomplete_slices()
+            if bad:
+                _merge(inv, listing)  # unreadable: the decision blocks ancestors (see keep)
+                continue
+            if any(i.source_image_id in local for i in listing.images):
+                _merge(inv, self._scan(t, IMAGE_KINDS))
+
+
+def plan_regions(plan_inventory: dict[str, Any], actions: list[Any]) -> dict[str, list[str]]:
+    """account -> the regions to look for copies in: the plan's scanned regions."""
+    regions = [str(r) for r in plan_inventory.get("regions", []) or []]
+    out: dict[str, list[str]] = {}
+    for a in actions:
+        out.setdefault(a.account, sorted(set(regions) | {a.region}))
+        if a.region not in out[a.account]:
+            out[a.account] = sorted({*out[a.account], a.region})
+    return out

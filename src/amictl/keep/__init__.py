@@ -1,0 +1,31 @@
+"""Every reason to keep an image or a snapshot, decided in one place.
+
+``plan`` calls :func:`assess` on the inventory; ``apply`` calls the same function,
+before each destructive action, on a live view of the action's account and region
+read just then. There is no second list of checks.
+"""
+
+from .decide import (
+    DEFAULT_HOLDS,
+    Assessment,
+    Eval,
+    ImageDecision,
+    assess,
+    effective_holds,
+    image_decision,
+    snapshot_holds,
+)
+from .snapshots import snapshot_keep_reasons, snapshot_origin
+
+__all__ = [
+    "DEFAULT_HOLDS",
+    "Assessment",
+    "Eval",
+    "ImageDecision",
+    "assess",
+    "effective_holds",
+    "image_decision",
+    "snapshot_holds",
+    "snapshot_keep_reasons",
+    "snapshot_origin",
+]

@@ -1,0 +1,491 @@
+"""The one decision: which rule governs an image, every reason to keep it, and which
+retirement stages are due. A pure function of (policy, a view of the account, now).
+
+The view is an :class:`~amictl.model.Inventory`: the scanned one when planning, a live
+one (read just before the action, scoped to its account and region) when applying.
+
+Reasons to keep an image (policy.md): holds (the policy's and the built-in ones, on
+the image or any of its snapshots, deregistration protection); keep-latest-N over the
+family (SemVer precedence, failed or unfinished bakes never counted); newer-than;
+every reference kind that can launch it (instances, any launch-template version,
+launch configurations, ASGs, SSM parameters, channels); the previous values of its
+channels' history (rollback targets, ``keep.channel_history``); shared or public;
+launched within; keep tags; still pending; ancestor of a kept image or copy; an
+incomplete inventory of its account/region; a mark made by another policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import functools
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..durations import human_duration
+from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
+from ..policy.model import Hold, Policy, Rule
+from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
+from .holds import hold_reasons
+
+STAGES = ("deprecate", "disable", "deregister")
+DEPRECATION_SLACK = dt.timedelta(minutes=10)
+# Always enforced, whatever holds a policy (or an edited plan) carries.
+DEFAULT_HOLDS = (
+    Hold(tag="legal-hold"),
+    Hold(tag="retain-until", until_value=True),
+    Hold(deregistration_protection=True),
+)
+CHANNEL_HISTORY_KIND = "channel-history"
+
+
+def effective_holds(holds: tuple[Hold, ...]) -> tuple[Hold, ...]:
+    """The built-in holds, then the policy's own (duplicates dropped)."""
+    out = list(DEFAULT_HOLDS)
+    for h in holds:
+        if not any(
+            h.tag == d.tag
+            and h.deregistration_protection == d.deregistration_protection
+            and h.until_value == d.until_value
+            for d in out
+        ):
+            out.append(h)
+    return tuple(out)
+
+
+def history_depth(ref_id: str) -> int:
+    """A channel-history reference's id is ``<parameter>#<steps back>``."""
+    _, _, depth = ref_id.rpartition("#")
+    return int(depth) if depth.isdigit() else 1
+
+
+@dataclass
+class Eval:
+    image: Image
+    rule: Rule | None
+    held: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    in_use: bool = False  # something can still launch it (whether or not the rule keeps it)
+
+    @property
+    def kept(self) -> bool:
+        return self.rule is None or bool(self.held) or bool(self.keep) or bool(self.blocked)
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.held + self.keep + self.blocked
+
+
+@dataclass
+class Assessment:
+    """Every owned image of the view, evaluated."""
+
+    evals: dict[str, Eval]
+    doubted: dict[str, list[str]]  # parent -> children whose sharing was not read
+    warnings: list[str]
+    holds: tuple[Hold, ...]
+
+
+@dataclass
+class ImageDecision:
+    """What the policy wants for one image now.
+
+    ``chain``: the retirement actions still to do, in order (``mark`` first when the
+    image is not marked yet); ``due``: every stage due now, also those already in effect
+    (apply's executors are idempotent); ``restore``: the actions that undo this policy's
+    marks on a kept image.
+    """
+
+    verdict: str  # keep | mark | deprecate | disable | deregister
+    reasons: list[str]
+    chain: list[tuple[str, list[str]]] = field(default_factory=list)
+    due: set[str] = field(default_factory=set)
+    restore: list[tuple[str, list[str]]] = field(default_factory=list)
+    marked_by_policy: bool = False
+    blind: bool = False  # a stage was due but launch permissions were not read
+    foreign: str | None = None  # the other policy that marked it
+
+
+def days(td: dt.timedelta) -> str:
+    return (
+        f"{td.days}d"
+        if td.days or not td.total_seconds()
+        else f"{int(td.total_seconds() // 3600)}h"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
+def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
+    s = rule.select
+    if img.family is None:
+        if not s.unfamilied:
+            return False
+    elif s.families is not None and not _glob_re(s.families).match(img.family):
+        return False
+    if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
+        return False
+    if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
+        return False
+    if s.regions is not None and not _glob_re(s.regions).match(img.region):
+        return False
+    return not (
+        s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than)
+    )
+
+
+def snapshot_holds(
+    holds: tuple[Hold, ...], snap: Snapshot, now: dt.datetime, warnings: list[str] | None = None
+) -> list[str]:
+    return hold_reasons(snap.tags, False, "disabled", holds, now, warnings, snap.snapshot_id)
+
+
+def _image_holds(
+    holds: tuple[Hold, ...], inv: Inventory, img: Image, now: dt.datetime, warnings: list[str]
+) -> list[str]:
+    """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
+    out = hold_reasons(
+        img.tags, img.protected, img.deregistration_protection, holds, now, warnings, img.image_id
+    )
+    for sid in img.snapshot_ids:
+        snap = inv.snapshot_by_id.get(sid)
+        if snap is not None and snap.tags:
+            out.extend(
+                f"{r} (on its snapshot {sid})" for r in snapshot_holds(holds, snap, now, warnings)
+            )
+    return out
+
+
+def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
+    """image id -> (rank among the family's usable versions, newest = 1; their count).
+    Images still building, failed or abandoned by bake are not ranked: they never count
+    among the newest N, so they cannot push the last good version out."""
+    out: dict[str, tuple[int, int]] = {}
+    for imgs in inv.families.values():
+        usable = [i for i in imgs if not bake_unusable(i.tags)]
+        for n, img in enumerate(usable, 1):
+            out[img.image_id] = (n, len(usable))
+    return out
+
+
+def evaluate(
+    inv: Inventory,
+    img: Image,
+    rule: Rule,
+    now: dt.datetime,
+    holds: tuple[Hold, ...],
+    ranks: dict[str, tuple[int, int]],
+    warnings: list[str],
+    explain: bool = False,
+) -> Eval:
+    """Holds and keep conditions of one selected image. With ``explain``, every condition is
+    also recorded as a check (held or not) with its detail; plans skip that work."""
+    ev = Eval(img, rule, held=_image_holds(holds, inv, img, now, warnings))
+    k = rule.keep
+    checks = ev.checks
+    refs = inv.refs_by_image.get(img.image_id, ())
+    use = [r for r in refs if r.kind in IN_USE_KINDS]
+    if k.latest is not None and img.family:
+        rank, size = ranks.get(img.image_id, (None, 0))
+        hit = rank is not None and rank <= k.latest
+        if hit or explain:
+            if rank is None:
+                detail = (
+                    f"bake status {bake_status(img.tags)}: not counted among the newest of "
+                    f"family {img.family}"
+                )
+            else:
+                detail = (
+                    f"version {img.version} is #{rank} of {size} in family {img.family} "
+                    f"({img.region})"
+                )
+            checks.append((f"latest {k.latest}", hit, detail))
+            if hit:
+                ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
+    if k.newer_than is not None:
+        age = now - img.created_at if img.created_at else dt.timedelta(0)
+        hit = age < k.newer_than
+        if explain:
+            checks.append((f"newer_than {days(k.newer_than)}", hit, f"{age.days} days old"))
+        if hit:
+            ev.keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
+    ev.in_use = bool(use)
+    if use:
+        checks.append(("in_use", True, "; ".join(r.detail for r in use)))
+        if k.in_use:
+            ev.keep.extend(f"in use: {r.detail}" for r in use)
+        else:
+            ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
+    elif explain:
+        checks.append(
+            (
+                "in_use",
+                False,
+                "no instance, launch template version, launch configuration, "
+                "ASG, SSM parameter or channel uses it",
+            )
+        )
+    if k.launched_within is not None:
+        last = img.last_launched_time
+        hit = last is not None and now - last <= k.launched_within
+        if explain:
+            checks.append(
+                (
+                    f"launched_within {days(k.launched_within)}",
+                    hit,
+                    f"last launched {iso(last)}" if last else "never launched (or not reported)",
+                )
+            )
+        if hit and last is not None:
+            ev.keep.append(
+                f"launched {(now - last).days} days ago (within {days(k.launched_within)})"
+            )
+    if img.public or img.shared_with:
+        targets = (["public"] if img.public else []) + img.shared_with
+        checks.append(("shared", True, ", ".join(targets)))
+        if k.shared:
+            ev.keep.append(f"shared: {', '.join(targets)}")
+        else:
+            # Another account can launch it: retiring it is as unsafe as retiring one in use.
+            ev.unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
+    elif explain:
+        checks.append(("shared", False, "private"))
+    if k.channels:
+        if not (k.in_use and use):
+            ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
+        history = [
+            r
+            for r in refs
+            if r.kind == CHANNEL_HISTORY_KIND and history_depth(r.id) <= k.channel_history
+        ]
+        if history or explain:
+            checks.append(
+                (
+                    f"channel_history {k.channel_history}",
+                    bool(history),
+                    "; ".join(r.detail for r in history) or "no channel's recent history",
+                )
+            )
+        ev.keep.extend(f"channel history: {r.detail}" for r in history)
+    if k.tags:
+        hit = all(img.tags.get(t) == v for t, v in k.tags)
+        if explain:
+            checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
+        if hit:
+            ev.keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
+    if img.state == "pending":
+        ev.keep.append("still pending")
+    if inv.incomplete_index:
+        incomplete = inv.incomplete_index.get((img.account, img.region))
+        if incomplete:
+            ev.blocked.append(
+                "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
+                    img.account,
+                    img.region,
+                    ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete),
+                )
+            )
+        if k.ancestors:
+            unread = [
+                s
+                for s in inv.incomplete_index.get((img.account, "*"), [])
+                if s.kind == "images" and s.region != img.region
+            ]
+            if unread:
+                ev.blocked.append(
+                    "not retired: images built from it may exist in "
+                    + ", ".join(sorted({s.region for s in unread}))
+                    + " which could not be read"
+                )
+    return ev
+
+
+def assess(
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    *,
+    explain: bool = False,
+    unread: str = "block",
+) -> Assessment:
+    """Evaluate every owned image of the view (to a fixed point over ancestry)."""
+    now = now.astimezone(dt.UTC)
+    warnings: list[str] = []
+    holds = effective_holds(policy.holds)
+    inv.resolve_families(policy.families)
+    ranks = usable_ranks(inv)
+    evals: dict[str, Eval] = {}
+    for img in inv.images:
+        if not img.owned:
+            continue
+        rule = next((r for r in policy.rules if selects(r, img, now)), None)
+        evals[img.image_id] = (
+            evaluate(inv, img, rule, now, holds, ranks, warnings, explain)
+            if rule
+            else Eval(img, None)
+        )
+
+    # keep.ancestors: an image a kept image (or copy) was built from stays (to a fixed point).
+    children: dict[str, list[str]] = defaultdict(list)
+    for i in inv.images:
+        if i.source_image_id:
+            children[i.source_image_id].append(i.image_id)
+    parents = [evals[p] for p in children if p in evals]
+    changed = True
+    while changed:
+        changed = False
+        for ev in parents:
+            if ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
+                continue
+            kept_kids = [
+                c for c in children.get(ev.image.image_id, []) if c not in evals or evals[c].kept
+            ]
+            if kept_kids:
+                ev.keep.append("ancestor of kept image(s): " + ", ".join(sorted(kept_kids)))
+                changed = True
+
+    # An image built from it whose launch permissions were not read may be shared (kept),
+    # and so keep it: no destructive stage for it either (to a fixed point).
+    doubted: dict[str, list[str]] = {}
+    changed = unread == "block"
+    while changed:
+        changed = False
+        for ev in parents:
+            pid = ev.image.image_id
+            if pid in doubted or ev.kept or ev.rule is None or not ev.rule.keep.ancestors:
+                continue
+            kids = [
+                c
+                for c in children.get(pid, [])
+                if c in evals
+                and not evals[c].kept
+                and (evals[c].image.lp == "unread" or c in doubted)
+            ]
+            if kids:
+                doubted[pid] = sorted(kids)
+                changed = True
+    return Assessment(evals, doubted, warnings, holds)
+
+
+def image_decision(
+    ev: Eval,
+    policy: Policy,
+    now: dt.datetime,
+    doubted: dict[str, list[str]],
+    *,
+    unread: str = "block",
+    warnings: list[str] | None = None,
+    live: bool = False,
+) -> ImageDecision:
+    """The stages the policy wants for one image. ``live``: the marks are those read from
+    the account just now (apply): a destructive stage is due only for an image marked by
+    THIS policy, counted from its live mark time and the real clock."""
+    warnings = warnings if warnings is not None else []
+    img = ev.image
+    marked = MARK_TAG in img.tags
+    owner = img.tags.get(BY_TAG)
+    # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
+    # before marks recorded their policy) is adopted by a policy that selects the image.
+    ours = marked and (owner == policy.name if owner else ev.rule is not None)
+    if marked and not ours and ev.rule is not None:
+        left = (
+            f"in retirement by policy {owner!r} (amictl:retired-by): "
+            "left to it; this policy neither advances nor restores it"
+        )
+        return ImageDecision("keep", [left, *ev.reasons], foreign=owner)
+    if ev.kept:
+        reasons = ev.reasons if ev.rule is not None else ["no rule selects it any more"]
+        out = ImageDecision("keep", reasons, marked_by_policy=ours)
+        if ours:
+            # undeprecate / enable first: they check the mark is this policy's, which
+            # unmark removes
+            restore = ["kept again: " + (reasons[0] if reasons else "")]
+            if img.deprecation_time is not None:
+                out.restore.append(("undeprecate", restore))
+            if img.state == "disabled":
+                out.restore.append(("enable", restore))
+            out.restore.append(("unmark", restore))
+        return out
+
+    assert ev.rule is not None
+    rule = ev.rule
+    why = [f"rule {rule.name}: nothing keeps it", *ev.unsafe]
+    out = ImageDecision("mark", why, marked_by_policy=ours)
+    since: dt.datetime | None = None
+    if marked:
+        try:
+            since = parse_time(img.tags[MARK_TAG])
+        except ValueError:
+            since = None
+        if since is None:
+            warnings.append(
+                f"{img.image_id}: bad {MARK_TAG} tag {img.tags[MARK_TAG]!r}: not advanced"
+            )
+            why.append(f"its {MARK_TAG} tag is not a time: no stage is due")
+    if not marked:
+        if live:
+            out.reasons = [*why, f"not marked for retirement by policy {policy.name!r}"]
+            out.chain.append(("mark", list(why)))
+            return out
+        out.chain.append(("mark", list(why)))
+        since = now
+    elif owner is None:
+        # adopt a mark made before marks recorded their policy
+        out.chain.append(("mark", [*why, f"records {BY_TAG}={policy.name}"]))
+        if live:
+            out.reasons = [*why, f"its mark does not name policy {policy.name!r} yet"]
+            return out
+    if since is not None and marked:
+        why.append(f"marked for retirement since {iso(since)}")
+    if img.lp == "cached" and img.lp_read_at is not None:
+        why.append(
+            "launch permissions cached: read "
+            f"{human_duration(max(now - img.lp_read_at, dt.timedelta(0)))} ago "
+            "(apply re-reads them live)"
+        )
+    blind = (img.lp == "unread" or img.image_id in doubted) and unread == "block"
+    for stage in STAGES:
+        delay = getattr(rule.retire, stage)
+        if delay is None or since is None or since + delay > now:
+            continue
+        if blind:
+            why.append(
+                f"{stage} stage due but its launch permissions could not be read: "
+                "no destructive stage"
+                if img.image_id not in doubted
+                else f"{stage} stage due but the launch permissions of images built "
+                f"from it ({', '.join(doubted[img.image_id])}) could not be read: "
+                "no destructive stage"
+            )
+            out.blind = True
+            break
+        if stage == "deregister" and img.protected:
+            why.append(
+                f"deregister stage due but deregistration protection is "
+                f"{img.deregistration_protection}: not deregistered"
+            )
+            continue
+        out.verdict = stage
+        out.due.add(stage)
+        reason = f"{stage} stage due ({days(delay)} after mark)"
+        if stage == "deprecate":
+            # apply deprecates "at the next whole minute" (AWS refuses past times): a
+            # deprecation that close counts as done, a far-future one is brought forward.
+            if not img.deprecated_at(now + DEPRECATION_SLACK):
+                out.chain.append(("deprecate", [*why, reason]))
+        elif stage == "disable":
+            if img.state != "disabled":
+                out.chain.append(("disable", [*why, reason]))
+        else:
+            out.chain.append(("deregister", [*why, reason]))
+    if blind and not out.blind and img.lp == "unread":
+        why.append("launch permissions not read: marking does not need them")
+    out.reasons = why
+    return out

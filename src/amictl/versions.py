@@ -1,0 +1,67 @@
+"""Version order: Semantic Versioning 2.0.0 precedence (semver.org, section 11).
+
+One order for everything that orders versions: keep-latest-N in plans and at apply,
+``versions``, ``--bump``, ``launch FAMILY@VERSION``, ``stale`` and channels.
+
+- The core ``MAJOR.MINOR.PATCH`` compares numerically, part by part. amictl also
+  accepts cores of another length (``1``, ``1.2``, ``2024.11.3.1``): a missing part
+  counts as lower than any present one (``1.2 < 1.2.0``), as amictl always did.
+- A pre-release (``1.2.3-rc.1``) has LOWER precedence than its release (``1.2.3``).
+  Pre-release identifiers compare left to right: numeric ones numerically, others in
+  ASCII order, numeric lower than alphanumeric; a longer list wins when all before
+  are equal (``1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-alpha.beta < 1.0.0-beta <
+  1.0.0-beta.2 < 1.0.0-beta.11 < 1.0.0-rc.1 < 1.0.0``).
+- Build metadata (``+build.5``) is ignored: ``1.0.0+a`` and ``1.0.0+b`` are equal.
+- A leading ``v`` is ignored. A version that is not of this form (``2024-rev-b``)
+  falls back to its digit and letter runs, after every well-formed one of the same
+  leading number.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+VERSION_RE = re.compile(
+    r"^[vV]?(?P<core>\d+(?:\.\d+)*)"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+
+
+def _pre_key(pre: str) -> tuple[Any, ...]:
+    out: list[tuple[int, int, str]] = []
+    for ident in pre.split("."):
+        if ident.isdigit():
+            out.append((0, int(ident), ""))
+        else:
+            out.append((1, 0, ident))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def version_key(version: str | None) -> tuple[Any, ...]:
+    """A sort key: ``version_key(a) < version_key(b)`` iff ``a`` has lower precedence."""
+    if not version:
+        return ()
+    m = VERSION_RE.match(version.strip())
+    if m:
+        core = tuple(int(p) for p in m.group("core").split("."))
+        pre = m.group("pre")
+        # (core, 1) for a release sorts after (core, 0, pre...) for its pre-releases.
+        tail: tuple[Any, ...] = (0, _pre_key(pre)) if pre else (1, ())
+        return (0, core, *tail)
+    # Not a version of this form: digit and letter runs, ranked after well-formed ones.
+    parts = re.findall(r"\d+|[A-Za-z]+", version)
+    return (1, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+
+
+def is_prerelease(version: str | None) -> bool:
+    m = VERSION_RE.match((version or "").strip())
+    return bool(m and m.group("pre"))
+
+
+def same_version(a: str | None, b: str | None) -> bool:
+    """Equal precedence (build metadata and a leading ``v`` ignored)."""
+    return a is not None and b is not None and version_key(a) == version_key(b)
