@@ -17,8 +17,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, InputError, SafetyError
 from ..inventory.collectors import image_from_api
+from ..inventory.releases import (
+    PROMOTE_PREFIX,
+    describe_promotion,
+    describe_rollback,
+    is_rollback,
+    release_stack,
+    rollback_targets,
+)
 from ..inventory.views import image_cost
 from ..model import FamilyRule, Image, Inventory, iso, parse_time, version_key
+from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable
+from ..versions import same_version
 from .gates import Gate, closed_reasons
 from .names import CHANNEL_PREFIX, channel_of_parameter, check_name, parameter_name
 
@@ -34,7 +44,12 @@ PERMISSIONS: dict[str, set[str]] = {
         "ssm:PutParameter",
     },
     "rollback": {"ec2:DescribeImages", "ssm:GetParameterHistory", "ssm:PutParameter"},
-    "channels": {"ec2:DescribeImages", "ssm:DescribeParameters", "ssm:GetParameters"},
+    "channels": {  # the listing and `channels history`
+        "ec2:DescribeImages",
+        "ssm:DescribeParameters",
+        "ssm:GetParameters",
+        "ssm:GetParameterHistory",
+    },
 }
 """AWS permissions of each channel command (``versions`` needs the inventory's)."""
 
@@ -130,7 +145,9 @@ def owned_images(conn: Connector, target: Target, rule: FamilyRule) -> list[Imag
     return out
 
 
-def image_by_id(conn: Connector, target: Target, image_id: str) -> Image | None:
+def image_by_id(
+    conn: Connector, target: Target, image_id: str, rule: FamilyRule | None = None
+) -> Image | None:
     """The image (deprecated or disabled too), or None when it is gone."""
     ec2 = conn.client("ec2", target.region, target.role_arn)
     try:
@@ -147,7 +164,7 @@ def image_by_id(conn: Connector, target: Target, image_id: str) -> Image | None:
     if not imgs:
         return None
     img = image_from_api(imgs[0], target.account, target.region)
-    img.family, img.version = FamilyRule().resolve(img)
+    img.family, img.version = (rule or FamilyRule()).resolve(img)
     return img
 
 
@@ -167,6 +184,7 @@ def parameter_history(conn: Connector, target: Target, name: str) -> list[dict[s
                         "value": str(h.get("Value", "")),
                         "modified": parse_time(h.get("LastModifiedDate")),
                         "user": h.get("LastModifiedUser"),
+                        "description": h.get("Description"),
                     }
                 )
     except ClientError as exc:
@@ -202,6 +220,8 @@ def _matches(img: Image, version: str) -> bool:
 
 
 def _unusable(img: Image, now: dt.datetime) -> str | None:
+    if bake_unusable(img.tags):
+        return f"a bake that is {bake_status(img.tags)} ({BAKE_STATUS_TAG})"
     if img.state == "disabled":
         return "disabled"
     if img.deprecated_at(now):
@@ -209,6 +229,34 @@ def _unusable(img: Image, now: dt.datetime) -> str | None:
     if img.state != "available":
         return f"in state {img.state}"
     return None
+
+
+def _check_gate(
+    conn: Connector,
+    gate: Gate,
+    chosen: list[tuple[Target, Image]],
+    family: str,
+    channel: str,
+    version: str,
+    now: dt.datetime,
+) -> None:
+    """Refuse (exit 3) when the channel's gate is closed for any chosen image."""
+    closed: list[str] = []
+    for t, img in chosen:
+        hist = None
+        if gate.requires_channel:
+            hist = parameter_history(conn, t, parameter_name(family, gate.requires_channel))
+        closed.extend(closed_reasons(gate, img, hist, now))
+    if closed:
+        raise SafetyError(
+            f"gate {channel} ({gate.where}) is closed for {family} {version}: " + "; ".join(closed),
+            hint=f"meet the gate of channel {channel}, or change it in {gate.where}"
+            + (
+                " (or `--skip-gates REASON` for a rollback)"
+                if version.startswith("rollback")
+                else ""
+            ),
+        )
 
 
 # ---------------------------------------------------------------- promote
@@ -272,18 +320,7 @@ def promote(
             hint="promote a version that is available, neither deprecated nor disabled",
         )
     if gate is not None:
-        closed: list[str] = []
-        for t, img in chosen:
-            hist = None
-            if gate.requires_channel:
-                hist = parameter_history(conn, t, parameter_name(family, gate.requires_channel))
-            closed.extend(closed_reasons(gate, img, hist, now))
-        if closed:
-            raise SafetyError(
-                f"gate {channel} ({gate.where}) is closed for {family} {version}: "
-                + "; ".join(closed),
-                hint=f"meet the gate of channel {channel}, or change it in {gate.where}",
-            )
+        _check_gate(conn, gate, chosen, family, channel, version, now)
     rows: list[dict[str, Any]] = []
     for t, img in chosen:
         hist = parameter_history(conn, t, name)
@@ -302,7 +339,7 @@ def promote(
         }
         if previous != img.image_id:
             row["parameter_version"] = _put(
-                conn, t, name, img.image_id, f"amictl channel {channel} of {family}: {version}"
+                conn, t, name, img.image_id, describe_promotion(family, channel, version)
             )
             row["status"] = "promoted"
         rows.append(row)
@@ -312,18 +349,47 @@ def promote(
 # ---------------------------------------------------------------- rollback
 
 
+def rollback_problem(img: Image | None, image_id: str, target: Target, family: str) -> str | None:
+    """Why ``img`` may not be a rollback target of ``family`` in ``target`` (None: it may):
+    the same checks as a promotion (own account, this family, available, neither
+    deprecated-and-disabled nor a failed bake)."""
+    where = f"{target.account}/{target.region}"
+    if img is None:
+        return f"{where}: the earlier image {image_id} is gone (deregistered)"
+    if img.owner_id != target.account:
+        return (
+            f"{where}: the earlier image {image_id} is owned by {img.owner_id or 'another account'}"
+        )
+    if img.family != family:
+        return f"{where}: the earlier image {image_id} is not of family {family} ({img.family})"
+    if bake_unusable(img.tags):
+        return f"{where}: the earlier image {image_id} is a bake that {bake_status(img.tags)}"
+    if img.state != "available":
+        return f"{where}: the earlier image {image_id} is {img.state}"
+    return None
+
+
 def rollback(
     conn: Connector,
     targets: list[Target],
     family: str,
     channel: str,
     now: dt.datetime | None = None,
+    *,
+    to_version: str | None = None,
+    gates: dict[str, Gate] | None = None,
+    skip_gates: str | None = None,
+    rule: FamilyRule | None = None,
 ) -> list[dict[str, Any]]:
-    """Set the channel back to the image it held before its current one, in every target
-    region where it exists. Refuses (SafetyError) when that image is gone or disabled, or
-    there is no earlier value; checks every region before writing any."""
+    """Set the channel one release back (or back to ``to_version``) in every target region
+    where it exists. The channel's releases are read from its parameter history
+    (``inventory.releases``): two rollbacks go two steps back. Every target is re-checked
+    (own account, this family, available, not a failed bake) and the channel's gate
+    applies unless ``skip_gates`` gives the reason; every region is checked before any
+    is written. Refusals are SafetyError (exit 3)."""
     name = parameter_name(family, channel)
     now = now or dt.datetime.now(dt.UTC)
+    rule = rule or FamilyRule()
     todo: list[tuple[Target, str, str, Image]] = []
     problems: list[str] = []
     absent: list[str] = []
@@ -333,22 +399,39 @@ def rollback(
         if not hist:
             absent.append(where)
             continue
-        current = hist[-1]["value"]
-        previous = next((h["value"] for h in reversed(hist) if h["value"] != current), None)
-        if previous is None:
-            problems.append(f"{where}: channel {channel} never held another image than {current}")
+        current = release_stack(hist)[-1]
+        candidates = rollback_targets(hist)
+        if not candidates:
+            problems.append(f"{where}: channel {channel} has no earlier release than {current}")
             continue
-        img = image_by_id(conn, t, previous)
-        if img is None:
-            problems.append(f"{where}: the previous image {previous} is gone (deregistered)")
+        chosen: str | None = None
+        img: Image | None = None
+        if to_version is None:
+            chosen = candidates[0]
+            img = image_by_id(conn, t, chosen, rule)
+        else:
+            for c in candidates:
+                cand = image_by_id(conn, t, c, rule)
+                if (
+                    cand is not None
+                    and cand.version is not None
+                    and same_version(cand.version, to_version)
+                ):
+                    chosen, img = c, cand
+                    break
+            if chosen is None:
+                problems.append(
+                    f"{where}: version {to_version} is not among the earlier releases of "
+                    f"channel {channel}"
+                )
+                continue
+        assert chosen is not None
+        bad = rollback_problem(img, chosen, t, family)
+        if bad:
+            problems.append(bad)
             continue
-        if img.state == "disabled":
-            problems.append(f"{where}: the previous image {previous} is disabled")
-            continue
-        if img.state != "available":
-            problems.append(f"{where}: the previous image {previous} is {img.state}")
-            continue
-        todo.append((t, current, previous, img))
+        assert img is not None
+        todo.append((t, current, chosen, img))
     if problems:
         raise SafetyError(
             f"refusing to roll back channel {channel} of {family}: " + "; ".join(problems),
@@ -360,6 +443,11 @@ def rollback(
             f"channel {channel} of family {family} does not exist in {', '.join(absent)}",
             hint="see `amictl channels`",
         )
+    gate = (gates or {}).get(channel)
+    if gate is not None and not skip_gates:
+        _check_gate(
+            conn, gate, [(t, img) for t, _, _, img in todo], family, channel, "rollback", now
+        )
     rows = []
     for t, current, previous, img in todo:
         version = _put(
@@ -367,7 +455,7 @@ def rollback(
             t,
             name,
             previous,
-            f"amictl channel {channel} of {family}: rollback to {img.version or previous}",
+            describe_rollback(family, channel, img.version or previous),
         )
         rows.append(
             {
@@ -375,15 +463,74 @@ def rollback(
                 "channel": channel,
                 "account": t.account,
                 "region": t.region,
-                "version": img.version if img.family == family else None,
+                "version": img.version,
                 "image_id": previous,
                 "previous_image_id": current,
                 "parameter": name,
                 "parameter_version": version,
                 "status": "rolled back",
                 "deprecated": img.deprecated_at(now),
+                "gates_skipped": skip_gates,
             }
         )
+    return rows
+
+
+def channel_history(
+    conn: Connector,
+    targets: list[Target],
+    family: str,
+    channel: str | None = None,
+    rule: FamilyRule | None = None,
+) -> list[dict[str, Any]]:
+    """Every value each channel of ``family`` took, oldest first, with its version, what
+    wrote it (promote, rollback, other) and its place now: current, or how many
+    rollbacks back."""
+    rule = rule or FamilyRule()
+    rows: list[dict[str, Any]] = []
+    names = (
+        [parameter_name(family, channel)]
+        if channel
+        else sorted({r["parameter"] for r in list_channels(conn, targets, family, rule)})
+    )
+    for t in targets:
+        images = {i.image_id: i for i in owned_images(conn, t, rule)}
+        for name in names:
+            hist = parameter_history(conn, t, name)
+            if not hist:
+                continue
+            stack = release_stack(hist)
+            back = {v: n for n, v in enumerate(rollback_targets(hist), 1)}
+            chan = channel_of_parameter(name) or ("", "")
+            for h in hist:
+                img = images.get(h["value"])
+                desc = h.get("description") or ""
+                place = (
+                    "current"
+                    if h is hist[-1]
+                    else (f"{back[h['value']]} back" if h["value"] in back else "")
+                )
+                rows.append(
+                    {
+                        "family": family,
+                        "channel": chan[1],
+                        "account": t.account,
+                        "region": t.region,
+                        "parameter_version": h["version"],
+                        "image_id": h["value"],
+                        "version": img.version if img else None,
+                        "state": img.state if img else "gone",
+                        "by": "rollback"
+                        if is_rollback(desc)
+                        else "promote"
+                        if desc.startswith(PROMOTE_PREFIX)
+                        else "other",
+                        "at": iso(h["modified"]),
+                        "user": h.get("user"),
+                        "place": place,
+                        "in_stack": h["value"] in stack,
+                    }
+                )
     return rows
 
 

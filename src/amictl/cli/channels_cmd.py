@@ -50,6 +50,19 @@ CHANNEL_COLUMNS = [
 ]
 
 
+HISTORY_COLUMNS = [
+    "channel",
+    "region",
+    "parameter_version",
+    "version",
+    "image_id",
+    "by",
+    "at",
+    "place",
+    "state",
+]
+
+
 def _caller(conn: Connector, targets: list[Target]) -> str | None:
     try:
         return conn.identity(targets[0].role_arn if targets else None)["arn"]
@@ -114,24 +127,76 @@ def register(cli: click.Group) -> None:
     @cli.command("rollback")
     @click.argument("family")
     @click.option("--channel", required=True, help="The channel to set back.")
+    @click.option(
+        "--to",
+        "to_version",
+        metavar="VERSION",
+        help="Jump back to this version (one of the channel's earlier releases).",
+    )
+    @click.option(
+        "--gates",
+        "gates_file",
+        type=click.Path(dir_okay=False),
+        help="YAML file of promotion gates per channel: a rollback must pass them too.",
+    )
+    @click.option(
+        "--skip-gates",
+        metavar="REASON",
+        help="Roll back although the channel's gate is closed; the reason is recorded.",
+    )
     @global_options
-    def rollback_cmd(family: str, channel: str) -> None:
-        """Set channel C of FAMILY back to the image it held before the current one.
+    def rollback_cmd(
+        family: str,
+        channel: str,
+        to_version: str | None,
+        gates_file: str | None,
+        skip_gates: str | None,
+    ) -> None:
+        """Set channel C of FAMILY one release back (or back to --to VERSION).
 
-        Reads the parameter's history in every region; refuses (exit 3) when that image is
-        gone or disabled. Each change is recorded in the state store.
+        The channel's releases come from its parameter history: each rollback goes one
+        step further back (see `amictl channels history FAMILY`). The target is re-checked
+        like a promotion: this account's own image of FAMILY, available, not a failed bake;
+        refuses (exit 3) otherwise, or when the gate is closed (unless --skip-gates REASON).
+        Each change is recorded in the state store.
         """
         channels.parameter_name(family, channel)
+        if skip_gates is not None and not skip_gates.strip():
+            raise click.BadParameter("give the reason", param_hint="--skip-gates")
+        gates = channels.load_gates(gates_file) if gates_file else None
         conn = context.connector()
         targets = conn.targets()
-        rows = channels.rollback(conn, targets, family, channel)
+        rows = channels.rollback(
+            conn,
+            targets,
+            family,
+            channel,
+            to_version=to_version,
+            gates=gates,
+            skip_gates=skip_gates,
+        )
         channels.record(context.store(), rows, "rollback", _caller(conn, targets))
         emit(rows, CHANGE_COLUMNS, title=f"channel {channel} of {family} rolled back")
         for r in rows:
             if r.get("deprecated"):
                 info(f"warning: {r['region']}: {r['image_id']} is deprecated")
+        if skip_gates:
+            info(f"gates skipped: {skip_gates}")
 
-    @cli.command("channels")
+    class ChannelsGroup(click.Group):
+        """`channels [FAMILY]` lists; `channels history FAMILY` shows the history."""
+
+        def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+            if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+                args = ["list", *args]
+            return super().parse_args(ctx, args)
+
+    @cli.group("channels", cls=ChannelsGroup)
+    def channels_group() -> None:
+        """Release channels: `channels [FAMILY]` lists them, `channels history FAMILY` shows
+        every value a channel took."""
+
+    @channels_group.command("list")
     @click.argument("family", required=False)
     @global_options
     def channels_cmd(family: str | None) -> None:
@@ -139,3 +204,16 @@ def register(cli: click.Group) -> None:
         conn = context.connector()
         rows = channels.list_channels(conn, conn.targets(), family)
         emit(rows, CHANNEL_COLUMNS, title=f"{len(rows)} channels")
+
+    @channels_group.command("history")
+    @click.argument("family")
+    @click.option("--channel", help="Only this channel.")
+    @global_options
+    def history_cmd(family: str, channel: str | None) -> None:
+        """Every value the channels of FAMILY took, oldest first: version, promote or
+        rollback, when, by whom, and its place now (current, or N rollbacks back)."""
+        if channel:
+            channels.parameter_name(family, channel)
+        conn = context.connector()
+        rows = channels.channel_history(conn, conn.targets(), family, channel)
+        emit(rows, HISTORY_COLUMNS, title=f"history of the channels of {family}")

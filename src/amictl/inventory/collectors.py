@@ -33,6 +33,7 @@ PAGE_SIZES = {
     "describe_launch_configurations": 100,
     "describe_auto_scaling_groups": 100,
     "describe_parameters": 50,
+    "get_parameter_history": 50,
 }
 
 

@@ -56,8 +56,7 @@ def snapshot_keep_reasons(
     )
     if users:
         out.append(
-            ("also used by " if of_image else "used by registered image(s) ")
-            + ", ".join(users[:5])
+            ("also used by " if of_image else "used by registered image(s) ") + ", ".join(users[:5])
         )
     if shared_with:
         out.append("shared with " + ", ".join(shared_with[:5]))
