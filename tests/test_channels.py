@@ -211,7 +211,7 @@ def test_rollback_sets_the_previous_image_back(env, run):
     assert code == 1 and "does not exist" in msg
     run.json("promote", "web", "1", "--channel", "prod")
     code, _, msg = run("rollback", "web", "--channel", "prod")
-    assert code == 3 and "never held another image" in msg
+    assert code == 3 and "no earlier release" in msg
     run.json("promote", "web", "2", "--channel", "prod")
     run.json("promote", "web", "2", "--channel", "prod")  # unchanged: not a new value
     rows = run.json("rollback", "web", "--channel", "prod")
@@ -256,7 +256,9 @@ def test_launch_template_following_a_channel_keeps_its_image_and_rollback_moves_
     d = verdicts()
     assert d[ids["web2"]]["verdict"] == "keep"
     assert any("channel" in x for x in d[ids["web2"]]["reasons"]), d[ids["web2"]]
-    assert d[ids["web1"]]["verdict"] == "deregister"
+    # web1 is the channel's previous release: a rollback needs it (keep.channel_history 1)
+    assert d[ids["web1"]]["verdict"] == "keep"
+    assert any("channel history" in x for x in d[ids["web1"]]["reasons"]), d[ids["web1"]]
     assert d[ids["web3"]]["verdict"] == "keep"  # the newest
 
     run.json("rollback", "web", "--channel", "prod")

@@ -119,6 +119,13 @@ def register(cli: click.Group) -> None:
         help="Actions in flight at once.",
     )
     @click.option(
+        "--batch",
+        type=click.IntRange(0, 1000),
+        default=0,
+        show_default=True,
+        help="Actions decided on one live read (0: each wave of --workers actions gets its own).",
+    )
+    @click.option(
         "--accept-unsigned",
         is_flag=True,
         help="Apply a plan not signed by this state store (made elsewhere); review its policy part first.",
@@ -138,6 +145,7 @@ def register(cli: click.Group) -> None:
         force_unsafe: bool,
         resume: bool,
         workers: int,
+        batch: int,
         accept_unsigned: bool,
         force: bool,
     ) -> None:
@@ -223,6 +231,7 @@ def register(cli: click.Group) -> None:
             max_age=age,
             force_unsafe=force_unsafe,
             workers=workers,
+            batch=batch,
         )
         check_plan(plan, opts)
         if not plan.actions:
