@@ -37,6 +37,11 @@ def register(cli: click.Group) -> None:
         "--allow-deprecated", is_flag=True, help="Launch even a deprecated or disabled image."
     )
     @click.option("--dry-run", is_flag=True, help="Ask AWS whether it would work; launch nothing.")
+    @click.option(
+        "--allow-failed-bake",
+        is_flag=True,
+        help="Launch an image whose bake failed, was abandoned or is building (to debug it).",
+    )
     @global_options
     def launch_cmd(
         ref: str,
@@ -49,12 +54,14 @@ def register(cli: click.Group) -> None:
         tags: tuple[str, ...],
         allow_deprecated: bool,
         dry_run: bool,
+        allow_failed_bake: bool,
     ) -> None:
         """Run instances from exactly one image, tagged with its family, version and id.
 
         FAMILY@VERSION is the owned image with those tags in the region; otherwise the
         token is a channel, read from SSM `/amictl/channels/FAMILY/CHANNEL`. Deprecated
-        or disabled images are refused (exit 3) unless --allow-deprecated.
+        or disabled images are refused (exit 3) unless --allow-deprecated; images whose
+        bake is building, failed or abandoned unless --allow-failed-bake.
         """
         extra = launching.parse_tags(tags)
         data = user_data.read_bytes() if user_data else None
@@ -68,8 +75,10 @@ def register(cli: click.Group) -> None:
             )
         resolved = launching.resolve(conn, targets[0], ref)
         info(f"image {resolved.image_id}: {resolved.reason}")
-        for w in launching.check_launchable(resolved.found, allow_deprecated):
-            info(f"warning: {w} (--allow-deprecated)")
+        for w in launching.check_launchable(
+            resolved.found, allow_deprecated, allow_failed_bake=allow_failed_bake
+        ):
+            info(f"warning: {w}")
         res = launching.launch(
             conn,
             resolved,

@@ -10,6 +10,8 @@ from ..aws.session import Connector, Target, aws_error
 from ..distribute.common import FAMILY_TAG, VERSION_TAG, Found, check_image_id, describe_image
 from ..errors import AmictlError, InputError, SafetyError
 from ..model import iso, parse_time
+from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable
+from ..versions import VERSION_RE, same_version
 
 CHANNEL_PARAMETER = "/amictl/channels/{family}/{channel}"
 
@@ -40,6 +42,29 @@ def _by_version(ec2: Any, region: str, family: str, version: str) -> list[dict[s
         raise aws_error(exc, "DescribeImages", region) from None
 
 
+def _by_precedence(ec2: Any, region: str, family: str, version: str) -> list[dict[str, Any]]:
+    """Images of the family whose version has the same SemVer precedence (``v1.2.3``,
+    ``1.2.3+build.7`` name ``1.2.3``)."""
+    if not VERSION_RE.match(version.strip()):
+        return []
+    try:
+        pages = ec2.get_paginator("describe_images").paginate(
+            Owners=["self"],
+            Filters=[{"Name": f"tag:{FAMILY_TAG}", "Values": [family]}],
+            IncludeDeprecated=True,
+            IncludeDisabled=True,
+        )
+        found = [i for p in pages for i in p.get("Images", [])]
+    except Exception as exc:  # noqa: BLE001
+        raise aws_error(exc, "DescribeImages", region) from None
+    out = []
+    for img in found:
+        tags = {t["Key"]: t.get("Value", "") for t in img.get("Tags", []) or []}
+        if same_version(tags.get(VERSION_TAG), version):
+            out.append(img)
+    return out
+
+
 def _one(images: list[dict[str, Any]], what: str) -> dict[str, Any]:
     if len(images) > 1:
         ids = ", ".join(sorted(i["ImageId"] for i in images))
@@ -66,7 +91,9 @@ def resolve(conn: Connector, target: Target, ref: str) -> Resolved:
             f"{ref!r}: expected FAMILY@VERSION, FAMILY@CHANNEL or an image id (ami-…)",
             key="IMAGE",
         )
-    images = _by_version(ec2, target.region, family, token)
+    images = _by_version(ec2, target.region, family, token) or _by_precedence(
+        ec2, target.region, family, token
+    )
     if images:
         img = _one(images, f"{family}@{token}")
         return Resolved(
@@ -104,11 +131,26 @@ def resolve(conn: Connector, target: Target, ref: str) -> Resolved:
 
 
 def check_launchable(
-    found: Found, allow_deprecated: bool, now: dt.datetime | None = None
+    found: Found,
+    allow_deprecated: bool,
+    now: dt.datetime | None = None,
+    allow_failed_bake: bool = False,
 ) -> list[str]:
-    """Refuse (exit 3) deprecated or disabled images unless allowed; returns warnings."""
+    """Refuse (exit 3) deprecated or disabled images unless allowed, and images whose bake
+    is still building, failed or abandoned unless ``allow_failed_bake``; returns warnings."""
     now = now or dt.datetime.now(dt.UTC)
     state = found.data.get("State")
+    tags = {t["Key"]: t.get("Value", "") for t in found.data.get("Tags", []) or []}
+    if bake_unusable(tags):
+        msg = f"{found.image_id} is a bake that is {bake_status(tags)} ({BAKE_STATUS_TAG})"
+        if not allow_failed_bake:
+            raise SafetyError(
+                msg + ": refusing to launch it",
+                hint="launch a tested version, or pass --allow-failed-bake to debug this one",
+            )
+        warnings = [msg]
+    else:
+        warnings = []
     problems = []
     if state == "disabled":
         problems.append(f"{found.image_id} is disabled")
@@ -122,4 +164,4 @@ def check_launchable(
         )
     if state not in ("available", "disabled"):
         raise AmictlError(f"{found.image_id} is {state}: only an available image can be launched")
-    return problems
+    return warnings + problems

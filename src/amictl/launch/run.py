@@ -63,6 +63,9 @@ def launch(
         all_tags[FAMILY_TAG] = family
     if version:
         all_tags[VERSION_TAG] = version
+    # The volumes get the user's tags and the family/version, never the image id: a backup
+    # of a volume copies its tags, and a snapshot must not look "made for" the image.
+    volume_tags = [{"Key": k, "Value": v} for k, v in all_tags.items()]
     all_tags[IMAGE_TAG] = found.image_id
     tag_list = [{"Key": k, "Value": v} for k, v in all_tags.items()]
     kwargs: dict[str, Any] = {
@@ -72,7 +75,7 @@ def launch(
         "MaxCount": count,
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": tag_list},
-            {"ResourceType": "volume", "Tags": tag_list},
+            {"ResourceType": "volume", "Tags": volume_tags},
         ],
         "DryRun": dry_run,
     }
