@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "ec2:RestoreSnapshotFromRecycleBin",
             "ec2:DescribeImages",
             "ec2:DescribeSnapshots",
+            "ec2:DeleteTags",  # the retirement marks of a restored image
         }
     ),
 }

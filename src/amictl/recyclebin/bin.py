@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, InputError
 from ..model import iso
+from ..tagnames import BY_TAG, MARK_TAG
 
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 SNAP_RE = re.compile(r"^snap-[0-9a-f]{8,17}$")
@@ -252,6 +253,19 @@ def restore(connector: Connector, target: Target, resource_id: str) -> dict[str,
             op = "DescribeSnapshots"
             if not _snapshot_exists(ec2, sid):
                 out["missing_snapshots"].append(sid)
+        # Restored means wanted again: the retirement marks amictl left on it would make
+        # the next plan retire it again. They are removed, and the output says so.
+        tags = {t["Key"]: t.get("Value", "") for t in image.get("Tags", []) or []}
+        marks = [k for k in (MARK_TAG, BY_TAG) if k in tags]
+        out["marks_removed"] = []
+        if marks:
+            op = "DeleteTags"
+            ec2.delete_tags(Resources=[rid], Tags=[{"Key": k} for k in marks])
+            out["marks_removed"] = [f"{k}={tags[k]}" for k in marks]
+            out["warnings"].append(
+                f"removed the retirement marks {', '.join(out['marks_removed'])}: the next "
+                "plan decides about it afresh"
+            )
         for sid in out["missing_snapshots"]:
             out["warnings"].append(
                 f"{rid} is registered again but its snapshot {sid} is gone for good "
