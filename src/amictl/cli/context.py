@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+import sqlalchemy as sa
+
 from ..aws.session import AwsConfig, Connector
+from ..errors import InputError
 from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from ..state.store import Store
 from .common import settings
@@ -29,4 +32,21 @@ def connector() -> Connector:
 
 
 def store() -> Store:
-    return Store(settings().state)
+    url = settings().state
+    if url is not None and url.strip().startswith("sqlite:") and in_memory(url):
+        raise InputError(
+            f"--state {url}: names no database file, so plans, the journal and the locks "
+            "would be lost when amictl exits",
+            key="--state",
+            hint="give a file: sqlite:////path/to/state.db (or leave --state out for the default)",
+        )
+    return Store(url)
+
+
+def in_memory(url: str) -> bool:
+    """A SQLite URL without a file (``sqlite://``, ``sqlite:///``, ``:memory:``)."""
+    try:
+        database = sa.make_url(url.strip()).database
+    except sa.exc.ArgumentError:
+        return False  # the store names what is wrong with it
+    return (database or "") in ("", ":memory:") or "mode=memory" in url

@@ -66,7 +66,9 @@ def register(cli: click.Group) -> None:
     @click.option("--instances", type=int, help="large fleet: number of instances.")
     @click.option("--launch-templates", type=int, help="large fleet: number of launch templates.")
     @click.option("--lt-versions", type=int, help="large fleet: versions per launch template.")
-    @click.option("--regions-count", "regions", type=int, help="large fleet: number of regions.")
+    @click.option(
+        "--regions-count", "regions_count", type=int, help="large fleet: number of regions."
+    )
     @click.option(
         "--aws-model",
         is_flag=True,
@@ -102,7 +104,12 @@ def register(cli: click.Group) -> None:
         if fleet != "none":
             info(f"seeding fleet {fleet} ...")
             if fleet in ("demo", "large"):
-                opts = {k: v for k, v in sizes.items() if v is not None}
+                # --regions-count is the fleet's `regions` (its own name: not --region's)
+                opts = {
+                    ("regions" if k == "regions_count" else k): v
+                    for k, v in sizes.items()
+                    if v is not None
+                }
                 result = sb.load_builtin(fleet, seed=seed, **opts)
             else:
                 result = sb.load_file(fleet)
