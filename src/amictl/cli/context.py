@@ -35,7 +35,7 @@ def store() -> Store:
     url = settings().state
     if url is not None and url.strip().startswith("sqlite:") and in_memory(url):
         raise InputError(
-            f"--state {url}: names no database file, so plans, the journal and the locks "
+            f"{url} names no database file, so plans, the journal and the locks "
             "would be lost when amictl exits",
             key="--state",
             hint="give a file: sqlite:////path/to/state.db (or leave --state out for the default)",
