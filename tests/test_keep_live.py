@@ -64,11 +64,10 @@ def run_apply(
     **opts: Any,
 ) -> Any:
     store = Store(f"sqlite:///{tmp_path}/state-{env.account}.db")
-    o = ApplyOptions(
-        max_destroy=1000, max_share=1.0, allow_whole_family=True, workers=1, **opts
-    )
+    o = ApplyOptions(max_destroy=1000, max_share=1.0, allow_whole_family=True, workers=1, **opts)
     conn = env.connector(regions)
-    return execute(conn, store, prepare(conn, p, o, store), o, between_batches=hook)
+    extra = {"between_batches": hook} if hook is not None else {}
+    return execute(conn, store, prepare(conn, p, o, store), o, **extra)
 
 
 def images(env: Env, region: str = "us-east-1") -> dict[str, dict[str, Any]]:
@@ -80,7 +79,10 @@ def images(env: Env, region: str = "us-east-1") -> dict[str, dict[str, Any]]:
 
 
 def snaps(env: Env) -> set[str]:
-    return {s["SnapshotId"] for s in env.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    return {
+        s["SnapshotId"]
+        for s in env.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    }
 
 
 def snap_of(env: Env, image_id: str) -> str:
@@ -115,7 +117,7 @@ def test_references_that_appear_during_an_apply_stop_the_next_deregister(env, tm
     ids = env.load(fleet(["1", "2", "3", "4", "5"]))["aliases"]
     p = make_plan(env, policy())
     assert planned(p, "deregister") == {ids[f"f{i}"] for i in (1, 2, 3, 4)}
-    ec2, ssm = env.client("ec2"), env.client("ssm")
+    ssm = env.client("ssm")
     first: list[str] = []
 
     def hook(batch: list[Action]) -> None:
@@ -185,7 +187,11 @@ def test_an_edited_plan_cannot_deregister_the_newest_of_a_family(env, tmp_path):
     p = make_plan(env, policy())
     body = p.to_dict()
     body["actions"].append(
-        {**[a for a in body["actions"] if a["type"] == "mark"][0], "id": "x1", "image_id": ids["f3"]}
+        {
+            **[a for a in body["actions"] if a["type"] == "mark"][0],
+            "id": "x1",
+            "image_id": ids["f3"],
+        }
     )
     body["actions"].append(
         {
@@ -308,13 +314,15 @@ def test_rollback_two_steps_and_to_a_version(env, tmp_path, monkeypatch):
     assert value() == ids["f1"]
 
 
-def test_rollback_never_points_a_channel_at_another_accounts_image(env, sandbox, tmp_path, monkeypatch):
+def test_rollback_never_points_a_channel_at_another_accounts_image(
+    env, sandbox, tmp_path, monkeypatch
+):
     from conftest import _accounts
 
     other = Env(sandbox, str(next(_accounts)))
-    foreign = other.load("images:\n  - {alias: pub, public: true, tags: {family: f, version: '0.9'}}\n")[
-        "aliases"
-    ]["pub"]
+    foreign = other.load(
+        "images:\n  - {alias: pub, public: true, tags: {family: f, version: '0.9'}}\n"
+    )["aliases"]["pub"]
     env.load(fleet(["1.0.0"]))
     for k, v in env.cli_env(tmp_path).items():
         monkeypatch.setenv(k, v)
@@ -336,9 +344,7 @@ def test_rollback_passes_the_gate_or_names_why_it_skips_it(env, tmp_path, monkey
     env_args = env.cli_args()
     assert invoke(["promote", "f", "1.0.0", "--channel", "prod", *env_args])[0] == 0
     assert invoke(["promote", "f", "1.1.0", "--channel", "prod", *env_args])[0] == 0
-    code, _, err = invoke(
-        ["rollback", "f", "--channel", "prod", "--gates", str(gates), *env_args]
-    )
+    code, _, err = invoke(["rollback", "f", "--channel", "prod", "--gates", str(gates), *env_args])
     assert code == 3 and "gate prod" in err
     code, out, err = invoke(
         [
@@ -402,7 +408,9 @@ def test_a_skipped_deregister_removes_the_marks_this_policy_made(env, tmp_path):
     ec2 = env.client("ec2")
 
     def use() -> None:
-        ec2.create_launch_template(LaunchTemplateName="late", LaunchTemplateData={"ImageId": ids["f1"]})
+        ec2.create_launch_template(
+            LaunchTemplateName="late", LaunchTemplateData={"ImageId": ids["f1"]}
+        )
 
     res = run_apply(env, p, tmp_path, once(use, "mark"))
     img = images(env)[ids["f1"]]
