@@ -478,3 +478,34 @@ def test_state_env_without_a_file_is_refused(tmp_path, var):
     code, _, err = invoke(["journal"], env={var: "sqlite:///", "XDG_STATE_HOME": str(tmp_path)})
     assert code == 2, err
     assert os.environ.get(var) != "sqlite:///"
+
+
+# ---------------------------------------------------------------- one-image commands (issue 21.5)
+
+
+def test_single_image_commands_go_through_the_checked_path(env, tmp_path, monkeypatch):
+    ids = env.load(fleet(["1", "2", "3"]) + "instances: [{alias: i, image: f1}]\n")["aliases"]
+    for k, v in env.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    args = env.cli_args()
+    code, _, err = invoke(["retire", ids["f1"], "--yes", *args])
+    assert code == 3 and "in use" in err
+    assert ids["f1"] in images(env)
+    code, out, err = invoke(
+        ["retire", ids["f2"], "--snapshots", "delete", "--yes", "-o", "json", *args]
+    )
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["type"] for r in rows] == ["mark", "deregister", "delete-snapshot"]
+    assert ids["f2"] not in images(env)
+    code, _, err = invoke(["disable", ids["f3"], "--yes", *args])
+    assert code == 0, err
+    assert images(env)[ids["f3"]]["State"] == "disabled"
+    assert tags(images(env)[ids["f3"]])[BY] == "amictl-cli"
+    code, _, err = invoke(["tag", ids["f1"], "amictl:bake-status=tested", *args])
+    assert code == 2
+    code, _, err = invoke(["tag", ids["f1"], "owner=team-a", *args])
+    assert code == 0, err
+    assert tags(images(env)[ids["f1"]])["owner"] == "team-a"
+    journal = json.loads(invoke(["journal", "-o", "json"])[1])
+    assert any(j.get("type") == "deregister" for j in journal)

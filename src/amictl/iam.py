@@ -25,6 +25,8 @@ COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
 COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
 COMMANDS = (*COMMANDS, "bake", "stale")
+SINGLE_IMAGE = ("deprecate", "disable", "retire")  # one-action plans: what apply needs
+COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 
 
 def permissions(command: str) -> set[str]:
@@ -50,11 +52,13 @@ def permissions(command: str) -> set[str]:
     if command == "bake":  # bake (also --cleanup); stale: the inventory's, plus look-ups
         perms |= BAKE_PERMISSIONS | CREATE_PERMISSIONS | CATALOG_PERMISSIONS | LAUNCH_PERMISSIONS
         return perms | DISTRIBUTE_PERMISSIONS["copy"] | DISTRIBUTE_PERMISSIONS["share"]
+    if command == "tag":
+        return perms | {"ec2:DescribeImages", "ec2:CreateTags"}
     if command == "stale":
         perms |= STALE_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
-    if command == "apply":
+    if command == "apply" or command in SINGLE_IMAGE:
         for ex in EXECUTORS.values():
             perms.update(ex.permissions)
         perms.update(RECHECK_PERMISSIONS)

@@ -125,7 +125,10 @@ def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
 
 def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     s = rule.select
-    if img.family is None:
+    if s.images is not None:
+        if img.image_id not in s.images:
+            return False
+    elif img.family is None:
         if not s.unfamilied:
             return False
     elif s.families is not None and not _glob_re(s.families).match(img.family):

@@ -29,6 +29,7 @@ class Select:
     regions: tuple[str, ...] | None = None
     older_than: dt.timedelta | None = None
     unfamilied: bool = False
+    images: tuple[str, ...] | None = None  # exact image ids
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
                     regions=sel["regions"],
                     older_than=sel["older_than"],
                     unfamilied=bool(sel["unfamilied"]),
+                    images=sel["images"],
                 ),
                 keep=Keep(
                     latest=keep["latest"],

@@ -68,6 +68,11 @@ SELECT = Key(
         Key("regions", "glob-list", "Regions (default: every scanned region)."),
         Key("older_than", "duration", "On CreationDate."),
         Key("unfamilied", "bool", "Also select images with no family.", False),
+        Key(
+            "images",
+            "glob-list",
+            "Exact image ids (ami-…); with it, images with or without a family are selected.",
+        ),
     ),
 )
 

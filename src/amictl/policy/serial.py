@@ -54,6 +54,7 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
                     "regions": list(r.select.regions) if r.select.regions is not None else None,
                     "older_than": _dur(r.select.older_than),
                     "unfamilied": r.select.unfamilied,
+                    "images": list(r.select.images) if r.select.images is not None else None,
                 },
                 "keep": {
                     "latest": r.keep.latest,
@@ -204,6 +205,7 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
                     regions=r.strs(s.get("regions"), f"{k}.select.regions"),
                     older_than=r.dur(s.get("older_than"), f"{k}.select.older_than"),
                     unfamilied=r.bool_(s.get("unfamilied", False), f"{k}.select.unfamilied"),
+                    images=r.strs(s.get("images"), f"{k}.select.images"),
                 ),
                 keep=Keep(
                     latest=latest,

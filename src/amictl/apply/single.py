@@ -1,0 +1,81 @@
+"""One image, one stage: ``amictl deprecate|disable|retire AMI`` as one-action plans.
+
+A single-image command is not a shortcut around the safety of a plan: it makes a plan
+with a policy of one rule that selects exactly that image (``select.images``), with
+every keep condition at its default (in use, shared, channels and their history,
+ancestors, holds), planned on a fresh scan of the image's region, and applies it
+through the same executor — the live decision, the journal, the lock and the
+refusals. The marks it writes name the policy ``amictl-cli``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..aws.session import Connector, Target
+from ..errors import InputError, SafetyError
+from ..inventory.scan import scan
+from ..policy.model import Keep, Policy, Retire, Rule, Select
+from ..policy.plan_model import Plan
+from ..policy.planner import plan as make_plan
+
+MANUAL_POLICY = "amictl-cli"
+STAGES = ("deprecate", "disable", "deregister")
+
+
+def single_policy(image_id: str, stage: str, snapshots: str = "keep") -> Policy:
+    if stage not in STAGES:
+        raise InputError(f"unknown stage {stage!r}", key="stage")
+    if snapshots not in ("keep", "delete", "archive"):
+        raise InputError(f"expected keep, delete or archive, got {snapshots!r}", key="--snapshots")
+    zero = dt.timedelta(0)
+    retire = Retire(
+        deprecate=zero if stage == "deprecate" else None,
+        disable=zero if stage == "disable" else None,
+        deregister=zero if stage == "deregister" else None,
+        snapshots=snapshots,
+    )
+    rule = Rule(
+        name=f"{stage}-{image_id}", select=Select(images=(image_id,)), keep=Keep(), retire=retire
+    )
+    return Policy(name=MANUAL_POLICY, rules=(rule,), path=f"<amictl {stage} {image_id}>")
+
+
+def single_plan(
+    connector: Connector,
+    target: Target,
+    image_id: str,
+    stage: str,
+    snapshots: str = "keep",
+    now: dt.datetime | None = None,
+) -> Plan:
+    """The one-image plan; SafetyError (exit 3) naming every reason when the image is kept.
+    The scan covers the target's region and the connector's other regions of its account
+    (copies and children keep their source)."""
+    if not image_id.startswith("ami-"):
+        raise InputError(f"{image_id!r} is not an image id (ami-…)", key="AMI")
+    now = now or dt.datetime.now(dt.UTC)
+    targets = [t for t in connector.targets() if t.account == target.account] or [target]
+    inv = scan(connector, targets)
+    if image_id not in inv.by_id or inv.by_id[image_id].region != target.region:
+        owned = inv.by_id.get(image_id)
+        where = f" (it is in {owned.region})" if owned else ""
+        raise InputError(
+            f"{image_id} is not an image this account owns in {target.region}{where}",
+            key="AMI",
+            hint="give the image's region with --region",
+        )
+    p = make_plan(inv, single_policy(image_id, stage, snapshots), now)
+    decision = next((d for d in p.decisions if d.image_id == image_id), None)
+    if decision is not None and decision.verdict == "keep":
+        raise SafetyError(
+            f"refusing to {stage} {image_id}: " + "; ".join(decision.reasons[:5]),
+            hint="remove what keeps it first (`amictl explain`/`amictl refs` show why)",
+        )
+    if not p.inventory.get("complete", False):
+        raise SafetyError(
+            f"refusing to {stage} {image_id}: the scan of {target.account}/{target.region} is "
+            "incomplete (" + "; ".join(str(x) for x in p.inventory.get("incomplete", [])) + ")",
+            hint="fix access to the kinds named, then try again",
+        )
+    return p

@@ -1,0 +1,148 @@
+"""``deprecate``, ``disable``, ``retire``, ``tag``: one image at a time, through the checked
+path of a plan (a one-action plan: the live decision, the journal, the lock, ``--yes``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from ..apply.executor import ApplyOptions, execute, prepare
+from ..apply.single import single_plan
+from ..errors import AmictlError, PartialFailure, SafetyError
+from ..launch.run import parse_tags
+from ..tagnames import check_user_tags
+from . import context
+from .common import emit, err_console, global_options, info, settings
+
+
+def _target(conn: Any) -> Any:
+    targets = conn.targets()
+    if len(targets) != 1:
+        raise click.UsageError("give one --region (and at most one --role-arn)")
+    return targets[0]
+
+
+def _run(image_id: str, stage: str, yes: bool, snapshots: str = "keep") -> None:
+    conn = context.connector()
+    target = _target(conn)
+    store = context.store()
+    plan = single_plan(conn, target, image_id.strip(), stage, snapshots)
+    store.save_plan(plan.checksum, plan.to_dict())
+    con = err_console()
+    table = settings().output == "table"
+    if table:
+        for a in plan.actions:
+            con.print(
+                f"  {escape(a.id):<4} {a.type:<16} {escape(a.snapshot_id or a.image_id or '')}"
+                f"  [dim]{escape((a.reasons or ('',))[-1])}[/]"
+            )
+    opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1)
+    prep = prepare(conn, plan, opts, store)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise AmictlError(
+                "refusing to act without confirmation: no terminal to ask on",
+                hint="review what it will do, then pass --yes",
+            )
+        click.confirm(f"{stage} {image_id} ({len(plan.actions)} actions)?", abort=True, err=True)
+    result = execute(conn, store, prep, opts)
+    rows = [
+        {
+            "id": a.id,
+            "type": a.type,
+            "resource": a.snapshot_id or a.image_id,
+            "status": "done"
+            if a.id in result.done
+            else "skipped"
+            if a.id in result.skipped
+            else "failed"
+            if a.id in result.failed
+            else "not-found"
+            if a.id in result.not_found
+            else "not started",
+            "message": result.skipped.get(a.id) or result.failed.get(a.id) or "",
+        }
+        for a in plan.actions
+    ]
+    emit(rows, ["id", "type", "resource", "status", "message"], title=f"{stage} {image_id}")
+    if result.failed:
+        raise PartialFailure(f"{len(result.failed)} actions failed", hint="see `amictl journal`")
+    mains = [a for a in plan.actions if a.type == stage]
+    if any(a.id in result.skipped for a in mains):
+        raise SafetyError(
+            f"{stage} of {image_id} was refused by the live re-check: "
+            + "; ".join(result.skipped[a.id] for a in mains if a.id in result.skipped)
+        )
+
+
+def register(cli: click.Group) -> None:
+    yes_opt = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+    @cli.command("deprecate")
+    @click.argument("image_id", metavar="AMI")
+    @yes_opt
+    @global_options
+    def deprecate_cmd(image_id: str, yes: bool) -> None:
+        """Deprecate one image now (a one-action plan: live re-check, journal).
+
+        Refused (exit 3) when anything keeps it: in use, shared, a channel or its recent
+        history, a hold, an image built from it. Marks it `amictl:retired-by=amictl-cli`.
+        """
+        _run(image_id, "deprecate", yes)
+
+    @cli.command("disable")
+    @click.argument("image_id", metavar="AMI")
+    @yes_opt
+    @global_options
+    def disable_cmd(image_id: str, yes: bool) -> None:
+        """Disable one image (a one-action plan: live re-check, journal); refused when kept."""
+        _run(image_id, "disable", yes)
+
+    @cli.command("retire")
+    @click.argument("image_id", metavar="AMI")
+    @click.option(
+        "--snapshots",
+        type=click.Choice(["delete", "keep", "archive"]),
+        default="keep",
+        show_default=True,
+        help="What to do with its snapshots that no other image uses.",
+    )
+    @yes_opt
+    @global_options
+    def retire_cmd(image_id: str, snapshots: str, yes: bool) -> None:
+        """Deregister one image (a one-action plan: live re-check, journal); refused when kept."""
+        _run(image_id, "deregister", yes, snapshots)
+
+    @cli.command("tag")
+    @click.argument("image_id", metavar="AMI")
+    @click.argument("pairs", nargs=-1, required=True, metavar="K=V...")
+    @global_options
+    def tag_cmd(image_id: str, pairs: tuple[str, ...]) -> None:
+        """Tag an image and its snapshots (keys in the amictl: namespace are refused)."""
+        tags = parse_tags(pairs)
+        check_user_tags(tags, "K=V")
+        conn = context.connector()
+        target = _target(conn)
+        ec2 = conn.client("ec2", target.region, target.role_arn)
+        from ..apply.recheck import describe_image
+
+        img = describe_image(ec2, image_id)
+        if img is None or img.get("OwnerId") != target.account:
+            raise AmictlError(f"{image_id} is not an image this account owns in {target.region}")
+        snaps = [
+            m["Ebs"]["SnapshotId"]
+            for m in img.get("BlockDeviceMappings", []) or []
+            if (m.get("Ebs") or {}).get("SnapshotId")
+        ]
+        ec2.create_tags(
+            Resources=[image_id, *snaps], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+        emit(
+            [{"resource": r, "tags": tags} for r in [image_id, *snaps]],
+            ["resource", "tags"],
+            title=f"tagged {image_id}",
+        )
+        info(f"tagged {image_id} and {len(snaps)} snapshots")
