@@ -7,10 +7,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amictl.model import Image, Inventory, Reference, SliceStatus, Snapshot
+from amictl.model import IN_USE_KINDS, Image, Inventory, Reference, SliceStatus, Snapshot
 from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_model import DESTRUCTIVE
-from amictl.model import IN_USE_KINDS
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 ACCT, OTHER = "123456789012", "999999999999"
