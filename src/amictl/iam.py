@@ -17,6 +17,7 @@ from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
+from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")
@@ -25,6 +26,7 @@ COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
 COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
 COMMANDS = (*COMMANDS, "bake", "stale")
+COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 
 
 def permissions(command: str) -> set[str]:
@@ -43,6 +45,8 @@ def permissions(command: str) -> set[str]:
         return perms | LAUNCH_PERMISSIONS
     if command == "lint":  # scan owned images; --fix: CreateTags
         return perms | LINT_PERMISSIONS
+    if command == "rollout":  # issue 21: templates, groups, instance refreshes
+        return perms | ROLLOUT_PERMISSIONS
     if command == "catalog":  # catalog list, catalog find
         return perms | CATALOG_PERMISSIONS
     if command in ("audit", "report"):  # the checks' reads, then the inventory's collectors

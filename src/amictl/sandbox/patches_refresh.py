@@ -24,7 +24,8 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.
   so far stay. No active refresh: ``ActiveInstanceRefreshNotFound``.
 * The outcome of a refresh is chosen when it starts, from ``OUTCOMES`` (control API
   ``/_amictl/instance-refresh``) by group name, else ``*``: ``succeed`` (default), ``fail``
-  at N percent, ``hang`` at N percent (stays InProgress until cancelled or rolled back).
+  at N percent, ``hang`` at N percent (stays InProgress until cancelled or rolled back);
+  ``count`` limits an outcome to the next N refreshes it matches.
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}
 _lock = threading.RLock()
 
 ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress"}
-CONTROL_KEYS = {"asg", "outcome", "at", "reason", "reset"}
+CONTROL_KEYS = {"asg", "outcome", "at", "reason", "count", "reset"}
 OUTCOME_KINDS = ("succeed", "fail", "hang")
 
 
 def control(data: dict[str, Any]) -> dict[str, Any]:
     """``/_amictl/instance-refresh`` POST: ``{"asg": NAME|"*", "outcome": succeed|fail|hang,
-    "at": PERCENT, "reason": TEXT}`` or ``{"reset": true}``. Unknown keys and bad values are
+    "at": PERCENT, "reason": TEXT, "count": N}`` (``count``: for the next N refreshes it
+    matches, then gone; default every one) or ``{"reset": true}``. Unknown keys and bad values are
     refused (400)."""
     unknown = sorted(set(data) - CONTROL_KEYS)
     if unknown:
@@ -80,7 +82,12 @@ def control(data: dict[str, Any]) -> dict[str, Any]:
         reason = data.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InputError("reason must be a string", key="reason")
-        OUTCOMES[asg] = {"outcome": kind, "at": at, "reason": reason}
+        count = data.get("count")
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
+            raise InputError(f"count must be a whole number >= 1, not {count!r}", key="count")
+        OUTCOMES[asg] = {"outcome": kind, "at": at, "reason": reason, "count": count}
         return {"outcomes": dict(OUTCOMES)}
 
 
@@ -290,6 +297,18 @@ def _advance(group: Any, r: Refresh) -> None:
             r.reason = f"Waiting for checkpoint: {c}% complete, continuing after {delay:.0f} s"
 
 
+def _take_outcome(name: str) -> dict[str, Any]:
+    key = name if name in OUTCOMES else "*" if "*" in OUTCOMES else None
+    if key is None:
+        return {}
+    out = dict(OUTCOMES[key])
+    if out.get("count") is not None:
+        OUTCOMES[key]["count"] -= 1
+        if OUTCOMES[key]["count"] <= 0:
+            del OUTCOMES[key]
+    return out
+
+
 def _active(refs: list[Refresh]) -> Refresh | None:
     return next((r for r in reversed(refs) if r.status in ACTIVE), None)
 
@@ -339,8 +358,10 @@ def instance_refresh() -> None:
                 start=_now(),
                 prefs=prefs,
                 desired=desired,
-                outcome=dict(OUTCOMES.get(name) or OUTCOMES.get("*") or {}),
-                old_template=tmpl.id if tmpl is not None and not group.mixed_instances_policy else None,
+                outcome=_take_outcome(name),
+                old_template=tmpl.id
+                if tmpl is not None and not group.mixed_instances_policy
+                else None,
                 old_version=group.provided_launch_template_version,
             )
             if r.prefs.get("AutoRollback") and _reversible(r):

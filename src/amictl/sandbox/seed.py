@@ -288,7 +288,11 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             return d
 
         vs = lt["versions"]
-        tmpl = b.create_launch_template(lt["name"], vs[0]["description"] or "", data(vs[0]), {})
+        lt_tags = {"launch-template": {str(k): str(v) for k, v in lt["tags"].items()}}
+        # tagged at creation: moto copies a template's tags into DescribeLaunchTemplates then
+        tmpl = b.create_launch_template(
+            lt["name"], vs[0]["description"] or "", data(vs[0]), lt_tags
+        )
         for v in vs[1:]:
             tmpl.create_version(data(v), v["description"] or "")
         tmpl.default_version_number = lt["default_version"]

@@ -1,0 +1,183 @@
+"""amictl rollout (issue 21): canary instance refreshes on the sandbox, rollback on failure,
+journaled resume; the sandbox's instance refresh itself."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amictl.errors import InputError
+from cli_fleet import CliFleet
+
+FLEET = """
+images:
+  - {alias: web-1, name: web-1, age_days: 60, tags: {family: web, version: "1.0.0"}}
+  - {alias: web-2, name: web-2, age_days: 5, tags: {family: web, version: "1.1.0"}}
+  - {alias: db-1, name: db-1, age_days: 60, tags: {family: db, version: "1"}}
+launch_templates:
+  - {alias: lt-a, name: web-a, versions: [{image: web-1}], tags: {"amictl:family": web}}
+  - {alias: lt-b, name: web-b, versions: [{image: web-1}], tags: {"amictl:family": web}}
+  - {alias: lt-db, name: db, versions: [{image: db-1}]}
+auto_scaling_groups:
+  - {alias: asg-a, name: web-a, launch_template: lt-a, version: "1", desired: 10}
+  - {alias: asg-b, name: web-b, launch_template: lt-b, version: "$Default", desired: 10}
+  - {alias: asg-db, name: db, launch_template: lt-db, version: "1", desired: 2}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: web-2}
+"""
+FAST = ["--canary-wait", "0", "--poll", "0", "--yes"]
+
+
+@pytest.fixture
+def fleet(sandbox: Any, tmp_path: Path) -> CliFleet:
+    return CliFleet(sandbox, FLEET, tmp_path)
+
+
+def images_running(f: CliFleet, asg: str) -> Counter[str]:
+    ids = [
+        i["InstanceId"]
+        for g in f.env.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[asg]
+        )["AutoScalingGroups"]
+        for i in g["Instances"]
+    ]
+    res = f.env.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    return Counter(i["ImageId"] for r in res for i in r["Instances"])
+
+
+def default_version(f: CliFleet, alias: str) -> int:
+    lt = f.env.client("ec2").describe_launch_templates(LaunchTemplateIds=[f.ids[alias]])
+    return int(lt["LaunchTemplates"][0]["DefaultVersionNumber"])
+
+
+def test_rollout_two_groups_with_a_canary_succeeds(fleet: CliFleet) -> None:
+    code, out, err = fleet("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert data["status"] == "succeeded" and data["version"] == "1.1.0"
+    assert {r["asg"] for r in data["plan"]} == {"web-a", "web-b"}  # not db: another family
+    assert all(r["to_replace"] == 10 for r in data["plan"])
+    assert {g["status"] for g in data["groups"]} == {"succeeded"}
+    new = fleet.ids["web-2"]
+    assert images_running(fleet, "web-a") == Counter({new: 10})
+    assert images_running(fleet, "web-b") == Counter({new: 10})
+    assert default_version(fleet, "lt-a") == 2 and default_version(fleet, "lt-b") == 2
+    asg = fleet.env.client("autoscaling")
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web-a"])["AutoScalingGroups"][0]
+    assert g["LaunchTemplate"]["Version"] == "2"  # the pinned group took the new version
+    refresh = asg.describe_instance_refreshes(AutoScalingGroupName="web-a")["InstanceRefreshes"][0]
+    assert refresh["Preferences"]["CheckpointPercentages"] == [10, 100]
+    # nothing else touched: the other family's group, the channel
+    assert images_running(fleet, "db") == Counter({fleet.ids["db-1"]: 2})
+    ssm = fleet.env.client("ssm")
+    assert ssm.get_parameter(Name="/amictl/channels/web/prod")["Parameter"]["Value"] == new
+
+
+def test_a_refresh_failing_at_the_canary_rolls_every_group_back(fleet: CliFleet) -> None:
+    # the two rollout refreshes fail at the canary; the restoring refresh after them succeeds
+    fleet.env.sandbox.set_instance_refresh(asg="*", outcome="fail", at=10, count=2)
+    try:
+        code, out, err = fleet("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    finally:
+        fleet.env.sandbox.set_instance_refresh(reset=True)
+    assert code == 1, out + err
+    assert "channel prod of web is unchanged" in err
+    data = json.loads(out)
+    assert data["status"] == "rolled-back"
+    by = {g["asg"]: g for g in data["groups"]}
+    assert by["web-a"]["status"] == "rolled back" and "RollbackSuccessful" in by["web-a"]["detail"]
+    assert by["web-b"]["status"] == "rolled back" and "restored" in by["web-b"]["detail"]
+    old = fleet.ids["web-1"]
+    assert images_running(fleet, "web-a") == Counter({old: 10})
+    assert images_running(fleet, "web-b") == Counter({old: 10})
+    assert default_version(fleet, "lt-a") == 1 and default_version(fleet, "lt-b") == 1
+    g = fleet.env.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["web-a"]
+    )["AutoScalingGroups"][0]
+    assert g["LaunchTemplate"]["Version"] == "1"
+
+
+def test_a_hanging_refresh_times_out_and_rolls_back(fleet: CliFleet) -> None:
+    fleet.env.sandbox.set_instance_refresh(asg="web-a", outcome="hang", at=10)
+    try:
+        code, out, err = fleet(
+            "rollout",
+            "web",
+            "--channel",
+            "prod",
+            "--asg",
+            "web-a",
+            "--wait",
+            "--timeout",
+            "0.5",
+            *FAST,
+            "-o",
+            "json",
+        )
+    finally:
+        fleet.env.sandbox.set_instance_refresh(reset=True)
+    assert code == 1, out + err
+    assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
+    assert images_running(fleet, "web-b") == Counter({fleet.ids["web-1"]: 10})  # not asked
+
+
+def test_sandbox_instance_refresh_control_refuses_unknown_keys(sandbox: Any) -> None:
+    with pytest.raises(InputError, match="unknown key"):
+        sandbox.set_instance_refresh(outcome="fail", bogus=1)
+    with pytest.raises(InputError, match="outcome"):
+        sandbox.set_instance_refresh(outcome="explode")
+
+
+def test_interrupted_rollout_resumes_without_repeating_a_step(fleet: CliFleet) -> None:
+    from amictl import interrupts, rollout
+    from amictl.errors import Interrupted
+    from amictl.state.store import Store
+
+    store = Store(fleet.vars["AMICTL_STATE"])
+    conn = fleet.env.connector()
+    plan = rollout.make_plan(conn, conn.targets(), "web", "prod", canary_wait=0)
+    rollout.save_plan(store, plan)
+
+    def stop(_event: dict[str, Any]) -> None:  # Ctrl-C while following the refreshes
+        interrupts.request_stop()
+
+    try:
+        with pytest.raises(Interrupted) as exc:
+            rollout.execute(conn, store, plan, rollout.Options(poll=0), stop)
+        assert exc.value.exit_code == 130
+    finally:
+        interrupts.reset()
+    assert rollout.resumable(store) is not None
+    code, out, err = fleet("rollout", "--resume", "--poll", "0", "-o", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["status"] == "succeeded"
+    new = fleet.ids["web-2"]
+    assert images_running(fleet, "web-a") == Counter({new: 10})
+    # one template version and one refresh per group, not two
+    versions = fleet.env.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=fleet.ids["lt-a"]
+    )["LaunchTemplateVersions"]
+    assert len(versions) == 2
+    refreshes = fleet.env.client("autoscaling").describe_instance_refreshes(
+        AutoScalingGroupName="web-a"
+    )["InstanceRefreshes"]
+    assert len(refreshes) == 1
+    assert rollout.resumable(store) is None
+    code, _, err = fleet("rollout", "--resume")
+    assert code == 1 and "no interrupted rollout" in err
+
+
+def test_rollout_refuses_bad_input_and_asks_without_yes(fleet: CliFleet) -> None:
+    code, _, err = fleet("rollout", "web", "--channel", "prod", "--canary", "0%")
+    assert code == 2 and "--canary" in err
+    code, _, err = fleet("rollout", "web", "--channel", "prod", "--asg", "nope", "--yes")
+    assert code == 2 and "nope" in err
+    code, _, err = fleet("rollout", "web", "--channel", "nope", "--yes")
+    assert code == 1 and "does not exist" in err
+    code, _, err = fleet("rollout", "web", "--channel", "prod")  # no terminal, no --yes
+    assert code == 1 and "confirmation" in err
+    assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
