@@ -181,3 +181,25 @@ def test_rollout_refuses_bad_input_and_asks_without_yes(fleet: CliFleet) -> None
     code, _, err = fleet("rollout", "web", "--channel", "prod")  # no terminal, no --yes
     assert code == 1 and "confirmation" in err
     assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
+
+
+def test_drift_lists_what_is_behind_before_the_rollout_and_nothing_after(fleet: CliFleet) -> None:
+    before = fleet.json("drift", "--family", "web")
+    (group,) = before["groups"]
+    assert group["channel"] == "prod" and group["channel_version"] == "1.1.0"
+    kinds = Counter(b["kind"] for b in group["behind"])
+    assert kinds == Counter({"instance": 20, "auto-scaling-group": 2, "launch-template-version": 2})
+    assert {b["versions_behind"] for b in group["behind"]} == {1}
+    assert {b["days_behind"] for b in group["behind"]} == {55}
+    code, _, err = fleet("drift", "--family", "web", "--strict", "0")
+    assert code == 1 and "1 versions behind" in err
+    assert fleet("drift", "--family", "web", "--strict", "1")[0] == 0
+    html = fleet.tmp / "report.html"
+    fleet.json("report", "--html", str(html), "--from-state")
+    text = html.read_text()
+    assert '<section id="drift">' in text and 'id="chart-drift"' in text
+    code, out, err = fleet("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    assert code == 0, out + err
+    after = fleet.json("drift", "--family", "web")
+    assert after["behind"] == 0 and after["groups"][0]["behind"] == []
+    assert fleet("drift", "--strict", "0")[0] == 0

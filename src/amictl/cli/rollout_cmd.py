@@ -197,3 +197,59 @@ def register(cli: click.Group) -> None:
                 f"channel {plan.channel} of {plan.family} is unchanged",
                 hint="see the status per group above and `amictl journal`",
             )
+
+    @cli.command("drift")
+    @click.option("--family", help="Only this family.")
+    @click.option("--channel", help="Only this channel (default: every channel of the family).")
+    @click.option(
+        "--strict",
+        type=click.IntRange(0),
+        metavar="N",
+        help="Exit 1 when anything runs more than N versions behind.",
+    )
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
+    @global_options
+    def drift_cmd(
+        family: str | None, channel: str | None, strict: int | None, from_state: bool
+    ) -> None:
+        """Instances, Auto Scaling groups and launch-template versions behind their channel.
+
+        For each channel of each family (per account and region): everything that launches
+        an older version of the family, with how many versions and days behind, grouped
+        by family/account/region. -o json gives the groups; --strict N exits 1 when
+        anything is more than N versions behind.
+        """
+        from ..model import FamilyRule
+        from ..rollout import drift as drift_mod
+        from .inventory_cmd import load_inventory
+
+        inv = load_inventory(from_state, family_rule=FamilyRule())
+        groups = drift_mod.drift(inv, family, channel)
+        rows = drift_mod.rows(groups)
+        worst = max((g["max_versions_behind"] for g in groups), default=0)
+        emit(
+            {"groups": groups, "behind": len(rows), "max_versions_behind": worst},
+            DRIFT_COLUMNS,
+            table_rows=rows,
+            title=f"{len(rows)} behind their channel ({len(groups)} channels checked)",
+        )
+        if strict is not None and worst > strict:
+            raise AmictlError(
+                f"something runs {worst} versions behind its channel (--strict {strict})",
+                hint="roll the channel out: amictl rollout FAMILY --channel C",
+            )
+
+
+DRIFT_COLUMNS = [
+    "family",
+    "channel",
+    "region",
+    "kind",
+    "id",
+    "version",
+    "channel_version",
+    "versions_behind",
+    "days_behind",
+]
