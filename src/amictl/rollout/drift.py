@@ -38,9 +38,9 @@ def drift(
     by_id = inv.by_id
     # the family's distinct versions per account/region, ordered
     versions: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for img in inv.images:
-        if img.family and img.version:
-            versions[(img.family, img.account, img.region)].append(img.version)
+    for im in inv.images:
+        if im.family and im.version:
+            versions[(im.family, im.account, im.region)].append(im.version)
     for k, vs in versions.items():
         versions[k] = sorted(set(vs), key=lambda v: (version_key(v), v))
     groups: list[dict[str, Any]] = []
