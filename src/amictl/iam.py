@@ -10,6 +10,7 @@ from .audit import PERMISSIONS as AUDIT_PERMISSIONS
 from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
 from .build.stale import PERMISSIONS as STALE_PERMISSIONS
+from .build.volumes import PERMISSIONS as VOLUME_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
@@ -37,8 +38,8 @@ def permissions(command: str) -> set[str]:
         return perms | RECYCLE_BIN_PERMISSIONS
     if command in CHANNEL_PERMISSIONS:  # promote, rollback, channels
         return perms | CHANNEL_PERMISSIONS[command]
-    if command == "create":  # from-instance, from-snapshot
-        return perms | CREATE_PERMISSIONS
+    if command == "create":  # from-instance, from-snapshot (--volume: encrypted copies)
+        return perms | CREATE_PERMISSIONS | VOLUME_PERMISSIONS
     if command in DISTRIBUTE_PERMISSIONS:  # copy, share, unshare, sharing
         return perms | DISTRIBUTE_PERMISSIONS[command]
     if command == "launch":
