@@ -186,10 +186,12 @@ def apply(
 ) -> list[str]:
     """Set each mapping's EBS options; encrypted copies made where asked. The snapshot ids
     the image is registered over (copies replace their sources)."""
+    for i, opts in options.items():  # every volume checked before anything is copied
+        snap = snapshots[mappings[i]["Ebs"]["SnapshotId"]]
+        check(opts, int(snap["VolumeSize"]), mappings[i]["DeviceName"])
     for i, opts in options.items():
         ebs = mappings[i]["Ebs"]
         snap = snapshots[ebs["SnapshotId"]]
-        check(opts, int(snap["VolumeSize"]), mappings[i]["DeviceName"])
         if opts.volume_type:
             ebs["VolumeType"] = opts.volume_type
         if opts.size is not None:
