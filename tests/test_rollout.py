@@ -203,3 +203,52 @@ def test_drift_lists_what_is_behind_before_the_rollout_and_nothing_after(fleet: 
     after = fleet.json("drift", "--family", "web")
     assert after["behind"] == 0 and after["groups"][0]["behind"] == []
     assert fleet("drift", "--strict", "0")[0] == 0
+
+
+def test_a_rollout_killed_between_a_call_and_its_journal_row_resumes_exactly(
+    fleet: CliFleet,
+) -> None:
+    """SIGKILL after CreateLaunchTemplateVersion and StartInstanceRefresh answered but
+    before their `done` rows: the resume finds the version and the refresh again instead
+    of making second ones."""
+    from amictl import rollout
+    from amictl.rollout.run import Journal, Runner
+    from amictl.state.store import Store
+
+    store = Store(fleet.vars["AMICTL_STATE"])
+    conn = fleet.env.connector()
+    plan = rollout.make_plan(conn, conn.targets(), "web", "prod", asgs=["web-a"], canary_wait=0)
+    rollout.save_plan(store, plan)
+    journal = Journal(store, plan)
+    runner = Runner(conn, store, plan, rollout.Options(poll=0))
+    (tc,) = plan.templates
+    (g,) = plan.groups
+    journal.write("lt0", "lt-version", tc, "intended", old_default=tc.old_default)
+    tc.new_version = runner._template_version(tc)  # the call went through; then the kill
+    journal.write("rf0", "refresh", g, "intended", version=str(tc.new_version))
+    runner._start(g, str(tc.new_version), canary=True)  # idem
+    assert rollout.resumable(store) is not None
+    code, out, err = fleet("rollout", "--resume", "--poll", "0", "-o", "json")
+    assert code == 0, out + err
+    versions = fleet.env.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=fleet.ids["lt-a"]
+    )["LaunchTemplateVersions"]
+    assert len(versions) == 2
+    refreshes = fleet.env.client("autoscaling").describe_instance_refreshes(
+        AutoScalingGroupName="web-a"
+    )["InstanceRefreshes"]
+    assert [r["Status"] for r in refreshes] == ["Successful"]
+    assert images_running(fleet, "web-a") == Counter({fleet.ids["web-2"]: 10})
+
+
+def test_a_rollout_waits_for_nobody_else_holding_the_account_lock(fleet: CliFleet) -> None:
+    from amictl import rollout
+    from amictl.state.store import Store
+
+    store = Store(fleet.vars["AMICTL_STATE"])
+    with store.lock([f"{fleet.env.account}/us-east-1"], owner="apply 0123456789ab"):
+        code, _, err = fleet("rollout", "web", "--channel", "prod", "--wait", *FAST)
+    assert code == 3 and "apply 0123456789ab" in err
+    assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
+    assert default_version(fleet, "lt-a") == 1  # nothing changed before the lock
+    assert rollout.resumable(store) is None  # and nothing left to resume

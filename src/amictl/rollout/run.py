@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import interrupts
 from ..aws.session import Connector, aws_error, error_code
-from ..errors import AmictlError, Interrupted, StateError
+from ..errors import AmictlError, Interrupted, SafetyError, StateError
 from ..state.store import Store
 from .plan import DEFAULT, FOLLOWS_SSM, PINNED, GroupChange, RolloutPlan, TemplateChange
 
@@ -306,12 +307,20 @@ class Runner:
         p = self.plan
         done = self.journal.states()
         keys = sorted({f"{x.account}/{x.region}" for x in p.groups})
-        with self.store.lock(keys, owner=f"rollout {p.rollout_id}"), interrupts.cooperative():
+        with ExitStack() as stack:
             try:
-                return self._run(done)
+                stack.enter_context(self.store.lock(keys, owner=f"rollout {p.rollout_id}"))
+            except SafetyError:
+                if "lt0" not in done and "rf0" not in done:  # nothing done: not resumable
+                    self.journal.write("end", "end", None, "skipped", outcome="lock refused")
+                raise
+            try:
+                with interrupts.cooperative():
+                    return self._run(done)
             except Interrupted:
                 self.journal.write("interrupted", "note", None, "interrupted")
                 raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, done: dict[str, tuple[str, dict[str, Any]]]) -> Outcome:
         p = self.plan
