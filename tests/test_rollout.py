@@ -95,6 +95,10 @@ def test_a_refresh_failing_at_the_canary_rolls_every_group_back(fleet: CliFleet)
     assert images_running(fleet, "web-a") == Counter({old: 10})
     assert images_running(fleet, "web-b") == Counter({old: 10})
     assert default_version(fleet, "lt-a") == 1 and default_version(fleet, "lt-b") == 1
+    rows = fleet.json("journal", "--plan", f"rollout-{data['rollout_id']}")
+    done = [(r["type"], r["resource"]) for r in rows if r["status"] == "done"]
+    assert ("rollout-restore-default", fleet.ids["lt-b"]) in done
+    assert ("rollout-restore-refresh", "web-b") in done
     g = fleet.env.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=["web-a"]
     )["AutoScalingGroups"][0]

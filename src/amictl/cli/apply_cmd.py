@@ -388,7 +388,7 @@ def _since(value: str) -> str:
 
 def _plan_checksum(store, prefix: str) -> str:  # type: ignore[no-untyped-def]
     p = prefix.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{4,64}", p):
+    if not re.fullmatch(r"(rollout-)?[0-9a-f]{4,64}", p):  # rollout-<id>: amictl rollout's
         raise InputError(
             f"{prefix!r} is not a plan checksum (4 to 64 hex characters)", key="--plan"
         )

@@ -192,10 +192,15 @@ def register(cli: click.Group) -> None:
             title=f"rollout {plan.rollout_id}: {out.status}",
         )
         if not out.ok:
+            what = {
+                "rolled-back": "every group was rolled back",
+                "rollback-failed": "rolling back did NOT bring every group back",
+            }.get(out.status, out.status)
             raise AmictlError(
-                f"rollout {plan.rollout_id} failed and was {out.status.replace('-', ' ')}; the "
-                f"channel {plan.channel} of {plan.family} is unchanged",
-                hint="see the status per group above and `amictl journal`",
+                f"rollout {plan.rollout_id} failed and {what}; the channel {plan.channel} of "
+                f"{plan.family} is unchanged",
+                hint="see the status per group above and `amictl journal --plan "
+                f"rollout-{plan.rollout_id}`",
             )
 
     @cli.command("drift")
