@@ -256,3 +256,46 @@ def test_a_rollout_waits_for_nobody_else_holding_the_account_lock(fleet: CliFlee
     assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
     assert default_version(fleet, "lt-a") == 1  # nothing changed before the lock
     assert rollout.resumable(store) is None  # and nothing left to resume
+
+
+SSM_FLEET = """
+images:
+  - {alias: web-1, name: web-1, age_days: 60, tags: {family: web, version: "1.0.0"}}
+  - {alias: web-2, name: web-2, age_days: 5, tags: {family: web, version: "1.1.0"}}
+launch_templates:
+  - {alias: lt-s, name: web-s, versions: [{image_id: "resolve:ssm:/amictl/channels/web/prod"}]}
+auto_scaling_groups:
+  - {alias: asg-s, name: web-s, launch_template: lt-s, version: "$Default", desired: 0}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: web-1}
+"""
+
+
+def test_groups_whose_template_resolves_the_channel_are_refreshed(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    f = CliFleet(sandbox, SSM_FLEET, tmp_path)
+    asg = f.env.client("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName="web-s", MaxSize=4, DesiredCapacity=4)
+    assert images_running(f, "web-s") == Counter({f.ids["web-1"]: 4})  # resolved at launch
+    code, out, err = f("promote", "web", "1.1.0", "--channel", "prod")
+    assert code == 0, out + err
+    data = f.json("drift")
+    assert data["behind"] == 4  # the instances; the template follows the channel
+    code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert data["plan"][0]["mode"] == "ssm"
+    assert images_running(f, "web-s") == Counter({f.ids["web-2"]: 4})
+    versions = f.env.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=f.ids["lt-s"]
+    )["LaunchTemplateVersions"]
+    assert len(versions) == 1  # no new version: it already follows the channel
+    # a failure cannot be undone without changing the channel: said so, exit 1
+    f("promote", "web", "1.0.0", "--channel", "prod")
+    sandbox.set_instance_refresh(asg="web-s", outcome="fail", at=25, count=1)
+    code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    assert code == 1
+    (group,) = json.loads(out)["groups"]
+    assert group["status"] == "not rolled back" and "amictl rollback web" in group["detail"]
+    assert "did NOT bring every group back" in err

@@ -41,7 +41,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
 from ..errors import InputError
-from .patches import patch
+from .patches import err, patch
 
 OUTCOMES: dict[str, dict[str, Any]] = {}
 REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}
@@ -428,3 +428,29 @@ def instance_refresh() -> None:
     R.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
     R.cancel_instance_refresh = cancel_instance_refresh  # type: ignore[attr-defined]
     R.rollback_instance_refresh = rollback_instance_refresh  # type: ignore[attr-defined]
+
+
+@patch(
+    "RunInstances (and Auto Scaling launches) resolve an ImageId of resolve:ssm:NAME[:VERSION] "
+    "from a launch template to the SSM parameter's value, as AWS does"
+)
+def run_instances_resolve_ssm() -> None:
+    # https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ssm.models import ssm_backends
+
+    orig = InstanceBackend.run_instances
+
+    def run_instances(self: Any, image_id: str, count: int, *args: Any, **kw: Any) -> Any:
+        if isinstance(image_id, str) and image_id.startswith("resolve:ssm:"):
+            name, _, selector = image_id[len("resolve:ssm:") :].partition(":")
+            ssm = ssm_backends[self.account_id][self.region_name]
+            param = ssm.get_parameter(f"{name}:{selector}" if selector else name)
+            if param is None:
+                raise err(
+                    "InvalidParameterValue", f"The SSM parameter {name} of {image_id} was not found"
+                )
+            image_id = param.value
+        return orig(self, image_id, count, *args, **kw)
+
+    InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
