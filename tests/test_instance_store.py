@@ -151,3 +151,44 @@ def test_volume_and_tag_parsing() -> None:
     assert parse_tags(["a=b=c"]) == {"a": "b=c"}
     with pytest.raises(InputError):
         parse_tags(["AWS:x=1"])
+
+
+POLICY = """
+format: 1
+name: legacy-cleanup
+rules:
+  - name: legacy
+    select: {families: ["legacy"]}
+    keep: {latest: 1}
+    retire: {deregister: 0d, snapshots: delete}
+"""
+
+
+def test_plan_and_apply_retire_an_instance_store_image(sandbox: Any, tmp_path: Path) -> None:
+    fleet = CliFleet(
+        sandbox,
+        FLEET
+        + """  - {alias: new-is, name: legacy-2, age_days: 100, tags: {family: legacy, version: "2"},
+     image_location: "legacy-bundles/legacy/2/image.manifest.xml"}
+""",
+        tmp_path,
+    )
+    conn = fleet.env.connector()
+    (target,) = conn.targets()
+    before = bundle_left(conn, target, fleet.ids["old-is"])  # what apply's re-check will report
+    assert before is not None and before["bucket"] == "legacy-bundles"
+    (tmp_path / "p.yaml").write_text(POLICY)
+    code, out, err = fleet(
+        "plan", "-p", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "p.json")
+    )
+    assert code == 0, out + err
+    plan = json.loads((tmp_path / "p.json").read_text())
+    acts = {(a["type"], a.get("image_id")) for a in plan["actions"]}
+    assert ("deregister", fleet.ids["old-is"]) in acts
+    assert not any(a["type"] == "delete-snapshot" for a in plan["actions"])  # it has none
+    code, out, err = fleet("apply", str(tmp_path / "p.json"), "--yes", "-o", "json")
+    assert code == 0, out + err
+    left = {
+        i["ImageId"] for i in fleet.env.client("ec2").describe_images(Owners=["self"])["Images"]
+    }
+    assert fleet.ids["old-is"] not in left and fleet.ids["new-is"] in left
