@@ -299,3 +299,29 @@ def test_groups_whose_template_resolves_the_channel_are_refreshed(
     (group,) = json.loads(out)["groups"]
     assert group["status"] == "not rolled back" and "amictl rollback web" in group["detail"]
     assert "did NOT bring every group back" in err
+
+
+def test_a_refresh_cancelled_by_someone_else_rolls_back(fleet: CliFleet) -> None:
+    from amictl import rollout
+    from amictl.state.store import Store
+
+    store = Store(fleet.vars["AMICTL_STATE"])
+    conn = fleet.env.connector()
+    plan = rollout.make_plan(conn, conn.targets(), "web", "prod", asgs=["web-b"], canary_wait=0)
+    rollout.save_plan(store, plan)
+    fleet.env.sandbox.set_instance_refresh(asg="web-b", outcome="hang", at=10, count=1)
+    asg = fleet.env.client("autoscaling")
+    cancelled: list[str] = []
+
+    def cancel_once(event: dict[str, Any]) -> None:  # an operator cancels it in the console
+        if event["phase"] == "rollout" and event["status"] == "InProgress" and not cancelled:
+            cancelled.append(
+                asg.cancel_instance_refresh(AutoScalingGroupName="web-b")["InstanceRefreshId"]
+            )
+
+    out = rollout.execute(conn, store, plan, rollout.Options(poll=0), cancel_once)
+    assert cancelled and out.status == "rolled-back"
+    (row,) = out.rows()
+    assert row["refresh"] == "Cancelled" and row["status"] == "rolled back"
+    assert images_running(fleet, "web-b") == Counter({fleet.ids["web-1"]: 10})
+    assert default_version(fleet, "lt-b") == 1
