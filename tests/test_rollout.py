@@ -4,6 +4,11 @@ journaled resume; the sandbox's instance refresh itself."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -325,3 +330,61 @@ def test_a_refresh_cancelled_by_someone_else_rolls_back(fleet: CliFleet) -> None
     assert row["refresh"] == "Cancelled" and row["status"] == "rolled back"
     assert images_running(fleet, "web-b") == Counter({fleet.ids["web-1"]: 10})
     assert default_version(fleet, "lt-b") == 1
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_a_real_process_stopped_while_following_resumes(
+    fleet: CliFleet, sig: int, code: int
+) -> None:
+    from amictl.state.store import Store
+
+    store = Store(fleet.vars["AMICTL_STATE"])
+    cmd = [
+        sys.executable,
+        "-m",
+        "amictl.cli.main",
+        "rollout",
+        "web",
+        "--channel",
+        "prod",
+        "--wait",
+        "--canary-wait",
+        "4",
+        "--poll",
+        "0.2",
+        "--yes",
+        "--no-progress",
+        *fleet.env.cli_args(),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **fleet.vars},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+
+    def started() -> int:
+        rows = store.journal_rows(plan_prefix="rollout-", limit=1000)
+        return sum(1 for r in rows if r["type"] == "rollout-refresh" and r["status"] == "done")
+
+    while started() < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(0.5)  # following: both refreshes wait at the canary checkpoint
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    if sig == signal.SIGTERM:
+        assert "SIGTERM" in err
+    assert images_running(fleet, "web-a")[fleet.ids["web-1"]] >= 1  # not finished yet
+    c, out, e = fleet("rollout", "--resume", "--poll", "0.2", "-o", "json")
+    assert c == 0, out + e
+    assert json.loads(out)["status"] == "succeeded"
+    for name in ("web-a", "web-b"):
+        assert images_running(fleet, name) == Counter({fleet.ids["web-2"]: 10})
+        refreshes = fleet.env.client("autoscaling").describe_instance_refreshes(
+            AutoScalingGroupName=name
+        )["InstanceRefreshes"]
+        assert len(refreshes) == 1
