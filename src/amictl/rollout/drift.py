@@ -12,6 +12,7 @@ versions are history, launched only if something names them: those are ASG refer
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -21,9 +22,12 @@ from ..model import FamilyRule, Inventory, version_key
 KINDS = ("instance", "auto-scaling-group", "launch-template-version")
 
 
+DEFAULT_VERSION = re.compile(r" version \d+ \(default(, latest)?\)$")  # collectors' detail
+
+
 def _counts(ref_kind: str, detail: str) -> bool:
     if ref_kind == "launch-template-version":
-        return "default" in detail
+        return DEFAULT_VERSION.search(detail) is not None
     return ref_kind in KINDS
 
 
