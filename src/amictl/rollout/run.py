@@ -471,8 +471,8 @@ class Runner:
                 )
                 if not good:
                     status = "rollback-failed"
-        for key, r in final.items():
-            if key in self.out.groups and not self.out.groups[key].get("failure"):
+        for key, r in final.items():  # how each group's rollout refresh itself ended
+            if key in self.out.groups:
                 self.out.groups[key]["refresh"] = r.get("Status")
                 self.out.groups[key]["reason"] = r.get("StatusReason")
         if any(v["status"] == "not rolled back" for v in self.out.groups.values()):
