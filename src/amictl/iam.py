@@ -10,6 +10,7 @@ from .audit import PERMISSIONS as AUDIT_PERMISSIONS
 from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
 from .build.stale import PERMISSIONS as STALE_PERMISSIONS
+from .build.volumes import PERMISSIONS as VOLUME_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
@@ -17,6 +18,7 @@ from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
+from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")
@@ -27,6 +29,7 @@ COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, repo
 COMMANDS = (*COMMANDS, "bake", "stale")
 SINGLE_IMAGE = ("deprecate", "disable", "retire")  # one-action plans: what apply needs
 COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
+COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 
 
 def permissions(command: str) -> set[str]:
@@ -37,14 +40,16 @@ def permissions(command: str) -> set[str]:
         return perms | RECYCLE_BIN_PERMISSIONS
     if command in CHANNEL_PERMISSIONS:  # promote, rollback, channels
         return perms | CHANNEL_PERMISSIONS[command]
-    if command == "create":  # from-instance, from-snapshot
-        return perms | CREATE_PERMISSIONS
+    if command == "create":  # from-instance, from-snapshot (--volume: encrypted copies)
+        return perms | CREATE_PERMISSIONS | VOLUME_PERMISSIONS
     if command in DISTRIBUTE_PERMISSIONS:  # copy, share, unshare, sharing
         return perms | DISTRIBUTE_PERMISSIONS[command]
     if command == "launch":
         return perms | LAUNCH_PERMISSIONS
     if command == "lint":  # scan owned images; --fix: CreateTags
         return perms | LINT_PERMISSIONS
+    if command == "rollout":  # issue 21: templates, groups, instance refreshes
+        return perms | ROLLOUT_PERMISSIONS
     if command == "catalog":  # catalog list, catalog find
         return perms | CATALOG_PERMISSIONS
     if command in ("audit", "report"):  # the checks' reads, then the inventory's collectors

@@ -50,6 +50,7 @@ class RegionState:
     block_public_access: str | None = None  # block-new-sharing | unblocked | None: unknown
     recycle_bin: Coverage | None = None
     errors: list[str] = field(default_factory=list)
+    persona_roles: list[Any] | None = None  # issue 21: read once per account (first region)
 
 
 @dataclass

@@ -42,7 +42,11 @@ def region_state(conn: Connector, target: Target) -> RegionState:
 
 def region_states(conn: Connector, targets: list[Target]) -> list[RegionState]:
     with ThreadPoolExecutor(max_workers=min(8, max(len(targets), 1))) as pool:
-        return list(pool.map(lambda t: region_state(conn, t), targets))
+        states = list(pool.map(lambda t: region_state(conn, t), targets))
+    from .persona_check import read_roles
+
+    read_roles(conn, targets, states)  # IAM is global: once per account
+    return states
 
 
 @dataclass

@@ -19,6 +19,7 @@ import botocore.exceptions
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError, InputError
 from ..model import DEFAULT_NAME_PATTERN, version_key
+from . import volumes as volumes_mod
 
 FAMILY_TAG = "family"
 VERSION_TAG = "version"
@@ -360,9 +361,15 @@ def from_snapshots(
     imds: str | None = None,
     tpm: str | None = None,
     description: str | None = None,
+    volumes: Sequence[str] = (),
+    extra_tags: dict[str, str] | None = None,
 ) -> Created:
     """RegisterImage over the snapshots (the first is the root volume, the others
-    /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too."""
+    /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too.
+
+    ``volumes``: ``--volume N:type=..,size=..,iops=..,throughput=..,encrypted=..,kms-key=..``
+    (``build.volumes``); an encrypted volume is registered over an encrypted copy of its
+    snapshot. ``extra_tags``: the user's ``--tag`` (``build.volumes.parse_tags``)."""
     snaps = list(snapshot_ids)
     if not snaps:
         raise InputError("give at least one snapshot (the first is the root volume)", key="SNAP")
@@ -416,8 +423,9 @@ def from_snapshots(
             key="SNAP",
             hint="wait for it (aws ec2 wait snapshot-completed) and run again",
         )
-    refuse_duplicate(ec2, target, family, version, name)
     devices = [root_device, *EXTRA_DEVICES]
+    options = volumes_mod.resolve(volumes, snaps, devices)
+    refuse_duplicate(ec2, target, family, version, name)
     mappings = [
         {
             "DeviceName": devices[i],
@@ -430,7 +438,9 @@ def from_snapshots(
         }
         for i, s in enumerate(snaps)
     ]
+    registered = volumes_mod.apply(ec2, target, mappings, options, by_id) if options else snaps
     tags = {
+        **(extra_tags or {}),
         FAMILY_TAG: family,
         VERSION_TAG: version,
         CREATED_BY_TAG: conn.identity(target.role_arn)["arn"],
@@ -453,7 +463,7 @@ def from_snapshots(
     if tpm:
         kwargs["TpmSupport"] = tpm
     image_id = _call(target, "RegisterImage", ec2.register_image, **kwargs)["ImageId"]
-    _call(target, "CreateTags", ec2.create_tags, Resources=snaps, Tags=_tag_list(tags))
+    _call(target, "CreateTags", ec2.create_tags, Resources=registered, Tags=_tag_list(tags))
     return _created(ec2, target, image_id, name, family, version, tags, source_snapshots=snaps)
 
 

@@ -309,12 +309,27 @@ def register(cli: click.Group) -> None:
             )
 
     @cli.command("iam-policy")
-    @click.argument("commands", nargs=-1, required=True)
+    @click.argument("commands", nargs=-1)
+    @click.option(
+        "--persona",
+        type=click.Choice(["builder", "releaser", "consumer", "retirer", "auditor"]),
+        help="A team's least-privilege policy, with resource-level conditions (issue 21).",
+    )
     @global_options
-    def iam_policy(commands: tuple[str, ...]) -> None:
-        """The least-privilege IAM policy for the given commands (generated from the registries)."""
+    def iam_policy(commands: tuple[str, ...], persona: str | None) -> None:
+        """The least-privilege IAM policy for the given commands (generated from the registries),
+        or for a persona (--persona builder|releaser|consumer|retirer|auditor)."""
         from ..iam import COMMANDS, policy_document
 
+        if persona:
+            from ..personas import policy
+
+            if commands:
+                raise InputError("give COMMANDS or --persona, not both", key="--persona")
+            click.echo(json.dumps(policy(persona), indent=2))
+            return
+        if not commands:
+            raise InputError("give the commands (or --persona)", key="COMMANDS")
         bad = [c for c in commands if c not in COMMANDS]
         if bad:
             raise InputError(
@@ -382,7 +397,7 @@ def _since(value: str) -> str:
 
 def _plan_checksum(store, prefix: str) -> str:  # type: ignore[no-untyped-def]
     p = prefix.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{4,64}", p):
+    if not re.fullmatch(r"(rollout-)?[0-9a-f]{4,64}", p):  # rollout-<id>: amictl rollout's
         raise InputError(
             f"{prefix!r} is not a plan checksum (4 to 64 hex characters)", key="--plan"
         )

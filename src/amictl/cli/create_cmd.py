@@ -7,9 +7,11 @@ import click
 from .. import build
 from ..aws.session import Connector, Target
 from ..build.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
+from ..build.volumes import parse_tags
 from . import context
 from .common import emit, global_options, info
 
+TAG_HELP = "Extra tag on the image and its snapshots (repeat); not in the amictl: namespace."
 COLUMNS = ["image_id", "name", "family", "version", "account", "region", "state", "snapshot_ids"]
 
 
@@ -58,6 +60,7 @@ def register(cli: click.Group) -> None:
         help="Do not stop the instance first (the file systems may be inconsistent).",
     )
     @click.option("--description", help="Image description (default: family, version, source).")
+    @click.option("--tag", "tags", multiple=True, metavar="K=V", help=TAG_HELP)
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
     @global_options
     def from_instance_cmd(
@@ -67,6 +70,7 @@ def register(cli: click.Group) -> None:
         bump: str | None,
         no_reboot: bool,
         description: str | None,
+        tags: tuple[str, ...],
         wait: bool,
     ) -> None:
         """CreateImage of INSTANCE as the family's new version (one snapshot per EBS volume).
@@ -88,6 +92,7 @@ def register(cli: click.Group) -> None:
             bump=bump,
             no_reboot=no_reboot,
             description=description,
+            extra_tags=parse_tags(tags) or None,
         )
         info(f"created {created.image_id} ({created.name}) from {instance_id}")
         if wait:
@@ -116,6 +121,15 @@ def register(cli: click.Group) -> None:
     @click.option("--imds", type=click.Choice(["v2.0"]), help="v2.0: instances require IMDSv2.")
     @click.option("--tpm", type=click.Choice(["v2.0"]), help="v2.0: NitroTPM (needs uefi).")
     @click.option("--description", help="Image description (default: family, version, source).")
+    @click.option(
+        "--volume",
+        "volumes",
+        multiple=True,
+        metavar="N:K=V,..",
+        help="Volume N (1 = root, or its device): type, size, iops, throughput, encrypted, "
+        "kms-key; e.g. 1:type=io2,iops=4000 or 2:encrypted=true,kms-key=alias/ebs (repeat).",
+    )
+    @click.option("--tag", "tags", multiple=True, metavar="K=V", help=TAG_HELP)
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
     @global_options
     def from_snapshot_cmd(
@@ -129,13 +143,16 @@ def register(cli: click.Group) -> None:
         imds: str | None,
         tpm: str | None,
         description: str | None,
+        volumes: tuple[str, ...],
+        tags: tuple[str, ...],
         wait: bool,
     ) -> None:
         """RegisterImage over SNAP... (the first is the root volume) as the family's new version.
 
-        Block device mappings keep each snapshot's size (gp3, deleted on termination);
-        the image and the snapshots are tagged with family, version, amictl:created-by
-        and amictl:source-snapshots.
+        Block device mappings keep each snapshot's size (gp3, deleted on termination)
+        unless --volume says otherwise (an encrypted volume is registered over an
+        encrypted copy of its snapshot); the image and the snapshots are tagged with
+        family, version, amictl:created-by, amictl:source-snapshots and each --tag.
         """
         conn = context.connector()
         target = single_target(conn)
@@ -152,6 +169,8 @@ def register(cli: click.Group) -> None:
             imds=imds,
             tpm=tpm,
             description=description,
+            volumes=volumes,
+            extra_tags=parse_tags(tags) or None,
         )
         info(f"registered {created.image_id} ({created.name}) from {', '.join(snapshot_ids)}")
         if wait:

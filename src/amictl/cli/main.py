@@ -42,6 +42,7 @@ def _register() -> None:
     __import__(f"{__package__}.state_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.bake_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.single_cmd", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.rollout_cmd", fromlist=["register"]).register(cli)  # issue 21
 
 
 _register()

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
 from .releases import rollback_targets
+from .instance_store import storage_fields
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
 
@@ -149,7 +150,15 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         block_devices=bdm,
         description=d.get("Description") or "",
         imds_support=d.get("ImdsSupport"),
+        **_storage(d),
     )
+
+
+def _storage(d: dict[str, Any]) -> dict[str, Any]:
+    """Root device type and S3 manifest location (issue 21), for the Image fields the model
+    has (``root_device_type``, ``image_location``: proposed for model.Image)."""
+    have = Image.__dataclass_fields__
+    return {k: v for k, v in storage_fields(d).items() if k in have}
 
 
 def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[str]]:

@@ -30,6 +30,7 @@ class ReportData:
     plan: dict[str, Any] | None
     plan_source: str | None
     journal: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # issue 21: rollout.drift groups
 
 
 def latest_stored_plan(store: Store) -> tuple[dict[str, Any], str] | None:
@@ -146,4 +147,11 @@ def build(
         plan=plan,
         plan_source=plan_source,
         journal=journal or [],
+        drift=_drift(inv),
     )
+
+
+def _drift(inv: Inventory) -> list[dict[str, Any]]:
+    from ..rollout.drift import drift
+
+    return drift(inv)

@@ -17,6 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from . import charts
 from .data import ReportData
+from .drift import section as drift_section
 
 MAX_ROWS = 200
 MAX_VERSIONS = 12
@@ -342,6 +343,7 @@ def render(d: ReportData) -> str:
             ("history", "Over time"),
             ("ages", "Ages"),
             ("lineage", "Lineage"),
+            ("drift", "Drift"),
             ("audit", "Audit"),
             ("plan", "Plan"),
             ("journal", "Journal"),
@@ -354,6 +356,7 @@ def render(d: ReportData) -> str:
             _history(d),
             ages,
             _lineage(d),
+            drift_section(d.drift),
             _audit(d),
             _plan(d),
             _journal(d),

@@ -245,6 +245,12 @@ class Sandbox:
         "*"), ``reset``."""
         return dict(_request(self.endpoint, "/_amictl/ssm", "POST", settings))
 
+    def set_instance_refresh(self, **outcome: Any) -> dict[str, Any]:
+        """Auto Scaling instance refresh outcome (``sandbox/patches_refresh.py``): ``asg``
+        (a group name or "*"), ``outcome`` succeed|fail|hang, ``at`` (percent), ``reason``;
+        or ``reset=True``."""
+        return dict(_request(self.endpoint, "/_amictl/instance-refresh", "POST", outcome))
+
     def env(self) -> dict[str, str]:
         """Environment that points boto3 and amictl at this sandbox."""
         return {

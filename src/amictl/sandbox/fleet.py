@@ -80,6 +80,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "owner_alias": (_STR, None),
         "boot_mode": (_STR, None),
         "imds_support": (_STR, None),
+        "image_location": (_STR, None),  # issue 21: instance-store-backed (S3 bundle manifest)
     },
     "image_snapshot": {
         "size_gib": (_INT, 8),
@@ -468,8 +469,19 @@ def parse(data: Any, pos: Positions) -> Fleet:
                 raise pos.error((*p, "owner"), "an account id is 12 digits")
             if img["reuse_snapshot_of"] and img["snapshots"]:
                 raise pos.error((*p, "snapshots"), "give snapshots or reuse_snapshot_of, not both")
+            if img["image_location"] is not None:  # instance-store: an S3 bundle, no snapshots
+                if img["snapshots"] or img["reuse_snapshot_of"]:
+                    raise pos.error(
+                        (*p, "image_location"),
+                        "an instance-store image has no snapshots (its root is an S3 bundle)",
+                    )
+                if not re.match(
+                    r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.manifest\.xml$", img["image_location"]
+                ):
+                    raise pos.error((*p, "image_location"), "expected BUCKET/PATH.manifest.xml")
+                img["snapshots"] = []
             snaps = img["snapshots"] if img["snapshots"] is not None else [{}]
-            if not snaps and not img["reuse_snapshot_of"]:
+            if not snaps and not img["reuse_snapshot_of"] and img["image_location"] is None:
                 raise pos.error((*p, "snapshots"), "an EBS image needs at least one snapshot")
             img["snapshots"] = (
                 [

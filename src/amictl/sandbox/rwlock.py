@@ -29,7 +29,11 @@ READ_ONLY_ACTIONS = {
 
 # Describe calls that write: moto's DescribeManagedPrefixLists counts a deleted list down
 # and drops it from the backend's dict (ManagedPrefixListBackend.describe_managed_prefix_lists)
-WRITING_DESCRIBES = {"ec2": frozenset({"DescribeManagedPrefixLists"})}
+WRITING_DESCRIBES = {
+    "ec2": frozenset({"DescribeManagedPrefixLists"}),
+    # the sandbox's instance refresh advances one step per DescribeInstanceRefreshes
+    "autoscaling": frozenset({"DescribeInstanceRefreshes"}),
+}
 
 
 def read_only(service: str, action: str) -> bool:

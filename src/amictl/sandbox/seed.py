@@ -152,7 +152,9 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         created = ago(img["age_days"])
         ami_id = random_ami_id()
         bdm: list[dict[str, Any]] = []
-        if img["reuse_snapshot_of"]:
+        if img["image_location"]:  # instance-store-backed: the root is an S3 bundle
+            bdm.append({"DeviceName": "/dev/sda1", "VirtualName": "ephemeral0"})
+        elif img["reuse_snapshot_of"]:
             other = images_by_alias[img["reuse_snapshot_of"]]
             root = other.bdm[0]
             bdm.append({"DeviceName": root["DeviceName"], "Ebs": dict(root["Ebs"])})
@@ -196,6 +198,8 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             root_device_name=bdm[0]["DeviceName"],
             boot_mode=img["boot_mode"],
             bdm=bdm,
+            image_location=img["image_location"],
+            root_device_type="instance-store" if img["image_location"] else "ebs",
         )
         ami.imds_support = img["imds_support"]
         ami.launch_permissions = _perms(img["shared_with"], img["public"])
@@ -288,7 +292,11 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             return d
 
         vs = lt["versions"]
-        tmpl = b.create_launch_template(lt["name"], vs[0]["description"] or "", data(vs[0]), {})
+        lt_tags = {"launch-template": {str(k): str(v) for k, v in lt["tags"].items()}}
+        # tagged at creation: moto copies a template's tags into DescribeLaunchTemplates then
+        tmpl = b.create_launch_template(
+            lt["name"], vs[0]["description"] or "", data(vs[0]), lt_tags
+        )
         for v in vs[1:]:
             tmpl.create_version(data(v), v["description"] or "")
         tmpl.default_version_number = lt["default_version"]

@@ -164,6 +164,10 @@ class SandboxApp:
             from . import patches_ssm
 
             return 200, patches_ssm.control(data)
+        if path == "/_amictl/instance-refresh" and method == "POST":
+            from . import patches_refresh
+
+            return 200, patches_refresh.control(data)
         return 404, {"error": f"no control endpoint {method} {path}"}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -1,0 +1,260 @@
+"""``rollout``: move the Auto Scaling groups that follow a family to its channel's image,
+canary first, rolled back on failure; ``drift``: what runs behind its channel."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from .. import rollout
+from ..errors import AmictlError, InputError
+from . import context
+from .common import emit, err_console, global_options, info, progress_enabled, settings
+
+PLAN_COLUMNS = [
+    "region",
+    "asg",
+    "template",
+    "version_spec",
+    "instances",
+    "to_replace",
+    "current_version",
+    "new_version",
+    "current_image",
+    "new_image",
+]
+OUTCOME_COLUMNS = ["asg", "status", "refresh", "detail", "reason"]
+
+
+def _printer() -> Any:
+    """Progress: a bar per group on a terminal, else a line per change on stderr."""
+    seen: dict[tuple[str, str], tuple[Any, Any]] = {}
+    if progress_enabled():
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        bar = Progress(
+            TextColumn("{task.fields[phase]} {task.fields[asg]}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}% {task.fields[status]}"),
+            console=err_console(),
+        )
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def show(e: dict[str, Any]) -> None:
+            key = (e["phase"], e["asg"])
+            if key not in tasks:
+                if not bar.live.is_started:
+                    bar.start()
+                tasks[key] = bar.add_task("", total=100, phase=e["phase"], asg=e["asg"], status="")
+            pct = (e.get("rollback") or {}).get("PercentageCompleteOnRollback", e["percent"])
+            bar.update(tasks[key], completed=pct or 0, status=e["status"])
+
+        show.stop = bar.stop  # type: ignore[attr-defined]
+        return show
+
+    def line(e: dict[str, Any]) -> None:
+        key = (e["phase"], e["asg"])
+        now = (e["status"], e["percent"])
+        if seen.get(key) != now:
+            seen[key] = now
+            why = f"  {e['reason']}" if e.get("reason") else ""
+            info(
+                f"  {e['phase']:<9} {escape(e['asg'])}: {e['status']} {e['percent']}%{escape(why)}"
+            )
+
+    line.stop = lambda: None  # type: ignore[attr-defined]
+    return line
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("rollout")
+    @click.argument("family", required=False)
+    @click.option("--channel", help="The channel whose image to roll out.")
+    @click.option("--asg", "asgs", multiple=True, metavar="NAME", help="Only this group (repeat).")
+    @click.option(
+        "--canary", default="10%", show_default=True, help="Checkpoint: the share replaced first."
+    )
+    @click.option(
+        "--min-healthy",
+        type=click.IntRange(0, 100),
+        default=90,
+        show_default=True,
+        help="MinHealthyPercentage of each refresh.",
+    )
+    @click.option(
+        "--canary-wait",
+        type=click.IntRange(0, 172800),
+        default=600,
+        show_default=True,
+        help="Seconds the refresh waits at the canary checkpoint.",
+    )
+    @click.option("--wait", is_flag=True, help="Follow the refreshes to the end (progress bar).")
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(0),
+        default=3 * 3600,
+        show_default=True,
+        help="With --wait: seconds after which an unfinished refresh counts as failed.",
+    )
+    @click.option("--poll", type=click.FloatRange(0), default=15, show_default=True, hidden=True)
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--resume", is_flag=True, help="Carry on the last interrupted rollout.")
+    @global_options
+    def rollout_cmd(
+        family: str | None,
+        channel: str | None,
+        asgs: tuple[str, ...],
+        canary: str,
+        min_healthy: int,
+        canary_wait: int,
+        wait: bool,
+        timeout: float,
+        poll: float,
+        yes: bool,
+        resume: bool,
+    ) -> None:
+        """Roll channel C of FAMILY out to the Auto Scaling groups that follow FAMILY.
+
+        Finds the launch templates tagged amictl:family=FAMILY (or resolving the channel's
+        SSM parameter) and the groups using them, shows the plan and asks. Then makes a
+        template version with the channel's image the default (the old default recorded)
+        and starts an instance refresh per group with a checkpoint at --canary. With
+        --wait it follows them; if one fails, is cancelled or times out, every group is
+        rolled back (RollbackInstanceRefresh, or the previous default and a refresh) and
+        the command exits 1. The channel is never changed. Journaled: --resume carries
+        on after Ctrl-C (exit 130) or a kill. A lock per account/region.
+        """
+        store = context.store()
+        conn = context.connector()
+        table = settings().output == "table"
+        if resume:
+            plan = rollout.resumable(store)
+            if plan is None:
+                raise AmictlError("no interrupted rollout to resume")
+            info(f"resuming rollout {plan.rollout_id}: {plan.family} -> channel {plan.channel}")
+        else:
+            if not family or not channel:
+                raise InputError("give FAMILY and --channel (or --resume)", key="FAMILY")
+            pct = rollout.parse_percent(canary, "--canary")
+            plan = rollout.make_plan(
+                conn, conn.targets(), family, channel, list(asgs), pct, min_healthy, canary_wait
+            )
+            if not plan.groups:
+                raise AmictlError(
+                    f"no Auto Scaling group uses a launch template that follows {family}",
+                    hint=f"tag the template amictl:family={family}",
+                )
+            if table:
+                emit(
+                    plan.rows(),
+                    PLAN_COLUMNS,
+                    title=f"rollout {family} channel {channel} -> {plan.new_version}"
+                    f" (canary {pct}%, min healthy {min_healthy}%)",
+                )
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise AmictlError(
+                        "refusing to roll out without confirmation: no terminal to ask on",
+                        hint="review the plan, then pass --yes",
+                    )
+                n = sum(g.to_replace for g in plan.groups)
+                click.confirm(
+                    f"Replace {n} instances in {len(plan.groups)} groups?", abort=True, err=True
+                )
+            rollout.save_plan(store, plan)
+        show = _printer()
+        try:
+            out = rollout.execute(
+                conn,
+                store,
+                plan,
+                rollout.Options(wait=wait or resume, poll=poll, timeout=timeout),
+                show,
+            )
+        finally:
+            show.stop()  # type: ignore[attr-defined]
+        data = {
+            "rollout_id": plan.rollout_id,
+            "family": plan.family,
+            "channel": plan.channel,
+            "version": plan.new_version,
+            "status": out.status,
+            "plan": plan.rows(),
+            "groups": out.rows(),
+        }
+        emit(
+            data,
+            OUTCOME_COLUMNS,
+            table_rows=out.rows(),
+            title=f"rollout {plan.rollout_id}: {out.status}",
+        )
+        if not out.ok:
+            what = {
+                "rolled-back": "every group was rolled back",
+                "rollback-failed": "rolling back did NOT bring every group back",
+            }.get(out.status, out.status)
+            raise AmictlError(
+                f"rollout {plan.rollout_id} failed and {what}; the channel {plan.channel} of "
+                f"{plan.family} is unchanged",
+                hint="see the status per group above and `amictl journal --plan "
+                f"rollout-{plan.rollout_id}`",
+            )
+
+    @cli.command("drift")
+    @click.option("--family", help="Only this family.")
+    @click.option("--channel", help="Only this channel (default: every channel of the family).")
+    @click.option(
+        "--strict",
+        type=click.IntRange(0),
+        metavar="N",
+        help="Exit 1 when anything runs more than N versions behind.",
+    )
+    @click.option(
+        "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
+    )
+    @global_options
+    def drift_cmd(
+        family: str | None, channel: str | None, strict: int | None, from_state: bool
+    ) -> None:
+        """Instances, Auto Scaling groups and launch-template versions behind their channel.
+
+        For each channel of each family (per account and region): everything that launches
+        an older version of the family, with how many versions and days behind, grouped
+        by family/account/region. -o json gives the groups; --strict N exits 1 when
+        anything is more than N versions behind.
+        """
+        from ..model import FamilyRule
+        from ..rollout import drift as drift_mod
+        from .inventory_cmd import load_inventory
+
+        inv = load_inventory(from_state, family_rule=FamilyRule())
+        groups = drift_mod.drift(inv, family, channel)
+        rows = drift_mod.rows(groups)
+        worst = max((g["max_versions_behind"] for g in groups), default=0)
+        emit(
+            {"groups": groups, "behind": len(rows), "max_versions_behind": worst},
+            DRIFT_COLUMNS,
+            table_rows=rows,
+            title=f"{len(rows)} behind their channel ({len(groups)} channels checked)",
+        )
+        if strict is not None and worst > strict:
+            raise AmictlError(
+                f"something runs {worst} versions behind its channel (--strict {strict})",
+                hint="roll the channel out: amictl rollout FAMILY --channel C",
+            )
+
+
+DRIFT_COLUMNS = [
+    "family",
+    "channel",
+    "region",
+    "kind",
+    "id",
+    "version",
+    "channel_version",
+    "versions_behind",
+    "days_behind",
+]
