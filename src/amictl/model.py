@@ -120,6 +120,8 @@ class Image:
     family: str | None = None
     version: str | None = None
     imds_support: str | None = None  # "v2.0": instances launched from it require IMDSv2
+    root_device_type: str = "ebs"  # "instance-store": root is an S3 bundle, no snapshots
+    image_location: str | None = None  # instance-store images: BUCKET/PATH.manifest.xml
     # Where shared_with came from: "live" (read by this scan), "cached" (the state store's
     # launch-permission cache, read at lp_read_at) or "unread" (not read: no decision needed it).
     lp: str = "live"

@@ -489,7 +489,10 @@ def execute(
             if not journal(a, "intended"):
                 raise _JournalDown()
             out: Outcome = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
-            return out.status, ("NotFound" if out.status == "not-found" else None), out.message
+            msg = out.message + (
+                f"; {verdict.note}" if verdict is not None and verdict.note else ""
+            )
+            return out.status, ("NotFound" if out.status == "not-found" else None), msg
 
         def record(a: Action, st: str, code: str | None, msg: str) -> None:
             status[a.id] = st

@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..inventory.instance_store import describe_bundle
 from ..keep import Assessment, assess, image_decision, snapshot_keep_reasons
 from ..keep.decide import effective_holds
 from ..model import IN_USE_KINDS, Snapshot
@@ -60,6 +61,7 @@ class Verdict:
     snapshots: tuple[str, ...] = ()  # an image's live snapshot ids (recorded as their origin)
     # kept by this policy now: the marks it made are removed (undeprecate/enable/unmark)
     restore: tuple[str, ...] = ()
+    note: str = ""  # said with the outcome (the S3 bundle an instance-store image leaves)
 
     @property
     def go(self) -> bool:
@@ -190,7 +192,9 @@ def decide_image(
         and not (planned == "available" and img.state == "disabled")
     ):
         return _skip(f"image state changed since the plan: {planned} -> {img.state}")
-    return Verdict("go", snapshots=tuple(img.snapshot_ids))
+    bundle = describe_bundle(img.image_id, img.root_device_type, img.image_location)
+    note = bundle["message"] if bundle and action.type == "deregister" else ""
+    return Verdict("go", snapshots=tuple(img.snapshot_ids), note=note)
 
 
 def assessment_refs(view: View, image_id: str) -> list[Any]:

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
-from .releases import rollback_targets
 from .instance_store import storage_fields
+from .releases import rollback_targets
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
 
