@@ -1,0 +1,52 @@
+"""Tag names amictl reserves for itself.
+
+Tags whose key starts with :data:`RESERVED_TAG_PREFIX` are written by amictl (who created an
+image, its lineage, a bake's status, ...) and read back by its safety checks, so a user may
+not set them by hand: :func:`check_user_tags` refuses them (exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import InputError
+
+RESERVED_TAG_PREFIX = "amictl:"
+
+
+def check_user_tags(tags: Mapping[str, str], where: str) -> None:
+    """Refuse a user-given tag in amictl's reserved namespace; ``where`` names the input
+    (an option such as ``--tag``, or ``file.yaml:12``) for the error."""
+    for key in tags:
+        if key.lower().startswith(RESERVED_TAG_PREFIX):
+            raise InputError(
+                f"tag {key!r}: keys starting with {RESERVED_TAG_PREFIX!r} are reserved for "
+                "amictl's own tags",
+                key=where,
+                hint=f"choose a key without the {RESERVED_TAG_PREFIX!r} prefix",
+            )
+
+
+# ---------------------------------------------------------------- the bake status
+# One source for the tag a bake writes on its image and the values it takes; bake, the
+# promotion gates, stale, cleanup and the docs all read these.
+
+BAKE_STATUS_TAG = "amictl:bake-status"
+BUILDING = "building"  # the image is being made (or its bake was killed before it ended)
+TESTED = "tested"  # every test step passed on an instance of the new image
+BUILT = "built"  # made by a recipe without tests
+FAILED = "failed"  # a provision or test step failed, or the bake ended in an error
+ABANDONED = "abandoned"  # the bake was interrupted, or `bake --cleanup` found it killed
+BAKE_STATUSES = (BUILDING, TESTED, BUILT, FAILED, ABANDONED)
+# statuses that are not a usable version of the family
+UNUSABLE_BAKE_STATUSES = (BUILDING, FAILED, ABANDONED)
+
+
+def bake_status(tags: Mapping[str, str]) -> str | None:
+    """The bake status an image is tagged with (None: no bake made it)."""
+    return tags.get(BAKE_STATUS_TAG)
+
+
+def bake_failed(tags: Mapping[str, str]) -> bool:
+    """The image's bake failed its steps or was abandoned: never a usable version."""
+    return bake_status(tags) in (FAILED, ABANDONED)
