@@ -214,3 +214,15 @@ def test_lint_fix_never_writes_amictl_tags(env, tmp_path):
     result = apply_fixes(conn, store, plan, conn.targets())
     assert result.done == [] and "reserved" in result.skipped["f1"]
     assert tags_of(env, "us-east-1", ids["a"]) == {}
+
+
+@pytest.mark.parametrize("status", [FAILED, ABANDONED])
+def test_a_bake_refuses_a_source_whose_own_bake_failed(env, tmp_path, outcomes, status):
+    ids = env.load(
+        FLEET.replace('version: "1.0.0"}', f'version: "1.0.0", "{BAKE_STATUS_TAG}": {status}}}')
+    )["aliases"]
+    with pytest.raises(SafetyError, match="is a failed bake") as exc:
+        baked(env, tmp_path)
+    assert ids["base1"] in exc.value.message and exc.value.exit_code == 3
+    resv = env.client("ec2").describe_instances()["Reservations"]
+    assert resv == []  # refused before anything was launched

@@ -160,3 +160,15 @@ def _check_roles(base: str, db: str, app: str, signer: str) -> None:
         c.execute("SELECT count(*) FROM journal").fetchone()  # rows it does read
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("INSERT INTO plan_signing_keys VALUES ('plan-key2', 'x')")
+
+
+def test_team_docs_are_for_operators_and_contributing_for_developers():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    team = (docs / "team.md").read_text()
+    contributing = (docs / "contributing.md").read_text()
+    for moved in ("## Tests", "### For developers", "python -m amictl.state.migrations"):
+        assert moved.lower() not in team.lower(), moved
+    assert "## Adding a schema change" in contributing and "## Tests" in contributing
+    assert "tests/pg.py" in contributing
+    assert "docs/contributing.md" in team  # the operator is pointed there
+    assert "## The plan-signing key" in team and "amictl_signer" in team

@@ -35,7 +35,7 @@ from ..channels.ops import promote
 from ..channels.record import record as record_promotion
 from ..distribute import Grantees, change_sharing, copy_image
 from ..distribute.common import Found
-from ..errors import AmictlError, Interrupted
+from ..errors import AmictlError, Interrupted, SafetyError
 from ..launch.resolve import Resolved, check_launchable, resolve
 from ..launch.run import launch
 from ..model import iso
@@ -48,6 +48,7 @@ from ..tagnames import (
     FAILED,
     TESTED,
     UNUSABLE_BAKE_STATUSES,
+    bake_failed,
 )
 from . import bake_journal
 from .create import family_versions, from_instance, next_version, wait_image
@@ -370,6 +371,13 @@ class _Bake:
         self.rec["source"]["reason"] = source.reason
         self.emit("source", image_id=source.image_id, reason=source.reason)
         check_launchable(source.found, allow_deprecated=False)  # exit 3 before any launch
+        src_tags = image_tags(source.found.data)
+        if bake_failed(src_tags):  # a base that failed its own bake is no base
+            raise SafetyError(
+                f"source {source.image_id} ({source.reason}) is a failed bake "
+                f"({BAKE_STATUS_TAG}={src_tags.get(BAKE_STATUS_TAG)}): not a usable version",
+                hint="bake the base again until its tests pass, or name another source",
+            )
         mappings = self.root_volume(source.found.data)
         builder = self.launch(source, "builder", r.instance_type, mappings)
         self.checkpoint()

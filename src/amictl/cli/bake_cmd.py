@@ -56,7 +56,7 @@ EVENT_LINES = {
     "terminate-failed": "could NOT terminate {instance_ids}: run `amictl bake --cleanup`",
     "copied": "copied to {regions}",
     "shared": "shared with {accounts}",
-    "promoted": "promoted {version} to channel {channel}",
+    "promoted": "promoted {version} to channel {channel} in {regions}",
 }
 SHOWN_STEP_STATUSES = ("InProgress", "Delayed", "Cancelling")
 
