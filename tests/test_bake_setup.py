@@ -38,10 +38,12 @@ def cli(env, tmp_path, monkeypatch):
     return run
 
 
-def demo_in(env) -> dict:
+def demo_in(env, without: tuple[str, ...] = ()) -> dict:
     """The built-in demo fleet, seeded into the test's own (fresh) account."""
     data = builtin.demo()
     data["account"] = env.account
+    for key in without:
+        data.pop(key)
     return env.sandbox.load_text(json.dumps(data), "<demo fleet>")["aliases"]
 
 
@@ -154,3 +156,17 @@ def test_run_command_control_refuses_unknown_keys(sandbox, outcomes):
     assert sandbox.set_run_command("*", status="Success", polls=1)["outcomes"] == {
         "*": {"status": "Success", "polls": 1}
     }
+
+
+def test_without_the_builder_profile_the_example_recipe_cannot_bake(sandbox, tmp_path, monkeypatch):
+    """The twin of the first test: the demo fleet minus what `bake setup` makes fails as the
+    issue found (so the first test proves the demo fleet's setting is what makes it work)."""
+    from conftest import Env, _accounts
+
+    other = Env(sandbox, str(next(_accounts)))
+    demo_in(other, without=("builder_instance_profile",))
+    for k, v in {**other.cli_env(tmp_path), "AMICTL_BAKE_POLL": "0.05"}.items():
+        monkeypatch.setenv(k, v)
+    web = str(RECIPES / "web-service.recipe.yaml")
+    code, out, err = invoke(["bake", web, "--region", "us-east-1", *other.cli_args()])
+    assert code != 0 and "amictl-builder" in err, out + err
