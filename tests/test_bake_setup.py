@@ -126,6 +126,8 @@ def test_bake_setup_never_changes_a_role_that_does_not_fit(env, cli):
     assert iam.get_instance_profile(InstanceProfileName="team-builder")
     code, _out, err = cli("bake", "setup", "--name", "no spaces")
     assert code == 2 and "--name" in err
+    code, _out, err = cli("bake", "some.recipe.yaml", "--name", "x")
+    assert code == 2 and "bake setup" in err
 
 
 def test_bake_setup_permissions_are_registered():

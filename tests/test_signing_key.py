@@ -160,6 +160,9 @@ def _check_roles(base: str, db: str, app: str, signer: str) -> None:
         c.execute("SELECT count(*) FROM journal").fetchone()  # rows it does read
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("INSERT INTO plan_signing_keys VALUES ('plan-key2', 'x')")
+    counts = schema.row_counts(Store(app).engine)  # `state info` as the app role still works
+    assert "journal" in counts and "plan_signing_keys" not in counts
+    assert "plan_signing_keys" in schema.row_counts(Store(signer).engine)
 
 
 def test_team_docs_are_for_operators_and_contributing_for_developers():

@@ -228,6 +228,8 @@ def register(cli: click.Group) -> None:
                 raise InputError("`bake setup` takes --yes and --name only", key="setup")
             _setup(conn, profile_name, yes)
             return
+        if yes or profile_name != builder_role.BUILDER_NAME:
+            raise InputError("--yes and --name go with `amictl bake setup`", key="--name")
         if cleanup:
             if recipe_file:
                 raise InputError("--cleanup takes no RECIPE", key="--cleanup")
