@@ -28,9 +28,8 @@ def _load_managed(backend: Any, arn: str) -> None:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
     from moto.iam.models import AWSManagedPolicy
 
-    data = _managed_data(aws_managed_policies_data)
     name = arn[len(AWS_POLICY_PREFIX) :].rsplit("/", 1)[-1]
-    d = data.get(name)
+    d = _one_policy(aws_managed_policies_data, name)
     if d is None:
         return
     policy = AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, d)
@@ -41,10 +40,21 @@ def _load_managed(backend: Any, arn: str) -> None:
 _PARSED: dict[str, Any] = {}
 
 
-def _managed_data(text: str) -> dict[str, Any]:
+def _one_policy(text: str, name: str) -> dict[str, Any] | None:
+    """The policy ``name`` of moto's data (4.7 MB of JSON keyed by policy name): decoded
+    where its key is, not the whole text (the whole is parsed only if that fails)."""
+    at = text.find(json.dumps(name) + ": {")
+    if at >= 0:
+        try:
+            found, _end = json.JSONDecoder().raw_decode(text, at + len(json.dumps(name)) + 2)
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and "Document" in found:
+            return found
     if not _PARSED:
         _PARSED.update(json.loads(text))
-    return _PARSED
+    got = _PARSED.get(name)
+    return got if isinstance(got, dict) else None
 
 
 @patch(
