@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 
 from amictl.cli.main import cli
-from amictl.errors import SafetyError, StateError
+from amictl.errors import SafetyError, SigningKeyUnavailable, StateError
 from amictl.model import Inventory
 from amictl.state import locks, schema
 from amictl.state.store import FINAL, Store, meta
@@ -387,7 +387,8 @@ def test_the_documented_roles_work_and_only_the_owner_migrates(pg_server):
     assert code == 0 and json.loads(out)["applied"] == schema.revisions()
     store = Store(app)  # day to day: rows only
     _journal(store, "e" * 64, "a1", "done")
-    assert len(store.plan_key()) == 32
+    with pytest.raises(SigningKeyUnavailable):  # not the signing key (tests/test_signing_key.py)
+        store.plan_key()
     store.start_apply_run("e" * 64, {})
     with store.lock(["1/r"], owner="apply e", caller="arn:app"):
         assert [r["held"] for r in locks.holders(store)] == [True]

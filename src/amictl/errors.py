@@ -96,6 +96,11 @@ class StateError(AmictlError):
     """The state store could not be opened or is inconsistent."""
 
 
+class SigningKeyUnavailable(StateError):
+    """This connection may not read the plan-signing key (issue 23: on PostgreSQL only a
+    signer role can), or ``AMICTL_PLAN_KEY`` is not a key."""
+
+
 class Interrupted(AmictlError):
     """Stopped by SIGINT (exit 130) or SIGTERM (exit 143) after in-flight work finished."""
 

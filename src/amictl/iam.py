@@ -8,6 +8,7 @@ from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
 from .audit import PERMISSIONS as AUDIT_PERMISSIONS
 from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
+from .build.builder_role import PERMISSIONS as BUILDER_ROLE_PERMISSIONS
 from .build.create import CREATE_PERMISSIONS
 from .build.stale import PERMISSIONS as STALE_PERMISSIONS
 from .build.volumes import PERMISSIONS as VOLUME_PERMISSIONS
@@ -30,6 +31,7 @@ COMMANDS = (*COMMANDS, "bake", "stale")
 SINGLE_IMAGE = ("deprecate", "disable", "retire")  # one-action plans: what apply needs
 COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
+COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 
 
 def permissions(command: str) -> set[str]:
@@ -54,6 +56,8 @@ def permissions(command: str) -> set[str]:
         return perms | CATALOG_PERMISSIONS
     if command in ("audit", "report"):  # the checks' reads, then the inventory's collectors
         perms |= AUDIT_PERMISSIONS
+    if command == "bake-setup":  # the builder role and instance profile
+        return perms | BUILDER_ROLE_PERMISSIONS
     if command == "bake":  # bake (also --cleanup); stale: the inventory's, plus look-ups
         perms |= BAKE_PERMISSIONS | CREATE_PERMISSIONS | CATALOG_PERMISSIONS | LAUNCH_PERMISSIONS
         return perms | DISTRIBUTE_PERMISSIONS["copy"] | DISTRIBUTE_PERMISSIONS["share"]

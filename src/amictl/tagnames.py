@@ -1,8 +1,9 @@
 """amictl's own tag names and values, defined once (bake, gates, plans, launch and docs).
 
-Every tag whose key starts with ``amictl:`` is amictl's: users, recipes, ``create
---tag`` and ``lint --fix`` may not set them (``check_user_tags``), so a tag such as
-``amictl:bake-status=tested`` means what amictl wrote.
+Tags whose key starts with :data:`RESERVED_TAG_PREFIX` are written by amictl (retirement
+marks, who created an image, its lineage, a bake's status, ...) and read back by its
+safety checks, so a user may not set them by hand: :func:`check_user_tags` refuses them
+(exit 2) for recipes, ``create --tag``, ``tag`` and ``lint --fix``.
 """
 
 from __future__ import annotations
@@ -13,35 +14,41 @@ from .errors import InputError
 
 RESERVED_TAG_PREFIX = "amictl:"
 
-# Retirement marks (written by `apply`, read by plans and apply's live decision).
+# ---------------------------------------------------------------- retirement marks
+# Written by `apply` (the first stage of a retirement), read by plans and apply's live
+# decision: when the retirement started, and which policy owns it.
 MARK_TAG = "amictl:retire-since"
 BY_TAG = "amictl:retired-by"
 
-# Bake status of an image: building -> tested (or built, when the recipe has no tests),
-# or failed / abandoned.
+# ---------------------------------------------------------------- the bake status
+# One source for the tag a bake writes on its image and the values it takes; bake, the
+# promotion gates, stale, cleanup, plans, launch and the docs all read these.
+
 BAKE_STATUS_TAG = "amictl:bake-status"
-BAKE_BUILDING = "building"
-BAKE_TESTED = "tested"
-BAKE_BUILT = "built"
-BAKE_FAILED = "failed"
-BAKE_ABANDONED = "abandoned"
-BAKE_UNUSABLE = (BAKE_BUILDING, BAKE_FAILED, BAKE_ABANDONED)
+BUILDING = "building"  # the image is being made (or its bake was killed before it ended)
+TESTED = "tested"  # every test step passed on an instance of the new image
+BUILT = "built"  # made by a recipe without tests
+FAILED = "failed"  # a provision or test step failed, or the bake ended in an error
+ABANDONED = "abandoned"  # the bake was interrupted, or `bake --cleanup` found it killed
+BAKE_STATUSES = (BUILDING, TESTED, BUILT, FAILED, ABANDONED)
+# statuses that are not a usable version of the family
+UNUSABLE_BAKE_STATUSES = (BUILDING, FAILED, ABANDONED)
 
 
 def bake_status(tags: Mapping[str, str]) -> str | None:
+    """The bake status an image is tagged with (None: no bake made it)."""
     return tags.get(BAKE_STATUS_TAG)
 
 
 def bake_failed(tags: Mapping[str, str]) -> bool:
-    """The image's bake failed its tests or was abandoned."""
-    return tags.get(BAKE_STATUS_TAG) in (BAKE_FAILED, BAKE_ABANDONED)
+    """The image's bake failed its steps or was abandoned: never a usable version."""
+    return bake_status(tags) in (FAILED, ABANDONED)
 
 
 def bake_unusable(tags: Mapping[str, str]) -> bool:
     """Not a usable version: still building, failed or abandoned. Such an image is never
-    promoted, launched from a channel or version (unless forced), nor counted among the
-    newest N of its family."""
-    return tags.get(BAKE_STATUS_TAG) in BAKE_UNUSABLE
+    promoted, launched (unless forced) nor counted among the newest N of its family."""
+    return bake_status(tags) in UNUSABLE_BAKE_STATUSES
 
 
 def is_reserved(key: str) -> bool:
@@ -49,12 +56,13 @@ def is_reserved(key: str) -> bool:
 
 
 def check_user_tags(keys: Iterable[str], where: str) -> None:
-    """Refuse (exit 2) tag keys in amictl's reserved namespace."""
+    """Refuse (exit 2) tag keys in amictl's reserved namespace; ``where`` names the input
+    (an option such as ``--tag``, or ``file.yaml:12``). A mapping's keys are checked."""
     bad = sorted(k for k in keys if is_reserved(k))
     if bad:
         raise InputError(
-            f"tag key{'s' if len(bad) > 1 else ''} {', '.join(bad)}: the {RESERVED_TAG_PREFIX} "
-            "namespace is reserved for amictl",
+            f"tag key{'s' if len(bad) > 1 else ''} {', '.join(repr(k) for k in bad)}: keys "
+            f"starting with {RESERVED_TAG_PREFIX!r} are reserved for amictl's own tags",
             key=where,
-            hint="use another key; amictl writes its own amictl: tags",
+            hint=f"choose a key without the {RESERVED_TAG_PREFIX!r} prefix",
         )

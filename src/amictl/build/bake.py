@@ -35,11 +35,21 @@ from ..channels.ops import promote
 from ..channels.record import record as record_promotion
 from ..distribute import Grantees, change_sharing, copy_image
 from ..distribute.common import Found
-from ..errors import AmictlError, Interrupted
+from ..errors import AmictlError, Interrupted, SafetyError
 from ..launch.resolve import Resolved, check_launchable, resolve
 from ..launch.run import launch
 from ..model import iso
 from ..state.store import Store
+from ..tagnames import (
+    ABANDONED,
+    BAKE_STATUS_TAG,
+    BUILDING,
+    BUILT,
+    FAILED,
+    TESTED,
+    UNUSABLE_BAKE_STATUSES,
+    bake_failed,
+)
 from . import bake_journal
 from .create import family_versions, from_instance, next_version, wait_image
 from .recipe import Recipe
@@ -48,13 +58,12 @@ from .runsteps import Progress, StepResult, Waits, run_step, wait_managed
 BAKE_ID_TAG = "amictl:bake-id"
 BAKE_ROLE_TAG = "amictl:bake-role"
 BAKE_DEADLINE_TAG = "amictl:bake-deadline"
-BAKE_STATUS_TAG = "amictl:bake-status"  # building | tested | failed | abandoned
 RECIPE_HASH_TAG = "amictl:recipe-sha256"
 RECIPE_TAG = "amictl:recipe"
 SOURCE_REF_TAG = "amictl:source"
 STEPS_TAG = "amictl:steps"
 FAILED_STEP_TAG = "amictl:failed-step"
-UNUSABLE = ("building", "failed", "abandoned")  # bake statuses that are not a usable version
+UNUSABLE = UNUSABLE_BAKE_STATUSES  # bake statuses that are not a usable version
 LINEAGE_TAGS = (RECIPE_HASH_TAG, "amictl:source-image", SOURCE_REF_TAG, STEPS_TAG, BAKE_ID_TAG)
 
 PERMISSIONS = frozenset(
@@ -362,6 +371,13 @@ class _Bake:
         self.rec["source"]["reason"] = source.reason
         self.emit("source", image_id=source.image_id, reason=source.reason)
         check_launchable(source.found, allow_deprecated=False)  # exit 3 before any launch
+        src_tags = image_tags(source.found.data)
+        if bake_failed(src_tags):  # a base that failed its own bake is no base
+            raise SafetyError(
+                f"source {source.image_id} ({source.reason}) is a failed bake "
+                f"({BAKE_STATUS_TAG}={src_tags.get(BAKE_STATUS_TAG)}): not a usable version",
+                hint="bake the base again until its tests pass, or name another source",
+            )
         mappings = self.root_volume(source.found.data)
         builder = self.launch(source, "builder", r.instance_type, mappings)
         self.checkpoint()
@@ -376,7 +392,7 @@ class _Bake:
             SOURCE_REF_TAG: _tag_value(r.source_ref),
             STEPS_TAG: steps_text(r),
             BAKE_ID_TAG: self.bake_id,
-            BAKE_STATUS_TAG: "building",
+            BAKE_STATUS_TAG: BUILDING,
             **r.tags,
         }
         created = from_instance(
@@ -415,20 +431,25 @@ class _Bake:
             if failed:
                 self.tag_image(
                     {
-                        BAKE_STATUS_TAG: "failed",
+                        BAKE_STATUS_TAG: FAILED,
                         FAILED_STEP_TAG: _tag_value(f"test:{failed.name}:{failed.status}"),
                     }
                 )
                 return self.finish("failed", f"test step {failed.name} {failed.status}")
-            self.tag_image({BAKE_STATUS_TAG: "tested"})
+            self.tag_image({BAKE_STATUS_TAG: TESTED})
+            self.rec["tested"] = True  # the journal's word, which gates asking for tested read
         else:
-            self.tag_image({BAKE_STATUS_TAG: "built"})
+            self.tag_image({BAKE_STATUS_TAG: BUILT})
+        self.checkpoint()
         self.distribute()
         if r.promote and r.tests:
-            rows = promote(self.conn, [t], r.family, version, r.promote)
+            # every region the version is in: here and each copy_to region
+            regions = [t.region, *(c["region"] for c in self.rec["copies"])]
+            targets = [Target(t.account, region, t.role_arn) for region in regions]
+            rows = promote(self.conn, targets, r.family, version, r.promote)
             record_promotion(self.store, rows, "promote", None)
             self.rec["promoted"] = rows
-            self.emit("promoted", channel=r.promote, version=version)
+            self.emit("promoted", channel=r.promote, version=version, regions=regions)
         return self.finish("succeeded", None)
 
     def root_volume(self, source: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -457,7 +478,18 @@ class _Bake:
         r, t = self.recipe, self.target
         image_id = self.rec["image_id"]
         if r.copy_to:
-            self.rec["copies"] = copy_image(self.conn, [t], image_id, r.copy_to, kms_key=r.kms_key)
+            delay = self.waits.waiter_delay
+            self.rec["copies"] = copy_image(
+                self.conn,
+                [t],
+                image_id,
+                r.copy_to,
+                kms_key=r.kms_key,
+                wait=bool(r.promote and r.tests),  # promoting a copy needs it available
+                wait_delay=delay,
+                wait_attempts=max(1, math.ceil(r.image_timeout / max(delay, 1))),
+            )
+            self.checkpoint()
             self.emit("copied", regions=r.copy_to)
         if r.share_with:
             g = Grantees(accounts=list(r.share_with), orgs=[], ous=[], public=False)
@@ -515,7 +547,7 @@ def bake(
                 and not b.rec.get("failed_step")
             ):
                 with contextlib.suppress(AmictlError):
-                    b.tag_image({BAKE_STATUS_TAG: "failed" if status == "failed" else "abandoned"})
+                    b.tag_image({BAKE_STATUS_TAG: FAILED if status == "failed" else ABANDONED})
             b.rec["status"] = status
             b.rec["ended_at"] = iso(_now())
             bake_journal.update(store, b.rec, status)

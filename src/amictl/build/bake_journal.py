@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,3 +133,57 @@ def history(store: Store, family: str | None = None, limit: int = 50) -> list[di
         q = q.where(bakes.c.family == family)
     with store.engine.connect() as c:
         return [dict(r._mapping) for r in c.execute(q)]
+
+
+def made_image(store: Store, account: str, region: str, image_id: str) -> dict[str, Any] | None:
+    """The journaled bake that made ``image_id`` in account/region (the image itself, or one
+    of its ``copy_to`` copies), as ``{"bake_id", "status", "tested", "copy"}``; None when no
+    bake in this store made it (an image tagged by hand, or baked with another store).
+
+    ``tested`` is the journal's word that every test step passed on an instance of the new
+    image, which a tag alone cannot prove: anyone who may tag an image can write one.
+    """
+    with store.engine.connect() as c:
+        rows = c.execute(
+            sa.select(bakes.c.bake_id, bakes.c.status, bakes.c.image_id, bakes.c.record)
+            .where(bakes.c.account == account)
+            .order_by(bakes.c.started_at.desc())
+        ).all()
+    for r in rows:
+        rec = _record(r.record)
+        if r.image_id == image_id and rec.get("region") == region:
+            return {"bake_id": r.bake_id, "status": r.status, "tested": _tested(rec), "copy": False}
+        for copy in rec.get("copies") or []:
+            if copy.get("image_id") == image_id and copy.get("region") == region:
+                return {
+                    "bake_id": r.bake_id,
+                    "status": r.status,
+                    "tested": _tested(rec),
+                    "copy": True,
+                }
+    return None
+
+
+def lookup(store: Store) -> Callable[[str, str, str], dict[str, Any] | None]:
+    """:func:`made_image` bound to ``store``: what promotion gates ask (``gates.BakeLookup``)."""
+
+    def made(account: str, region: str, image_id: str) -> dict[str, Any] | None:
+        return made_image(store, account, region, image_id)
+
+    return made
+
+
+def _record(text: str | None) -> dict[str, Any]:
+    try:
+        rec = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def _tested(rec: dict[str, Any]) -> bool:
+    """Every test step of the recipe ran and passed (the bake set ``tested`` then)."""
+    steps = [s for s in rec.get("steps") or [] if s.get("phase") == "test"]
+    return (
+        bool(rec.get("tested")) and bool(steps) and all(s.get("status") == "Success" for s in steps)
+    )

@@ -16,8 +16,9 @@ import botocore.exceptions
 from ..aws.session import Connector, Target, aws_error
 from ..distribute.common import Found, describe_image
 from ..state.store import Store
+from ..tagnames import ABANDONED, BAKE_STATUS_TAG, BUILDING
 from . import bake_journal
-from .bake import BAKE_DEADLINE_TAG, BAKE_ID_TAG, BAKE_STATUS_TAG, image_tags
+from .bake import BAKE_DEADLINE_TAG, BAKE_ID_TAG, image_tags
 
 
 def cleanup(
@@ -150,12 +151,12 @@ def _abandon_image(
     t = Target(bake_row["account"], bake_row["region"], home.role_arn)
     ec2 = conn.client("ec2", t.region, t.role_arn)
     data = describe_image(ec2, image_id, t.region)
-    if data is None or image_tags(data).get(BAKE_STATUS_TAG) != "building":
+    if data is None or image_tags(data).get(BAKE_STATUS_TAG) != BUILDING:
         return []
     snaps = Found(t, data).snapshot_ids
     try:
         ec2.create_tags(
-            Resources=[image_id, *snaps], Tags=[{"Key": BAKE_STATUS_TAG, "Value": "abandoned"}]
+            Resources=[image_id, *snaps], Tags=[{"Key": BAKE_STATUS_TAG, "Value": ABANDONED}]
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise aws_error(exc, "CreateTags", t.region) from None

@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..policy.parse import _Reader
 from ..policy.schema import Key
 from ..policy.schema import _schema as _policy_schema
+from ..tagnames import RESERVED_TAG_PREFIX
 from ..yamlpos import Positions, loads, raise_all, read_text
 from .create import BUMPS, FAMILY_RE
 
@@ -362,6 +363,14 @@ def parse_recipe_data(data: Any, pos: Positions, text: str = "") -> Recipe:
             raise pos.error(("image", "share_with", j), f"{acct!r} is not a 12-digit account id")
     if image["kms_key"] and not image["encrypted"]:
         raise pos.error(("image", "kms_key"), "a KMS key needs `encrypted: true`")
+    for key in dict(image["tags"] or ()):
+        if str(key).lower().startswith(RESERVED_TAG_PREFIX):  # bake status, lineage: amictl's
+            raise pos.error(
+                ("image", "tags", key),
+                f"tag {key!r}: keys starting with {RESERVED_TAG_PREFIX!r} are reserved for "
+                "amictl's own tags (the bake writes its status and lineage itself)",
+                hint=f"choose a key without the {RESERVED_TAG_PREFIX!r} prefix",
+            )
     base_dir = os.path.dirname(os.path.abspath(pos.file)) if not pos.file.startswith("<") else "."
     provision = _steps(top["provision"], "provision", pos, base_dir)
     tests_raw = top["tests"] or {"instance_type": None, "steps": None}

@@ -22,11 +22,11 @@ from ..distribute.common import describe_image
 from ..errors import AmictlError
 from ..inventory.collectors import channel_of_parameter
 from ..model import Image, Inventory, iso, parse_time, version_key
+from ..tagnames import BAKE_STATUS_TAG, TESTED
+from ..tagnames import UNUSABLE_BAKE_STATUSES as UNUSABLE
 from .bake import (
-    BAKE_STATUS_TAG,
     RECIPE_HASH_TAG,
     SOURCE_REF_TAG,
-    UNUSABLE,
     image_tags,
     resolve_source_ref,
 )
@@ -230,7 +230,7 @@ def stale_reason(
     now = now or dt.datetime.now(dt.UTC)
     ec2 = conn.client("ec2", target.region, target.role_arn)
     images = family_images(ec2, target, recipe.family)
-    tested = [i for i in images if image_tags(i).get(BAKE_STATUS_TAG) == "tested"]
+    tested = [i for i in images if image_tags(i).get(BAKE_STATUS_TAG) == TESTED]
     if not tested:
         return f"no successful bake of {recipe.family} in {target.region} yet"
     last = max(tested, key=lambda i: (i.get("CreationDate") or "", i["ImageId"]))

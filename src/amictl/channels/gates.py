@@ -5,22 +5,32 @@ channels:
   prod:
     requires_channel: staging     # it was in this channel (in the same region) ...
     min_days_in: 3d               # ... for at least this long without interruption
-    requires_tag: {amictl:tested: passed}
+    requires_tag: {amictl:bake-status: tested}   # tagnames.BAKE_STATUS_TAG / TESTED
 ```
+
+A gate asking for the bake status ``tested`` is checked against the bake journal too (the
+state store): the image, or the ``copy_to`` copy, must be one a journaled bake made and
+tested. A tag alone proves nothing: anyone who may tag an image can write one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..durations import format_duration, parse_duration
 from ..model import Image
+from ..tagnames import BAKE_STATUS_TAG, TESTED
 from ..yamlpos import Positions, check_keys, load_file
 from .names import NAME_RE
 
 GATE_KEYS = ("requires_channel", "min_days_in", "requires_tag")
+
+# (account, region, image id) -> the journaled bake that made the image, or None:
+# ``{"bake_id", "status", "tested", ...}`` (``build.bake_journal.lookup(store)``)
+BakeLookup = Callable[[str, str, str], dict[str, Any] | None]
 
 
 @dataclass
@@ -30,6 +40,11 @@ class Gate:
     min_days_in: dt.timedelta | None = None
     requires_tag: dict[str, str] = field(default_factory=dict)
     where: str = ""  # file:line, for messages
+    bake_journal: BakeLookup | None = None  # where a tested bake status is checked
+
+    @property
+    def requires_tested(self) -> bool:
+        return self.requires_tag.get(BAKE_STATUS_TAG) == TESTED
 
 
 @dataclass
@@ -40,8 +55,11 @@ class Interval:
     end: dt.datetime | None  # None: still there
 
 
-def load_gates(path: str) -> dict[str, Gate]:
-    """Parse a gates file; InputError (exit 2) naming file:line and key on any problem."""
+def load_gates(path: str, bake_journal: BakeLookup | None = None) -> dict[str, Gate]:
+    """Parse a gates file; InputError (exit 2) naming file:line and key on any problem.
+
+    ``bake_journal`` answers for gates that ask for a tested image (without it, such a gate
+    stays closed: nothing can confirm the tag)."""
     data, pos = load_file(path)
     if data is None:
         data = {}
@@ -56,6 +74,7 @@ def load_gates(path: str) -> dict[str, Gate]:
     out: dict[str, Gate] = {}
     for name, body in chans.items():
         out[str(name)] = _gate(str(name), body, pos)
+        out[str(name)].bake_journal = bake_journal
     return out
 
 
@@ -144,7 +163,25 @@ def closed_reasons(
         if have != want:
             shown = "missing" if have is None else repr(have)
             out.append(f"requires_tag {key}={want}: {what} has {key} {shown}")
+    if gate.requires_tested:
+        out.extend(_journal_reasons(gate, image, what))
     return out
+
+
+def _journal_reasons(gate: Gate, image: Image, what: str) -> list[str]:
+    """A tested image is one the bake journal says a bake made and tested."""
+    need = f"requires_tag {BAKE_STATUS_TAG}={TESTED}"
+    if gate.bake_journal is None:
+        return [f"{need}: no bake journal (state store) to confirm {what} was tested"]
+    made = gate.bake_journal(image.account, image.region, image.image_id)
+    if made is None:
+        return [f"{need}: no bake in the journal (state store) made {what}"]
+    if not made.get("tested"):
+        return [
+            f"{need}: bake {made['bake_id']} made {what} but did not pass its tests "
+            f"(journal status {made.get('status')})"
+        ]
+    return []
 
 
 def _short(td: dt.timedelta) -> str:

@@ -202,7 +202,10 @@ def register(cli: click.Group) -> None:
             )
         elif plan_file:
             plan, raw = read_plan(plan_file)
-            if not Plan.signed_by(raw, store.plan_key()):
+            key, why = store.plan_key_or_none()
+            if key is None or not Plan.signed_by(raw, key):
+                if why:
+                    info(f"[yellow]note:[/] cannot check the plan's signature: {why}")
                 if not accept_unsigned:
                     raise SafetyError(
                         f"{plan_file}: the plan is not signed by this state store: it was made "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+import sys
 from typing import Any
 
 import click
@@ -12,6 +14,7 @@ from rich.markup import escape
 
 from .. import interrupts
 from ..build import bake as baking
+from ..build import builder_role
 from ..build.cleanup import cleanup as cleanup_bakes
 from ..build.create import single_target
 from ..build.recipe import json_schema, load_recipe, max_age_option
@@ -53,7 +56,7 @@ EVENT_LINES = {
     "terminate-failed": "could NOT terminate {instance_ids}: run `amictl bake --cleanup`",
     "copied": "copied to {regions}",
     "shared": "shared with {accounts}",
-    "promoted": "promoted {version} to channel {channel}",
+    "promoted": "promoted {version} to channel {channel} in {regions}",
 }
 SHOWN_STEP_STATUSES = ("InProgress", "Delayed", "Cancelling")
 
@@ -91,6 +94,46 @@ def _report(rec: dict[str, Any]) -> None:
                 info(f"--- {stream} ---\n{escape(fs[stream].rstrip())}")
     if rec.get("image_id"):
         info(f"image {rec['image_id']} ({rec.get('image_name')}), version {rec.get('version')}")
+
+
+SETUP_COLUMNS = ["account", "resource", "name", "status", "detail"]
+
+
+def _setup(conn: Any, name: str, yes: bool) -> None:
+    """``bake setup``: show what is missing, ask, make it; ``-o json``: {planned, result}."""
+    if not re.match(r"^[\w+=,.@-]{1,64}$", name):  # IAM's role / instance profile names
+        raise InputError(f"{name!r} is not an IAM role name", key="--name")
+    targets = conn.targets()
+    rows = builder_role.check(conn, targets, name)
+    table = settings().output == "table"
+    todo = builder_role.todo(rows)
+    data: dict[str, Any] = {"name": name, "planned": rows, "result": None}
+    if table:
+        emit(rows, SETUP_COLUMNS, title=f"bake setup: role and instance profile {name}")
+    if not todo:
+        if table:
+            info(f"{name} is set up: nothing to do")
+        else:
+            emit(data)
+        return
+    if builder_role.conflicts(rows):
+        if not table:
+            emit(data)
+        builder_role.apply(conn, targets, rows, name)  # refuses (exit 3), changing nothing
+    if not yes:
+        if not sys.stdin.isatty():
+            if not table:
+                emit(data)
+            raise AmictlError(
+                "refusing to change IAM without confirmation: no terminal to ask on",
+                hint="review what `bake setup` will create above, then pass --yes",
+            )
+        click.confirm(f"Make these {len(todo)} IAM changes?", abort=True, err=True)
+    data["result"] = builder_role.apply(conn, targets, rows, name)
+    if table:
+        emit(data["result"], SETUP_COLUMNS, title=f"bake setup: {name}")
+    else:
+        emit(data)
 
 
 def register(cli: click.Group) -> None:
@@ -131,7 +174,7 @@ def register(cli: click.Group) -> None:
         click.echo(json.dumps(json_schema(), indent=2))
 
     @cli.command("bake")
-    @click.argument("recipe_file", metavar="RECIPE", required=False)
+    @click.argument("recipe_file", metavar="RECIPE | setup", required=False)
     @click.option(
         "--dry-run", is_flag=True, help="Print the resolved recipe and the steps; change nothing."
     )
@@ -147,9 +190,24 @@ def register(cli: click.Group) -> None:
         is_flag=True,
         help="Terminate the instances killed bakes left (from the journal and by tag).",
     )
+    @click.option("--yes", is_flag=True, help="With `setup`: do not ask for confirmation.")
+    @click.option(
+        "--name",
+        "profile_name",
+        default=builder_role.BUILDER_NAME,
+        show_default=True,
+        help="With `setup`: the role and instance profile name (a recipe's "
+        "builder.instance_profile).",
+    )
     @global_options
     def bake_cmd(
-        recipe_file: str | None, dry_run: bool, if_stale: bool, max_age: str | None, cleanup: bool
+        recipe_file: str | None,
+        dry_run: bool,
+        if_stale: bool,
+        max_age: str | None,
+        cleanup: bool,
+        yes: bool,
+        profile_name: str,
     ) -> None:
         """Build, test and promote a new version of a family from RECIPE.
 
@@ -159,8 +217,19 @@ def register(cli: click.Group) -> None:
         shares it and promotes it; on failure tags it failed and reports the failing step
         with its output (exit 1). Builder and test instances are always terminated; Ctrl-C
         stops cleanly (exit 130). `-o json` prints the bake record.
+
+        `amictl bake setup` creates or checks, in each account, the builder role (trusted
+        by EC2, with AmazonSSMManagedInstanceCore) and its instance profile: it shows what
+        it will create and asks (--yes: don't); run again, it finds everything ok.
         """
         conn = context.connector()
+        if recipe_file == "setup" and not os.path.isfile("setup"):
+            if dry_run or if_stale or max_age or cleanup:
+                raise InputError("`bake setup` takes --yes and --name only", key="setup")
+            _setup(conn, profile_name, yes)
+            return
+        if yes or profile_name != builder_role.BUILDER_NAME:
+            raise InputError("--yes and --name go with `amictl bake setup`", key="--name")
         if cleanup:
             if recipe_file:
                 raise InputError("--cleanup takes no RECIPE", key="--cleanup")

@@ -8,6 +8,7 @@ import click
 
 from .. import channels
 from ..aws.session import Connector, Target
+from ..build import bake_journal
 from ..errors import AmictlError
 from ..model import FamilyRule
 from . import context
@@ -116,7 +117,11 @@ def register(cli: click.Group) -> None:
         not available, or when the channel's gate is closed; nothing is written then.
         Each change is recorded in the state store.
         """
-        gates = channels.load_gates(gates_file) if gates_file else None
+        gates = (
+            channels.load_gates(gates_file, bake_journal.lookup(context.store()))
+            if gates_file
+            else None
+        )
         channels.parameter_name(family, channel)  # bad names: exit 2 before any AWS call
         conn = context.connector()
         targets = conn.targets()

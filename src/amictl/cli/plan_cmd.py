@@ -193,7 +193,10 @@ def register(cli: click.Group) -> None:
         p = make_plan(policy_path, now, from_state, refresh, max_age)
         # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
         checksum = streamed_checksum(p)
-        signature = Plan.signature_of(checksum, context.store().plan_key())
+        key, why_unsigned = context.store().plan_key_or_none()
+        signature = Plan.signature_of(checksum, key) if key is not None else None
+        if why_unsigned:
+            info(f"[yellow]note:[/] the plan is not signed: {why_unsigned}")
         if now:
             info(
                 f"[yellow]preview[/] for {now}: apply refuses a plan made for a time later than "
@@ -201,10 +204,14 @@ def register(cli: click.Group) -> None:
             )
         if out:
             try:
-                write_plan(p, out, {"checksum": checksum, "signature": signature})
+                extra = {"checksum": checksum}
+                if signature:
+                    extra["signature"] = signature
+                write_plan(p, out, extra)
             except OSError as exc:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
-            info(f"plan saved to {out} (checksum {checksum[:12]}..., signed by this state store)")
+            signed = "signed by this state store" if signature else "NOT signed"
+            info(f"plan saved to {out} (checksum {checksum[:12]}..., {signed})")
         if settings().output == "table":
             print_plan(p)
         elif settings().output == "csv":

@@ -53,7 +53,7 @@ def build_report(
         audit=result,
         plan=plan,
         plan_source=plan_source,
-        journal=store.journal_rows(limit=20),
+        journal=store.journal_rows(limit=200),  # outcomes of the last actions
         title=title,
     )
 

@@ -24,6 +24,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..errors import JournalError
 from ..model import Image
 from ..state.store import Store
+from ..tagnames import RESERVED_TAG_PREFIX
 from .model import Conventions
 
 FIX_TAGS = ("family", "version")
@@ -189,6 +190,9 @@ def _tags(img: dict[str, Any]) -> dict[str, str]:
 
 def _tag_one(ec2: Any, a: dict[str, Any]) -> tuple[str, str]:
     """Re-read the image live; return (status, message) for a skip, or ("go", "")."""
+    reserved = [k for k in a["tags"] if k.lower().startswith(RESERVED_TAG_PREFIX)]
+    if reserved:  # amictl's own tags (bake status, lineage) are never written by a fix
+        return "skipped", f"tag {reserved[0]!r} is in amictl's reserved namespace"
     img = describe_image(ec2, a["image_id"])
     if img is None:
         return "not-found", "image not found (deregistered since the scan)"

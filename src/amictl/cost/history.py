@@ -21,7 +21,8 @@ def history(
     overrides: Overrides | None = None,
     change_rate: float = DEFAULT_CHANGE_RATE,
 ) -> list[dict[str, Any]]:
-    """One point per saved inventory: totals, and the full-size figure per family."""
+    """One point per saved inventory: totals, the full-size figure per family, and the
+    accounts and regions it covered (its scope)."""
     points = []
     for run_id, inv in store.inventories_since(since):
         rep = report(inv, "family", overrides, change_rate)
@@ -39,6 +40,9 @@ def history(
                 "estimate_usd": t["estimate_usd"],
                 "orphaned_usd": rep["orphaned"]["full_size_usd"],
                 "by_family": {g["key"]: g["full_size_usd"] for g in rep["groups"]},
+                # what the inventory covered: a total over fewer regions is not a drop
+                "accounts": sorted(inv.accounts),
+                "regions": sorted(inv.regions),
             }
         )
     return points

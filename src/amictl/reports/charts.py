@@ -86,9 +86,16 @@ def cost_by_family(groups: list[dict[str, Any]]) -> str:
 
 
 def cost_over_time(history: list[dict[str, Any]]) -> str:
-    """Total full-size and estimated cost per saved inventory, and each family's full size."""
+    """Total full-size and estimated cost per saved inventory, and each family's full size.
+
+    When the saved inventories covered different scopes (regions, accounts), a total over
+    fewer regions is no drop in cost: then each scope is its own line (never joined to
+    another's), and every point where the scope changed is marked."""
     if not history:
         return ""
+    scopes = list(dict.fromkeys(str(p.get("scope", "")) for p in history))
+    if len(scopes) > 1:
+        return _cost_per_scope(history, scopes)
     x = [p["scanned_at"] for p in history]
     fig = go.Figure()
     families = sorted({f for p in history for f in p["by_family"]})
@@ -117,6 +124,45 @@ def cost_over_time(history: list[dict[str, Any]]) -> str:
     )
     fig.update_layout(yaxis_title="USD / month (full size)", barmode="stack")
     if few:
+        fig.update_xaxes(type="category")
+    return _html(fig, "chart-cost-time")
+
+
+def _cost_per_scope(history: list[dict[str, Any]], scopes: list[str]) -> str:
+    fig = go.Figure()
+    for i, scope in enumerate(scopes):
+        pts = [p for p in history if p.get("scope") == scope]
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(
+            x=[p["scanned_at"] for p in pts],
+            y=[p["full_size_usd"] for p in pts],
+            mode="lines+markers",
+            name=f"full size, {scope}",
+            line={"color": colour, "width": 2.5},
+            marker={"size": 9},
+        )
+        fig.add_scatter(
+            x=[p["scanned_at"] for p in pts],
+            y=[p["estimate_usd"] for p in pts],
+            mode="lines+markers",
+            name=f"estimate, {scope}",
+            line={"color": colour, "width": 1.5, "dash": "dot"},
+            marker={"size": 7, "symbol": "diamond"},
+        )
+    for p in history:
+        if p.get("scope_changed"):
+            fig.add_vline(x=p["scanned_at"], line={"color": "#9aa5b1", "width": 1, "dash": "dash"})
+            fig.add_annotation(
+                x=p["scanned_at"],
+                y=1,
+                yref="paper",
+                text="scope changed",
+                showarrow=False,
+                yanchor="bottom",
+                font={"size": 11, "color": "#6b7785"},
+            )
+    fig.update_layout(yaxis_title="USD / month", legend={"orientation": "h", "y": -0.25})
+    if len(history) < 3:
         fig.update_xaxes(type="category")
     return _html(fig, "chart-cost-time")
 
@@ -175,13 +221,20 @@ def lineage(families: list[dict[str, Any]]) -> str:
             line={"color": "#9aa5b1", "width": 1.5},
             hoverinfo="skip",
         )
+    times = [t for t, _label in ids.values()]
+    span = max((max(times) - min(times)).total_seconds(), 1.0) if times else 1.0
     for n, fam in enumerate(families):
         vs = [v for v in fam["versions"] if v["image_id"] in ids]
+        xs_f = [ids[v["image_id"]][0] for v in vs]
         fig.add_scatter(
-            x=[ids[v["image_id"]][0] for v in vs],
+            x=xs_f,
             y=[fam["label"]] * len(vs),
             mode="markers+text",
-            text=[v["version"] or "" for v in vs],
+            text=fitting_labels(
+                [v["version"] or "" for v in vs],
+                [(t - min(times)).total_seconds() / span * LINEAGE_WIDTH_PX for t in xs_f],
+                [bool(v["channels"]) for v in vs],
+            ),
             textposition="top center",
             textfont={"size": 10},
             name=fam["label"],
@@ -191,14 +244,44 @@ def lineage(families: list[dict[str, Any]]) -> str:
                 "color": PALETTE[n % len(PALETTE)],
                 "line": {"width": 1, "color": "#333"},
             },
-            customdata=[[v["image_id"], ", ".join(v["channels"]) or "-", v["state"]] for v in vs],
-            hovertemplate="%{customdata[0]}<br>version %{text}<br>channels: %{customdata[1]}"
-            "<br>state: %{customdata[2]}<extra></extra>",
+            customdata=[
+                [v["image_id"], ", ".join(v["channels"]) or "-", v["state"], v["version"] or "-"]
+                for v in vs
+            ],
+            hovertemplate="%{customdata[0]}<br>version %{customdata[3]}<br>channels: "
+            "%{customdata[1]}<br>state: %{customdata[2]}<extra></extra>",
             showlegend=False,
         )
     fig.update_layout(
         height=max(260, 90 + 48 * len(families)),
         xaxis_title="created",
-        yaxis={"type": "category"},
+        yaxis={"type": "category", "automargin": True},
     )
     return _html(fig, "chart-lineage")
+
+
+# The narrowest plot area the lineage chart is laid out for (the page's main column less
+# margins is ~1,050 px; a narrower window squeezes it), and a label's width per character
+# at the chart's 10 px font (digits and dots are ~6 px; a margin for the widest).
+LINEAGE_WIDTH_PX = 850.0
+CHAR_PX = 7.0
+GAP_PX = 6.0
+
+
+def fitting_labels(labels: list[str], xs: list[float], keep: list[bool]) -> list[str]:
+    """The labels of one row of points that fit without overlapping, the others ``""``
+    (their version stays in the hover). Placed in order: the points ``keep`` marks (channel
+    versions), then newest to oldest; a label is shown when its box clears every label
+    already shown in the row."""
+    order = sorted(range(len(labels)), key=lambda i: (not keep[i], -xs[i]))
+    placed: list[tuple[float, float]] = []
+    out = [""] * len(labels)
+    for i in order:
+        if not labels[i]:
+            continue
+        half = len(labels[i]) * CHAR_PX / 2 + GAP_PX / 2
+        lo, hi = xs[i] - half, xs[i] + half
+        if all(hi <= a or lo >= b for a, b in placed):
+            placed.append((lo, hi))
+            out[i] = labels[i]
+    return out

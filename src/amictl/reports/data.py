@@ -91,6 +91,75 @@ def _families(inv: Inventory, rows: dict[str, dict[str, Any]]) -> list[dict[str,
     return out
 
 
+def scope_of(point: dict[str, Any]) -> str:
+    """What a saved inventory covered, as a label: ``2 regions (eu-west-1, us-east-1)``."""
+    regions = point.get("regions") or []
+    accounts = point.get("accounts") or []
+    label = f"{len(regions)} region{'s' if len(regions) != 1 else ''} ({', '.join(regions)})"
+    if len(accounts) > 1:
+        label += f", {len(accounts)} accounts"
+    return label
+
+
+def with_scopes(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history points, each with its ``scope`` label and whether the scope changed
+    from the point before (``scope_changed``)."""
+    out = []
+    before = None
+    for p in history:
+        scope = scope_of(p)
+        out.append({**p, "scope": scope, "scope_changed": before is not None and scope != before})
+        before = scope
+    return out
+
+
+def journal_outcomes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per action (plan, action id) with its final status, oldest first: the
+    journal writes ``intended`` before each AWS call and the result after; a reader wants
+    the outcome. ``intended`` stays only for an action with nothing after it (in flight,
+    or cut off by a crash: `apply --resume` finishes it)."""
+    last: dict[tuple[Any, Any], dict[str, Any]] = {}
+    first_at: dict[tuple[Any, Any], Any] = {}
+    for r in rows:
+        key = (r.get("plan_checksum"), r.get("action_id"))
+        first_at.setdefault(key, r.get("at"))
+        prev = last.get(key)
+        row = dict(r)
+        if prev is not None and not row.get("message"):
+            row["message"] = prev.get("message")
+        row["started_at"] = first_at[key]
+        last[key] = row
+    return sorted(last.values(), key=lambda r: (str(r.get("at") or ""), r.get("seq") or 0))
+
+
+def audit_groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings grouped by check, worst severity first, then most findings: ``{check,
+    severity, count, fix, findings}``."""
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    groups: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        g = groups.setdefault(
+            str(f.get("check")),
+            {
+                "check": f.get("check"),
+                "severity": f.get("severity"),
+                "fix": f.get("fix"),
+                "findings": [],
+            },
+        )
+        g["findings"].append(f)
+        if order.get(str(f.get("severity")), 9) < order.get(str(g["severity"]), 9):
+            g["severity"] = f.get("severity")
+    for g in groups.values():
+        g["count"] = len(g["findings"])
+        fixes = {str(f.get("fix")) for f in g["findings"]}
+        g["fix"] = g["fix"] if len(fixes) == 1 else None  # per finding, in its row
+    return sorted(
+        groups.values(),
+        key=lambda g: (order.get(str(g["severity"]), 9), -g["count"], str(g["check"])),
+    )
+
+
 def build(
     inv: Inventory,
     cost: dict[str, Any],
@@ -142,11 +211,11 @@ def build(
         images=images,
         families=families,
         cost=cost,
-        history=history or [],
+        history=with_scopes(history or []),
         audit=audit,
         plan=plan,
         plan_source=plan_source,
-        journal=journal or [],
+        journal=journal_outcomes(journal or []),
         drift=_drift(inv),
     )
 

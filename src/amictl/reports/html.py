@@ -16,12 +16,14 @@ from typing import Any
 from plotly.offline import get_plotlyjs
 
 from . import charts
-from .data import ReportData
+from .data import ReportData, audit_groups
 from .drift import section as drift_section
 
 MAX_ROWS = 200
 MAX_VERSIONS = 12
 MAX_FAMILIES_CHARTED = 30
+MAX_FINDINGS_PER_CHECK = 100
+MAX_JOURNAL = 20
 
 
 @cache
@@ -168,6 +170,14 @@ def _history(d: ReportData) -> str:
         "store since "
         f"{e(d.history[0]['scanned_at'] if n else '-')}, each costed with today's prices.</p>"
     )
+    changes = [p for p in d.history if p.get("scope_changed")]
+    if changes:
+        caption += (
+            '<p class="note">the inventories covered different scopes, so each scope is its '
+            "own line: "
+            + "; ".join(f"from {e(p['scanned_at'])}: {e(p['scope'])}" for p in changes)
+            + f" (first: {e(d.history[0].get('scope'))})</p>"
+        )
     return section(
         "history",
         "Cost over time",
@@ -180,6 +190,10 @@ def _lineage(d: ReportData) -> str:
     shown = sorted(d.families, key=lambda f: -len(f["versions"]))[:MAX_FAMILIES_CHARTED]
     shown.sort(key=lambda f: f["label"])
     parts = [chart(charts.lineage(shown), "no image has a family")]
+    parts.append(
+        '<p class="note">a version label is drawn where it fits (channel versions and the '
+        "newest first); hover a point for its image, version and channels</p>"
+    )
     if len(shown) < len(d.families):
         parts.append(
             f'<p class="note">the chart shows the {len(shown)} families with the most versions '
@@ -200,7 +214,7 @@ def _lineage(d: ReportData) -> str:
         vs = fam["versions"]
         parts.append(
             f'<details class="family"><summary><b>{e(fam["label"])}</b> '
-            f'<span class="muted">{len(vs)} versions</span></summary>'
+            f'<span class="muted">{len(vs)} version{"s" if len(vs) != 1 else ""}</span></summary>'
             f"{table(vs, cols, limit=MAX_VERSIONS)}</details>"
         )
     return section("lineage", "Lineage per family", *parts)
@@ -209,18 +223,28 @@ def _lineage(d: ReportData) -> str:
 def _audit(d: ReportData) -> str:
     if d.audit is None:
         return section("audit", "Audit findings", '<p class="muted">the audit was not run</p>')
-    cols = [
-        ("severity", "severity"),
-        ("check", "check"),
-        ("resource", "resource"),
-        ("region", "region"),
-        ("name", "name"),
-        ("detail", "detail"),
-        ("fix", "fix"),
-    ]
     inc = d.audit.get("incomplete") or []
     note = f'<p class="warn">not checked: {e("; ".join(inc))}</p>' if inc else ""
-    return section("audit", "Audit findings", note, table(d.audit["findings"], cols, "findings"))
+    groups = audit_groups(d.audit["findings"])
+    if not groups:
+        return section("audit", "Audit findings", note, '<p class="muted">none</p>')
+    total = sum(g["count"] for g in groups)
+    head = (
+        f'<p class="note">{total:,} findings of {len(groups)} checks, worst first; open a '
+        "check for its findings.</p>"
+    )
+    parts = [note, head]
+    for g in groups:
+        cols = [("resource", "resource"), ("region", "region"), ("name", "name")]
+        cols += [("detail", "detail")] + ([] if g["fix"] else [("fix", "fix")])
+        fix = f'<div class="fix">fix: {e(g["fix"])}</div>' if g["fix"] else ""
+        parts.append(
+            f'<details class="check"><summary><span class="sev sev-{e(g["severity"])}">'
+            f"{e(g['severity'])}</span> <b>{e(g['check'])}</b> "
+            f'<span class="count">{g["count"]:,}</span>{fix}</summary>'
+            f"{table(g['findings'], cols, 'findings', limit=MAX_FINDINGS_PER_CHECK)}</details>"
+        )
+    return section("audit", "Audit findings", *parts)
 
 
 def _plan(d: ReportData) -> str:
@@ -285,12 +309,17 @@ def _journal(d: ReportData) -> str:
         ("type", "type"),
         ("resource", "resource"),
         ("region", "region"),
-        ("status", "status"),
+        ("status", "outcome"),
         ("message", "message"),
         ("caller", "by"),
     ]
-    rows = list(reversed(d.journal))
-    return section("journal", "Journal: last actions", table(rows, cols))
+    rows = list(reversed(d.journal))[:MAX_JOURNAL]
+    note = (
+        '<p class="note">one row per action: its outcome (done, skipped, failed, not-found; '
+        "intended: started and not finished, `apply --resume` finishes it). `amictl journal` "
+        "lists every step.</p>"
+    )
+    return section("journal", "Journal: last actions", note if rows else "", table(rows, cols))
 
 
 def _nav(items: Iterable[tuple[str, str]]) -> str:
@@ -319,6 +348,9 @@ td{border-bottom:1px solid #eef1f4;padding:4px 8px;vertical-align:top}td.num{tex
 tbody tr:nth-child(even){background:#fafbfc}
 .sev{display:inline-block;padding:1px 8px;border-radius:10px;font-size:11.5px;font-weight:600;color:#fff;background:#6b7785}
 .sev-critical{background:#8e1b10}.sev-high{background:#c0392b}.sev-medium{background:#d68910}.sev-low{background:#2f6fad}.sev-info{background:#6b7785}
+details.check{margin:4px 0;border:1px solid var(--line);border-radius:8px;padding:5px 10px}details.check summary{cursor:pointer}
+details.check .count{display:inline-block;min-width:26px;text-align:center;padding:0 7px;border-radius:10px;background:#eef1f4;font-weight:600;font-size:12px}
+details.check .fix{color:var(--muted);font-size:12px;margin:2px 0 0 4px}
 details.family{margin:6px 0;border:1px solid var(--line);border-radius:8px;padding:6px 10px}details.family summary{cursor:pointer}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:10px}
 """

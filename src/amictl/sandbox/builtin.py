@@ -145,6 +145,13 @@ def demo(seed: int = 0) -> dict[str, Any]:
             },
         ],
         "ssm_parameters": [
+            # the base channel the example recipes build on (docs/bake.md)
+            {
+                "alias": "base-prod",
+                "name": "/amictl/channels/base-al2023/prod",
+                "image": base[-1],
+                "data_type": "aws:ec2:image",
+            },
             {"alias": "batch-golden", "name": "/golden/batch-worker/prod", "image": batch[5]},
             {
                 "alias": "db-golden",
@@ -160,6 +167,8 @@ def demo(seed: int = 0) -> dict[str, Any]:
             {"alias": "backup-1", "size_gib": 20, "age_days": 90},
             {"alias": "backup-2", "size_gib": 200, "age_days": 30, "region": "eu-west-1"},
         ],
+        # the builder role + instance profile `amictl bake setup` makes (docs/bake.md)
+        "builder_instance_profile": "amictl-builder",
     }
 
 

@@ -172,6 +172,7 @@ SECTIONS = {
 }
 # Account settings per region (issue 11: what the audit checks beside the images).
 SETTING_KEYS = {"image_block_public_access", "recycle_bin_rules"}
+SETTING_KEYS |= {"builder_instance_profile"}  # issue 23: what `amictl bake setup` makes
 RBIN_RULE_KEYS = {"resource_type", "retention_days", "region"}
 TOP_KEYS = {"format", "account", "regions", *SECTIONS, *SETTING_KEYS}
 
@@ -198,6 +199,7 @@ class Fleet:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
     recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
+    builder_instance_profile: str | None = None  # role + instance profile, as `bake setup`
     positions: Positions | None = field(default=None, compare=False, repr=False)
 
     def error(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> InputError:
@@ -231,6 +233,8 @@ class Fleet:
             out["image_block_public_access"] = self.image_block_public_access
         if self.recycle_bin_rules:
             out["recycle_bin_rules"] = list(self.recycle_bin_rules)
+        if self.builder_instance_profile:
+            out["builder_instance_profile"] = self.builder_instance_profile
         return out
 
 
@@ -374,6 +378,12 @@ def _settings(data: dict[str, Any], fleet: Fleet, pos: Positions) -> None:
         fleet.recycle_bin_rules.append(
             {"resource_type": rtype, "retention_days": days, "region": region}
         )
+    profile = data.get("builder_instance_profile")
+    if profile is not None and (
+        not isinstance(profile, str) or not re.match(r"^[\w+=,.@-]{1,64}$", profile)
+    ):
+        raise pos.error(("builder_instance_profile",), "expected an IAM instance profile name")
+    fleet.builder_instance_profile = profile
 
 
 def parse(data: Any, pos: Positions) -> Fleet:

@@ -54,6 +54,7 @@ def apply_all() -> list[str]:
         patches_catalog,  # noqa: F401  (registers its @patch functions)
         patches_cross_account,  # noqa: F401  (registers its @patch functions)
         patches_dispatch,  # noqa: F401  (registers its @patch functions)
+        patches_iam,  # noqa: F401  (registers its @patch functions)
         patches_instance_store,  # noqa: F401  (registers its @patch functions)
         patches_refresh,  # noqa: F401  (registers its @patch functions)
         patches_sharing,  # noqa: F401  (registers its @patch functions)

@@ -56,6 +56,43 @@ def control(data: dict[str, Any]) -> dict[str, Any]:
         return dict(SSM_SETTINGS)
 
 
+# The body of ``/_amictl/run-command`` (docs/sandbox.md): which invocations, and their outcome.
+OUTCOME_KEYS: dict[str, tuple[type, ...]] = {
+    "key": (str,),  # comment:GLOB | an instance id | document:NAME | * (default *)
+    "status": (str,),  # Success | Failed | TimedOut | Cancelled (default Success)
+    "response_code": (int,),  # the exit code (default 0 on Success, else 1)
+    "output": (str,),  # StandardOutputContent
+    "error": (str,),  # StandardErrorContent
+    "polls": (int,),  # answer InProgress to this many GetCommandInvocation calls first
+    "hang": (bool,),  # stay InProgress until CancelCommand
+    "clear": (bool,),  # forget every outcome set so far
+}
+
+
+def check_outcome(data: Any) -> dict[str, Any]:
+    """A ``/_amictl/run-command`` body, checked: ValueError (400) names an unknown key or a
+    bad value instead of accepting a body that would have no effect."""
+    if not isinstance(data, dict):
+        raise ValueError("run-command: the body is a JSON object")
+    unknown = sorted(set(data) - set(OUTCOME_KEYS))
+    if unknown:
+        raise ValueError(
+            f"run-command: unknown key(s) {', '.join(unknown)}; the keys are "
+            + ", ".join(OUTCOME_KEYS)
+        )
+    for k, v in data.items():
+        types = OUTCOME_KEYS[k]
+        if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
+            raise ValueError(f"run-command: {k} must be a {types[0].__name__}, not {v!r}")
+    if "status" in data and data["status"] not in TERMINAL_DETAILS:
+        raise ValueError(
+            f"run-command: status {data['status']!r} is not one of {', '.join(TERMINAL_DETAILS)}"
+        )
+    if data.get("polls", 0) < 0:
+        raise ValueError("run-command: polls must be 0 or more")
+    return data
+
+
 def pick_outcome(comment: str, document: str | None, instance_id: str) -> dict[str, Any]:
     for key, outcome in list(RUN_COMMAND_OUTCOMES.items()):
         if key.startswith("comment:") and fnmatch.fnmatchcase(comment or "", key[8:]):

@@ -118,6 +118,13 @@ def _seed_settings(fleet: Fleet) -> None:
             "Description": "seeded by the fleet file",
         }
         rbin.handle("POST", "/rules", json.dumps(body).encode(), fleet.account, rule["region"])
+    if fleet.builder_instance_profile:  # what `amictl bake setup` makes in a real account
+        from ..build.builder_role import SSM_CORE_POLICY, TRUST_POLICY
+        from .patches_iam import ensure_builder
+
+        ensure_builder(
+            fleet.account, fleet.builder_instance_profile, [SSM_CORE_POLICY], TRUST_POLICY
+        )
 
 
 def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -154,6 +154,12 @@ class SandboxApp:
                 self.aws_model.reset_counts()
             return 200, self.aws_model.state()
         if path == "/_amictl/run-command" and method == "POST":
+            from . import patches_ssm
+
+            try:
+                patches_ssm.check_outcome(data)
+            except ValueError as exc:
+                return 400, {"error": str(exc), "exit_code": 2}
             key = data.pop("key", "*")
             if data.get("clear"):
                 patches.RUN_COMMAND_OUTCOMES.clear()

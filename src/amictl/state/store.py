@@ -9,7 +9,8 @@ Alembic revisions in ``amictl/state/migrations/versions/`` (run by ``state/schem
 store is opened, or by ``amictl state migrate``), never by ``create_all``. A change that adds
 a table or a column here also adds the next revision file (``python -m
 amictl.state.migrations revision "add bakes"`` writes it from the difference; review it),
-see docs/team.md. tests/test_team_state.py fails while the metadata and the revisions disagree.
+see docs/contributing.md. tests/test_team_state.py fails while the metadata and the
+revisions disagree.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from ..errors import StateError
+from ..errors import SigningKeyUnavailable, StateError
 from ..model import Inventory, iso, now_iso
 from ..paths import default_state_url
 from ..procs import hostname
@@ -116,13 +117,27 @@ snapshot_origins = sa.Table(
     sa.Column("snapshots", sa.Text, nullable=False),
 )
 
-# Secrets of this store (the key that signs the plans it makes).
+# Secrets of this store. Up to revision 0005 it held the plan-signing key, which every role
+# reading rows could read; 0005 moved it to ``plan_signing_keys``.
 secrets_table = sa.Table(
     "secrets",
     meta,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
+
+# The key that signs the plans this store makes (HMAC-SHA256; revision 0005). A table of its
+# own: on PostgreSQL the migration revokes it from every role but its owner, and only a signer
+# role is granted it (docs/team.md), so the app role, which reads every other table, cannot
+# sign a plan. ``AMICTL_PLAN_KEY`` (hex) replaces it for every backend.
+plan_signing_keys = sa.Table(
+    "plan_signing_keys",
+    meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+PLAN_KEY_ENV = "AMICTL_PLAN_KEY"
+PLAN_KEY_NAME = "plan-key"
 
 # One row per bake (amictl.build.bake): how it went, and the process that ran it, so that
 # `bake --cleanup` can tell a killed bake from a running one.
@@ -594,21 +609,55 @@ class Store:
         return out
 
     def plan_key(self) -> bytes:
-        """The key that signs plans made with this store (made once, at random)."""
-        with self.engine.connect() as c:
-            row = c.execute(
-                sa.select(secrets_table.c.value).where(secrets_table.c.name == "plan-key")
-            ).first()
-        if row is None:
+        """The key that signs plans made with this store: ``AMICTL_PLAN_KEY`` (hex, at least
+        32 bytes) when set, else the store's own, made once at random in
+        ``plan_signing_keys``. Raises SigningKeyUnavailable when this connection may not read
+        that table (PostgreSQL: only a signer role may, docs/team.md)."""
+        env = os.environ.get(PLAN_KEY_ENV)
+        if env is not None:
             try:
-                with self.engine.begin() as c:
-                    c.execute(
-                        secrets_table.insert().values(name="plan-key", value=secrets.token_hex(32))
-                    )
-            except IntegrityError:
-                pass  # another process made it first
-            return self.plan_key()
+                key = bytes.fromhex(env.strip())
+            except ValueError:
+                key = b""
+            if len(key) < 32:
+                raise SigningKeyUnavailable(
+                    f"{PLAN_KEY_ENV} is not a plan-signing key: expected at least 64 hex digits",
+                    hint='make one with `python -c "import secrets; print(secrets.token_hex(32))"`',
+                )
+            return key
+        table = plan_signing_keys
+        try:
+            with self.engine.connect() as c:
+                row = c.execute(
+                    sa.select(table.c.value).where(table.c.name == PLAN_KEY_NAME)
+                ).first()
+            if row is None:
+                try:
+                    with self.engine.begin() as c:
+                        c.execute(
+                            table.insert().values(name=PLAN_KEY_NAME, value=secrets.token_hex(32))
+                        )
+                except IntegrityError:
+                    pass  # another process made it first
+                return self.plan_key()
+        except ProgrammingError as exc:  # PostgreSQL: permission denied for table
+            if "permission denied" not in str(exc):
+                raise
+            raise SigningKeyUnavailable(
+                f"{safe_url(self.engine)}: this database role may not read the plan-signing "
+                "key (table plan_signing_keys): only a signer role signs and verifies plans",
+                hint="connect as a role granted amictl_signer (docs/team.md), or set "
+                f"{PLAN_KEY_ENV}",
+            ) from None
         return bytes.fromhex(row.value)
+
+    def plan_key_or_none(self) -> tuple[bytes | None, str | None]:
+        """(the key, None), or (None, why it cannot be read): for plan and apply, which go
+        on unsigned when this role is not a signer."""
+        try:
+            return self.plan_key(), None
+        except SigningKeyUnavailable as exc:
+            return None, exc.message
 
     def stored_plan(self, checksum: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
