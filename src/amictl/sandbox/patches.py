@@ -54,8 +54,10 @@ def apply_all() -> list[str]:
         patches_catalog,  # noqa: F401  (registers its @patch functions)
         patches_cross_account,  # noqa: F401  (registers its @patch functions)
         patches_dispatch,  # noqa: F401  (registers its @patch functions)
+        patches_governance,  # noqa: F401  (issue 20: Allowed AMIs, watermarks, ancestry)
         patches_sharing,  # noqa: F401  (registers its @patch functions)
         patches_ssm,  # noqa: F401  (registers its @patch functions)
+        patches_usage,  # noqa: F401  (issue 20: image references, usage reports)
     )
 
     with _lock:
