@@ -14,6 +14,8 @@ from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
+from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
+from .governance.permissions import REFS_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
@@ -25,6 +27,7 @@ COMMANDS = (*COMMANDS, *DISTRIBUTE_PERMISSIONS, "launch", "lint")
 COMMANDS = (*COMMANDS, "catalog")
 COMMANDS = (*COMMANDS, "cost", "audit", "report")  # issue 11: cost, audit, report
 COMMANDS = (*COMMANDS, "bake", "stale")
+COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 
 
 def permissions(command: str) -> set[str]:
@@ -52,6 +55,10 @@ def permissions(command: str) -> set[str]:
         return perms | DISTRIBUTE_PERMISSIONS["copy"] | DISTRIBUTE_PERMISSIONS["share"]
     if command == "stale":
         perms |= STALE_PERMISSIONS
+    if command in GOVERNANCE_PERMISSIONS:
+        return perms | GOVERNANCE_PERMISSIONS[command]
+    if command == "refs":  # --aws: DescribeImageReferences
+        perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply":

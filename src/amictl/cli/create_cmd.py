@@ -7,13 +7,32 @@ import click
 from .. import build
 from ..aws.session import Connector, Target
 from ..build.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
+from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
+from ..governance.watermarks import watermark_name
 from . import context
 from .common import emit, global_options, info
 
 COLUMNS = ["image_id", "name", "family", "version", "account", "region", "state", "snapshot_ids"]
 
 
+def _watermark_options(fn: click.decorators.FC) -> click.decorators.FC:
+    fn = click.option(
+        "--no-watermark", is_flag=True, help="Attach no provenance watermark to the image."
+    )(fn)
+    return click.option(
+        "--watermark",
+        "watermark",
+        default=WATERMARK_TEMPLATE,
+        show_default=True,
+        metavar="TEMPLATE",
+        help="Name of the provenance watermark attached to the image ({family}: the family); "
+        "images created or copied from it inherit it.",
+    )(fn)
+
+
 def _show(created: Created) -> None:
+    for w in created.warnings:
+        info(f"warning: {w}")
     data = created.to_dict()
     emit(data, COLUMNS, "Created image", [data])
 
@@ -59,6 +78,7 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--description", help="Image description (default: family, version, source).")
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @_watermark_options
     @global_options
     def from_instance_cmd(
         instance_id: str,
@@ -68,15 +88,21 @@ def register(cli: click.Group) -> None:
         no_reboot: bool,
         description: str | None,
         wait: bool,
+        watermark: str,
+        no_watermark: bool,
     ) -> None:
         """CreateImage of INSTANCE as the family's new version (one snapshot per EBS volume).
 
         Tags image and snapshots with family, version, amictl:created-by,
         amictl:source-instance and amictl:source-image (the instance's image: the new
-        image's lineage parent). Give exactly one of --version and --bump.
+        image's lineage parent), and attaches the provenance watermark amictl/FAMILY
+        (--watermark, --no-watermark). Give exactly one of --version and --bump.
         """
         if (version is None) == (bump is None):
             raise click.UsageError("give exactly one of --version and --bump")
+        template = None if no_watermark else watermark
+        if template:
+            watermark_name(family, template)  # bad template: exit 2 before any AWS call
         conn = context.connector()
         target = single_target(conn)
         created = build.from_instance(
@@ -88,6 +114,7 @@ def register(cli: click.Group) -> None:
             bump=bump,
             no_reboot=no_reboot,
             description=description,
+            watermark=template,
         )
         info(f"created {created.image_id} ({created.name}) from {instance_id}")
         if wait:
@@ -117,6 +144,7 @@ def register(cli: click.Group) -> None:
     @click.option("--tpm", type=click.Choice(["v2.0"]), help="v2.0: NitroTPM (needs uefi).")
     @click.option("--description", help="Image description (default: family, version, source).")
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @_watermark_options
     @global_options
     def from_snapshot_cmd(
         snapshot_ids: tuple[str, ...],
@@ -130,13 +158,19 @@ def register(cli: click.Group) -> None:
         tpm: str | None,
         description: str | None,
         wait: bool,
+        watermark: str,
+        no_watermark: bool,
     ) -> None:
         """RegisterImage over SNAP... (the first is the root volume) as the family's new version.
 
         Block device mappings keep each snapshot's size (gp3, deleted on termination);
         the image and the snapshots are tagged with family, version, amictl:created-by
-        and amictl:source-snapshots.
+        and amictl:source-snapshots; the provenance watermark amictl/FAMILY is attached
+        (--watermark, --no-watermark).
         """
+        template = None if no_watermark else watermark
+        if template:
+            watermark_name(family, template)
         conn = context.connector()
         target = single_target(conn)
         created = build.from_snapshots(
@@ -152,6 +186,7 @@ def register(cli: click.Group) -> None:
             imds=imds,
             tpm=tpm,
             description=description,
+            watermark=template,
         )
         info(f"registered {created.image_id} ({created.name}) from {', '.join(snapshot_ids)}")
         if wait:

@@ -41,6 +41,7 @@ def _register() -> None:
         __import__(f"{__package__}.{name}", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.state_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.bake_cmd", fromlist=["register"]).register(cli)
+    __import__(f"{__package__}.governance_cmd", fromlist=["register"]).register(cli)  # issue 20
 
 
 _register()
