@@ -244,14 +244,14 @@ def status(conn: Connector, targets: list[Target]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ building
 
 
-def _prefix_pattern(names: list[str]) -> list[str]:
-    """The tightest single name pattern for these names: common prefix + '*', or the
-    names themselves when the prefix is too short to mean anything."""
-    names = sorted(set(n for n in names if n))
-    if len(names) == 1:
-        return names
+def name_patterns(family: str, names: list[str]) -> list[str]:
+    """The family's name pattern: ``<family>-*`` when every channel image is named so (the
+    default convention), else the names' common prefix + ``*``, else the names themselves."""
+    names = sorted({n for n in names if n})
+    if names and all(n.startswith(f"{family}-") for n in names):
+        return [f"{family}-*"]
     prefix = os.path.commonprefix(names)
-    if len(prefix) >= 3:
+    if len(names) > 1 and len(prefix) >= 3:
         return [f"{prefix}*"]
     return names[:MAX_NAMES]
 
@@ -285,8 +285,8 @@ def criteria_from_channels(
             why.append(f"{fam}: watermark {', '.join(keys)} (every channel image carries it)")
             continue
         for owner in owners:
-            pattern = _prefix_pattern(
-                [str(i.get("Name")) for i in imgs if i.get("OwnerId") == owner]
+            pattern = name_patterns(
+                fam, [str(i.get("Name")) for i in imgs if i.get("OwnerId") == owner]
             )
             names_by_owner[owner].extend(pattern)
             why.append(
@@ -442,7 +442,7 @@ def apply_set(
 ) -> str:
     """Replace the criteria, then set the state, per account and region; journaled
     (intended / done / failed) under one run id, which is returned."""
-    run_id = f"allowed-images-{uuid.uuid4()}"
+    run_id = uuid.uuid4().hex  # `amictl journal --plan` takes hex ids
     for p in plans:
         ec2 = conn.client("ec2", p["region"], p["role_arn"])
         steps = [

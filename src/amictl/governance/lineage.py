@@ -86,6 +86,13 @@ def lineage(
             row["source_image_region"] = e.get("SourceImageRegion")
             rows.append(row)
             region = e.get("SourceImageRegion") or region
+        last = entries[-1] if entries else {}
+        if last.get("SourceImageId"):  # the chain stops at a parent AWS no longer has
+            try:
+                data = state_of(last["SourceImageId"], region)
+            except AmictlError:
+                data = None
+            rows.append(_row(len(rows), last["SourceImageId"], region, data))
         return rows, "GetImageAncestry", None
     rows = []
     seen: set[str] = set()
