@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from ..aws.session import Target
 from ..distribute.common import check_image_id, find_image
 from ..durations import parse_duration, plural
 from ..errors import InputError
@@ -47,16 +46,13 @@ def _caller(conn: Any, targets: list[Any]) -> str | None:
 def emit_aws_refs(inv: Inventory, img: Image, rows: list[dict[str, Any]]) -> None:
     """`refs --aws`: amictl's rows, AWS's references and where they disagree."""
     conn = context.connector()
-    target = next(
-        (t for t in conn.targets() if (t.account, t.region) == (img.account, img.region)),
-        Target(img.account, img.region),
+    by_image, disagree, problems = references.second_opinion(
+        conn, conn.targets(), inv, [img.image_id]
     )
-    aws_refs, problem = references.aws_image_references(conn, target, [img.image_id])
+    aws_refs = by_image.get(img.image_id, [])
+    problem = problems[0] if problems else None
     if problem:
         info(f"warning: {problem}")
-    disagree = (
-        [] if problem else references.reference_disagreements(inv.refs(img.image_id), aws_refs)
-    )
     aws_rows = [{"kind": r.kind, "id": r.id, "detail": r.detail} for r in aws_refs]
     data = {
         "references": rows,

@@ -182,3 +182,32 @@ def reference_disagreements(
             f"report it ({why})"
         )
     return out
+
+
+def second_opinion(
+    connector: Connector, targets: list[Target], inventory: Any, image_ids: Iterable[str]
+) -> tuple[dict[str, list[Reference]], list[str], list[str]]:
+    """For the images a plan would retire: AWS's references per image, the disagreements
+    with the inventory's graph, and the problems (one per account/region that could not be
+    asked). ``inventory`` is an ``amictl.model.Inventory``; images it does not have are
+    skipped. Each (account, region) is asked in batches of 10."""
+    roles = {t.account: t.role_arn for t in targets}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for iid in dict.fromkeys(image_ids):
+        img = inventory.by_id.get(iid)
+        if img is not None:
+            groups.setdefault((img.account, img.region), []).append(iid)
+    by_image: dict[str, list[Reference]] = {}
+    disagreements: list[str] = []
+    problems: list[str] = []
+    for (account, region), ids in sorted(groups.items()):
+        t = Target(account, region, roles.get(account))
+        refs, problem = aws_image_references(connector, t, ids)
+        if problem:
+            problems.append(problem)
+            continue
+        for r in refs:
+            by_image.setdefault(r.image_id, []).append(r)
+        ours = [r for iid in ids for r in inventory.refs(iid)]
+        disagreements.extend(reference_disagreements(ours, refs))
+    return by_image, disagreements, problems
