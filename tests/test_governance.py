@@ -80,6 +80,18 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     code, _out, err = demo("allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes")
     assert code == 3 and stray_id in err
     assert demo.json("allowed-images", "status")[0]["state"] == "audit-mode"
+    # naming another instance does not do
+    code, _out, err = demo(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--mode",
+        "enabled",
+        "--yes",
+        "--allow-noncompliant",
+        "i-0123456789abcdef0",
+    )
+    assert code == 3 and stray_id in err
     # ... unless it is named; --also amazon would have allowed it
     out = demo.json(
         "allowed-images",

@@ -207,10 +207,8 @@ def noncompliant(
     for inst in instances:
         img = inst.get("ImageMetadata") or {}
         if criteria is None:
-            if img.get("ImageAllowed") is False:
+            if img.get("ImageAllowed") is False:  # absent while disabled: AWS says nothing
                 out.append(_instance_row(t, inst, "ImageAllowed is false (AWS)"))
-            elif "ImageAllowed" not in img and img.get("OwnerId") != t.account:
-                continue  # Allowed AMIs is disabled: AWS says nothing
         elif not allows(img, criteria, t.account, at):
             out.append(_instance_row(t, inst, "its image matches none of the new criteria"))
     return out
