@@ -51,11 +51,10 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     ids, ec2 = demo.ids, demo.env.client("ec2")
     # the web-server family carries its watermark; batch-worker does not
     attach_family_watermark(ec2, ids["web-server-v8"], "web-server")
-    demo.json("promote", "web-server", "8.0", "--channel", "prod")
     demo.json("promote", "batch-worker", "6.0", "--channel", "prod")
-    # someone launched the public Amazon Linux image: not what the channels point at
-    stray = ec2.run_instances(ImageId=ids["amazon-al2023"], MinCount=1, MaxCount=1)
-    stray_id = stray["Instances"][0]["InstanceId"]
+    # the demo fleet has the channel web-server/prod, and an instance launched from the
+    # public Amazon Linux image: not what the channels point at
+    stray_id = ids["stray-1"]
 
     out = demo.json("allowed-images", "set", "--from-channels", "--mode", "audit-mode", "--yes")
     (change,) = out["changes"]
@@ -109,6 +108,20 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     )
     assert out["changes"][0]["would_be_noncompliant"] == []
     assert out["changes"][0]["criteria"][-1] == {"ImageProviders": ["amazon"]}
+
+
+def test_done_means_audit_mode_then_status_on_the_demo_sandbox(sandbox, tmp_path):
+    """Issue 20's "done": on the demo fleet as it is seeded, set --from-channels
+    --mode audit-mode, then status -o json shows the criteria and the non-compliant
+    instance."""
+    demo = DemoFleet(sandbox, tmp_path)
+    demo.json("allowed-images", "set", "--from-channels", "--mode", "audit-mode", "--yes")
+    (st,) = demo.json("allowed-images", "status")
+    assert st["state"] == "audit-mode"
+    assert st["criteria"] == [
+        {"ImageProviders": [demo.env.account], "ImageNames": ["web-server-*"]}
+    ]
+    assert [i["instance_id"] for i in st["noncompliant_instances"]] == [demo.ids["stray-1"]]
 
 
 def test_allowed_images_bad_input_and_no_channels(sandbox, tmp_path):
