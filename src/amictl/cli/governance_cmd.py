@@ -102,6 +102,10 @@ def register(cli: click.Group) -> None:
             for r in rows
         ]
         emit(rows, STATUS_COLUMNS, "Allowed AMIs", table)
+        if settings().output == "table":
+            for r in rows:
+                for c in r["criteria"]:
+                    info(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
         bad = [i for r in rows for i in r["noncompliant_instances"]]
         if bad and settings().output == "table":
             emit(bad, INSTANCE_COLUMNS, f"{plural(len(bad), 'instance')} on images not allowed")
@@ -277,7 +281,7 @@ def register(cli: click.Group) -> None:
             reports.append(rep)
             info(
                 f"{iid}: report {rep['report_id']} "
-                f"({'reused' if rep['reused'] else 'new'}, created {rep['created']})"
+                f"({'reused' if rep['reused'] else 'new'}, created {str(rep['created'])[:19]})"
             )
             for acct, counts in sorted(rep["consumers"].items()):
                 rows.append(
@@ -290,6 +294,7 @@ def register(cli: click.Group) -> None:
                         "report_id": rep["report_id"],
                     }
                 )
-        emit(reports, USAGE_COLUMNS, "image usage by other accounts", rows)
         if not rows and settings().output == "table":
             info("no other account uses these images")
+            return
+        emit(reports, USAGE_COLUMNS, "image usage by other accounts", rows)
