@@ -316,6 +316,20 @@ def test_usage_and_shared_image_consumers(sandbox, tmp_path):
     assert got["reused"] is False and got["consumers"] == {}
     assert conn.counter.snapshot()["ec2.CreateImageUsageReport"] == 1
 
+    # unshare: refused while the consumer still uses it, the account named
+    code, _o, err = run("unshare", image, "--account", consumer.account, "--poll", "1")
+    assert code == 3 and consumer.account in err and "1 instance" in err
+    perms = ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+    assert {"UserId": consumer.account} in perms["LaunchPermissions"]
+    code, _o, err = run("unshare", image, "--account", idle.account, "--poll", "1")
+    assert code == 0, err  # nobody there uses it
+    code, _o, err = run(
+        "unshare", image, "--account", consumer.account, "--poll", "1", "--force-unsafe"
+    )
+    assert code == 0 and "still used by" in err
+    perms = ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+    assert perms["LaunchPermissions"] == []
+
 
 # ---------------------------------------------------------------- AWS's reference check
 

@@ -205,3 +205,45 @@ def shared_image_consumers(
         for acct, counts in sorted(report["consumers"].items())
         if wanted is None or acct in wanted
     }
+
+
+def check_unshare(
+    connector: Connector,
+    targets: list[Target],
+    image_id: str,
+    accounts: list[str] | None,
+    *,
+    force_unsafe: bool = False,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    wait_delay: int = 15,
+) -> dict[str, list[str]]:
+    """Before launch permissions are removed: the accounts (``accounts``; None: any, for
+    public, organization or OU grants) still using the image. Refused (exit 3) while one
+    does, or when AWS cannot say (no permission, API missing), unless ``force_unsafe``;
+    returns the consumers found (empty when forced without a report)."""
+    from ..distribute.common import find_image
+    from ..errors import SafetyError
+
+    found = find_image(connector, targets, image_id)
+    if found.data.get("OwnerId") not in (None, found.target.account):
+        return {}  # not ours: change_sharing refuses it with its own message
+    try:
+        consumers = shared_image_consumers(
+            connector, found.target, found.image_id, accounts, max_age, wait_delay=wait_delay
+        )
+    except AmictlError as exc:
+        if force_unsafe:
+            return {}
+        raise SafetyError(
+            f"cannot tell whether other accounts still use {found.image_id}: {exc.message}",
+            hint="allow ec2:CreateImageUsageReport and ec2:DescribeImageUsageReport* "
+            "(`amictl iam-policy unshare`), or pass --force-unsafe",
+        ) from None
+    if consumers and not force_unsafe:
+        who = "; ".join(f"{a}: {', '.join(what)}" for a, what in consumers.items())
+        raise SafetyError(
+            f"{found.image_id} is still used by {len(consumers)} other account(s): {who}",
+            hint="ask them to move off it (`amictl usage` shows the report), or pass "
+            "--force-unsafe",
+        )
+    return consumers
