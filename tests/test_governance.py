@@ -416,3 +416,25 @@ def test_usage_of_a_missing_image(sandbox, tmp_path):
     assert code != 0 and "Traceback" not in err
     code, _o, _e = invoke(["usage", "nope"])
     assert code == 2
+
+
+def test_second_opinion_on_a_scanned_inventory(env):
+    """What the planner hook gets for the images it would retire: AWS's references per
+    image (an instance launched after the scan: only AWS knows it), the disagreements,
+    and no problem."""
+    from amictl.inventory.scan import scan
+
+    ids = env.load(SMALL)["aliases"]
+    ec2 = env.client("ec2")
+    ec2.run_instances(ImageId=ids["web1"], MinCount=1, MaxCount=1)
+    conn = env.connector()
+    targets = conn.targets()
+    inv = scan(conn, targets)
+    late = ec2.run_instances(ImageId=ids["web2"], MinCount=1, MaxCount=1)["Instances"][0]
+    by_image, disagree, problems = references.second_opinion(
+        conn, targets, inv, [ids["web1"], ids["web2"], ids["base"], "ami-0123456789abcdef0"]
+    )
+    assert problems == []
+    assert set(by_image) == {ids["web1"], ids["web2"]}
+    assert [r.id for r in by_image[ids["web2"]]] == [late["InstanceId"]]
+    assert len(disagree) == 1 and late["InstanceId"] in disagree[0]
