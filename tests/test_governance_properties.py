@@ -80,3 +80,28 @@ def test_owned_images_are_always_allowed_and_adding_criteria_never_disallows(dat
             assert allowed.allows(img, [], account, NOW)
         before = allowed.allows(img, criteria[:1], account, NOW)
         assert not before or allowed.allows(img, criteria, account, NOW)
+
+
+RECIPE = """\
+format: 1
+family: web
+source: {catalog: al2023}
+provision:
+  - {name: a, shell: echo a}
+"""
+
+
+def test_recipe_watermark_default_none_and_bad_template():
+    import pytest
+
+    from amictl.build.recipe import parse_recipe_text
+    from amictl.errors import InputError
+
+    assert parse_recipe_text(RECIPE).watermark == "amictl/{family}"
+    r = parse_recipe_text(RECIPE + "image: {watermark: none}\n")
+    assert r.watermark is None
+    r = parse_recipe_text(RECIPE + "image: {watermark: 'golden/{family}'}\n")
+    assert r.watermark == "golden/{family}"
+    with pytest.raises(InputError) as e:
+        parse_recipe_text(RECIPE + "image: {watermark: '{nope}'}\n", "r.yaml")
+    assert "image.watermark" in e.value.message and "r.yaml:6" in e.value.message
