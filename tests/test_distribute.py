@@ -149,7 +149,7 @@ def test_share_and_unshare_an_account(env, run):
         assert {"UserId": OTHER} in perms["CreateVolumePermissions"]
     run.json("share", ids["web1"], "--org", ORG)
     assert {"OrganizationArn": ORG} in launch_perms(ec2, ids["web1"])
-    run.json("unshare", ids["web1"], "--account", OTHER, "--org", ORG)
+    run.json("unshare", ids["web1"], "--account", OTHER, "--org", ORG, "--poll", "1")
     assert launch_perms(ec2, ids["web1"]) == []
     for sid in res["snapshots"]:
         perms = ec2.describe_snapshot_attribute(SnapshotId=sid, Attribute="createVolumePermission")
@@ -189,7 +189,7 @@ def test_public_share_is_journaled(env, run, tmp_path):
     mine = Store(f"sqlite:///{tmp_path}/state.db").journal_rows(plan_checksum=res["journal"])
     assert [r["status"] for r in mine] == ["intended", "done"]
     assert mine[0]["resource"] == ids["web1"] and mine[0]["type"] == "make-public"
-    run.json("unshare", ids["web1"], "--public")
+    run.json("unshare", ids["web1"], "--public", "--poll", "1")
     assert launch_perms(env.client("ec2"), ids["web1"]) == []
 
 

@@ -16,6 +16,8 @@ from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
+from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
+from .governance.permissions import REFS_PERMISSIONS
 from .inventory.collectors import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
@@ -32,6 +34,7 @@ SINGLE_IMAGE = ("deprecate", "disable", "retire")  # one-action plans: what appl
 COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
+COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 
 
 def permissions(command: str) -> set[str]:
@@ -65,6 +68,10 @@ def permissions(command: str) -> set[str]:
         return perms | {"ec2:DescribeImages", "ec2:CreateTags"}
     if command == "stale":
         perms |= STALE_PERMISSIONS
+    if command in GOVERNANCE_PERMISSIONS:
+        return perms | GOVERNANCE_PERMISSIONS[command]
+    if command == "refs":  # --aws: DescribeImageReferences
+        perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)
     if command == "apply" or command in SINGLE_IMAGE:

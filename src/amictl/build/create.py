@@ -18,6 +18,8 @@ import botocore.exceptions
 
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError, InputError
+from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
+from ..governance.watermarks import try_attach
 from ..model import DEFAULT_NAME_PATTERN, version_key
 from . import volumes as volumes_mod
 
@@ -42,6 +44,7 @@ CREATE_PERMISSIONS = frozenset(
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
         "ec2:DescribeSnapshots",
+        "ec2:AttachImageWatermark",  # the family's provenance watermark (issue 20)
     }
 )
 
@@ -66,6 +69,8 @@ class Created:
     source_instance: str | None = None
     source_image: str | None = None
     source_snapshots: list[str] = field(default_factory=list)
+    watermark: str | None = None  # the WatermarkKey attached (issue 20)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -278,10 +283,13 @@ def from_instance(
     description: str | None = None,
     name: str | None = None,
     extra_tags: dict[str, str] | None = None,
+    watermark: str | None = WATERMARK_TEMPLATE,
 ) -> Created:
     """CreateImage of the instance, tagged (image and snapshots) as the family's new version.
 
     ``name`` overrides ``<family>-<version>``; ``extra_tags`` are added (``bake``'s lineage).
+    ``watermark`` (a template of the watermark name, ``{family}``; None for none) is
+    attached to the image: a failure to attach it is a warning, not an error.
     """
     check_family(family)
     if not re.match(r"^i-[0-9a-f]{8,17}$", instance_id or ""):
@@ -331,7 +339,7 @@ def from_instance(
         ],
     }
     image_id = _call(target, "CreateImage", ec2.create_image, **kwargs)["ImageId"]
-    return _created(
+    created = _created(
         ec2,
         target,
         image_id,
@@ -342,6 +350,15 @@ def from_instance(
         source_instance=instance_id,
         source_image=source_image,
     )
+    return _watermark(ec2, created, watermark)
+
+
+def _watermark(ec2: Any, created: Created, template: str | None) -> Created:
+    key, problem = try_attach(ec2, created.image_id, created.family, template)
+    created.watermark = key
+    if problem:
+        created.warnings.append(f"no provenance watermark on {created.image_id}: {problem}")
+    return created
 
 
 # ------------------------------------------------------------------ from snapshots
@@ -363,6 +380,7 @@ def from_snapshots(
     description: str | None = None,
     volumes: Sequence[str] = (),
     extra_tags: dict[str, str] | None = None,
+    watermark: str | None = WATERMARK_TEMPLATE,
 ) -> Created:
     """RegisterImage over the snapshots (the first is the root volume, the others
     /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too.
@@ -464,7 +482,8 @@ def from_snapshots(
         kwargs["TpmSupport"] = tpm
     image_id = _call(target, "RegisterImage", ec2.register_image, **kwargs)["ImageId"]
     _call(target, "CreateTags", ec2.create_tags, Resources=registered, Tags=_tag_list(tags))
-    return _created(ec2, target, image_id, name, family, version, tags, source_snapshots=snaps)
+    created = _created(ec2, target, image_id, name, family, version, tags, source_snapshots=snaps)
+    return _watermark(ec2, created, watermark)
 
 
 # ------------------------------------------------------------------ waiting

@@ -100,6 +100,13 @@ IMAGE = Key(
         Key("encrypted", "bool", "Encrypt the root volume (and so the image).", False),
         Key("kms_key", "str", "KMS key for the encryption (default: the EBS default key)."),
         Key("timeout", "timeout", "Wait this long for the image to become available.", "1h"),
+        Key(
+            "watermark",
+            "str",
+            "Provenance watermark attached to the image, inherited by its copies: a name "
+            "template ({family}), or `none`.",
+            "amictl/{family}",
+        ),
     ),
 )
 
@@ -201,6 +208,7 @@ class Recipe:
     promote: str | None
     max_age_days: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    watermark: str | None = "amictl/{family}"  # issue 20: template of the watermark, or None
 
     @property
     def source_ref(self) -> str:
@@ -371,6 +379,16 @@ def parse_recipe_data(data: Any, pos: Positions, text: str = "") -> Recipe:
                 "amictl's own tags (the bake writes its status and lineage itself)",
                 hint=f"choose a key without the {RESERVED_TAG_PREFIX!r} prefix",
             )
+    watermark = image["watermark"]
+    if watermark is not None and str(watermark).lower() == "none":
+        watermark = None
+    if watermark is not None:
+        from ..governance.watermarks import watermark_name
+
+        try:
+            watermark_name(family, watermark)
+        except InputError as exc:
+            raise pos.error(("image", "watermark"), exc.detail) from None
     base_dir = os.path.dirname(os.path.abspath(pos.file)) if not pos.file.startswith("<") else "."
     provision = _steps(top["provision"], "provision", pos, base_dir)
     tests_raw = top["tests"] or {"instance_type": None, "steps": None}
@@ -415,6 +433,7 @@ def parse_recipe_data(data: Any, pos: Positions, text: str = "") -> Recipe:
         max_age_days=(
             stale["max_age"].total_seconds() / 86400 if stale["max_age"] is not None else None
         ),
+        watermark=watermark,
     )
 
 

@@ -8,6 +8,8 @@ from .. import build
 from ..aws.session import Connector, Target
 from ..build.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
 from ..build.volumes import parse_tags
+from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
+from ..governance.watermarks import watermark_name
 from . import context
 from .common import emit, global_options, info
 
@@ -15,7 +17,24 @@ TAG_HELP = "Extra tag on the image and its snapshots (repeat); not in the amictl
 COLUMNS = ["image_id", "name", "family", "version", "account", "region", "state", "snapshot_ids"]
 
 
+def _watermark_options(fn: click.decorators.FC) -> click.decorators.FC:
+    fn = click.option(
+        "--no-watermark", is_flag=True, help="Attach no provenance watermark to the image."
+    )(fn)
+    return click.option(
+        "--watermark",
+        "watermark",
+        default=WATERMARK_TEMPLATE,
+        show_default=True,
+        metavar="TEMPLATE",
+        help="Name of the provenance watermark attached to the image ({family}: the family); "
+        "images created or copied from it inherit it.",
+    )(fn)
+
+
 def _show(created: Created) -> None:
+    for w in created.warnings:
+        info(f"warning: {w}")
     data = created.to_dict()
     emit(data, COLUMNS, "Created image", [data])
 
@@ -62,6 +81,7 @@ def register(cli: click.Group) -> None:
     @click.option("--description", help="Image description (default: family, version, source).")
     @click.option("--tag", "tags", multiple=True, metavar="K=V", help=TAG_HELP)
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @_watermark_options
     @global_options
     def from_instance_cmd(
         instance_id: str,
@@ -72,15 +92,21 @@ def register(cli: click.Group) -> None:
         description: str | None,
         tags: tuple[str, ...],
         wait: bool,
+        watermark: str,
+        no_watermark: bool,
     ) -> None:
         """CreateImage of INSTANCE as the family's new version (one snapshot per EBS volume).
 
         Tags image and snapshots with family, version, amictl:created-by,
         amictl:source-instance and amictl:source-image (the instance's image: the new
-        image's lineage parent). Give exactly one of --version and --bump.
+        image's lineage parent), and attaches the provenance watermark amictl/FAMILY
+        (--watermark, --no-watermark). Give exactly one of --version and --bump.
         """
         if (version is None) == (bump is None):
             raise click.UsageError("give exactly one of --version and --bump")
+        template = None if no_watermark else watermark
+        if template:
+            watermark_name(family, template)  # bad template: exit 2 before any AWS call
         conn = context.connector()
         target = single_target(conn)
         created = build.from_instance(
@@ -93,6 +119,7 @@ def register(cli: click.Group) -> None:
             no_reboot=no_reboot,
             description=description,
             extra_tags=parse_tags(tags) or None,
+            watermark=template,
         )
         info(f"created {created.image_id} ({created.name}) from {instance_id}")
         if wait:
@@ -131,6 +158,7 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--tag", "tags", multiple=True, metavar="K=V", help=TAG_HELP)
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @_watermark_options
     @global_options
     def from_snapshot_cmd(
         snapshot_ids: tuple[str, ...],
@@ -146,14 +174,20 @@ def register(cli: click.Group) -> None:
         volumes: tuple[str, ...],
         tags: tuple[str, ...],
         wait: bool,
+        watermark: str,
+        no_watermark: bool,
     ) -> None:
         """RegisterImage over SNAP... (the first is the root volume) as the family's new version.
 
         Block device mappings keep each snapshot's size (gp3, deleted on termination)
         unless --volume says otherwise (an encrypted volume is registered over an
         encrypted copy of its snapshot); the image and the snapshots are tagged with
-        family, version, amictl:created-by, amictl:source-snapshots and each --tag.
+        family, version, amictl:created-by, amictl:source-snapshots and each --tag; the
+        provenance watermark amictl/FAMILY is attached (--watermark, --no-watermark).
         """
+        template = None if no_watermark else watermark
+        if template:
+            watermark_name(family, template)
         conn = context.connector()
         target = single_target(conn)
         created = build.from_snapshots(
@@ -171,6 +205,7 @@ def register(cli: click.Group) -> None:
             description=description,
             volumes=volumes,
             extra_tags=parse_tags(tags) or None,
+            watermark=template,
         )
         info(f"registered {created.image_id} ({created.name}) from {', '.join(snapshot_ids)}")
         if wait:

@@ -96,6 +96,8 @@ def register(cli: click.Group) -> None:
         public: bool,
         yes: bool,
         allow_copy: bool,
+        force_unsafe: bool = False,
+        poll: int = 15,
     ) -> None:
         g = distribute.grantees(list(accounts), list(orgs), list(ous), public)
         if add and public and not yes:
@@ -106,6 +108,19 @@ def register(cli: click.Group) -> None:
             )
         conn = context.connector()
         targets = conn.targets()
+        if not add:  # issue 20: a consumer still launching it keeps its permission
+            from ..governance.usage import check_unshare
+
+            used = check_unshare(
+                conn,
+                targets,
+                image_id,
+                None if (g.public or g.orgs or g.ous) else list(g.accounts),
+                force_unsafe=force_unsafe,
+                wait_delay=poll,
+            )
+            if used:
+                info(f"warning: --force-unsafe: still used by {', '.join(used)}")
         caller = None
         store = None
         if public:
@@ -157,6 +172,18 @@ def register(cli: click.Group) -> None:
     @cli.command("unshare")
     @click.argument("image_id", metavar="AMI")
     @_grantee_options
+    @click.option(
+        "--force-unsafe",
+        is_flag=True,
+        help="Remove the permissions even while those accounts still use the image.",
+    )
+    @click.option(
+        "--poll",
+        default=15,
+        show_default=True,
+        type=click.IntRange(1, 300),
+        help="Seconds between checks while the image usage report is pending.",
+    )
     @global_options
     def unshare_cmd(
         image_id: str,
@@ -164,9 +191,16 @@ def register(cli: click.Group) -> None:
         orgs: tuple[str, ...],
         ous: tuple[str, ...],
         public: bool,
+        force_unsafe: bool,
+        poll: int,
     ) -> None:
-        """Remove launch permissions (and the accounts' createVolumePermission on its snapshots)."""
-        _change(False, image_id, accounts, orgs, ous, public, True, False)
+        """Remove launch permissions (and the accounts' createVolumePermission on its snapshots).
+
+        First an image usage report (reused for 24 h): refused (exit 3) while one of those
+        accounts (any account, for --public, --org and --ou) still runs instances or keeps
+        launch templates of the image, or when AWS cannot say; --force-unsafe overrides.
+        """
+        _change(False, image_id, accounts, orgs, ous, public, True, False, force_unsafe, poll)
 
     @cli.command("sharing")
     @click.argument("image_id", metavar="[AMI]", required=False)

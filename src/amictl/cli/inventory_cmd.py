@@ -269,9 +269,18 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
     )
+    @click.option(
+        "--aws",
+        "ask_aws",
+        is_flag=True,
+        help="Also ask AWS (DescribeImageReferences) and say where it disagrees with amictl.",
+    )
     @global_options
-    def refs_cmd(ami: str, launched_within: str, from_state: bool) -> None:
-        """What uses the image: one row per reference (kind, id, detail)."""
+    def refs_cmd(ami: str, launched_within: str, from_state: bool, ask_aws: bool) -> None:
+        """What uses the image: one row per reference (kind, id, detail).
+
+        --aws adds AWS's own reference check and the disagreements between the two.
+        """
         try:
             within = parse_duration(launched_within)
         except ValueError as exc:
@@ -286,6 +295,11 @@ def register(cli: click.Group) -> None:
                 f"[yellow]warning:[/] the inventory of {img.account}/{img.region} is incomplete: "
                 "there may be references not shown"
             )
+        if ask_aws:  # issue 20: AWS's second opinion
+            from .governance_cmd import emit_aws_refs
+
+            emit_aws_refs(inv, img, rows)
+            return
         emit(rows, ["kind", "id", "detail"], title=f"references to {ami}")
 
     @cli.command("snapshots")

@@ -10,7 +10,14 @@ from .sharing import sharing
 PERMISSIONS: dict[str, set[str]] = {
     "copy": COPY_PERMISSIONS,
     "share": SHARE_PERMISSIONS,
-    "unshare": SHARE_PERMISSIONS - {"ec2:GetImageBlockPublicAccessState"},
+    # issue 20: the image usage report of the accounts losing access
+    "unshare": (SHARE_PERMISSIONS - {"ec2:GetImageBlockPublicAccessState"})
+    | {
+        "ec2:CreateImageUsageReport",
+        "ec2:DescribeImageUsageReports",
+        "ec2:DescribeImageUsageReportEntries",
+        "ec2:CreateTags",
+    },
     "sharing": SHARING_PERMISSIONS,
 }
 

@@ -103,6 +103,9 @@ def demo(seed: int = 0) -> dict[str, Any]:
             {"alias": "ci-old", "image": ci[2], "state": "terminated"},
             {"alias": "web-eu-1", "image": web_eu[2], "state": "running", "region": "eu-west-1"},
             {"alias": "win-1", "image": win[3], "state": "running"},
+            # launched from the public Amazon Linux image, not from a channel (issue 20:
+            # what `allowed-images status` reports as not allowed)
+            {"alias": "stray-1", "image": "amazon-al2023", "state": "running"},
         ],
         "launch_templates": [
             {
@@ -159,6 +162,8 @@ def demo(seed: int = 0) -> dict[str, Any]:
                 "image": db[2],
                 "data_type": "text",
             },
+            # a release channel (issue 20: `allowed-images set --from-channels`)
+            {"alias": "web-prod", "name": "/amictl/channels/web-server/prod", "image": web[7]},
         ],
         "snapshots": [
             {"alias": "orphan-1", "size_gib": 50, "age_days": 200, "made_for_deleted_image": True},

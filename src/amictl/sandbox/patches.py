@@ -54,11 +54,13 @@ def apply_all() -> list[str]:
         patches_catalog,  # noqa: F401  (registers its @patch functions)
         patches_cross_account,  # noqa: F401  (registers its @patch functions)
         patches_dispatch,  # noqa: F401  (registers its @patch functions)
+        patches_governance,  # noqa: F401  (issue 20: Allowed AMIs, watermarks, ancestry)
         patches_iam,  # noqa: F401  (registers its @patch functions)
         patches_instance_store,  # noqa: F401  (registers its @patch functions)
         patches_refresh,  # noqa: F401  (registers its @patch functions)
         patches_sharing,  # noqa: F401  (registers its @patch functions)
         patches_ssm,  # noqa: F401  (registers its @patch functions)
+        patches_usage,  # noqa: F401  (issue 20: image references, usage reports)
         patches_volumes,  # noqa: F401  (registers its @patch functions)
     )
 
