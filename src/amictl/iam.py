@@ -70,7 +70,7 @@ def permissions(command: str) -> set[str]:
         perms |= STALE_PERMISSIONS
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
-    if command == "refs":  # --aws: DescribeImageReferences
+    if command in ("refs", "plan", "explain"):  # AWS's reference check (plan: the retiring)
         perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():
         perms.update(spec.permissions)

@@ -27,6 +27,7 @@ IN_USE_KINDS = (
     "auto-scaling-group",
     "ssm-parameter",
     "channel",
+    "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

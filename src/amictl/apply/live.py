@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws.session import Connector, Target
+from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
+from ..governance.references import aws_image_references
 from ..inventory.collectors import COLLECTORS, read_launch_permissions
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
@@ -35,6 +37,7 @@ VIEW_PERMISSIONS = tuple(
     sorted(
         {p for spec in COLLECTORS.values() for p in spec.permissions}
         | {"ec2:DescribeSnapshotAttribute", "ec2:DescribeImageAttribute"}
+        | AWS_REFERENCE_PERMISSIONS
     )
 )
 READ_WORKERS = 8
@@ -144,6 +147,10 @@ class LiveReader:
                     by_region.setdefault(img.region, []).append(img)
             for region, imgs in by_region.items():
                 self._permissions(Target(target.account, region, target.role_arn), imgs)
+            # AWS's own reference check, a reason to keep like any other reference; when it
+            # cannot be asked (no permission, no API) amictl's graph alone decides.
+            refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
+            inv.references.extend(refs)
             inv.facts_changed()
         view = View(target, inv)
         if snapshot_ids:

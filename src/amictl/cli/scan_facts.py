@@ -20,6 +20,7 @@ import click
 from ..aws.session import Connector, Target, aws_error
 from ..durations import parse_duration
 from ..errors import InputError
+from ..governance.references import second_opinion
 from ..inventory import scan
 from ..inventory.collectors import COLLECTORS
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
@@ -146,8 +147,24 @@ def plan_live(
             err_console().print(f"[yellow]launch permissions not read:[/] {e}", highlight=False)
 
     extra = [inv.by_id[also]] if also and also in inv.by_id else []
+
+    def ask_aws(ids: list[str]) -> tuple[list[Any], list[str], list[str]]:
+        nonlocal conn
+        if conn is None:
+            conn = context.connector()
+        targets = [Target(a, r, roles.get(a)) for a in inv.accounts for r in inv.regions]
+        by_image, disagreements, problems = second_opinion(conn, targets, inv, ids)
+        return [r for refs in by_image.values() for r in refs], disagreements, problems
+
     p = plan_reading_sharing(
-        inv, policy, now, read, created_at=dt.datetime.now(dt.UTC), extra=extra, explain=explain
+        inv,
+        policy,
+        now,
+        read,
+        created_at=dt.datetime.now(dt.UTC),
+        extra=extra,
+        explain=explain,
+        second_opinion=ask_aws,
     )
     if not from_state and kinds is None:
         st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"

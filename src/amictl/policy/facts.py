@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
-from ..model import Image, Inventory
+from ..model import Image, Inventory, Reference
 from .model import Policy
 from .plan_model import Plan
 from .planner import plan
 
 STAGE_ACTIONS = ("deprecate", "disable", "deregister")
+# image ids -> (AWS's references, disagreements with the inventory, problems asking)
+SecondOpinion = Callable[[list[str]], tuple[list[Reference], list[str], list[str]]]
 
 
 def needs_snapshots(policy: Policy) -> bool:
@@ -61,6 +64,7 @@ def plan_reading_sharing(
     created_at: dt.datetime | None = None,
     extra: list[Image] | None = None,
     explain: bool = False,
+    second_opinion: SecondOpinion | None = None,
 ) -> Plan:
     """The plan, after reading the launch permissions of the images it could retire
     (and of ``extra`` images, e.g. the one being explained). ``read(images, live=False)``:
@@ -75,7 +79,7 @@ def plan_reading_sharing(
     blocked: set[str] = set()
     first = plan(inv, policy, now, created_at=created_at, explain=explain, blocked=blocked)
     if not blocked:
-        return first
+        return with_second_opinion(first, inv, policy, now, created_at, explain, second_opinion)
     del first
     needed = with_descendants(inv, blocked)
     # An image read because it may keep the image it was built from (keep.ancestors) is
@@ -89,4 +93,36 @@ def plan_reading_sharing(
     live = [i for i in needed if i.image_id in descendants]
     if live:
         read(live, True)
-    return plan(inv, policy, now, created_at=created_at, explain=explain)
+    final = plan(inv, policy, now, created_at=created_at, explain=explain)
+    return with_second_opinion(final, inv, policy, now, created_at, explain, second_opinion)
+
+
+def retiring(p: Plan) -> list[str]:
+    return sorted({a.image_id or "" for a in p.actions if a.type in STAGE_ACTIONS} - {""})
+
+
+def with_second_opinion(
+    p: Plan,
+    inv: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    created_at: dt.datetime | None,
+    explain: bool,
+    second_opinion: SecondOpinion | None,
+) -> Plan:
+    """AWS's own reference check (DescribeImageReferences) for the images the plan would
+    retire: every reference it reports is added to the inventory (kind ``aws-reference``,
+    a reason to keep) and the plan is made again; where AWS and amictl's graph disagree,
+    or AWS could not be asked, the plan's warnings say so (once) and amictl's graph stands."""
+    ids = retiring(p)
+    if second_opinion is None or not ids:
+        return p
+    refs, disagreements, problems = second_opinion(ids)
+    notes = [f"AWS reference check: {d}" for d in disagreements] + list(dict.fromkeys(problems))
+    if refs:
+        inv.references.extend(refs)
+        inv.facts_changed()
+        p = plan(inv, policy, now, created_at=created_at, explain=explain)
+    if not notes:
+        return p
+    return replace(p, warnings=tuple(sorted({*p.warnings, *notes})))
