@@ -509,3 +509,36 @@ def test_single_image_commands_go_through_the_checked_path(env, tmp_path, monkey
     assert tags(images(env)[ids["f1"]])["owner"] == "team-a"
     journal = json.loads(invoke(["journal", "-o", "json"])[1])
     assert any(j.get("type") == "deregister" for j in journal)
+
+
+# ---------------------------------------------------------------- AWS's second opinion (issue 20.4)
+
+
+def test_a_plan_keeps_an_image_only_aws_reports_and_says_where_they_disagree(env, tmp_path):
+    from amictl.cli.scan_facts import second_opinion
+    from amictl.policy.facts import plan_reading_sharing
+
+    ids = env.load(fleet(["1", "2", "3"]))["aliases"]
+    env.client("ec2").create_launch_template(
+        LaunchTemplateName="aws-sees-it", LaunchTemplateData={"ImageId": ids["f1"]}
+    )
+    conn = env.connector()
+    inv = scan(conn)
+    # amictl's graph misses it (as it would a kind it does not read, e.g. an Image Builder
+    # recipe): only AWS's reference check knows
+    inv.references = [r for r in inv.references if r.image_id != ids["f1"]]
+    inv.facts_changed()
+    pol = parse_policy_text(policy(), "p1.yaml")
+    now = dt.datetime.now(dt.UTC)
+    blind = plan(inv, pol, now)
+    assert ids["f1"] in planned(blind, "deregister")
+
+    def ask(image_ids: list[str]) -> tuple[list[Any], list[str], list[str]]:
+        by_image, dis, problems = second_opinion(conn, conn.targets(), inv, image_ids)
+        return [r for refs in by_image.values() for r in refs], dis, problems
+
+    p = plan_reading_sharing(inv, pol, now, lambda *a, **k: None, second_opinion=ask)
+    assert ids["f1"] not in planned(p, "deregister")
+    d = {x.image_id: x for x in p.decisions}[ids["f1"]]
+    assert d.verdict == "keep" and any("in use" in r for r in d.reasons), d.reasons
+    assert any("AWS reference check" in w for w in p.warnings), p.warnings
