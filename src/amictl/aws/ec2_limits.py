@@ -86,8 +86,18 @@ UNFILTERED_CANDIDATES = frozenset(
 NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
 
 # Query parameters that make a call filtered or paginated (or asked by ids).
-_NARROWING = ("Filter.", "MaxResults", "NextToken", "InstanceId.", "SnapshotId.", "VolumeId.")
-_NARROWING += ("NetworkInterfaceId.", "GroupId.", "GroupName.", "SpotInstanceRequestId.")
+_NARROWING: tuple[str, ...] = (
+    "Filter.",
+    "MaxResults",
+    "NextToken",
+    "InstanceId.",
+    "SnapshotId.",
+    "VolumeId.",
+    "NetworkInterfaceId.",
+    "GroupId.",
+    "GroupName.",
+    "SpotInstanceRequestId.",
+)
 
 
 def is_mutating(action: str) -> bool:

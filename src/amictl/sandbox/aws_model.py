@@ -68,7 +68,7 @@ class AwsModel:
         self.latency_ms = 40.0
         self.buckets = dict(DEFAULT_BUCKETS)
         self.overrides: dict[str, tuple[float, float]] = {}  # classes or actions set by a caller
-        self._state: dict[tuple[str, str, str], _Bucket] = {}
+        self._state: dict[tuple[str, str, str, str], _Bucket] = {}
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.cpu: dict[str, float] = {}  # the sandbox's own CPU seconds per action
