@@ -38,6 +38,7 @@ class Settings:
     sandbox: bool = False
     role_arns: list[str] = field(default_factory=list)
     accounts_file: str | None = None
+    org: str | None = None
     state: str | None = None
     output: str = "table"
     progress: bool = True
@@ -154,6 +155,13 @@ def global_options(fn: F) -> F:
             expose_value=False,
             callback=_store("accounts_file"),
             help="YAML/JSON file listing accounts and the roles to assume.",
+        ),
+        _gopt(
+            "--org",
+            expose_value=False,
+            callback=_store("org"),
+            help="Work in every ACTIVE account of the organization (Organizations ListAccounts), "
+            "assuming this role name (or ARN template with {account}) in each.",
         ),
         _gopt(
             "--state",

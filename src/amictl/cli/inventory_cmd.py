@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..aws.org import parse_shard
 from ..durations import parse_duration, plural
 from ..errors import InputError
 from ..inventory import scan, views
@@ -76,8 +77,11 @@ def _progress(label: str) -> Iterator[Any]:
         yield cb
 
 
-def load_inventory(from_state: bool = False, family_rule: Any = None) -> Inventory:
-    """Scan live (and store the run), or take the latest stored run with --from-state."""
+def load_inventory(
+    from_state: bool = False, family_rule: Any = None, shard: str | None = None
+) -> Inventory:
+    """Scan live (and store the run), or take the latest stored run with --from-state.
+    ``shard`` (``K/N``, ``auto``, ``auto/N``): scan only that shard of the accounts."""
     st = context.store()
     if from_state:
         latest = st.latest_inventory()
@@ -88,6 +92,18 @@ def load_inventory(from_state: bool = False, family_rule: Any = None) -> Invento
             inv.resolve_families(family_rule)
         return inv
     conn = context.connector()
+    if shard is not None:
+        sh = parse_shard(shard)
+        if not conn.role_arns:
+            raise InputError(
+                "--shard splits the accounts of --org, --accounts-file or --role-arn; none given",
+                key="--shard",
+            )
+        total = len(conn.role_arns)
+        conn.role_arns = sh.role_arns(conn.role_arns)
+        info(f"shard {sh}: {len(conn.role_arns)} of {total} accounts")
+        if not conn.role_arns:
+            return Inventory(scanned_at=_now())  # nothing to scan, nothing stored
     with _progress("scanning") as cb:
         inv = scan(conn, family_rule=family_rule, progress=cb)
     st.save_inventory(inv)
@@ -146,10 +162,17 @@ def inventory_summary(inv: Inventory) -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     @cli.command("inventory")
+    @click.option(
+        "--shard",
+        metavar="K/N|auto[/N]",
+        help="Scan only the K-th of N shards of the accounts (--org / --accounts-file / "
+        "--role-arn); auto: K from JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or "
+        "AMICTL_SHARD, N from auto/N or AMICTL_SHARDS.",
+    )
     @global_options
-    def inventory_cmd() -> None:
+    def inventory_cmd(shard: str | None) -> None:
         """Scan images, snapshots and references; print counts per region and completeness; store the run."""
-        inv = load_inventory()
+        inv = load_inventory(shard=shard)
         summary = inventory_summary(inv)
         if settings().output == "table":
             emit(
