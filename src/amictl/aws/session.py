@@ -213,6 +213,22 @@ def load_accounts_file(path: str) -> list[str]:
     return arns
 
 
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _share_loader(session: Any) -> None:
+    """One loader of service models per process: each botocore session (one per account
+    assumed, one per connector) would otherwise read and parse the EC2 model, megabytes of
+    JSON, again; with 40 accounts that was most of a scan's CPU."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _LOADER)
+
+
 class Connector:
     """Makes clients for (account, region, service); remembers sessions per account."""
 
@@ -242,6 +258,7 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
+        _share_loader(self.base._session)
         fastparse.install(self.base._session)
         self._sessions: dict[str | None, boto3.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
@@ -268,6 +285,7 @@ class Connector:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
+        _share_loader(sess._session)
         fastparse.install(sess._session)
         with self._lock:
             self._sessions[role_arn] = sess
