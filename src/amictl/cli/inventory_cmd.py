@@ -91,9 +91,9 @@ def load_inventory(
         if family_rule is not None:
             inv.resolve_families(family_rule)
         return inv
+    sh = parse_shard(shard) if shard is not None else None  # bad input before any call
     conn = context.connector()
-    if shard is not None:
-        sh = parse_shard(shard)
+    if sh is not None:
         if not conn.role_arns:
             raise InputError(
                 "--shard splits the accounts of --org, --accounts-file or --role-arn; none given",
