@@ -106,6 +106,19 @@ class GlobalOption(click.Option):
         return (GLOBAL_HELP_LINE, "") if self.first else None
 
 
+def drop_shadowed_globals(group: click.Group) -> None:
+    """A command whose own option has a global option's name (``share --org ARN`` beside the
+    global ``--org ROLE``) keeps its own: the global one is dropped from that command (it
+    still works before the sub-command, on the group)."""
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            drop_shadowed_globals(cmd)
+        own = {o for p in cmd.params if not isinstance(p, GlobalOption) for o in p.opts}
+        cmd.params = [
+            p for p in cmd.params if not (isinstance(p, GlobalOption) and own & set(p.opts))
+        ]
+
+
 def _gopt(*decls: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*decls, cls=GlobalOption, **kwargs)
 
