@@ -14,6 +14,7 @@ from ..aws.org import parse_shard
 from ..durations import parse_duration, plural
 from ..errors import InputError
 from ..inventory import scan, views
+from ..inventory.lt_cache import LtVersionCache
 from ..model import Inventory
 from . import context
 from .common import emit, err_console, global_options, info, progress_enabled, settings
@@ -105,7 +106,7 @@ def load_inventory(
         if not conn.role_arns:
             return Inventory(scanned_at=_now())  # nothing to scan, nothing stored
     with _progress("scanning") as cb:
-        inv = scan(conn, family_rule=family_rule, progress=cb)
+        inv = scan(conn, family_rule=family_rule, progress=cb, lt_cache=LtVersionCache(st))
     st.save_inventory(inv)
     for s in inv.incomplete_slices():
         err_console().print(

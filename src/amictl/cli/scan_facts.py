@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..inventory import scan
 from ..inventory.collectors import COLLECTORS
 from ..inventory.from_state import inventory_from_state
+from ..inventory.lt_cache import LtVersionCache
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
 from ..model import Image, Inventory
 from ..policy.facts import needs_snapshots, plan_reading_sharing
@@ -43,7 +44,10 @@ def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "with --from-state, also the oldest stored inventory of an account the plan accepts.",
     )(fn)
     return click.option(
-        "--refresh", is_flag=True, help="Read every needed launch permission live (no cache)."
+        "--refresh",
+        is_flag=True,
+        help="Read every needed launch permission and every launch-template version live "
+        "(no cache).",
     )(fn)
 
 
@@ -74,7 +78,11 @@ def print_calls(conn: Connector) -> None:
 
 
 def _scan(
-    conn: Connector, targets: list[Target], family_rule: Any, kinds: list[str] | None = None
+    conn: Connector,
+    targets: list[Target],
+    family_rule: Any,
+    kinds: list[str] | None = None,
+    lt_cache: Any = None,
 ) -> Inventory:
     from .inventory_cmd import _progress
 
@@ -86,6 +94,7 @@ def _scan(
             family_rule=family_rule,
             progress=cb,
             launch_permissions=False,
+            lt_cache=lt_cache,
         )
     for s in inv.incomplete_slices():
         err_console().print(
@@ -131,7 +140,10 @@ def plan_live(
         roles = {t.account: t.role_arn for t in targets}
         # snapshots only when a decision can depend on them (holds, snapshot actions, orphans)
         kinds = None if needs_snapshots(policy) else [k for k in COLLECTORS if k != "snapshots"]
-        inv = _scan(conn, targets, policy.families, kinds)
+        # launch-template versions read by earlier scans are reused (immutable; they only
+        # keep images); --refresh reads every one live
+        cache = None if refresh else LtVersionCache(st)
+        inv = _scan(conn, targets, policy.families, kinds, cache)
     stats = SharingRead()
 
     def read(images: list[Image], live: bool = False) -> None:
