@@ -231,6 +231,37 @@ def _share_loader(session: Any) -> None:
             session.register_component("data_loader", _LOADER)
 
 
+def _memoize_client_methods() -> None:
+    """botocore builds a client's class, one Python function per operation (EC2: ~750),
+    for every client it makes: with a client per account, region and service, 40 accounts
+    spent seconds of CPU there. The functions depend on the service model alone (they call
+    ``self._make_api_call``), so they are built once per service and API version and the
+    class attributes copied (the ``creating-client-class`` handlers may add to them)."""
+    from botocore.client import ClientCreator
+
+    if getattr(ClientCreator, "_amictl_memo", False):
+        return
+    orig = ClientCreator._create_methods
+    memo: dict[tuple[str, str], dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def _create_methods(self: Any, service_model: Any) -> dict[str, Any]:
+        key = (service_model.service_name, service_model.api_version)
+        with lock:
+            got = memo.get(key)
+        if got is None:
+            got = orig(self, service_model)
+            with lock:
+                memo[key] = got
+        return dict(got)
+
+    ClientCreator._create_methods = _create_methods  # type: ignore[method-assign]
+    ClientCreator._amictl_memo = True  # type: ignore[attr-defined]
+
+
+_memoize_client_methods()
+
+
 class Connector:
     """Makes clients for (account, region, service); remembers sessions per account."""
 
