@@ -31,6 +31,7 @@ class FakeClock:
 
 
 def pacer(clock: FakeClock, **kw: object) -> Pacer:
+    kw.setdefault("headroom_s", 0.0)  # the exact bucket, unless a test says otherwise
     return Pacer(clock=clock, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
 
 
@@ -106,6 +107,15 @@ def test_throttled_empties_the_local_bucket() -> None:
     assert p.take("a", "r", "DeleteSnapshot") == pytest.approx(0.2)
 
 
+def test_headroom_holds_back_part_of_the_burst() -> None:
+    clock = FakeClock()
+    p = pacer(clock, headroom_s=0.2)  # DeregisterImage 100 / 5: one token held back
+    waits = [p.take("a", "r", "DeregisterImage") for _ in range(100)]
+    assert waits[:99] == [0.0] * 99 and waits[99] == pytest.approx(0.2)
+    q = pacer(clock, headroom_s=0.5)  # CreateTags 100 / 10: five
+    assert sum(q.take("a", "r", "CreateTags") == 0 for _ in range(100)) == 95
+
+
 def test_share_leaves_room_for_other_clients() -> None:
     clock = FakeClock()
     p = pacer(clock, sizes={"DeregisterImage": (1, 4)}, share=0.5)
@@ -119,7 +129,7 @@ def test_threads_each_wait_for_their_own_token() -> None:
     """Concurrent callers: reservations are serialized, sleeps happen outside the lock, and
     the calls go out at the refill rate however many threads ask (a real clock, small
     bucket)."""
-    p = Pacer(sizes={"DeregisterImage": (2, 50)})
+    p = Pacer(sizes={"DeregisterImage": (2, 50)}, headroom_s=0)
     sent: list[float] = []
     lock = threading.Lock()
 
@@ -168,3 +178,53 @@ def test_floor_is_the_slowest_bucket() -> None:
     # CreateTags (320-100)/10 = 22 s; the other two (320-100)/5 = 44 s each, in parallel
     assert ec2_limits.floor_seconds(calls) == pytest.approx(44.0)
     assert ec2_limits.floor_seconds({"DeregisterImage": 50}) == 0.0
+
+
+def test_paced_client_wastes_no_call_on_the_sandbox_buckets(env) -> None:  # type: ignore[no-untyped-def]
+    """Against the sandbox's --aws-model with a small CreateTags bucket: 8 threads making 30
+    calls through a paced client get no RequestLimitExceeded; unpaced, they do."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    from amictl.aws.pacing import pace_client
+
+    ami = env.load("images:\n  - {alias: x, age_days: 10}\n")["aliases"]["x"]
+    sb = env.sandbox
+    cfg = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=16)
+
+    def client():  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "ec2", endpoint_url=sb.endpoint, region_name="us-east-1", config=cfg, **env.creds()
+        )
+
+    def burst(ec2) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+        sb.set_aws_model(enabled=True, latency_ms=0, buckets={"CreateTags": [5, 25]})
+        before = sb.aws_model_state()["throttled"].get("ec2.CreateTags", 0)
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda i: ec2.create_tags(
+                        Resources=[ami], Tags=[{"Key": "k", "Value": str(i)}]
+                    ),
+                    range(30),
+                )
+            )
+        wall = time.monotonic() - t0
+        return sb.aws_model_state()["throttled"].get("ec2.CreateTags", 0) - before, wall
+
+    try:
+        paced = client()
+        pacer = Pacer(sizes={"CreateTags": (5, 25)}, headroom_s=0.4)  # a loaded CI machine
+        pace_client(paced, env.account, "us-east-1", pacer)
+        throttled, wall = burst(paced)
+        assert throttled == 0
+        assert wall >= (30 - 5) / 25 - 0.05  # and no faster than the bucket allows
+        assert pacer.calls == 30
+        throttled, _wall = burst(client())
+        assert throttled > 0  # the same burst unpaced: calls wasted on RequestLimitExceeded
+    finally:
+        sb.reset_aws_model()

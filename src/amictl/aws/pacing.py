@@ -13,11 +13,9 @@ The bucket is assumed full when first seen (as a fresh account's is); when AWS t
 anyway (another client spends the same account's tokens), ``throttled()`` empties the
 local bucket so the calls that follow wait for the refill instead of adding to the burst.
 
-Usage (the caller wraps each mutating call)::
-
-    pacer = Pacer()
-    pacer.take(account, region, "DeregisterImage")
-    ec2.deregister_image(ImageId=...)
+Usage: wrap a call (``pacer.take(account, region, "DeregisterImage")`` before
+``ec2.deregister_image(...)``), or pace a whole client, every HTTP attempt of its
+mutating calls (retries included): ``pace_client(ec2, account, region)``.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from . import ec2_limits
 
@@ -46,7 +45,9 @@ class Pacer:
     ``sizes`` overrides the table per action (tests, a raised limit); ``clock`` and
     ``sleep`` are injectable so the behaviour is testable with a fake clock; ``share``
     (0 < share <= 1) uses only that share of each refill rate, for a tool that must leave
-    room for other clients of the same account.
+    room for other clients of the same account; ``headroom_s``: the burst is the bucket
+    less the tokens that refill in that time (at least one), a margin for calls that reach
+    AWS later or in another order than they left (0: the whole bucket).
     """
 
     def __init__(
@@ -56,10 +57,14 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         share: float = 1.0,
+        headroom_s: float = 0.2,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
+        if headroom_s < 0:
+            raise ValueError("headroom_s must be >= 0")
         self.sizes = dict(sizes or {})
+        self.headroom_s = headroom_s
         self.clock = clock
         self.sleep = sleep
         self.share = share
@@ -76,6 +81,11 @@ class Pacer:
         b = self._buckets.get(key)
         if b is None:
             cap, refill = self.size(key[2])
+            # held back from the burst: the tokens that arrive in ``headroom_s``, at least
+            # one, so calls that reach AWS a little out of the order (or later) than they
+            # were paced still find a token there
+            held = max(1.0, refill * self.headroom_s) if self.headroom_s else 0.0
+            cap = max(0.0, cap - held)
             b = self._buckets[key] = _Bucket(cap, refill, cap, now)
         else:
             b.tokens = min(b.capacity, b.tokens + (now - b.at) * b.refill)
@@ -113,6 +123,38 @@ class Pacer:
         """The tokens left (negative: reserved ahead) in a bucket now."""
         with self._lock:
             return self._bucket((account, region, api), self.clock()).tokens
+
+
+def pace_client(
+    client: Any,
+    account: str,
+    region: str,
+    pacer: Pacer | None = None,
+    *,
+    mutating_only: bool = True,
+) -> None:
+    """Pace every HTTP attempt of an EC2 client (retries too) by the (account, region, API)
+    bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
+    the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
+    mode. A client of another service is left alone (the table is EC2's)."""
+    if client.meta.service_model.service_name != "ec2":
+        return
+    p = pacer or default_pacer()
+
+    def before_send(event_name: str = "", **_kw: Any) -> None:
+        op = event_name.rsplit(".", 1)[-1]
+        if not mutating_only or ec2_limits.is_mutating(op):
+            p.take(account, region, op)
+
+    def needs_retry(event_name: str = "", response: Any = None, **_kw: Any) -> None:
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+        if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") == (
+            "RequestLimitExceeded"
+        ):
+            p.throttled(account, region, event_name.rsplit(".", 1)[-1])
+
+    client.meta.events.register_first("before-send.ec2", before_send)
+    client.meta.events.register_first("needs-retry.ec2", needs_retry)
 
 
 _default: Pacer | None = None
