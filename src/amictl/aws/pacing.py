@@ -137,8 +137,9 @@ def pace_client(
     bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
     the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
     mode. A client of another service is left alone (the table is EC2's)."""
-    if client.meta.service_model.service_name != "ec2":
-        return
+    if client.meta.service_model.service_name != "ec2" or getattr(client, "_amictl_paced", False):
+        return  # another service's, or paced already (the connector caches its clients)
+    client._amictl_paced = True
     p = pacer or default_pacer()
 
     def before_send(event_name: str = "", **_kw: Any) -> None:
