@@ -47,10 +47,9 @@ test: install sysdeps lint typecheck
 demo: install
 	$(BIN)/amictl demo
 
+# Every benchmark (bench/all.py), then one table of the figures and their goals.
 bench: install
-	$(BIN)/python bench/inventory.py
-	$(BIN)/python bench/plan.py
-	$(BIN)/python bench/versus_custodian.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -99,6 +99,10 @@ def custodian_flagged(outdir: Path) -> set[str]:
     return ids
 
 
+# Issue 22's goals (Custodian / amictl wall time): cold, and warm (amictl re-reads what can
+# change; launch-template versions come from its state store) against Custodian's cache.
+GOALS = {("plain", "cold"): 1.5, ("aws-model", "cold"): 2.5, ("aws-model", "warm"): 3.0}
+
 REASON_KINDS = [
     (
         r"^in use: launch template .* version \d+ \((?:default|latest|default, latest)\)",
@@ -140,6 +144,9 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=5000)
     ap.add_argument("--launch-templates", type=int, default=1000)
     ap.add_argument("--json", help="Also write the raw results to this file.")
+    ap.add_argument(
+        "--summary-json", help="Write the wall-time ratios and their goals here (make bench)."
+    )
     args = ap.parse_args()
     custodian = ensure_custodian(HERE / ".venv-custodian", args.c7n_version)
     amictl = str(Path(sys.executable).with_name("amictl"))
@@ -232,7 +239,9 @@ def main() -> None:
                             + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
                             flush=True,
                         )
-    report(results, flagged, kept_reasons, args)
+    ratios = report(results, flagged, kept_reasons, args)
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(ratios, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     shutil.rmtree(work, ignore_errors=True)
@@ -243,7 +252,7 @@ def report(
     flagged: dict[str, set[str]],
     kept_reasons: dict[str, list[str]],
     args: argparse.Namespace,
-) -> None:
+) -> dict[str, Any]:
     load = os.getloadavg()
     print(
         f"\nmedians of {args.runs} interleaved runs; machine: {os.cpu_count()} CPUs, "
@@ -268,14 +277,24 @@ def report(
             f" {m['sandbox_cpu']:14.1f}"
         )
     print("\nratios (Custodian / amictl; > 1 means amictl is faster / smaller / fewer):")
+    ratios: dict[str, Any] = {"load_average": load, "runs": args.runs}
     for mode in dict.fromkeys(r["mode"] for r in results):
         for state in ("cold", "warm"):
             c, a = med.get((mode, state, "custodian")), med.get((mode, state, "amictl"))
             if c and a:
+                goal = GOALS.get((mode, state))
                 print(
                     f"  {mode:10} {state:5} wall {c['wall'] / a['wall']:.2f}x   "
                     f"RSS {c['rss_mib'] / a['rss_mib']:.2f}x   calls {c['calls'] / max(a['calls'], 1):.2f}x"
+                    + (f"   (goal >= {goal}x)" if goal else "")
                 )
+                ratios[f"{state} {mode}"] = {
+                    "ratio": round(c["wall"] / a["wall"], 2),
+                    "custodian_s": round(c["wall"], 1),
+                    "amictl_s": round(a["wall"], 1),
+                    "amictl_calls": int(a["calls"]),
+                    "goal": goal,
+                }
     c7n, ami = flagged.get("custodian", set()), flagged.get("amictl", set())
     print(
         f"\nimages flagged unused: Custodian {len(c7n)}, amictl {len(ami)}, both {len(c7n & ami)}"
@@ -291,6 +310,7 @@ def report(
     for k, n in why.most_common():
         print(f"  {n:6d}  {k}")
     print(f"flagged by amictl only: {len(ami - c7n)}")
+    return ratios
 
 
 if __name__ == "__main__":

@@ -33,11 +33,15 @@ def ec2(sb: Sandbox, region: str, mode: str = "standard", attempts: int = 1):  #
 
 
 def test_bucket_classes() -> None:
-    assert bucket_class("DescribeImages", {"Owner.1": ["self"]}) == "unfiltered"
-    assert bucket_class("DescribeImages", {"MaxResults": ["1000"]}) == "non-mutating"
+    assert bucket_class("DescribeSnapshots", {"OwnerId.1": ["self"]}) == "unfiltered"
+    assert bucket_class("DescribeSnapshots", {"MaxResults": ["1000"]}) == "non-mutating"
+    assert bucket_class("DescribeImages", {"Owner.1": ["self"]}) == "non-mutating"
     assert bucket_class("DescribeImageAttribute", {}) == "non-mutating"
-    assert bucket_class("RunInstances", {}) == "resource-intensive"
-    assert bucket_class("CreateTags", {}) == "mutating"
+    assert bucket_class("AuthorizeSecurityGroupIngress", {}) == "resource-intensive"
+    assert bucket_class("EnableImageDeprecation", {}) == "mutating"
+    # the actions the page sizes individually (tests/test_pacing.py checks the sizes)
+    assert bucket_class("CreateTags", {}) == "uncategorized"
+    assert bucket_class("RunInstances", {}) == "uncategorized"
 
 
 def test_burst_is_throttled_then_adaptive_retries_get_through(sb: Sandbox) -> None:

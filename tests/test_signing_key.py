@@ -95,7 +95,7 @@ def test_a_key_stored_by_an_older_amictl_is_moved_and_still_checks(tmp_path, mon
         cfg = Config()
         cfg.set_main_option("script_location", str(schema.MIGRATIONS))
         cfg.attributes["connection"] = c
-        command.downgrade(cfg, "0004")
+        command.downgrade(cfg, "0005")
         c.execute(secrets_table.insert().values(name="plan-key", value="cd" * 32))
     key = Store(url).plan_key()  # upgraded on open (SQLite)
     assert key == bytes.fromhex("cd" * 32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -213,6 +214,54 @@ def load_accounts_file(path: str) -> list[str]:
     return arns
 
 
+_ROLE_ACCOUNT_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/")
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _share_loader(session: Any) -> None:
+    """One loader of service models per process: each botocore session (one per account
+    assumed, one per connector) would otherwise read and parse the EC2 model, megabytes of
+    JSON, again; with 40 accounts that was most of a scan's CPU."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _LOADER)
+
+
+def _memoize_client_methods() -> None:
+    """botocore builds a client's class, one Python function per operation (EC2: ~750),
+    for every client it makes: with a client per account, region and service, 40 accounts
+    spent seconds of CPU there. The functions depend on the service model alone (they call
+    ``self._make_api_call``), so they are built once per service and API version and the
+    class attributes copied (the ``creating-client-class`` handlers may add to them)."""
+    from botocore.client import ClientCreator
+
+    if getattr(ClientCreator, "_amictl_memo", False):
+        return
+    orig = ClientCreator._create_methods
+    memo: dict[tuple[str, str], dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def _create_methods(self: Any, service_model: Any) -> dict[str, Any]:
+        key = (service_model.service_name, service_model.api_version)
+        with lock:
+            got = memo.get(key)
+        if got is None:
+            got = orig(self, service_model)
+            with lock:
+                memo[key] = got
+        return dict(got)
+
+    ClientCreator._create_methods = _create_methods  # type: ignore[method-assign]
+    ClientCreator._amictl_memo = True  # type: ignore[attr-defined]
+
+
+_memoize_client_methods()
+
+
 class Connector:
     """Makes clients for (account, region, service); remembers sessions per account."""
 
@@ -242,6 +291,7 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
+        _share_loader(self.base._session)
         fastparse.install(self.base._session)
         self._sessions: dict[str | None, boto3.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
@@ -268,6 +318,7 @@ class Connector:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
+        _share_loader(sess._session)
         fastparse.install(sess._session)
         with self._lock:
             self._sessions[role_arn] = sess
@@ -336,7 +387,11 @@ class Connector:
         out: list[Target] = []
         roles: list[str | None] = list(self.role_arns) if self.role_arns else [None]
         for role in roles:
-            account = self.identity(role)["account"]
+            # an IAM role's ARN names its account: no AssumeRole + GetCallerIdentity round
+            # trips one account after the other here (40 accounts: seconds) — the role is
+            # assumed when its first client is made, in the scan's workers
+            m = _ROLE_ACCOUNT_RE.match(role or "")
+            account = m.group(1) if m else self.identity(role)["account"]
             for region in self.regions(role):
                 out.append(Target(account, region, role))
         return out

@@ -38,6 +38,7 @@ class Settings:
     sandbox: bool = False
     role_arns: list[str] = field(default_factory=list)
     accounts_file: str | None = None
+    org: str | None = None
     state: str | None = None
     output: str = "table"
     progress: bool = True
@@ -105,6 +106,19 @@ class GlobalOption(click.Option):
         return (GLOBAL_HELP_LINE, "") if self.first else None
 
 
+def drop_shadowed_globals(group: click.Group) -> None:
+    """A command whose own option has a global option's name (``share --org ARN`` beside the
+    global ``--org ROLE``) keeps its own: the global one is dropped from that command (it
+    still works before the sub-command, on the group)."""
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            drop_shadowed_globals(cmd)
+        own = {o for p in cmd.params if not isinstance(p, GlobalOption) for o in p.opts}
+        cmd.params = [
+            p for p in cmd.params if not (isinstance(p, GlobalOption) and own & set(p.opts))
+        ]
+
+
 def _gopt(*decls: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*decls, cls=GlobalOption, **kwargs)
 
@@ -154,6 +168,13 @@ def global_options(fn: F) -> F:
             expose_value=False,
             callback=_store("accounts_file"),
             help="YAML/JSON file listing accounts and the roles to assume.",
+        ),
+        _gopt(
+            "--org",
+            expose_value=False,
+            callback=_store("org"),
+            help="Work in every ACTIVE account of the organization (Organizations ListAccounts), "
+            "assuming this role name (or ARN template with {account}) in each.",
         ),
         _gopt(
             "--state",

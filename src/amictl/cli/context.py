@@ -28,7 +28,13 @@ def connector() -> Connector:
         cfg.endpoint_url = sb.endpoint
         cfg.access_key, cfg.secret_key = SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
         cfg.profile = None
-    return Connector(cfg)
+    conn = Connector(cfg)
+    if s.org:
+        from ..aws.org import discover_role_arns
+
+        found = discover_role_arns(conn.client("organizations", "us-east-1"), s.org)
+        conn.role_arns = list(dict.fromkeys([*conn.role_arns, *found]))
+    return conn
 
 
 def store() -> Store:

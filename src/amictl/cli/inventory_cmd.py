@@ -10,9 +10,11 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..aws.org import parse_shard
 from ..durations import parse_duration, plural
 from ..errors import InputError
 from ..inventory import scan, views
+from ..inventory.lt_cache import LtVersionCache
 from ..model import Inventory
 from . import context
 from .common import emit, err_console, global_options, info, progress_enabled, settings
@@ -76,8 +78,11 @@ def _progress(label: str) -> Iterator[Any]:
         yield cb
 
 
-def load_inventory(from_state: bool = False, family_rule: Any = None) -> Inventory:
-    """Scan live (and store the run), or take the latest stored run with --from-state."""
+def load_inventory(
+    from_state: bool = False, family_rule: Any = None, shard: str | None = None
+) -> Inventory:
+    """Scan live (and store the run), or take the latest stored run with --from-state.
+    ``shard`` (``K/N``, ``auto``, ``auto/N``): scan only that shard of the accounts."""
     st = context.store()
     if from_state:
         latest = st.latest_inventory()
@@ -87,9 +92,21 @@ def load_inventory(from_state: bool = False, family_rule: Any = None) -> Invento
         if family_rule is not None:
             inv.resolve_families(family_rule)
         return inv
+    sh = parse_shard(shard) if shard is not None else None  # bad input before any call
     conn = context.connector()
+    if sh is not None:
+        if not conn.role_arns:
+            raise InputError(
+                "--shard splits the accounts of --org, --accounts-file or --role-arn; none given",
+                key="--shard",
+            )
+        total = len(conn.role_arns)
+        conn.role_arns = sh.role_arns(conn.role_arns)
+        info(f"shard {sh}: {len(conn.role_arns)} of {total} accounts")
+        if not conn.role_arns:
+            return Inventory(scanned_at=_now())  # nothing to scan, nothing stored
     with _progress("scanning") as cb:
-        inv = scan(conn, family_rule=family_rule, progress=cb)
+        inv = scan(conn, family_rule=family_rule, progress=cb, lt_cache=LtVersionCache(st))
     st.save_inventory(inv)
     for s in inv.incomplete_slices():
         err_console().print(
@@ -146,10 +163,17 @@ def inventory_summary(inv: Inventory) -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     @cli.command("inventory")
+    @click.option(
+        "--shard",
+        metavar="K/N|auto[/N]",
+        help="Scan only the K-th of N shards of the accounts (--org / --accounts-file / "
+        "--role-arn); auto: K from JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or "
+        "AMICTL_SHARD, N from auto/N or AMICTL_SHARDS.",
+    )
     @global_options
-    def inventory_cmd() -> None:
+    def inventory_cmd(shard: str | None) -> None:
         """Scan images, snapshots and references; print counts per region and completeness; store the run."""
-        inv = load_inventory()
+        inv = load_inventory(shard=shard)
         summary = inventory_summary(inv)
         if settings().output == "table":
             emit(

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import __version__
 from ..errors import AmictlError, Interrupted
 from ..interrupts import Terminate, handle_signals
-from .common import err_console, global_options, settings
+from .common import drop_shadowed_globals, err_console, global_options, settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -47,6 +47,7 @@ def _register() -> None:
 
 
 _register()
+drop_shadowed_globals(cli)  # issue 22: `share --org ARN` keeps its own --org
 
 
 def main(argv: list[str] | None = None) -> None:

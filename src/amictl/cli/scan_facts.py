@@ -17,12 +17,15 @@ from typing import Any
 
 import click
 
+from ..aws.org import account_of_arn
 from ..aws.session import Connector, Target, aws_error
 from ..durations import parse_duration
 from ..errors import InputError
 from ..governance.references import second_opinion
 from ..inventory import scan
 from ..inventory.collectors import COLLECTORS
+from ..inventory.from_state import inventory_from_state
+from ..inventory.lt_cache import LtVersionCache
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
 from ..model import Image, Inventory
 from ..policy.facts import needs_snapshots, plan_reading_sharing
@@ -38,11 +41,25 @@ def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--max-age",
         default="24h",
         show_default=True,
-        help="Reuse launch permissions read at most this long ago (from the state store).",
+        help="Reuse launch permissions read at most this long ago (from the state store); "
+        "with --from-state, also the oldest stored inventory of an account the plan accepts.",
     )(fn)
     return click.option(
-        "--refresh", is_flag=True, help="Read every needed launch permission live (no cache)."
+        "--refresh",
+        is_flag=True,
+        help="Read every needed launch permission and every launch-template version live "
+        "(no cache).",
     )(fn)
+
+
+def expected_accounts() -> list[str] | None:
+    """The accounts the caller names (--org, --accounts-file, --role-arn), read off their
+    role ARNs; None when it names none (then: every account the state store has)."""
+    s = settings()
+    if not (s.role_arns or s.accounts_file or s.org):
+        return None
+    arns = context.connector().role_arns
+    return sorted({a for a in map(account_of_arn, arns) if a})
 
 
 def parse_max_age(text: str) -> dt.timedelta:
@@ -62,7 +79,11 @@ def print_calls(conn: Connector) -> None:
 
 
 def _scan(
-    conn: Connector, targets: list[Target], family_rule: Any, kinds: list[str] | None = None
+    conn: Connector,
+    targets: list[Target],
+    family_rule: Any,
+    kinds: list[str] | None = None,
+    lt_cache: Any = None,
 ) -> Inventory:
     from .inventory_cmd import _progress
 
@@ -74,6 +95,7 @@ def _scan(
             family_rule=family_rule,
             progress=cb,
             launch_permissions=False,
+            lt_cache=lt_cache,
         )
     for s in inv.incomplete_slices():
         err_console().print(
@@ -103,10 +125,9 @@ def plan_live(
     roles: dict[str, str | None] = {}
     kinds: list[str] | None = None
     if from_state:
-        latest = st.latest_inventory()
-        if latest is None:
-            raise InputError("no stored inventory yet", hint="run `amictl inventory` first")
-        inv = latest[1]
+        # the newest complete stored scan of every account (shards store one run each);
+        # an account missing or older than --max-age refuses the plan (exit 3)
+        inv = inventory_from_state(st, expected_accounts(), max_age)
         inv.resolve_families(policy.families)
         # The stored launch permissions may be days old: the plan reads those it needs
         # (from the cache, up to --max-age, or live) like a fresh scan's.
@@ -120,7 +141,10 @@ def plan_live(
         roles = {t.account: t.role_arn for t in targets}
         # snapshots only when a decision can depend on them (holds, snapshot actions, orphans)
         kinds = None if needs_snapshots(policy) else [k for k in COLLECTORS if k != "snapshots"]
-        inv = _scan(conn, targets, policy.families, kinds)
+        # launch-template versions read by earlier scans are reused (immutable; they only
+        # keep images); --refresh reads every one live
+        cache = None if refresh else LtVersionCache(st)
+        inv = _scan(conn, targets, policy.families, kinds, cache)
     stats = SharingRead()
 
     def read(images: list[Image], live: bool = False) -> None:

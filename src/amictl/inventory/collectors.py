@@ -274,7 +274,12 @@ def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
     ["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ssm:GetParameter"],
     "every version of every launch template (resolve:ssm: aliases resolved, pinned versions too)",
 )
-def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
+def collect_launch_templates(
+    ec2: Any, account: str, region: str, lt_cache: Any = None
+) -> SliceData:
+    """``lt_cache`` (an ``lt_cache.LtVersionCache``): versions read by earlier scans are
+    reused; only templates whose latest version moved past them are read, from the first
+    unread version on (versions are immutable; a cached one only ever keeps an image)."""
     out = SliceData()
     templates: dict[str, dict[str, Any]] = {}
     for page in _pages(ec2, "describe_launch_templates"):
@@ -286,11 +291,38 @@ def collect_launch_templates(ec2: Any, account: str, region: str) -> SliceData:
                 "versions": {},
             }
 
+    known: dict[str, tuple[int, dict[int, str | None]]] = (
+        lt_cache.known(account, region) if lt_cache is not None else {}
+    )
+
     def versions(tid: str) -> list[dict[str, Any]]:
-        found = []
-        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid):
-            found.extend(page.get("LaunchTemplateVersions", []))
-        return found
+        through, cached = known.get(tid, (0, {}))
+        latest = templates[tid]["latest"]
+        found: list[dict[str, Any]] = [
+            {"VersionNumber": n, "LaunchTemplateData": {"ImageId": image} if image else {}}
+            for n, image in sorted(cached.items())
+        ]
+        if lt_cache is not None and through >= latest:
+            lt_cache.count("hits")
+            return found  # the latest version did not move: nothing new to read
+        extra = {"MinVersion": str(through + 1)} if through else {}
+        fresh: list[dict[str, Any]] = []
+        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid, **extra):
+            fresh.extend(page.get("LaunchTemplateVersions", []))
+        if lt_cache is not None:
+            lt_cache.count("partial" if through else "misses")
+            lt_cache.record(
+                account,
+                region,
+                tid,
+                max([latest, through, *(int(v["VersionNumber"]) for v in fresh)]),
+                {
+                    int(v["VersionNumber"]): (v.get("LaunchTemplateData") or {}).get("ImageId")
+                    for v in fresh
+                },
+            )
+        seen = {int(v["VersionNumber"]) for v in fresh}
+        return [v for v in found if v["VersionNumber"] not in seen] + fresh
 
     # One call per template (AWS lists every version only per template), a few at a time:
     # enough to spend EC2's request bucket for the API (100, then 20 per second) as fast

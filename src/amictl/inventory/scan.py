@@ -34,13 +34,15 @@ def scan(
     workers: int | None = None,
     progress: Progress | None = None,
     launch_permissions: bool = True,
+    lt_cache: Any = None,
 ) -> Inventory:
     """Scan every target; return the inventory with per-slice completeness.
 
     ``workers``: slices read at once (default: every slice, up to ``MAX_WORKERS``).
     ``launch_permissions=False``: images are listed without their per-image launch
     permissions (``Image.lp == "unread"``); ``inventory.sharing`` reads the ones a
-    decision needs.
+    decision needs. ``lt_cache`` (``lt_cache.LtVersionCache``): launch-template versions
+    read before are reused, only new ones read; what was read is stored after the scan.
     """
     started = time.perf_counter()
     before = connector.counter.snapshot()
@@ -64,6 +66,8 @@ def scan(
             extra = {"launch_permissions": False} if spec.kind == "images" else {}
             if launch_permissions:
                 extra = {}
+            if spec.kind == "launch-templates" and lt_cache is not None:
+                extra = {"lt_cache": lt_cache}
             data = spec.fn(client, target.account, target.region, **extra)
             return data, SliceStatus(
                 target.account,
@@ -122,6 +126,11 @@ def scan(
         pool.shutdown(wait=not stopped, cancel_futures=True)
         gc.unfreeze()
 
+    if lt_cache is not None:  # versions of the slices read to the end only
+        lt_cache.flush(
+            (t.account, t.region) for (t, kind), st in statuses.items()
+            if kind == "launch-templates" and st.complete
+        )  # fmt: skip
     inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
     for (target, kind), data in list(results.items()):
         aliases = data.raw.get("ssm_aliases") if kind == "launch-templates" else None

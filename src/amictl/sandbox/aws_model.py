@@ -5,15 +5,17 @@ Opt-in (``amictl sandbox up --aws-model``, or ``POST /_amictl/aws-model``). When
 - every AWS call waits a configurable per-call latency, like a regional endpoint's round
   trip, OUTSIDE the server's global lock (server.py sleeps before taking it), so calls to
   different regions and accounts are served concurrently, as AWS does;
-- EC2 calls take a token from a per-API bucket per (account, region), with the sizes and
+- EC2 calls take a token from a bucket per API per (account, region), with the sizes and
   refill rates of the EC2 API reference's "Request throttling for the Amazon EC2 API" page
-  (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html, "Request token
-  bucket sizes and refill rates"): non-mutating actions (Describe*, Get*) a bucket of 100
-  refilled at 20 per second; unfiltered and unpaginated non-mutating calls 50 / 5;
-  mutating actions 200 / 5; resource-intensive actions (RunInstances, ...) 50 / 5. Each
-  API has its own bucket ("each API is evaluated individually"). An empty bucket answers
-  ``RequestLimitExceeded`` with HTTP 503 in EC2's XML error shape, which botocore's
-  retry modes treat as throttling.
+  (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html, "Request
+  token bucket sizes and refill rates"), as tabled in ``amictl.aws.ec2_limits`` (the same
+  table amictl's client-side pacer uses): the actions the page lists with sizes of their
+  own (DeregisterImage 100 / 5, DeleteSnapshot 100 / 5, CreateTags 100 / 10, CopyImage
+  100 / 1, ModifyImageAttribute 100 / 5, ...) get them; every other action its category's
+  (non-mutating 100 / 20, unfiltered and unpaginated 50 / 10, mutating 50 / 5,
+  resource-intensive 50 / 5). Each API has its own bucket ("each API is evaluated
+  individually"). An empty bucket answers ``RequestLimitExceeded`` with HTTP 503 in EC2's
+  XML error shape, which botocore's retry modes treat as throttling.
 
 Whether the model is on or not, the sandbox counts the calls it serves per service and
 action (``GET /_amictl/aws-model``), so a benchmark counts every tool's calls the same way.
@@ -28,60 +30,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-# Bucket classes (capacity, refill per second) of the EC2 throttling page.
-DEFAULT_BUCKETS: dict[str, tuple[float, float]] = {
-    "non-mutating": (100.0, 20.0),
-    "unfiltered": (50.0, 5.0),
-    "mutating": (200.0, 5.0),
-    "resource-intensive": (50.0, 5.0),
-}
+from ..aws import ec2_limits
 
-# "Resource-intensive actions" of the page's table.
-RESOURCE_INTENSIVE = frozenset(
-    {
-        "AcceptVpcEndpointConnections",
-        "AuthorizeSecurityGroupIngress",
-        "CancelSpotFleetRequests",
-        "CreateKeyPair",
-        "CreateVpcEndpoint",
-        "DeleteVpcEndpoints",
-        "ModifySecurityGroupRules",
-        "RunInstances",
-        "StartInstances",
-        "TerminateInstances",
-    }
-)
-
-# Non-mutating actions that, asked without filters and without pagination, draw from the
-# separate "unfiltered and unpaginated" bucket (the page's list).
-UNFILTERED_CANDIDATES = frozenset(
-    {
-        "DescribeImages",
-        "DescribeInstances",
-        "DescribeNetworkInterfaces",
-        "DescribeSecurityGroups",
-        "DescribeSnapshots",
-        "DescribeSpotInstanceRequests",
-        "DescribeVolumes",
-    }
-)
-
-NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
+# Bucket classes (capacity, refill per second) of the EC2 throttling page, and the actions
+# it sizes individually: one table, shared with the client's pacer (aws/pacing.py).
+DEFAULT_BUCKETS: dict[str, tuple[float, float]] = dict(ec2_limits.CATEGORIES)
 
 
 def bucket_class(action: str, params: dict[str, list[str]]) -> str:
-    """Which bucket an EC2 call draws from, by its action and query parameters."""
-    if action in RESOURCE_INTENSIVE:
-        return "resource-intensive"
-    if action.startswith(NON_MUTATING_PREFIXES):
-        if action in UNFILTERED_CANDIDATES and not any(
-            k.startswith(("Filter.", "MaxResults", "NextToken", "ImageId.", "InstanceId."))
-            or k.startswith(("SnapshotId.", "VolumeId."))
-            for k in params
-        ):
-            return "unfiltered"
-        return "non-mutating"
-    return "mutating"
+    """The category an EC2 call draws from (``uncategorized`` for the actions sized
+    individually), by its action and query parameters."""
+    return ec2_limits.category(action, params)
 
 
 @dataclass
@@ -108,14 +67,17 @@ class AwsModel:
         self.enabled = False
         self.latency_ms = 40.0
         self.buckets = dict(DEFAULT_BUCKETS)
-        self._state: dict[tuple[str, str, str], _Bucket] = {}
+        self.overrides: dict[str, tuple[float, float]] = {}  # classes or actions set by a caller
+        self._state: dict[tuple[str, str, str, str], _Bucket] = {}
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.cpu: dict[str, float] = {}  # the sandbox's own CPU seconds per action
 
     def configure(self, body: dict[str, Any]) -> None:
-        """``{"enabled": bool, "latency_ms": float, "buckets": {class: [capacity, refill]}}``;
-        keys left out keep their value; buckets start full again."""
+        """``{"enabled": bool, "latency_ms": float, "buckets": {name: [capacity, refill]}}``
+        where a name is a category (it then sizes every action of the category, those the
+        page sizes individually too) or an action name (that action alone); keys left out
+        keep their value; buckets start full again."""
         with self.lock:
             if "enabled" in body:
                 self.enabled = bool(body["enabled"])
@@ -125,18 +87,35 @@ class AwsModel:
                     raise ValueError("latency_ms must be between 0 and 10000")
                 self.latency_ms = latency
             for name, value in (body.get("buckets") or {}).items():
-                if name not in DEFAULT_BUCKETS:
+                if name not in DEFAULT_BUCKETS and not name[:1].isupper():
                     raise ValueError(
-                        f"unknown bucket class {name!r} (one of {', '.join(DEFAULT_BUCKETS)})"
+                        f"unknown bucket class {name!r} (one of {', '.join(DEFAULT_BUCKETS)},"
+                        " or an EC2 action name)"
                     )
                 cap, refill = float(value[0]), float(value[1])
                 if cap < 1 or refill <= 0:
                     raise ValueError("a bucket needs capacity >= 1 and refill > 0")
-                self.buckets[name] = (cap, refill)
+                self.overrides[name] = (cap, refill)
+                if name in DEFAULT_BUCKETS:
+                    self.buckets[name] = (cap, refill)
             if body.get("reset_buckets", True):
                 self._state.clear()
             if body.get("defaults"):
                 self.buckets = dict(DEFAULT_BUCKETS)
+                self.overrides.clear()
+
+    def size(self, action: str, params: dict[str, list[str]]) -> tuple[float, float]:
+        """An action's bucket: a caller's override of the action, then of its category, then
+        the page's size (the action's own row, else its category's)."""
+        if action in self.overrides:
+            return self.overrides[action]
+        cls = bucket_class(action, params)
+        if cls == "uncategorized":
+            cls = "mutating" if ec2_limits.is_mutating(action) else "non-mutating"
+            if cls in self.overrides:
+                return self.overrides[cls]
+            return ec2_limits.size(action, params)
+        return self.overrides.get(cls) or self.buckets[cls]
 
     def reset_counts(self) -> None:
         with self.lock:
@@ -150,6 +129,7 @@ class AwsModel:
                 "enabled": self.enabled,
                 "latency_ms": self.latency_ms,
                 "buckets": {k: list(v) for k, v in self.buckets.items()},
+                "overrides": {k: list(v) for k, v in sorted(self.overrides.items())},
                 "calls": dict(sorted(self.calls.items())),
                 "calls_total": sum(self.calls.values()),
                 "throttled": dict(sorted(self.throttled.items())),
@@ -165,12 +145,11 @@ class AwsModel:
         key = f"{service}.{action}"
         with self.lock:
             if self.enabled and service == "ec2":
-                cls = bucket_class(action, params)
-                bkey = (account, region, f"{cls}:{action}")
+                bkey = (account, region, action, bucket_class(action, params))
                 now = time.monotonic()
                 b = self._state.get(bkey)
                 if b is None:
-                    cap, refill = self.buckets[cls]
+                    cap, refill = self.size(action, params)
                     b = self._state[bkey] = _Bucket(cap, refill, cap, now)
                 if not b.take(now):
                     self.throttled[key] += 1

@@ -251,6 +251,14 @@ class Sandbox:
         or ``reset=True``."""
         return dict(_request(self.endpoint, "/_amictl/instance-refresh", "POST", outcome))
 
+    def set_org(
+        self, accounts: list[Any], management: str = "123456789012", reset: bool = False
+    ) -> dict[str, Any]:
+        """An AWS Organization of these member account ids (or {id, name, status}) in the
+        management account, for ``--org`` (patches_org.py)."""
+        body = {"management": management, "accounts": accounts, "reset": reset}
+        return dict(_request(self.endpoint, "/_amictl/org", "POST", body))
+
     def env(self) -> dict[str, str]:
         """Environment that points boto3 and amictl at this sandbox."""
         return {

@@ -174,6 +174,14 @@ class SandboxApp:
             from . import patches_refresh
 
             return 200, patches_refresh.control(data)
+        if path == "/_amictl/org" and method == "POST":
+            from . import patches_org
+
+            with self.lock:
+                try:
+                    return 200, patches_org.define(data)
+                except ValueError as exc:
+                    return 400, {"error": f"org: {exc}", "exit_code": 2}
         return 404, {"error": f"no control endpoint {method} {path}"}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -199,6 +199,29 @@ launch_permissions = sa.Table(
 )
 
 
+# Launch-template versions (issue 22): immutable once created, so a re-scan reads only the
+# templates whose latest version number moved, from the version after ``read_through``.
+# A cached version only ever adds a reference (keeps an image): one deleted since still keeps.
+lt_templates = sa.Table(
+    "lt_templates",
+    meta,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("template_id", sa.String(64), primary_key=True),
+    sa.Column("read_through", sa.Integer, nullable=False),  # every version <= it was read
+    sa.Column("read_at", sa.String(32), nullable=False),
+)
+lt_versions = sa.Table(
+    "lt_versions",
+    meta,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("template_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("image_id", sa.Text),  # the version's ImageId (an ami-, a resolve:ssm: alias, none)
+)
+
+
 def _inventory_blob(inv: Inventory) -> bytes:
     """zlib(JSON of inv.to_dict()), encoded and compressed item by item: a 20,000-image
     inventory is never held as one list of dicts and one JSON string (issue 14)."""

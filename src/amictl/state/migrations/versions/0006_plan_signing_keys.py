@@ -1,7 +1,7 @@
 """plan-signing key in a table of its own, readable by the owner and a signer role only
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03 08:10:00
 
 Up to 0004 the key that signs plans sat in ``secrets``, a table every role that reads rows
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,171 @@
+"""Client-side pacing: send EC2 calls no faster than their documented token buckets refill.
+
+EC2 throttles each API per account and region with a token bucket (``ec2_limits``, the
+table the sandbox's ``--aws-model`` uses too). A call sent into an empty bucket comes back
+``RequestLimitExceeded`` and costs a retry with back-off; a caller that knows the bucket
+can instead wait just long enough, so no call is wasted. ``Pacer.take(account, region,
+api)`` does that: it reserves the next token of the (account, region, api) bucket and
+sleeps until the token exists. Thread-safe: the reservation is made under a lock (so
+concurrent callers are served in order, each waiting for its own token) and the sleep
+happens outside it.
+
+The bucket is assumed full when first seen (as a fresh account's is); when AWS throttles
+anyway (another client spends the same account's tokens), ``throttled()`` empties the
+local bucket so the calls that follow wait for the refill instead of adding to the burst.
+
+Usage: wrap a call (``pacer.take(account, region, "DeregisterImage")`` before
+``ec2.deregister_image(...)``), or pace a whole client, every HTTP attempt of its
+mutating calls (retries included): ``pace_client(ec2, account, region)``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import ec2_limits
+
+Key = tuple[str, str, str]
+
+
+@dataclass
+class _Bucket:
+    capacity: float
+    refill: float
+    tokens: float  # may go below zero: tokens reserved by callers still waiting
+    at: float
+
+
+class Pacer:
+    """Token buckets per (account, region, API) with the EC2 page's sizes.
+
+    ``sizes`` overrides the table per action (tests, a raised limit); ``clock`` and
+    ``sleep`` are injectable so the behaviour is testable with a fake clock; ``share``
+    (0 < share <= 1) uses only that share of each refill rate, for a tool that must leave
+    room for other clients of the same account; ``headroom_s``: the burst is the bucket
+    less the tokens that refill in that time (at least one), a margin for calls that reach
+    AWS later or in another order than they left (0: the whole bucket).
+    """
+
+    def __init__(
+        self,
+        sizes: dict[str, ec2_limits.Size] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        share: float = 1.0,
+        headroom_s: float = 0.2,
+    ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        if headroom_s < 0:
+            raise ValueError("headroom_s must be >= 0")
+        self.sizes = dict(sizes or {})
+        self.headroom_s = headroom_s
+        self.clock = clock
+        self.sleep = sleep
+        self.share = share
+        self._lock = threading.Lock()
+        self._buckets: dict[Key, _Bucket] = {}
+        self.waited = 0.0  # seconds spent waiting, all callers together
+        self.calls = 0
+
+    def size(self, api: str) -> ec2_limits.Size:
+        cap, refill = self.sizes.get(api) or ec2_limits.size(api)
+        return cap, refill * self.share
+
+    def _bucket(self, key: Key, now: float) -> _Bucket:
+        b = self._buckets.get(key)
+        if b is None:
+            cap, refill = self.size(key[2])
+            # held back from the burst: the tokens that arrive in ``headroom_s``, at least
+            # one, so calls that reach AWS a little out of the order (or later) than they
+            # were paced still find a token there
+            held = max(1.0, refill * self.headroom_s) if self.headroom_s else 0.0
+            cap = max(0.0, cap - held)
+            b = self._buckets[key] = _Bucket(cap, refill, cap, now)
+        else:
+            b.tokens = min(b.capacity, b.tokens + (now - b.at) * b.refill)
+            b.at = now
+        return b
+
+    def reserve(self, account: str, region: str, api: str) -> float:
+        """Take the next token of the bucket; return how many seconds from now it exists
+        (0 when the bucket had one). Never blocks."""
+        with self._lock:
+            now = self.clock()
+            b = self._bucket((account, region, api), now)
+            b.tokens -= 1.0
+            self.calls += 1
+            wait = 0.0 if b.tokens >= 0 else -b.tokens / b.refill
+            self.waited += wait
+            return wait
+
+    def take(self, account: str, region: str, api: str) -> float:
+        """Block until the (account, region, api) bucket has a token for this call; return
+        the seconds waited."""
+        wait = self.reserve(account, region, api)
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+    def throttled(self, account: str, region: str, api: str) -> None:
+        """AWS answered RequestLimitExceeded although the local bucket had a token: the real
+        bucket is emptier than ours (another client). Empty ours so callers wait a refill."""
+        with self._lock:
+            b = self._bucket((account, region, api), self.clock())
+            b.tokens = min(b.tokens, 0.0)
+
+    def tokens(self, account: str, region: str, api: str) -> float:
+        """The tokens left (negative: reserved ahead) in a bucket now."""
+        with self._lock:
+            return self._bucket((account, region, api), self.clock()).tokens
+
+
+def pace_client(
+    client: Any,
+    account: str,
+    region: str,
+    pacer: Pacer | None = None,
+    *,
+    mutating_only: bool = True,
+) -> None:
+    """Pace every HTTP attempt of an EC2 client (retries too) by the (account, region, API)
+    bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
+    the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
+    mode. A client of another service is left alone (the table is EC2's)."""
+    if client.meta.service_model.service_name != "ec2" or getattr(client, "_amictl_paced", False):
+        return  # another service's, or paced already (the connector caches its clients)
+    client._amictl_paced = True
+    p = pacer or default_pacer()
+
+    def before_send(event_name: str = "", **_kw: Any) -> None:
+        op = event_name.rsplit(".", 1)[-1]
+        if not mutating_only or ec2_limits.is_mutating(op):
+            p.take(account, region, op)
+
+    def needs_retry(event_name: str = "", response: Any = None, **_kw: Any) -> None:
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+        if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") == (
+            "RequestLimitExceeded"
+        ):
+            p.throttled(account, region, event_name.rsplit(".", 1)[-1])
+
+    client.meta.events.register_first("before-send.ec2", before_send)
+    client.meta.events.register_first("needs-retry.ec2", needs_retry)
+
+
+_default: Pacer | None = None
+_default_lock = threading.Lock()
+
+
+def default_pacer() -> Pacer:
+    """The process-wide pacer: every caller in a process shares the account's buckets."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Pacer()
+        return _default
