@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import interrupts
+from ..aws.pacing import pace_client
 from ..aws.session import Connector, Target, aws_error
 from ..durations import format_duration, human_duration, parse_duration
 from ..errors import Interrupted, JournalError, SafetyError
@@ -471,6 +472,9 @@ def execute(
                 raise verdict
             t = targets[(a.account, a.region)]
             ec2 = connector.client("ec2", a.region, t.role_arn)
+            # Mutating calls paced to EC2's documented bucket per (account, region, API): no
+            # call is spent on RequestLimitExceeded (amictl.aws.pacing, aws/ec2_limits.py).
+            pace_client(ec2, a.account, a.region)
             if verdict is not None and not verdict.go:
                 if verdict.kind == "gone":
                     if a.id in intended_before:
