@@ -123,7 +123,8 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
     from botocore.parsers import create_parser
     from werkzeug.test import Client
 
-    from amictl.sandbox import builtin, patches, patches_images, seed, server  # noqa: F401
+    from amictl.sandbox import builtin, patches, seed, server  # noqa: F401
+    from amictl.sandbox.patches import images  # noqa: F401
 
     patches.apply_all()
     app = server.SandboxApp()

@@ -384,7 +384,7 @@ def test_image_usage_reports_consumers_async_expiry_delete(env):
 def test_usage_report_expiry_rule():
     """A report disappears 30 days after its creation (checked on the model: the sandbox
     cannot wait a month)."""
-    from amictl.sandbox import patches_usage as pu
+    from amictl.sandbox.patches import usage as pu
 
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     rep = {"CreationTime": t0, "ExpirationTime": t0 + pu.REPORT_LIFETIME}

@@ -1,4 +1,4 @@
-"""The sandbox's speed patches (sandbox/patches_dispatch.py) change no answer.
+"""The sandbox's speed patches (sandbox/patches/dispatch.py) change no answer.
 
 In a child process (moto's state is global): seed a fleet, then ask moto in-process for
 each listing with the patches on and with moto's own code (``moto_unpatched``); the
@@ -15,7 +15,7 @@ CHILD = r"""
 import json, re, time
 from werkzeug.test import Client
 from amictl.sandbox import builtin, patches, seed
-from amictl.sandbox.patches_dispatch import moto_unpatched
+from amictl.sandbox.patches.dispatch import moto_unpatched
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 patches.apply_all()

@@ -246,7 +246,7 @@ class Sandbox:
         return dict(_request(self.endpoint, "/_amictl/ssm", "POST", settings))
 
     def set_instance_refresh(self, **outcome: Any) -> dict[str, Any]:
-        """Auto Scaling instance refresh outcome (``sandbox/patches_refresh.py``): ``asg``
+        """Auto Scaling instance refresh outcome (``sandbox/patches/refresh.py``): ``asg``
         (a group name or "*"), ``outcome`` succeed|fail|hang, ``at`` (percent), ``reason``;
         or ``reset=True``."""
         return dict(_request(self.endpoint, "/_amictl/instance-refresh", "POST", outcome))
@@ -255,7 +255,7 @@ class Sandbox:
         self, accounts: list[Any], management: str = "123456789012", reset: bool = False
     ) -> dict[str, Any]:
         """An AWS Organization of these member account ids (or {id, name, status}) in the
-        management account, for ``--org`` (patches_org.py)."""
+        management account, for ``--org`` (patches/org.py)."""
         body = {"management": management, "accounts": accounts, "reset": reset}
         return dict(_request(self.endpoint, "/_amictl/org", "POST", body))
 

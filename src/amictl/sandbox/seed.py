@@ -3,7 +3,7 @@
 Objects are made directly in the backends (no HTTP round trip per object), so the
 20,000-image ``large`` fleet loads in seconds. What the fleet says about an image
 (age, deprecation, protection, sharing, LastLaunchedTime, source image) is set as
-AWS would report it; moto's own behaviour is corrected by ``patches.py``.
+AWS would report it; moto's own behaviour is corrected by ``sandbox/patches/``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def preflight(fleet: Fleet) -> None:
 
 def _seed_settings(fleet: Fleet) -> None:
     """Image Block Public Access and Recycle Bin rules (fleet.md extension, docs/sandbox.md)."""
-    from . import patches_sharing, rbin
+    from . import rbin
+    from .patches import sharing as patches_sharing
 
     if fleet.image_block_public_access is not None:
         state = (
@@ -120,7 +121,7 @@ def _seed_settings(fleet: Fleet) -> None:
         rbin.handle("POST", "/rules", json.dumps(body).encode(), fleet.account, rule["region"])
     if fleet.builder_instance_profile:  # what `amictl bake setup` makes in a real account
         from ..build.builder_role import SSM_CORE_POLICY, TRUST_POLICY
-        from .patches_iam import ensure_builder
+        from .patches.iam import ensure_builder
 
         ensure_builder(
             fleet.account, fleet.builder_instance_profile, [SSM_CORE_POLICY], TRUST_POLICY

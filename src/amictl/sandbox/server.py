@@ -154,7 +154,7 @@ class SandboxApp:
                 self.aws_model.reset_counts()
             return 200, self.aws_model.state()
         if path == "/_amictl/run-command" and method == "POST":
-            from . import patches_ssm
+            from .patches import ssm as patches_ssm
 
             try:
                 patches_ssm.check_outcome(data)
@@ -167,15 +167,15 @@ class SandboxApp:
                 patches.RUN_COMMAND_OUTCOMES[key] = data
             return 200, {"outcomes": patches.RUN_COMMAND_OUTCOMES}
         if path == "/_amictl/ssm" and method == "POST":
-            from . import patches_ssm
+            from .patches import ssm as patches_ssm
 
             return 200, patches_ssm.control(data)
         if path == "/_amictl/instance-refresh" and method == "POST":
-            from . import patches_refresh
+            from .patches import refresh as patches_refresh
 
             return 200, patches_refresh.control(data)
         if path == "/_amictl/org" and method == "POST":
-            from . import patches_org
+            from .patches import org as patches_org
 
             with self.lock:
                 try:
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("the sandbox listens on loopback only", file=sys.stderr)
         return 2
-    from . import patches_images  # noqa: F401  (registers its @patch behaviours)
+    from .patches import images as patches_images  # noqa: F401  (registers its @patch behaviours)
 
     patches.apply_all()
     app = SandboxApp()

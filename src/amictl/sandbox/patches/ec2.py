@@ -1,26 +1,17 @@
-"""The amictl layer over moto: image and snapshot behaviour as AWS documents it.
+"""EC2 images and snapshots as AWS documents them: the core of the amictl layer over moto.
 
-moto (pinned in pyproject) gets a few image/snapshot behaviours wrong or lacks
-them (shared/spec/sandbox.md). Each function below reproduces one AWS behaviour,
-is named after it, and is applied once in the sandbox process by ``apply_all``.
-``tests/test_sandbox_layer.py`` asserts each one through real boto3 clients;
-when moto is upgraded those tests say which patches are still needed.
-
-Nothing here is imported by amictl itself outside the sandbox process.
-"""
+Each function reproduces one AWS behaviour, is named after it, and is applied once in the
+sandbox process by ``amictl.sandbox.patches.apply_all``; ``tests/test_sandbox_layer.py``
+asserts each one through real boto3 clients."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.ec2.exceptions import (
-    EC2ClientError,
     InvalidAMIIdError,
     InvalidSnapshotIdError,
     UnvailableAMIIdError,
@@ -30,164 +21,23 @@ from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
-from moto.ec2.utils import random_ami_id, random_snapshot_id
+from moto.ec2.utils import random_ami_id
 
-from .fastxml import FastResult
-
-PATCHES: list[tuple[str, str, Callable[[], None]]] = []
-_applied = False
-_lock = threading.Lock()
-
-
-def patch(aws_behaviour: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    def deco(fn: Callable[[], None]) -> Callable[[], None]:
-        PATCHES.append((fn.__name__, aws_behaviour, fn))
-        return fn
-
-    return deco
-
-
-def apply_all() -> list[str]:
-    """Apply every patch once (idempotent); returns their names."""
-    global _applied
-    from . import (
-        patches_catalog,  # noqa: F401  (registers its @patch functions)
-        patches_cross_account,  # noqa: F401  (registers its @patch functions)
-        patches_dispatch,  # noqa: F401  (registers its @patch functions)
-        patches_governance,  # noqa: F401  (issue 20: Allowed AMIs, watermarks, ancestry)
-        patches_iam,  # noqa: F401  (registers its @patch functions)
-        patches_instance_store,  # noqa: F401  (registers its @patch functions)
-        patches_refresh,  # noqa: F401  (registers its @patch functions)
-        patches_sharing,  # noqa: F401  (registers its @patch functions)
-        patches_ssm,  # noqa: F401  (registers its @patch functions)
-        patches_usage,  # noqa: F401  (issue 20: image references, usage reports)
-        patches_volumes,  # noqa: F401  (registers its @patch functions)
-    )
-
-    with _lock:
-        if not _applied:
-            for _name, _doc, fn in PATCHES:
-                fn()
-            _applied = True
-    return [name for name, _doc, _fn in PATCHES]
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def iso_ms(t: dt.datetime) -> str:
-    """AWS's string timestamps on images: 2021-10-15T19:55:00.000Z."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def parse_time(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    s = str(value).replace("Z", "+00:00")
-    t = dt.datetime.fromisoformat(s)
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-def now() -> dt.datetime:
-    return utcnow().replace(tzinfo=dt.UTC)
-
-
-def as_bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    return str(v).lower() == "true"
-
-
-def err(code: str, message: str) -> EC2ClientError:
-    return EC2ClientError(code, message)
-
-
-class SeedVolume:
-    """Stands for the (long gone) volume a seeded or copied snapshot was taken from."""
-
-    def __init__(self, size: int, volume_id: str = "vol-ffffffff", encrypted: bool = False):
-        self.id = volume_id
-        self.size = size
-        self.encrypted = encrypted
-
-
-def new_snapshot(
-    backend: Any,
-    size: int,
-    description: str,
-    *,
-    encrypted: bool = False,
-    kms_key_id: str | None = None,
-    volume_id: str = "vol-ffffffff",
-    start_time: dt.datetime | None = None,
-    owner_id: str | None = None,
-) -> Snapshot:
-    snap = Snapshot(
-        backend,
-        random_snapshot_id(),
-        SeedVolume(size, volume_id, encrypted),
-        description,
-        encrypted=encrypted,
-        kms_key_id=kms_key_id,
-        owner_id=owner_id,
-    )
-    if start_time is not None:
-        snap.start_time = start_time.replace(tzinfo=None)
-    backend.snapshots[snap.id] = snap
-    return snap
-
-
-def image_snapshot_ids(ami: Any) -> list[str]:
-    return [m["Ebs"]["SnapshotId"] for m in ami.bdm if m.get("Ebs", {}).get("SnapshotId")]
-
-
-def snapshot_users(backend: Any, snapshot_id: str, exclude: str | None = None) -> list[str]:
-    """Registered images (any state) whose block device mappings use the snapshot."""
-    return [
-        a.id
-        for a in backend.amis.values()
-        if a.id != exclude and snapshot_id in image_snapshot_ids(a)
-    ]
-
-
-def _paginate(
-    items: list[Any],
-    max_results: Any,
-    token: Any,
-    key: Callable[[Any], str],
-    lo: int = 5,
-    hi: int = 1000,
-) -> tuple[list[Any], str | None]:
-    """MaxResults + NextToken as AWS does: stable order, opaque token."""
-    if max_results in (None, ""):
-        if token:
-            raise err("InvalidParameterValue", "NextToken given without MaxResults")
-        return items, None
-    n = int(max_results)
-    if n < lo or n > hi:
-        raise err(
-            "InvalidParameterValue",
-            f"Value ( {n} ) for parameter maxResults is invalid. Expecting a value between {lo} and {hi}.",
-        )
-    items = sorted(items, key=key)
-    start = 0
-    if token:
-        try:
-            after = base64.urlsafe_b64decode(str(token).encode()).decode()
-        except Exception as exc:  # noqa: BLE001
-            raise err("InvalidNextToken", "The specified token is invalid") from exc
-        keys = [key(i) for i in items]
-        import bisect
-
-        start = bisect.bisect_right(keys, after)
-    page = items[start : start + n]
-    nxt = None
-    if start + n < len(items):
-        nxt = base64.urlsafe_b64encode(key(page[-1]).encode()).decode()
-    return page, nxt
-
-
-# ------------------------------------------------------ the image model
+from ..fastxml import FastResult
+from .helpers import (
+    FAST_XML,
+    SEEDING,
+    _paginate,
+    as_bool,
+    err,
+    image_snapshot_ids,
+    iso_ms,
+    new_snapshot,
+    now,
+    parse_time,
+    patch,
+    snapshot_users,
+)
 
 
 def _ami_init(
@@ -284,7 +134,6 @@ def _ami_init(
 
 # The big listings are written by fastxml (seconds -> tens of ms per 1,000 items);
 # tests switch it off to compare with moto's own serializer.
-FAST_XML = {"on": True}
 # Launch template versions whose data has only these keys are written by fastxml too
 # (one call per template: the per-call cost counts); any other data goes through moto.
 FAST_LT_KEYS = frozenset({"ImageId", "InstanceType"})
@@ -880,9 +729,6 @@ def describe_snapshots_as_aws() -> None:
     ElasticBlockStore.describe_snapshots = describe_snapshots  # type: ignore[method-assign]
 
 
-SEEDING = threading.local()
-
-
 @patch(
     "RunInstances: refuses disabled/deregistered images and records the image's LastLaunchedTime"
 )
@@ -915,13 +761,9 @@ def run_instances_last_launched() -> None:
     InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
 
 
-# Outcomes of SSM Run Command, settable through the control API (for bake/test gates).
-RUN_COMMAND_OUTCOMES: dict[str, dict[str, Any]] = {}
-
-
 @patch(
     "SSM Run Command: a command whose invocations did not all succeed is Failed (the outcome "
-    "of each invocation is set in patches_ssm)"
+    "of each invocation is set in patches/ssm.py)"
 )
 def run_command_outcomes() -> None:
     from moto.ssm.models import Command
@@ -1123,7 +965,7 @@ def _bin(store: dict[tuple[str, str], dict[str, Any]], backend: Any) -> dict[str
     "Recycle Bin: deregistered images / deleted snapshots matching a retention rule are kept and restorable"
 )
 def recycle_bin() -> None:
-    from . import rbin
+    from .. import rbin
 
     orig_dereg = AmisResponse.deregister_image
 

@@ -17,7 +17,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ec2.responses.amis import AmisResponse
 
-from .patches import err, patch
+from .helpers import err, patch
 
 MANIFEST_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.manifest\.xml$")
 

@@ -21,7 +21,7 @@ import moto.core.serialize as serialize
 from moto.core.utils import MISSING
 from moto.core.utils import get_value as moto_get_value
 
-from .patches import patch
+from .helpers import patch
 
 _METHODS: dict[type, frozenset[str]] = {}
 # what the patches below replaced: (owner, attribute) -> moto's own function

@@ -40,8 +40,8 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
-from ..errors import InputError
-from .patches import err, patch
+from ...errors import InputError
+from .helpers import err, patch
 
 OUTCOMES: dict[str, dict[str, Any]] = {}
 REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}

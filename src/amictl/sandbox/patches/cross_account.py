@@ -10,7 +10,7 @@ from moto.ec2.exceptions import InvalidAMIIdError
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.responses.amis import AmisResponse
 
-from .patches import err, image_snapshot_ids, patch
+from .helpers import err, image_snapshot_ids, patch
 
 
 def _backends(region: str) -> list[Any]:

@@ -12,7 +12,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.responses.amis import AmisResponse
 
-from .patches import err, patch
+from .helpers import err, patch
 
 BLOCKED = "block-new-sharing"
 UNBLOCKED = "unblocked"

@@ -26,7 +26,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
-from .patches import RUN_COMMAND_OUTCOMES, patch
+from .helpers import RUN_COMMAND_OUTCOMES, patch
 
 # What the control API sets: seconds from launch until an instance is managed, and
 # instance ids (or "*") that never become managed.

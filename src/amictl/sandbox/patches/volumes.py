@@ -20,7 +20,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
-from .patches import as_bool, err, patch
+from .helpers import as_bool, err, patch
 
 IOPS_TYPES = {"gp3", "io1", "io2"}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .patches import patch
+from .helpers import patch
 
 AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
 

@@ -32,8 +32,8 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidAMIIdError
 from moto.ec2.responses.amis import AmisResponse
 
-from .patches import _paginate, err, now, patch
-from .patches_governance import _backends, lookup
+from .governance import _backends, lookup
+from .helpers import _paginate, err, now, patch
 
 RESOURCE_TYPES = (
     "ec2:Instance",

@@ -33,7 +33,7 @@ from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 
-from .patches import err, now, parse_time, patch
+from .helpers import err, now, parse_time, patch
 
 DISABLED, AUDIT, ENABLED = "disabled", "audit-mode", "enabled"
 PROVIDER_ALIASES = ("amazon", "aws-marketplace", "aws-backup-vault")
@@ -321,7 +321,7 @@ def allowed_images_settings() -> None:
         if ami is not None and image_id not in self.amis:
             # An image another account shared with this one (or made public) launches here
             # as on AWS: lend it to this account's backend for the call.
-            from .patches_cross_account import foreign_image
+            from .cross_account import foreign_image
 
             if foreign_image(self, image_id) is not None:
                 self.amis[image_id] = ami
@@ -397,7 +397,7 @@ def _instance_filter(name: str, values: list[str], row: dict[str, Any]) -> bool:
     "watermarks), also once the image is deregistered; filters, InstanceIds, pagination"
 )
 def instance_image_metadata() -> None:
-    from .patches import _paginate
+    from .helpers import _paginate
 
     def describe(self: Any) -> ActionResult:
         self.error_on_dryrun()

@@ -31,7 +31,7 @@ from moto.core.utils import utcnow
 from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
 from moto.ssm.models import Parameter, ParameterDict
 
-from .patches import as_bool, err, now, parse_time, patch
+from .helpers import as_bool, err, now, parse_time, patch
 
 AMAZON = ("amazon",)
 CANONICAL = ("099720109477",)

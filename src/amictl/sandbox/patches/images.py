@@ -12,7 +12,7 @@ from typing import Any
 
 from moto.ec2.models.instances import InstanceBackend
 
-from .patches import patch
+from .helpers import patch
 
 
 def _int(v: Any) -> int | None:

@@ -1,0 +1,60 @@
+"""The amictl layer over moto, by AWS area: behaviours moto gets wrong or lacks, as AWS
+documents them (docs/sandbox.md). Each area module registers its functions with
+``helpers.patch``; ``apply_all`` applies every one once in the sandbox process.
+
+Nothing here is imported by amictl itself outside the sandbox process.
+"""
+
+from __future__ import annotations
+
+from .helpers import (
+    FAST_XML,
+    PATCHES,
+    RUN_COMMAND_OUTCOMES,
+    SEEDING,
+    _applied_lock,
+    iso_ms,
+    new_snapshot,
+    now,
+    parse_time,
+)
+
+__all__ = [
+    "FAST_XML",
+    "PATCHES",
+    "RUN_COMMAND_OUTCOMES",
+    "SEEDING",
+    "apply_all",
+    "iso_ms",
+    "new_snapshot",
+    "now",
+    "parse_time",
+]
+_state = {"applied": False}
+
+
+def apply_all() -> list[str]:
+    """Apply every patch once (idempotent); returns their names."""
+    from . import (  # noqa: F401  (each registers its @patch functions)
+        catalog,
+        cross_account,
+        dispatch,
+        ec2,
+        governance,
+        iam,
+        images,
+        instance_store,
+        org,
+        refresh,
+        sharing,
+        ssm,
+        usage,
+        volumes,
+    )
+
+    with _applied_lock:
+        if not _state["applied"]:
+            for _name, _doc, fn in PATCHES:
+                fn()
+            _state["applied"] = True
+    return [name for name, _doc, _fn in PATCHES]
