@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from amictl.build import bake_journal
-from amictl.build.bake import BAKE_ID_TAG
-from amictl.build.cleanup import cleanup
+from amictl.creation import bake_journal
+from amictl.creation.bake import BAKE_ID_TAG
+from amictl.creation.cleanup import cleanup
 from amictl.state.store import Store, bakes
 
 FLEET = """

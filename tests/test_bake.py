@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from amictl.build import bake_journal
-from amictl.build.bake import BAKE_ID_TAG, bake
-from amictl.build.cleanup import cleanup
-from amictl.build.recipe import parse_recipe_text
-from amictl.build.runsteps import Waits
 from amictl.cli.main import cli
+from amictl.creation import bake_journal
+from amictl.creation.bake import BAKE_ID_TAG, bake
+from amictl.creation.cleanup import cleanup
+from amictl.creation.recipe import parse_recipe_text
+from amictl.creation.runsteps import Waits
 from amictl.errors import AmictlError, Interrupted
 from amictl.state.store import Store
 from cli_fleet import invoke
@@ -506,8 +506,8 @@ def test_demo_bakes_one_that_promotes_and_one_that_does_not(env, sandbox, tmp_pa
 
 
 def test_recipe_change_is_stale_and_a_deprecated_source_is_refused(env, tmp_path):
-    from amictl.build.bake import BAKE_STATUS_TAG, RECIPE_HASH_TAG
-    from amictl.build.stale import stale_reason
+    from amictl.creation.bake import BAKE_STATUS_TAG, RECIPE_HASH_TAG
+    from amictl.creation.stale import stale_reason
     from amictl.errors import SafetyError
 
     deprecated = "  - {alias: old, name: base-0.9, deprecated_days_ago: 1}\nssm_parameters:"

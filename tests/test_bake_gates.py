@@ -12,11 +12,11 @@ import pytest
 
 from amictl import channels
 from amictl.aws.session import Target
-from amictl.build import bake_journal
-from amictl.build.bake import bake
-from amictl.build.recipe import parse_recipe_text
-from amictl.build.runsteps import Waits
 from amictl.conventions.lint import FixPlan, apply_fixes
+from amictl.creation import bake_journal
+from amictl.creation.bake import bake
+from amictl.creation.recipe import parse_recipe_text
+from amictl.creation.runsteps import Waits
 from amictl.errors import InputError, SafetyError
 from amictl.state.store import Store
 from amictl.tagnames import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from amictl.build import builder_role
+from amictl.creation import builder_role
 from amictl.errors import InputError
 from amictl.sandbox import builtin
 from cli_fleet import invoke

@@ -9,8 +9,8 @@ import pytest
 from botocore.stub import Stubber
 
 from amictl.aws.session import Target
-from amictl.build import next_version
-from amictl.build.create import wait_image
+from amictl.creation import next_version
+from amictl.creation.create import wait_image
 from amictl.errors import AmictlError
 from cli_fleet import invoke
 

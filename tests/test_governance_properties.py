@@ -94,7 +94,7 @@ provision:
 def test_recipe_watermark_default_none_and_bad_template():
     import pytest
 
-    from amictl.build.recipe import parse_recipe_text
+    from amictl.creation.recipe import parse_recipe_text
     from amictl.errors import InputError
 
     assert parse_recipe_text(RECIPE).watermark == "amictl/{family}"

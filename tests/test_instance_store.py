@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from amictl.build.volumes import parse_tags, parse_volume
+from amictl.creation.volumes import parse_tags, parse_volume
 from amictl.errors import InputError
 from amictl.inventory.instance_store import bundle_left, describe_bundle
 from amictl.model import Image

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amictl.build.recipe import TOP, json_schema, load_recipe, parse_recipe_text, parse_timeout
 from amictl.cli.main import cli
+from amictl.creation.recipe import TOP, json_schema, load_recipe, parse_recipe_text, parse_timeout
 from amictl.errors import InputError, InputErrors
 
 EXAMPLES = sorted(

@@ -7,14 +7,14 @@ from typing import Any
 from .apply.actions import EXECUTORS
 from .apply.recheck import RECHECK_PERMISSIONS
 from .audit import PERMISSIONS as AUDIT_PERMISSIONS
-from .build.bake import PERMISSIONS as BAKE_PERMISSIONS
-from .build.builder_role import PERMISSIONS as BUILDER_ROLE_PERMISSIONS
-from .build.create import CREATE_PERMISSIONS
-from .build.stale import PERMISSIONS as STALE_PERMISSIONS
-from .build.volumes import PERMISSIONS as VOLUME_PERMISSIONS
 from .catalog import PERMISSIONS as CATALOG_PERMISSIONS
 from .channels import PERMISSIONS as CHANNEL_PERMISSIONS
 from .conventions import PERMISSIONS as LINT_PERMISSIONS
+from .creation.bake import PERMISSIONS as BAKE_PERMISSIONS
+from .creation.builder_role import PERMISSIONS as BUILDER_ROLE_PERMISSIONS
+from .creation.create import CREATE_PERMISSIONS
+from .creation.stale import PERMISSIONS as STALE_PERMISSIONS
+from .creation.volumes import PERMISSIONS as VOLUME_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
 from .governance.permissions import REFS_PERMISSIONS

@@ -29,7 +29,7 @@ from .names import NAME_RE
 GATE_KEYS = ("requires_channel", "min_days_in", "requires_tag")
 
 # (account, region, image id) -> the journaled bake that made the image, or None:
-# ``{"bake_id", "status", "tested", ...}`` (``build.bake_journal.lookup(store)``)
+# ``{"bake_id", "status", "tested", ...}`` (``creation.bake_journal.lookup(store)``)
 BakeLookup = Callable[[str, str, str], dict[str, Any] | None]
 
 

@@ -13,13 +13,13 @@ import click
 from rich.markup import escape
 
 from .. import interrupts
-from ..build import bake as baking
-from ..build import builder_role
-from ..build.cleanup import cleanup as cleanup_bakes
-from ..build.create import single_target
-from ..build.recipe import json_schema, load_recipe, max_age_option
-from ..build.runsteps import Waits
-from ..build.stale import stale_reason
+from ..creation import bake as baking
+from ..creation import builder_role
+from ..creation.cleanup import cleanup as cleanup_bakes
+from ..creation.create import single_target
+from ..creation.recipe import json_schema, load_recipe, max_age_option
+from ..creation.runsteps import Waits
+from ..creation.stale import stale_reason
 from ..errors import AmictlError, InputError, PartialFailure
 from . import context
 from .common import emit, global_options, info, settings
@@ -315,7 +315,7 @@ def register(cli: click.Group) -> None:
         One row per finding (kind old, base-moved, parent-retired); `-o json` for scripts;
         with --strict, exit 1 when there is any.
         """
-        from ..build.stale import find_stale
+        from ..creation.stale import find_stale
         from ..model import FamilyRule
         from .inventory_cmd import load_inventory
 

@@ -8,7 +8,7 @@ import click
 
 from .. import channels
 from ..aws.session import Connector, Target
-from ..build import bake_journal
+from ..creation import bake_journal
 from ..errors import AmictlError
 from ..model import FamilyRule
 from . import context
@@ -86,7 +86,7 @@ def register(cli: click.Group) -> None:
         """
         inv = load_inventory(from_state, family_rule=FamilyRule())
         rows = channels.versions(inv, family, dt.datetime.now(dt.UTC))
-        from ..build.bake import lineage_of
+        from ..creation.bake import lineage_of
 
         for row in rows:  # what a bake recorded: recipe hash, source image (first copy's)
             tags = inv.by_id[row["image_ids"][0]].tags

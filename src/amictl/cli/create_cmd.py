@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .. import build
+from .. import creation
 from ..aws.session import Connector, Target
-from ..build.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
-from ..build.volumes import parse_tags
+from ..creation.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
+from ..creation.volumes import parse_tags
 from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
 from ..governance.watermarks import watermark_name
 from . import context
@@ -41,7 +41,7 @@ def _show(created: Created) -> None:
 
 def _wait(created: Created, conn: Connector, target: Target) -> None:
     info(f"waiting for {created.image_id} ({created.name}) to become available ...")
-    image = build.wait_available(conn, target, created.image_id)
+    image = creation.wait_available(conn, target, created.image_id)
     created.state = image.get("State", created.state)
     snaps = [
         m["Ebs"]["SnapshotId"]
@@ -109,7 +109,7 @@ def register(cli: click.Group) -> None:
             watermark_name(family, template)  # bad template: exit 2 before any AWS call
         conn = context.connector()
         target = single_target(conn)
-        created = build.from_instance(
+        created = creation.from_instance(
             conn,
             target,
             instance_id,
@@ -190,7 +190,7 @@ def register(cli: click.Group) -> None:
             watermark_name(family, template)
         conn = context.connector()
         target = single_target(conn)
-        created = build.from_snapshots(
+        created = creation.from_snapshots(
             conn,
             target,
             snapshot_ids,

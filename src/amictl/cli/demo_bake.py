@@ -11,10 +11,10 @@ from typing import Any
 from rich.markup import escape
 
 from ..aws.session import Target
-from ..build.bake import bake, resolve_source
-from ..build.recipe import parse_recipe_text
-from ..build.runsteps import Waits
-from ..build.stale import stale_reason
+from ..creation.bake import bake, resolve_source
+from ..creation.recipe import parse_recipe_text
+from ..creation.runsteps import Waits
+from ..creation.stale import stale_reason
 from ..errors import AmictlError
 from .bake_cmd import describe_event
 

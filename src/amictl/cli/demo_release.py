@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..aws.session import Target
-from ..build.create import from_instance
 from ..channels.ops import promote, rollback
+from ..creation.create import from_instance
 from ..durations import plural
 from ..errors import AmictlError
 from ..launch.resolve import check_launchable, resolve

@@ -256,7 +256,7 @@ def register(cli: click.Group) -> None:
 
         inv = load_inventory(True) if from_state else one_image_inventory(ami)[0]
         data = views.show(inv, ami, _now())
-        from ..build.bake import lineage_of
+        from ..creation.bake import lineage_of
 
         data["bake"] = lineage_of(data.get("tags") or {})
         if settings().output != "table":

@@ -120,7 +120,7 @@ def _seed_settings(fleet: Fleet) -> None:
         }
         rbin.handle("POST", "/rules", json.dumps(body).encode(), fleet.account, rule["region"])
     if fleet.builder_instance_profile:  # what `amictl bake setup` makes in a real account
-        from ..build.builder_role import SSM_CORE_POLICY, TRUST_POLICY
+        from ..creation.builder_role import SSM_CORE_POLICY, TRUST_POLICY
         from .patches.iam import ensure_builder
 
         ensure_builder(

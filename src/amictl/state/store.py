@@ -139,7 +139,7 @@ plan_signing_keys = sa.Table(
 PLAN_KEY_ENV = "AMICTL_PLAN_KEY"
 PLAN_KEY_NAME = "plan-key"
 
-# One row per bake (amictl.build.bake): how it went, and the process that ran it, so that
+# One row per bake (amictl.creation.bake): how it went, and the process that ran it, so that
 # `bake --cleanup` can tell a killed bake from a running one.
 bakes = sa.Table(
     "bakes",

@@ -386,8 +386,8 @@ def from_snapshots(
     /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too.
 
     ``volumes``: ``--volume N:type=..,size=..,iops=..,throughput=..,encrypted=..,kms-key=..``
-    (``build.volumes``); an encrypted volume is registered over an encrypted copy of its
-    snapshot. ``extra_tags``: the user's ``--tag`` (``build.volumes.parse_tags``)."""
+    (``creation.volumes``); an encrypted volume is registered over an encrypted copy of its
+    snapshot. ``extra_tags``: the user's ``--tag`` (``creation.volumes.parse_tags``)."""
     snaps = list(snapshot_ids)
     if not snaps:
         raise InputError("give at least one snapshot (the first is the root volume)", key="SNAP")

@@ -1,4 +1,4 @@
-"""Making new image versions: ``amictl create`` (and later ``bake``)."""
+"""Making images: `create` (from an instance, from snapshots), `bake` (recipes, runs, their journal), `stale`."""
 
 from .create import (
     CREATE_PERMISSIONS,
