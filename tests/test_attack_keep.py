@@ -287,3 +287,31 @@ def test_stopped_a_forged_foreign_mark_is_left_alone(env, tmp_path):
     img = images(env)[ids["f1"]]
     assert tags(img)["amictl:retired-by"] == "other"
     assert any("left to it" in m for m in res.skipped.values()), res.to_dict()
+
+
+def test_stopped_a_copy_in_an_unreadable_region_blocks_its_source(env, sandbox, tmp_path):
+    """Stopped: a copy is made after the plan in eu-west-1, and DescribeImages there is
+    refused during the apply: apply cannot see whether the copy keeps its source, so the
+    source is not deregistered."""
+    ids = env.load(f"regions: {TWO}\n" + fleet(["1", "2"]))["aliases"]
+    p = make_plan(env, policy(), TWO)
+    assert planned(p, "deregister") == {ids["f1"]}
+    c1 = copy_to(env, ids["f1"], "us-east-1", "eu-west-1", "f-1")
+    tag_fv(env, "eu-west-1", c1, "1")
+    sandbox.set_faults(
+        [
+            {
+                "service": "ec2",
+                "region": "eu-west-1",
+                "action": "DescribeImages",
+                "code": "UnauthorizedOperation",
+                "status": 403,
+            }
+        ]
+    )
+    try:
+        res = run_apply(env, p, tmp_path, regions=TWO)
+    finally:
+        sandbox.clear_faults()
+    assert ids["f1"] in images(env), res.to_dict()
+    assert any("could not be read" in m for m in res.skipped.values()), res.to_dict()
