@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 from amictl.policy.plan_model import Plan
+from cli_fleet import invoke
 from conftest import Env
 from test_keep_live import (
     MARK,
@@ -170,6 +171,35 @@ def test_a_hand_written_description_is_not_aws_evidence(env, tmp_path):
     p = make_plan(env, policy())
     run_apply(env, p, tmp_path)
     assert ids["dr"] in snaps(env), "a volume backup was deleted as an image's orphan"
+
+
+def test_re_publishing_the_current_release_does_not_drop_the_rollback_target(
+    env, tmp_path, monkeypatch
+):
+    """ATTACK (odd channel histories). The rollback target is read from SSM's parameter
+    history, which keeps only the last 100 versions. A CI job that re-writes the channel's
+    CURRENT value on every run (same value, Overwrite) pushes the previous release out of
+    the history after 100 runs: retirement no longer keeps it (inventory.releases sees a
+    one-release channel) and `rollback` has nowhere to go. Fix: don't derive the keep
+    from a 100-entry window alone: record each promotion/rollback in the state store
+    (channels/ops.promote/rollback) and keep the union in collectors._channel_history, or
+    label the previous release's parameter version (a labelled version is never dropped)."""
+    ids = env.load(fleet(["1.1.0", "1.2.0", "1.3.0"]))["aliases"]
+    for k, v in env.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    assert invoke(["promote", "f", "1.1.0", "--channel", "prod", *env.cli_args()])[0] == 0
+    assert invoke(["promote", "f", "1.2.0", "--channel", "prod", *env.cli_args()])[0] == 0
+    ssm = env.client("ssm")
+    for _ in range(100):
+        ssm.put_parameter(
+            Name="/amictl/channels/f/prod",
+            Value=ids["f2"],
+            Type="String",
+            DataType="aws:ec2:image",
+            Overwrite=True,
+        )
+    p = make_plan(env, policy())
+    assert ids["f1"] not in planned(p, "deregister"), "the rollback target is retired"
 
 
 # ========================================================= attacks that are STOPPED (pass)
