@@ -345,3 +345,22 @@ def test_stopped_a_copy_in_an_unreadable_region_blocks_its_source(env, sandbox, 
         sandbox.clear_faults()
     assert ids["f1"] in images(env), res.to_dict()
     assert any("could not be read" in m for m in res.skipped.values()), res.to_dict()
+
+
+def test_stopped_a_rollback_mid_apply_keeps_the_new_rollback_target(env, tmp_path, monkeypatch):
+    """Stopped: channel prod went 1.0 -> 1.1 -> 1.2, so the plan keeps 1.1 (one step back)
+    and retires 1.0. An operator rolls prod back to 1.1 while the apply runs (after the
+    mark): 1.0 is now the rollback target, and the deregister decided live keeps it."""
+    ids = env.load(fleet(["1.0.0", "1.1.0", "1.2.0", "1.3.0"]))["aliases"]
+    for k, v in env.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        assert invoke(["promote", "f", v, "--channel", "prod", *env.cli_args()])[0] == 0
+    p = make_plan(env, policy())
+    assert planned(p, "deregister") == {ids["f1"]}
+
+    def roll() -> None:
+        assert invoke(["rollback", "f", "--channel", "prod", *env.cli_args()])[0] == 0
+
+    res = run_apply(env, p, tmp_path, once(roll, "mark"))
+    assert ids["f1"] in images(env), res.to_dict()
