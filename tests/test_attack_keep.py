@@ -95,6 +95,19 @@ def test_a_failed_ami_does_not_count_among_the_newest(env, tmp_path):
     assert ids["f2"] in live, "the last launchable version was deregistered"
 
 
+def test_a_pending_newest_does_not_push_the_last_good_version_out(env, tmp_path):
+    """ATTACK (same root as the failed AMI). An image still ``pending`` (a CreateImage made
+    outside amictl's bake, so no amictl:bake-status tag) ranks as the newest: keep
+    latest 1 retires v2 before anyone knows whether v3 will ever be available."""
+    ids = env.load(
+        fleet(["1", "2"]) + "  - {alias: wip, name: f-3, age_days: 0, state: pending, "
+        "tags: {family: f, version: '3'}}\n"
+    )["aliases"]
+    p = make_plan(env, policy())
+    run_apply(env, p, tmp_path)
+    assert ids["f2"] in images(env), "the last available version was deregistered"
+
+
 def test_a_disabled_newest_does_not_count_among_the_newest(env, tmp_path):
     """ATTACK (judgment call; same root as the failed AMI). A newest version someone
     disabled (a known-bad build pulled by security) still counts toward keep-latest-N, so
@@ -364,3 +377,22 @@ def test_stopped_a_rollback_mid_apply_keeps_the_new_rollback_target(env, tmp_pat
 
     res = run_apply(env, p, tmp_path, once(roll, "mark"))
     assert ids["f1"] in images(env), res.to_dict()
+
+
+def test_stopped_garbage_dependencies_never_run(env, tmp_path):
+    """Stopped: a resealed plan whose deregister depends on itself (a cycle) and whose
+    snapshot delete depends on an action id that does not exist: nothing of them runs."""
+    ids = env.load(fleet(["1", "2"]))["aliases"]
+    p = make_plan(env, policy())
+    body = p.to_dict()
+    for a in body["actions"]:
+        if a["type"] == "deregister":
+            a["after"] = [a["id"]]
+        if a["type"] == "delete-snapshot":
+            a["after"] = ["nope"]
+    try:
+        res = run_apply(env, reseal(body), tmp_path)
+    except Exception:  # noqa: BLE001 - refusing the file is fine too
+        res = None
+    assert ids["f1"] in images(env), res and res.to_dict()
+    assert snap_of(env, ids["f1"]) in snaps(env)
