@@ -12,9 +12,10 @@ One order for everything that orders versions: keep-latest-N in plans and at app
   are equal (``1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-alpha.beta < 1.0.0-beta <
   1.0.0-beta.2 < 1.0.0-beta.11 < 1.0.0-rc.1 < 1.0.0``).
 - Build metadata (``+build.5``) is ignored: ``1.0.0+a`` and ``1.0.0+b`` are equal.
-- A leading ``v`` is ignored. A version that is not of this form (``2024-rev-b``)
-  falls back to its digit and letter runs, after every well-formed one of the same
-  leading number.
+- A leading ``v`` is ignored. A version that is not of this form (``1.4.0_hotfix``)
+  ranks by its leading numbers, just after the well-formed versions with those numbers
+  (``1.4.0 < 1.4.0_hotfix < 1.4.1``): a malformed tag never outranks a newer release. One
+  without a leading number (``beta``) ranks below every version.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ VERSION_RE = re.compile(
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
+
+
+LEAD_RE = re.compile(r"^[vV]?(\d+(?:\.\d+)*)")
 
 
 def _pre_key(pre: str) -> tuple[Any, ...]:
@@ -52,9 +56,17 @@ def version_key(version: str | None) -> tuple[Any, ...]:
         # (core, 1) for a release sorts after (core, 0, pre...) for its pre-releases.
         tail: tuple[Any, ...] = (0, _pre_key(pre)) if pre else (1, ())
         return (0, core, *tail)
-    # Not a version of this form: digit and letter runs, ranked after well-formed ones.
-    parts = re.findall(r"\d+|[A-Za-z]+", version)
-    return (1, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+    # Not a version of this form (``1.4.0_hotfix``, ``2024-rev-b``): its leading numbers are
+    # its core, and it ranks just after the well-formed versions of that core (never above
+    # a newer release); one without a leading number ranks below every version.
+    lead = LEAD_RE.match(version.strip())
+    rest = version.strip()[lead.end() :] if lead else version
+    parts = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|[A-Za-z]+", rest)
+    )
+    if not lead:
+        return (-1, parts)
+    return (0, tuple(int(p) for p in lead.group(1).split(".")), 2, parts)
 
 
 def is_prerelease(version: str | None) -> bool:

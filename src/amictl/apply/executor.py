@@ -364,7 +364,11 @@ def execute(
     result = ApplyResult(checksum, recycle_bin=prep.recycle_bin, caller=prep.callers)
     ctx = Context(prep.policy, effective_holds(prep.policy.holds), opts.force_unsafe)
     reader = LiveReader(
-        connector, prep.policy.families, plan_regions(plan.inventory, list(plan.actions)), {}
+        connector,
+        prep.policy.families,
+        plan_regions(plan.inventory, list(plan.actions)),
+        {},
+        store,
     )
     targets = prep.targets
     callers = prep.callers

@@ -23,12 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..aws.session import Connector, Target
+from ..channels.record import add_recorded_history
 from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
 from ..inventory.collectors import COLLECTORS, read_launch_permissions
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
+from ..state.store import Store
 
 IMAGE_KINDS = list(COLLECTORS)
 SNAPSHOT_KINDS = ["images", "snapshots"]
@@ -99,12 +103,15 @@ class LiveReader:
         family_rule: FamilyRule,
         regions: dict[str, list[str]],
         role_for: dict[str, str | None],
+        store: Store | None = None,
     ) -> None:
         self.connector = connector
         self.family_rule = family_rule
         self.regions = regions
         self.role_for = role_for
+        self.store = store  # amictl's record of channel promotions (rollback targets)
         self.reads = 0
+        self._found: dict[str, set[str]] = {}  # account -> regions holding its images
 
     def _scan(self, target: Target, kinds: list[str]) -> Inventory:
         return scan(
@@ -152,6 +159,8 @@ class LiveReader:
             refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
             inv.references.extend(refs)
             inv.facts_changed()
+            if self.store is not None:
+                add_recorded_history(inv, self.store)
         view = View(target, inv)
         if snapshot_ids:
             ec2 = self.connector.client("ec2", target.region, target.role_arn)
@@ -173,26 +182,70 @@ class LiveReader:
                     )
         return view
 
+    def _copy_regions(self, target: Target) -> list[str]:
+        """The other regions to look for copies in: the plan's, and every enabled region
+        where the account owned an image when this apply first looked (found once per
+        account: DescribeRegions, then one owned-images listing per region). The plan
+        file's list alone is not trusted: an edited plan could leave a copy's region out."""
+        key = target.account
+        if key not in self._found:
+            ec2 = self.connector.client("ec2", target.region, target.role_arn)
+            names = [
+                r["RegionName"]
+                for r in ec2.describe_regions().get("Regions", [])
+                if r["RegionName"] != target.region
+            ]
+
+            def owns_images(region: str) -> bool:
+                client = self.connector.client("ec2", region, target.role_arn)
+                try:
+                    page = client.describe_images(
+                        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, MaxResults=5
+                    )
+                except (ClientError, BotoCoreError):
+                    return True  # unreadable: looked at every time (and blocks if it stays so)
+                return bool(page.get("Images"))
+
+            with ThreadPoolExecutor(max_workers=min(READ_WORKERS, max(1, len(names)))) as pool:
+                found = {
+                    r for r, has in zip(names, pool.map(owns_images, names), strict=True) if has
+                }
+            self._found[key] = found
+        plan = set(self.regions.get(target.account, []))
+        return sorted((plan | self._found[key]) - {target.region})
+
     def _with_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
-        """Images of the plan's other regions built or copied from the region's images:
-        a region holding one is read whole and merged into the view."""
-        others = [r for r in self.regions.get(target.account, []) if r != target.region]
+        """Images of the other regions built or copied from the region's images, to a
+        fixed point (a copy of a copy): a region holding one is read whole and merged into
+        the view, and its images become sources in turn."""
+        others = self._copy_regions(target)
         if not others:
             return
         local = {i.image_id for i in inv.images}
+        listings: dict[str, Inventory] = {}
         for region in others:
             t = Target(target.account, region, target.role_arn)
             listing = self._scan(t, ["images"])
-            bad = listing.incomplete_slices()
-            if bad:
+            if listing.incomplete_slices():
                 _merge(inv, listing)  # unreadable: the decision blocks ancestors (see keep)
                 continue
-            if any(i.source_image_id in local for i in listing.images):
-                _merge(inv, self._scan(t, IMAGE_KINDS))
+            listings[region] = listing
+        changed = True
+        while changed:
+            changed = False
+            for region, listing in sorted(listings.items()):
+                if any(i.source_image_id in local for i in listing.images):
+                    full = self._scan(Target(target.account, region, target.role_arn), IMAGE_KINDS)
+                    _merge(inv, full)
+                    local |= {i.image_id for i in full.images}
+                    del listings[region]
+                    changed = True
+                    break
 
 
 def plan_regions(plan_inventory: dict[str, Any], actions: list[Any]) -> dict[str, list[str]]:
-    """account -> the regions to look for copies in: the plan's scanned regions."""
+    """account -> the plan's scanned regions (``LiveReader`` adds every region where the
+    account has images)."""
     regions = [str(r) for r in plan_inventory.get("regions", []) or []]
     out: dict[str, list[str]] = {}
     for a in actions:

@@ -7,7 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..model import iso
+from ..inventory.collectors import CHANNEL_PREFIX
+from ..inventory.releases import describe_rollback, rollback_targets
+from ..model import Inventory, Reference, iso
 from ..state.store import Store
 
 meta = sa.MetaData()
@@ -67,3 +69,54 @@ def history(store: Store, family: str | None = None) -> list[dict[str, Any]]:
         q = q.where(promotions.c.family == family)
     with store.engine.connect() as c:
         return [dict(r._mapping) for r in c.execute(q)]
+
+
+def recorded_history_refs(
+    store: Store, account: str | None = None, region: str | None = None
+) -> list[Reference]:
+    """The rollback targets of each channel as amictl's own record of its promotions and
+    rollbacks says (``channel-history`` references, as the SSM history gives them): SSM
+    keeps only a parameter's last 100 versions, so a channel rewritten often would lose
+    its previous release there; the record keeps it."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for r in history(store):
+        if (account and r["account"] != account) or (region and r["region"] != region):
+            continue
+        key = (r["account"], r["region"], r["family"], r["channel"])
+        desc = (
+            describe_rollback(r["family"], r["channel"], r.get("version") or "")
+            if r["action"] == "rollback"
+            else ""
+        )
+        groups.setdefault(key, []).append({"value": r["image_id"], "description": desc})
+    out: list[Reference] = []
+    for (acct, reg, family, channel), entries in sorted(groups.items()):
+        name = f"{CHANNEL_PREFIX}{family}/{channel}"
+        for steps, value in enumerate(rollback_targets(entries), 1):
+            out.append(
+                Reference(
+                    "channel-history",
+                    f"{name}#{steps}",
+                    f"channel {channel} of family {family} held it {steps} "
+                    f"release{'s' if steps > 1 else ''} ago ({name}, amictl's record)",
+                    value,
+                    acct,
+                    reg,
+                )
+            )
+    return out
+
+
+def add_recorded_history(inv: Inventory, store: Store) -> int:
+    """Add the recorded rollback targets the inventory's own (SSM) history lacks."""
+    have = {(r.kind, r.id, r.image_id) for r in inv.references}
+    scope = {(a, r) for a in inv.accounts for r in inv.regions}
+    new = [
+        ref
+        for ref in recorded_history_refs(store)
+        if (ref.account, ref.region) in scope and (ref.kind, ref.id, ref.image_id) not in have
+    ]
+    if new:
+        inv.references.extend(new)
+        inv.facts_changed()
+    return len(new)

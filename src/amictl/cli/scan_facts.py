@@ -19,6 +19,7 @@ import click
 
 from ..aws.org import account_of_arn
 from ..aws.session import Connector, Target, aws_error
+from ..channels.record import add_recorded_history
 from ..durations import parse_duration
 from ..errors import InputError
 from ..governance.references import second_opinion
@@ -145,6 +146,7 @@ def plan_live(
         # keep images); --refresh reads every one live
         cache = None if refresh else LtVersionCache(st)
         inv = _scan(conn, targets, policy.families, kinds, cache)
+    add_recorded_history(inv, st)  # rollback targets SSM's 100-version history lost
     stats = SharingRead()
 
     def read(images: list[Image], live: bool = False) -> None:

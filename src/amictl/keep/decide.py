@@ -168,11 +168,12 @@ def _image_holds(
 
 def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     """image id -> (rank among the family's usable versions, newest = 1; their count).
-    Images still building, failed or abandoned by bake are not ranked: they never count
-    among the newest N, so they cannot push the last good version out."""
+    Only images that can launch now count: one still building, failed or abandoned by
+    bake, or whose AWS state is not ``available`` (pending, failed, disabled) is not
+    ranked, so it cannot push the last good version out."""
     out: dict[str, tuple[int, int]] = {}
     for imgs in inv.families.values():
-        usable = [i for i in imgs if not bake_unusable(i.tags)]
+        usable = [i for i in imgs if i.state == "available" and not bake_unusable(i.tags)]
         for n, img in enumerate(usable, 1):
             out[img.image_id] = (n, len(usable))
     return out
@@ -200,10 +201,12 @@ def evaluate(
         hit = rank is not None and rank <= k.latest
         if hit or explain:
             if rank is None:
-                detail = (
-                    f"bake status {bake_status(img.tags)}: not counted among the newest of "
-                    f"family {img.family}"
+                why = (
+                    f"bake status {bake_status(img.tags)}"
+                    if bake_unusable(img.tags)
+                    else f"state {img.state}"
                 )
+                detail = f"{why}: not counted among the newest of family {img.family}"
             else:
                 detail = (
                     f"version {img.version} is #{rank} of {size} in family {img.family} "
