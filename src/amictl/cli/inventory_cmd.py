@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..aws.org import parse_shard
 from ..durations import parse_duration, plural
@@ -17,7 +14,8 @@ from ..inventory import scan, views
 from ..inventory.lt_cache import LtVersionCache
 from ..model import Inventory
 from . import context
-from .common import emit, err_console, global_options, info, progress_enabled, settings
+from .common import emit, err_console, global_options, info, settings
+from .progress import scan_progress
 
 LS_COLUMNS = [
     "image_id",
@@ -56,28 +54,6 @@ LS_DROP = [
 ]
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Any]:
-    if not progress_enabled():
-        yield None
-        return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console(),
-        transient=True,
-    ) as prog:
-        task = prog.add_task("", total=None)
-
-        def cb(what: str, done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total, description=what)
-
-        yield cb
-
-
 def load_inventory(
     from_state: bool = False, family_rule: Any = None, shard: str | None = None
 ) -> Inventory:
@@ -105,7 +81,7 @@ def load_inventory(
         info(f"shard {sh}: {len(conn.role_arns)} of {total} accounts")
         if not conn.role_arns:
             return Inventory(scanned_at=_now())  # nothing to scan, nothing stored
-    with _progress("scanning") as cb:
+    with scan_progress("scanning") as cb:
         inv = scan(conn, family_rule=family_rule, progress=cb, lt_cache=LtVersionCache(st))
     st.save_inventory(inv)
     for s in inv.incomplete_slices():

@@ -34,6 +34,7 @@ from ..policy.model import Policy
 from ..policy.plan_model import Plan
 from . import context
 from .common import err_console, info, settings
+from .progress import scan_progress
 
 
 def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,9 +87,8 @@ def _scan(
     kinds: list[str] | None = None,
     lt_cache: Any = None,
 ) -> Inventory:
-    from .inventory_cmd import _progress
 
-    with _progress("scanning") as cb:
+    with scan_progress("scanning") as cb:
         inv = scan(
             conn,
             targets,

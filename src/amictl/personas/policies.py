@@ -271,9 +271,21 @@ AUDIT_READ = [
 ]
 
 
-def _auditor() -> list[dict[str, Any]]:
-    from . import roles
+# What reading the roles and their attached policies needs (audit's role-exceeds-persona).
+ROLE_READ_PERMISSIONS = frozenset(
+    {
+        "iam:ListRoles",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+    }
+)
 
+
+def _auditor() -> list[dict[str, Any]]:
     return [
         _s(
             "Read",
@@ -281,7 +293,7 @@ def _auditor() -> list[dict[str, Any]]:
             sorted(
                 {
                     *READ,
-                    *roles.PERMISSIONS,
+                    *ROLE_READ_PERMISSIONS,
                     "ec2:GetImageBlockPublicAccessState",
                     "rbin:ListRules",
                     "rbin:GetRule",

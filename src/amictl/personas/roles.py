@@ -12,20 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error
 from .evaluate import ALLOWED, Request, evaluate
+from .policies import PERSONAS, ROLE_READ_PERMISSIONS, policy
 from .tables import probes
 
 PERSONA_TAG = "amictl:persona"
-PERMISSIONS = frozenset(
-    {
-        "iam:ListRoles",
-        "iam:ListRoleTags",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-    }
-)
+
+PERMISSIONS = ROLE_READ_PERMISSIONS  # what reading the roles and their policies needs
 
 
 @dataclass
@@ -39,8 +31,6 @@ class PersonaRole:
 
     def exceeds(self) -> list[Request]:
         """Probes the role's policies allow and its persona's policy does not."""
-        from .policies import PERSONAS, policy
-
         if self.persona not in PERSONAS:
             return []
         mine = [policy(self.persona)]

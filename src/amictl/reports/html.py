@@ -16,8 +16,8 @@ from typing import Any
 from plotly.offline import get_plotlyjs
 
 from . import charts
+from . import drift as drift_chart
 from .data import ReportData, audit_groups
-from .drift import section as drift_section
 
 MAX_ROWS = 200
 MAX_VERSIONS = 12
@@ -388,7 +388,7 @@ def render(d: ReportData) -> str:
             _history(d),
             ages,
             _lineage(d),
-            drift_section(d.drift),
+            _drift_section(d.drift),
             _audit(d),
             _plan(d),
             _journal(d),
@@ -404,4 +404,25 @@ def render(d: ReportData) -> str:
         f"<main>{body}</main>"
         "<footer>amictl · self-contained report: works offline, fetches nothing</footer>"
         "</body></html>\n"
+    )
+
+
+def _drift_section(groups: list[dict[str, Any]]) -> str:
+    """What runs behind its channel (``amictl drift``): the chart and the table."""
+    cols = [
+        ("family", "family"),
+        ("channel", "channel"),
+        ("region", "region"),
+        ("kind", "kind"),
+        ("id", "id"),
+        ("version", "runs"),
+        ("channel_version", "channel"),
+        ("versions_behind", "versions behind"),
+        ("days_behind", "days behind"),
+    ]
+    return section(
+        "drift",
+        "Drift: running behind the channel",
+        chart(drift_chart.chart(groups), "nothing runs behind its channel"),
+        table(drift_chart.rows(groups), cols),
     )

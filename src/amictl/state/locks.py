@@ -19,7 +19,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +29,14 @@ from .. import interrupts
 from ..errors import SafetyError
 from ..model import now_iso
 from ..procs import hostname, pid_alive
+from .tables import locks
 
-if TYPE_CHECKING:
-    from .store import Store
+
+class Store(Protocol):
+    """What the locks need of the state store (``store.Store`` has it): its engine."""
+
+    engine: sa.engine.Engine
+
 
 # Session settings of the lock connection: the server notices a vanished client within
 # idle + interval * count seconds (a killed process closes its socket and is noticed at once).
@@ -93,7 +98,6 @@ def hold(store: Store, keys: list[str], owner: str, caller: str | None = None) -
 
 
 def _row(store: Store, key: str) -> Any:
-    from .store import locks
 
     with store.engine.connect() as c:
         return c.execute(sa.select(locks).where(locks.c.key == key)).first()
@@ -103,7 +107,6 @@ def holders(store: Store) -> list[dict[str, Any]]:
     """The ``locks`` rows, each with ``held``: True while its lock is really held (PostgreSQL:
     the advisory lock is granted; SQLite: its process lives, or is on another host), False
     for a row a crashed holder left (the next apply replaces it)."""
-    from .store import locks
 
     with store.engine.connect() as c:
         insp = sa.inspect(c)
@@ -136,7 +139,6 @@ def holders(store: Store) -> list[dict[str, Any]]:
 
 @contextmanager
 def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> Iterator[None]:
-    from .store import locks
 
     engine = sa.create_engine(
         store.engine.url,
@@ -249,7 +251,6 @@ class _Watch(threading.Thread):
 
 @contextmanager
 def _hold_rows(store: Store, keys: list[str], owner: str, caller: str | None) -> Iterator[None]:
-    from .store import locks
 
     host, pid = hostname(), os.getpid()
     taken: list[str] = []

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from ..errors import StateError
+from .tables import meta
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key of schema migrations (any fixed 64-bit number; "amictl" in ASCII)
@@ -112,8 +113,6 @@ def _status(conn: sa.Connection, url: str) -> SchemaStatus:
     known = revisions()
     backend = conn.dialect.name
     if rev is None:
-        from .store import meta
-
         ours = tables & {t.name for t in meta.sorted_tables}
         state = "legacy" if ours else "empty"
         return SchemaStatus(url, backend, None, h, state, known)
@@ -171,7 +170,6 @@ def ensure(engine: sa.Engine, *, upgrade: bool | None = None) -> SchemaStatus:
 def _check_tables(engine: sa.Engine, st: SchemaStatus) -> None:
     """A table of the metadata that no revision creates is a developer's missing migration:
     say so, instead of failing later with 'no such table'."""
-    from .store import meta
 
     with engine.connect() as conn:
         missing = sorted(
@@ -261,7 +259,6 @@ def _upgrade(conn: sa.Connection, url: str) -> tuple[SchemaStatus, SchemaStatus]
 def row_counts(engine: sa.Engine) -> dict[str, int]:
     """Rows per amictl table present in the store (and readable: on PostgreSQL the app role
     may not read ``plan_signing_keys``, docs/team.md; such a table is left out)."""
-    from .store import meta
 
     with engine.connect() as conn:
         present = set(sa.inspect(conn).get_table_names())
