@@ -60,7 +60,9 @@ def test_launch_by_family_at_version_tags_instances_and_volumes(env, run):
     assert vols
     for v in vols:
         t = tags_of(v)
-        assert t["family"] == "app" and t["version"] == "2" and t["amictl:image"] == ids["app2"]
+        assert t["family"] == "app" and t["version"] == "2"
+        # never on volumes: a backup copies its volume's tags (issue 19, finding 3)
+        assert "amictl:image" not in t
 
 
 def test_launch_by_id_and_by_channel(env, run):

@@ -116,7 +116,8 @@ def test_cached_sharing_is_reused_marked_and_apply_rechecks_it_live(run, env) ->
     code, stdout, _ = run("apply", str(run.tmp / "plan.json"), "--yes", "-o", "json")
     assert code in (0, 4)
     text = json.dumps(json.loads(stdout))
-    assert "changed since the plan: shared was False, now True" in text, text[:2000]
+    # the live decision keeps it: shared now (the plan had it private)
+    assert "kept: shared: 210987654321" in text, text[:2000]
     images = env.client("ec2").describe_images(ImageIds=[ids["b1"]])["Images"]
     assert images and images[0]["State"] == "available"  # still there
     gone = env.client("ec2").describe_images(Owners=["self"])["Images"]
