@@ -542,3 +542,36 @@ def test_a_plan_keeps_an_image_only_aws_reports_and_says_where_they_disagree(env
     d = {x.image_id: x for x in p.decisions}[ids["f1"]]
     assert d.verdict == "keep" and any("in use" in r for r in d.reasons), d.reasons
     assert any("AWS reference check" in w for w in p.warnings), p.warnings
+
+
+def test_a_shared_image_another_account_launches_is_kept_naming_it(
+    env, sandbox, tmp_path, monkeypatch
+):
+    from conftest import _accounts
+
+    consumer = Env(sandbox, str(next(_accounts)))
+    consumer.load("images: []\n")
+    ids = env.load(fleet(["1", "2"]))["aliases"]
+    ec2 = env.client("ec2")
+    ec2.modify_image_attribute(
+        ImageId=ids["f1"], LaunchPermission={"Add": [{"UserId": consumer.account}]}
+    )
+    text = policy(keep="{latest: 1, shared: false}")
+    # a plan made before the other account starts using it: retired (unsafe, shared: false)
+    early = make_plan(env, text)
+    assert ids["f1"] in planned(early, "deregister")
+    consumer.client("ec2").run_instances(
+        ImageId=ids["f1"], MinCount=1, MaxCount=1, InstanceType="t3.micro"
+    )
+    for k, v in env.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    pol = tmp_path / "p1.yaml"
+    pol.write_text(text)
+    code, out, err = invoke(["plan", "-p", str(pol), "-o", "json", *env.cli_args()])
+    assert code == 0, err
+    d = {x["image_id"]: x for x in json.loads(out)["decisions"]}[ids["f1"]]
+    assert d["verdict"] == "keep" and any(consumer.account in r for r in d["reasons"]), d
+    # apply decides live: even with --force-unsafe, the consumer keeps it
+    res = run_apply(env, early, tmp_path, force_unsafe=True)
+    assert ids["f1"] in images(env), res.to_dict()
+    assert any(consumer.account in m for m in res.skipped.values()), res.to_dict()

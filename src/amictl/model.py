@@ -28,6 +28,7 @@ IN_USE_KINDS = (
     "ssm-parameter",
     "channel",
     "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
+    "consumer-account",  # another account launches it (image usage report, governance.usage)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

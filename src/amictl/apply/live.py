@@ -29,6 +29,8 @@ from ..aws.session import Connector, Target
 from ..channels.record import add_recorded_history
 from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
+from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
+from ..governance.usage import consumer_references
 from ..inventory.collectors import COLLECTORS, read_launch_permissions
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
@@ -42,6 +44,7 @@ VIEW_PERMISSIONS = tuple(
         {p for spec in COLLECTORS.values() for p in spec.permissions}
         | {"ec2:DescribeSnapshotAttribute", "ec2:DescribeImageAttribute"}
         | AWS_REFERENCE_PERMISSIONS
+        | USAGE_PERMISSIONS
     )
 )
 READ_WORKERS = 8
@@ -158,6 +161,9 @@ class LiveReader:
             # cannot be asked (no permission, no API) amictl's graph alone decides.
             refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
             inv.references.extend(refs)
+            shared = [i for i in inv.images if i.image_id in image_ids and i.shared]
+            if shared:  # other accounts still launching a shared image keep it
+                inv.references.extend(consumer_references(self.connector, target, shared))
             inv.facts_changed()
             if self.store is not None:
                 add_recorded_history(inv, self.store)

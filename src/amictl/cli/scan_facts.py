@@ -23,6 +23,7 @@ from ..channels.record import add_recorded_history
 from ..durations import parse_duration
 from ..errors import InputError
 from ..governance.references import second_opinion
+from ..governance.usage import consumer_references
 from ..inventory import scan
 from ..inventory.collectors import COLLECTORS
 from ..inventory.from_state import inventory_from_state
@@ -180,7 +181,12 @@ def plan_live(
             conn = context.connector()
         targets = [Target(a, r, roles.get(a)) for a in inv.accounts for r in inv.regions]
         by_image, disagreements, problems = second_opinion(conn, targets, inv, ids)
-        return [r for refs in by_image.values() for r in refs], disagreements, problems
+        refs = [r for found in by_image.values() for r in found]
+        shared = [inv.by_id[i] for i in ids if i in inv.by_id and inv.by_id[i].shared]
+        for img in shared:  # retired although shared (shared: false): who still launches it
+            t = Target(img.account, img.region, roles.get(img.account))
+            refs.extend(consumer_references(conn, t, [img]))
+        return refs, disagreements, problems
 
     p = plan_reading_sharing(
         inv,

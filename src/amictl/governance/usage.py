@@ -15,6 +15,7 @@ import botocore.exceptions
 
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError
+from ..model import Reference
 
 PERMISSIONS = frozenset(
     {
@@ -247,3 +248,54 @@ def check_unshare(
             "--force-unsafe",
         )
     return consumers
+
+
+def consumer_references(
+    connector: Connector,
+    target: Target,
+    images: list[Any],
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    *,
+    wait_delay: int = 2,
+) -> list[Reference]:
+    """For shared images about to be retired: the OTHER accounts still launching each, from
+    an image usage report (run, or reused when at most ``max_age`` old), as references of
+    kind ``consumer-account`` (a reason to keep: the account is named). When AWS cannot say
+    (no permission, no API), the image gets a ``consumer-account`` reference saying so: who
+    uses it is unknown, so it stays."""
+    out: list[Reference] = []
+    for img in images:
+        if not (img.public or img.shared_with):
+            continue
+        accounts = [a for a in img.shared_with if a.isdigit() and len(a) == 12]
+        # a public, organization or OU grant: any account may use it
+        asked = None if img.public or len(accounts) < len(img.shared_with) else accounts
+        try:
+            found = shared_image_consumers(
+                connector, target, img.image_id, asked, max_age, wait_delay=wait_delay
+            )
+        except AmictlError as exc:
+            out.append(
+                Reference(
+                    "consumer-account",
+                    "unknown",
+                    f"its image usage report could not be made ({exc.message}): who launches "
+                    "it is unknown",
+                    img.image_id,
+                    target.account,
+                    target.region,
+                )
+            )
+            continue
+        for acct, what in sorted(found.items()):
+            out.append(
+                Reference(
+                    "consumer-account",
+                    acct,
+                    f"account {acct} launches it: {', '.join(what)} (image usage report)",
+                    img.image_id,
+                    target.account,
+                    target.region,
+                )
+            )
+    return out
