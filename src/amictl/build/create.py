@@ -360,9 +360,11 @@ def from_snapshots(
     imds: str | None = None,
     tpm: str | None = None,
     description: str | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> Created:
     """RegisterImage over the snapshots (the first is the root volume, the others
-    /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too."""
+    /dev/sdf, /dev/sdg, ...), tagged with CreateTags on the snapshots too;
+    ``extra_tags`` are added (``create --tag``)."""
     snaps = list(snapshot_ids)
     if not snaps:
         raise InputError("give at least one snapshot (the first is the root volume)", key="SNAP")
@@ -431,6 +433,7 @@ def from_snapshots(
         for i, s in enumerate(snaps)
     ]
     tags = {
+        **(extra_tags or {}),
         FAMILY_TAG: family,
         VERSION_TAG: version,
         CREATED_BY_TAG: conn.identity(target.role_arn)["arn"],

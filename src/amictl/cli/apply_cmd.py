@@ -33,7 +33,8 @@ from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .plan_cmd import make_plan, print_plan
+from .output import text_width
+from .plan_cmd import make_plan, plan_line, print_plan
 
 MAX_PLAN_BYTES = 512 * 1024 * 1024
 
@@ -233,7 +234,8 @@ def register(cli: click.Group) -> None:
         conn = context.connector()
         prep = prepare(conn, plan, opts, store)
         table = settings().output == "table"
-        con = out_console()
+        width = text_width()
+        con = out_console(width, wrap=True)
         if table:
             if remaining is not None:
                 by_id = {a.id: a for a in plan.actions}
@@ -278,10 +280,12 @@ def register(cli: click.Group) -> None:
         def progress(a, st, msg):  # type: ignore[no-untyped-def]
             if table:
                 colour = {"done": "green", "skipped": "yellow", "failed": "red"}.get(st, "cyan")
-                con.print(
+                head = f"  {st:<9} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id} "
+                markup = (
                     f"  [{colour}]{st:<9}[/] {escape(a.id):<5} {a.type:<16} "
-                    f"{a.snapshot_id or a.image_id}  [dim]{escape(msg)}[/]"
+                    f"{a.snapshot_id or a.image_id} "
                 )
+                plan_line(con, head, msg, width, markup)
 
         started = dt.datetime.now(dt.UTC)
         try:
@@ -304,14 +308,19 @@ def register(cli: click.Group) -> None:
     @global_options
     def iam_policy(commands: tuple[str, ...]) -> None:
         """The least-privilege IAM policy for the given commands (generated from the registries)."""
-        from ..iam import COMMANDS, policy_document
+        from ..iam import COMMANDS, NO_AWS_COMMANDS, policy_document
 
-        bad = [c for c in commands if c not in COMMANDS]
+        bad = [c for c in commands if c not in COMMANDS and c not in NO_AWS_COMMANDS]
         if bad:
             raise InputError(
-                f"unknown command(s): {', '.join(bad)}", hint="one of: " + ", ".join(COMMANDS)
+                f"unknown command(s): {', '.join(bad)}",
+                hint="one of: " + ", ".join([*COMMANDS, *NO_AWS_COMMANDS]),
             )
-        click.echo(json.dumps(policy_document(list(commands)), indent=2))
+        for c in dict.fromkeys(c for c in commands if c in NO_AWS_COMMANDS):
+            info(f"{c} needs no AWS permissions: {NO_AWS_COMMANDS[c]}")
+        aws = [c for c in commands if c in COMMANDS]
+        if aws:
+            click.echo(json.dumps(policy_document(aws), indent=2))
 
     @cli.command("journal")
     @click.option(

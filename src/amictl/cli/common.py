@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .output import (
@@ -23,7 +24,10 @@ from .output import (
     json_default,
     label,
     normalize_times,
+    record_label_width,
+    record_lines,
     terminal_width,
+    text_width,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -209,8 +213,10 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def out_console(width: int | None = None) -> Console:
-    return Console(highlight=False, soft_wrap=True, width=width or terminal_width())
+def out_console(width: int | None = None, wrap: bool = False) -> Console:
+    """stdout for people: ``width`` (a table's), else :func:`text_width` (100 for pipes).
+    ``wrap``: prose longer than the width wraps between words (plan, apply, the demo)."""
+    return Console(highlight=False, soft_wrap=not wrap, width=width or text_width())
 
 
 def info(msg: str) -> None:
@@ -228,12 +234,15 @@ def emit(
     title: str | None = None,
     table_rows: list[dict[str, Any]] | None = None,
     drop: Sequence[str] | None = None,
+    keep: Sequence[str] | None = None,
 ) -> None:
     """Print ``data`` in the chosen output format. Tables use ``columns`` (or all keys).
 
     Times are written one way (``2026-11-26T10:00:00Z``) in every format. A table wider
     than the terminal leaves out columns, ``drop`` first (lowest value first; by default
-    the rightmost that do not identify the row), and says which on stderr.
+    the rightmost that do not identify the row), and says which on stderr. ``keep``
+    (default: what the command declares in :mod:`amictl.cli.columns`) is never left out:
+    when it cannot fit, the table becomes one record per block.
     """
     fmt = settings().output
     if fmt == "json":
@@ -256,7 +265,11 @@ def emit(
             w.writerow([cell(r.get(c), c) for c in cols])
         click.echo(buf.getvalue(), nl=False)
         return
-    print_table(rows, cols, title=title, drop=drop)
+    if keep is None:
+        from .columns import declared_here
+
+        keep = declared_here()
+    print_table(rows, cols, title=title, drop=drop, keep=[c for c in keep if c in cols])
 
 
 def print_table(
@@ -265,11 +278,19 @@ def print_table(
     title: str | None = None,
     drop: Sequence[str] | None = None,
     width: int | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
-    """A table fitted to the terminal: columns dropped (and named), never ids wrapped."""
+    """A table fitted to the terminal: columns dropped (and named), never ids wrapped,
+    never the ``keep`` columns: one record per block when those cannot fit."""
     width = width or terminal_width()
+    if not rows:
+        out_console(width).print(f"{escape(title)}: none" if title else "none")
+        return
     cells = {c: [cell(r.get(c), c) for r in rows] for c in columns}
-    fit = fit_columns(columns, cells, width, drop)
+    fit = fit_columns(columns, cells, width, drop, keep)
+    if fit.records:
+        _print_records(cells, fit.columns, len(rows), width, title, fit.folded)
+        return
     if fit.dropped or fit.empty:
         said = [", ".join(label(c) for c in fit.dropped)] if fit.dropped else []
         said += [f"empty: {', '.join(label(c) for c in fit.empty)}"] if fit.empty else []
@@ -287,6 +308,32 @@ def print_table(
         table.add_row(*[cells[c][i] for c in fit.columns])
     # Wider than the terminal only when the key columns alone do not fit: cells stay whole.
     out_console(max(width, fit.width)).print(table)
+
+
+def _print_records(
+    cells: dict[str, list[str]],
+    columns: Sequence[str],
+    nrows: int,
+    width: int,
+    title: str | None,
+    folded: dict[str, str],
+) -> None:
+    """One block per row (like ``psql \\x``): a numbered rule, then ``label  value``
+    lines; a long value wraps under itself within ``width``."""
+    con = out_console(width)
+    if folded:
+        once = ", ".join(f"{label(c)} {v}" for c, v in folded.items())
+        title = f"{title} ({once})" if title else f"({once})"
+    info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
+    if title:
+        con.print(escape(title))
+    lw = min(record_label_width(columns), max(width // 3, 8))
+    for i in range(nrows):
+        head = f"-[ {i + 1} ]"
+        con.print(escape(head + "-" * max(0, min(width, 40) - len(head))))
+        for c in columns:
+            for line in record_lines(label(c), cells[c][i], lw, width):
+                con.print(escape(line))
 
 
 def progress_enabled() -> bool:

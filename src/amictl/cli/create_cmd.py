@@ -7,6 +7,8 @@ import click
 from .. import build
 from ..aws.session import Connector, Target
 from ..build.create import ARCHITECTURES, BOOT_MODES, BUMPS, Created, single_target
+from ..errors import InputError
+from ..tagnames import check_user_tags
 from . import context
 from .common import emit, global_options, info
 
@@ -16,6 +18,48 @@ COLUMNS = ["image_id", "name", "family", "version", "account", "region", "state"
 def _show(created: Created) -> None:
     data = created.to_dict()
     emit(data, COLUMNS, "Created image", [data])
+
+
+# Tags amictl writes from other options; --tag may not set them another way.
+OWN_TAGS = ("family", "version")
+MAX_USER_TAGS = 40  # EC2 allows 50 tags per resource; amictl writes up to 6 of its own
+
+
+def parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    """``--tag K=V`` (repeatable) as a dict; bad or reserved keys are refused (exit 2)."""
+    tags: dict[str, str] = {}
+    for text in values:
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"{text!r}: expected KEY=VALUE", key="--tag")
+        if len(key) > 128 or len(value) > 256:
+            raise InputError(
+                f"{key[:40]!r}: a tag key has at most 128 characters, a value 256", key="--tag"
+            )
+        if key.lower().startswith("aws:"):
+            raise InputError(f"tag {key!r}: keys starting with 'aws:' are AWS's", key="--tag")
+        if key in OWN_TAGS:
+            raise InputError(
+                f"tag {key!r} is set from --{key}", key="--tag", hint=f"use --{key} instead"
+            )
+        if key in tags and tags[key] != value:
+            raise InputError(f"tag {key!r} is given twice with different values", key="--tag")
+        tags[key] = value
+    check_user_tags(tags, "--tag")
+    if len(tags) > MAX_USER_TAGS:
+        raise InputError(f"at most {MAX_USER_TAGS} tags, got {len(tags)}", key="--tag")
+    return tags
+
+
+TAG_OPTION = click.option(
+    "--tag",
+    "tag_values",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Also tag the image and its snapshots (repeatable); keys starting with amictl: are "
+    "reserved.",
+)
 
 
 def _wait(created: Created, conn: Connector, target: Target) -> None:
@@ -59,6 +103,7 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--description", help="Image description (default: family, version, source).")
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @TAG_OPTION
     @global_options
     def from_instance_cmd(
         instance_id: str,
@@ -68,6 +113,7 @@ def register(cli: click.Group) -> None:
         no_reboot: bool,
         description: str | None,
         wait: bool,
+        tag_values: tuple[str, ...],
     ) -> None:
         """CreateImage of INSTANCE as the family's new version (one snapshot per EBS volume).
 
@@ -77,6 +123,7 @@ def register(cli: click.Group) -> None:
         """
         if (version is None) == (bump is None):
             raise click.UsageError("give exactly one of --version and --bump")
+        tags = parse_tags(tag_values)
         conn = context.connector()
         target = single_target(conn)
         created = build.from_instance(
@@ -88,6 +135,7 @@ def register(cli: click.Group) -> None:
             bump=bump,
             no_reboot=no_reboot,
             description=description,
+            extra_tags=tags,
         )
         info(f"created {created.image_id} ({created.name}) from {instance_id}")
         if wait:
@@ -117,6 +165,7 @@ def register(cli: click.Group) -> None:
     @click.option("--tpm", type=click.Choice(["v2.0"]), help="v2.0: NitroTPM (needs uefi).")
     @click.option("--description", help="Image description (default: family, version, source).")
     @click.option("--wait", is_flag=True, help="Wait until the image is available.")
+    @TAG_OPTION
     @global_options
     def from_snapshot_cmd(
         snapshot_ids: tuple[str, ...],
@@ -130,6 +179,7 @@ def register(cli: click.Group) -> None:
         tpm: str | None,
         description: str | None,
         wait: bool,
+        tag_values: tuple[str, ...],
     ) -> None:
         """RegisterImage over SNAP... (the first is the root volume) as the family's new version.
 
@@ -137,6 +187,7 @@ def register(cli: click.Group) -> None:
         the image and the snapshots are tagged with family, version, amictl:created-by
         and amictl:source-snapshots.
         """
+        tags = parse_tags(tag_values)
         conn = context.connector()
         target = single_target(conn)
         created = build.from_snapshots(
@@ -152,6 +203,7 @@ def register(cli: click.Group) -> None:
             imds=imds,
             tpm=tpm,
             description=description,
+            extra_tags=tags,
         )
         info(f"registered {created.image_id} ({created.name}) from {', '.join(snapshot_ids)}")
         if wait:
