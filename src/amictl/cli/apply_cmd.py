@@ -20,7 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..durations import format_duration, parse_duration
+from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
     InputError,
@@ -298,7 +298,7 @@ def register(cli: click.Group) -> None:
         _report(result, plan, started, table)
         if result.failed:
             raise PartialFailure(
-                f"{len(result.failed)} actions failed; the rest were done",
+                f"{plural(len(result.failed), 'action')} failed; the rest were done",
                 hint="see `amictl journal`; a failed action is final for this plan: make a new "
                 "plan (it re-derives what is still to do) and apply it",
             )
@@ -360,7 +360,7 @@ def register(cli: click.Group) -> None:
                 "message",
                 "caller",
             ],
-            title=f"{len(rows)} journal entries",
+            title=plural(len(rows), "journal entry", "journal entries"),
         )
 
 

@@ -10,6 +10,7 @@ command (the connector's counts: what the sandbox counts for the bench).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import Any
 import click
 
 from ..aws.session import Connector, Target, aws_error
-from ..durations import parse_duration
+from ..durations import human_duration, parse_duration
 from ..errors import InputError
 from ..inventory import scan
 from ..inventory.collectors import COLLECTORS
@@ -146,9 +147,17 @@ def plan_live(
             err_console().print(f"[yellow]launch permissions not read:[/] {e}", highlight=False)
 
     extra = [inv.by_id[also]] if also and also in inv.by_id else []
-    p = plan_reading_sharing(
-        inv, policy, now, read, created_at=dt.datetime.now(dt.UTC), extra=extra, explain=explain
-    )
+    created_at = dt.datetime.now(dt.UTC)
+    p = plan_reading_sharing(inv, policy, now, read, created_at=created_at)
+    if explain or extra:
+        # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
+        # makes from the same inventory; the second pass (every keep condition evaluated,
+        # the explained image's sharing read) only gives the decision its every reason.
+        plain = p.actions
+        p = plan_reading_sharing(
+            inv, policy, now, read, created_at=created_at, extra=extra, explain=explain
+        )
+        p = dataclasses.replace(p, actions=plain)
     if not from_state and kinds is None:
         st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
     if conn is not None:
@@ -214,12 +223,19 @@ def _home_first(targets: list[Target], home: str) -> list[Target]:
     return sorted(targets, key=lambda t: (t.region != home, t.account, t.region))
 
 
+def cached_age(seconds: int) -> str:
+    """How old the oldest cached launch permission is, as a person says it."""
+    if seconds < 60:
+        return "read less than a minute ago"
+    return f"the oldest read {human_duration(dt.timedelta(seconds=seconds))} ago"
+
+
 def describe_sharing(stats: dict[str, Any]) -> None:
     """One line on stderr: how the plan's launch permissions were read."""
     if stats["live"] or stats["cached"] or stats["failed"]:
         age = stats.get("oldest_cached_seconds")
         cached = f", {stats['cached']} from the state store" if stats["cached"] else ""
         if age is not None:
-            cached += f" (oldest {age // 3600}h{age % 3600 // 60:02d}m)"
+            cached += f" ({cached_age(age)})"
         failed = f", {stats['failed']} could not be read" if stats["failed"] else ""
         info(f"launch permissions: {stats['live']} read live{cached}{failed}")

@@ -259,15 +259,15 @@ def _upgrade(conn: sa.Connection, url: str) -> tuple[SchemaStatus, SchemaStatus]
 
 
 def row_counts(engine: sa.Engine) -> dict[str, int]:
-    """Rows per amictl table present in the store."""
-    from .store import meta
-
+    """Rows per amictl table present in the store: the store's own and those of features
+    with a table of their own (``channel_promotions``), as :func:`all_metadata` finds them."""
+    tables = {t.name: t for m in all_metadata() for t in m.sorted_tables}
     with engine.connect() as conn:
         present = set(sa.inspect(conn).get_table_names())
         return {
-            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in meta.sorted_tables
-            if t.name in present
+            name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+            for name, t in sorted(tables.items())
+            if name in present
         }
 
 
