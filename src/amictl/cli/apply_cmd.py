@@ -404,7 +404,7 @@ def _report(result: ApplyResult, plan: Plan, started: dt.datetime, table: bool) 
     if not table:
         emit(summary)
         return
-    con = out_console()
+    con = out_console(wrap=True)
     con.print(
         f"{len(result.done)} done, {len(result.already_done)} already done earlier, "
         f"{len(result.skipped)} skipped, {len(result.not_found)} not found, "

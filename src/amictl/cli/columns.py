@@ -6,8 +6,9 @@ without when, would not answer what the command was run for. When the declared c
 cannot fit side by side, the listing is printed one record per block (like ``psql \\x``).
 
 Keys are command paths as typed (``"state info"``); ``"ls --deprecated"`` adds columns when
-that option is given. A command printing several tables keeps, in each, the declared
-columns that table has. :func:`amictl.cli.common.emit` looks the running command up here;
+that option is given; in :data:`INSTEAD`, an option that prints another listing declares
+that listing's columns. A command printing several tables (``show``) keeps, in each, the
+declared columns that table has. :func:`amictl.cli.common.emit` looks the running command up here;
 tests/test_columns.py runs every command with table output at 100 columns and checks that
 each declared column is shown.
 """
@@ -47,8 +48,8 @@ DECLARED: dict[str, tuple[str, ...]] = {
     "channels": ("family", "channel", "region", "image_id", "version"),
     # distribution and launch
     "copy": ("source_image_id", "region", "image_id", "state"),
-    "share": ("image_id", "region", "shared"),
-    "unshare": ("image_id", "region", "unshared"),
+    "share": ("image_id", "region", "share"),
+    "unshare": ("image_id", "region", "unshare"),
     "sharing": ("image_id", "name", "who"),
     "launch": ("instance_id", "image_id", "region"),
     # conventions, catalog
@@ -58,18 +59,28 @@ DECLARED: dict[str, tuple[str, ...]] = {
     # cost, audit
     "cost": ("key", "images", "snapshots", "estimate_usd", "scanned_at"),
     "audit": ("severity", "check", "resource", "detail"),
-    "audit --list-checks": ("id", "title"),
     # state, sandbox
     "state info": ("key", "value"),
     "sandbox load": ("alias", "id"),
     # upkeep
-    "bake": ("phase", "name", "status", "bake_id", "instance_id", "action", "reason"),
+    "bake": ("phase", "name", "status"),
     "stale": ("family", "kind", "image_id", "detail"),
+}
+
+# Options that make the command print another listing: its declared columns instead.
+INSTEAD: dict[str, tuple[str, ...]] = {
+    "audit --list-checks": ("id", "severity", "title"),
+    "bake --dry-run": ("phase", "name", "document", "does"),
+    "bake --cleanup": ("bake_id", "instance_id", "action", "reason"),
 }
 
 
 def declared(command: str, params: Mapping[str, Any] | None = None) -> list[str]:
     """The declared columns of ``command`` run with ``params`` (its option values)."""
+    for key, instead in INSTEAD.items():
+        cmd, _, opt = key.partition(" --")
+        if cmd == command and (params or {}).get(opt.replace("-", "_")):
+            return list(instead)
     cols = list(DECLARED.get(command, ()))
     for key, extra in DECLARED.items():
         cmd, sep, opt = key.partition(" --")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 import yaml
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -213,9 +214,9 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def out_console(width: int | None = None, wrap: bool = False) -> Console:
+def out_console(width: int | None = None, wrap: bool = True) -> Console:
     """stdout for people: ``width`` (a table's), else :func:`text_width` (100 for pipes).
-    ``wrap``: prose longer than the width wraps between words (plan, apply, the demo)."""
+    Prose longer than the width wraps between words (``wrap=False``: it does not)."""
     return Console(highlight=False, soft_wrap=not wrap, width=width or text_width())
 
 
@@ -300,13 +301,17 @@ def print_table(
     if fit.folded:
         once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
         title = f"{title} ({once})" if title else f"({once})"
+    if title and cell_len(title) > min(width, fit.width):
+        # A title wider than the table (an ARN said once) is its own line, wrapped to fit.
+        out_console(width, wrap=True).print(escape(title), style="italic")
+        title = None
     table = Table(title=title, show_lines=False, header_style="bold")
     for c in fit.columns:
         prose = c in PROSE
         table.add_column(label(c), no_wrap=not prose, overflow="fold" if prose else "ellipsis")
     for i in range(len(rows)):
         table.add_row(*[cells[c][i] for c in fit.columns])
-    # Wider than the terminal only when the key columns alone do not fit: cells stay whole.
+    # The table fits: what does not is left out, or printed one record per block instead.
     out_console(max(width, fit.width)).print(table)
 
 
@@ -326,7 +331,7 @@ def _print_records(
         title = f"{title} ({once})" if title else f"({once})"
     info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
     if title:
-        con.print(escape(title))
+        out_console(width, wrap=True).print(escape(title))
     lw = min(record_label_width(columns), max(width // 3, 8))
     for i in range(nrows):
         head = f"-[ {i + 1} ]"

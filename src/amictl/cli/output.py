@@ -66,6 +66,7 @@ PROSE = frozenset(
         "hint",
         "incomplete_kinds",
         "value",
+        "does",
     }
 )
 

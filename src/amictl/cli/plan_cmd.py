@@ -292,7 +292,7 @@ def register(cli: click.Group) -> None:
         if settings().output != "table":
             emit(data)
             return
-        con = out_console()
+        con = out_console(wrap=True)
         con.print(
             f"[bold]{ami}[/] {img.name} (family {img.family}, version {img.version}, {img.region})"
         )
