@@ -33,7 +33,7 @@ from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .output import text_width
+from .output import wrap_width
 from .plan_cmd import make_plan, plan_line, print_plan
 
 MAX_PLAN_BYTES = 512 * 1024 * 1024
@@ -234,8 +234,8 @@ def register(cli: click.Group) -> None:
         conn = context.connector()
         prep = prepare(conn, plan, opts, store)
         table = settings().output == "table"
-        width = text_width()
-        con = out_console(width, wrap=True)
+        width = wrap_width()
+        con = out_console()
         if table:
             if remaining is not None:
                 by_id = {a.id: a for a in plan.actions}
@@ -404,7 +404,7 @@ def _report(result: ApplyResult, plan: Plan, started: dt.datetime, table: bool) 
     if not table:
         emit(summary)
         return
-    con = out_console(wrap=True)
+    con = out_console()
     con.print(
         f"{len(result.done)} done, {len(result.already_done)} already done earlier, "
         f"{len(result.skipped)} skipped, {len(result.not_found)} not found, "

@@ -9,7 +9,7 @@ Keys are command paths as typed (``"state info"``); ``"ls --deprecated"`` adds c
 that option is given; in :data:`INSTEAD`, an option that prints another listing declares
 that listing's columns. A command printing several tables (``show``) keeps, in each, the
 declared columns that table has. :func:`amictl.cli.common.emit` looks the running command up here;
-tests/test_columns.py runs every command with table output at 100 columns and checks that
+tests/test_newcomer_cli.py runs every command with table output at 100 columns and checks that
 each declared column is shown.
 """
 

@@ -29,6 +29,7 @@ from .output import (
     record_lines,
     terminal_width,
     text_width,
+    width_known,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,9 +215,12 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def out_console(width: int | None = None, wrap: bool = True) -> Console:
+def out_console(width: int | None = None, wrap: bool | None = None) -> Console:
     """stdout for people: ``width`` (a table's), else :func:`text_width` (100 for pipes).
-    Prose longer than the width wraps between words (``wrap=False``: it does not)."""
+    Prose longer than the width wraps between words when the width is known (a terminal,
+    or $COLUMNS); piped output keeps its lines whole (``wrap`` overrides)."""
+    if wrap is None:
+        wrap = width_known()
     return Console(highlight=False, soft_wrap=not wrap, width=width or text_width())
 
 
@@ -303,7 +307,7 @@ def print_table(
         title = f"{title} ({once})" if title else f"({once})"
     if title and cell_len(title) > min(width, fit.width):
         # A title wider than the table (an ARN said once) is its own line, wrapped to fit.
-        out_console(width, wrap=True).print(escape(title), style="italic")
+        out_console(width).print(escape(title), style="italic")
         title = None
     table = Table(title=title, show_lines=False, header_style="bold")
     for c in fit.columns:
@@ -331,7 +335,7 @@ def _print_records(
         title = f"{title} ({once})" if title else f"({once})"
     info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
     if title:
-        out_console(width, wrap=True).print(escape(title))
+        out_console(width).print(escape(title))
     lw = min(record_label_width(columns), max(width // 3, 8))
     for i in range(nrows):
         head = f"-[ {i + 1} ]"

@@ -34,7 +34,7 @@ def register(cli: click.Group) -> None:
         Everything it writes goes to a temporary directory, removed when it ends (also on
         an error); --report FILE keeps the HTML report.
         """
-        con = out_console(wrap=True)
+        con = out_console()
         # Everything the demo writes (sandbox home, state store) is removed when it ends.
         with tempfile.TemporaryDirectory(prefix="amictl-demo-", ignore_cleanup_errors=True) as wd:
             _run_demo(con, wd, seed, report_path)

@@ -12,6 +12,7 @@ from ..durations import plural
 from ..inventory import scan
 from ..policy import plan as make_plan
 from .demo_recyclebin import ensure_rule, show_restore
+from .output import wrap_width
 from .plan_cmd import plan_line
 
 LISTED = ("deregister", "delete-snapshot")
@@ -41,7 +42,7 @@ def run_apply(ctx: Any) -> None:
         if a.type in LISTED or st != "done":
             listed.append(a.id)
             head = f"  {st:<7} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id} "
-            plan_line(con, head, msg, con.width)
+            plan_line(con, head, msg, wrap_width())
 
     result = execute(ctx.conn, ctx.store, prep, ApplyOptions(), progress)
     ctx.result = result

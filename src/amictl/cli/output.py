@@ -12,8 +12,9 @@ new command gets the same behaviour by passing its rows and columns:
   dropped: when they cannot fit, the listing is printed one record per block, like
   ``psql \\x`` (:attr:`Fitted.records`), instead of as a narrower table;
 - an empty listing says "none" instead of printing headers only;
-- text that is not a table (rules, plan lines) fits :func:`text_width`: $COLUMNS, else the
-  terminal's, else 100 for pipes (:func:`hanging` wraps a reason under its action).
+- text that is not a table (rules, plan lines, prose) fits :func:`text_width`: $COLUMNS,
+  else the terminal's (:func:`hanging` wraps a reason under its action); piped output
+  without $COLUMNS draws 100-column rules and keeps one line per item.
 """
 
 from __future__ import annotations
@@ -186,6 +187,19 @@ def terminal_width() -> int:
 
 PIPE_TEXT_WIDTH = 100
 """Rules and wrapped text of piped output (no terminal): 100 columns, not the 220 of tables."""
+
+
+def width_known() -> bool:
+    """Whether there is a width to fit: $COLUMNS, or a terminal. Piped output without
+    $COLUMNS keeps one line per item (grep, awk, CI logs): only its rules are 100 wide."""
+    env = os.environ.get("COLUMNS", "")
+    return (env.isdigit() and int(env) > 0) or sys.stdout.isatty()
+
+
+def wrap_width() -> int:
+    """The width plan lines and prose wrap to: :func:`text_width` when it is known (a
+    terminal, or $COLUMNS), else no limit."""
+    return text_width() if width_known() else 10**6
 
 
 def text_width() -> int:

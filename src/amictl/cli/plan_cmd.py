@@ -19,7 +19,7 @@ from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .output import hanging, text_width
+from .output import hanging, text_width, wrap_width
 from .scan_facts import describe_sharing, parse_max_age, plan_live, sharing_options
 
 
@@ -112,8 +112,8 @@ def plan_line(
 
 
 def print_plan(p: Plan) -> None:
-    width = text_width()
-    con = out_console(width, wrap=True)
+    width = wrap_width()
+    con = out_console(text_width())
     if not p.inventory["complete"]:
         con.print(
             "[yellow]The inventory is INCOMPLETE[/] "
@@ -292,7 +292,7 @@ def register(cli: click.Group) -> None:
         if settings().output != "table":
             emit(data)
             return
-        con = out_console(wrap=True)
+        con = out_console()
         con.print(
             f"[bold]{ami}[/] {img.name} (family {img.family}, version {img.version}, {img.region})"
         )
