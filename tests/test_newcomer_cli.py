@@ -431,3 +431,26 @@ def test_demo_fits_100_columns_and_leaves_no_files(tmp_path, monkeypatch):
     assert not wide, wide[:3]
     assert list(tmp_path.iterdir()) == []  # sandbox home, state store, report, recipes: gone
     assert "--report FILE" in " ".join(out.split())
+
+
+def test_a_declaration_says_what_identifies_a_row_and_markup_has_no_width(capsys):
+    # audit: the resource identifies a finding; its name and region may go, the check not
+    rows = [
+        {
+            "severity": ["[bold red]critical[/]", "[red]high[/]"][i],
+            "check": ["untrusted-share", "public-image"][i],
+            "resource": f"123456789012/eu-west-{i}",
+            "region": f"eu-west-{i}",
+            "name": f"web-server-{i}.0.0",
+            "detail": "arn:aws:organizations::123456789012:organization/o-abc123def4 x",
+        }
+        for i in range(2)
+    ]
+    cols = list(rows[0])
+    keep = ["severity", "check", "resource", "detail"]
+    with click.Context(cli):
+        print_table(rows, cols, title="2 audit findings", width=100, keep=keep)
+    out = capsys.readouterr().out
+    assert "┃ severity" in out and "-[ " not in out  # a table: markup is not counted as width
+    assert {"severity", "check", "resource", "detail"} <= shown_labels(out)
+    assert max(len(line) for line in out.splitlines()) <= 100

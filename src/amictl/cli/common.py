@@ -17,6 +17,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .output import (
     PROSE,
@@ -292,9 +293,13 @@ def print_table(
         out_console(width).print(f"{escape(title)}: none" if title else "none")
         return
     cells = {c: [cell(r.get(c), c) for r in rows] for c in columns}
-    fit = fit_columns(columns, cells, width, drop, keep)
+    # A cell is rich markup (audit colours its severity): widths are those of its text.
+    plain = {
+        c: [Text.from_markup(v).plain if "[" in v else v for v in vs] for c, vs in cells.items()
+    }
+    fit = fit_columns(columns, plain, width, drop, keep)
     if fit.records:
-        _print_records(cells, fit.columns, len(rows), width, title, fit.folded)
+        _print_records(plain, fit.columns, len(rows), width, title, fit.folded)
         return
     if fit.dropped or fit.empty:
         said = [", ".join(label(c) for c in fit.dropped)] if fit.dropped else []

@@ -95,6 +95,8 @@ KEY = frozenset(
 
 PROSE_MIN = 24
 """A prose column is squeezed to no less than this many characters (or its longest word)."""
+PROSE_WORD_MAX = 32
+"""A longer word in prose (an ARN in a finding's detail) is folded rather than kept whole."""
 
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 _TIME_KEY_RE = re.compile(
@@ -260,7 +262,7 @@ def _minimum(col: str, cells: Sequence[str]) -> int:
     longest_word = max(
         [cell_len(w) for c in cells for w in c.split()] + [cell_len(label(col))], default=0
     )
-    return min(nat, max(PROSE_MIN, longest_word))
+    return min(nat, max(PROSE_MIN, min(longest_word, PROSE_WORD_MAX)))
 
 
 def table_width(widths: Sequence[int]) -> int:
@@ -286,16 +288,23 @@ def fit_columns(
     Until the table fits, in this order: a column with the same value in every row is
     said once (``folded``, e.g. the account of a one-account listing); an empty column
     goes; then the columns of ``drop`` go, lowest value first (by default every column
-    that does not identify the row, from the right). Ids, names and the columns of
-    ``keep`` (what the command exists for) are never dropped, and no column is narrowed
+    that does not identify the row, from the right). Ids, and names or else the columns
+    of ``keep`` (what the command exists for), are never dropped; no column is narrowed
     below its longest value except prose, which wraps. When what is left still does not
     fit, ``records`` says to print one record per block instead.
     """
     cols = list(columns)
     kept = set(keep)
+
+    def protected(c: str) -> bool:
+        # A declaration says what identifies a row of this listing (with the ids);
+        # without one, ids and names do.
+        return c in kept or c == "id" or c.endswith("_id") if kept else never_dropped(c)
+
     nrows = len(next(iter(cells.values()), []))
-    order = list(drop) if drop is not None else [c for c in reversed(cols) if c not in KEY]
-    order = [c for c in order if c in cols and not never_dropped(c) and c not in kept]
+    if drop is None:  # from the right; without a declaration, what identifies a row stays
+        drop = [c for c in reversed(cols) if kept or c not in KEY]
+    order = [c for c in drop if c in cols and not protected(c)]
     same = [
         c
         for c in cols
