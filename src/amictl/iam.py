@@ -36,6 +36,17 @@ COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 
+# Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
+NO_AWS_COMMANDS: dict[str, str] = {
+    "journal": "it reads the state store only",
+    "state": "it works on the state store only",
+    "policy": "it checks a policy file",
+    "recipe": "it checks a recipe file",
+    "iam-policy": "it prints a policy document",
+    "sandbox": "it runs the local sandbox, not AWS",
+    "demo": "it runs against its own private sandbox",
+}
+
 
 def permissions(command: str) -> set[str]:
     if command not in COMMANDS:

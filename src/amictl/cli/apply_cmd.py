@@ -20,7 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..durations import format_duration, parse_duration
+from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
     InputError,
@@ -33,7 +33,8 @@ from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .plan_cmd import make_plan, print_plan
+from .output import wrap_width
+from .plan_cmd import make_plan, plan_line, print_plan
 
 MAX_PLAN_BYTES = 512 * 1024 * 1024
 
@@ -245,6 +246,7 @@ def register(cli: click.Group) -> None:
         conn = context.connector()
         prep = prepare(conn, plan, opts, store)
         table = settings().output == "table"
+        width = wrap_width()
         con = out_console()
         if table:
             if remaining is not None:
@@ -290,10 +292,12 @@ def register(cli: click.Group) -> None:
         def progress(a, st, msg):  # type: ignore[no-untyped-def]
             if table:
                 colour = {"done": "green", "skipped": "yellow", "failed": "red"}.get(st, "cyan")
-                con.print(
+                head = f"  {st:<9} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id} "
+                markup = (
                     f"  [{colour}]{st:<9}[/] {escape(a.id):<5} {a.type:<16} "
-                    f"{a.snapshot_id or a.image_id}  [dim]{escape(msg)}[/]"
+                    f"{a.snapshot_id or a.image_id} "
                 )
+                plan_line(con, head, msg, width, markup)
 
         started = dt.datetime.now(dt.UTC)
         try:
@@ -306,7 +310,7 @@ def register(cli: click.Group) -> None:
         _report(result, plan, started, table)
         if result.failed:
             raise PartialFailure(
-                f"{len(result.failed)} actions failed; the rest were done",
+                f"{plural(len(result.failed), 'action')} failed; the rest were done",
                 hint="see `amictl journal`; a failed action is final for this plan: make a new "
                 "plan (it re-derives what is still to do) and apply it",
             )
@@ -322,7 +326,7 @@ def register(cli: click.Group) -> None:
     def iam_policy(commands: tuple[str, ...], persona: str | None) -> None:
         """The least-privilege IAM policy for the given commands (generated from the registries),
         or for a persona (--persona builder|releaser|consumer|retirer|auditor)."""
-        from ..iam import COMMANDS, policy_document
+        from ..iam import COMMANDS, NO_AWS_COMMANDS, policy_document
 
         if persona:
             from ..personas import policy
@@ -333,12 +337,17 @@ def register(cli: click.Group) -> None:
             return
         if not commands:
             raise InputError("give the commands (or --persona)", key="COMMANDS")
-        bad = [c for c in commands if c not in COMMANDS]
+        bad = [c for c in commands if c not in COMMANDS and c not in NO_AWS_COMMANDS]
         if bad:
             raise InputError(
-                f"unknown command(s): {', '.join(bad)}", hint="one of: " + ", ".join(COMMANDS)
+                f"unknown command(s): {', '.join(bad)}",
+                hint="one of: " + ", ".join([*COMMANDS, *NO_AWS_COMMANDS]),
             )
-        click.echo(json.dumps(policy_document(list(commands)), indent=2))
+        for c in dict.fromkeys(c for c in commands if c in NO_AWS_COMMANDS):
+            info(f"{c} needs no AWS permissions: {NO_AWS_COMMANDS[c]}")
+        aws = [c for c in commands if c in COMMANDS]
+        if aws:
+            click.echo(json.dumps(policy_document(aws), indent=2))
 
     @cli.command("journal")
     @click.option(
@@ -378,7 +387,7 @@ def register(cli: click.Group) -> None:
                 "message",
                 "caller",
             ],
-            title=f"{len(rows)} journal entries",
+            title=plural(len(rows), "journal entry", "journal entries"),
         )
 
 

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from .. import audit, conventions
+from ..durations import plural
 from ..errors import AmictlError, PartialFailure
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -83,7 +84,7 @@ def print_findings(result: audit.AuditResult) -> None:
         row["severity"] = f"[{COLOURS[f.severity]}]{f.severity}[/]"
         rows.append(row)
     if rows:
-        emit(rows, COLUMNS[:-1], title=f"{len(rows)} audit findings")
+        emit(rows, COLUMNS[:-1], title=plural(len(rows), "audit finding"))
         con.print("[bold]How to fix[/] (shown for the first finding of each check):")
         seen: set[str] = set()
         for f in result.findings:
@@ -144,8 +145,8 @@ def register(cli: click.Group) -> None:
         failing = result.at_or_above(fail_on) if fail_on else []
         if failing:
             raise AmictlError(
-                f"{len(failing)} findings at {fail_on} or above (--fail-on {fail_on})",
-                hint="each finding's fix column says what to do",
+                f"{plural(len(failing), 'finding')} at {fail_on} or above (--fail-on {fail_on})",
+                hint="the How to fix lines (-o json: each finding's fix) say what to do",
             )
         if result.incomplete:
             raise PartialFailure(

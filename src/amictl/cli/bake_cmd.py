@@ -20,6 +20,7 @@ from ..creation.create import single_target
 from ..creation.recipe import json_schema, load_recipe, max_age_option
 from ..creation.runsteps import Waits
 from ..creation.stale import stale_reason
+from ..durations import plural
 from ..errors import AmictlError, InputError, PartialFailure
 from . import context
 from .common import emit, global_options, info, settings
@@ -234,7 +235,7 @@ def register(cli: click.Group) -> None:
             if recipe_file:
                 raise InputError("--cleanup takes no RECIPE", key="--cleanup")
             rows = cleanup_bakes(conn, conn.targets(), context.store())
-            emit(rows, CLEANUP_COLUMNS, title=f"{len(rows)} leftovers of killed bakes")
+            emit(rows, CLEANUP_COLUMNS, title=plural(len(rows), "leftover") + " of killed bakes")
             return
         if not recipe_file:
             raise InputError("give a RECIPE (or --cleanup)", key="RECIPE")
@@ -323,9 +324,9 @@ def register(cli: click.Group) -> None:
         rows = find_stale(
             inv, dt.datetime.now(dt.UTC), days, context.connector(), list(families) or None
         )
-        emit(rows, STALE_COLUMNS, title=f"{len(rows)} stale findings")
+        emit(rows, STALE_COLUMNS, title=plural(len(rows), "stale finding"))
         if strict and rows:
             raise AmictlError(
-                f"{len(rows)} stale findings (--strict)",
+                f"{plural(len(rows), 'stale finding')} (--strict)",
                 hint="bake new versions (`amictl bake RECIPE --if-stale`)",
             )

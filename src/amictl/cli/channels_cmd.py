@@ -9,6 +9,7 @@ import click
 from .. import channels
 from ..aws.session import Connector, Target
 from ..creation import bake_journal
+from ..durations import plural
 from ..errors import AmictlError
 from ..model import FamilyRule
 from . import context
@@ -95,7 +96,7 @@ def register(cli: click.Group) -> None:
             row["recipe_sha256"] = lin.get("recipe_sha256")
             row["recipe"] = (lin.get("recipe_sha256") or "")[:12] or None
             row["bake"] = lin or None
-        emit(rows, VERSION_COLUMNS, title=f"family {family}: {len(rows)} versions")
+        emit(rows, VERSION_COLUMNS, title=f"family {family}: {plural(len(rows), 'version')}")
         if not rows:
             info(f"no owned image of family {family} in {', '.join(inv.regions)}")
 
@@ -208,7 +209,7 @@ def register(cli: click.Group) -> None:
         """Every release channel (of FAMILY): region, image id, version, when it was updated."""
         conn = context.connector()
         rows = channels.list_channels(conn, conn.targets(), family)
-        emit(rows, CHANNEL_COLUMNS, title=f"{len(rows)} channels")
+        emit(rows, CHANNEL_COLUMNS, title=plural(len(rows), "channel"))
 
     @channels_group.command("history")
     @click.argument("family")

@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 
 import click
 import yaml
+from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .output import (
     PROSE,
@@ -23,7 +26,11 @@ from .output import (
     json_default,
     label,
     normalize_times,
+    record_label_width,
+    record_lines,
     terminal_width,
+    text_width,
+    width_known,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -230,8 +237,13 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def out_console(width: int | None = None) -> Console:
-    return Console(highlight=False, soft_wrap=True, width=width or terminal_width())
+def out_console(width: int | None = None, wrap: bool | None = None) -> Console:
+    """stdout for people: ``width`` (a table's), else :func:`text_width` (100 for pipes).
+    Prose longer than the width wraps between words when the width is known (a terminal,
+    or $COLUMNS); piped output keeps its lines whole (``wrap`` overrides)."""
+    if wrap is None:
+        wrap = width_known()
+    return Console(highlight=False, soft_wrap=not wrap, width=width or text_width())
 
 
 def info(msg: str) -> None:
@@ -249,12 +261,15 @@ def emit(
     title: str | None = None,
     table_rows: list[dict[str, Any]] | None = None,
     drop: Sequence[str] | None = None,
+    keep: Sequence[str] | None = None,
 ) -> None:
     """Print ``data`` in the chosen output format. Tables use ``columns`` (or all keys).
 
     Times are written one way (``2026-11-26T10:00:00Z``) in every format. A table wider
     than the terminal leaves out columns, ``drop`` first (lowest value first; by default
-    the rightmost that do not identify the row), and says which on stderr.
+    the rightmost that do not identify the row), and says which on stderr. ``keep``
+    (default: what the command declares in :mod:`amictl.cli.columns`) is never left out:
+    when it cannot fit, the table becomes one record per block.
     """
     fmt = settings().output
     if fmt == "json":
@@ -277,7 +292,11 @@ def emit(
             w.writerow([cell(r.get(c), c) for c in cols])
         click.echo(buf.getvalue(), nl=False)
         return
-    print_table(rows, cols, title=title, drop=drop)
+    if keep is None:
+        from .columns import declared_here
+
+        keep = declared_here()
+    print_table(rows, cols, title=title, drop=drop, keep=[c for c in keep if c in cols])
 
 
 def print_table(
@@ -286,11 +305,23 @@ def print_table(
     title: str | None = None,
     drop: Sequence[str] | None = None,
     width: int | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
-    """A table fitted to the terminal: columns dropped (and named), never ids wrapped."""
+    """A table fitted to the terminal: columns dropped (and named), never ids wrapped,
+    never the ``keep`` columns: one record per block when those cannot fit."""
     width = width or terminal_width()
+    if not rows:
+        out_console(width).print(f"{escape(title)}: none" if title else "none")
+        return
     cells = {c: [cell(r.get(c), c) for r in rows] for c in columns}
-    fit = fit_columns(columns, cells, width, drop)
+    # A cell is rich markup (audit colours its severity): widths are those of its text.
+    plain = {
+        c: [Text.from_markup(v).plain if "[" in v else v for v in vs] for c, vs in cells.items()
+    }
+    fit = fit_columns(columns, plain, width, drop, keep)
+    if fit.records:
+        _print_records(plain, fit.columns, len(rows), width, title, fit.folded)
+        return
     if fit.dropped or fit.empty:
         said = [", ".join(label(c) for c in fit.dropped)] if fit.dropped else []
         said += [f"empty: {', '.join(label(c) for c in fit.empty)}"] if fit.empty else []
@@ -300,14 +331,44 @@ def print_table(
     if fit.folded:
         once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
         title = f"{title} ({once})" if title else f"({once})"
+    if title and cell_len(title) > min(width, fit.width):
+        # A title wider than the table (an ARN said once) is its own line, wrapped to fit.
+        out_console(width).print(escape(title), style="italic")
+        title = None
     table = Table(title=title, show_lines=False, header_style="bold")
     for c in fit.columns:
         prose = c in PROSE
         table.add_column(label(c), no_wrap=not prose, overflow="fold" if prose else "ellipsis")
     for i in range(len(rows)):
         table.add_row(*[cells[c][i] for c in fit.columns])
-    # Wider than the terminal only when the key columns alone do not fit: cells stay whole.
+    # The table fits: what does not is left out, or printed one record per block instead.
     out_console(max(width, fit.width)).print(table)
+
+
+def _print_records(
+    cells: dict[str, list[str]],
+    columns: Sequence[str],
+    nrows: int,
+    width: int,
+    title: str | None,
+    folded: dict[str, str],
+) -> None:
+    """One block per row (like ``psql \\x``): a numbered rule, then ``label  value``
+    lines; a long value wraps under itself within ``width``."""
+    con = out_console(width)
+    if folded:
+        once = ", ".join(f"{label(c)} {v}" for c, v in folded.items())
+        title = f"{title} ({once})" if title else f"({once})"
+    info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
+    if title:
+        out_console(width).print(escape(title))
+    lw = min(record_label_width(columns), max(width // 3, 8))
+    for i in range(nrows):
+        head = f"-[ {i + 1} ]"
+        con.print(escape(head + "-" * max(0, min(width, 40) - len(head))))
+        for c in columns:
+            for line in record_lines(label(c), cells[c][i], lw, width):
+                con.print(escape(line))
 
 
 def progress_enabled() -> bool:

@@ -8,6 +8,7 @@ import tempfile
 from collections import Counter
 
 import click
+from rich.console import Console
 
 from ..aws.session import AwsConfig, Connector
 from ..durations import plural
@@ -20,46 +21,63 @@ from .common import global_options, out_console
 def register(cli: click.Group) -> None:
     @cli.command("demo")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the demo fleet.")
+    @click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Keep the demo's HTML report in this file (the demo's other files are removed).",
+    )
     @global_options
-    def demo(seed: int) -> None:
-        """Start a private sandbox, seed the demo fleet and walk through the lifecycle."""
-        con = out_console()
-        workdir = tempfile.mkdtemp(prefix="amictl-demo-")
-        con.rule("[bold]amictl demo")
-        con.print(
-            "Starting a private sandbox (moto + the amictl AWS-behaviour layer) on a free port..."
-        )
-        with Sandbox(os.path.join(workdir, "sandbox")) as sb:
-            result = sb.load_builtin("demo", seed=seed)
-            c = result["counts"]
-            con.print(
-                f"Seeded the demo fleet in {result['seconds']:.2f} s: {c['images']} images, "
-                f"{c['snapshots']} snapshots, {c['instances']} instances, {c['launch_templates']} launch "
-                f"templates, {c['launch_configurations']} launch configurations, "
-                f"{c['auto_scaling_groups']} ASGs, {c['ssm_parameters']} SSM parameters "
-                f"in {', '.join(result['regions'])}."
-            )
-            conn = Connector(
-                AwsConfig(
-                    regions=list(result["regions"]),
-                    endpoint_url=sb.endpoint,
-                    access_key=SANDBOX_ACCESS_KEY,
-                    secret_key=SANDBOX_SECRET_KEY,
-                )
-            )
-            store = Store(f"sqlite:///{os.path.join(workdir, 'state.db')}")
-            ctx = DemoContext(con, conn, store, result["aliases"])
-            ctx.step_inventory()
-            from .demo_lifecycle import run_lifecycle
+    def demo(seed: int, report_path: str | None) -> None:
+        """Start a private sandbox, seed the demo fleet and walk through the lifecycle.
 
-            run_lifecycle(ctx)
-            __import__(f"{__package__}.demo_bake", fromlist=["run_bakes"]).run_bakes(ctx, sb)
-            __import__(f"{__package__}.demo_report", fromlist=["x"]).run_report(ctx)  # issue 11
+        Everything it writes goes to a temporary directory, removed when it ends (also on
+        an error); --report FILE keeps the HTML report.
+        """
+        con = out_console()
+        # Everything the demo writes (sandbox home, state store) is removed when it ends.
+        with tempfile.TemporaryDirectory(prefix="amictl-demo-", ignore_cleanup_errors=True) as wd:
+            _run_demo(con, wd, seed, report_path)
         con.rule("[bold]done")
         con.print(
-            "The sandbox is stopped; nothing is left running. Point the same commands at AWS with "
-            "--profile / --region (see README)."
+            "The sandbox is stopped and its files are removed; nothing is left running. Point "
+            "the same commands at AWS with --profile / --region (see README)."
         )
+
+
+def _run_demo(con: Console, workdir: str, seed: int, report_path: str | None) -> None:
+    con.rule("[bold]amictl demo")
+    con.print(
+        "Starting a private sandbox (moto + the amictl AWS-behaviour layer) on a free port..."
+    )
+    with Sandbox(os.path.join(workdir, "sandbox")) as sb:
+        result = sb.load_builtin("demo", seed=seed)
+        c = result["counts"]
+        con.print(
+            f"Seeded the demo fleet in {result['seconds']:.2f} s: {c['images']} images, "
+            f"{c['snapshots']} snapshots, {c['instances']} instances, {c['launch_templates']} launch "
+            f"templates, {c['launch_configurations']} launch configurations, "
+            f"{c['auto_scaling_groups']} ASGs, {c['ssm_parameters']} SSM parameters "
+            f"in {', '.join(result['regions'])}."
+        )
+        conn = Connector(
+            AwsConfig(
+                regions=list(result["regions"]),
+                endpoint_url=sb.endpoint,
+                access_key=SANDBOX_ACCESS_KEY,
+                secret_key=SANDBOX_SECRET_KEY,
+            )
+        )
+        store = Store(f"sqlite:///{os.path.join(workdir, 'state.db')}")
+        ctx = DemoContext(con, conn, store, result["aliases"])
+        ctx.workdir, ctx.report_path = workdir, report_path
+        ctx.step_inventory()
+        from .demo_lifecycle import run_lifecycle
+
+        run_lifecycle(ctx)
+        __import__(f"{__package__}.demo_bake", fromlist=["run_bakes"]).run_bakes(ctx, sb)
+        __import__(f"{__package__}.demo_report", fromlist=["x"]).run_report(ctx)  # issue 11
+        store.engine.dispose()
 
 
 class DemoContext:
@@ -69,6 +87,8 @@ class DemoContext:
         self.store = store
         self.aliases = aliases
         self.inv = None
+        self.workdir = ""
+        self.report_path: str | None = None
 
     def step_inventory(self) -> None:
         con = self.con

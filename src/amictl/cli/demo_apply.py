@@ -12,6 +12,8 @@ from ..durations import plural
 from ..inventory import scan
 from ..policy import plan as make_plan
 from .demo_recyclebin import ensure_rule, show_restore
+from .output import wrap_width
+from .plan_cmd import plan_line
 
 LISTED = ("deregister", "delete-snapshot")
 UNLISTED_WORDS = {"mark": "mark", "deprecate": "deprecation", "disable": "disabling"}
@@ -39,9 +41,8 @@ def run_apply(ctx: Any) -> None:
     def progress(a, st, msg):  # type: ignore[no-untyped-def]
         if a.type in LISTED or st != "done":
             listed.append(a.id)
-            con.print(
-                f"  {st:<7} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id}  [dim]{msg}[/]"
-            )
+            head = f"  {st:<7} {a.id:<5} {a.type:<16} {a.snapshot_id or a.image_id} "
+            plan_line(con, head, msg, wrap_width())
 
     result = execute(ctx.conn, ctx.store, prep, ApplyOptions(), progress)
     ctx.result = result

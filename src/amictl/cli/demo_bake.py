@@ -62,7 +62,7 @@ def run_bakes(ctx: Any, sandbox: Any) -> None:
     con.rule("8. Upkeep: bake, test, promote (SSM Run Command outcomes set in the sandbox)")
     first = ctx.conn.targets()[0]
     target = Target(first.account, "us-east-1", first.role_arn)
-    workdir = tempfile.mkdtemp(prefix="amictl-demo-recipes-")
+    workdir = tempfile.mkdtemp(prefix="recipes-", dir=getattr(ctx, "workdir", None) or None)
 
     def show(e: dict[str, Any]) -> None:
         line = describe_event(e)

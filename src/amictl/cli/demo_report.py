@@ -67,11 +67,17 @@ def run_report(ctx: Any) -> str:
         n = sum(1 for x in findings if x["check"] == f["check"])
         con.print(f"    {f['severity']:<8} {f['check']:<30} x{n:<3} fix: {escape(f['fix'])}")
     workdir = os.path.dirname(ctx.store.engine.url.database or ".")
-    path = os.path.join(workdir, "amictl-report.html")
+    kept = getattr(ctx, "report_path", None)
+    path = kept or os.path.join(workdir, "amictl-report.html")
     size = write_report(path, data)
     con.print(
-        f"`amictl report --html`: [bold]{path}[/] ({size / 1e6:.1f} MB, one self-contained file: "
-        "charts of cost by family and over time, ages, lineage; the audit, the plan, the journal). "
-        "Open it in a browser; it works offline."
+        f"`amictl report --html`: [bold]{escape(path)}[/] ({size / 1e6:.1f} MB, one self-contained "
+        "file: charts of cost by family and over time, ages, lineage; the audit, the plan, the "
+        "journal). "
+        + (
+            "Open it in a browser; it works offline."
+            if kept
+            else "It is removed with the demo's other files: `amictl demo --report FILE` keeps it."
+        )
     )
     return path

@@ -324,5 +324,5 @@ def register(cli: click.Group) -> None:
                 "origin",
                 "monthly_cost_usd",
             ],
-            title=f"{len(rows)} snapshots",
+            title=plural(len(rows), "snapshot"),
         )

@@ -9,7 +9,7 @@ import click
 from .. import launch as launching
 from ..errors import InputError
 from . import context
-from .common import emit, global_options, info
+from .common import emit, global_options, info, settings
 
 
 def register(cli: click.Group) -> None:
@@ -92,7 +92,9 @@ def register(cli: click.Group) -> None:
             dry_run=dry_run,
         )
         if dry_run:
-            info(f"dry run: RunInstances {res.get('dry_run_result', 'checked')}")
+            info(f"dry run: RunInstances {res.get('dry_run_result', 'checked')}; nothing launched")
+            if settings().output == "table":
+                return  # no table titled "launched" for what was not launched
         rows = [
             {"instance_id": i, "image_id": res["image_id"], "region": res["region"]}
             for i in res["instance_ids"]

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from .. import conventions
+from ..durations import plural
 from ..errors import AmictlError, PartialFailure
 from ..inventory.scan import scan
 from . import context
@@ -61,7 +62,7 @@ def register(cli: click.Group) -> None:
         }
         if fix:
             if table and violations:
-                emit(data, COLUMNS, f"{len(violations)} violations", data["violations"])
+                emit(data, COLUMNS, plural(len(violations), "violation"), data["violations"])
             _fix(conn, targets, inv.images, conv, yes, table, data)
             if incomplete:
                 raise PartialFailure(
@@ -71,7 +72,7 @@ def register(cli: click.Group) -> None:
             return
         if table:
             if violations:
-                emit(data, COLUMNS, f"{len(violations)} violations", data["violations"])
+                emit(data, COLUMNS, plural(len(violations), "violation"), data["violations"])
             else:
                 info(f"{data['images']} images: no violations of {conv.path}")
         else:
@@ -83,7 +84,7 @@ def register(cli: click.Group) -> None:
             )
         if strict and violations:
             raise AmictlError(
-                f"{len(violations)} convention violations (--strict)",
+                f"{plural(len(violations), 'convention violation')} (--strict)",
                 hint="`amictl lint --fix` adds family/version tags the names give",
             )
 
@@ -101,7 +102,9 @@ def _fix(
     data["fix"] = plan.to_dict()
     con = out_console()
     if table:
-        con.print(f"[bold]Fix plan {plan.checksum[:12]}[/]: {len(plan.actions)} tag actions")
+        con.print(
+            f"[bold]Fix plan {plan.checksum[:12]}[/]: {plural(len(plan.actions), 'tag action')}"
+        )
         for a in plan.actions:
             tags = ", ".join(f"{k}={v}" for k, v in a["tags"].items())
             con.print(
@@ -142,6 +145,6 @@ def _fix(
         )
     if result.failed:
         raise PartialFailure(
-            f"{len(result.failed)} tag actions failed; the rest were done",
+            f"{plural(len(result.failed), 'tag action')} failed; the rest were done",
             hint="see `amictl journal`; run `amictl lint --fix` again",
         )

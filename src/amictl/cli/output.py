@@ -7,7 +7,14 @@ new command gets the same behaviour by passing its rows and columns:
   (:func:`normalize_times`);
 - a table wider than the terminal drops its lowest-value columns first and says which
   (:func:`fit_columns`); ids, names and times are never wrapped, only prose columns
-  (reasons, details, messages) wrap between words.
+  (reasons, details, messages) wrap between words;
+- the columns a command exists for (declared in :mod:`amictl.cli.columns`) are never
+  dropped: when they cannot fit, the listing is printed one record per block, like
+  ``psql \\x`` (:attr:`Fitted.records`), instead of as a narrower table;
+- an empty listing says "none" instead of printing headers only;
+- text that is not a table (rules, plan lines, prose) fits :func:`text_width`: $COLUMNS,
+  else the terminal's (:func:`hanging` wraps a reason under its action); piped output
+  without $COLUMNS draws 100-column rules and keeps one line per item.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +67,7 @@ PROSE = frozenset(
         "hint",
         "incomplete_kinds",
         "value",
+        "does",
     }
 )
 
@@ -86,6 +95,8 @@ KEY = frozenset(
 
 PROSE_MIN = 24
 """A prose column is squeezed to no less than this many characters (or its longest word)."""
+PROSE_WORD_MAX = 32
+"""A longer word in prose (an ARN in a finding's detail) is folded rather than kept whole."""
 
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 _TIME_KEY_RE = re.compile(
@@ -176,6 +187,55 @@ def terminal_width() -> int:
     return 220
 
 
+PIPE_TEXT_WIDTH = 100
+"""Rules and wrapped text of piped output (no terminal): 100 columns, not the 220 of tables."""
+
+
+def width_known() -> bool:
+    """Whether there is a width to fit: $COLUMNS, or a terminal. Piped output without
+    $COLUMNS keeps one line per item (grep, awk, CI logs): only its rules are 100 wide."""
+    env = os.environ.get("COLUMNS", "")
+    return (env.isdigit() and int(env) > 0) or sys.stdout.isatty()
+
+
+def wrap_width() -> int:
+    """The width plan lines and prose wrap to: :func:`text_width` when it is known (a
+    terminal, or $COLUMNS), else no limit."""
+    return text_width() if width_known() else 10**6
+
+
+def text_width() -> int:
+    """The width of text that is not a table: $COLUMNS, else the terminal's, else 100."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return PIPE_TEXT_WIDTH
+
+
+def hanging(head: str, tail: str, width: int, indent: int = 8) -> list[str]:
+    """``head`` then ``tail`` on one line when it fits ``width``; else ``head`` alone and
+    ``tail`` wrapped under it, indented (a plan line's reason under its action). Plain
+    text: markup is added by the caller after wrapping."""
+    if not tail:
+        return [head.rstrip()]
+    one = f"{head} {tail}" if head else tail
+    if cell_len(one) <= width:
+        return [one]
+    head = head.rstrip()
+    pad = " " * indent
+    wrapped = textwrap.wrap(
+        tail,
+        width=max(width, indent + 20),
+        initial_indent=pad,
+        subsequent_indent=pad,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [head, *wrapped] if head else wrapped
+
+
 @dataclass
 class Fitted:
     columns: list[str]
@@ -187,6 +247,8 @@ class Fitted:
     """Columns with one value in every row, said once (in the title) instead."""
     width: int = 0
     """The table's width with every kept value on one line (prose columns squeezed)."""
+    records: bool = False
+    """The kept columns cannot fit ``width`` as a table: print one record per block."""
 
 
 def _natural(col: str, cells: Sequence[str]) -> int:
@@ -200,7 +262,7 @@ def _minimum(col: str, cells: Sequence[str]) -> int:
     longest_word = max(
         [cell_len(w) for c in cells for w in c.split()] + [cell_len(label(col))], default=0
     )
-    return min(nat, max(PROSE_MIN, longest_word))
+    return min(nat, max(PROSE_MIN, min(longest_word, PROSE_WORD_MAX)))
 
 
 def table_width(widths: Sequence[int]) -> int:
@@ -219,26 +281,37 @@ def fit_columns(
     cells: dict[str, list[str]],
     width: int,
     drop: Sequence[str] | None = None,
+    keep: Sequence[str] = (),
 ) -> Fitted:
     """Keep the columns that fit in ``width``; say the rest once or leave them out.
 
     Until the table fits, in this order: a column with the same value in every row is
     said once (``folded``, e.g. the account of a one-account listing); an empty column
     goes; then the columns of ``drop`` go, lowest value first (by default every column
-    that does not identify the row, from the right). Ids and names are never dropped,
-    and no column is narrowed below its longest value except prose, which wraps.
+    that does not identify the row, from the right). Ids, and names or else the columns
+    of ``keep`` (what the command exists for), are never dropped; no column is narrowed
+    below its longest value except prose, which wraps. When what is left still does not
+    fit, ``records`` says to print one record per block instead.
     """
     cols = list(columns)
+    kept = set(keep)
+
+    def protected(c: str) -> bool:
+        # A declaration says what identifies a row of this listing (with the ids);
+        # without one, ids and names do.
+        return c in kept or c == "id" or c.endswith("_id") if kept else never_dropped(c)
+
     nrows = len(next(iter(cells.values()), []))
-    order = list(drop) if drop is not None else [c for c in reversed(cols) if c not in KEY]
-    order = [c for c in order if c in cols and not never_dropped(c)]
+    if drop is None:  # from the right; without a declaration, what identifies a row stays
+        drop = [c for c in reversed(cols) if kept or c not in KEY]
+    order = [c for c in drop if c in cols and not protected(c)]
     same = [
         c
         for c in cols
         if nrows >= 2 and not never_dropped(c) and c not in PROSE and len(set(cells[c])) == 1
     ]
     candidates = [(c, "fold") for c in same if cells[c][0]]
-    candidates += [(c, "drop") for c in same if not cells[c][0]]
+    candidates += [(c, "drop") for c in same if not cells[c][0] and c not in kept]
     candidates += [(c, "drop") for c in order if c not in same]
     fit = Fitted(cols)
     fit.width = table_width([_minimum(c, cells[c]) for c in cols])
@@ -262,4 +335,28 @@ def fit_columns(
             cols[:] = trial
             fit.dropped.remove(c)
             fit.width = w
+    if fit.width > width:
+        # The columns the command exists for do not fit side by side: one record per
+        # block shows them all (and every other column too: a block has the room).
+        fit.records = True
+        fit.columns = [c for c in columns if c not in fit.folded]
+        fit.dropped, fit.empty = [], []
     return fit
+
+
+def record_label_width(columns: Sequence[str]) -> int:
+    return max((cell_len(label(c)) for c in columns), default=0)
+
+
+def record_lines(name: str, value: str, label_width: int, width: int) -> list[str]:
+    """One field of a record block: the label padded to ``label_width``, then the value;
+    a value too long for the line continues under itself (between words when it has
+    any, else cut: an ARN longer than the terminal)."""
+    pad = label_width + 2
+    room = max(width - pad, 10)
+    head = name if cell_len(name) <= label_width else name[: max(label_width - 1, 1)] + "…"
+    head = head + " " * (label_width - cell_len(head) + 2)
+    if cell_len(value) <= room:
+        return [(head + value).rstrip()]
+    parts = textwrap.wrap(value, width=room, break_long_words=True, break_on_hyphens=False)
+    return [head + parts[0], *(" " * pad + p for p in parts[1:])]

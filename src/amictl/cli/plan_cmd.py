@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.markup import escape
 
 from ..errors import InputError
@@ -18,6 +19,7 @@ from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
+from .output import hanging, text_width, wrap_width
 from .scan_facts import describe_sharing, parse_max_age, plan_live, sharing_options
 
 
@@ -94,8 +96,24 @@ def plan_csv_rows(p: Plan) -> list[dict[str, Any]]:
     return rows
 
 
+def plan_line(
+    con: Console, head: str, why: str, width: int, head_markup: str | None = None
+) -> None:
+    """An action line; its reason on the same line when it fits ``width``, else wrapped
+    under the action (indented), so no line is wider than the terminal."""
+    lines = hanging(head, why, width)
+    shown = escape(head) if head_markup is None else head_markup
+    if len(lines) == 1:
+        con.print(f"{shown} [dim]{escape(why)}[/]" if why else shown.rstrip())
+        return
+    con.print(shown.rstrip())
+    for line in lines[1:]:
+        con.print(f"[dim]{escape(line)}[/]")
+
+
 def print_plan(p: Plan) -> None:
-    con = out_console()
+    width = wrap_width()
+    con = out_console(text_width())
     if not p.inventory["complete"]:
         con.print(
             "[yellow]The inventory is INCOMPLETE[/] "
@@ -116,12 +134,17 @@ def print_plan(p: Plan) -> None:
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
             after = f"after {','.join(a.after)}" if a.after else ""
-            unsafe = "[red]UNSAFE[/] " if a.unsafe else ""
-            why = escape(a.reasons[-1]) if a.reasons else ""
-            con.print(
-                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7} {unsafe}"
-                f"[dim]{escape(after):<10} {why}[/]"
+            unsafe = "UNSAFE " if a.unsafe else ""
+            why = a.reasons[-1] if a.reasons else ""
+            head = f"  {a.id:<5} {a.type:<16} {target:<22} {ver:<7} {unsafe}{after:<10}"
+            pad = " " * max(0, 10 - len(after))
+            markup = (
+                f"  {escape(a.id):<5} {a.type:<16} {target:<22} {escape(ver):<7} "
+                f"{'[red]UNSAFE[/] ' if a.unsafe else ''}"
+                + (f"[dim]{escape(after)}[/]" if after else "")
+                + pad
             )
+            plan_line(con, head, why, width, markup)
     kept = [d for d in p.decisions if d.verdict == "keep"]
     s = p.summary
     counts = ", ".join(f"{k} {v}" for k, v in s.items() if k in ACTION_TYPES and v)

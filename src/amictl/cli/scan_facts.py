@@ -10,6 +10,7 @@ command (the connector's counts: what the sandbox counts for the bench).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
@@ -20,7 +21,7 @@ import click
 from ..aws.org import account_of_arn
 from ..aws.session import Connector, Target, aws_error
 from ..channels.record import add_recorded_history
-from ..durations import parse_duration
+from ..durations import human_duration, parse_duration
 from ..errors import InputError
 from ..governance.references import second_opinion
 from ..governance.usage import consumer_references
@@ -188,16 +189,24 @@ def plan_live(
             refs.extend(consumer_references(conn, t, [img]))
         return refs, disagreements, problems
 
-    p = plan_reading_sharing(
-        inv,
-        policy,
-        now,
-        read,
-        created_at=dt.datetime.now(dt.UTC),
-        extra=extra,
-        explain=explain,
-        second_opinion=ask_aws,
-    )
+    created_at = dt.datetime.now(dt.UTC)
+    p = plan_reading_sharing(inv, policy, now, read, created_at=created_at, second_opinion=ask_aws)
+    if explain or extra:
+        # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
+        # makes from the same inventory; the second pass (every keep condition evaluated,
+        # the explained image's sharing read) only gives the decision its every reason.
+        plain = p.actions
+        p = plan_reading_sharing(
+            inv,
+            policy,
+            now,
+            read,
+            created_at=created_at,
+            extra=extra,
+            explain=explain,
+            second_opinion=ask_aws,
+        )
+        p = dataclasses.replace(p, actions=plain)
     if not from_state and kinds is None:
         st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
     if conn is not None:
@@ -263,12 +272,19 @@ def _home_first(targets: list[Target], home: str) -> list[Target]:
     return sorted(targets, key=lambda t: (t.region != home, t.account, t.region))
 
 
+def cached_age(seconds: int) -> str:
+    """How old the oldest cached launch permission is, as a person says it."""
+    if seconds < 60:
+        return "read less than a minute ago"
+    return f"the oldest read {human_duration(dt.timedelta(seconds=seconds))} ago"
+
+
 def describe_sharing(stats: dict[str, Any]) -> None:
     """One line on stderr: how the plan's launch permissions were read."""
     if stats["live"] or stats["cached"] or stats["failed"]:
         age = stats.get("oldest_cached_seconds")
         cached = f", {stats['cached']} from the state store" if stats["cached"] else ""
         if age is not None:
-            cached += f" (oldest {age // 3600}h{age % 3600 // 60:02d}m)"
+            cached += f" ({cached_age(age)})"
         failed = f", {stats['failed']} could not be read" if stats["failed"] else ""
         info(f"launch permissions: {stats['live']} read live{cached}{failed}")

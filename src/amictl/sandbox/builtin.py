@@ -27,14 +27,16 @@ def demo(seed: int = 0) -> dict[str, Any]:
         for v in range(1, n + 1):
             age = round(oldest - (oldest - 3) * (v - 1) / max(n - 1, 1)) + rng.randint(0, 2)
             alias = f"{fam}-v{v}" if region == "us-east-1" else f"{fam}-v{v}-{region}"
+            # The conventions the docs teach: the version tag is the version in the name
+            # (web-server-1.0.4 is tagged version=1.0.4), so `lint` is clean and
+            # `launch web-server@1.0.4` finds it.
+            version = f"{v}.0.{rng.randint(0, 9)}" if fam != "ci-runner" else str(v)
             img = {
                 "alias": alias,
-                "name": f"{fam}-{v}.0.{rng.randint(0, 9)}"
-                if fam != "ci-runner"
-                else f"ci-runner-{v}",
+                "name": f"{fam}-{version}",
                 "region": region,
                 "age_days": age,
-                "tags": {"family": fam, "version": f"{v}.0", "team": extra.get("team", "platform")},
+                "tags": {"family": fam, "version": version, "owner": extra.get("team", "platform")},
                 "snapshots": [{"size_gib": extra.get("size", 8)}]
                 + (
                     [{"size_gib": extra["data"], "device": "/dev/sdf"}] if extra.get("data") else []
@@ -62,7 +64,8 @@ def demo(seed: int = 0) -> dict[str, Any]:
     by[web[5]]["shared_with"] = [ORG_ARN]
     by[db[1]]["tags"]["legal-hold"] = "true"
     by[win[0]]["tags"]["retain-until"] = "2027-06-30"
-    by[web[1]]["deprecated_days_ago"] = 30
+    # the oldest web-server is deprecated (launching it is refused); web-server@2.0.5 launches
+    by[web[0]]["deprecated_days_ago"] = 30
     by[web[2]]["deprecate_in_days"] = 30
     by[ci[0]]["disabled"] = True
     by[db[4]]["deregistration_protection"] = True
@@ -73,9 +76,9 @@ def demo(seed: int = 0) -> dict[str, Any]:
     images.append(
         {
             "alias": "ci-runner-rebuild",
-            "name": "ci-runner-rebuild-10",
+            "name": "ci-runner-rebuild-10.1",
             "age_days": 1,
-            "tags": {"family": "ci-runner-rebuild", "version": "10.1", "team": "ci"},
+            "tags": {"family": "ci-runner-rebuild", "version": "10.1", "owner": "ci"},
             "reuse_snapshot_of": ci[9],
         }
     )

@@ -257,9 +257,11 @@ def _upgrade(conn: sa.Connection, url: str) -> tuple[SchemaStatus, SchemaStatus]
 
 
 def row_counts(engine: sa.Engine) -> dict[str, int]:
-    """Rows per amictl table present in the store (and readable: on PostgreSQL the app role
-    may not read ``plan_signing_keys``, docs/team.md; such a table is left out)."""
-
+    """Rows per amictl table present in the store: the store's own and those of features
+    with a table of their own (``channel_promotions``), as :func:`all_metadata` finds them;
+    and readable (on PostgreSQL the app role may not read ``plan_signing_keys``,
+    docs/team.md: such a table is left out)."""
+    tables = {t.name: t for m in all_metadata() for t in m.sorted_tables}
     with engine.connect() as conn:
         present = set(sa.inspect(conn).get_table_names())
         if conn.dialect.name == "postgresql":
@@ -271,9 +273,9 @@ def row_counts(engine: sa.Engine) -> dict[str, int]:
                 ).scalar()
             }
         return {
-            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in meta.sorted_tables
-            if t.name in present
+            name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+            for name, t in sorted(tables.items())
+            if name in present
         }
 
 
