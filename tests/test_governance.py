@@ -51,7 +51,9 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     ids, ec2 = demo.ids, demo.env.client("ec2")
     # the web-server family carries its watermark; batch-worker does not
     attach_family_watermark(ec2, ids["web-server-v8"], "web-server")
-    demo.json("promote", "batch-worker", "6.0", "--channel", "prod")
+    six = ec2.describe_images(ImageIds=[ids["batch-worker-v6"]])["Images"][0]
+    version = {t["Key"]: t["Value"] for t in six["Tags"]}["version"]  # 6.0.x: as its name says
+    demo.json("promote", "batch-worker", version, "--channel", "prod")
     # the demo fleet has the channel web-server/prod, and an instance launched from the
     # public Amazon Linux image: not what the channels point at
     stray_id = ids["stray-1"]
@@ -61,7 +63,7 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     acct = demo.env.account
     assert change["criteria"] == [
         {"ImageWatermarks": [{"WatermarkKey": f"{acct}:amictl/web-server"}]},
-        {"ImageProviders": [acct], "ImageNames": ["batch-worker-*"]},
+        {"ImageProviders": [acct], "ImageNames": ["base-al2023-*", "batch-worker-*"]},
     ]
     assert [r["instance_id"] for r in change["would_be_noncompliant"]] == [stray_id]
 
@@ -119,7 +121,7 @@ def test_done_means_audit_mode_then_status_on_the_demo_sandbox(sandbox, tmp_path
     (st,) = demo.json("allowed-images", "status")
     assert st["state"] == "audit-mode"
     assert st["criteria"] == [
-        {"ImageProviders": [demo.env.account], "ImageNames": ["web-server-*"]}
+        {"ImageProviders": [demo.env.account], "ImageNames": ["base-al2023-*", "web-server-*"]}
     ]
     assert [i["instance_id"] for i in st["noncompliant_instances"]] == [demo.ids["stray-1"]]
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from amictl.model import IN_USE_KINDS, Image, Inventory, Reference, SliceStatus, Snapshot
 from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_model import DESTRUCTIVE
+from amictl.tagnames import bake_unusable
 
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 ACCT, OTHER = "123456789012", "999999999999"
@@ -182,8 +183,12 @@ def test_planner_never_breaks_a_safety_rule(inv, policy):
             if img.shared:
                 assert not rule.keep.shared
             if rule.keep.latest and img.family:
+                # fewer than N versions that can launch (available, not a failed or
+                # unfinished bake) are newer than it: it is among the N newest
                 fam = inv.families[(img.account, img.region, img.family)]
-                assert img not in fam[: rule.keep.latest]
+                newer = fam[: fam.index(img)]
+                usable = [i for i in newer if i.state == "available" and not bake_unusable(i.tags)]
+                assert bake_unusable(img.tags) or len(usable) >= rule.keep.latest
             assert img.state != "pending"
         if a.type in ("delete-snapshot", "archive-snapshot"):
             users = inv.images_by_snapshot.get(a.snapshot_id, [])

@@ -48,6 +48,21 @@ VIEW_PERMISSIONS = tuple(
     )
 )
 READ_WORKERS = 8
+RE_READS = 2
+TRANSIENT = {
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+}
 
 
 @dataclass
@@ -117,6 +132,18 @@ class LiveReader:
         self._found: dict[str, set[str]] = {}  # account -> regions holding its images
 
     def _scan(self, target: Target, kinds: list[str]) -> Inventory:
+        """The kinds of one account/region. A slice that failed on throttling or a server
+        error (after botocore's own retries) is read again, up to ``RE_READS`` times, with
+        the rest of the view: a view is decided on only when every kind was read."""
+        inv = self._scan_once(target, kinds)
+        for _ in range(RE_READS):
+            bad = inv.incomplete_slices()
+            if not bad or not all(s.error_code in TRANSIENT for s in bad):
+                break
+            inv = self._scan_once(target, kinds)
+        return inv
+
+    def _scan_once(self, target: Target, kinds: list[str]) -> Inventory:
         return scan(
             self.connector,
             [target],

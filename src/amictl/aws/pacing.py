@@ -109,7 +109,9 @@ class Pacer:
         the seconds waited."""
         wait = self.reserve(account, region, api)
         if wait > 0:
-            self.sleep(wait)
+            # a microsecond more than the exact refill time: float rounding must never make
+            # the call arrive a hair before its token (0.999999 of one is an empty bucket)
+            self.sleep(wait + 1e-6)
         return wait
 
     def throttled(self, account: str, region: str, api: str) -> None:

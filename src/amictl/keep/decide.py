@@ -167,15 +167,25 @@ def _image_holds(
 
 
 def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
-    """image id -> (rank among the family's usable versions, newest = 1; their count).
-    Only images that can launch now count: one still building, failed or abandoned by
-    bake, or whose AWS state is not ``available`` (pending, failed, disabled) is not
-    ranked, so it cannot push the last good version out."""
+    """image id -> (rank, newest = 1; the count of usable versions). Only images that can
+    launch count: one still building, failed or abandoned by bake, or whose AWS state is not
+    ``available`` (pending, failed, disabled) never pushes another out of the newest N.
+
+    Such an image is ranked itself by the usable versions newer than it (a disabled newest
+    is #1 and stays, and the version before it is #1 too), except a failed, abandoned or
+    unfinished bake, which is not ranked at all: it never counts among the newest."""
     out: dict[str, tuple[int, int]] = {}
     for imgs in inv.families.values():
         usable = [i for i in imgs if i.state == "available" and not bake_unusable(i.tags)]
-        for n, img in enumerate(usable, 1):
-            out[img.image_id] = (n, len(usable))
+        newer = 0
+        for img in imgs:  # newest first
+            if bake_unusable(img.tags):
+                continue
+            if img.state == "available":
+                newer += 1
+                out[img.image_id] = (newer, len(usable))
+            else:
+                out[img.image_id] = (newer + 1, len(usable))
     return out
 
 

@@ -32,19 +32,25 @@ __all__ = [
 ]
 _state = {"applied": False}
 
+# EC2's core image and snapshot behaviours register first, then the images area (their
+# wrappers of the same moto methods nest in this order; see apply_all).
+from . import ec2  # noqa: E402, F401, I001
+from . import images  # noqa: E402, F401, I001
+
 
 def apply_all() -> list[str]:
-    """Apply every patch once (idempotent); returns their names."""
+    """Apply every patch once (idempotent), in registration order; returns their names.
+
+    Order matters where two areas wrap the same moto method: EC2's core behaviours
+    (``ec2``) register first, when the package is imported, then ``images`` and the rest."""
     from . import (  # noqa: F401  (each registers its @patch functions)
         catalog,
         cross_account,
         dispatch,
-        ec2,
         governance,
         iam,
-        images,
         instance_store,
-        org,
+        org,  # the control API's organizations (no @patch)
         refresh,
         sharing,
         ssm,
