@@ -31,7 +31,7 @@ from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
-from ..inventory.collectors import COLLECTORS, read_launch_permissions
+from ..inventory.collectors import COLLECTORS, read_sharing_into
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
 from ..state.store import Store
@@ -161,15 +161,7 @@ class LiveReader:
         if not todo:
             return
         ec2 = self.connector.client("ec2", target.region, target.role_arn)
-        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(todo))) as pool:
-            for img, (public, targets) in zip(
-                todo,
-                pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
-                strict=True,
-            ):
-                img.public = img.public or public
-                img.shared_with = targets
-                img.lp = "live"
+        read_sharing_into(ec2, todo, READ_WORKERS)
 
     def read(self, target: Target, image_ids: set[str], snapshot_ids: set[str]) -> View:
         self.reads += 1

@@ -179,6 +179,22 @@ def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
     return launch_permission_targets(resp.get("LaunchPermissions", []))
 
 
+def read_sharing_into(ec2: Any, images: list[Image], workers: int = 8) -> None:
+    """Each image's launch permissions, read live (``workers`` at a time) into ``public``,
+    ``shared_with`` and ``lp``. AWS has no bulk call: one DescribeImageAttribute per image."""
+    if not images:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(images))) as pool:
+        for img, (public, targets) in zip(
+            images,
+            pool.map(lambda i: read_launch_permissions(ec2, i.image_id), images),
+            strict=True,
+        ):
+            img.public = img.public or public
+            img.shared_with = targets
+            img.lp = "live"
+
+
 @collector(
     "images",
     "ec2",
@@ -201,21 +217,12 @@ def collect_images(
     for page in pages:
         for d in page.get("Images", []):
             out.images.append(image_from_api(d, account, region))
-    # AWS has no bulk call for launch permissions: one DescribeImageAttribute per image.
     todo = [i for i in out.images if i.state != "disabled"]
-    if not launch_permissions:
+    if launch_permissions:
+        read_sharing_into(ec2, todo, workers)
+    else:
         for img in todo:
             img.lp = "unread"
-        todo = []
-    if todo:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for img, (public, targets) in zip(
-                todo,
-                pool.map(lambda i: read_launch_permissions(ec2, i.image_id), todo),
-                strict=True,
-            ):
-                img.public = img.public or public
-                img.shared_with = targets
     out.items = len(out.images)
     return out
 
