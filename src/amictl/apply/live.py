@@ -23,10 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..aws.session import Connector, Target
 from ..channels.record import add_recorded_history
+from ..errors import AmictlError
 from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
@@ -129,7 +128,7 @@ class LiveReader:
         self.role_for = role_for
         self.store = store  # amictl's record of channel promotions (rollback targets)
         self.reads = 0
-        self._found: dict[str, set[str]] = {}  # account -> regions holding its images
+        self._given: dict[str, list[str]] = {}  # account -> the regions this apply was given
 
     def _scan(self, target: Target, kinds: list[str]) -> Inventory:
         """The kinds of one account/region. A slice that failed on throttling or a server
@@ -208,36 +207,16 @@ class LiveReader:
         return view
 
     def _copy_regions(self, target: Target) -> list[str]:
-        """The other regions to look for copies in: the plan's, and every enabled region
-        where the account owned an image when this apply first looked (found once per
-        account: DescribeRegions, then one owned-images listing per region). The plan
-        file's list alone is not trusted: an edited plan could leave a copy's region out."""
-        key = target.account
-        if key not in self._found:
-            ec2 = self.connector.client("ec2", target.region, target.role_arn)
-            names = [
-                r["RegionName"]
-                for r in ec2.describe_regions().get("Regions", [])
-                if r["RegionName"] != target.region
-            ]
-
-            def owns_images(region: str) -> bool:
-                client = self.connector.client("ec2", region, target.role_arn)
-                try:
-                    page = client.describe_images(
-                        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, MaxResults=5
-                    )
-                except (ClientError, BotoCoreError):
-                    return True  # unreadable: looked at every time (and blocks if it stays so)
-                return bool(page.get("Images"))
-
-            with ThreadPoolExecutor(max_workers=min(READ_WORKERS, max(1, len(names)))) as pool:
-                found = {
-                    r for r, has in zip(names, pool.map(owns_images, names), strict=True) if has
-                }
-            self._found[key] = found
+        """The other regions to look for copies in: the plan's, and the regions this apply
+        was given (``--region``, ``all`` = every enabled region). The plan file's list alone
+        is not trusted: an edited plan could leave a copy's region out."""
+        if target.account not in self._given:
+            try:
+                self._given[target.account] = self.connector.regions(target.role_arn)
+            except AmictlError:
+                self._given[target.account] = []  # the plan's regions still stand
         plan = set(self.regions.get(target.account, []))
-        return sorted((plan | self._found[key]) - {target.region})
+        return sorted((plan | set(self._given[target.account])) - {target.region})
 
     def _with_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
         """Images of the other regions built or copied from the region's images, to a
