@@ -212,7 +212,10 @@ def test_demo_report_layout_in_chromium(demo_report, tmp_path, monkeypatch):
     assert facts["journal_rows"] == 5
     assert len(facts["labels"]) >= len(demo_report.families)  # labels are drawn ...
     assert overlaps(facts["labels"] + facts["ticks"]) == []  # ... and none overlaps another
-    # the twin: every version label drawn, as before; the same check finds the pile-up
+    # the twin: every version label drawn, as before; when they pile up (the demo fleet's
+    # versions may fall apart by chance), the same check finds them
     monkeypatch.setattr(charts, "fitting_labels", lambda labels, _xs, _keep: labels)
     twin = measure(reports.render(demo_report), tmp_path, "every-label")
-    assert overlaps(twin["labels"]) != []
+    assert len(twin["labels"]) >= len(facts["labels"])
+    box = twin["labels"][0]
+    assert overlaps([box, {**box, "text": "x", "l": box["l"] + 1, "r": box["r"] + 1}]) != []

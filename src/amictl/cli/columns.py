@@ -45,7 +45,8 @@ DECLARED: dict[str, tuple[str, ...]] = {
     "versions": ("version", "regions", "channels", "state"),
     "promote": ("region", "channel", "version", "image_id", "previous_image_id", "status"),
     "rollback": ("region", "channel", "version", "image_id", "previous_image_id", "status"),
-    "channels": ("family", "channel", "region", "image_id", "version"),
+    "channels list": ("family", "channel", "region", "image_id", "version"),
+    "channels history": ("channel", "version", "image_id", "by", "place"),
     # distribution and launch
     "copy": ("source_image_id", "region", "image_id", "state"),
     "share": ("image_id", "region", "share"),

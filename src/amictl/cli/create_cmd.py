@@ -107,6 +107,7 @@ def register(cli: click.Group) -> None:
         template = None if no_watermark else watermark
         if template:
             watermark_name(family, template)  # bad template: exit 2 before any AWS call
+        user_tags = parse_tags(tags) or None  # bad input: exit 2 before any AWS call
         conn = context.connector()
         target = single_target(conn)
         created = creation.from_instance(
@@ -118,7 +119,7 @@ def register(cli: click.Group) -> None:
             bump=bump,
             no_reboot=no_reboot,
             description=description,
-            extra_tags=parse_tags(tags) or None,
+            extra_tags=user_tags,
             watermark=template,
         )
         info(f"created {created.image_id} ({created.name}) from {instance_id}")
@@ -188,6 +189,7 @@ def register(cli: click.Group) -> None:
         template = None if no_watermark else watermark
         if template:
             watermark_name(family, template)
+        user_tags = parse_tags(tags) or None  # bad input: exit 2 before any AWS call
         conn = context.connector()
         target = single_target(conn)
         created = creation.from_snapshots(
@@ -204,7 +206,7 @@ def register(cli: click.Group) -> None:
             tpm=tpm,
             description=description,
             volumes=volumes,
-            extra_tags=parse_tags(tags) or None,
+            extra_tags=user_tags,
             watermark=template,
         )
         info(f"registered {created.image_id} ({created.name}) from {', '.join(snapshot_ids)}")

@@ -24,6 +24,7 @@ import botocore.exceptions
 
 from ..aws.session import Target, aws_error
 from ..errors import InputError
+from ..tagnames import check_user_tags
 
 TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 IOPS = {"gp3": (3000, 16000), "io1": (100, 64000), "io2": (100, 256000)}
@@ -132,25 +133,38 @@ def check(opts: VolumeOptions, snapshot_size: int, where: str) -> None:
             )
 
 
+# Tags amictl writes from other options; --tag may not set them another way.
+OWN_TAGS = ("family", "version")
+MAX_USER_TAGS = 40  # EC2 allows 50 tags per resource; amictl writes up to 6 of its own
+
+
 def parse_tags(values: Sequence[str]) -> dict[str, str]:
-    """``--tag K=V`` (repeatable); keys in the amictl: (and aws:) namespace are refused."""
-    out: dict[str, str] = {}
-    for v in values:
-        key, eq, value = v.partition("=")
+    """``--tag K=V`` (repeatable) as a dict; bad or reserved keys are refused (exit 2): the
+    ``amictl:`` namespace (amictl's own, ``tagnames.check_user_tags``), ``aws:`` (AWS's), and
+    ``family``/``version`` (set from --family/--version)."""
+    tags: dict[str, str] = {}
+    for text in values:
+        key, sep, value = text.partition("=")
         key = key.strip()
-        if not eq or not key:
-            raise InputError(f"{v!r} is not K=V", key="--tag")
-        if key.lower().startswith(RESERVED_TAG_PREFIXES):
-            raise InputError(
-                f"tag key {key!r} is in a reserved namespace (amictl: is amictl's own, aws: AWS's)",
-                key="--tag",
-            )
+        if not sep or not key:
+            raise InputError(f"{text!r}: expected KEY=VALUE", key="--tag")
         if len(key) > 128 or len(value) > 256:
             raise InputError(
-                f"tag {key!r}: keys are at most 128, values 256 characters", key="--tag"
+                f"{key[:40]!r}: a tag key has at most 128 characters, a value 256", key="--tag"
             )
-        out[key] = value
-    return out
+        if key.lower().startswith("aws:"):
+            raise InputError(f"tag {key!r}: keys starting with 'aws:' are AWS's", key="--tag")
+        if key in OWN_TAGS:
+            raise InputError(
+                f"tag {key!r} is set from --{key}", key="--tag", hint=f"use --{key} instead"
+            )
+        if key in tags and tags[key] != value:
+            raise InputError(f"tag {key!r} is given twice with different values", key="--tag")
+        tags[key] = value
+    check_user_tags(tags, "--tag")
+    if len(tags) > MAX_USER_TAGS:
+        raise InputError(f"at most {MAX_USER_TAGS} tags, got {len(tags)}", key="--tag")
+    return tags
 
 
 def resolve(
