@@ -81,7 +81,9 @@ def mutating(calls: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def measure(images: int, latency_ms: float, keep: bool = False) -> dict[str, Any]:
+def measure(
+    images: int, latency_ms: float, keep: bool = False, apply_args: list[str] | None = None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="amictl-apply-limit-"))
     (work / "policy.yaml").write_text(POLICY)
     with Sandbox(work / "sandbox") as sb:
@@ -123,6 +125,7 @@ def measure(images: int, latency_ms: float, keep: bool = False) -> dict[str, Any
                 "--no-progress",
                 "-o",
                 "json",
+                *(apply_args or []),
                 *role,
             ],
             env,
@@ -193,8 +196,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=320)
     ap.add_argument("--latency-ms", type=float, default=40.0)
     ap.add_argument("--json", help="Also write the result to this file.")
+    ap.add_argument(
+        "--apply-arg",
+        action="append",
+        default=[],
+        help="Pass this to `amictl apply` (repeat), e.g. --apply-arg=--batch --apply-arg=100.",
+    )
     args = ap.parse_args()
-    r = measure(args.images, args.latency_ms)
+    r = measure(args.images, args.latency_ms, apply_args=args.apply_arg)
+    r["apply_args"] = args.apply_arg
     report(r)
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2))
