@@ -575,3 +575,16 @@ def test_a_shared_image_another_account_launches_is_kept_naming_it(
     res = run_apply(env, early, tmp_path, force_unsafe=True)
     assert ids["f1"] in images(env), res.to_dict()
     assert any(consumer.account in m for m in res.skipped.values()), res.to_dict()
+
+
+def test_deprecate_at_a_later_time_through_the_checked_path(env, tmp_path, monkeypatch):
+    ids = env.load(fleet(["1", "2"]))["aliases"]
+    for k, v in env.cli_env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    code, _, err = invoke(["deprecate", ids["f1"], "--at", "yesterday", "--yes", *env.cli_args()])
+    assert code == 2 and "--at" in err
+    code, _, err = invoke(["deprecate", ids["f1"], "--at", "30d", "--yes", *env.cli_args()])
+    assert code == 0, err
+    when = images(env)[ids["f1"]]["DeprecationTime"]
+    at = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+    assert dt.timedelta(days=29) < at - dt.datetime.now(dt.UTC) < dt.timedelta(days=31)

@@ -3,16 +3,21 @@ path of a plan (a one-action plan: the live decision, the journal, the lock, ``-
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import Any
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 
 from ..apply.executor import ApplyOptions, execute, prepare
 from ..apply.single import single_plan
-from ..errors import AmictlError, PartialFailure, SafetyError
+from ..aws.session import aws_error
+from ..durations import parse_duration
+from ..errors import AmictlError, InputError, PartialFailure, SafetyError
 from ..launch.run import parse_tags
+from ..model import iso, parse_time
 from ..tagnames import check_user_tags
 from . import context
 from .common import emit, err_console, global_options, info, settings
@@ -25,7 +30,30 @@ def _target(conn: Any) -> Any:
     return targets[0]
 
 
-def _run(image_id: str, stage: str, yes: bool, snapshots: str = "keep") -> None:
+def _future(text: str) -> dt.datetime:
+    """``--at``: an ISO 8601 time or a duration from now, in the future (exit 2 otherwise)."""
+    now = dt.datetime.now(dt.UTC)
+    try:
+        at = now + parse_duration(text)
+    except ValueError:
+        try:
+            at = parse_time(text) or now
+        except ValueError:
+            raise InputError(
+                f"{text!r} is neither an ISO 8601 time nor a duration (30d)", key="--at"
+            ) from None
+    if at <= now + dt.timedelta(minutes=1):
+        raise InputError(f"{iso(at)} is not in the future", key="--at")
+    return at.replace(second=0, microsecond=0)
+
+
+def _run(
+    image_id: str,
+    stage: str,
+    yes: bool,
+    snapshots: str = "keep",
+    deprecate_at: dt.datetime | None = None,
+) -> None:
     conn = context.connector()
     target = _target(conn)
     store = context.store()
@@ -76,6 +104,15 @@ def _run(image_id: str, stage: str, yes: bool, snapshots: str = "keep") -> None:
             f"{stage} of {image_id} was refused by the live re-check: "
             + "; ".join(result.skipped[a.id] for a in mains if a.id in result.skipped)
         )
+    if deprecate_at is not None and all(a.id in result.done for a in mains):
+        # deprecated through the checked path; now moved to the time asked for (later)
+        target = _target(conn)
+        ec2 = conn.client("ec2", target.region, target.role_arn)
+        try:
+            ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=deprecate_at)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(exc, "EnableImageDeprecation", target.region) from None
+        info(f"{image_id} is deprecated at {iso(deprecate_at)}")
 
 
 def register(cli: click.Group) -> None:
@@ -83,15 +120,23 @@ def register(cli: click.Group) -> None:
 
     @cli.command("deprecate")
     @click.argument("image_id", metavar="AMI")
+    @click.option(
+        "--at",
+        "at",
+        metavar="TIME",
+        help="Deprecate at this later time instead (ISO 8601, or a duration from now: 30d).",
+    )
     @yes_opt
     @global_options
-    def deprecate_cmd(image_id: str, yes: bool) -> None:
-        """Deprecate one image now (a one-action plan: live re-check, journal).
+    def deprecate_cmd(image_id: str, at: str | None, yes: bool) -> None:
+        """Deprecate one image now, or --at a later time (a one-action plan: live re-check,
+        journal).
 
         Refused (exit 3) when anything keeps it: in use, shared, a channel or its recent
         history, a hold, an image built from it. Marks it `amictl:retired-by=amictl-cli`.
         """
-        _run(image_id, "deprecate", yes)
+        when = _future(at) if at else None
+        _run(image_id, "deprecate", yes, deprecate_at=when)
 
     @cli.command("disable")
     @click.argument("image_id", metavar="AMI")
