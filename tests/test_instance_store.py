@@ -128,8 +128,8 @@ def test_create_from_snapshot_takes_volume_options_and_tags(fleet: CliFleet) -> 
         (["--volume", "3:type=gp3"], "there are 2 snapshots"),
         (["--volume", "1:colour=red"], "expected one of"),
         (["--volume", "1:kms-key=k,encrypted=false"], "kms-key needs encrypted=true"),
-        (["--tag", "amictl:owner=me"], "reserved namespace"),
-        (["--tag", "novalue"], "is not K=V"),
+        (["--tag", "amictl:owner=me"], "are reserved for amictl"),
+        (["--tag", "novalue"], "expected KEY=VALUE"),
     ],
 )
 def test_create_from_snapshot_refuses_bad_volume_options(
