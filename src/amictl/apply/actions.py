@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ..model import iso
 from ..policy.plan_model import Action
-from ..policy.planner import BY_TAG, MARK_TAG
+from ..tagnames import BY_TAG, MARK_TAG
 from .recheck import code_of, describe_image, tags_of
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}

@@ -31,6 +31,8 @@ from ..aws.session import Connector, Target, aws_error
 from ..durations import format_duration, human_duration, parse_duration
 from ..errors import Interrupted, JournalError, SafetyError
 from ..inventory.collectors import image_from_api
+from ..keep import assess, effective_holds
+from ..keep.decide import STAGES
 from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan, action_order
@@ -38,20 +40,11 @@ from ..recyclebin import coverage
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
 from .live import LiveReader, plan_regions
-from .recheck import (
-    Context,
-    Verdict,
-    assess_view,
-    decide_image,
-    decide_snapshot,
-    effective_holds,
-    utcnow,
-)
+from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
 
 Progress = Callable[[Action, str, str], None]
 BatchHook = Callable[[list[Action]], None]
-IMAGE_STAGES = ("deprecate", "disable", "deregister")
-IMAGE_DECIDED = ("mark", *IMAGE_STAGES)
+IMAGE_DECIDED = ("mark", *STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
 DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
 # Actions decided on one live read at most (ApplyOptions.batch; 0 = one read for each
@@ -367,7 +360,6 @@ def execute(
         connector,
         prep.policy.families,
         plan_regions(plan.inventory, list(plan.actions)),
-        {},
         store,
     )
     targets = prep.targets
@@ -441,7 +433,7 @@ def execute(
                     )
                     now = utcnow()
                     assessment = (
-                        assess_view(view, ctx, now)
+                        assess(view.inventory, ctx.policy, now)
                         if any(a.type in IMAGE_DECIDED for a in acts)
                         else None
                     )

@@ -119,15 +119,12 @@ class LiveReader:
         connector: Connector,
         family_rule: FamilyRule,
         regions: dict[str, list[str]],
-        role_for: dict[str, str | None],
         store: Store | None = None,
     ) -> None:
         self.connector = connector
         self.family_rule = family_rule
         self.regions = regions
-        self.role_for = role_for
         self.store = store  # amictl's record of channel promotions (rollback targets)
-        self.reads = 0
         self._given: dict[str, list[str]] = {}  # account -> the regions this apply was given
 
     def _scan(self, target: Target, kinds: list[str]) -> Inventory:
@@ -163,7 +160,6 @@ class LiveReader:
         read_sharing_into(ec2, todo, READ_WORKERS)
 
     def read(self, target: Target, image_ids: set[str], snapshot_ids: set[str]) -> View:
-        self.reads += 1
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
         inv = self._scan(target, kinds)
         if image_ids:

@@ -30,20 +30,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..inventory.instance_store import describe_bundle
-from ..keep import Assessment, assess, image_decision, snapshot_keep_reasons
-from ..keep.decide import effective_holds
+from ..keep import Assessment, image_decision, snapshot_keep_reasons
 from ..model import IN_USE_KINDS, Snapshot
 from ..policy.model import Hold, Policy, Rule
 from ..policy.plan_model import Action
 from .live import VIEW_PERMISSIONS, View
 
-__all__ = ["effective_holds"]
-
 # What the live view and the refusals read (registered for `amictl iam-policy apply`).
 RECHECK_PERMISSIONS = (*VIEW_PERMISSIONS, "rbin:ListRules", "rbin:GetRule")
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}
-IMAGE_STAGES = ("deprecate", "disable", "deregister")
 
 
 def code_of(exc: ClientError) -> str:
@@ -173,7 +169,7 @@ def decide_image(
     if action.type not in d.due:
         return _skip(f"the {action.type} stage is not due: " + "; ".join(d.reasons[-2:]))
     expect = dict(action.expect)
-    use = [r.detail for r in assessment_refs(view, img.image_id) if r]
+    use = [r.detail for r in view.inventory.refs(img.image_id) if r.kind in IN_USE_KINDS]
     if "in_use" in expect and ev.in_use != expect["in_use"]:
         return _skip(
             f"changed since the plan: in use was {expect['in_use']}, now {ev.in_use}"
@@ -195,10 +191,6 @@ def decide_image(
     bundle = describe_bundle(img.image_id, img.root_device_type, img.image_location)
     note = bundle["message"] if bundle and action.type == "deregister" else ""
     return Verdict("go", snapshots=tuple(img.snapshot_ids), note=note)
-
-
-def assessment_refs(view: View, image_id: str) -> list[Any]:
-    return [r for r in view.inventory.refs(image_id) if r.kind in IN_USE_KINDS]
 
 
 def decide_snapshot(
@@ -240,7 +232,3 @@ def decide_snapshot(
     if o is None or o.action != action.type.split("-")[0]:
         return _skip("the plan's policy does not say to " + action.type.replace("-", " ") + "s")
     return Verdict("go")
-
-
-def assess_view(view: View, ctx: Context, now: dt.datetime) -> Assessment:
-    return assess(view.inventory, ctx.policy, now)

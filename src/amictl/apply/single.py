@@ -15,12 +15,12 @@ import datetime as dt
 from ..aws.session import Connector, Target
 from ..errors import InputError, SafetyError
 from ..inventory.scan import scan
+from ..keep.decide import STAGES
 from ..policy.model import Keep, Policy, Retire, Rule, Select
 from ..policy.plan_model import Plan
 from ..policy.planner import plan as make_plan
 
 MANUAL_POLICY = "amictl-cli"
-STAGES = ("deprecate", "disable", "deregister")
 
 
 def single_policy(image_id: str, stage: str, snapshots: str = "keep") -> Policy:

@@ -18,12 +18,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
+from ..keep.decide import STAGES
 from ..model import Image, Inventory, Reference
 from .model import Policy
 from .plan_model import Plan
 from .planner import plan
 
-STAGE_ACTIONS = ("deprecate", "disable", "deregister")
+STAGE_ACTIONS = STAGES  # the retirement stages (amictl.keep.decide)
 # image ids -> (AWS's references, disagreements with the inventory, problems asking)
 SecondOpinion = Callable[[list[str]], tuple[list[Reference], list[str], list[str]]]
 

@@ -16,16 +16,13 @@ import gc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..keep import Eval, assess, image_decision, snapshot_holds, snapshot_keep_reasons
+from ..keep import Eval, assess, image_decision, snapshot_keep_reasons
 from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
-from ..tagnames import BY_TAG, MARK_TAG
 from .model import Policy
 from .plan_model import ACTION_TYPES, Action, Decision, Plan
 from .serial import policy_to_dict
 
-# Re-exported for the modules that import them from here; defined in amictl.tagnames.
-__all__ = ["BY_TAG", "MARK_TAG", "plan", "snapshot_holds"]
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
 
