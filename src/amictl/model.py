@@ -380,6 +380,36 @@ class Inventory:
     def children_of(self, image_id: str) -> list[Image]:
         return [i for i in self.images if i.source_image_id == image_id]
 
+    def descendants(self, roots: set[str]) -> set[str]:
+        """Every image built or copied from one of ``roots``, at any depth (not the roots)."""
+        children: dict[str, list[str]] = defaultdict(list)
+        for img in self.images:
+            if img.source_image_id:
+                children[img.source_image_id].append(img.image_id)
+        out: set[str] = set()
+        todo = list(roots)
+        while todo:
+            for c in children.get(todo.pop(), []):
+                if c not in out:
+                    out.add(c)
+                    todo.append(c)
+        return out - roots
+
+    def merge(self, other: Inventory) -> None:
+        """Add another scan's images, snapshots, references, slices, scope and call counts
+        (a view that spans several scans); every derived index is rebuilt on next use."""
+        self.images.extend(other.images)
+        self.snapshots.extend(other.snapshots)
+        self.references.extend(other.references)
+        self.slices.extend(other.slices)
+        self.accounts = sorted({*self.accounts, *other.accounts})
+        self.regions = sorted({*self.regions, *other.regions})
+        for k, v in other.api_calls.items():
+            self.api_calls[k] = self.api_calls.get(k, 0) + v
+        for key in [k for k, v in vars(Inventory).items() if isinstance(v, cached_property)]:
+            self.__dict__.pop(key, None)
+        self.__dict__.pop("_fingerprint", None)
+
     # ---- identity
     def fingerprint(self) -> str:
         """A digest of what decisions depend on: images (state, tags, snapshots, sharing),

@@ -78,39 +78,6 @@ class View:
         return "; ".join(f"{s.kind}: {s.error_code}" for s in bad) if bad else None
 
 
-def _descendants(inv: Inventory, roots: set[str]) -> set[str]:
-    children: dict[str, list[str]] = {}
-    for img in inv.images:
-        if img.source_image_id:
-            children.setdefault(img.source_image_id, []).append(img.image_id)
-    out: set[str] = set()
-    todo = list(roots)
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def _merge(into: Inventory, other: Inventory) -> None:
-    into.images.extend(other.images)
-    into.snapshots.extend(other.snapshots)
-    into.references.extend(other.references)
-    into.slices.extend(other.slices)
-    for key in (
-        "by_id",
-        "snapshot_by_id",
-        "refs_by_image",
-        "images_by_snapshot",
-        "families",
-        "family_rank",
-        "incomplete_index",
-        "_fingerprint",
-    ):
-        into.__dict__.pop(key, None)  # derived indexes: rebuilt on next use
-
-
 class LiveReader:
     """Reads views for apply. ``regions``: account -> the regions the plan covered."""
 
@@ -165,7 +132,7 @@ class LiveReader:
         if image_ids:
             self._with_copies(target, inv, image_ids)
             by_region: dict[str, list[Image]] = {}
-            wanted = image_ids | _descendants(inv, image_ids)
+            wanted = image_ids | inv.descendants(image_ids)
             for img in inv.images:
                 if img.image_id in wanted:
                     by_region.setdefault(img.region, []).append(img)
@@ -227,7 +194,7 @@ class LiveReader:
             t = Target(target.account, region, target.role_arn)
             listing = self._scan(t, ["images"])
             if listing.incomplete_slices():
-                _merge(inv, listing)  # unreadable: the decision blocks ancestors (see keep)
+                inv.merge(listing)  # unreadable: the decision blocks ancestors (see keep)
                 continue
             listings[region] = listing
         changed = True
@@ -236,7 +203,7 @@ class LiveReader:
             for region, listing in sorted(listings.items()):
                 if any(i.source_image_id in local for i in listing.images):
                     full = self._scan(Target(target.account, region, target.role_arn), IMAGE_KINDS)
-                    _merge(inv, full)
+                    inv.merge(full)
                     local |= {i.image_id for i in full.images}
                     del listings[region]
                     changed = True

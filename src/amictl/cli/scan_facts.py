@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
 import click
@@ -249,16 +248,7 @@ def one_image_inventory(ami: str) -> tuple[Inventory, Image]:
     ):
         if group:
             more = _scan(conn, group, None, kinds)
-            inv.images.extend(more.images)
-            inv.references.extend(more.references)
-            inv.slices.extend(more.slices)
-            inv.accounts = sorted({*inv.accounts, *more.accounts})
-            inv.regions = sorted({*inv.regions, *more.regions})
-            for k, v in more.api_calls.items():
-                inv.api_calls[k] = inv.api_calls.get(k, 0) + v
-            for key in [k for k, v in vars(Inventory).items() if isinstance(v, cached_property)]:
-                inv.__dict__.pop(key, None)
-            inv.__dict__.pop("_fingerprint", None)
+            inv.merge(more)
             inv.build_indexes()
     img = inv.by_id.get(ami)
     if img is None:

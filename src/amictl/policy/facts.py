@@ -14,7 +14,6 @@ gives it no destructive stage.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -43,17 +42,7 @@ def needs_snapshots(policy: Policy) -> bool:
 def with_descendants(inv: Inventory, ids: set[str]) -> list[Image]:
     """The unread images among ``ids`` and every image built from them (a kept
     descendant keeps its ancestors)."""
-    children: dict[str, list[str]] = defaultdict(list)
-    for i in inv.images:
-        if i.source_image_id:
-            children[i.source_image_id].append(i.image_id)
-    wanted = set(ids)
-    stack = list(wanted)
-    while stack:
-        for c in children.get(stack.pop(), []):
-            if c not in wanted:
-                wanted.add(c)
-                stack.append(c)
+    wanted = set(ids) | inv.descendants(set(ids))
     return [inv.by_id[i] for i in sorted(wanted) if i in inv.by_id and inv.by_id[i].lp == "unread"]
 
 
