@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..inventory.collectors import CHANNEL_PREFIX
-from ..inventory.releases import describe_rollback, rollback_targets
+from ..inventory.releases import describe_rollback, history_references
 from ..model import Inventory, Reference, iso
 from ..state.store import Store
 
@@ -92,18 +92,7 @@ def recorded_history_refs(
     out: list[Reference] = []
     for (acct, reg, family, channel), entries in sorted(groups.items()):
         name = f"{CHANNEL_PREFIX}{family}/{channel}"
-        for steps, value in enumerate(rollback_targets(entries), 1):
-            out.append(
-                Reference(
-                    "channel-history",
-                    f"{name}#{steps}",
-                    f"channel {channel} of family {family} held it {steps} "
-                    f"release{'s' if steps > 1 else ''} ago ({name}, amictl's record)",
-                    value,
-                    acct,
-                    reg,
-                )
-            )
+        out.extend(history_references(name, family, channel, entries, acct, reg, "amictl's record"))
     return out
 
 

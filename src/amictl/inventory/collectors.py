@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
 from .instance_store import storage_fields
-from .releases import rollback_targets
+from .releases import history_references
 
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
 
@@ -549,21 +549,7 @@ def _channel_history(
             return []  # deleted since it was listed
         raise
     history.sort(key=lambda h: h["version"])
-    out = []
-    for steps, value in enumerate(rollback_targets(history), 1):
-        if value.startswith("ami-"):
-            out.append(
-                Reference(
-                    "channel-history",
-                    f"{name}#{steps}",
-                    f"channel {channel[1]} of family {channel[0]} held it {steps} "
-                    f"release{'s' if steps > 1 else ''} ago ({name})",
-                    value,
-                    account,
-                    region,
-                )
-            )
-    return out
+    return history_references(name, channel[0], channel[1], history, account, region)
 
 
 def resolve_ssm_aliases(

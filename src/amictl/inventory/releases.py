@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..model import Reference
+
 ROLLBACK_MARK = ": rollback to "
 PROMOTE_PREFIX = "amictl channel "
 
@@ -62,4 +64,34 @@ def rollback_targets(history: Iterable[Mapping[str, Any]]) -> list[str]:
     for v in reversed(stack[:-1]):
         if v != current and v not in out:
             out.append(v)
+    return out
+
+
+def history_references(
+    name: str,
+    family: str,
+    channel: str,
+    history: Iterable[Mapping[str, Any]],
+    account: str,
+    region: str,
+    source: str = "",
+) -> list[Reference]:
+    """One ``channel-history`` reference per rollback target of the channel parameter
+    ``name``, its id ``<parameter>#<steps back>`` (``keep.decide.history_depth`` reads it);
+    ``source`` says where the history came from when it is not SSM's own."""
+    out = []
+    where = f"{name}, {source}" if source else name
+    for steps, value in enumerate(rollback_targets(history), 1):
+        if value.startswith("ami-"):
+            out.append(
+                Reference(
+                    "channel-history",
+                    f"{name}#{steps}",
+                    f"channel {channel} of family {family} held it {steps} "
+                    f"release{'s' if steps > 1 else ''} ago ({where})",
+                    value,
+                    account,
+                    region,
+                )
+            )
     return out
