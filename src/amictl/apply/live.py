@@ -213,10 +213,8 @@ class LiveReader:
 def plan_regions(plan_inventory: dict[str, Any], actions: list[Any]) -> dict[str, list[str]]:
     """account -> the plan's scanned regions (``LiveReader`` adds every region where the
     account has images)."""
-    regions = [str(r) for r in plan_inventory.get("regions", []) or []]
-    out: dict[str, list[str]] = {}
+    regions = {str(r) for r in plan_inventory.get("regions", []) or []}
+    out: dict[str, set[str]] = {}
     for a in actions:
-        out.setdefault(a.account, sorted(set(regions) | {a.region}))
-        if a.region not in out[a.account]:
-            out[a.account] = sorted({*out[a.account], a.region})
-    return out
+        out.setdefault(a.account, set(regions)).add(a.region)
+    return {account: sorted(rs) for account, rs in out.items()}

@@ -77,20 +77,18 @@ def _run(
             )
         click.confirm(f"{stage} {image_id} ({len(plan.actions)} actions)?", abort=True, err=True)
     result = execute(conn, store, prep, opts)
+    status = {
+        **dict.fromkeys(result.done, "done"),
+        **dict.fromkeys(result.skipped, "skipped"),
+        **dict.fromkeys(result.failed, "failed"),
+        **dict.fromkeys(result.not_found, "not-found"),
+    }
     rows = [
         {
             "id": a.id,
             "type": a.type,
             "resource": a.snapshot_id or a.image_id,
-            "status": "done"
-            if a.id in result.done
-            else "skipped"
-            if a.id in result.skipped
-            else "failed"
-            if a.id in result.failed
-            else "not-found"
-            if a.id in result.not_found
-            else "not started",
+            "status": status.get(a.id, "not started"),
             "message": result.skipped.get(a.id) or result.failed.get(a.id) or "",
         }
         for a in plan.actions
