@@ -15,10 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..inventory.lookup import describe_image
 from ..model import iso
 from ..policy.plan_model import Action
 from ..tagnames import BY_TAG, MARK_TAG
-from .recheck import code_of, describe_image, tags_of
+from .recheck import code_of, tags_of
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}

@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..inventory.instance_store import describe_bundle
+from ..inventory.lookup import describe_image
 from ..keep import Assessment, image_decision, snapshot_keep_reasons
 from ..model import IN_USE_KINDS, Snapshot
 from ..policy.model import Hold, Policy, Rule
@@ -38,7 +39,6 @@ from .live import VIEW_PERMISSIONS, View
 
 # What the live view and the refusals read (registered for `amictl iam-policy apply`).
 RECHECK_PERMISSIONS = (*VIEW_PERMISSIONS, "rbin:ListRules", "rbin:GetRule")
-GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}
 
 
@@ -86,21 +86,6 @@ class Context:
         """snapshot id -> the image whose block device mappings held it."""
         with self.lock:
             return {sid: image for image, sids in self.origins.items() for sid in sids}
-
-
-def describe_image(ec2: Any, image_id: str) -> dict[str, Any] | None:
-    try:
-        imgs = ec2.describe_images(
-            ImageIds=[image_id], IncludeDisabled=True, IncludeDeprecated=True
-        )["Images"]
-    except ClientError as exc:
-        if code_of(exc) in GONE_IMAGE:
-            return None
-        raise
-    img = imgs[0] if imgs else None
-    if img is not None and img.get("State") == "deregistered":
-        return None
-    return img
 
 
 def describe_snapshot(ec2: Any, snapshot_id: str) -> dict[str, Any] | None:

@@ -170,7 +170,7 @@ def register(cli: click.Group) -> None:
         conn = context.connector()
         target = _target(conn)
         ec2 = conn.client("ec2", target.region, target.role_arn)
-        from ..apply.recheck import describe_image
+        from ..inventory.lookup import describe_image
 
         img = describe_image(ec2, image_id)
         if img is None or img.get("OwnerId") != target.account:

@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..apply.recheck import describe_image
 from ..aws.session import Connector, Target, aws_error
 from ..errors import JournalError
+from ..inventory.lookup import describe_image
 from ..model import Image
 from ..state.store import Store
 from ..tagnames import RESERVED_TAG_PREFIX

@@ -13,10 +13,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws.session import Connector, Target, aws_error, error_code
+from ..aws.session import Connector, Target, aws_error
+from .lookup import describe_image
 
 INSTANCE_STORE = "instance-store"
-NOT_FOUND = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"}
 
 
 def storage_fields(d: dict[str, Any]) -> dict[str, Any]:
@@ -57,17 +57,10 @@ def bundle_left(conn: Connector, target: Target, image_id: str) -> dict[str, Any
     image, or the image is gone)."""
     ec2 = conn.client("ec2", target.region, target.role_arn)
     try:
-        resp = ec2.describe_images(
-            ImageIds=[image_id], IncludeDeprecated=True, IncludeDisabled=True
-        )
-    except ClientError as exc:
-        if error_code(exc) in NOT_FOUND:
-            return None
+        d = describe_image(ec2, image_id)
+    except (ClientError, BotoCoreError) as exc:
         raise aws_error(exc, "DescribeImages", target.region) from None
-    except BotoCoreError as exc:
-        raise aws_error(exc, "DescribeImages", target.region) from None
-    for d in resp.get("Images", []):
-        if d.get("ImageId") == image_id:
-            f = storage_fields(d)
-            return describe_bundle(image_id, f["root_device_type"], f["image_location"])
-    return None
+    if d is None:
+        return None
+    f = storage_fields(d)
+    return describe_bundle(image_id, f["root_device_type"], f["image_location"])
