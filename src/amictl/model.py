@@ -377,19 +377,24 @@ class Inventory:
         for key in ("refs_by_image", "_fingerprint"):
             self.__dict__.pop(key, None)
 
+    @cached_property
+    def children(self) -> dict[str, list[str]]:
+        """image id -> the images built or copied from it (SourceImageId / lineage tag)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for img in self.images:
+            if img.source_image_id:
+                out[img.source_image_id].append(img.image_id)
+        return dict(out)
+
     def children_of(self, image_id: str) -> list[Image]:
-        return [i for i in self.images if i.source_image_id == image_id]
+        return [self.by_id[c] for c in self.children.get(image_id, [])]
 
     def descendants(self, roots: set[str]) -> set[str]:
         """Every image built or copied from one of ``roots``, at any depth (not the roots)."""
-        children: dict[str, list[str]] = defaultdict(list)
-        for img in self.images:
-            if img.source_image_id:
-                children[img.source_image_id].append(img.image_id)
         out: set[str] = set()
         todo = list(roots)
         while todo:
-            for c in children.get(todo.pop(), []):
+            for c in self.children.get(todo.pop(), []):
                 if c not in out:
                     out.add(c)
                     todo.append(c)

@@ -20,7 +20,6 @@ import datetime as dt
 import fnmatch
 import functools
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..durations import human_duration
@@ -349,10 +348,7 @@ def assess(
         )
 
     # keep.ancestors: an image a kept image (or copy) was built from stays (to a fixed point).
-    children: dict[str, list[str]] = defaultdict(list)
-    for i in inv.images:
-        if i.source_image_id:
-            children[i.source_image_id].append(i.image_id)
+    children = inv.children
     parents = [evals[p] for p in children if p in evals]
     changed = True
     while changed:
