@@ -20,7 +20,7 @@ from collections import Counter
 
 from amictl.aws.session import AwsConfig, Connector
 from amictl.inventory import scan
-from amictl.inventory.collectors import PAGE_SIZES
+from amictl.inventory.registry import PAGE_SIZES
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 
 

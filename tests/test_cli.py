@@ -53,7 +53,7 @@ def test_iam_policy_is_generated_from_the_registries():
     import json
 
     from amictl.apply.actions import EXECUTORS
-    from amictl.inventory.collectors import COLLECTORS
+    from amictl.inventory.kinds import COLLECTORS
 
     res = CliRunner().invoke(cli, ["iam-policy", "apply"])
     doc = json.loads(res.stdout)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from amictl.aws.session import AwsConfig, Connector
 from amictl.cli.main import cli
-from amictl.inventory import collectors, scan, views
+from amictl.inventory import registry, scan, views
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -118,8 +118,8 @@ def test_tiny_pages_read_everything(env, monkeypatch):
         + "snapshots:\n"
         + "".join(f"  - {{alias: s{i}}}\n" for i in range(7))
     )
-    monkeypatch.setitem(collectors.PAGE_SIZES, "describe_images", 5)
-    monkeypatch.setitem(collectors.PAGE_SIZES, "describe_snapshots", 5)
+    monkeypatch.setitem(registry.PAGE_SIZES, "describe_images", 5)
+    monkeypatch.setitem(registry.PAGE_SIZES, "describe_snapshots", 5)
     conn = env.connector()
     inv = scan(conn)
     assert len(inv.images) == 13 and len(inv.snapshots) == 13 + 7

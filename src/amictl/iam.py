@@ -18,7 +18,7 @@ from .creation.volumes import PERMISSIONS as VOLUME_PERMISSIONS
 from .distribute import PERMISSIONS as DISTRIBUTE_PERMISSIONS
 from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
 from .governance.permissions import REFS_PERMISSIONS
-from .inventory.collectors import COLLECTORS
+from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS

@@ -30,7 +30,8 @@ from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
-from ..inventory.collectors import COLLECTORS, read_sharing_into
+from ..inventory.collectors import read_sharing_into
+from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
 from ..state.store import Store

@@ -25,8 +25,8 @@ from ..errors import InputError
 from ..governance.references import second_opinion
 from ..governance.usage import consumer_references
 from ..inventory import scan
-from ..inventory.collectors import COLLECTORS
 from ..inventory.from_state import inventory_from_state
+from ..inventory.kinds import COLLECTORS
 from ..inventory.lt_cache import LtVersionCache
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
 from ..model import Image, Inventory

@@ -1,17 +1,10 @@
-"""Registered collectors, one per resource kind, each with the IAM permissions it needs.
-
-A collector reads one (account, region) slice of one kind, to the last page,
-with botocore paginators at the maximum page size. It returns what it found;
-the scanner records any failure as an incomplete slice. Collectors never guess:
-a page that failed is a failure, never an empty list.
-"""
+"""EC2's, Auto Scaling's and SSM's own reference kinds (images, snapshots, instances,
+launch templates, launch configurations, ASGs, SSM parameters), registered in
+:mod:`amictl.inventory.registry` with the IAM permissions each needs."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
 
@@ -20,93 +13,13 @@ from botocore.exceptions import ClientError
 from .. import interrupts
 from ..model import Image, Reference, Snapshot, parse_time
 from .instance_store import storage_fields
+from .registry import PAGE_SIZES, SliceData, collector, pages
 from .releases import history_references
 
+__all__ = ["PAGE_SIZES", "SliceData", "collector", "pages"]  # re-exported for older callers
+
 ALIVE_STATES = {"pending", "running", "stopping", "stopped"}
-
-# The maximum page size of each listing (AWS limits); tests lower them to force many pages.
-PAGE_SIZES = {
-    "describe_images": 1000,
-    "describe_snapshots": 1000,
-    "describe_instances": 1000,
-    "describe_launch_templates": 200,
-    "describe_launch_template_versions": 200,
-    "describe_launch_configurations": 100,
-    "describe_auto_scaling_groups": 100,
-    "describe_parameters": 50,
-    "get_parameter_history": 50,
-}
-
-
 LT_WORKERS = 3  # concurrent DescribeLaunchTemplateVersions calls per region
-
-
-# Pages of the big listings (1,000 items: megabytes of XML, its tree and the parsed dicts)
-# are fetched, parsed and turned into compact records at most this many at a time, so the
-# peak memory of a scan does not grow with the number of regions read at once.
-HEAVY = frozenset({"describe_images", "describe_snapshots", "describe_instances"})
-HEAVY_PAGES = threading.BoundedSemaphore(2)
-
-
-def _pages(client: Any, operation: str, **kwargs: Any) -> Any:
-    """The operation's pages; stops between pages once an interrupt was requested."""
-    pages = iter(
-        client.get_paginator(operation).paginate(
-            **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
-        )
-    )
-    heavy = operation in HEAVY
-    while True:
-        if heavy:
-            HEAVY_PAGES.acquire()
-        try:
-            page = next(pages, None)
-            if page is None:
-                return
-            interrupts.check()
-            yield page  # the caller turns it into records before asking for the next
-            page = None
-        finally:
-            if heavy:
-                HEAVY_PAGES.release()
-
-
-@dataclass
-class SliceData:
-    images: list[Image] = field(default_factory=list)
-    snapshots: list[Snapshot] = field(default_factory=list)
-    references: list[Reference] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-    items: int = 0
-
-
-@dataclass(frozen=True)
-class CollectorSpec:
-    kind: str
-    service: str
-    permissions: tuple[str, ...]
-    description: str
-    fn: Callable[..., SliceData]
-    depends_on: tuple[str, ...] = ()
-
-
-COLLECTORS: dict[str, CollectorSpec] = {}
-
-
-def collector(
-    kind: str,
-    service: str,
-    permissions: list[str],
-    description: str,
-    depends_on: tuple[str, ...] = (),
-) -> Callable[[Callable[..., SliceData]], Callable[..., SliceData]]:
-    def deco(fn: Callable[..., SliceData]) -> Callable[..., SliceData]:
-        COLLECTORS[kind] = CollectorSpec(
-            kind, service, tuple(permissions), description, fn, depends_on
-        )
-        return fn
-
-    return deco
 
 
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
@@ -211,10 +124,10 @@ def collect_images(
     those images are marked ``lp="unread"`` until then.
     """
     out = SliceData()
-    pages = _pages(
+    listing = pages(
         ec2, "describe_images", Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
     )
-    for page in pages:
+    for page in listing:
         for d in page.get("Images", []):
             out.images.append(image_from_api(d, account, region))
     todo = [i for i in out.images if i.state != "disabled"]
@@ -230,7 +143,7 @@ def collect_images(
 @collector("snapshots", "ec2", ["ec2:DescribeSnapshots"], "owned EBS snapshots")
 def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
-    for page in _pages(ec2, "describe_snapshots", OwnerIds=["self"]):
+    for page in pages(ec2, "describe_snapshots", OwnerIds=["self"]):
         for s in page.get("Snapshots", []):
             out.snapshots.append(
                 Snapshot(
@@ -254,7 +167,7 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
 @collector("instances", "ec2", ["ec2:DescribeInstances"], "instances in every state but terminated")
 def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
-    for page in _pages(ec2, "describe_instances"):
+    for page in pages(ec2, "describe_instances"):
         for res in page.get("Reservations", []):
             for inst in res.get("Instances", []):
                 out.items += 1
@@ -289,7 +202,7 @@ def collect_launch_templates(
     unread version on (versions are immutable; a cached one only ever keeps an image)."""
     out = SliceData()
     templates: dict[str, dict[str, Any]] = {}
-    for page in _pages(ec2, "describe_launch_templates"):
+    for page in pages(ec2, "describe_launch_templates"):
         for t in page.get("LaunchTemplates", []):
             templates[t["LaunchTemplateId"]] = {
                 "name": t.get("LaunchTemplateName", ""),
@@ -314,7 +227,7 @@ def collect_launch_templates(
             return found  # the latest version did not move: nothing new to read
         extra = {"MinVersion": str(through + 1)} if through else {}
         fresh: list[dict[str, Any]] = []
-        for page in _pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid, **extra):
+        for page in pages(ec2, "describe_launch_template_versions", LaunchTemplateId=tid, **extra):
             fresh.extend(page.get("LaunchTemplateVersions", []))
         if lt_cache is not None:
             lt_cache.count("partial" if through else "misses")
@@ -376,7 +289,7 @@ def collect_launch_templates(
 def collect_launch_configurations(asg: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     lcs: dict[str, str] = {}
-    for page in _pages(asg, "describe_launch_configurations"):
+    for page in pages(asg, "describe_launch_configurations"):
         for lc in page.get("LaunchConfigurations", []):
             out.items += 1
             lcs[lc["LaunchConfigurationName"]] = lc.get("ImageId", "")
@@ -405,7 +318,7 @@ def collect_launch_configurations(asg: Any, account: str, region: str) -> SliceD
 def collect_auto_scaling_groups(asg: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     specs: list[tuple[str, str, dict[str, Any]]] = []
-    for page in _pages(asg, "describe_auto_scaling_groups"):
+    for page in pages(asg, "describe_auto_scaling_groups"):
         for g in page.get("AutoScalingGroups", []):
             out.items += 1
             name = g["AutoScalingGroupName"]
@@ -498,7 +411,7 @@ def channel_of_parameter(name: str) -> tuple[str, str] | None:
 def collect_ssm_parameters(ssm: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     names: list[tuple[str, str]] = []
-    for page in _pages(ssm, "describe_parameters"):
+    for page in pages(ssm, "describe_parameters"):
         for p in page.get("Parameters", []):
             out.items += 1
             if p.get("Type") in ("String", "StringList"):
@@ -535,7 +448,7 @@ def _channel_history(
     how many steps back it is in the id (``<parameter>#<steps>``)."""
     history = []
     try:
-        for page in _pages(ssm, "get_parameter_history", Name=name):
+        for page in pages(ssm, "get_parameter_history", Name=name):
             for h in page.get("Parameters", []):
                 history.append(
                     {

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from ..errors import InputError, SafetyError
 from ..model import Inventory, parse_time
 from ..state.store import Store, _inventory, runs, slices
-from .collectors import COLLECTORS
+from .kinds import COLLECTORS
 
 
 @dataclass

@@ -17,7 +17,9 @@ from typing import Any
 from .. import interrupts
 from ..aws.session import Connector, Target, aws_error
 from ..model import FamilyRule, Inventory, SliceStatus
-from .collectors import COLLECTORS, SliceData, resolve_asg_references, resolve_ssm_aliases
+from .collectors import resolve_asg_references, resolve_ssm_aliases
+from .kinds import COLLECTORS
+from .registry import SliceData
 
 Progress = Callable[[str, int, int], None]
 
