@@ -16,10 +16,11 @@ import gc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..keep import Eval, assess, image_decision, snapshot_keep_reasons
+from ..keep import Assessment, Eval, ImageDecision, assess, image_decision, snapshot_keep_reasons
+from ..keep.decide import STAGES
 from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
-from .model import Policy
+from .model import Hold, Policy
 from .plan_model import ACTION_TYPES, Action, Decision, Plan
 from .serial import policy_to_dict
 
@@ -77,50 +78,90 @@ def _plan(
     now = now.astimezone(dt.UTC)
     # The one decision (amictl.keep): apply calls the same function on a live view.
     assessment = assess(inv, policy, now, explain=explain, unread=unread)
-    evals = assessment.evals
-    warnings = assessment.warnings
-    holds = assessment.holds
-    images = sorted(
-        evals.values(), key=lambda e: (e.image.account, e.image.region, e.image.image_id)
+    b = _Builder(inv, policy, now, assessment.warnings)
+    deregistered = b.image_actions(assessment, unread, blocked)
+    snap_plans = b.snapshot_actions(deregistered, assessment.holds)
+    reported = b.orphan_actions(set(snap_plans), assessment.holds)
+    return Plan(
+        created_at=iso(created_at or now) or "",
+        now=iso(now) or "",
+        policy=policy_to_dict(policy),
+        inventory={
+            "complete": inv.complete,
+            "regions": inv.regions,
+            "accounts": inv.accounts,
+            "fingerprint": inv.fingerprint(),
+            "incomplete": [
+                f"{s.account}/{s.region}/{s.kind}: {s.error_code}" for s in inv.incomplete_slices()
+            ],
+        },
+        actions=tuple(b.actions),
+        decisions=tuple(b.decisions),
+        summary=b.summary(reported),
+        warnings=tuple(sorted(set(b.warnings))),
     )
 
-    prices = {"*": dict(policy.prices)} if policy.prices else None
-    rate_cache: dict[tuple[str, str], float] = {}
-    actions: list[Action] = []
-    decisions: list[Decision] = []
-    counter = iter(range(1, 10**9))
 
-    def new(
-        type_: str, ev: Eval, reasons: list[str], after: tuple[str, ...] = (), size_gib: int = 0
-    ) -> Action:
-        img = ev.image
-        a = Action(
-            id=f"a{next(counter)}",
-            type=type_,
-            account=img.account,
-            region=img.region,
-            rule=ev.rule.name if ev.rule else "",
-            reasons=tuple(reasons),
-            image_id=img.image_id,
-            after=after,
-            unsafe=bool(ev.unsafe) and type_ in ("deprecate", "disable", "deregister"),
-            family=img.family,
-            size_gib=size_gib,
-            expect=(
-                ("in_use", ev.in_use),
-                ("protected", img.protected),
-                ("shared", img.shared),
-                ("state", img.state),
-            )
-            if type_ in ("deprecate", "disable", "deregister")
-            else (),
-        )
-        actions.append(a)
+class _Builder:
+    """The plan's actions and decisions as they are made, numbered in order (``a1``, ``a2``,
+    ...), with the monthly saving of each snapshot action."""
+
+    def __init__(
+        self, inv: Inventory, policy: Policy, now: dt.datetime, warnings: list[str]
+    ) -> None:
+        self.inv, self.policy, self.now, self.warnings = inv, policy, now, warnings
+        self.prices = {"*": dict(policy.prices)} if policy.prices else None
+        self.rate_cache: dict[tuple[str, str], float] = {}
+        self.actions: list[Action] = []
+        self.decisions: list[Decision] = []
+        self.savings = 0.0
+        self._counter = iter(range(1, 10**9))
+
+    def next_id(self) -> str:
+        return f"a{next(self._counter)}"
+
+    def add(self, a: Action) -> Action:
+        self.actions.append(a)
+        self.savings += _saving(a, self.prices, self.rate_cache)
         return a
 
-    def decide(ev: Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
+    def image_action(
+        self,
+        type_: str,
+        ev: Eval,
+        reasons: list[str],
+        after: tuple[str, ...] = (),
+        size_gib: int = 0,
+    ) -> Action:
         img = ev.image
-        decisions.append(
+        stage = type_ in STAGES
+        return self.add(
+            Action(
+                id=self.next_id(),
+                type=type_,
+                account=img.account,
+                region=img.region,
+                rule=ev.rule.name if ev.rule else "",
+                reasons=tuple(reasons),
+                image_id=img.image_id,
+                after=after,
+                unsafe=bool(ev.unsafe) and stage,
+                family=img.family,
+                size_gib=size_gib,
+                expect=(
+                    ("in_use", ev.in_use),
+                    ("protected", img.protected),
+                    ("shared", img.shared),
+                    ("state", img.state),
+                )
+                if stage
+                else (),
+            )
+        )
+
+    def decide(self, ev: Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
+        img = ev.image
+        self.decisions.append(
             Decision(
                 img.image_id,
                 img.region,
@@ -134,101 +175,117 @@ def _plan(
             )
         )
 
-    deregistered: dict[str, tuple[Action, Eval]] = {}
-    for ev in images:
-        img = ev.image
-        d = image_decision(ev, policy, now, assessment.doubted, unread=unread, warnings=warnings)
-        if d.verdict == "keep":
-            if ev.rule is None and not d.restore:
-                continue  # not selected and not marked by this policy: not part of this plan
-            first: list[str] = []
-            for type_, reasons in d.restore:
-                after = tuple(first) if type_ == "unmark" else ()
-                a = new(type_, ev, reasons, after=after)
-                if type_ != "unmark":
-                    first.append(a.id)
-            decide(ev, "keep", ev.rule.name if ev.rule else None, d.reasons)
-            continue
-        assert ev.rule is not None
-        if d.blind and blocked is not None:
-            blocked.add(img.image_id)
-        chain: list[Action] = []
-        for type_, reasons in d.chain:
-            after = (chain[-1].id,) if chain else ()
-            a = new(
-                type_, ev, reasons, after, size_gib=img.size_gib if type_ == "deregister" else 0
-            )
-            chain.append(a)
-            if type_ == "deregister":
-                deregistered[img.image_id] = (a, ev)
-        decide(ev, d.verdict, ev.rule.name, d.reasons)
-
-    # Snapshots of deregistered images: only when no staying image uses them.
-    snap_plans: dict[str, _SnapPlan] = {}
-    leaving = frozenset(deregistered)
-    for image_id, (dereg, ev) in deregistered.items():
-        assert ev.rule is not None
-        for sid in ev.image.snapshot_ids:
-            snap = inv.snapshot_by_id.get(sid)
-            if snap is None:
-                continue
-            stays = snapshot_keep_reasons(
-                inv, policy, holds, snap, now, of_image=image_id, leaving=leaving, warnings=warnings
-            )
-            if stays:
-                warnings.append(f"snapshot {sid} of {image_id} stays: {stays[0]}")
-                continue
-            sp = snap_plans.setdefault(
-                sid, _SnapPlan(snap, ev.rule.retire.snapshots, family=ev.image.family)
-            )
-            if SNAPSHOT_MODE_ORDER[ev.rule.retire.snapshots] < SNAPSHOT_MODE_ORDER[sp.mode]:
-                sp.mode = ev.rule.retire.snapshots
-            sp.after.append(dereg.id)
-            sp.rules.add(ev.rule.name)
-            sp.images.append(image_id)
-    savings = 0.0
-    for sid in sorted(
-        snap_plans, key=lambda s: (snap_plans[s].snap.account, snap_plans[s].snap.region, s)
-    ):
-        sp = snap_plans[sid]
-        if sp.mode == "keep" or (sp.mode == "archive" and sp.snap.storage_tier == "archive"):
-            continue
-        imgs = sorted(sp.images)
-        reason = f"snapshot of deregistered image {', '.join(imgs)}; no staying image uses it"
-        a = Action(
-            id=f"a{next(counter)}",
-            type=f"{sp.mode}-snapshot",
-            account=sp.snap.account,
-            region=sp.snap.region,
-            rule=",".join(sorted(sp.rules)),
-            reasons=(reason,),
-            image_id=imgs[0],
-            snapshot_id=sid,
-            after=tuple(sorted(sp.after)),
-            size_gib=sp.snap.size_gib,
-            family=sp.family,
+    def image_actions(
+        self, assessment: Assessment, unread: str, blocked: set[str] | None
+    ) -> dict[str, tuple[Action, Eval]]:
+        """Each selected image's decision and its actions (the marks a kept image loses, or
+        its retirement chain); returns the images deregistered, with their deregister."""
+        deregistered: dict[str, tuple[Action, Eval]] = {}
+        evals = sorted(
+            assessment.evals.values(),
+            key=lambda e: (e.image.account, e.image.region, e.image.image_id),
         )
-        actions.append(a)
-        savings += _saving(a, prices, rate_cache)
+        for ev in evals:
+            d = image_decision(
+                ev, self.policy, self.now, assessment.doubted, unread=unread, warnings=self.warnings
+            )
+            if d.verdict == "keep":
+                self._restore(ev, d)
+                continue
+            assert ev.rule is not None
+            if d.blind and blocked is not None:
+                blocked.add(ev.image.image_id)
+            chain: list[Action] = []
+            for type_, reasons in d.chain:
+                size = ev.image.size_gib if type_ == "deregister" else 0
+                a = self.image_action(type_, ev, reasons, (chain[-1].id,) if chain else (), size)
+                chain.append(a)
+                if type_ == "deregister":
+                    deregistered[ev.image.image_id] = (a, ev)
+            self.decide(ev, d.verdict, ev.rule.name, d.reasons)
+        return deregistered
 
-    # Orphaned snapshots (no registered image uses them).
-    reported = 0
-    o = policy.orphaned
-    if o is not None:
-        for snap in inv.snapshots:
-            if snap.snapshot_id in snap_plans:
+    def _restore(self, ev: Eval, d: ImageDecision) -> None:
+        """A kept image: the actions that undo this policy's marks (unmark last)."""
+        if ev.rule is None and not d.restore:
+            return  # not selected and not marked by this policy: not part of this plan
+        first: list[str] = []
+        for type_, reasons in d.restore:
+            a = self.image_action(
+                type_, ev, reasons, after=tuple(first) if type_ == "unmark" else ()
+            )
+            if type_ != "unmark":
+                first.append(a.id)
+        self.decide(ev, "keep", ev.rule.name if ev.rule else None, d.reasons)
+
+    def snapshot_actions(
+        self, deregistered: dict[str, tuple[Action, Eval]], holds: tuple[Hold, ...]
+    ) -> dict[str, _SnapPlan]:
+        """Snapshots of deregistered images: only when no staying image uses them."""
+        snap_plans: dict[str, _SnapPlan] = {}
+        leaving = frozenset(deregistered)
+        for image_id, (dereg, ev) in deregistered.items():
+            assert ev.rule is not None
+            for sid in ev.image.snapshot_ids:
+                snap = self.inv.snapshot_by_id.get(sid)
+                if snap is None:
+                    continue
+                stays = snapshot_keep_reasons(
+                    self.inv, self.policy, holds, snap, self.now,
+                    of_image=image_id, leaving=leaving, warnings=self.warnings,
+                )  # fmt: skip
+                if stays:
+                    self.warnings.append(f"snapshot {sid} of {image_id} stays: {stays[0]}")
+                    continue
+                mode = ev.rule.retire.snapshots
+                sp = snap_plans.setdefault(sid, _SnapPlan(snap, mode, family=ev.image.family))
+                if SNAPSHOT_MODE_ORDER[mode] < SNAPSHOT_MODE_ORDER[sp.mode]:
+                    sp.mode = mode
+                sp.after.append(dereg.id)
+                sp.rules.add(ev.rule.name)
+                sp.images.append(image_id)
+        for sid in sorted(snap_plans, key=lambda s: (snap_plans[s].snap.account, snap_plans[s].snap.region, s)):  # fmt: skip
+            sp = snap_plans[sid]
+            if sp.mode == "keep" or (sp.mode == "archive" and sp.snap.storage_tier == "archive"):
+                continue
+            imgs = sorted(sp.images)
+            self.add(
+                Action(
+                    id=self.next_id(),
+                    type=f"{sp.mode}-snapshot",
+                    account=sp.snap.account,
+                    region=sp.snap.region,
+                    rule=",".join(sorted(sp.rules)),
+                    reasons=(
+                        f"snapshot of deregistered image {', '.join(imgs)}; "
+                        "no staying image uses it",
+                    ),
+                    image_id=imgs[0],
+                    snapshot_id=sid,
+                    after=tuple(sorted(sp.after)),
+                    size_gib=sp.snap.size_gib,
+                    family=sp.family,
+                )
+            )
+        return snap_plans
+
+    def orphan_actions(self, planned: set[str], holds: tuple[Hold, ...]) -> int:
+        """Orphaned snapshots (no registered image uses them); returns how many are only
+        reported (held, ``action: report``, or already archived)."""
+        o = self.policy.orphaned
+        if o is None:
+            return 0
+        reported = 0
+        for snap in self.inv.snapshots:
+            if snap.snapshot_id in planned:
                 continue
             stays = snapshot_keep_reasons(
-                inv, policy, holds, snap, now, of_image=None, warnings=warnings
+                self.inv, self.policy, holds, snap, self.now, of_image=None, warnings=self.warnings
             )
             held = [r for r in stays if r.startswith("held:")]
             if len(held) != len(stays):
                 continue  # not an orphan by the policy's criteria
-            if (
-                held
-                or o.action == "report"
-                or (o.action == "archive" and snap.storage_tier == "archive")
-            ):
+            if held or o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):  # fmt: skip
                 reported += 1
                 continue
             assert snap.start_time is not None
@@ -236,57 +293,40 @@ def _plan(
             origin = (
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
-            a = Action(
-                id=f"a{next(counter)}",
-                type=f"{o.action}-snapshot",
-                account=snap.account,
-                region=snap.region,
-                rule="snapshots.orphaned",
-                reasons=(
-                    f"orphaned: no registered image uses it; {origin}; "
-                    f"{(now - snap.start_time).days} days old",
-                ),
-                snapshot_id=snap.snapshot_id,
-                size_gib=snap.size_gib,
+            self.add(
+                Action(
+                    id=self.next_id(),
+                    type=f"{o.action}-snapshot",
+                    account=snap.account,
+                    region=snap.region,
+                    rule="snapshots.orphaned",
+                    reasons=(
+                        f"orphaned: no registered image uses it; {origin}; "
+                        f"{(self.now - snap.start_time).days} days old",
+                    ),
+                    snapshot_id=snap.snapshot_id,
+                    size_gib=snap.size_gib,
+                )
             )
-            actions.append(a)
-            savings += _saving(a, prices, rate_cache)
+        return reported
 
-    summary: dict[str, int | float] = {t: 0 for t in ACTION_TYPES}
-    for a in actions:
-        summary[a.type] += 1
-    summary["images_selected"] = len(decisions)
-    summary["images_kept"] = sum(1 for d in decisions if d.verdict == "keep")
-    summary["orphaned_snapshots_reported"] = reported
-    summary["unsafe_actions"] = sum(1 for a in actions if a.unsafe)
-    summary["monthly_savings_usd"] = round(savings, 2)
-    sizes: dict[str, int] = {}
-    for a in actions:
-        if a.type == "deregister" and a.family:
-            key = f"{a.account}/{a.region}/{a.family}"
-            if key not in sizes:
-                sizes[key] = len(inv.families.get((a.account, a.region, a.family), []))
-    summary_out: dict[str, Any] = dict(summary)
-    summary_out["family_sizes"] = dict(sorted(sizes.items()))
-    complete = inv.complete
-    return Plan(
-        created_at=iso(created_at or now) or "",
-        now=iso(now) or "",
-        policy=policy_to_dict(policy),
-        inventory={
-            "complete": complete,
-            "regions": inv.regions,
-            "accounts": inv.accounts,
-            "fingerprint": inv.fingerprint(),
-            "incomplete": [
-                f"{s.account}/{s.region}/{s.kind}: {s.error_code}" for s in inv.incomplete_slices()
-            ],
-        },
-        actions=tuple(actions),
-        decisions=tuple(decisions),
-        summary=summary_out,
-        warnings=tuple(sorted(set(warnings))),
-    )
+    def summary(self, reported: int) -> dict[str, Any]:
+        summary: dict[str, Any] = {t: 0 for t in ACTION_TYPES}
+        for a in self.actions:
+            summary[a.type] += 1
+        summary["images_selected"] = len(self.decisions)
+        summary["images_kept"] = sum(1 for d in self.decisions if d.verdict == "keep")
+        summary["orphaned_snapshots_reported"] = reported
+        summary["unsafe_actions"] = sum(1 for a in self.actions if a.unsafe)
+        summary["monthly_savings_usd"] = round(self.savings, 2)
+        sizes: dict[str, int] = {}
+        for a in self.actions:
+            if a.type == "deregister" and a.family:
+                key = f"{a.account}/{a.region}/{a.family}"
+                if key not in sizes:
+                    sizes[key] = len(self.inv.families.get((a.account, a.region, a.family), []))
+        summary["family_sizes"] = dict(sorted(sizes.items()))
+        return summary
 
 
 def _saving(
