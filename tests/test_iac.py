@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amictl.apply import live as live_mod
 from amictl.iac import IacError, read_iac
@@ -98,7 +100,7 @@ def test_the_examples_name_their_images_with_file_line_and_address():
     assert "terraform.tfstate aws_instance.bastion (ami)" in pinned
     web = " ".join(refs["ami-00000000000000005"])  # the channel, from Terraform and CFN
     assert "main.tf:17 aws_launch_template.web: follows channel" in web
-    assert "web.yaml:34 Resources.WebTemplate: follows channel" in web  # !Sub {{resolve:ssm:}}
+    assert "web.yaml:34 Resources.WebTemplate: follows channel" in web  # {{resolve:ssm:NAME}}
     base = " ".join(refs["ami-00000000000000006"])
     assert "web.yaml:10 Parameters.BaseImage" in base  # SSM parameter type's Default
     assert "base.pkr.hcl:11 source.amazon-ebs.app: source_ami_filter" in base
@@ -369,3 +371,22 @@ def test_an_edited_plan_cannot_drop_the_code_apply_reads(sandbox, tmp_path):
     code, out = run.apply()
     assert code == 3 and "not signed" in out
     assert f1 in run.live()
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=120),
+        st.sampled_from(list(GARBAGE.values()))
+        .map(lambda t: t[0])
+        .flatmap(lambda t: st.integers(0, len(t)).map(lambda n: t[:n])),
+    ),
+    name=st.sampled_from(["x.tf", "x.yaml", "x.json", "terraform.tfstate", "x.pkr.hcl"]),
+)
+def test_any_text_is_read_or_refused_as_bad_input_never_a_crash(tmp_path_factory, text, name):
+    d = tmp_path_factory.mktemp("fuzz")
+    (d / name).write_text(text + " ami-0123456789abcdef0")
+    try:
+        read_iac([str(d / name)], _inventory(), NOW)
+    except IacError as exc:
+        assert exc.message.startswith(str(d / name))
