@@ -225,6 +225,7 @@ def test_inventory_and_refs_with_iac_find_the_examples_references(sandbox, tmp_p
         "inventory", "--iac", str(tf), "--iac", str(code_dir / "cloudformation")
     )
     assert code == 0, err
+    assert "infrastructure code: 3 files read" in err
     inv = Store(fl.vars["AMICTL_STATE"]).latest_inventory()[1]  # type: ignore[index]
     iac = {(r.image_id, r.detail.split(" ")[0]) for r in inv.references if r.kind == "iac"}
     assert (ids["pin"], f"{tf}/main.tf:6") in iac
@@ -337,7 +338,8 @@ def test_garbage_between_plan_and_apply_retires_nothing(sandbox, tmp_path):
     run.code(None)
     assert len(_deregistering(run.plan())) == 2
     (tmp_path / "infra" / "broken.tf").write_text('resource "x" "y" {\n  = 1\n')
-    run.apply()
+    _code, out = run.apply()
+    assert "iac: IacUnreadable" in out  # the view is incomplete: nothing decided on it
     assert set(run.fl.ids.values()) <= run.live()
 
 
