@@ -392,3 +392,40 @@ def test_any_text_is_read_or_refused_as_bad_input_never_a_crash(tmp_path_factory
         read_iac([str(d / name)], _inventory(), NOW)
     except IacError as exc:
         assert exc.message.startswith(str(d / name))
+
+
+def test_terraform_and_packer_in_json_syntax_have_their_lookups_read(tmp_path):
+    (tmp_path / "main.tf.json").write_text(
+        json.dumps(
+            {
+                "data": {
+                    "aws_ami": {
+                        "b": {
+                            "most_recent": True,
+                            "owners": ["self"],
+                            "filter": [{"name": "name", "values": ["batch-worker-*"]}],
+                        }
+                    },
+                    "aws_ami_ids": {"all": {"owners": ["self"], "name_regex": "^app-db-"}},
+                }
+            }
+        )
+    )
+    (tmp_path / "app.pkr.json").write_text(
+        json.dumps(
+            {
+                "source": {
+                    "amazon-ebs": {
+                        "app": {
+                            "source_ami_filter": {
+                                "filters": {"name": "base-*"},
+                                "most_recent": True,
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
+    refs = _by_image(read_iac([str(tmp_path)], _inventory(), NOW).references)
+    assert sorted(i[-1] for i in refs) == ["3", "4", "6", "7", "8"]

@@ -84,6 +84,8 @@ def read_document(file: str, text: str) -> Findings:
                 out.floating.append(
                     lookup(dict(f), Where(file, _line(f), f"builders.{name}"), "source_ami_filter")
                 )
+    if isinstance(doc, dict):
+        _hcl_json_lookups(file, doc, out)
     template = isinstance(doc, dict) and any(
         k in doc for k in ("Resources", "AWSTemplateFormatVersion", "Transform")
     )
@@ -92,6 +94,31 @@ def read_document(file: str, text: str) -> Findings:
         address = ".".join(path[:2]) if template else ".".join(path) or "(document)"
         out.scan_value(value, Where(file, line, address))
     return out
+
+
+def _hcl_json_lookups(file: str, doc: dict[str, Any], out: Findings) -> None:
+    """Terraform / Packer in JSON syntax (``.tf.json``, ``.pkr.json``): ``data.aws_ami``,
+    ``data.amazon-ami`` and ``source.<type>.<name>.source_ami_filter``."""
+    data = doc.get("data")
+    for kind, source in (
+        ("aws_ami", 'data "aws_ami"'),
+        ("aws_ami_ids", 'data "aws_ami_ids"'),
+        ("amazon-ami", 'data "amazon-ami"'),
+    ):
+        blocks = data.get(kind) if isinstance(data, dict) else None
+        for name, body in blocks.items() if isinstance(blocks, dict) else ():
+            for b in body if isinstance(body, list) else [body]:
+                if isinstance(b, dict):
+                    where = Where(file, _line(b), f"data.{kind}.{name}")
+                    out.floating.append(lookup(dict(b), where, source))
+    sources = doc.get("source")
+    for kind, named in sources.items() if isinstance(sources, dict) else ():
+        for name, body in named.items() if isinstance(named, dict) else ():
+            f = body.get("source_ami_filter") if isinstance(body, dict) else None
+            for one in f if isinstance(f, list) else [f]:
+                if isinstance(one, dict):
+                    where = Where(file, _line(body), f"source.{kind}.{name}")
+                    out.floating.append(lookup(dict(one), where, "source_ami_filter"))
 
 
 def read_state(file: str, text: str) -> Findings:

@@ -8,7 +8,7 @@ provider binaries; ``.terraform/modules`` is read, it holds the modules the code
 - ``.tf``, ``.tfvars``, ``.hcl`` (``.pkr.hcl``, ``.pkrvars.hcl``): HCL (Terraform, Packer);
 - ``.tfstate``, ``.tfstate.backup``: Terraform state (JSON);
 - ``.json``, ``.yaml``, ``.yml``, ``.template``: YAML/JSON documents (CloudFormation and
-  SAM templates, Packer's legacy JSON, anything else). In a walk, such a file is read only
+  SAM templates, Packer's legacy JSON, Terraform and Packer in JSON syntax, anything else). In a walk, such a file is read only
   when its text holds one of ``MARKERS`` (a file without any cannot hold a reference amictl
   reads); a file named on its own is always read, whatever its suffix.
 
@@ -29,7 +29,15 @@ from .hcl import read_hcl
 HCL = (".tf", ".tfvars", ".hcl")
 STATE = (".tfstate", ".tfstate.backup")
 DOCUMENTS = (".json", ".yaml", ".yml", ".template")
-MARKERS = ("ami-", "resolve:ssm:", "AWS::SSM::Parameter", CHANNEL_PREFIX, "source_ami_filter")
+MARKERS = (
+    "ami-",
+    "resolve:ssm:",
+    "AWS::SSM::Parameter",
+    CHANNEL_PREFIX,
+    "source_ami_filter",
+    "aws_ami",
+    "amazon-ami",
+)
 SKIP_DIRS = frozenset(
     {
         ".git",

@@ -60,6 +60,7 @@ NEUTRAL = {
     "depends_on",
     "lifecycle",
     "tags",
+    "sort_ascending",  # aws_ami_ids: the order of its list, not which images
     "__is_block__",
 }
 

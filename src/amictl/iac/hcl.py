@@ -24,7 +24,12 @@ OPTIONS = hcl2.SerializationOptions(
     preserve_heredocs=False,
 )
 # (block type, first label) of the image lookups, and where the lookup is in its body
-LOOKUPS = {("data", "aws_ami"): 'data "aws_ami"', ("data", "amazon-ami"): 'data "amazon-ami"'}
+# (``aws_ami_ids`` lists every match: any of them can be used, so it keeps them all)
+LOOKUPS = {
+    ("data", "aws_ami"): 'data "aws_ami"',
+    ("data", "aws_ami_ids"): 'data "aws_ami_ids"',
+    ("data", "amazon-ami"): 'data "amazon-ami"',
+}
 
 
 def _labels(block: Tree) -> tuple[str, list[str]]:
