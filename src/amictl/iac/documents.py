@@ -12,8 +12,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from cfnlint.decode import cfn_json, cfn_yaml
-
 from .findings import Findings, IacError, Where
 from .floating import lookup
 
@@ -63,6 +61,8 @@ def _message(exc: Exception) -> str:
 
 def parse_document(file: str, text: str) -> Any:
     """YAML or JSON (with CloudFormation's short forms) as values that know their line."""
+    from cfnlint.decode import cfn_json, cfn_yaml  # slow to import: only when a file is read
+
     is_json = file.endswith(".json") or text.lstrip().startswith("{")
     try:
         return cfn_json.loads(text) if is_json else cfn_yaml.loads(text, file)

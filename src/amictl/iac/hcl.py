@@ -8,21 +8,22 @@ from the parsed blocks."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import hcl2
-from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedInput
+from typing import TYPE_CHECKING, Any
 
 from .findings import Findings, IacError, Where
 from .floating import lookup
 
-OPTIONS = hcl2.SerializationOptions(
-    with_comments=False,
-    explicit_blocks=False,
-    strip_string_quotes=True,
-    preserve_heredocs=False,
-)
+if TYPE_CHECKING:
+    from lark import Tree
+
+# python-hcl2 and Lark are imported when a file is read, not with amictl: every other
+# command starts without them.
+OPTIONS = {
+    "with_comments": False,
+    "explicit_blocks": False,
+    "strip_string_quotes": True,
+    "preserve_heredocs": False,
+}
 # (block type, first label) of the image lookups, and where the lookup is in its body
 # (``aws_ami_ids`` lists every match: any of them can be used, so it keeps them all)
 LOOKUPS = {
@@ -33,6 +34,8 @@ LOOKUPS = {
 
 
 def _labels(block: Tree) -> tuple[str, list[str]]:
+    from lark import Token, Tree
+
     kind = ""
     labels: list[str] = []
     for child in block.children:
@@ -60,6 +63,10 @@ def _address(kind: str, labels: list[str]) -> str:
 
 
 def read_hcl(file: str, text: str) -> Findings:
+    import hcl2
+    from lark import Token, Tree
+    from lark.exceptions import LarkError, UnexpectedInput
+
     try:
         tree = hcl2.parses_to_tree(text)
     except UnexpectedInput as exc:
@@ -88,7 +95,9 @@ def read_hcl(file: str, text: str) -> Findings:
     if not any((k, (lb or [""])[0]) in LOOKUPS or k == "source" for k, lb, _ in blocks):
         return out
     try:
-        data: dict[str, Any] = hcl2.serialize(hcl2.transform(tree), serialization_options=OPTIONS)
+        data: dict[str, Any] = hcl2.serialize(
+            hcl2.transform(tree), serialization_options=hcl2.SerializationOptions(**OPTIONS)
+        )
     except Exception as exc:  # noqa: BLE001 - the parser's own failure, reported as bad input
         raise IacError(file, None, f"not valid HCL: {exc}") from None
     seen: dict[str, int] = {}
