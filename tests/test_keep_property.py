@@ -162,6 +162,17 @@ def _launched(env: Env, image: str, newest: str, others: list[str]) -> None:
     ec2.terminate_instances(InstanceIds=[iid])
 
 
+# account -> the directory of infrastructure code the policy names (``iac:``)
+IAC_DIRS: dict[str, Any] = {}
+
+
+def _iac(env: Env, image: str, newest: str, others: list[str]) -> None:
+    # the team's Terraform names it (issue 26): apply re-reads the code the plan carries
+    (IAC_DIRS[env.account] / "main.tf").write_text(
+        f'resource "aws_instance" "app" {{\n  ami = "{image}"\n}}\n'
+    )
+
+
 REASONS: dict[str, Maker] = {
     "instance": _instance,
     "launch-template-version": _template,
@@ -178,6 +189,7 @@ REASONS: dict[str, Maker] = {
     "latest": _latest,
     "ancestor-copy": _copy,
     "launched-within": _launched,
+    "iac": _iac,
 }
 
 
@@ -185,7 +197,12 @@ def attack(sandbox: Any, tmp_path: Any, reason: str, when: str, n: int, pick: in
     env = Env(sandbox, str(next(_accounts)))
     ids = env.load(_fleet(n))["aliases"]
     conn = env.connector(REGIONS)
-    p = plan(scan(conn), parse_policy_text(POLICY, "prop.yaml"), dt.datetime.now(dt.UTC))
+    policy = POLICY
+    if reason == "iac":
+        IAC_DIRS[env.account] = tmp_path / f"iac-{env.account}"
+        IAC_DIRS[env.account].mkdir()
+        policy += f"iac: ['{IAC_DIRS[env.account]}']\n"
+    p = plan(scan(conn), parse_policy_text(policy, "prop.yaml"), dt.datetime.now(dt.UTC))
     order = [ids[f"f{i}"] for i in range(1, n + 1)]
     doomed = [i for i in order if i in {a.image_id for a in p.actions if a.type == "deregister"}]
     assert len(doomed) == n - 1
@@ -254,7 +271,7 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
     prop()
 
 
-@pytest.mark.parametrize("reason", ["channel-history", "latest", "ancestor-copy", "shared"])
+@pytest.mark.parametrize("reason", ["channel-history", "latest", "ancestor-copy", "shared", "iac"])
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):
     """The twin: apply's decision replaced by "go" lets the same attacks through."""
     monkeypatch.setattr(executor_mod, "decide_image", lambda *a, **k: Verdict("go"))

@@ -29,6 +29,7 @@ IN_USE_KINDS = (
     "channel",
     "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
     "consumer-account",  # another account launches it (image usage report, governance.usage)
+    "iac",  # the team's infrastructure code names it (amictl.iac: Terraform, CloudFormation, Packer)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

@@ -361,6 +361,7 @@ def execute(
         prep.policy.families,
         plan_regions(plan.inventory, list(plan.actions)),
         store,
+        prep.policy.iac,
     )
     targets = prep.targets
     callers = prep.callers

@@ -15,6 +15,11 @@ What it reads, per batch:
   so that whether the copy is kept is decided as a fresh plan would).
 - snapshot actions: the region's images and snapshots, and each snapshot's
   createVolumePermission.
+- the team's infrastructure code (``amictl.iac``): the paths the plan's policy carries
+  (its ``iac:`` key and ``plan --iac``; the policy part of a plan is covered by its
+  checksum and signature, so an edited plan that drops them is refused as unsigned), read
+  again for every batch of image actions. A file that cannot be read or parsed now makes
+  the view incomplete (kind ``iac``): nothing is retired.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..governance.references import PERMISSIONS as AWS_REFERENCE_PERMISSIONS
 from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
+from ..iac import IacError, add_iac_references, iac_unreadable
 from ..inventory.collectors import read_sharing_into
 from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
@@ -88,11 +94,13 @@ class LiveReader:
         family_rule: FamilyRule,
         regions: dict[str, list[str]],
         store: Store | None = None,
+        iac: tuple[str, ...] = (),
     ) -> None:
         self.connector = connector
         self.family_rule = family_rule
         self.regions = regions
         self.store = store  # amictl's record of channel promotions (rollback targets)
+        self.iac = iac  # the team's infrastructure code, re-read for every view
         self._given: dict[str, list[str]] = {}  # account -> the regions this apply was given
 
     def _scan(self, target: Target, kinds: list[str]) -> Inventory:
@@ -149,6 +157,11 @@ class LiveReader:
             inv.facts_changed()
             if self.store is not None:
                 add_recorded_history(inv, self.store)
+            if self.iac:  # after the SSM references: a channel the code follows resolves
+                try:
+                    add_iac_references(inv, self.iac)
+                except IacError as exc:
+                    iac_unreadable(inv, target.account, target.region, exc)
         view = View(target, inv)
         if snapshot_ids:
             ec2 = self.connector.client("ec2", target.region, target.role_arn)

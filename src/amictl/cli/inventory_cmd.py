@@ -13,9 +13,11 @@ from ..errors import InputError
 from ..inventory import scan, views
 from ..inventory.lt_cache import LtVersionCache
 from ..model import Inventory
+from ..policy.parse import iac_paths
 from . import context
 from .common import emit, err_console, global_options, info, settings
 from .progress import scan_progress
+from .scan_facts import add_iac, iac_option
 
 LS_COLUMNS = [
     "image_id",
@@ -55,10 +57,14 @@ LS_DROP = [
 
 
 def load_inventory(
-    from_state: bool = False, family_rule: Any = None, shard: str | None = None
+    from_state: bool = False,
+    family_rule: Any = None,
+    shard: str | None = None,
+    iac: tuple[str, ...] = (),
 ) -> Inventory:
     """Scan live (and store the run), or take the latest stored run with --from-state.
-    ``shard`` (``K/N``, ``auto``, ``auto/N``): scan only that shard of the accounts."""
+    ``shard`` (``K/N``, ``auto``, ``auto/N``): scan only that shard of the accounts.
+    ``iac``: infrastructure-code paths whose references join the scan's (and are stored)."""
     st = context.store()
     if from_state:
         latest = st.latest_inventory()
@@ -83,6 +89,7 @@ def load_inventory(
             return Inventory(scanned_at=_now())  # nothing to scan, nothing stored
     with scan_progress("scanning") as cb:
         inv = scan(conn, family_rule=family_rule, progress=cb, lt_cache=LtVersionCache(st))
+    add_iac(inv, iac_paths(iac))  # a file that does not parse: exit 2, nothing stored
     st.save_inventory(inv)
     for s in inv.incomplete_slices():
         err_console().print(
@@ -146,10 +153,11 @@ def register(cli: click.Group) -> None:
         "--role-arn); auto: K from JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or "
         "AMICTL_SHARD, N from auto/N or AMICTL_SHARDS.",
     )
+    @iac_option
     @global_options
-    def inventory_cmd(shard: str | None) -> None:
+    def inventory_cmd(shard: str | None, iac: tuple[str, ...]) -> None:
         """Scan images, snapshots and references; print counts per region and completeness; store the run."""
-        inv = load_inventory(shard=shard)
+        inv = load_inventory(shard=shard, iac=iac)
         summary = inventory_summary(inv)
         if settings().output == "table":
             emit(
@@ -275,8 +283,11 @@ def register(cli: click.Group) -> None:
         is_flag=True,
         help="Also ask AWS (DescribeImageReferences) and say where it disagrees with amictl.",
     )
+    @iac_option
     @global_options
-    def refs_cmd(ami: str, launched_within: str, from_state: bool, ask_aws: bool) -> None:
+    def refs_cmd(
+        ami: str, launched_within: str, from_state: bool, ask_aws: bool, iac: tuple[str, ...]
+    ) -> None:
         """What uses the image: one row per reference (kind, id, detail).
 
         --aws adds AWS's own reference check and the disagreements between the two.
@@ -288,6 +299,7 @@ def register(cli: click.Group) -> None:
         from .scan_facts import one_image_inventory  # one region's scan (issue 14)
 
         inv = load_inventory(True) if from_state else one_image_inventory(ami)[0]
+        add_iac(inv, iac_paths(iac))
         rows = views.refs_rows(inv, ami, _now(), within)
         img = inv.by_id[ami]
         if not inv.slice_complete(img.account, img.region):

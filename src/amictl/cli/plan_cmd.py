@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import defaultdict
@@ -14,13 +15,20 @@ from rich.markup import escape
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy
+from ..policy.parse import iac_paths
 from ..policy.plan_io import streamed_checksum, write_plan
 from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .output import hanging, text_width, wrap_width
-from .scan_facts import describe_sharing, parse_max_age, plan_live, sharing_options
+from .scan_facts import (
+    describe_sharing,
+    iac_option,
+    parse_max_age,
+    plan_live,
+    sharing_options,
+)
 
 
 def parse_now(now: str | None) -> dt.datetime:
@@ -40,9 +48,13 @@ def make_plan(
     from_state: bool = False,
     refresh: bool = False,
     max_age: str = "24h",
+    iac: tuple[str, ...] = (),
 ) -> Plan:
-    """Scan (launch permissions only where the plan needs them, cached up to max_age), plan."""
+    """Scan (launch permissions only where the plan needs them, cached up to max_age), plan.
+    ``iac``: more infrastructure-code paths (``--iac``), carried by the plan's policy."""
     policy = load_policy(policy_path)
+    if iac:
+        policy = dataclasses.replace(policy, iac=iac_paths([*policy.iac, *iac]))
     p, sharing, _inv = plan_live(
         policy,
         parse_now(now),
@@ -203,6 +215,7 @@ def register(cli: click.Group) -> None:
         "--from-state", is_flag=True, help="Plan on the last stored inventory instead of scanning."
     )
     @sharing_options
+    @iac_option
     @global_options
     def plan_cmd(
         policy_path: str,
@@ -211,9 +224,10 @@ def register(cli: click.Group) -> None:
         from_state: bool,
         refresh: bool,
         max_age: str,
+        iac: tuple[str, ...],
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
-        p = make_plan(policy_path, now, from_state, refresh, max_age)
+        p = make_plan(policy_path, now, from_state, refresh, max_age, iac)
         # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
         checksum = streamed_checksum(p)
         key, why_unsigned = context.store().plan_key_or_none()

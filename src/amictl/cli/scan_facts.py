@@ -24,6 +24,7 @@ from ..durations import human_duration, parse_duration
 from ..errors import InputError
 from ..governance.references import second_opinion
 from ..governance.usage import consumer_references
+from ..iac import IacRead, add_iac_references
 from ..inventory import scan
 from ..inventory.from_state import inventory_from_state
 from ..inventory.kinds import COLLECTORS
@@ -53,6 +54,31 @@ def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Read every needed launch permission and every launch-template version live "
         "(no cache).",
     )(fn)
+
+
+def iac_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--iac PATH`` (repeatable): the team's infrastructure code, read as references."""
+    return click.option(
+        "--iac",
+        "iac",
+        multiple=True,
+        metavar="PATH",
+        help="Terraform (.tf, state), CloudFormation/SAM or Packer files, or directories / "
+        "git checkouts read recursively: an image the code names or looks up is in use "
+        "(docs/iac.md). Repeatable; added to the policy's iac: key.",
+    )(fn)
+
+
+def add_iac(inv: Inventory, paths: tuple[str, ...] | list[str]) -> IacRead:
+    """Read the code into the inventory's references; one line on stderr, and a warning per
+    lookup not evaluated wholly. A file that does not parse is bad input (exit 2)."""
+    if not paths:
+        return IacRead()
+    got = add_iac_references(inv, paths)
+    info(f"infrastructure code: {got.files} files read, {len(got.references)} references")
+    for w in got.warnings:
+        err_console().print(f"[yellow]warning:[/] {w}", highlight=False)
+    return got
 
 
 def expected_accounts() -> list[str] | None:
@@ -148,6 +174,7 @@ def plan_live(
         cache = None if refresh else LtVersionCache(st)
         inv = _scan(conn, targets, policy.families, kinds, cache)
     add_recorded_history(inv, st)  # rollback targets SSM's 100-version history lost
+    add_iac(inv, policy.iac)  # the team's code (the policy's iac: and --iac), before deciding
     stats = SharingRead()
 
     def read(images: list[Image], live: bool = False) -> None:

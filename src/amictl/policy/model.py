@@ -80,3 +80,5 @@ class Policy:
     prices: tuple[tuple[str, float], ...] = ()
     path: str = "<policy>"
     sha256: str = ""
+    # the team's infrastructure code (amictl.iac): absolute paths, re-read by apply
+    iac: tuple[str, ...] = ()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from ..durations import parse_duration
@@ -284,6 +285,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
                 )
             if k not in ("standard", "archive"):
                 r.fail(("options", "prices", k), "expected standard or archive")
+    iac = top["iac"] if _ok(top["iac"]) and top["iac"] else ()
     raise_all(r.errors)
     assert families is not None and _ok(opts)
     return Policy(
@@ -296,7 +298,18 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
         prices=tuple(prices),
         path=pos.file,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
+        iac=iac_paths(iac, pos.file),
     )
+
+
+def iac_paths(
+    paths: tuple[str, ...] | list[str], policy_file: str | None = None
+) -> tuple[str, ...]:
+    """Absolute paths (the plan carries them to apply): relative ones are relative to the
+    policy file's directory (or, for ``--iac`` and a policy without a file, the current one)."""
+    base = Path(policy_file).parent if policy_file and not policy_file.startswith("<") else Path()
+    out = [os.path.abspath(base / os.path.expanduser(p)) for p in paths]
+    return tuple(dict.fromkeys(out))
 
 
 def parse_policy_text(text: str, file: str = "<policy>") -> Policy:

@@ -209,6 +209,14 @@ TOP = Key(
         Key("rules", "object-list", "Rules.", children=(RULE,)),
         SNAPSHOTS,
         OPTIONS,
+        Key(
+            "iac",
+            "glob-list",
+            "The team's infrastructure code to read as references (docs/iac.md): Terraform "
+            "`.tf` and state files, CloudFormation/SAM and Packer templates; files, or "
+            "directories (git checkouts) read recursively. Relative paths are relative to "
+            "the policy file. The plan carries them; apply re-reads them.",
+        ),
     ),
 )
 

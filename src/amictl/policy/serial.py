@@ -89,6 +89,8 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
             "require_recycle_bin": p.require_recycle_bin,
             "prices": dict(p.prices),
         },
+        # only when given: plans without IaC keep their earlier shape and checksum
+        **({"iac": list(p.iac)} if p.iac else {}),
     }
 
 
@@ -257,4 +259,5 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
         prices=tuple(sorted((str(k), float(v)) for k, v in prices.items())),
         path=r.str_(d.get("path", "<policy>"), "path"),
         sha256=r.str_(d.get("sha256", ""), "sha256"),
+        iac=r.strs(d.get("iac", []), "iac") or (),
     )
