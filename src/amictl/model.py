@@ -29,6 +29,10 @@ IN_USE_KINDS = (
     "channel",
     "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
     "consumer-account",  # another account launches it (image usage report, governance.usage)
+    "beanstalk-environment",  # its ImageId option (inventory.launchers.beanstalk)
+    "cloudformation-stack",  # an image parameter or template literal (launchers.cloudformation)
+    "imagebuilder-distribution",  # an image id it names (inventory.launchers.imagebuilder)
+    "imagebuilder-recipe",  # a recipe's parent image (inventory.launchers.imagebuilder)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"
