@@ -21,6 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from . import patches
 from .fleet import Fleet
+from .seed_services import seed_services
 
 STATE_CODES = {
     "pending": 0,
@@ -403,6 +404,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             policies=None,
         )
         aliases[prm["alias"]] = prm["name"]
+    seed_services(fleet, aliases)  # issue 26: stacks, environments, recipes
 
     return {
         "aliases": aliases,
