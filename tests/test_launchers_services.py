@@ -370,3 +370,30 @@ def test_iam_policy_lists_every_new_read_and_the_scan_makes_no_other_call(env):
     }
     assert not uncovered
     assert {"cloudformation.GetTemplate", "imagebuilder.GetDistributionConfiguration"} <= calls
+
+
+def test_audit_reports_a_policy_adopting_what_another_service_retires(env, tmp_path):
+    ids = env.load(FLEET)["aliases"]
+    env.client("ec2").create_tags(
+        Resources=[ids["f1"]], Tags=[{"Key": k, "Value": v} for k, v in MANAGED["dlm"].items()]
+    )
+    adopting = tmp_path / "adopt.yaml"
+    adopting.write_text(
+        POLICY.replace('select: {families: ["*"]}', 'select: {families: ["*"], managed: [dlm]}')
+    )
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(POLICY)
+    found = {}
+    for name, path in (("adopt", adopting), ("plain", plain)):
+        res = CliRunner().invoke(
+            cli,
+            [*env.cli_args(), "audit", "--policy", str(path), "-o", "json"],
+            env=env.cli_env(tmp_path),
+        )
+        assert res.exit_code in (0, 4), res.output
+        found[name] = [
+            f for f in json.loads(res.stdout)["findings"] if f["check"] == "managed-overlap"
+        ]
+    assert [f["resource"] for f in found["adopt"]] == [ids["f1"]]
+    assert "policy-0123456789abcdef0" in found["adopt"][0]["detail"]
+    assert found["plain"] == []
