@@ -43,11 +43,11 @@ def seed_services(fleet: Fleet, aliases: dict[str, Any]) -> None:
     for env in fleet.beanstalk_environments:
         eb = eb_backends[acct][env["region"]]
         app = eb.applications.get(env["application"]) or eb.create_application(env["application"])
-        made = eb.create_environment(app, env["name"], "64bit Amazon Linux 2023", {})
-        made.amictl_options = [
+        environment: Any = eb.create_environment(app, env["name"], "64bit Amazon Linux 2023", {})
+        environment.amictl_options = [
             {"Namespace": EB_NAMESPACE, "OptionName": "ImageId", "Value": aliases[env["image"]]}
         ]
-        aliases[env["alias"]] = made.environment_arn
+        aliases[env["alias"]] = environment.environment_arn
     with imagebuilder.LOCK:
         for kind, section in (
             ("image-recipe", fleet.image_recipes),
@@ -65,5 +65,5 @@ def seed_services(fleet: Fleet, aliases: dict[str, Any]) -> None:
                     data["parentImage"] = r["parent"]
                     data["containerType"] = "DOCKER"
                     data["instanceConfiguration"] = {"image": aliases[r["image"]]}
-                made = imagebuilder.create(kind, data, acct, r["region"])
-                aliases[r["alias"]] = made["arn"]
+                recipe = imagebuilder.create(kind, data, acct, r["region"])
+                aliases[r["alias"]] = recipe["arn"]
