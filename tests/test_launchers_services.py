@@ -262,6 +262,15 @@ def test_fleet_keys_seed_every_kind_and_refs_shows_them(env, tmp_path):
     assert {"cloudformation-stack", "beanstalk-environment", "imagebuilder-recipe"} <= {
         r["kind"] for r in json.loads(res.stdout)
     }
+    # ls --unused, the cost model and show count them as uses like every launcher
+    res = CliRunner().invoke(
+        cli, [*env.cli_args(), "ls", "--unused", "-o", "json"], env=env.cli_env(tmp_path)
+    )
+    assert res.exit_code == 0, res.output
+    assert {r["image_id"] for r in json.loads(res.stdout)} == {ids["f3"]}
+    from amictl.cost.model import in_use
+
+    assert [in_use(inv, i) for i in sorted(inv.images, key=lambda i: i.name)] == [True, True, False]
 
 
 @pytest.mark.parametrize(
