@@ -406,3 +406,31 @@ def test_audit_reports_a_policy_adopting_what_another_service_retires(env, tmp_p
     assert [f["resource"] for f in found["adopt"]] == [ids["f1"]]
     assert "policy-0123456789abcdef0" in found["adopt"][0]["detail"]
     assert found["plain"] == []
+
+
+def test_a_second_load_of_the_same_stack_is_refused_whole(env):
+    from amictl.errors import InputError
+
+    text = FLEET + "cloudformation_stacks: [{alias: s, name: web, image: f1}]\n"
+    env.load(text)
+    with pytest.raises(InputError, match="CloudFormation stack named 'web' already exists"):
+        env.load(text.replace("f1", "g1").replace("f2", "g2").replace("f3", "g3"))
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("cloudformation_stacks: [{alias: s, image: nope}]", "cloudformation_stacks[0].image"),
+        ("cloudformation_stacks: [{alias: s, images: [f1, nope]}]", "images"),
+        ("beanstalk_environments: [{alias: b}]", "beanstalk_environments[0]"),
+        ("image_recipes: [{alias: r, image: f1, parent: x}]", "parent"),
+        ("container_recipes: [{alias: c, image: f1, region: eu-west-1}]", "region"),
+    ],
+)
+def test_the_fleet_keys_are_validated_with_file_line_and_key(text, where):
+    from amictl.errors import InputError
+    from amictl.sandbox import fleet
+
+    with pytest.raises(InputError) as exc:
+        fleet.parse_text(FLEET + text + "\n", "f.yaml")
+    assert "f.yaml:" in str(exc.value) and where in str(exc.value), str(exc.value)

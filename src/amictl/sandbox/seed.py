@@ -21,7 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from . import patches
 from .fleet import Fleet
-from .seed_services import seed_services
+from .seed_services import existing_names, seed_services
 
 STATE_CODES = {
     "pending": 0,
@@ -86,6 +86,7 @@ def preflight(fleet: Fleet) -> None:
             lambda r: autoscaling_backends[acct][r].autoscaling_groups,
         ),
     ]
+    named += existing_names(acct)  # issue 26: stacks, environments, recipes
     for section, what, existing in named:
         for i, item in enumerate(getattr(fleet, section)):
             if item["name"] in existing(item["region"]):

@@ -16,6 +16,35 @@ from .patches.stacks import EB_NAMESPACE
 BUILD_COMPONENT = "arn:aws:imagebuilder:{region}:aws:component/update-linux/x.x.x"
 
 
+def existing_names(account: str) -> list[tuple[str, str, Any]]:
+    """(section, what, region -> names already loaded) for ``seed.preflight``: a second
+    load of the same names would fail half-way (a recipe's name is taken whatever its
+    version)."""
+
+    def stacks(region: str) -> set[str]:
+        live = cloudformation_backends[account][region].stacks.values()
+        return {s.name for s in live if s.status != "DELETE_COMPLETE"}
+
+    def environments(region: str) -> set[str]:
+        apps = eb_backends[account][region].applications.values()
+        return {name for app in apps for name in app.environments}
+
+    def recipes(kind: str) -> Any:
+        def names(region: str) -> set[str]:
+            with imagebuilder.LOCK:
+                found = imagebuilder.resources(account, region, kind).values()
+                return {str(r["name"]) for r in found}
+
+        return names
+
+    return [
+        ("cloudformation_stacks", "CloudFormation stack", stacks),
+        ("beanstalk_environments", "Elastic Beanstalk environment", environments),
+        ("image_recipes", "image recipe", recipes("image-recipe")),
+        ("container_recipes", "container recipe", recipes("container-recipe")),
+    ]
+
+
 def stack_template(stack: dict[str, Any], aliases: dict[str, Any]) -> str:
     """A JSON template with the stack's image parameters and literal image id."""
     params: dict[str, Any] = {}
