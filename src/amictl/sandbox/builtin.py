@@ -178,7 +178,7 @@ def demo(seed: int = 0) -> dict[str, Any]:
         # issue 26: the other services that launch an image (`amictl refs` shows them)
         "cloudformation_stacks": [{"alias": "web-stack", "name": "web-stack", "image": web[7]}],
         "beanstalk_environments": [
-            {"alias": "batch-env", "name": "batch-env", "application": "batch", "image": batch[5]}
+            {"alias": "iis-env", "name": "iis-env", "application": "shop", "image": win[3]}
         ],
         "image_recipes": [{"alias": "web-recipe", "name": "web-server", "image": base[-1]}],
         # the builder role + instance profile `amictl bake setup` makes (docs/bake.md)
