@@ -257,7 +257,8 @@ def evaluate(
                 "in_use",
                 False,
                 "no instance, launch template version, launch configuration, "
-                "ASG, SSM parameter or channel uses it",
+                "ASG, SSM parameter, channel, CloudFormation stack, Beanstalk environment "
+                "or Image Builder recipe/distribution uses it",
             )
         )
     if k.launched_within is not None:
