@@ -111,6 +111,7 @@ def test_each_check_triggers_on_bad_and_not_on_good(bad, good, check):
 
 
 TESTED_ELSEWHERE = {"role-exceeds-persona"}  # tests/test_personas.py (sandbox IAM roles)
+TESTED_ELSEWHERE |= {"managed-overlap"}  # tests/test_launchers_services.py (audit --policy)
 
 
 def test_every_registered_check_is_tested():

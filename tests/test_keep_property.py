@@ -11,6 +11,7 @@ is its twin: with apply's decision replaced by "go", the same property fails.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,50 @@ def _iac(env: Env, image: str, newest: str, others: list[str]) -> None:
     )
 
 
+def _stack(env: Env, image: str, newest: str, others: list[str]) -> None:
+    body = {
+        "Parameters": {"Ami": {"Type": "AWS::EC2::Image::Id"}},
+        "Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+    }
+    env.client("cloudformation").create_stack(
+        StackName="web",
+        TemplateBody=json.dumps(body),
+        Parameters=[{"ParameterKey": "Ami", "ParameterValue": image}],
+    )
+
+
+def _beanstalk(env: Env, image: str, newest: str, others: list[str]) -> None:
+    eb = env.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="shop")
+    eb.create_environment(
+        ApplicationName="shop",
+        EnvironmentName="shop-prod",
+        SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
+        OptionSettings=[
+            {
+                "Namespace": "aws:autoscaling:launchconfiguration",
+                "OptionName": "ImageId",
+                "Value": image,
+            }
+        ],
+    )
+
+
+def _recipe(env: Env, image: str, newest: str, others: list[str]) -> None:
+    env.client("imagebuilder").create_image_recipe(
+        name="web",
+        semanticVersion="1.0.0",
+        parentImage=image,
+        components=[{"componentArn": "arn:aws:imagebuilder:us-east-1:aws:component/x/x.x.x"}],
+    )
+
+
+def _managed(env: Env, image: str, newest: str, others: list[str]) -> None:
+    env.client("ec2").create_tags(
+        Resources=[image], Tags=[{"Key": "aws:dlm:lifecycle-policy-id", "Value": "policy-0abc"}]
+    )
+
+
 REASONS: dict[str, Maker] = {
     "instance": _instance,
     "launch-template-version": _template,
@@ -190,6 +235,10 @@ REASONS: dict[str, Maker] = {
     "ancestor-copy": _copy,
     "launched-within": _launched,
     "iac": _iac,
+    "cloudformation-stack": _stack,  # issue 26: the other services that launch an image
+    "beanstalk-environment": _beanstalk,
+    "imagebuilder-recipe": _recipe,
+    "managed": _managed,
 }
 
 
@@ -271,7 +320,10 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
     prop()
 
 
-@pytest.mark.parametrize("reason", ["channel-history", "latest", "ancestor-copy", "shared", "iac"])
+@pytest.mark.parametrize(
+    "reason",
+    ["channel-history", "latest", "ancestor-copy", "shared", "iac", "cloudformation-stack"],
+)
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):
     """The twin: apply's decision replaced by "go" lets the same attacks through."""
     monkeypatch.setattr(executor_mod, "decide_image", lambda *a, **k: Verdict("go"))

@@ -30,6 +30,10 @@ IN_USE_KINDS = (
     "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
     "consumer-account",  # another account launches it (image usage report, governance.usage)
     "iac",  # the team's infrastructure code names it (amictl.iac: Terraform, CloudFormation, Packer)
+    "beanstalk-environment",  # its ImageId option (inventory.launchers.beanstalk)
+    "cloudformation-stack",  # an image parameter or template literal (launchers.cloudformation)
+    "imagebuilder-distribution",  # an image id it names (inventory.launchers.imagebuilder)
+    "imagebuilder-recipe",  # a recipe's parent image (inventory.launchers.imagebuilder)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

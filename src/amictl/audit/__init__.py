@@ -4,6 +4,7 @@ with severity and a fix hint. A library: it never prints and never exits."""
 from __future__ import annotations
 
 from . import checks as _checks  # noqa: F401  (registers the checks)
+from . import managed_check as _managed_check  # noqa: F401  (issue 26)
 from . import persona_check as _persona_check  # noqa: F401  (issue 21)
 from .checks import default_conventions, trusted
 from .registry import (

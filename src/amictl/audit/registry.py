@@ -15,6 +15,7 @@ from typing import Any
 
 from ..conventions import Conventions
 from ..model import Inventory
+from ..policy.model import Policy
 from ..recyclebin import Coverage
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -59,6 +60,7 @@ class AuditOptions:
     max_channel_age: dt.timedelta = dt.timedelta(days=180)
     recent: dt.timedelta = dt.timedelta(days=30)
     conventions: Conventions | None = None
+    policy: Policy | None = None  # issue 26: rules that adopt managed images (audit --policy)
 
 
 @dataclass

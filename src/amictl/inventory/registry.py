@@ -34,6 +34,10 @@ PAGE_SIZES = {
     "describe_auto_scaling_groups": 100,
     "describe_parameters": 50,
     "get_parameter_history": 50,
+    "describe_environments": 1000,  # Elastic Beanstalk
+    "list_image_recipes": 100,  # EC2 Image Builder
+    "list_container_recipes": 100,
+    "list_distribution_configurations": 100,
 }
 
 
@@ -45,12 +49,10 @@ HEAVY_PAGES = threading.BoundedSemaphore(2)
 
 
 def pages(client: Any, operation: str, **kwargs: Any) -> Any:
-    """The operation's pages; stops between pages once an interrupt was requested."""
-    pages = iter(
-        client.get_paginator(operation).paginate(
-            **kwargs, PaginationConfig={"PageSize": PAGE_SIZES[operation]}
-        )
-    )
+    """The operation's pages; stops between pages once an interrupt was requested. An
+    operation without a page size (CloudFormation's DescribeStacks) gets AWS's own."""
+    config = {"PageSize": PAGE_SIZES[operation]} if operation in PAGE_SIZES else {}
+    pages = iter(client.get_paginator(operation).paginate(**kwargs, PaginationConfig=config))
     heavy = operation in HEAVY
     while True:
         if heavy:

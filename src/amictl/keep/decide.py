@@ -11,7 +11,9 @@ every reference kind that can launch it (instances, any launch-template version,
 launch configurations, ASGs, SSM parameters, channels); the previous values of its
 channels' history (rollback targets, ``keep.channel_history``); shared or public;
 launched within; keep tags; still pending; ancestor of a kept image or copy; an
-incomplete inventory of its account/region; a mark made by another policy.
+incomplete inventory of its account/region; a mark made by another policy; managed by
+another service (Image Builder, DLM, AWS Backup) that the rule does not adopt
+(``keep.managed``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
+from .managed import managed_by, managed_reason
 
 STAGES = ("deprecate", "disable", "deregister")
 DEPRECATION_SLACK = dt.timedelta(minutes=10)
@@ -69,6 +72,7 @@ class Eval:
     unsafe: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     in_use: bool = False  # something can still launch it (whether or not the rule keeps it)
+    notes: list[str] = field(default_factory=list)  # said with a retirement (who owns it)
 
     @property
     def kept(self) -> bool:
@@ -201,6 +205,15 @@ def evaluate(
     """Holds and keep conditions of one selected image. With ``explain``, every condition is
     also recorded as a check (held or not) with its detail; plans skip that work."""
     ev = Eval(img, rule, held=_image_holds(holds, inv, img, now, warnings))
+    owner = managed_by(img.tags, img.description)
+    if owner is not None:
+        reason = managed_reason(owner, rule.select.managed)
+        if reason:
+            ev.keep.append(reason)
+        else:
+            ev.notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
+        if explain:
+            ev.checks.append(("managed", reason is not None, owner.label))
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
@@ -244,7 +257,8 @@ def evaluate(
                 "in_use",
                 False,
                 "no instance, launch template version, launch configuration, "
-                "ASG, SSM parameter or channel uses it",
+                "ASG, SSM parameter, channel, CloudFormation stack, Beanstalk environment "
+                "or Image Builder recipe/distribution uses it",
             )
         )
     if k.launched_within is not None:
@@ -428,7 +442,7 @@ def image_decision(
 
     assert ev.rule is not None
     rule = ev.rule
-    why = [f"rule {rule.name}: nothing keeps it", *ev.unsafe]
+    why = [f"rule {rule.name}: nothing keeps it", *ev.unsafe, *ev.notes]
     out = ImageDecision("mark", why, marked_by_policy=ours)
     since: dt.datetime | None = None
     if marked:

@@ -30,6 +30,7 @@ class Select:
     older_than: dt.timedelta | None = None
     unfamilied: bool = False
     images: tuple[str, ...] | None = None  # exact image ids
+    managed: tuple[str, ...] = ()  # services whose images it adopts (keep.managed.SERVICES)
 
 
 @dataclass(frozen=True)

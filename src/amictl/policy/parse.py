@@ -106,6 +106,11 @@ class _Reader:
                 v = [v]
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
                 return self.fail(path, "expected a non-empty list of strings")
+            bad_values = [x for x in v if key.enum and x not in key.enum]
+            if bad_values:
+                return self.fail(
+                    path, f"expected some of {', '.join(key.enum)}, got {bad_values[0]!r}"
+                )
             return tuple(v)
         if t == "str-map":
             if not isinstance(v, dict):
@@ -239,6 +244,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
                     older_than=sel["older_than"],
                     unfamilied=bool(sel["unfamilied"]),
                     images=sel["images"],
+                    managed=sel["managed"] or (),
                 ),
                 keep=Keep(
                     latest=keep["latest"],

@@ -73,6 +73,14 @@ SELECT = Key(
             "glob-list",
             "Exact image ids (ami-…); with it, images with or without a family are selected.",
         ),
+        Key(
+            "managed",
+            "glob-list",
+            "Adopt the images another service manages: imagebuilder (made by EC2 Image "
+            "Builder), dlm (Data Lifecycle Manager), backup (AWS Backup recovery points). "
+            "Without it such an image is kept: its own service's lifecycle retires it.",
+            enum=("imagebuilder", "dlm", "backup"),
+        ),
     ),
 )
 
@@ -247,7 +255,7 @@ def _schema(key: Key) -> dict[str, Any]:
     elif key.type == "enum":
         s = {"enum": list(key.enum)}
     elif key.type == "glob-list":
-        s = {"type": "array", "items": {"type": "string"}}
+        s = {"type": "array", "items": {"enum": list(key.enum)} if key.enum else {"type": "string"}}
     elif key.type == "str-map":
         s = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
     else:  # pragma: no cover - a registry error

@@ -55,6 +55,7 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
                     "older_than": _dur(r.select.older_than),
                     "unfamilied": r.select.unfamilied,
                     "images": list(r.select.images) if r.select.images is not None else None,
+                    "managed": list(r.select.managed),
                 },
                 "keep": {
                     "latest": r.keep.latest,
@@ -208,6 +209,7 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
                     older_than=r.dur(s.get("older_than"), f"{k}.select.older_than"),
                     unfamilied=r.bool_(s.get("unfamilied", False), f"{k}.select.unfamilied"),
                     images=r.strs(s.get("images"), f"{k}.select.images"),
+                    managed=r.strs(s.get("managed"), f"{k}.select.managed") or (),
                 ),
                 keep=Keep(
                     latest=latest,

@@ -175,6 +175,12 @@ def demo(seed: int = 0) -> dict[str, Any]:
             {"alias": "backup-1", "size_gib": 20, "age_days": 90},
             {"alias": "backup-2", "size_gib": 200, "age_days": 30, "region": "eu-west-1"},
         ],
+        # issue 26: the other services that launch an image (`amictl refs` shows them)
+        "cloudformation_stacks": [{"alias": "web-stack", "name": "web-stack", "image": web[7]}],
+        "beanstalk_environments": [
+            {"alias": "iis-env", "name": "iis-env", "application": "shop", "image": win[3]}
+        ],
+        "image_recipes": [{"alias": "web-recipe", "name": "web-server", "image": base[-1]}],
         # the builder role + instance profile `amictl bake setup` makes (docs/bake.md)
         "builder_instance_profile": "amictl-builder",
     }

@@ -41,6 +41,8 @@ TOTALS: dict[str, int] = {
     "launch_configurations": 10_000,
     "auto_scaling_groups": 10_000,
     "ssm_parameters": 10_000,
+    **dict.fromkeys(("cloudformation_stacks", "beanstalk_environments"), 10_000),
+    **dict.fromkeys(("image_recipes", "container_recipes"), 10_000),
 }
 DAY_KEYS = ("age_days", "deprecated_days_ago", "deprecate_in_days", "last_launched_days_ago")
 """Days before (or after) the load: a finite number from 0 to MAX_DAYS (100 years)."""
@@ -148,6 +150,37 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "data_type": (_STR, "aws:ec2:image"),
         "region": (_STR, None),
     },
+    # issue 26: the other services that launch an image (seeded by seed_services.py)
+    "cloudformation_stack": {
+        "alias": (_STR, REQ),
+        "name": (_STR, None),
+        "image": (_STR, None),  # parameter ImageId (AWS::EC2::Image::Id)
+        "images": (_LIST, []),  # parameter ImageIds (List<AWS::EC2::Image::Id>)
+        "template_image": (_STR, None),  # an image id written in the template itself
+        "region": (_STR, None),
+    },
+    "beanstalk_environment": {
+        "alias": (_STR, REQ),
+        "name": (_STR, None),
+        "application": (_STR, "app"),
+        "image": (_STR, REQ),  # option aws:autoscaling:launchconfiguration ImageId
+        "region": (_STR, None),
+    },
+    "image_recipe": {
+        "alias": (_STR, REQ),
+        "name": (_STR, None),
+        "version": (_STR, "1.0.0"),
+        "image": (_STR, REQ),  # the parent image (an alias)
+        "region": (_STR, None),
+    },
+    "container_recipe": {
+        "alias": (_STR, REQ),
+        "name": (_STR, None),
+        "version": (_STR, "1.0.0"),
+        "parent": (_STR, "amazonlinux:latest"),  # a container image
+        "image": (_STR, REQ),  # the build instance's image (an alias)
+        "region": (_STR, None),
+    },
     "snapshot": {
         "alias": (_STR, REQ),
         "size_gib": (_INT, 8),
@@ -169,7 +202,13 @@ SECTIONS = {
     "auto_scaling_groups": "auto_scaling_group",
     "ssm_parameters": "ssm_parameter",
     "snapshots": "snapshot",
+    "cloudformation_stacks": "cloudformation_stack",
+    "beanstalk_environments": "beanstalk_environment",
+    "image_recipes": "image_recipe",
+    "container_recipes": "container_recipe",
 }
+SERVICE_IMAGE_KEYS = ("image", "images", "template_image")
+"""The keys of the issue-26 sections that name images (aliases), checked alike."""
 # Account settings per region (issue 11: what the audit checks beside the images).
 SETTING_KEYS = {"image_block_public_access", "recycle_bin_rules"}
 SETTING_KEYS |= {"builder_instance_profile"}  # issue 23: what `amictl bake setup` makes
@@ -197,6 +236,10 @@ class Fleet:
     auto_scaling_groups: list[dict[str, Any]] = field(default_factory=list)
     ssm_parameters: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    cloudformation_stacks: list[dict[str, Any]] = field(default_factory=list)
+    beanstalk_environments: list[dict[str, Any]] = field(default_factory=list)
+    image_recipes: list[dict[str, Any]] = field(default_factory=list)
+    container_recipes: list[dict[str, Any]] = field(default_factory=list)
     image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
     recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
     builder_instance_profile: str | None = None  # role + instance profile, as `bake setup`
@@ -220,6 +263,7 @@ class Fleet:
             "launch_configurations": len(self.launch_configurations),
             "auto_scaling_groups": len(self.auto_scaling_groups),
             "ssm_parameters": len(self.ssm_parameters),
+            **{s: len(getattr(self, s)) for s in SERVICE_SECTIONS},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -384,6 +428,18 @@ def _settings(data: dict[str, Any], fleet: Fleet, pos: Positions) -> None:
     ):
         raise pos.error(("builder_instance_profile",), "expected an IAM instance profile name")
     fleet.builder_instance_profile = profile
+
+
+SERVICE_SECTIONS = (
+    "cloudformation_stacks",
+    "beanstalk_environments",
+    "image_recipes",
+    "container_recipes",
+)
+
+
+def _aliases(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [v for v in value or [] if v]
 
 
 def parse(data: Any, pos: Positions) -> Fleet:
@@ -650,6 +706,21 @@ def parse(data: Any, pos: Positions) -> Fleet:
     )
     _unique_names(fleet.auto_scaling_groups, "auto_scaling_groups", "name", "group", pos)
     _unique_names(fleet.ssm_parameters, "ssm_parameters", "name", "parameter", pos)
+    for section in SERVICE_SECTIONS:  # issue 26: stacks, environments, recipes
+        for i, item in enumerate(getattr(fleet, section)):
+            p = (section, i)
+            item["name"] = item["name"] or item["alias"]
+            named = [
+                (k, ref((*p, k), str(a), "image"))
+                for k in SERVICE_IMAGE_KEYS
+                if k in item
+                for a in _aliases(item[k])
+            ]
+            region_of(item, p, None if item["region"] or not named else named[0][1]["region"])
+            for key, img in named:
+                if img["region"] != item["region"]:
+                    raise pos.error((*p, key), "image is in another region")
+        _unique_names(getattr(fleet, section), section, "name", SECTIONS[section], pos)
     _totals(fleet, pos)
     for section in SECTIONS:
         for item in getattr(fleet, section):

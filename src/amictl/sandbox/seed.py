@@ -21,6 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from . import patches
 from .fleet import Fleet
+from .seed_services import existing_names, seed_services
 
 STATE_CODES = {
     "pending": 0,
@@ -85,6 +86,7 @@ def preflight(fleet: Fleet) -> None:
             lambda r: autoscaling_backends[acct][r].autoscaling_groups,
         ),
     ]
+    named += existing_names(acct)  # issue 26: stacks, environments, recipes
     for section, what, existing in named:
         for i, item in enumerate(getattr(fleet, section)):
             if item["name"] in existing(item["region"]):
@@ -403,6 +405,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             policies=None,
         )
         aliases[prm["alias"]] = prm["name"]
+    seed_services(fleet, aliases)  # issue 26: stacks, environments, recipes
 
     return {
         "aliases": aliases,

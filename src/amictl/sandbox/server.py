@@ -224,6 +224,8 @@ class SandboxApp:
                 else parse_qs(environ.get("QUERY_STRING", ""))
             )
             action = (qs.get("Action") or [""])[0]
+        if service == "imagebuilder":  # rest-json: the operation is the path
+            action, json_protocol = path.strip("/"), True
         with self._requests_lock:
             self.requests += 1
         # AWS's latency and request limits (--aws-model): slept here, before the global lock
@@ -255,6 +257,8 @@ class SandboxApp:
 
         if service == "rbin":
             return self.recycle_bin(environ, body, auth, region, start_response)
+        if service == "imagebuilder":  # moto has no Image Builder (patches/imagebuilder.py)
+            return self.image_builder(environ, body, auth, region, start_response)
 
         captured: dict[str, Any] = {}
 
@@ -344,6 +348,34 @@ class SandboxApp:
             status, payload = exc.status, {"message": exc.message}
             headers.append(("x-amzn-ErrorType", exc.code))
         out = json.dumps(payload, default=str).encode() if status != 204 else b""
+        headers.append(("Content-Length", str(len(out))))
+        start_response(f"{status} X", headers)
+        return [out]
+
+    def image_builder(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        auth: str,
+        region: str,
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        from .patches import imagebuilder
+
+        headers = [("Content-Type", "application/json")]
+        try:
+            status, payload = imagebuilder.handle(
+                environ.get("REQUEST_METHOD", "GET"),
+                environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+                body,
+                self._account_of(auth),
+                region,
+            )
+        except imagebuilder.ImageBuilderError as exc:
+            status, payload = exc.status, {"message": exc.message}
+            headers.append(("x-amzn-ErrorType", exc.code))
+        out = json.dumps(payload, default=str).encode()
         headers.append(("Content-Length", str(len(out))))
         start_response(f"{status} X", headers)
         return [out]

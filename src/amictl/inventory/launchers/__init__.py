@@ -3,3 +3,7 @@ AMI ids (issue 26): one module per service, each registering its kinds with
 :func:`amictl.inventory.registry.collector`. Importing this package registers them all."""
 
 from __future__ import annotations
+
+from . import beanstalk as _beanstalk  # noqa: F401, E402
+from . import cloudformation as _cloudformation  # noqa: F401, E402
+from . import imagebuilder as _imagebuilder  # noqa: F401, E402

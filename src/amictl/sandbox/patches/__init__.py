@@ -54,6 +54,7 @@ def apply_all() -> list[str]:
         refresh,
         sharing,
         ssm,
+        stacks,
         usage,
         volumes,
     )

@@ -1,0 +1,60 @@
+"""Images another service manages, known by what that service writes on them: amictl
+never retires one unless the rule governing it adopts that service (``select.managed``).
+
+- EC2 Image Builder: tags ``Ec2ImageBuilderArn`` (the image build version's ARN) and
+  ``CreatedBy: EC2 Image Builder``; its lifecycle policies and pipelines retire them.
+- Data Lifecycle Manager: tag ``aws:dlm:lifecycle-policy-id`` (with
+  ``aws:dlm:lifecycle-schedule-name``); the policy's retention deregisters them.
+- AWS Backup: tag ``aws:backup:source-resource`` (any ``aws:backup:`` tag), or the
+  description AWS Backup writes; an AMI recovery point belongs to its backup vault's
+  retention (the backup plan's lifecycle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES = ("imagebuilder", "dlm", "backup")
+IMAGE_BUILDER_ARN = "Ec2ImageBuilderArn"
+IMAGE_BUILDER_CREATED_BY = ("CreatedBy", "EC2 Image Builder")
+DLM_POLICY = "aws:dlm:lifecycle-policy-id"
+DLM_SCHEDULE = "aws:dlm:lifecycle-schedule-name"
+BACKUP_PREFIX = "aws:backup:"
+BACKUP_SOURCE = "aws:backup:source-resource"
+BACKUP_DESCRIPTION = "This image is created by the AWS Backup service."
+
+
+@dataclass(frozen=True)
+class Owner:
+    service: str  # one of SERVICES
+    resource: str  # the ARN or id that owns it (build ARN, DLM policy id, backed-up resource)
+    label: str  # said in plans: "EC2 Image Builder (arn:...)"
+
+
+def managed_by(tags: dict[str, str], description: str = "") -> Owner | None:
+    """The service that manages an image with these tags and description, or None."""
+    arn = tags.get(IMAGE_BUILDER_ARN)
+    if arn or tags.get(IMAGE_BUILDER_CREATED_BY[0]) == IMAGE_BUILDER_CREATED_BY[1]:
+        what = arn or f"tag {IMAGE_BUILDER_CREATED_BY[0]}={IMAGE_BUILDER_CREATED_BY[1]}"
+        return Owner("imagebuilder", what, f"EC2 Image Builder ({what})")
+    policy = tags.get(DLM_POLICY)
+    if policy:
+        schedule = tags.get(DLM_SCHEDULE)
+        extra = f", schedule {schedule}" if schedule else ""
+        return Owner("dlm", policy, f"Data Lifecycle Manager policy {policy}{extra}")
+    backup = [k for k in tags if k.startswith(BACKUP_PREFIX)]
+    if backup or description.startswith(BACKUP_DESCRIPTION):
+        source = tags.get(BACKUP_SOURCE) or (tags[backup[0]] if backup else "")
+        what = f"recovery point of {source}" if source else "recovery point"
+        return Owner("backup", source, f"AWS Backup {what} (its backup vault's retention)")
+    return None
+
+
+def managed_reason(owner: Owner, adopted: tuple[str, ...]) -> str | None:
+    """The keep reason for a managed image under a rule adopting ``adopted``, or None."""
+    if owner.service in adopted:
+        return None
+    return (
+        f"managed by {owner.label}: that service's own lifecycle retires it "
+        f"(a rule adopts it with select.managed: [{owner.service}])"
+    )
