@@ -29,6 +29,11 @@ IN_USE_KINDS = (
     "channel",
     "aws-reference",  # AWS's own DescribeImageReferences (amictl.governance.references)
     "consumer-account",  # another account launches it (image usage report, governance.usage)
+    "spot-request",  # an open or persistent Spot request (inventory.launchers.spot)
+    "spot-fleet",  # a Spot Fleet request that can still launch (inventory.launchers.fleets)
+    "ec2-fleet",  # an EC2 Fleet's ImageId override (inventory.launchers.fleets)
+    "emr-cluster",  # an EMR cluster's CustomAmiId (inventory.launchers.emr)
+    "batch-compute-environment",  # a Batch compute environment (inventory.launchers.batch)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

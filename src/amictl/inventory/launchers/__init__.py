@@ -3,3 +3,8 @@ AMI ids (issue 26): one module per service, each registering its kinds with
 :func:`amictl.inventory.registry.collector`. Importing this package registers them all."""
 
 from __future__ import annotations
+
+from . import batch as _batch  # noqa: F401 - AWS Batch compute environments
+from . import emr as _emr  # noqa: F401 - EMR clusters
+from . import fleets as _fleets  # noqa: F401 - Spot Fleet requests and EC2 Fleets
+from . import spot as _spot  # noqa: F401 - Spot instance requests
