@@ -1,0 +1,48 @@
+"""AWS Batch compute environments (issue 26), as the Batch API reference documents them
+and moto 5.2.5 does not:
+
+* CreateComputeEnvironment without ``serviceRole`` uses Batch's service-linked role
+  ``AWSServiceRoleForBatch`` (made on first use); moto refused the call.
+
+Only compute environments are served for amictl: jobs (which moto runs in Docker) are
+not used, so the sandbox needs no Docker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.batch.models import BatchBackend
+from moto.iam.exceptions import NotFoundException as IAMNotFoundException
+
+from .helpers import patch
+
+SERVICE = "batch.amazonaws.com"
+
+
+def service_linked_role(backend: Any) -> str:
+    """The ARN of Batch's service-linked role in the backend's account (made if needed)."""
+    iam = backend.iam_backend
+    try:
+        return str(iam.get_role("AWSServiceRoleForBatch").arn)
+    except IAMNotFoundException:
+        return str(iam.create_service_linked_role(SERVICE, "AWS Batch", "").arn)
+
+
+@patch("CreateComputeEnvironment: serviceRole is optional (Batch's service-linked role)")
+def batch_service_linked_role() -> None:
+    orig = BatchBackend.create_compute_environment
+
+    def create_compute_environment(
+        self: Any,
+        compute_environment_name: str,
+        _type: str,
+        state: str,
+        compute_resources: dict[str, Any],
+        service_role: str,
+        tags: dict[str, str] | None = None,
+    ) -> Any:
+        role = service_role or service_linked_role(self)
+        return orig(self, compute_environment_name, _type, state, compute_resources, role, tags)
+
+    BatchBackend.create_compute_environment = create_compute_environment  # type: ignore[method-assign]
