@@ -19,6 +19,7 @@ from ..aws.session import known_regions, region_problem
 from ..durations import MAX_DAYS
 from ..errors import InputError
 from ..yamlpos import Positions, check_keys, load_file, loads, raise_all
+from . import fleet_launchers as _launchers
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 SANDBOX_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
@@ -41,6 +42,7 @@ TOTALS: dict[str, int] = {
     "launch_configurations": 10_000,
     "auto_scaling_groups": 10_000,
     "ssm_parameters": 10_000,
+    **_launchers.TOTALS,  # issue 26: Spot, fleets, EMR, Batch
 }
 DAY_KEYS = ("age_days", "deprecated_days_ago", "deprecate_in_days", "last_launched_days_ago")
 """Days before (or after) the load: a finite number from 0 to MAX_DAYS (100 years)."""
@@ -161,6 +163,13 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
 }
 
+SPECS.update(  # issue 26: Spot, fleets, EMR, Batch
+    {
+        kind: {k: (t, REQ if d == _launchers.REQ else d) for k, (t, d) in spec.items()}
+        for kind, spec in _launchers.SPECS.items()
+    }
+)
+
 SECTIONS = {
     "images": "image",
     "instances": "instance",
@@ -169,6 +178,7 @@ SECTIONS = {
     "auto_scaling_groups": "auto_scaling_group",
     "ssm_parameters": "ssm_parameter",
     "snapshots": "snapshot",
+    **_launchers.SECTIONS,  # issue 26: Spot, fleets, EMR, Batch
 }
 # Account settings per region (issue 11: what the audit checks beside the images).
 SETTING_KEYS = {"image_block_public_access", "recycle_bin_rules"}
@@ -197,6 +207,11 @@ class Fleet:
     auto_scaling_groups: list[dict[str, Any]] = field(default_factory=list)
     ssm_parameters: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    spot_requests: list[dict[str, Any]] = field(default_factory=list)  # issue 26 ...
+    spot_fleets: list[dict[str, Any]] = field(default_factory=list)
+    ec2_fleets: list[dict[str, Any]] = field(default_factory=list)
+    emr_clusters: list[dict[str, Any]] = field(default_factory=list)
+    batch_compute_environments: list[dict[str, Any]] = field(default_factory=list)
     image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
     recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
     builder_instance_profile: str | None = None  # role + instance profile, as `bake setup`
@@ -220,6 +235,7 @@ class Fleet:
             "launch_configurations": len(self.launch_configurations),
             "auto_scaling_groups": len(self.auto_scaling_groups),
             "ssm_parameters": len(self.ssm_parameters),
+            **{s: len(getattr(self, s)) for s in _launchers.SECTIONS},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -650,6 +666,9 @@ def parse(data: Any, pos: Positions) -> Fleet:
     )
     _unique_names(fleet.auto_scaling_groups, "auto_scaling_groups", "name", "group", pos)
     _unique_names(fleet.ssm_parameters, "ssm_parameters", "name", "parameter", pos)
+    _launchers.check(fleet, ref, region_of, pos)  # issue 26: Spot, fleets, EMR, Batch
+    for section in _launchers.NAMED:
+        _unique_names(getattr(fleet, section), section, "name", section.replace("_", " "), pos)
     _totals(fleet, pos)
     for section in SECTIONS:
         for item in getattr(fleet, section):

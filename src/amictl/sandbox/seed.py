@@ -21,6 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from . import patches
 from .fleet import Fleet
+from .seed_launchers import seed_launchers
 
 STATE_CODES = {
     "pending": 0,
@@ -403,6 +404,8 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             policies=None,
         )
         aliases[prm["alias"]] = prm["name"]
+
+    seed_launchers(fleet, aliases)  # issue 26: Spot, fleets, EMR, Batch
 
     return {
         "aliases": aliases,

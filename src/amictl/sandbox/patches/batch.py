@@ -3,6 +3,8 @@ and moto 5.2.5 does not:
 
 * CreateComputeEnvironment without ``serviceRole`` uses Batch's service-linked role
   ``AWSServiceRoleForBatch`` (made on first use); moto refused the call.
+* A compute environment's name is 1 to 128 letters, numbers, hyphens and underscores
+  (moto refused names shorter than 3 or ending in a hyphen).
 
 Only compute environments are served for amictl: jobs (which moto runs in Docker) are
 not used, so the sandbox needs no Docker.
@@ -12,12 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
+
+from moto.batch import models as batch_models
 from moto.batch.models import BatchBackend
 from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 
 from .helpers import patch
 
 SERVICE = "batch.amazonaws.com"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 def service_linked_role(backend: Any) -> str:
@@ -29,7 +35,10 @@ def service_linked_role(backend: Any) -> str:
         return str(iam.create_service_linked_role(SERVICE, "AWS Batch", "").arn)
 
 
-@patch("CreateComputeEnvironment: serviceRole is optional (Batch's service-linked role)")
+@patch(
+    "CreateComputeEnvironment: serviceRole is optional (Batch's service-linked role); "
+    "names of 1 to 128 characters"
+)
 def batch_service_linked_role() -> None:
     orig = BatchBackend.create_compute_environment
 
@@ -46,3 +55,4 @@ def batch_service_linked_role() -> None:
         return orig(self, compute_environment_name, _type, state, compute_resources, role, tags)
 
     BatchBackend.create_compute_environment = create_compute_environment  # type: ignore[method-assign]
+    batch_models.COMPUTE_ENVIRONMENT_NAME_REGEX = NAME_RE
