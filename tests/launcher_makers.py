@@ -38,7 +38,7 @@ def spot_fleet(env: Any, image: str, newest: str) -> tuple[str, Undo]:
     )["SpotFleetRequestId"]
 
     def undo() -> None:
-        ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=[fid], TerminateInstances=True)
+        ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=[fid], TerminateInstances=False)
 
     return fid, undo
 
@@ -59,7 +59,7 @@ def ec2_fleet(env: Any, image: str, newest: str) -> tuple[str, Undo]:
             }
         ],
     )["FleetId"]
-    return fid, lambda: ec2.delete_fleets(FleetIds=[fid], TerminateInstances=True) and None
+    return fid, lambda: ec2.delete_fleets(FleetIds=[fid], TerminateInstances=False) and None
 
 
 def emr_cluster(env: Any, image: str, newest: str) -> tuple[str, Undo]:
@@ -117,11 +117,12 @@ MAKERS: dict[str, Callable[[Any, str, str], tuple[str, Undo]]] = {
     "emr-cluster": emr_cluster,
     "batch-compute-environment": batch_compute_environment,
 }
-# The API call each kind's scan makes first (denied in the AccessDenied tests).
-LIST_CALLS = {
-    "spot-request": "DescribeSpotInstanceRequests",
-    "spot-fleet": "DescribeSpotFleetRequests",
-    "ec2-fleet": "DescribeFleets",
-    "emr-cluster": "ListClusters",
-    "batch-compute-environment": "DescribeComputeEnvironments",
+# A sandbox fault that denies each kind's listing (Batch's REST calls name no action:
+# the whole service is denied).
+DENY = {
+    "spot-request": {"action": "DescribeSpotInstanceRequests"},
+    "spot-fleet": {"action": "DescribeSpotFleetRequests"},
+    "ec2-fleet": {"action": "DescribeFleets"},
+    "emr-cluster": {"action": "ListClusters"},
+    "batch-compute-environment": {"service": "batch"},
 }

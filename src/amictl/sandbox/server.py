@@ -35,6 +35,8 @@ from .httpd import Server  # noqa: E402
 from .rwlock import RWLock, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
+# JSON services without X-Amz-Target (REST-JSON): their errors are JSON documents too.
+REST_JSON = {"batch"}
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -214,7 +216,7 @@ class SandboxApp:
         m = SCOPE_RE.search(auth)
         region, service = (m.group(1), m.group(2)) if m else ("us-east-1", "unknown")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        json_protocol = bool(target)
+        json_protocol = bool(target) or service in REST_JSON
         if target:
             action = target.split(".")[-1]
         else:
