@@ -95,9 +95,7 @@ def batch_compute_environment(env: Any, image: str, newest: str) -> tuple[str, U
             "imageId": image,
             "subnets": [ec2.describe_subnets()["Subnets"][0]["SubnetId"]],
             "securityGroupIds": [
-                ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0][
-                    "GroupId"
-                ]
+                ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
             ],
             "instanceRole": "ecsInstanceRole",
         },

@@ -268,7 +268,8 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
 
 
 @pytest.mark.parametrize(
-    "reason", ["channel-history", "latest", "ancestor-copy", "shared", "spot-request", "emr-cluster"]
+    "reason",
+    ["channel-history", "latest", "ancestor-copy", "shared", "spot-request", "emr-cluster"],
 )
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):
     """The twin: apply's decision replaced by "go" lets the same attacks through."""

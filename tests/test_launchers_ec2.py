@@ -149,3 +149,112 @@ def test_every_call_of_the_scan_is_covered_by_a_registered_permission(env):
         assert calls <= permissions(command), calls - permissions(command)
     found = {r.kind for r in inv.references}
     assert set(MAKERS) <= found <= set(IN_USE_KINDS)
+
+
+def test_the_sandbox_answers_these_services_as_aws_does(env):
+    ids = env.load(FLEET)["aliases"]
+    image = ids["target"]
+    ec2 = env.client("ec2")
+
+    def spot(kind: str) -> dict:
+        return ec2.request_spot_instances(
+            Type=kind, LaunchSpecification={"ImageId": image, "InstanceType": "t3.micro"}
+        )["SpotInstanceRequests"][0]
+
+    persistent, once = spot("persistent"), spot("one-time")
+    ec2.terminate_instances(InstanceIds=[persistent["InstanceId"], once["InstanceId"]])
+    ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[once["SpotInstanceRequestId"]])
+    got = {
+        r["SpotInstanceRequestId"]: (r["State"], r["Status"]["Code"])
+        for r in ec2.describe_spot_instance_requests()["SpotInstanceRequests"]
+    }
+    assert got[persistent["SpotInstanceRequestId"]] == ("open", "instance-terminated-by-user")
+    assert got[once["SpotInstanceRequestId"]][0] == "cancelled"  # still listed
+
+    fid = ec2.request_spot_fleet(
+        SpotFleetRequestConfig={
+            "IamFleetRole": f"arn:aws:iam::{env.account}:role/fleet",
+            "TargetCapacity": 0,
+            "Type": "request",
+            "LaunchSpecifications": [{"ImageId": image, "InstanceType": "t3.micro"}],
+        }
+    )["SpotFleetRequestId"]
+    (sfr,) = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fid])["SpotFleetRequestConfigs"]
+    assert sfr["SpotFleetRequestConfig"]["Type"] == "request"
+
+    emr = env.client("emr")
+    common = {
+        "ReleaseLabel": "emr-6.15.0",
+        "JobFlowRole": "EMR_EC2_DefaultRole",
+        "ServiceRole": "EMR_DefaultRole",
+    }
+    groups = emr.run_job_flow(
+        Name="g",
+        Instances={
+            "InstanceGroups": [
+                {
+                    "InstanceRole": "MASTER",
+                    "InstanceType": "m5.xlarge",
+                    "InstanceCount": 1,
+                    "CustomAmiId": image,
+                }
+            ],
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        **common,
+    )["JobFlowId"]
+    fleets = emr.run_job_flow(
+        Name="f",
+        Instances={
+            "InstanceFleets": [
+                {
+                    "InstanceFleetType": "MASTER",
+                    "TargetOnDemandCapacity": 1,
+                    "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge", "CustomAmiId": image}],
+                }
+            ],
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        **common,
+    )["JobFlowId"]
+    assert emr.describe_cluster(ClusterId=fleets)["Cluster"]["InstanceCollectionType"] == (
+        "INSTANCE_FLEET"
+    )
+    (f,) = emr.list_instance_fleets(ClusterId=fleets)["InstanceFleets"]
+    assert f["InstanceTypeSpecifications"][0]["CustomAmiId"] == image
+    (g,) = emr.list_instance_groups(ClusterId=groups)["InstanceGroups"]
+    assert g["CustomAmiId"] == image
+
+    def running() -> set[str]:
+        res = ec2.describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+        )["Reservations"]
+        return {i["ImageId"] for r in res for i in r["Instances"]}
+
+    assert image in running()  # the group's instance launched from its CustomAmiId
+    emr.terminate_job_flows(JobFlowIds=[groups])
+    assert image not in running()  # and terminated with the cluster
+
+    env.client("iam").create_instance_profile(InstanceProfileName="p")
+    batch = env.client("batch")
+    batch.create_compute_environment(  # no serviceRole: Batch's service-linked role
+        computeEnvironmentName="ce",
+        type="MANAGED",
+        computeResources={
+            "type": "EC2",
+            "minvCpus": 0,
+            "maxvCpus": 4,
+            "instanceTypes": ["optimal"],
+            "imageId": image,
+            "subnets": [ec2.describe_subnets()["Subnets"][0]["SubnetId"]],
+            "securityGroupIds": [
+                ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+            ],
+            "instanceRole": "p",
+        },
+    )
+    (ce,) = batch.describe_compute_environments()["computeEnvironments"]
+    assert ce["serviceRole"].endswith(
+        "role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+    )
+    assert ce["computeResources"]["imageId"] == image

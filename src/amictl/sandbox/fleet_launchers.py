@@ -91,7 +91,8 @@ def check(fleet: Any, ref: Ref, region_of: RegionOf, pos: Positions) -> None:
             for (k, key), allowed in ALLOWED.items():
                 if k == kind and item[key] not in allowed:
                     raise pos.error(
-                        (*p, key), f"expected one of {', '.join(sorted(allowed))}, got {item[key]!r}"
+                        (*p, key),
+                        f"expected one of {', '.join(sorted(allowed))}, got {item[key]!r}",
                     )
             if section in NAMED:
                 item["name"] = item["name"] or item["alias"]

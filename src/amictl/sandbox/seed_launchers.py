@@ -117,7 +117,8 @@ def _batch_compute_environment(fleet: Fleet, ce: dict[str, Any], aliases: dict[s
         ]
     if ce["launch_template"]:
         resources["launchTemplate"] = {
-            "launchTemplateId": aliases[ce["launch_template"]], "version": ce["version"]
+            "launchTemplateId": aliases[ce["launch_template"]],
+            "version": ce["version"],
         }
     env = batch_backends[acct][region].create_compute_environment(
         ce["name"], "MANAGED", ce["state"], resources, ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
 import re
 
 from moto.batch import models as batch_models
@@ -31,8 +32,28 @@ def service_linked_role(backend: Any) -> str:
     iam = backend.iam_backend
     try:
         return str(iam.get_role("AWSServiceRoleForBatch").arn)
-    except IAMNotFoundException:
-        return str(iam.create_service_linked_role(SERVICE, "AWS Batch", "").arn)
+    except IAMNotFoundException:  # moto's CreateServiceLinkedRole names it ...Forbatch
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": ["sts:AssumeRole"],
+                    "Effect": "Allow",
+                    "Principal": {"Service": [SERVICE]},
+                }
+            ],
+        }
+        role = iam.create_role(
+            "AWSServiceRoleForBatch",
+            json.dumps(trust),
+            f"/aws-service-role/{SERVICE}/",
+            permissions_boundary=None,
+            description="AWS Batch",
+            tags=[],
+            max_session_duration="3600",
+            linked_service=SERVICE,
+        )
+        return str(role.arn)
 
 
 @patch(

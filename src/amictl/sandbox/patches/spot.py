@@ -55,7 +55,9 @@ def spot_request_lifecycle() -> None:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         orig_init(self, *args, **kwargs)
         if self.instance is None:
-            _status(self, "open", "pending-fulfillment", "Your Spot request is pending fulfillment.")
+            _status(
+                self, "open", "pending-fulfillment", "Your Spot request is pending fulfillment."
+            )
 
     def instance_id(self: Any) -> str | None:
         return self.instance.id if self.instance is not None else None
