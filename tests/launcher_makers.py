@@ -6,6 +6,7 @@ running) and returns what removes that reference again, and the resource's id.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -79,10 +80,8 @@ def emr_cluster(env: Any, image: str, newest: str) -> tuple[str, Undo]:
 def batch_compute_environment(env: Any, image: str, newest: str) -> tuple[str, Undo]:
     """A managed Batch compute environment (no instances: minvCpus 0) with the image."""
     ec2, batch, iam = env.client("ec2"), env.client("batch"), env.client("iam")
-    try:
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_instance_profile(InstanceProfileName="ecsInstanceRole")
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
     name = f"ce-{image}"
     arn = batch.create_compute_environment(
         computeEnvironmentName=name,

@@ -43,7 +43,7 @@ def seed_launchers(fleet: Fleet, aliases: dict[str, Any]) -> None:
             allocation_strategy="lowestPrice",
             launch_specs=[{"ImageId": aliases[f["image"]], "InstanceType": "t3.micro"}],
         )  # fmt: skip
-        sfr.fleet_type = f["type"]
+        sfr.fleet_type = f["type"]  # type: ignore[attr-defined]  # patches.spot returns it
         aliases[f["alias"]] = sfr.id
     for f in fleet.ec2_fleets:
         b = ec2_backends[acct][f["region"]]
@@ -105,6 +105,7 @@ def _batch_compute_environment(fleet: Fleet, ce: dict[str, Any], aliases: dict[s
     ec2 = ec2_backends[acct][region]
     subnet = ec2.describe_subnets()[0].id
     group = ec2.get_security_group_by_name_or_id("default")
+    assert group is not None  # every VPC has one
     resources: dict[str, Any] = {
         "type": "EC2", "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["optimal"],
         "subnets": [subnet], "securityGroupIds": [group.id], "instanceRole": INSTANCE_PROFILE,

@@ -56,7 +56,7 @@ def _group_images(emr: Any, cluster: dict[str, Any]) -> list[tuple[str, str, str
 )
 def collect_emr_clusters(emr: Any, account: str, region: str) -> SliceData:
     out = SliceData()
-    ids = []
+    ids: list[str] = []
     for page in _pages(emr, "list_clusters", ClusterStates=LIVE_STATES):
         ids.extend(c["Id"] for c in page.get("Clusters", []))
     for cid in ids:

@@ -12,10 +12,9 @@ not used, so the sandbox needs no Docker.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import re
+from typing import Any
 
 from moto.batch import models as batch_models
 from moto.batch.models import BatchBackend

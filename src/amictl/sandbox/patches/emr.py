@@ -97,6 +97,6 @@ def emr_custom_amis() -> None:
     InstanceGroup.__init__ = group_init  # type: ignore[method-assign]
     Cluster.instance_collection_type = "INSTANCE_GROUP"  # type: ignore[attr-defined]
     Cluster.terminate = terminate  # type: ignore[method-assign]
-    ElasticMapReduceBackend.run_instances = run_instances  # type: ignore[method-assign]
+    ElasticMapReduceBackend.run_instances = run_instances  # type: ignore[method-assign,assignment]
     ElasticMapReduceResponse.run_job_flow = run_job_flow  # type: ignore[method-assign]
     ElasticMapReduceResponse.list_instance_fleets = list_instance_fleets  # type: ignore[attr-defined]
