@@ -244,7 +244,8 @@ def evaluate(
                 "in_use",
                 False,
                 "no instance, launch template version, launch configuration, "
-                "ASG, SSM parameter or channel uses it",
+                "ASG, SSM parameter, channel, Spot request, fleet, EMR cluster or Batch "
+                "compute environment uses it",
             )
         )
     if k.launched_within is not None:
