@@ -37,6 +37,25 @@ from .rwlock import RWLock, read_only  # noqa: E402
 StartResponse = Callable[..., Any]
 # JSON services without X-Amz-Target (REST-JSON): their errors are JSON documents too.
 REST_JSON = {"batch"}
+# Signing names that differ from boto3's service names (the call counts use boto3's).
+CLIENT_NAMES = {"elasticmapreduce": "emr"}
+_REST_OPERATIONS: dict[str, dict[str, str]] = {}
+
+
+def rest_action(service: str, path: str) -> str:
+    """The operation of a REST-JSON request, from its path (botocore's model)."""
+    ops = _REST_OPERATIONS.get(service)
+    if ops is None:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model(service)
+        ops = _REST_OPERATIONS[service] = {
+            model.operation_model(n).http["requestUri"].rstrip("/").lower(): n
+            for n in model.operation_names
+        }
+    return ops.get(path.rstrip("/").lower(), "")
+
+
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -226,11 +245,14 @@ class SandboxApp:
                 else parse_qs(environ.get("QUERY_STRING", ""))
             )
             action = (qs.get("Action") or [""])[0]
+            if not action and service in REST_JSON:
+                action = rest_action(service, path)
+        counted = CLIENT_NAMES.get(service, service)
         with self._requests_lock:
             self.requests += 1
         # AWS's latency and request limits (--aws-model): slept here, before the global lock
         if not self.aws_model.admit(
-            service, self._account_of(auth), region, action, {} if target else qs
+            counted, self._account_of(auth), region, action, {} if target else qs
         ):
             self.aws_model.delay()
             out, ctype = error_body(
@@ -271,7 +293,7 @@ class SandboxApp:
             with self.lock.read() if read_only(service, action) else self.lock:
                 cpu = time.thread_time()
                 chunks = b"".join(app(environ, capture))
-                self.aws_model.spent(service, action, time.thread_time() - cpu)
+                self.aws_model.spent(counted, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
             name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"
