@@ -28,6 +28,7 @@ from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_model import Action
 from amictl.state.store import Store
 from conftest import Env, _accounts
+from launcher_makers import MAKERS as LAUNCHERS
 
 REGIONS = ["us-east-1", "eu-west-1"]
 POLICY = """format: 1
@@ -242,6 +243,18 @@ REASONS: dict[str, Maker] = {
 }
 
 
+def _launcher(kind: str) -> Maker:
+    """Issue 26's launchers (Spot, fleets, EMR, Batch): made through their AWS APIs."""
+
+    def make(env: Env, image: str, newest: str, others: list[str]) -> None:
+        LAUNCHERS[kind](env, image, newest)
+
+    return make
+
+
+REASONS.update({kind: _launcher(kind) for kind in LAUNCHERS})
+
+
 def attack(sandbox: Any, tmp_path: Any, reason: str, when: str, n: int, pick: int) -> None:
     env = Env(sandbox, str(next(_accounts)))
     ids = env.load(_fleet(n))["aliases"]
@@ -322,7 +335,16 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
 
 @pytest.mark.parametrize(
     "reason",
-    ["channel-history", "latest", "ancestor-copy", "shared", "iac", "cloudformation-stack"],
+    [
+        "channel-history",
+        "latest",
+        "ancestor-copy",
+        "shared",
+        "iac",
+        "cloudformation-stack",
+        "spot-request",
+        "emr-cluster",
+    ],
 )
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):
     """The twin: apply's decision replaced by "go" lets the same attacks through."""

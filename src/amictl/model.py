@@ -34,6 +34,11 @@ IN_USE_KINDS = (
     "cloudformation-stack",  # an image parameter or template literal (launchers.cloudformation)
     "imagebuilder-distribution",  # an image id it names (inventory.launchers.imagebuilder)
     "imagebuilder-recipe",  # a recipe's parent image (inventory.launchers.imagebuilder)
+    "spot-request",  # an open or persistent Spot request (inventory.launchers.spot)
+    "spot-fleet",  # a Spot Fleet request that can still launch (inventory.launchers.fleets)
+    "ec2-fleet",  # an EC2 Fleet's ImageId override (inventory.launchers.fleets)
+    "emr-cluster",  # an EMR cluster's CustomAmiId (inventory.launchers.emr)
+    "batch-compute-environment",  # a Batch compute environment (inventory.launchers.batch)
 )
 
 DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"

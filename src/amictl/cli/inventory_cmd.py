@@ -191,7 +191,8 @@ def register(cli: click.Group) -> None:
         "--unused",
         is_flag=True,
         help="Only images nothing refers to (references 0): no instance, launch template "
-        "version, launch configuration, ASG, SSM parameter or channel uses them, and they are "
+        "version, launch configuration, ASG, SSM parameter, channel, Spot request, fleet, EMR "
+        "cluster or Batch compute environment uses them, and they are "
         "neither shared nor public (another account may launch a shared image).",
     )
     @click.option(

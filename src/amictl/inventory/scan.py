@@ -19,6 +19,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..model import FamilyRule, Inventory, SliceStatus
 from .collectors import resolve_asg_references, resolve_ssm_aliases
 from .kinds import COLLECTORS
+from .launchers.templates import template_references
 from .registry import SliceData
 
 Progress = Callable[[str, int, int], None]
@@ -173,6 +174,21 @@ def scan(
                         lc.raw.get("launch_configurations", {}),
                         target.account,
                         target.region,
+                    )
+                )
+        specs = data.raw.get("launch_template_specs")  # another service names a template
+        if specs:
+            lt = results.get((target, "launch-templates"))
+            if lt is None:
+                st = statuses[(target, kind)]
+                st.complete, st.error_code = False, "DependencyIncomplete"
+                st.error = (
+                    "launch templates could not be read, so the images they launch are unknown"
+                )
+            else:
+                inv.references.extend(
+                    template_references(
+                        specs, lt.raw.get("templates", {}), target.account, target.region
                     )
                 )
     inv.slices = sorted(statuses.values(), key=lambda s: (s.account, s.region, s.kind))

@@ -257,8 +257,9 @@ def evaluate(
                 "in_use",
                 False,
                 "no instance, launch template version, launch configuration, "
-                "ASG, SSM parameter, channel, CloudFormation stack, Beanstalk environment "
-                "or Image Builder recipe/distribution uses it",
+                "ASG, SSM parameter, channel, Spot request, fleet, EMR cluster, Batch "
+                "compute environment, CloudFormation stack, Beanstalk environment, "
+                "Image Builder recipe/distribution or infrastructure code uses it",
             )
         )
     if k.launched_within is not None:

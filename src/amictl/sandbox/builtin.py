@@ -183,6 +183,12 @@ def demo(seed: int = 0) -> dict[str, Any]:
         "image_recipes": [{"alias": "web-recipe", "name": "web-server", "image": base[-1]}],
         # the builder role + instance profile `amictl bake setup` makes (docs/bake.md)
         "builder_instance_profile": "amictl-builder",
+        # issue 26: launchers beside EC2's own (`amictl refs` names them)
+        "spot_requests": [{"alias": "ci-spot", "image": ci[9], "type": "persistent"}],
+        "emr_clusters": [{"alias": "etl", "name": "nightly-etl", "image": db[3]}],
+        "batch_compute_environments": [
+            {"alias": "batch-ce", "name": "batch-workers", "image": batch[5]}
+        ],
     }
 
 

@@ -19,6 +19,7 @@ from ..aws.session import known_regions, region_problem
 from ..durations import MAX_DAYS
 from ..errors import InputError
 from ..yamlpos import Positions, check_keys, load_file, loads, raise_all
+from . import fleet_launchers as _launchers
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 SANDBOX_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
@@ -43,6 +44,7 @@ TOTALS: dict[str, int] = {
     "ssm_parameters": 10_000,
     **dict.fromkeys(("cloudformation_stacks", "beanstalk_environments"), 10_000),
     **dict.fromkeys(("image_recipes", "container_recipes"), 10_000),
+    **_launchers.TOTALS,  # issue 26: Spot, fleets, EMR, Batch
 }
 DAY_KEYS = ("age_days", "deprecated_days_ago", "deprecate_in_days", "last_launched_days_ago")
 """Days before (or after) the load: a finite number from 0 to MAX_DAYS (100 years)."""
@@ -194,6 +196,13 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
 }
 
+SPECS.update(  # issue 26: Spot, fleets, EMR, Batch
+    {
+        kind: {k: (t, REQ if d == _launchers.REQ else d) for k, (t, d) in spec.items()}
+        for kind, spec in _launchers.SPECS.items()
+    }
+)
+
 SECTIONS = {
     "images": "image",
     "instances": "instance",
@@ -206,6 +215,7 @@ SECTIONS = {
     "beanstalk_environments": "beanstalk_environment",
     "image_recipes": "image_recipe",
     "container_recipes": "container_recipe",
+    **_launchers.SECTIONS,  # issue 26: Spot, fleets, EMR, Batch
 }
 SERVICE_IMAGE_KEYS = ("image", "images", "template_image")
 """The keys of the issue-26 sections that name images (aliases), checked alike."""
@@ -240,6 +250,11 @@ class Fleet:
     beanstalk_environments: list[dict[str, Any]] = field(default_factory=list)
     image_recipes: list[dict[str, Any]] = field(default_factory=list)
     container_recipes: list[dict[str, Any]] = field(default_factory=list)
+    spot_requests: list[dict[str, Any]] = field(default_factory=list)  # issue 26 ...
+    spot_fleets: list[dict[str, Any]] = field(default_factory=list)
+    ec2_fleets: list[dict[str, Any]] = field(default_factory=list)
+    emr_clusters: list[dict[str, Any]] = field(default_factory=list)
+    batch_compute_environments: list[dict[str, Any]] = field(default_factory=list)
     image_block_public_access: bool | None = None  # None: leave the sandbox's state alone
     recycle_bin_rules: list[dict[str, Any]] = field(default_factory=list)
     builder_instance_profile: str | None = None  # role + instance profile, as `bake setup`
@@ -264,6 +279,7 @@ class Fleet:
             "auto_scaling_groups": len(self.auto_scaling_groups),
             "ssm_parameters": len(self.ssm_parameters),
             **{s: len(getattr(self, s)) for s in SERVICE_SECTIONS},
+            **{s: len(getattr(self, s)) for s in _launchers.SECTIONS},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -721,6 +737,9 @@ def parse(data: Any, pos: Positions) -> Fleet:
                 if img["region"] != item["region"]:
                     raise pos.error((*p, key), "image is in another region")
         _unique_names(getattr(fleet, section), section, "name", SECTIONS[section], pos)
+    _launchers.check(fleet, ref, region_of, pos)  # issue 26: Spot, fleets, EMR, Batch
+    for section in _launchers.NAMED:
+        _unique_names(getattr(fleet, section), section, "name", section.replace("_", " "), pos)
     _totals(fleet, pos)
     for section in SECTIONS:
         for item in getattr(fleet, section):

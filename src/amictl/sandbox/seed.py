@@ -21,6 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from . import patches
 from .fleet import Fleet
+from .seed_launchers import seed_launchers
 from .seed_services import existing_names, seed_services
 
 STATE_CODES = {
@@ -406,6 +407,8 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
         )
         aliases[prm["alias"]] = prm["name"]
     seed_services(fleet, aliases)  # issue 26: stacks, environments, recipes
+
+    seed_launchers(fleet, aliases)  # issue 26: Spot, fleets, EMR, Batch
 
     return {
         "aliases": aliases,

@@ -35,6 +35,27 @@ from .httpd import Server  # noqa: E402
 from .rwlock import RWLock, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
+# JSON services without X-Amz-Target (REST-JSON): their errors are JSON documents too.
+REST_JSON = {"batch", "imagebuilder"}
+# Signing names that differ from boto3's service names (the call counts use boto3's).
+CLIENT_NAMES = {"elasticmapreduce": "emr"}
+_REST_OPERATIONS: dict[str, dict[str, str]] = {}
+
+
+def rest_action(service: str, path: str) -> str:
+    """The operation of a REST-JSON request, from its path (botocore's model)."""
+    ops = _REST_OPERATIONS.get(service)
+    if ops is None:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model(service)
+        ops = _REST_OPERATIONS[service] = {
+            model.operation_model(n).http["requestUri"].rstrip("/").lower(): n
+            for n in model.operation_names
+        }
+    return ops.get(path.rstrip("/").lower(), "")
+
+
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -214,7 +235,7 @@ class SandboxApp:
         m = SCOPE_RE.search(auth)
         region, service = (m.group(1), m.group(2)) if m else ("us-east-1", "unknown")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        json_protocol = bool(target)
+        json_protocol = bool(target) or service in REST_JSON
         if target:
             action = target.split(".")[-1]
         else:
@@ -224,13 +245,14 @@ class SandboxApp:
                 else parse_qs(environ.get("QUERY_STRING", ""))
             )
             action = (qs.get("Action") or [""])[0]
-        if service == "imagebuilder":  # rest-json: the operation is the path
-            action, json_protocol = path.strip("/"), True
+            if not action and service in REST_JSON:  # rest-json: the operation is the path
+                action = rest_action(service, path)
+        counted = CLIENT_NAMES.get(service, service)
         with self._requests_lock:
             self.requests += 1
         # AWS's latency and request limits (--aws-model): slept here, before the global lock
         if not self.aws_model.admit(
-            service, self._account_of(auth), region, action, {} if target else qs
+            counted, self._account_of(auth), region, action, {} if target else qs
         ):
             self.aws_model.delay()
             out, ctype = error_body(
@@ -273,7 +295,7 @@ class SandboxApp:
             with self.lock.read() if read_only(service, action) else self.lock:
                 cpu = time.thread_time()
                 chunks = b"".join(app(environ, capture))
-                self.aws_model.spent(service, action, time.thread_time() - cpu)
+                self.aws_model.spent(counted, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
             name = "NotImplemented" if isinstance(exc, NotImplementedError) else "InternalError"

@@ -44,15 +44,18 @@ def apply_all() -> list[str]:
     Order matters where two areas wrap the same moto method: EC2's core behaviours
     (``ec2``) register first, when the package is imported, then ``images`` and the rest."""
     from . import (  # noqa: F401  (each registers its @patch functions)
+        batch,
         catalog,
         cross_account,
         dispatch,
+        emr,
         governance,
         iam,
         instance_store,
         org,  # the control API's organizations (no @patch)
         refresh,
         sharing,
+        spot,
         ssm,
         stacks,
         usage,
