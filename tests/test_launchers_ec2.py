@@ -37,8 +37,6 @@ COLLECTOR_OF = {
     "emr-cluster": "emr-clusters",
     "batch-compute-environment": "batch-compute-environments",
 }
-# IAM's prefix of each boto3 service name the scan calls.
-IAM_PREFIX = {"emr": "elasticmapreduce"}
 
 
 class Run:
@@ -130,7 +128,7 @@ def test_access_denied_on_the_kind_leaves_the_region_incomplete(env, sandbox, ki
 
 
 def test_every_call_of_the_scan_is_covered_by_a_registered_permission(env):
-    from amictl.iam import permissions
+    from amictl.iam import iam_action, permissions
 
     env.load(
         FLEET + "launch_templates: [{alias: lt, versions: [{image: newest}]}]\n"
@@ -143,10 +141,9 @@ def test_every_call_of_the_scan_is_covered_by_a_registered_permission(env):
     conn = env.connector()
     inv = scan(conn)
     assert not inv.incomplete_slices()
-    calls = {
-        f"{IAM_PREFIX.get(c.split('.')[0], c.split('.')[0])}:{c.split('.')[1]}"
-        for c in inv.api_calls
-    } - {"sts:AssumeRole"}  # the connector's own, to reach the account
+    calls = {iam_action(c) for c in inv.api_calls} - {
+        "sts:AssumeRole"
+    }  # the connector's own, to reach the account
     for kind in ("ec2:DescribeSpotInstanceRequests", "elasticmapreduce:ListInstanceGroups"):
         assert kind in calls
     for command in ("inventory", "plan", "apply"):

@@ -48,6 +48,16 @@ NO_AWS_COMMANDS: dict[str, str] = {
 }
 
 
+# boto3's service names whose IAM action prefix differs (call counters name boto3's).
+IAM_PREFIXES = {"emr": "elasticmapreduce"}
+
+
+def iam_action(call: str) -> str:
+    """The IAM action of a counted call: ``emr.ListClusters`` -> ``elasticmapreduce:ListClusters``."""
+    service, _, operation = call.partition(".")
+    return f"{IAM_PREFIXES.get(service, service)}:{operation}"
+
+
 def permissions(command: str) -> set[str]:
     if command not in COMMANDS:
         raise KeyError(command)
