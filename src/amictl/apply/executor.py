@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .. import interrupts
 from ..aws.pacing import pace_client
@@ -37,10 +37,12 @@ from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
+from ..state import chain
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
 from .live import LiveReader, plan_regions
 from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
+from .trust import sign_limits
 
 Progress = Callable[[Action, str, str], None]
 BatchHook = Callable[[list[Action]], None]
@@ -124,6 +126,10 @@ class Prepared:
     callers: dict[str, str]
     recycle_bin: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # the plan's signature as checked (recorded with the run for --resume), and the store key
+    # when it checked: the run's limits are then signed with it (amictl.apply.trust)
+    signature: str | None = None
+    key: bytes | None = None
 
 
 def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -> list[str]:
@@ -365,6 +371,12 @@ def execute(
     targets = prep.targets
     callers = prep.callers
     journal_errors: list[str] = []
+    lost: list[str] = []  # the store stopped answering (server down, hung, network)
+
+    def failed_write(what: str, exc: Exception) -> None:
+        journal_errors.append(f"{what}: {str(exc).splitlines()[0][:200]}")
+        if store_lost(store, exc):
+            lost.append(what)
 
     def journal(a: Action, st: str, code: str | None = None, msg: str | None = None) -> bool:
         try:
@@ -382,10 +394,13 @@ def execute(
             )
             return True
         except (SQLAlchemyError, OSError) as exc:
-            journal_errors.append(f"{a.id} {st}: {str(exc).splitlines()[0][:200]}")
+            failed_write(f"{a.id} {st}", exc)
             return False
 
     lock_keys = [f"{a}/{r}" for a, r in sorted(targets)]
+    chain.seconds_from_env(chain.TIMEOUT_ENV, chain.DEFAULT_TIMEOUT)  # a bad value: now
+    limits = opts.to_dict()
+    limits_sig = sign_limits(prep.key, checksum, limits) if prep.key else None
     try:
         store.save_plan(checksum, plan.to_dict())
     except (SQLAlchemyError, OSError) as exc:
@@ -398,7 +413,9 @@ def execute(
         # Again under the lock: another apply may have deregistered images since `prepare`
         # (two operators confirming at once), which changes what this plan would leave.
         live_blast_radius(connector, plan, prep.policy, targets, opts, store)
-        run_id = store.start_apply_run(checksum, opts.to_dict())
+        run_id = store.start_apply_run(
+            checksum, limits, plan_signature=prep.signature, limits_signature=limits_sig
+        )
         previous = store.journal_final_states(checksum)
         intended_before = {aid for aid, st in previous.items() if st == "intended"}
         for image_id, snaps in store.origins(checksum).items():
@@ -484,7 +501,7 @@ def execute(
                 try:
                     store.record_origin(checksum, a.image_id or "", list(verdict.snapshots))
                 except (SQLAlchemyError, OSError) as exc:
-                    journal_errors.append(f"{a.id}: {str(exc).splitlines()[0][:200]}")
+                    failed_write(a.id, exc)
                     raise _JournalDown() from None
             if not journal(a, "intended"):
                 raise _JournalDown()
@@ -534,6 +551,9 @@ def execute(
                     verdicts = decide(batch)
                 except Interrupted:
                     break  # the live read was stopped: nothing of the batch was started
+                except (SQLAlchemyError, OSError) as exc:  # the store, read for the live view
+                    failed_write("live view", exc)
+                    break
                 futures: dict[Future[tuple[str, str | None, str]], Action] = {}
                 for a in batch:
                     if stop():
@@ -555,9 +575,30 @@ def execute(
                     between_batches([futures[f] for f in futures])
         result.not_started = sorted(pending, key=action_order)
         sig = interrupts.signum() if interrupts.stop_requested() else None
-        end = "journal-error" if journal_errors else "interrupted" if sig else "finished"
+        if lost:
+            sig = 15  # stopped as on SIGTERM (docs/team.md)
+        end = (
+            "store-lost"
+            if lost
+            else "journal-error"
+            if journal_errors
+            else "interrupted"
+            if sig
+            else "finished"
+        )
         with contextlib.suppress(SQLAlchemyError, OSError):
             store.end_apply_run(run_id, end)
+    if lost:
+        result.interrupted = "SIGTERM"
+        gone = Interrupted(
+            15,
+            f"the state store stopped answering ({journal_errors[0]}): apply stopped as on "
+            f"SIGTERM: {len(result.done)} actions done, {len(result.not_started)} not started",
+            hint="when the state store answers again, `amictl apply --resume` finishes the rest "
+            "(it shows them and asks first); done actions are recognized, nothing is repeated",
+        )
+        gone.result = result
+        raise gone
     if journal_errors:
         jerr = JournalError(
             "the journal could not be written ("
@@ -579,6 +620,16 @@ def execute(
         intr.result = result
         raise intr
     return result
+
+
+def store_lost(store: Store, exc: BaseException) -> bool:
+    """Whether a state store error means the store stopped answering (a PostgreSQL server
+    down, restarted, hung past the statement timeout, or the network gone), not that it
+    refused the write (a full SQLite disk)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    pg = store.engine.dialect.name == "postgresql"
+    return pg and isinstance(exc, (OperationalError, InterfaceError))
 
 
 class _JournalDown(Exception):
