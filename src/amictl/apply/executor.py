@@ -37,7 +37,7 @@ from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
-from ..state import chain
+from ..state import timeouts
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
 from .live import LiveReader, plan_regions
@@ -398,7 +398,7 @@ def execute(
             return False
 
     lock_keys = [f"{a}/{r}" for a, r in sorted(targets)]
-    chain.seconds_from_env(chain.TIMEOUT_ENV, chain.DEFAULT_TIMEOUT)  # a bad value: now
+    timeouts.journal(), timeouts.lock_check()  # a bad value is said now, before any change
     limits = opts.to_dict()
     limits_sig = sign_limits(prep.key, checksum, limits) if prep.key else None
     try:
@@ -626,7 +626,7 @@ def store_lost(store: Store, exc: BaseException) -> bool:
     """Whether a state store error means the store stopped answering (a PostgreSQL server
     down, restarted, hung past the statement timeout, or the network gone), not that it
     refused the write (a full SQLite disk)."""
-    if getattr(exc, "connection_invalidated", False):
+    if getattr(exc, "connection_invalidated", False) or isinstance(exc, TimeoutError):
         return True
     pg = store.engine.dialect.name == "postgresql"
     return pg and isinstance(exc, (OperationalError, InterfaceError))

@@ -8,10 +8,10 @@ records the hash of its plan's last row (``apply_run_ends.journal_head``), so de
 plan's last rows, or all of them, is seen too. ``verify`` reads it all and names each break.
 
 Writers of one plan's chain are serialized: on PostgreSQL by a transaction-level advisory lock
-per plan (concurrent writers of other plans do not wait), on SQLite by ``BEGIN IMMEDIATE``;
-in-process by a lock. On PostgreSQL each write also runs under a statement and lock timeout
-(``AMICTL_JOURNAL_TIMEOUT``, seconds, default 30): a hung server fails the write, which stops
-the apply as on SIGTERM, instead of hanging it.
+per plan (concurrent writers of other plans do not wait), on SQLite by ``BEGIN IMMEDIATE``
+and an in-process lock. On PostgreSQL each write is bounded (``AMICTL_JOURNAL_TIMEOUT``,
+``amictl.state.timeouts``): a hung server fails the write, which stops the apply as on
+SIGTERM, instead of hanging it.
 
 The chain has no secret: it detects changes made behind amictl's back (an owner's UPDATE or
 DELETE, a restored backup with rows missing), not someone who rewrites every later row too.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import StateError
+from . import timeouts
 from .locks import lock_id
 from .tables import apply_run_ends, apply_runs, journal
 
@@ -48,8 +47,6 @@ CONTENT = (
     "message",
     "caller",
 )
-TIMEOUT_ENV = "AMICTL_JOURNAL_TIMEOUT"
-DEFAULT_TIMEOUT = 30.0
 _WRITING = threading.Lock()
 
 
@@ -59,29 +56,39 @@ def row_hash(prev: str, row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def seconds_from_env(name: str, default: float) -> float:
-    """A positive number of seconds from the environment; a bad value is a StateError."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86400:
-        raise StateError(
-            f"{name}={raw!r} is not a number of seconds", hint=f"e.g. {name}={int(default)}"
-        )
-    return value
-
-
 def append(engine: sa.Engine, row: dict[str, Any]) -> str:
-    """Insert one journal row at the end of its plan's chain; returns its hash."""
-    pg = engine.dialect.name == "postgresql"
-    timeout_ms = int(seconds_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT) * 1000)
+    """Insert one journal row at the end of its plan's chain; returns its hash.
+
+    On PostgreSQL the write is bounded twice: by the server (statement and lock timeout) and,
+    for a server that does not answer at all (a hung host or backend), by this process: after
+    the timeout and 5 s more it raises TimeoutError and leaves the write to its thread (the
+    advisory lock keeps a late write and the next one in order)."""
+    if engine.dialect.name != "postgresql":
+        with _WRITING:
+            return _write(engine, row, None)
+    limit = timeouts.journal()
+    out: list[str | BaseException] = []
+
+    def work() -> None:
+        try:
+            out.append(_write(engine, row, int(limit * 1000)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            out.append(exc)
+
+    writer = threading.Thread(target=work, name="amictl-journal-write", daemon=True)
+    writer.start()
+    writer.join(limit + 5)
+    if not out:
+        raise TimeoutError(f"the state store did not answer a journal write within {limit:g} s")
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
+def _write(engine: sa.Engine, row: dict[str, Any], timeout_ms: int | None) -> str:
     plan = row["plan_checksum"]
-    with _WRITING, engine.connect() as c:
-        if pg:
+    with engine.connect() as c:
+        if timeout_ms is not None:
             for name in ("statement_timeout", "lock_timeout"):
                 c.execute(sa.select(sa.func.set_config(name, f"{timeout_ms}ms", True)))
             c.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id("journal:" + plan))))
