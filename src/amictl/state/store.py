@@ -156,6 +156,7 @@ class Store:
         there). ``check_schema=False`` opens it as it is (``amictl state info|migrate``)."""
         self.url = normalize_url(url or default_state_url())
         database: str | None = None
+        schema.check_url(self.url)
         try:
             backend = sa.make_url(self.url).get_backend_name()
             if backend not in ("sqlite", "postgresql"):
