@@ -107,8 +107,11 @@ class PgServer:
             log = (self.root / "server.log").read_text(errors="replace")[-800:]
             raise RuntimeError(f"pg_ctl start failed: {ctl.stderr.strip()[-300:]} {log}")
 
-    def stop(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate`` (the end of the session) or ``fast``: a clean shutdown, what a server
+        stopped for maintenance does (the test server runs with synchronous_commit=off, so
+        an immediate stop may lose the last commits it acknowledged, as a crash of it would)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop")
 
     @property
     def admin_url(self) -> str:
