@@ -148,7 +148,7 @@ class TeamDb:
         self.db = f"team_{uuid.uuid4().hex[:10]}"
         self.base = f"host=127.0.0.1 port={server.port}"
         self.admin = f"{self.base} user={server.user} password=secret dbname=postgres"
-        setup, grants = doc_sql("## The PostgreSQL database and its roles")
+        setup, grants, self.regrant = doc_sql("## The PostgreSQL database and its roles")
         signer_setup, signer_grants = doc_sql("## The plan-signing key")
         self.sql(self.admin, setup.replace("DATABASE amictl ", f"DATABASE {self.db} "))
         self.sql(self.dsn("owner"), grants)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from amictl.apply.trust import sign_limits
 from amictl.cli.main import cli
 from amictl.errors import AmictlError
 from amictl.policy.plan_model import Plan
-from amictl.apply.trust import sign_limits
 from amictl.state.store import Store
 from test_apply import POLICY, Cli, fleet, live_images, live_snapshots
 
