@@ -328,3 +328,32 @@ def test_a_frozen_lock_session_stops_the_apply_within_the_bound(
     rows = store.journal_rows(plan_checksum=plan["checksum"], limit=10**6)
     last = {r["action_id"]: r["status"] for r in rows}
     assert "intended" not in last.values()  # in-flight calls finished and were journaled
+
+
+def test_a_journal_write_that_hangs_fails_within_its_timeout(team_db, monkeypatch):
+    """A journal write waiting on a session that never answers (here: one holding the plan's
+    chain lock, as a frozen writer would) fails after AMICTL_JOURNAL_TIMEOUT, as an error
+    apply treats as the store lost (exit 143), instead of hanging the apply."""
+    import psycopg
+
+    from amictl.apply.executor import store_lost
+
+    monkeypatch.setenv("AMICTL_JOURNAL_TIMEOUT", "1")
+    app = Store(team_db.url("signer"))
+    plan = "c" * 64
+    _journal(app, plan, [("a1", "intended")])
+    with psycopg.connect(team_db.dsn("app")) as frozen:  # holds the lock, never commits
+        frozen.execute("SELECT pg_advisory_xact_lock(%s)", (locks.lock_id("journal:" + plan),))
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError) as exc:
+            _journal(app, plan, [("a1", "done")])
+        assert time.monotonic() - started < 5
+        assert store_lost(app, exc.value)
+        _journal(app, "d" * 64, [("a1", "done")])  # other plans' writers never wait
+    _journal(app, plan, [("a1", "done")])  # the lock gone, the chain goes on
+    assert app.verify_journal()[2] == []
+    monkeypatch.setenv("AMICTL_JOURNAL_TIMEOUT", "soon")
+    code, _, err = invoke(["state", "verify", "--state", team_db.url("app")])
+    assert code == 0  # (verify writes nothing)
+    with pytest.raises(Exception, match="AMICTL_JOURNAL_TIMEOUT='soon' is not a number"):
+        _journal(app, plan, [("a2", "intended")])
