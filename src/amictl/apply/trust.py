@@ -82,3 +82,13 @@ def limits_signed(
     if key is None or not isinstance(signature, str):
         return False
     return hmac.compare_digest(signature, sign_limits(key, checksum, limits))
+
+
+def own_signature(store: KeySource, checksum: str) -> tuple[str | None, bytes | None]:
+    """(signature, key) for a plan this process made itself from a policy (``apply -p``,
+    ``retire IMAGE``): signed as ``plan`` signs one, when this role may read the key; else
+    (None, None), and its run is resumed only with ``--accept-unsigned``."""
+    key, _why = store.plan_key_or_none()
+    if key is None:
+        return None, None
+    return Plan.signature_of(checksum, key), key

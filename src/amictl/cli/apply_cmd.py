@@ -20,7 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..apply.trust import Signature, check_signature, limits_signed
+from ..apply.trust import Signature, check_signature, limits_signed, own_signature
 from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
@@ -234,9 +234,8 @@ def register(cli: click.Group) -> None:
             signature = raw.get("signature") if trust.signed else None
         elif policy_path:
             plan = make_plan(policy_path, None)
-            key, _why = store.plan_key_or_none()  # made here, by this store: signed as `plan` does
+            signature, key = own_signature(store, plan.checksum)  # made here, by this store
             if key is not None:
-                signature = Plan.signature_of(plan.checksum, key)
                 trust = Signature(True, key)
         else:
             raise InputError(
