@@ -58,6 +58,10 @@ class PgServer:
         )
 
     def start(self) -> None:
+        self._initdb()
+        self.restart()
+
+    def _initdb(self) -> None:
         pwfile = self.root / "pw"
         pwfile.write_text("secret\n")
         init = self._run(
@@ -78,6 +82,9 @@ class PgServer:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()[-500:]}")
+
+    def restart(self) -> None:
+        """Start the server (again, after ``stop``: same data, same port)."""
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off "
@@ -100,8 +107,11 @@ class PgServer:
             log = (self.root / "server.log").read_text(errors="replace")[-800:]
             raise RuntimeError(f"pg_ctl start failed: {ctl.stderr.strip()[-300:]} {log}")
 
-    def stop(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate`` (the end of the session) or ``fast``: a clean shutdown, what a server
+        stopped for maintenance does (the test server runs with synchronous_commit=off, so
+        an immediate stop may lose the last commits it acknowledged, as a crash of it would)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop")
 
     @property
     def admin_url(self) -> str:
@@ -116,6 +126,80 @@ class PgServer:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://{self.user}:secret@127.0.0.1:{self.port}/{name}"
+
+
+def doc_sql(section: str) -> list[str]:
+    """The ```sql blocks of a section of docs/team.md, in order: the tests run the role SQL
+    the operators read, so the two cannot drift."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "team.md").read_text()
+    part = text.split(section, 1)[1].split("\n## ", 1)[0]
+    return [b.split("```", 1)[0] for b in part.split("```sql\n")[1:]]
+
+
+class TeamDb:
+    """A database of its own set up exactly as docs/team.md says: the owner, app and signer
+    roles (roles are the server's: made if missing, dropped at ``close``), the owner's grants,
+    ``state migrate`` as the owner, then the signer's grant. ``url(role)`` for each role."""
+
+    ROLES = {"owner": "change-me-owner", "app": "change-me-app", "signer": "change-me-signer"}
+
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        self.db = f"team_{uuid.uuid4().hex[:10]}"
+        self.base = f"host=127.0.0.1 port={server.port}"
+        self.admin = f"{self.base} user={server.user} password=secret dbname=postgres"
+        setup, grants, self.regrant = doc_sql("## The PostgreSQL database and its roles")
+        signer_setup, signer_grants = doc_sql("## The plan-signing key")
+        self.sql(self.admin, setup.replace("DATABASE amictl ", f"DATABASE {self.db} "))
+        self.sql(self.dsn("owner"), grants)
+        from amictl.state import schema
+        from amictl.state.store import Store
+
+        schema.migrate(Store(self.url("owner"), check_schema=False).engine)
+        self.sql(self.admin, signer_setup)
+        self.sql(self.dsn("owner"), signer_grants)
+
+    def dsn(self, role: str) -> str:
+        return f"{self.base} user=amictl_{role} password={self.ROLES[role]} dbname={self.db}"
+
+    def url(self, role: str) -> str:
+        return (
+            f"postgresql+psycopg://amictl_{role}:{self.ROLES[role]}"
+            f"@127.0.0.1:{self.server.port}/{self.db}"
+        )
+
+    @staticmethod
+    def sql(dsn: str, text: str) -> None:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as c:
+            for stmt in filter(str.strip, text.split(";")):
+                try:
+                    c.execute(stmt)
+                except psycopg.errors.DuplicateObject:
+                    if "CREATE ROLE" not in stmt:
+                        raise
+
+    def close(self) -> None:
+        import contextlib
+
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+            for role in ("amictl_signer", "amictl_app", "amictl_owner"):
+                with contextlib.suppress(psycopg.Error):
+                    c.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.fixture
+def team_db(pg_server: PgServer) -> Iterator[TeamDb]:
+    """A database with docs/team.md's roles, migrated to head by the owner."""
+    team = TeamDb(pg_server)
+    try:
+        yield team
+    finally:
+        team.close()
 
 
 def _start() -> tuple[PgServer | None, str]:

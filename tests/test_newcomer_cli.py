@@ -188,6 +188,7 @@ class Walk:
         self("bake", str(ROOT / "examples/recipes/web-service.recipe.yaml"), "--dry-run",
              region=one)  # fmt: skip
         self("state", "info")
+        self("state", "verify")
         self("sandbox", "load", str(small))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from amictl.apply.trust import sign_limits
 from amictl.cli.main import cli
 from amictl.errors import AmictlError
 from amictl.policy.plan_model import Plan
@@ -229,7 +230,13 @@ def test_resume_selects_only_an_interrupted_latest_run(env, run, sandbox):
     p2 = run.plan()
     plan2 = Plan.from_dict(p2)
     store.save_plan(plan2.checksum, p2)
-    rid = store.start_apply_run(plan2.checksum, {"max_destroy": 1, "workers": 2})
+    limits = {"max_destroy": 1, "workers": 2}
+    rid = store.start_apply_run(
+        plan2.checksum,
+        limits,
+        plan_signature=p2["signature"],
+        limits_signature=sign_limits(store.plan_key(), plan2.checksum, limits),
+    )
     store.end_apply_run(rid, "interrupted")
     code, out = run("apply", "--resume", "--yes", "-o", "json")
     assert code == 3  # max_destroy 1 from the original apply; the plan deregisters 2

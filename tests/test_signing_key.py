@@ -106,7 +106,7 @@ def test_a_key_stored_by_an_older_amictl_is_moved_and_still_checks(tmp_path, mon
 def test_postgresql_app_role_cannot_read_the_key_the_signer_can(pg_server, monkeypatch):
 
     monkeypatch.delenv(PLAN_KEY_ENV, raising=False)
-    setup, grants = _doc_sql("## The PostgreSQL database and its roles")
+    setup, grants = _doc_sql("## The PostgreSQL database and its roles")[:2]
     signer_setup, signer_grants = _doc_sql("## The plan-signing key")
     db = f"sign_{os.getpid()}"
     base = f"host=127.0.0.1 port={pg_server.port}"

@@ -363,7 +363,7 @@ def _doc_sql(section: str) -> list[str]:
 def test_the_documented_roles_work_and_only_the_owner_migrates(pg_server):
     import psycopg
 
-    setup, grants = _doc_sql("## The PostgreSQL database and its roles")
+    setup, grants = _doc_sql("## The PostgreSQL database and its roles")[:2]
     db = f"team_{os.getpid()}"
     setup = setup.replace("DATABASE amictl ", f"DATABASE {db} ")
     base = f"host=127.0.0.1 port={pg_server.port}"

@@ -115,3 +115,9 @@ class JournalError(AmictlError):
     """The journal could not be written (disk full, store gone): apply stopped (exit 4)."""
 
     exit_code = 4
+
+
+class AuditTrailBroken(AmictlError):
+    """``amictl state verify`` found the journal changed behind amictl's back (exit 3)."""
+
+    exit_code = 3

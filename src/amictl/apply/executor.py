@@ -19,16 +19,15 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .. import interrupts
 from ..aws.pacing import pace_client
 from ..aws.session import Connector, Target, aws_error
-from ..durations import format_duration, human_duration, parse_duration
+from ..durations import format_duration, human_duration
 from ..errors import Interrupted, JournalError, SafetyError
 from ..inventory.collectors import image_from_api
 from ..keep import assess, effective_holds
@@ -37,10 +36,13 @@ from ..model import FamilyRule, parse_time
 from ..policy.model import Policy
 from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
+from ..state import timeouts
 from ..state.store import FINAL, Store
 from .actions import EXECUTORS, Outcome
 from .live import LiveReader, plan_regions
+from .options import ApplyOptions, ApplyResult, Prepared  # noqa: F401  (re-exported)
 from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
+from .trust import sign_limits
 
 Progress = Callable[[Action, str, str], None]
 BatchHook = Callable[[list[Action]], None]
@@ -53,77 +55,6 @@ DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
 BATCH_MAX = 1000
 CLOCK_SKEW = dt.timedelta(minutes=5)
 SHARE_MIN_IMAGES = 20
-
-
-@dataclass
-class ApplyOptions:
-    """The limits of one apply; journaled with the run so ``--resume`` keeps them."""
-
-    max_destroy: int = 50
-    max_share: float = 0.25  # of all images of an account/region that has >= SHARE_MIN_IMAGES
-    allow_whole_family: bool = False
-    max_age: dt.timedelta = dt.timedelta(hours=24)
-    force_unsafe: bool = False
-    workers: int = 4
-    recycle_bin_check: bool = True
-    batch: int = 0  # actions decided on one live read (0: one wave of `workers`)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["max_age"] = f"{int(self.max_age.total_seconds() // 3600)}h"
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ApplyOptions:
-        o = cls()
-        for k, v in d.items():
-            if k == "max_age":
-                o.max_age = parse_duration(str(v))
-            elif hasattr(o, k) and isinstance(v, type(getattr(o, k))):
-                setattr(o, k, v)
-        return o
-
-
-@dataclass
-class ApplyResult:
-    checksum: str
-    done: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    not_found: dict[str, str] = field(default_factory=dict)
-    already_done: list[str] = field(default_factory=list)
-    final_earlier: dict[str, str] = field(default_factory=dict)
-    not_started: list[str] = field(default_factory=list)
-    recycle_bin: dict[str, Any] = field(default_factory=dict)
-    caller: dict[str, str] = field(default_factory=dict)
-    interrupted: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "checksum": self.checksum,
-            "done": self.done,
-            "already_done": self.already_done,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "not_found": self.not_found,
-            "final_earlier": self.final_earlier,
-            "not_started": self.not_started,
-            "interrupted": self.interrupted,
-            "recycle_bin": self.recycle_bin,
-            "caller": self.caller,
-        }
-
-
-@dataclass
-class Prepared:
-    """A plan that passed every refusal, with what the confirmation shows."""
-
-    plan: Plan
-    policy: Policy
-    targets: dict[tuple[str, str], Target]
-    callers: dict[str, str]
-    recycle_bin: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
 
 
 def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -> list[str]:
@@ -366,6 +297,12 @@ def execute(
     targets = prep.targets
     callers = prep.callers
     journal_errors: list[str] = []
+    lost: list[str] = []  # the store stopped answering (server down, hung, network)
+
+    def failed_write(what: str, exc: Exception) -> None:
+        journal_errors.append(f"{what}: {str(exc).splitlines()[0][:200]}")
+        if store_lost(store, exc):
+            lost.append(what)
 
     def journal(a: Action, st: str, code: str | None = None, msg: str | None = None) -> bool:
         try:
@@ -383,10 +320,13 @@ def execute(
             )
             return True
         except (SQLAlchemyError, OSError) as exc:
-            journal_errors.append(f"{a.id} {st}: {str(exc).splitlines()[0][:200]}")
+            failed_write(f"{a.id} {st}", exc)
             return False
 
     lock_keys = [f"{a}/{r}" for a, r in sorted(targets)]
+    timeouts.journal(), timeouts.lock_check()  # a bad value is said now, before any change
+    limits = opts.to_dict()
+    limits_sig = sign_limits(prep.key, checksum, limits) if prep.key else None
     try:
         store.save_plan(checksum, plan.to_dict())
     except (SQLAlchemyError, OSError) as exc:
@@ -399,7 +339,9 @@ def execute(
         # Again under the lock: another apply may have deregistered images since `prepare`
         # (two operators confirming at once), which changes what this plan would leave.
         live_blast_radius(connector, plan, prep.policy, targets, opts, store)
-        run_id = store.start_apply_run(checksum, opts.to_dict())
+        run_id = store.start_apply_run(
+            checksum, limits, plan_signature=prep.signature, limits_signature=limits_sig
+        )
         previous = store.journal_final_states(checksum)
         intended_before = {aid for aid, st in previous.items() if st == "intended"}
         for image_id, snaps in store.origins(checksum).items():
@@ -485,7 +427,7 @@ def execute(
                 try:
                     store.record_origin(checksum, a.image_id or "", list(verdict.snapshots))
                 except (SQLAlchemyError, OSError) as exc:
-                    journal_errors.append(f"{a.id}: {str(exc).splitlines()[0][:200]}")
+                    failed_write(a.id, exc)
                     raise _JournalDown() from None
             if not journal(a, "intended"):
                 raise _JournalDown()
@@ -535,6 +477,9 @@ def execute(
                     verdicts = decide(batch)
                 except Interrupted:
                     break  # the live read was stopped: nothing of the batch was started
+                except (SQLAlchemyError, OSError) as exc:  # the store, read for the live view
+                    failed_write("live view", exc)
+                    break
                 futures: dict[Future[tuple[str, str | None, str]], Action] = {}
                 for a in batch:
                     if stop():
@@ -556,9 +501,30 @@ def execute(
                     between_batches([futures[f] for f in futures])
         result.not_started = sorted(pending, key=action_order)
         sig = interrupts.signum() if interrupts.stop_requested() else None
-        end = "journal-error" if journal_errors else "interrupted" if sig else "finished"
+        if lost:
+            sig = 15  # stopped as on SIGTERM (docs/team.md)
+        end = (
+            "store-lost"
+            if lost
+            else "journal-error"
+            if journal_errors
+            else "interrupted"
+            if sig
+            else "finished"
+        )
         with contextlib.suppress(SQLAlchemyError, OSError):
             store.end_apply_run(run_id, end)
+    if lost:
+        result.interrupted = "SIGTERM"
+        gone = Interrupted(
+            15,
+            f"the state store stopped answering ({journal_errors[0]}): apply stopped as on "
+            f"SIGTERM: {len(result.done)} actions done, {len(result.not_started)} not started",
+            hint="when the state store answers again, `amictl apply --resume` finishes the rest "
+            "(it shows them and asks first); done actions are recognized, nothing is repeated",
+        )
+        gone.result = result
+        raise gone
     if journal_errors:
         jerr = JournalError(
             "the journal could not be written ("
@@ -580,6 +546,16 @@ def execute(
         intr.result = result
         raise intr
     return result
+
+
+def store_lost(store: Store, exc: BaseException) -> bool:
+    """Whether a state store error means the store stopped answering (a PostgreSQL server
+    down, restarted, hung past the statement timeout, or the network gone), not that it
+    refused the write (a full SQLite disk)."""
+    if getattr(exc, "connection_invalidated", False) or isinstance(exc, TimeoutError):
+        return True
+    pg = store.engine.dialect.name == "postgresql"
+    return pg and isinstance(exc, (OperationalError, InterfaceError))
 
 
 class _JournalDown(Exception):

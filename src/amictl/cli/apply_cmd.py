@@ -20,6 +20,7 @@ from ..apply.executor import (
     execute,
     prepare,
 )
+from ..apply.trust import Signature, check_signature, limits_signed, own_signature
 from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
@@ -27,7 +28,6 @@ from ..errors import (
     Interrupted,
     JournalError,
     PartialFailure,
-    SafetyError,
 )
 from ..model import iso, parse_time
 from ..policy.plan_model import Plan
@@ -66,6 +66,22 @@ def _options(click_ctx: click.Context, base: ApplyOptions | None, **given: objec
         if base is None or src == click.core.ParameterSource.COMMANDLINE:
             setattr(opts, name, value)
     return opts
+
+
+def _resumed_limits(run: dict, checksum: str, trust: Signature) -> ApplyOptions | None:
+    """The original apply's limits when the store key signed them with this plan (and the
+    plan itself checked), else None: the limits given now (the defaults when none are)."""
+    limits = run.get("options") or {}
+    if trust.signed and limits_signed(trust.key, checksum, limits, run.get("limits_signature")):
+        try:
+            return ApplyOptions.from_dict(limits)
+        except ValueError:
+            return None
+    info(
+        "[yellow]note:[/] the stored limits of the interrupted apply are not signed by this "
+        "state store: using the limits given now (the defaults unless you pass them)"
+    )
+    return None
 
 
 def _coverage_lines(prep: Prepared) -> list[str]:
@@ -184,6 +200,8 @@ def register(cli: click.Group) -> None:
         store = context.store()
         remaining: list[str] | None = None
         base: ApplyOptions | None = None
+        trust: Signature | None = None
+        signature: str | None = None
         if resume:
             found = store.resumable()
             if found is None:
@@ -192,40 +210,40 @@ def register(cli: click.Group) -> None:
                     emit({"resumed": None})
                 return
             body, run, remaining = found
-            plan = Plan.from_dict(body, verify=True, file=f"stored plan {body['checksum'][:12]}")
-            try:
-                base = ApplyOptions.from_dict(run["options"])
-            except ValueError:
-                base = None
+            label = f"stored plan {str(body.get('checksum'))[:12]}"
+            signature = run.get("plan_signature")
+            # the same check as a plan file's: a plan anyone with row access stored is not
+            # trusted for having been stored
+            trust = check_signature(
+                store, {**body, "signature": signature}, accept_unsigned=accept_unsigned, what=label
+            )
+            plan = Plan.from_dict(body, verify=True, file=label)
+            base = _resumed_limits(run, plan.checksum, trust)
+            ended = (
+                "its end is not recorded: its process died"
+                if run["status"] == "running"
+                else run["status"]
+            )
             info(
                 f"resuming plan {plan.checksum[:12]} (apply started {run['started_at']}, "
-                f"{run['status']}): {len(remaining)} actions remain"
+                f"{ended}): {len(remaining)} actions remain"
             )
         elif plan_file:
             plan, raw = read_plan(plan_file)
-            key, why = store.plan_key_or_none()
-            if key is None or not Plan.signed_by(raw, key):
-                if why:
-                    info(f"[yellow]note:[/] cannot check the plan's signature: {why}")
-                if not accept_unsigned:
-                    raise SafetyError(
-                        f"{plan_file}: the plan is not signed by this state store: it was made "
-                        "elsewhere, or edited after it was made, so the policy it carries (holds, "
-                        "rules, options) cannot be trusted",
-                        hint="make the plan with the same --state, or review its `policy` part "
-                        "and pass --accept-unsigned",
-                    )
-                info(
-                    "[yellow]note:[/] applying an unsigned plan (--accept-unsigned): its policy "
-                    "part is taken as reviewed; every safety fact is still re-checked live"
-                )
+            trust = check_signature(store, raw, accept_unsigned=accept_unsigned, what=plan_file)
+            signature = raw.get("signature") if trust.signed else None
         elif policy_path:
             plan = make_plan(policy_path, None)
+            signature, key = own_signature(store, plan.checksum)  # made here, by this store
+            if key is not None:
+                trust = Signature(True, key)
         else:
             raise InputError(
                 "give a plan file, -p POLICY, or --resume",
                 hint="amictl plan -p POLICY --out plan.json",
             )
+        for note in trust.notes if trust else []:
+            info(f"[yellow]note:[/] {escape(note)}")
         opts = _options(
             click_ctx,
             base,
@@ -245,6 +263,8 @@ def register(cli: click.Group) -> None:
             return
         conn = context.connector()
         prep = prepare(conn, plan, opts, store)
+        if trust is not None and trust.signed:
+            prep.signature, prep.key = signature, trust.key
         table = settings().output == "table"
         width = wrap_width()
         con = out_console()
@@ -256,7 +276,7 @@ def register(cli: click.Group) -> None:
                     a = by_id[aid]
                     con.print(f"  {escape(a.id):<5} {a.type:<16} {a.snapshot_id or a.image_id}")
                 con.print(
-                    "limits (from the original apply): "
+                    f"limits ({'from the original apply' if base else 'given now'}): "
                     f"--max-destroy {opts.max_destroy}, --max-share {round(opts.max_share * 100)}, "
                     f"--max-age {format_duration(opts.max_age)}, --workers {opts.workers}"
                     + (", --allow-whole-family" if opts.allow_whole_family else "")

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ..apply.executor import ApplyOptions, execute, prepare
 from ..apply.single import single_plan
+from ..apply.trust import own_signature
 from ..aws.session import aws_error
 from ..durations import parse_duration
 from ..errors import AmictlError, InputError, PartialFailure, SafetyError
@@ -69,6 +70,7 @@ def _run(
             )
     opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1)
     prep = prepare(conn, plan, opts, store)
+    prep.signature, prep.key = own_signature(store, plan.checksum)  # for --resume
     if not yes:
         if not sys.stdin.isatty():
             raise AmictlError(

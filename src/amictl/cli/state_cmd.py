@@ -10,6 +10,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
+from ..durations import plural
+from ..errors import AuditTrailBroken
 from ..paths import default_state_url
 from ..state import locks, schema
 from ..state.store import Store, _open_error
@@ -121,4 +123,36 @@ def register(cli: click.Group) -> None:
         out_console().print(
             f"{after.url}: {before.revision or '(' + before.state + ')'} -> {after.revision} "
             f"(applied {', '.join(applied)})"
+        )
+
+    @state_group.command("verify")
+    @global_options
+    def verify_cmd() -> None:
+        """Check the journal's hash chain: rows edited, deleted (a gap in a plan's chain, or
+        the rows after a run's recorded end) or not written by amictl. Exit 3 when it finds
+        any; changes nothing."""
+        store = Store(settings().state)
+        with _reading(store):
+            rows, plans, problems = store.verify_journal()
+        data = {
+            "url": schema.safe_url(store.url),
+            "rows": rows,
+            "plans": plans,
+            "ok": not problems,
+            "problems": [p.to_dict() for p in problems],
+        }
+        if settings().output != "table":
+            emit(data)
+        elif problems:
+            table = [{**p.to_dict(), "plan": p.plan[:12]} for p in problems]
+            emit(table, ["seq", "plan", "kind", "detail"], title="journal problems")
+        if problems:
+            raise AuditTrailBroken(
+                f"the journal of {data['url']} was changed: "
+                f"{plural(len(problems), 'problem')} in {rows} rows",
+                hint="the rows named were edited or deleted outside amictl (only the owner "
+                "role may): restore them from a backup, and find out who did it",
+            )
+        info(
+            f"journal intact: {plural(rows, 'row')} of {plural(plans, 'plan')}, every hash chain whole"
         )

@@ -13,6 +13,7 @@ A lock that cannot be had raises :class:`SafetyError` (exit 3) naming the holder
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -29,6 +30,7 @@ from .. import interrupts
 from ..errors import SafetyError
 from ..model import now_iso
 from ..procs import hostname, pid_alive
+from . import timeouts
 from .tables import locks
 
 
@@ -181,12 +183,16 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
             with store.engine.begin() as c:
                 c.execute(locks.delete().where(locks.c.key == key))
                 c.execute(locks.insert().values(key=key, acquired_at=now_iso(), **me))
-        watch = _Watch(conn, len(taken))
+        watch = _Watch(conn, len(taken), timeouts.lock_check())
         watch.start()
         yield
     finally:
-        if watch is not None:
-            watch.finish()
+        if watch is not None and not watch.finish():
+            # a hung session: closing its socket (no rollback, no unlock, which would wait
+            # for it) ends it; the server frees its locks when it notices
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            taken = []
         try:
             if taken:
                 with store.engine.begin() as c:
@@ -209,41 +215,63 @@ def _hold_pg(store: Store, keys: list[str], owner: str, caller: str | None) -> I
 class _Watch(threading.Thread):
     """Checks, every WATCH_EVERY seconds, that the session still holds its locks. If it does
     not (an admin ended it with pg_terminate_backend, the server restarted, the network
-    dropped it), another apply may now take them: this one is asked to stop as on SIGTERM
-    (``amictl.interrupts``): no new action starts, in-flight ones finish and are journaled,
-    the CLI exits 143, and ``apply --resume`` finishes later."""
+    dropped it), or does not answer within ``timeout`` seconds (a hung server or backend,
+    ``AMICTL_LOCK_CHECK_TIMEOUT``), another apply may now take them, or may soon: this one
+    is asked to stop as on SIGTERM (``amictl.interrupts``): no new action starts, in-flight
+    ones finish and are journaled, the CLI exits 143, and ``apply --resume`` finishes later."""
 
-    def __init__(self, conn: sa.Connection, count: int) -> None:
+    def __init__(self, conn: sa.Connection, count: int, timeout: float) -> None:
         super().__init__(name="amictl-lock-watch", daemon=True)
-        self.conn, self.count = conn, count
+        self.conn, self.count, self.timeout = conn, count, timeout
         self.done = threading.Event()
         self.mutex = threading.Lock()  # the connection is not shared with the release
         self.lost = False
+        self.hung = False  # a check went unanswered: the session may not be used again
 
     def run(self) -> None:
         while not self.done.wait(WATCH_EVERY):
+            held = self._check()
+            if self.done.is_set():
+                return
+            if held is None or held < self.count:
+                self.lost, self.hung = True, held is None
+                interrupts.request_stop(signal.SIGTERM)
+                return
+
+    def _check(self) -> int | None:
+        """The advisory locks the session holds; None when the server did not answer in time
+        (the question is left to hang in a thread of its own)."""
+        answer: list[int] = []
+
+        def ask() -> None:
             with self.mutex:
                 if self.done.is_set():
+                    answer.append(self.count)
                     return
                 try:
-                    held = self.conn.execute(
+                    n = self.conn.execute(
                         sa.text(
                             "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
                             "AND locktype = 'advisory' AND granted"
                         )
                     ).scalar()
                 except (sa.exc.SQLAlchemyError, OSError):
-                    held = 0
-            if int(held or 0) < self.count:
-                self.lost = True
-                interrupts.request_stop(signal.SIGTERM)
-                return
+                    n = 0
+                answer.append(int(n or 0))
 
-    def finish(self) -> None:
+        asking = threading.Thread(target=ask, name="amictl-lock-check", daemon=True)
+        asking.start()
+        asking.join(self.timeout)
+        return answer[0] if answer else None
+
+    def finish(self) -> bool:
+        """Stop watching; True when the session may still be used (to release the locks)."""
         self.done.set()
-        with self.mutex:
-            pass
-        self.join(timeout=5)
+        free = self.mutex.acquire(timeout=self.timeout)
+        if free:
+            self.mutex.release()
+        self.join(timeout=self.timeout + 5)
+        return free and not self.hung
 
 
 # ------------------------------------------------------------------ SQLite

@@ -68,9 +68,59 @@ def alembic_revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
+_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def _mask(text: str) -> str:
+    """The password hidden by pattern: from the user's ``:`` to the LAST ``@`` before the host
+    (a password with an ``@`` in it hides whole), and in ``?password=``."""
+    text = re.sub(r"(://[^:/?#@]*):[^/?#]*@", r"\1:***@", text)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+
+
+class BadStateUrl(StateError):
+    """A state URL that cannot mean what it says: bad input (exit 2)."""
+
+    exit_code = 2
+
+
+def check_url(url: str) -> None:
+    """Refuse, naming the fix, a URL whose password holds an ``@`` (SQLAlchemy and libpq would
+    take its tail for the host, and print it) or whose port is not a number."""
+    m = _AUTHORITY.match(url)
+    if not m:
+        return
+    authority = m.group(1)
+    if authority.count("@") > 1:
+        raise BadStateUrl(
+            f"the state store URL {_mask(url)} has more than one '@' before its host: a password "
+            "with an '@' in it must be written %40 there",
+            hint="better, keep the password out of the URL: PGPASSWORD or ~/.pgpass (docs/team.md)",
+        )
+    for host in authority.rsplit("@", 1)[-1].split(","):
+        if host.startswith("[") and "]" not in host:
+            raise BadStateUrl(
+                f"the state store URL {_mask(url)} opens an IPv6 address with '[' but never "
+                "closes it",
+                hint="e.g. postgresql://amictl_app@[2001:db8::5]:5432/amictl",
+            )
+        port = host.rsplit("]", 1)[-1] if host.startswith("[") else host
+        port = port.split(":", 1)[1] if ":" in port else ""
+        if port and not port.isdigit():
+            raise BadStateUrl(
+                f"the state store URL {_mask(url)} has the port {port!r}: a port is a number",
+                hint="e.g. postgresql://amictl_app@db.internal:5432/amictl",
+            )
+
+
 def safe_url(engine_or_url: sa.Engine | str) -> str:
     """The URL with its password hidden, in the user part and in a ``?password=`` query
-    parameter (libpq takes it there too); also in a URL SQLAlchemy cannot parse."""
+    parameter (libpq takes it there too); also in a URL SQLAlchemy cannot parse, or would
+    split wrongly (a password with an ``@``)."""
+    if isinstance(engine_or_url, str):
+        m = _AUTHORITY.match(engine_or_url)
+        if m and m.group(1).count("@") > 1:
+            return _mask(engine_or_url)
     try:
         url = (
             engine_or_url.url
@@ -78,8 +128,7 @@ def safe_url(engine_or_url: sa.Engine | str) -> str:
             else sa.make_url(engine_or_url)
         )
     except (sa.exc.ArgumentError, ValueError):
-        text = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", str(engine_or_url))
-        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+        return _mask(str(engine_or_url))
     secret = [k for k in url.query if k.lower() == "password"]
     if secret:
         url = url.update_query_dict({k: "***" for k in secret})

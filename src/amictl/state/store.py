@@ -25,19 +25,21 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from ..errors import SigningKeyUnavailable, StateError
 from ..model import Inventory, iso, now_iso
 from ..paths import default_state_url
 from ..procs import hostname
+from . import chain, schema
 from . import locks as locks_mod
-from . import schema
+from .open_errors import _open_error  # noqa: F401  (re-exported: state_cmd uses it)
 from .schema import safe_url
 from .tables import (  # noqa: F401  (re-exported: the store's tables)
     FINAL,
     PLAN_KEY_ENV,
     PLAN_KEY_NAME,
+    apply_run_ends,
     apply_runs,
     bake_instances,
     bakes,
@@ -84,61 +86,6 @@ def _inventory(blob: bytes) -> Inventory:
     return Inventory.from_dict(json.loads(zlib.decompress(blob)))
 
 
-_CORRUPT = ("not a database", "malformed", "corrupt")
-
-
-def _sqlite_header(path: str) -> bool:
-    """Whether the file starts as every SQLite database does (an empty file counts: SQLite
-    makes a database of it)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return True
-    return not head or head == b"SQLite format 3\x00"
-
-
-def _open_error(url: str, database: str | None, exc: Exception) -> StateError:
-    """A StateError for a store that cannot be opened: what is wrong with which path, and the fix."""
-    reason = str(getattr(exc, "orig", None) or exc).strip()
-    if url.startswith("postgresql"):
-        return StateError(
-            f"cannot open the state store {safe_url(url)}: {reason.splitlines()[0] if reason else exc}",
-            hint="check that the server is up and reachable, the database exists and the role "
-            "may log in (password in the URL, PGPASSWORD or ~/.pgpass); see docs/team.md",
-        )
-    if not database or database == ":memory:":
-        return StateError(
-            f"cannot open the state store {url}: {reason}",
-            hint="check --state / AMICTL_STATE (e.g. sqlite:////path/to/state.db)",
-        )
-    corrupt = not isinstance(exc, OperationalError) or any(
-        word in reason.lower() for word in _CORRUPT
-    )
-    if corrupt and os.path.isfile(database) and not _sqlite_header(database):
-        # no SQLite header: a store overwritten, or some other file (a typo in --state, e.g.
-        # /etc/passwd): moving it aside is only advice for the first
-        return StateError(
-            f"the state store {database} is not a readable SQLite database (not SQLite at "
-            f"all: a damaged store, or --state names some other file): {reason}",
-            hint="check --state / AMICTL_STATE first (the file was not changed); only if it "
-            f"really is amictl's damaged state store, move it aside: mv {database} "
-            f"{database}.bad",
-        )
-    if corrupt and os.path.isfile(database):
-        return StateError(
-            f"the state store {database} is not a readable SQLite database "
-            f"(corrupt or truncated): {reason}",
-            hint=f"move it aside: mv {database} {database}.bad (and its -wal/-shm files "
-            "if any); amictl will start a new one. Or pass --state / AMICTL_STATE",
-        )
-    return StateError(
-        f"cannot open the state store {database}: {reason}",
-        hint=f"check that {os.path.dirname(database) or '.'} exists and is writable "
-        "(permissions), or pass --state / AMICTL_STATE",
-    )
-
-
 def normalize_url(url: str) -> str:
     """``postgresql://`` and ``postgres://`` mean the psycopg 3 driver amictl ships with."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
@@ -155,6 +102,7 @@ class Store:
         there). ``check_schema=False`` opens it as it is (``amictl state info|migrate``)."""
         self.url = normalize_url(url or default_state_url())
         database: str | None = None
+        schema.check_url(self.url)
         try:
             backend = sa.make_url(self.url).get_backend_name()
             if backend not in ("sqlite", "postgresql"):
@@ -355,22 +303,23 @@ class Store:
         message: str | None = None,
         caller: str | None = None,
     ) -> None:
-        with self.engine.begin() as c:
-            c.execute(
-                journal.insert().values(
-                    at=now_iso(),
-                    plan_checksum=plan_checksum,
-                    action_id=action_id,
-                    type=type,
-                    account=account,
-                    region=region,
-                    resource=resource,
-                    status=status,
-                    error_code=error_code,
-                    message=message,
-                    caller=caller,
-                )
-            )
+        """Append a row at the end of its plan's hash chain (``amictl.state.chain``)."""
+        chain.append(
+            self.engine,
+            dict(
+                at=now_iso(),
+                plan_checksum=plan_checksum,
+                action_id=action_id,
+                type=type,
+                account=account,
+                region=region,
+                resource=resource,
+                status=status,
+                error_code=error_code,
+                message=message,
+                caller=caller,
+            ),
+        )
 
     def journal_final_states(self, plan_checksum: str) -> dict[str, str]:
         """action id -> last status recorded for this plan."""
@@ -414,7 +363,15 @@ class Store:
             return sorted(r.plan_checksum for r in c.execute(q))
 
     # ---- apply runs
-    def start_apply_run(self, checksum: str, options: dict[str, Any]) -> int:
+    def start_apply_run(
+        self,
+        checksum: str,
+        options: dict[str, Any],
+        *,
+        plan_signature: str | None = None,
+        limits_signature: str | None = None,
+    ) -> int:
+        """Append the run's row: its plan, its limits and the signatures --resume checks."""
         with self.engine.begin() as c:
             rid = c.execute(
                 apply_runs.insert().values(
@@ -424,25 +381,48 @@ class Store:
                     options=json.dumps(options, sort_keys=True),
                     pid=os.getpid(),
                     host=hostname(),
+                    plan_signature=plan_signature,
+                    limits_signature=limits_signature,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
         return int(rid)
 
     def end_apply_run(self, run_id: int, status: str) -> None:
+        """Append how the run ended, with the hash of its plan's last journal row then."""
         with self.engine.begin() as c:
+            plan = c.execute(
+                sa.select(apply_runs.c.plan_checksum).where(apply_runs.c.id == run_id)
+            ).scalar()
             c.execute(
-                apply_runs.update()
-                .where(apply_runs.c.id == run_id)
-                .values(status=status, ended_at=now_iso())
+                apply_run_ends.insert().values(
+                    run_id=run_id,
+                    ended_at=now_iso(),
+                    status=status,
+                    journal_head=chain.head(c, str(plan)) if plan else None,
+                )
             )
 
     def latest_apply_run(self) -> dict[str, Any] | None:
+        """The newest apply run, its ``status`` and ``ended_at`` from its first end row
+        (``running`` when none: still running, or its process died without one)."""
         with self.engine.connect() as c:
             row = c.execute(sa.select(apply_runs).order_by(apply_runs.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            end = c.execute(
+                sa.select(apply_run_ends.c.status, apply_run_ends.c.ended_at)
+                .where(apply_run_ends.c.run_id == row.id)
+                .order_by(apply_run_ends.c.id)
+                .limit(1)
+            ).first()
         out = dict(row._mapping)
-        out["options"] = json.loads(out["options"])
+        out["status"], out["ended_at"] = (end.status, end.ended_at) if end else ("running", None)
+        try:
+            out["options"] = json.loads(out["options"])
+        except ValueError:
+            out["options"] = {}
+        if not isinstance(out["options"], dict):
+            out["options"] = {}
         return out
 
     def record_origin(self, checksum: str, image_id: str, snapshot_ids: list[str]) -> None:
@@ -517,9 +497,23 @@ class Store:
             return None, exc.message
 
     def stored_plan(self, checksum: str) -> dict[str, Any] | None:
+        """The plan stored under ``checksum``; a row that is not one (not amictl's) is a
+        StateError."""
         with self.engine.connect() as c:
             row = c.execute(sa.select(plans.c.body).where(plans.c.checksum == checksum)).first()
-        return None if row is None else json.loads(zlib.decompress(row.body))
+        if row is None:
+            return None
+        try:
+            body = json.loads(zlib.decompress(row.body))
+        except (zlib.error, ValueError, TypeError):
+            body = None
+        if not isinstance(body, dict) or body.get("checksum") != checksum:
+            raise StateError(
+                f"the plan stored as {checksum[:12]} is not the plan of that checksum: the "
+                "row was not written by amictl",
+                hint="apply a reviewed plan file instead; `amictl state verify` checks the journal",
+            )
+        return body
 
     def latest_plan(self) -> tuple[dict[str, Any], str, str] | None:
         """(body, checksum, stored_at) of the newest plan kept (apply stores each it runs)."""
@@ -548,25 +542,32 @@ class Store:
     def resumable(self) -> tuple[dict[str, Any], dict[str, Any], list[str]] | None:
         """(plan body, its last apply run, ids of the actions still to do) for ``--resume``.
 
-        Only the newest apply run counts, and only when it did not finish: it was
-        interrupted (SIGINT/SIGTERM) or killed, so some action is journaled ``intended``
-        with no result, or was never started. ``done``, ``skipped``, ``failed`` and
-        ``not-found`` are final for that plan. After a finished run there is nothing to
-        resume, whatever older runs left.
+        Only the newest apply run counts, and only while its plan has actions with no final
+        journal row (``done``, ``skipped``, ``failed``, ``not-found``): it was interrupted or
+        killed. After a run that finished there is nothing to resume, whatever older runs
+        left. The run's recorded status is not consulted (rows anyone may append cannot
+        decide it); nor is any of this trusted: the caller checks the plan's signature and
+        the limits' (``amictl.apply.trust``), and the lock tells a dead run from a live one.
         """
         run = self.latest_apply_run()
-        if run is None or run["status"] == "finished":
+        if run is None:
             return None
         body = self.stored_plan(run["plan_checksum"])
         if body is None:
             return None
         states = self.journal_final_states(run["plan_checksum"])
         remaining = [
-            a["id"] for a in body.get("actions", []) if states.get(a.get("id")) not in FINAL
+            a["id"]
+            for a in body.get("actions", [])
+            if isinstance(a, dict) and states.get(str(a.get("id"))) not in FINAL
         ]
         if not remaining:
             return None
         return body, run, remaining
+
+    def verify_journal(self) -> tuple[int, int, list[chain.Problem]]:
+        """(rows, plans, problems) of the journal's hash chain (``amictl.state.chain``)."""
+        return chain.verify(self.engine)
 
     # ---- locks
     @contextmanager

@@ -62,6 +62,10 @@ journal = sa.Table(
     sa.Column("error_code", sa.String(80)),
     sa.Column("message", sa.Text),
     sa.Column("caller", sa.String(256)),
+    # revision 0007: a hash chain per plan (``amictl.state.chain``): the previous row's hash of
+    # the same plan, and this row's (over that and its own content); ``state verify`` checks it
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("row_hash", sa.String(64)),
 )
 
 plans = sa.Table(
@@ -72,7 +76,8 @@ plans = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
 )
 
-# One row per apply run: its plan, the limits it was given (so --resume keeps them), how it ended.
+# One row per apply run: its plan, the limits it was given (so --resume keeps them). Written
+# once (revision 0007: the app role may only INSERT); how it ended is a row of apply_run_ends.
 apply_runs = sa.Table(
     "apply_runs",
     meta,
@@ -80,12 +85,32 @@ apply_runs = sa.Table(
     sa.Column("plan_checksum", sa.String(64), nullable=False, index=True),
     sa.Column("started_at", sa.String(32), nullable=False),
     sa.Column("ended_at", sa.String(32)),
-    # running | finished | interrupted | failed (a killed run stays "running")
+    # "running" when written; since revision 0007 never updated (the end is in apply_run_ends)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("options", sa.Text, nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(256), nullable=False),
+    # revision 0007: the plan's own signature as apply checked it (None: unsigned), and the
+    # store key's HMAC of (checksum, options): --resume trusts the options only when it checks
+    sa.Column("plan_signature", sa.String(80)),
+    sa.Column("limits_signature", sa.String(80)),
 )
+
+# How an apply run ended (revision 0007): appended, never updated. finished | interrupted |
+# journal-error | store-lost, and the hash of the plan's last journal row then (``state
+# verify`` finds it in the chain, so a deleted tail or a plan's rows all deleted is seen).
+apply_run_ends = sa.Table(
+    "apply_run_ends",
+    meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("ended_at", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("journal_head", sa.String(64)),
+)
+# Tables the app role may only read and append to (revision 0007 revokes UPDATE and DELETE
+# on PostgreSQL); ``alembic_version`` it may only read.
+APPEND_ONLY = ("journal", "plans", "apply_runs", "apply_run_ends")
 
 # The snapshots an image had when apply's re-check read it just before deregistering it:
 # the proof, after the image is gone, that a snapshot was that image's.
