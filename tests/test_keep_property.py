@@ -127,6 +127,13 @@ def _snapshot_hold(env: Env, image: str, newest: str, others: list[str]) -> None
     )
 
 
+def _snapshot_lock(env: Env, image: str, newest: str, others: list[str]) -> None:
+    # retention AWS enforces (issue 29): a compliance lock, still in its cooling-off period
+    env.client("ec2").lock_snapshot(
+        SnapshotId=_snap(env, image), LockMode="compliance", LockDuration=30, CoolOffPeriod=1
+    )
+
+
 def _protection(env: Env, image: str, newest: str, others: list[str]) -> None:
     env.client("ec2").enable_image_deregistration_protection(ImageId=image)
 
@@ -173,6 +180,7 @@ REASONS: dict[str, Maker] = {
     "shared": _shared,
     "hold": _hold,
     "snapshot-hold": _snapshot_hold,
+    "snapshot-lock": _snapshot_lock,
     "protection": _protection,
     "keep-tag": _keep_tag,
     "latest": _latest,
@@ -254,7 +262,9 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
     prop()
 
 
-@pytest.mark.parametrize("reason", ["channel-history", "latest", "ancestor-copy", "shared"])
+@pytest.mark.parametrize(
+    "reason", ["channel-history", "latest", "ancestor-copy", "shared", "snapshot-lock"]
+)
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):
     """The twin: apply's decision replaced by "go" lets the same attacks through."""
     monkeypatch.setattr(executor_mod, "decide_image", lambda *a, **k: Verdict("go"))

@@ -22,6 +22,7 @@ from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
+from .retention import RESTORE_PERMISSIONS, RETAIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")
@@ -35,6 +36,7 @@ COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
+COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
@@ -81,6 +83,10 @@ def permissions(command: str) -> set[str]:
         perms |= STALE_PERMISSIONS
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
+    if command == "restore":
+        return perms | RESTORE_PERMISSIONS
+    if command == "retain":  # the inventory's reads, then the locks and store tasks
+        perms |= RETAIN_PERMISSIONS
     if command in ("refs", "plan", "explain"):  # AWS's reference check (plan: the retiring)
         perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 from ..durations import human_duration
 from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
-from ..policy.model import Hold, Policy, Rule
+from ..policy.model import Hold, Policy, Retain, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
+from .retention import image_retention_reasons, retain_reasons
 
 STAGES = ("deprecate", "disable", "deregister")
 DEPRECATION_SLACK = dt.timedelta(minutes=10)
@@ -197,10 +198,14 @@ def evaluate(
     ranks: dict[str, tuple[int, int]],
     warnings: list[str],
     explain: bool = False,
+    retain: tuple[Retain, ...] = (),
 ) -> Eval:
     """Holds and keep conditions of one selected image. With ``explain``, every condition is
     also recorded as a check (held or not) with its detail; plans skip that work."""
     ev = Eval(img, rule, held=_image_holds(holds, inv, img, now, warnings))
+    ev.held.extend(image_retention_reasons(img, inv.snapshot_by_id, now))
+    if retain:
+        ev.held.extend(retain_reasons(retain, inv, img, now))
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
@@ -342,7 +347,7 @@ def assess(
             continue
         rule = next((r for r in policy.rules if selects(r, img, now)), None)
         evals[img.image_id] = (
-            evaluate(inv, img, rule, now, holds, ranks, warnings, explain)
+            evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
             if rule
             else Eval(img, None)
         )

@@ -15,6 +15,7 @@ from ..durations import parse_duration
 from ..errors import InputError
 from ..model import FamilyRule
 from .model import Hold, Keep, Orphaned, Policy, Retire, Rule, Select
+from .retain import retain_from_dict, retain_to_dict
 
 SNAPSHOT_MODES = ("delete", "archive", "keep")
 ORPHAN_ACTIONS = ("delete", "archive", "report")
@@ -89,6 +90,8 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
             "require_recycle_bin": p.require_recycle_bin,
             "prices": dict(p.prices),
         },
+        # only when given: plans of policies without retain rules are unchanged
+        **({"retain": retain_to_dict(p.retain)} if p.retain else {}),
     }
 
 
@@ -257,4 +260,5 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
         prices=tuple(sorted((str(k), float(v)) for k, v in prices.items())),
         path=r.str_(d.get("path", "<policy>"), "path"),
         sha256=r.str_(d.get("sha256", ""), "sha256"),
+        retain=retain_from_dict(r, d.get("retain")),
     )

@@ -170,6 +170,10 @@ class SandboxApp:
             from .patches import ssm as patches_ssm
 
             return 200, patches_ssm.control(data)
+        if path == "/_amictl/retention" and method == "POST":
+            from .patches import retention as patches_retention
+
+            return 200, patches_retention.control(data)
         if path == "/_amictl/instance-refresh" and method == "POST":
             from .patches import refresh as patches_refresh
 

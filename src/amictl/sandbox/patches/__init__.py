@@ -52,6 +52,7 @@ def apply_all() -> list[str]:
         instance_store,
         org,  # the control API's organizations (no @patch)
         refresh,
+        retention,
         sharing,
         ssm,
         usage,
