@@ -149,3 +149,98 @@ def test_an_image_being_stored_to_s3_is_kept(fleet):
         fleet.env.sandbox.set_retention(store_seconds=0)
     assert code == 0, out + err
     assert "CreateStoreImageTask in progress" in out
+
+
+# ------------------------------------------------------------------ retain, audit, restore
+
+RETAIN_FLEET = FLEET + """  - {alias: a3, name: app-3.0.0, age_days: 5, tags: {family: app, version: 3.0.0},
+     snapshots: [{size_gib: 8}]}
+"""
+RETAIN_POLICY = POLICY + """retain:
+  - name: sox
+    select: {channels: [prod]}
+    lock: {mode: compliance, duration: 30d, cool_off: 1h}
+"""
+
+
+def test_retain_locks_every_version_ever_in_prod_and_audit_finds_the_gaps(sandbox, tmp_path):
+    f = CliFleet(sandbox, RETAIN_FLEET, tmp_path)
+    pol = tmp_path / "r.yaml"
+    pol.write_text(RETAIN_POLICY)
+    ec2, ssm, rbin = f.env.client("ec2"), f.env.client("ssm"), f.env.client("rbin")
+    a1, a2, a3 = f.ids["a1"], f.ids["a2"], f.ids["a3"]
+    for value in (a1, a2):  # a1 was in prod, a2 is: a3 never was
+        ssm.put_parameter(
+            Name="/amictl/channels/app/prod",
+            Value=value,
+            Type="String",
+            DataType="aws:ec2:image",
+            Overwrite=True,
+        )
+    rule = rbin.create_rule(
+        ResourceType="EBS_SNAPSHOT",
+        RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"},
+    )["Identifier"]
+    found = f.json("audit", "--policy", str(pol))["findings"]
+    gaps = sorted(x["resource"] for x in found if x["check"] == "retention-gap")
+    assert gaps == sorted([a1, a2])
+    assert [x["resource"] for x in found if x["check"] == "recycle-bin-rule-unlocked"] == [rule]
+    # the one decision keeps a version whose retention is not in place yet
+    code, out, err = f.run("explain", a1, "--policy", str(pol))
+    assert code == 0 and "retain rule sox" in out, out + err
+    dry = f.json("retain", "--policy", str(pol), "--dry-run")
+    assert sorted(s["image_id"] for s in dry) == sorted([a1, a2])
+    assert ec2.describe_locked_snapshots()["Snapshots"] == []  # a dry run changes nothing
+    done = f.json("retain", "--policy", str(pol))
+    assert {s["status"] for s in done} == {"done"}
+    locked = {s["SnapshotId"]: s for s in ec2.describe_locked_snapshots()["Snapshots"]}
+    assert set(locked) == {snap_of(ec2, a1), snap_of(ec2, a2)}
+    assert {s["LockState"] for s in locked.values()} == {"compliance-cooloff"}
+    assert f.json("retain", "--policy", str(pol)) == []  # in place: nothing to do
+    rbin.lock_rule(
+        Identifier=rule,
+        LockConfiguration={"UnlockDelay": {"UnlockDelayValue": 7, "UnlockDelayUnit": "DAYS"}},
+    )
+    with pytest.raises(ClientError, match="ConflictException"):
+        rbin.delete_rule(Identifier=rule)  # the sandbox: a locked rule stays
+    found = f.json("audit", "--policy", str(pol))["findings"]
+    assert not [x for x in found if x["check"] in ("retention-gap", "recycle-bin-rule-unlocked")]
+    unlocked = rbin.unlock_rule(Identifier=rule)
+    assert unlocked["LockState"] == "pending_unlock"
+    with pytest.raises(ClientError, match="ConflictException"):
+        rbin.delete_rule(Identifier=rule)  # still within its unlock delay
+
+
+def test_retain_stores_to_s3_and_restore_brings_back_a_launchable_image(sandbox, tmp_path):
+    f = CliFleet(sandbox, FLEET, tmp_path)
+    bucket = f"vault-{f.env.account}"
+    f.env.client("s3").create_bucket(Bucket=bucket)
+    pol = tmp_path / "s.yaml"
+    pol.write_text(
+        POLICY + f"retain:\n  - {{name: keep-all, select: {{families: [app]}}, "
+        f"store: {{bucket: {bucket}}}}}\n"
+    )
+    steps = f.json("retain", "--policy", str(pol))
+    assert sorted(s["image_id"] for s in steps) == sorted([f.ids["a1"], f.ids["a2"]])
+    ec2 = f.env.client("ec2")
+    ec2.deregister_image(ImageId=f.ids["a1"])
+    out = f.json("restore", "--bucket", bucket, "--key", f"{f.ids['a1']}.bin", "--name", "app-1-back")
+    new = out["image_id"]
+    run = ec2.run_instances(ImageId=new, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    assert run["Instances"][0]["ImageId"] == new
+    assert ec2.describe_images(ImageIds=[new])["Images"][0]["Name"] == "app-1-back"
+
+
+def test_bad_retain_rules_name_the_file_line_and_key(tmp_path):
+    from amictl.errors import InputError
+    from amictl.policy import parse_policy_text
+
+    text = POLICY + "retain:\n  - name: x\n    select: {channels: [prod]}\n" + (
+        "    lock: {mode: governance, duration: 30d, cool_off: 1h}\n"
+        "    store: {bucket: b}\n"
+    )
+    with pytest.raises(InputError) as exc:
+        parse_policy_text(text, "p.yaml")
+    msg = str(exc.value)
+    assert "exactly one of lock or store" in msg and "cooling-off period is for compliance" in msg
+    assert "p.yaml:9" in msg or "p.yaml:10" in msg

@@ -59,6 +59,7 @@ class AuditOptions:
     max_channel_age: dt.timedelta = dt.timedelta(days=180)
     recent: dt.timedelta = dt.timedelta(days=30)
     conventions: Conventions | None = None
+    policy: Any = None  # issue 29: a Policy whose retain rules the retention checks use
 
 
 @dataclass

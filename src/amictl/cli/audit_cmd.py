@@ -11,6 +11,7 @@ from rich.markup import escape
 from .. import audit, conventions
 from ..durations import plural
 from ..errors import AmictlError, PartialFailure
+from ..policy import load_policy
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .cost_cmd import duration
@@ -109,6 +110,12 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--list-checks", is_flag=True, help="List the checks and exit.")
     @click.option(
+        "--policy",
+        "policy_path",
+        metavar="FILE",
+        help="Check the policy's retain rules: retention gaps, unlocked Recycle Bin rules.",
+    )
+    @click.option(
         "--from-state",
         is_flag=True,
         help="Use the last stored inventory (region settings are still read live).",
@@ -121,6 +128,7 @@ def register(cli: click.Group) -> None:
         conventions_file: str | None,
         fail_on: str | None,
         list_checks: bool,
+        policy_path: str | None,
         from_state: bool,
     ) -> None:
         """Security and compliance findings, each with a severity and a fix hint.
@@ -137,6 +145,8 @@ def register(cli: click.Group) -> None:
             emit(rows, ["id", "severity", "title", "permissions"], title="audit checks")
             return
         options = make_options(trust, max_channel_age, recent, conventions_file)
+        if policy_path:
+            options.policy = load_policy(policy_path)
         result = run_audit(options, from_state)
         if settings().output == "table":
             print_findings(result)
