@@ -37,10 +37,12 @@ COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
+COMMANDS = (*COMMANDS, "approve", "approval-config")  # issue 29: the caller's identity only
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
     "journal": "it reads the state store only",
+    "approvals": "it reads the state store only",
     "state": "it works on the state store only",
     "policy": "it checks a policy file",
     "recipe": "it checks a recipe file",
@@ -83,6 +85,8 @@ def permissions(command: str) -> set[str]:
         perms |= STALE_PERMISSIONS
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
+    if command in ("approve", "approval-config"):
+        return perms
     if command == "restore":
         return perms | RESTORE_PERMISSIONS
     if command == "retain":  # the inventory's reads, then the locks and store tasks

@@ -21,6 +21,7 @@ from ..apply.executor import (
     prepare,
 )
 from ..durations import format_duration, parse_duration, plural
+from ..approvals import require as require_approvals
 from ..errors import (
     AmictlError,
     InputError,
@@ -238,6 +239,7 @@ def register(cli: click.Group) -> None:
             batch=batch,
         )
         check_plan(plan, opts)
+        require_approvals(store, plan)  # issue 29: a second person's approval, if required
         if not plan.actions:
             info("the plan is empty: nothing to do")
             if settings().output != "table":

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from ..approvals import note_planner
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy
@@ -235,6 +236,10 @@ def register(cli: click.Group) -> None:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
             signed = "signed by this state store" if signature else "NOT signed"
             info(f"plan saved to {out} (checksum {checksum[:12]}..., {signed})")
+            if signature:  # issue 29: who planned it, for second-person approvals
+                planner = note_planner(context.store(), checksum, context.connector())
+                if planner:
+                    info(f"planned by {planner} (approvals by another identity count)")
         if settings().output == "table":
             print_plan(p)
         elif settings().output == "csv":
