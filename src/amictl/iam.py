@@ -22,6 +22,7 @@ from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
+from .notify import PERMISSIONS as NOTIFY_PERMISSIONS
 from .retention import RESTORE_PERMISSIONS, RETAIN_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
@@ -38,6 +39,7 @@ COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
 COMMANDS = (*COMMANDS, "approve", "approval-config")  # issue 29: the caller's identity only
+COMMANDS = (*COMMANDS, "notify")  # issue 29: the plan's images, the channels, the notified tag
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
@@ -87,6 +89,8 @@ def permissions(command: str) -> set[str]:
         return perms | GOVERNANCE_PERMISSIONS[command]
     if command in ("approve", "approval-config"):
         return perms
+    if command == "notify":
+        return perms | NOTIFY_PERMISSIONS | {"ec2:DescribeImages", "ec2:CreateTags"}
     if command == "restore":
         return perms | RESTORE_PERMISSIONS
     if command == "retain":  # the inventory's reads, then the locks and store tasks

@@ -27,7 +27,7 @@ from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Retain, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
-from .retention import image_retention_reasons, retain_reasons
+from .retention import image_retention_reasons, notice_wait, retain_reasons
 
 STAGES = ("deprecate", "disable", "deregister")
 DEPRECATION_SLACK = dt.timedelta(minutes=10)
@@ -483,6 +483,11 @@ def image_decision(
             )
             out.blind = True
             break
+        if stage == "deregister" and policy.notify_before is not None:
+            wait = notice_wait(img, policy.notify_before, now)
+            if wait:
+                why.append(wait)
+                continue
         if stage == "deregister" and img.protected:
             why.append(
                 f"deregister stage due but deregistration protection is "

@@ -12,7 +12,8 @@ import datetime as dt
 import fnmatch
 
 from ..inventory.collectors import channel_of_parameter
-from ..model import Image, Inventory, Snapshot, parse_time
+from ..durations import human_duration
+from ..model import Image, Inventory, Snapshot, iso, parse_time
 from ..policy.model import Retain
 
 CHANNEL_HISTORY_KIND = "channel-history"
@@ -118,3 +119,28 @@ def retain_reasons(
             if gap:
                 out.append(f"retain rule {rule.name}: {gap} (run `amictl retain`)")
     return out
+
+
+NOTIFIED_TAG = "amictl:notified"
+
+
+def notice_wait(img: Image, before: dt.timedelta, now: dt.datetime) -> str | None:
+    """Why the deregister stage waits for the owner's notice (None: it was delivered at
+    least ``before`` ago). ``amictl notify`` tags the image when the notice is delivered;
+    a failed delivery leaves no tag, so the stage keeps waiting and is reported."""
+    raw = img.tags.get(NOTIFIED_TAG)
+    try:
+        told = parse_time(raw) if raw else None
+    except ValueError:
+        told = None
+    if told is None:
+        return (
+            "deregister stage waits: no notice delivered to its owner yet "
+            f"(`amictl notify`; then notify.before {human_duration(before)})"
+        )
+    if told + before > now:
+        return (
+            f"deregister stage waits for its notice period: notified {iso(told)}, due "
+            f"{iso(told + before)} (notify.before {human_duration(before)})"
+        )
+    return None

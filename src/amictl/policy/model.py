@@ -99,3 +99,6 @@ class Policy:
     path: str = "<policy>"
     sha256: str = ""
     retain: tuple[Retain, ...] = ()
+    # notify.before: a deregister stage is due only once its owner's notice was delivered
+    # (tag amictl:notified) at least this long ago (issue 29)
+    notify_before: dt.timedelta | None = None

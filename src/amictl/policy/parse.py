@@ -299,6 +299,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
         path=pos.file,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         retain=retain,
+        notify_before=top["notify"]["before"] if _ok(top["notify"]) and top["notify"] else None,
     )
 
 

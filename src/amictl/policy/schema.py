@@ -256,6 +256,19 @@ TOP = Key(
         Key("holds", "object-list", "Holds.", children=(HOLD,)),
         Key("rules", "object-list", "Rules.", children=(RULE,)),
         Key("retain", "object-list", "Retention AWS enforces.", children=(RETAIN,)),
+        Key(
+            "notify",
+            "object",
+            "Owners told before their images retire (`amictl notify`).",
+            children=(
+                Key(
+                    "before",
+                    "duration",
+                    "A deregister stage is due only once the owner's notice was delivered at "
+                    "least this long ago.",
+                ),
+            ),
+        ),
         SNAPSHOTS,
         OPTIONS,
     ),

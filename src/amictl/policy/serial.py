@@ -92,6 +92,7 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
         },
         # only when given: plans of policies without retain rules are unchanged
         **({"retain": retain_to_dict(p.retain)} if p.retain else {}),
+        **({"notify": {"before": _dur(p.notify_before)}} if p.notify_before is not None else {}),
     }
 
 
@@ -261,4 +262,5 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
         path=r.str_(d.get("path", "<policy>"), "path"),
         sha256=r.str_(d.get("sha256", ""), "sha256"),
         retain=retain_from_dict(r, d.get("retain")),
+        notify_before=r.dur(r.obj(d.get("notify") or {}, "notify").get("before"), "notify.before"),
     )
