@@ -114,6 +114,7 @@ TESTED_ELSEWHERE = {
     "role-exceeds-persona",  # tests/test_personas.py (sandbox IAM roles)
     "retention-gap",  # tests/test_retention.py (audit --policy with retain rules)
     "recycle-bin-rule-unlocked",  # tests/test_retention.py
+    "retired-without-notice",  # tests/test_notify.py (apply's and the notices' journals)
 }
 
 

@@ -60,6 +60,7 @@ class AuditOptions:
     recent: dt.timedelta = dt.timedelta(days=30)
     conventions: Conventions | None = None
     policy: Any = None  # issue 29: a Policy whose retain rules the retention checks use
+    unnoticed: list[dict[str, Any]] | None = None  # issue 29: journal rows, from the state store
 
 
 @dataclass

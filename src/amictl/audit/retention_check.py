@@ -68,3 +68,22 @@ def recycle_bin_rule_unlocked(ctx: AuditContext, c: Check) -> Iterator[Finding]:
                         f"{res.resource_type} rule {rule.id} ({rule.days} days) is "
                         f"{rule.lock_state or 'never locked'}",
                     )
+
+
+@check(
+    "retired-without-notice",
+    "high",
+    "An image was deregistered without a delivered notice to its owner",
+    "amictl notify PLAN before apply, and set notify: {{before: 7d}} in the policy",
+    (),
+    "apply's journal has a deregister done for an image whose owner had no notice delivered "
+    "before it (amictl's notices journal in the state store). There must be none.",
+)
+def retired_without_notice(ctx: AuditContext, c: Check) -> Iterator[Finding]:
+    for r in ctx.options.unnoticed or ():
+        yield c.finding(
+            r["account"],
+            r["region"],
+            r["resource"],
+            f"deregistered {r['at']} by plan {r['plan_checksum'][:12]} with no notice delivered",
+        )

@@ -11,6 +11,7 @@ from rich.markup import escape
 from .. import audit, conventions
 from ..durations import plural
 from ..errors import AmictlError, PartialFailure
+from ..notify import retired_without_notice
 from ..policy import load_policy
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -147,6 +148,7 @@ def register(cli: click.Group) -> None:
         options = make_options(trust, max_channel_age, recent, conventions_file)
         if policy_path:
             options.policy = load_policy(policy_path)
+        options.unnoticed = retired_without_notice(context.store())
         result = run_audit(options, from_state)
         if settings().output == "table":
             print_findings(result)

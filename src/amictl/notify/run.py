@@ -46,7 +46,7 @@ class Item:
         until = (now + dt.timedelta(days=HOLD_DAYS)).date().isoformat()
         return (
             f"  amictl tag {self.image.image_id} retain-until={until} "
-            f"amictl:hold-reason=\"WHY\" --region {self.image.region}"
+            f"hold-reason=\"WHY\" --region {self.image.region}"
         )
 
 

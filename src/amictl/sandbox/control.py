@@ -245,6 +245,10 @@ class Sandbox:
         "*"), ``reset``."""
         return dict(_request(self.endpoint, "/_amictl/ssm", "POST", settings))
 
+    def sent(self, account: str) -> dict[str, Any]:
+        """What the account's SNS topics and SES sent: ``{emails: [...], sns: [...]}``."""
+        return dict(_request(self.endpoint, "/_amictl/sent", "POST", {"account": account}))
+
     def set_retention(self, **settings: Any) -> dict[str, Any]:
         """Stored-image tasks (``sandbox/patches/retention.py``): ``store_seconds``, how long
         a CreateStoreImageTask stays InProgress."""

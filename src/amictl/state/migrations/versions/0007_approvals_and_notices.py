@@ -1,11 +1,11 @@
-"""approvals: the team's thresholds, who planned each plan, approvals per plan checksum
-
-(issue 29, amictl.approvals.tables). Renumber when another branch adds a revision after
-0006 (docs/contributing.md).
+"""approvals and notices (issue 29): the team's approval thresholds, who planned each plan,
+approvals per plan checksum (amictl.approvals.tables), the notices' journal
+(amictl.notify.tables). Renumber when another branch adds a revision after 0006
+(docs/contributing.md).
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-07 10:52:20.998137
+Create Date: 2026-12-07 10:59:04.770058
 """
 
 from __future__ import annotations
@@ -48,9 +48,36 @@ def upgrade() -> None:
         sa.Column("at", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("checksum"),
     )
+    op.create_table(
+        "notices",
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", sa.String(length=32), nullable=False),
+        sa.Column("plan_checksum", sa.String(length=64), nullable=False),
+        sa.Column("image_id", sa.String(length=32), nullable=False),
+        sa.Column("account", sa.String(length=12), nullable=False),
+        sa.Column("region", sa.String(length=32), nullable=False),
+        sa.Column("owner", sa.String(length=256), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("target", sa.String(length=512), nullable=True),
+        sa.Column("what", sa.Text(), nullable=True),
+        sa.Column("result", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notices_image_id"), ["image_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_notices_plan_checksum"), ["plan_checksum"], unique=False
+        )
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notices_plan_checksum"))
+        batch_op.drop_index(batch_op.f("ix_notices_image_id"))
+
+    op.drop_table("notices")
     op.drop_table("plan_authors")
     with op.batch_alter_table("plan_approvals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_plan_approvals_checksum"))
