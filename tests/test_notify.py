@@ -171,3 +171,22 @@ def test_audit_names_an_image_retired_without_a_notice(fleet):
     found = fleet.json("audit")["findings"]
     retired = sorted(f["resource"] for f in found if f["check"] == "retired-without-notice")
     assert retired == sorted([fleet.ids["a1"], fleet.ids["d1"]])
+
+
+def test_plan_notify_and_the_owner_column(fleet, hook, monkeypatch):
+    a1, d1 = fleet.ids["a1"], fleet.ids["d1"]
+    monkeypatch.chdir(fleet.tmp)
+    (fleet.tmp / "amictl-conventions.yaml").write_text(CONVENTIONS)
+    rows = {r["image_id"]: r for r in fleet.json("ls")}
+    assert rows[a1]["owner"] == "web-team" and rows[d1]["owner"] == "dba@example.com"
+    assert fleet.json("show", a1)["owner"] == "web-team"
+    code, out, err = fleet.run("plan", "--policy", str(fleet.tmp / "p.yaml"))
+    assert code == 0 and "owner web-team" in out and "owner dba@example.com" in out, out + err
+    code, out, err = fleet.run(
+        "plan", "--policy", str(fleet.tmp / "p.yaml"), "--out", str(fleet.plan), "--notify",
+        "--notify-config", str(fleet.tmp / "n.yaml"), "-o", "json",
+    )
+    assert code == 0, out + err
+    assert json.loads(out)["checksum"]  # stdout: the plan's JSON only
+    assert "notice to web-team via webhook: delivered" in err
+    assert len(hook.bodies) == 1

@@ -15,6 +15,7 @@ from ..inventory.lt_cache import LtVersionCache
 from ..model import Inventory
 from . import context
 from .common import emit, err_console, global_options, info, settings
+from .owners import owner_column
 from .progress import scan_progress
 
 LS_COLUMNS = [
@@ -24,6 +25,7 @@ LS_COLUMNS = [
     "name",
     "family",
     "version",
+    "owner",
     "age_days",
     "state",
     "size_gib",
@@ -37,6 +39,7 @@ LS_COLUMNS = [
 ]
 # What `ls` leaves out first when the terminal is too narrow (lowest value first).
 LS_DROP = [
+    "owner",
     "channels",
     "shared_with",
     "deprecation_time",
@@ -218,6 +221,7 @@ def register(cli: click.Group) -> None:
             deprecated=deprecated,
             older_than=older,
         )
+        owner_column(inv.images, rows)
         emit(rows, LS_COLUMNS, title=plural(len(rows), "image"), drop=LS_DROP)
 
     @cli.command("show")
@@ -235,6 +239,7 @@ def register(cli: click.Group) -> None:
         from ..creation.bake import lineage_of
 
         data["bake"] = lineage_of(data.get("tags") or {})
+        owner_column(inv.images, [data])
         if settings().output != "table":
             emit(data)
             return
