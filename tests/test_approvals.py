@@ -9,8 +9,14 @@ import threading
 
 import pytest
 
-from amictl.approvals import ApprovalConfig, approvals_of, approve, record_planner, save_config
-from amictl.approvals import ApprovalRefused
+from amictl.approvals import (
+    ApprovalConfig,
+    ApprovalRefused,
+    approvals_of,
+    approve,
+    record_planner,
+    save_config,
+)
 from amictl.state.store import Store
 from cli_fleet import CliFleet
 
@@ -38,7 +44,10 @@ def user(f: CliFleet, name: str) -> tuple[dict[str, str], str]:
     iam = f.env.client("iam")
     arn = iam.create_user(UserName=name)["User"]["Arn"]
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}, arn
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }, arn
 
 
 def images(f: CliFleet) -> set[str]:
@@ -113,7 +122,15 @@ def test_protected_family_and_approvers_list(sandbox, tmp_path):
     pol.write_text(POLICY)
     carol, _ = user(f, "carol")
     dave, dave_arn = user(f, "dave")
-    f.run("approval-config", "--required", "1", "--protected-family", "ap*", "--approver", "*:user/dave")
+    f.run(
+        "approval-config",
+        "--required",
+        "1",
+        "--protected-family",
+        "ap*",
+        "--approver",
+        "*:user/dave",
+    )
     f.run("plan", "--policy", str(pol), "--out", str(plan))
     st = f.json("approvals", str(plan))
     assert st["reasons"] == ["deregisters in protected family app"]

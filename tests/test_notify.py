@@ -183,8 +183,16 @@ def test_plan_notify_and_the_owner_column(fleet, hook, monkeypatch):
     code, out, err = fleet.run("plan", "--policy", str(fleet.tmp / "p.yaml"))
     assert code == 0 and "owner web-team" in out and "owner dba@example.com" in out, out + err
     code, out, err = fleet.run(
-        "plan", "--policy", str(fleet.tmp / "p.yaml"), "--out", str(fleet.plan), "--notify",
-        "--notify-config", str(fleet.tmp / "n.yaml"), "-o", "json",
+        "plan",
+        "--policy",
+        str(fleet.tmp / "p.yaml"),
+        "--out",
+        str(fleet.plan),
+        "--notify",
+        "--notify-config",
+        str(fleet.tmp / "n.yaml"),
+        "-o",
+        "json",
     )
     assert code == 0, out + err
     assert json.loads(out)["checksum"]  # stdout: the plan's JSON only

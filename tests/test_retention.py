@@ -60,7 +60,9 @@ def test_sandbox_snapshot_locks_as_aws(env):
     assert got[s1]["LockState"] == "governance"
     assert got[s2]["CoolOffPeriodExpiresOn"] > now + dt.timedelta(hours=1)
     assert got[s2]["LockExpiresOn"] > now + dt.timedelta(days=29)
-    by_state = ec2.describe_locked_snapshots(Filters=[{"Name": "lock-state", "Values": ["governance"]}])
+    by_state = ec2.describe_locked_snapshots(
+        Filters=[{"Name": "lock-state", "Values": ["governance"]}]
+    )
     assert [s["SnapshotId"] for s in by_state["Snapshots"]] == [s1]
     ec2.deregister_image(ImageId=ids["a1"])
     with pytest.raises(ClientError, match="SnapshotLocked"):
@@ -91,9 +93,7 @@ def test_sandbox_store_and_restore_an_image_to_a_launchable_image(env):
     s3.create_bucket(Bucket=f"vault-{env.account}")
     with pytest.raises(ClientError, match="does not exist"):
         ec2.create_store_image_task(ImageId=ids["a1"], Bucket="nope-" + env.account)
-    key = ec2.create_store_image_task(ImageId=ids["a1"], Bucket=f"vault-{env.account}")[
-        "ObjectKey"
-    ]
+    key = ec2.create_store_image_task(ImageId=ids["a1"], Bucket=f"vault-{env.account}")["ObjectKey"]
     tasks = ec2.describe_store_image_tasks()["StoreImageTaskResults"]
     assert [(t["AmiId"], t["StoreTaskState"]) for t in tasks] == [(ids["a1"], "Completed")]
     stored = json.loads(s3.get_object(Bucket=f"vault-{env.account}", Key=key)["Body"].read())
@@ -153,14 +153,20 @@ def test_an_image_being_stored_to_s3_is_kept(fleet):
 
 # ------------------------------------------------------------------ retain, audit, restore
 
-RETAIN_FLEET = FLEET + """  - {alias: a3, name: app-3.0.0, age_days: 5, tags: {family: app, version: 3.0.0},
+RETAIN_FLEET = (
+    FLEET
+    + """  - {alias: a3, name: app-3.0.0, age_days: 5, tags: {family: app, version: 3.0.0},
      snapshots: [{size_gib: 8}]}
 """
-RETAIN_POLICY = POLICY + """retain:
+)
+RETAIN_POLICY = (
+    POLICY
+    + """retain:
   - name: sox
     select: {channels: [prod]}
     lock: {mode: compliance, duration: 30d, cool_off: 1h}
 """
+)
 
 
 def test_retain_locks_every_version_ever_in_prod_and_audit_finds_the_gaps(sandbox, tmp_path):
@@ -168,7 +174,7 @@ def test_retain_locks_every_version_ever_in_prod_and_audit_finds_the_gaps(sandbo
     pol = tmp_path / "r.yaml"
     pol.write_text(RETAIN_POLICY)
     ec2, ssm, rbin = f.env.client("ec2"), f.env.client("ssm"), f.env.client("rbin")
-    a1, a2, a3 = f.ids["a1"], f.ids["a2"], f.ids["a3"]
+    a1, a2 = f.ids["a1"], f.ids["a2"]
     for value in (a1, a2):  # a1 was in prod, a2 is: a3 never was
         ssm.put_parameter(
             Name="/amictl/channels/app/prod",
@@ -224,7 +230,9 @@ def test_retain_stores_to_s3_and_restore_brings_back_a_launchable_image(sandbox,
     assert sorted(s["image_id"] for s in steps) == sorted([f.ids["a1"], f.ids["a2"]])
     ec2 = f.env.client("ec2")
     ec2.deregister_image(ImageId=f.ids["a1"])
-    out = f.json("restore", "--bucket", bucket, "--key", f"{f.ids['a1']}.bin", "--name", "app-1-back")
+    out = f.json(
+        "restore", "--bucket", bucket, "--key", f"{f.ids['a1']}.bin", "--name", "app-1-back"
+    )
     new = out["image_id"]
     run = ec2.run_instances(ImageId=new, MinCount=1, MaxCount=1, InstanceType="t3.micro")
     assert run["Instances"][0]["ImageId"] == new
@@ -235,9 +243,10 @@ def test_bad_retain_rules_name_the_file_line_and_key(tmp_path):
     from amictl.errors import InputError
     from amictl.policy import parse_policy_text
 
-    text = POLICY + "retain:\n  - name: x\n    select: {channels: [prod]}\n" + (
-        "    lock: {mode: governance, duration: 30d, cool_off: 1h}\n"
-        "    store: {bucket: b}\n"
+    text = (
+        POLICY
+        + "retain:\n  - name: x\n    select: {channels: [prod]}\n"
+        + ("    lock: {mode: governance, duration: 30d, cool_off: 1h}\n    store: {bucket: b}\n")
     )
     with pytest.raises(InputError) as exc:
         parse_policy_text(text, "p.yaml")

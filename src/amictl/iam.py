@@ -20,10 +20,10 @@ from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
 from .governance.permissions import REFS_PERMISSIONS
 from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
-from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
-from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 from .notify import PERMISSIONS as NOTIFY_PERMISSIONS
+from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 from .retention import RESTORE_PERMISSIONS, RETAIN_PERMISSIONS
+from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
 READ_COMMANDS = ("inventory", "ls", "show", "refs", "snapshots", "plan", "explain", "versions")

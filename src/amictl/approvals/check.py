@@ -33,11 +33,16 @@ def thresholds_crossed(plan: Plan, config: ApprovalConfig) -> list[str]:
             {
                 a.family
                 for a in dereg
-                if a.family and any(fnmatch.fnmatchcase(a.family, g) for g in config.protected_families)
+                if a.family
+                and any(fnmatch.fnmatchcase(a.family, g) for g in config.protected_families)
             }
         )
         if hit:
-            out.append("deregisters in protected famil" + ("ies " if len(hit) > 1 else "y ") + ", ".join(hit))
+            out.append(
+                "deregisters in protected famil"
+                + ("ies " if len(hit) > 1 else "y ")
+                + ", ".join(hit)
+            )
     return out
 
 
@@ -76,9 +81,7 @@ class ApprovalStatus:
             "planner": self.planner,
             "approved": self.approved,
             "counted": len(self.counted),
-            "approvals": [
-                {**a.to_dict(), "counts": a in self.counted} for a in self.approvals
-            ],
+            "approvals": [{**a.to_dict(), "counts": a in self.counted} for a in self.approvals],
             "who_may_approve": self.who_may_approve(),
         }
 

@@ -34,7 +34,10 @@ def retention_gap_check(ctx: AuditContext, c: Check) -> Iterator[Finding]:
                 gap = retention_gap(rule, ctx.inv, img, ctx.now)
                 if gap:
                     yield c.finding(
-                        img.account, img.region, img.image_id, f"retain rule {rule.name}: {gap}",
+                        img.account,
+                        img.region,
+                        img.image_id,
+                        f"retain rule {rule.name}: {gap}",
                         img.name,
                     )
 

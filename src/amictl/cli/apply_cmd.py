@@ -20,8 +20,8 @@ from ..apply.executor import (
     execute,
     prepare,
 )
-from ..durations import format_duration, parse_duration, plural
 from ..approvals import require as require_approvals
+from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
     InputError,

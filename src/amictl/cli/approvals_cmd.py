@@ -45,12 +45,28 @@ def register(cli: click.Group) -> None:
             info(f"  {escape(a.arn)} at {a.at}{mark}: {escape(a.comment or '')}")
 
     @cli.command("approval-config")
-    @click.option("--required", type=click.IntRange(0), help="Approvals a plan over a threshold needs (0: none).")
+    @click.option(
+        "--required",
+        type=click.IntRange(0),
+        help="Approvals a plan over a threshold needs (0: none).",
+    )
     @click.option("--images", type=click.IntRange(0), help="More images deregistered than this.")
     @click.option("--snapshots", type=click.IntRange(0), help="More snapshots deleted than this.")
     @click.option("--gib", type=click.IntRange(0), help="More GiB of snapshots deleted than this.")
-    @click.option("--protected-family", "protected", multiple=True, metavar="GLOB", help="Any deregister in such a family.")
-    @click.option("--approver", "approvers", multiple=True, metavar="ARN-GLOB", help="Who may approve (default: anyone but the planner).")
+    @click.option(
+        "--protected-family",
+        "protected",
+        multiple=True,
+        metavar="GLOB",
+        help="Any deregister in such a family.",
+    )
+    @click.option(
+        "--approver",
+        "approvers",
+        multiple=True,
+        metavar="ARN-GLOB",
+        help="Who may approve (default: anyone but the planner).",
+    )
     @global_options
     def config_cmd(
         required: int | None,

@@ -53,7 +53,13 @@ def send_notices(
     if conventions_file or os.path.exists(conventions.DEFAULT_FILE):
         owners = conventions.load(conventions_file).owners
     run = notify(
-        context.connector(), context.store(), plan, config, owners, dt.datetime.now(dt.UTC), dry_run=dry_run
+        context.connector(),
+        context.store(),
+        plan,
+        config,
+        owners,
+        dt.datetime.now(dt.UTC),
+        dry_run=dry_run,
     )
     rows = [d.to_dict() for d in run.digests]
     if settings().output == "table":
@@ -67,7 +73,9 @@ def send_notices(
         for d in run.digests:
             info(f"notice to {escape(str(d.owner))} via {escape(d.channel or '-')}: {d.result}")
     for d in run.failed:
-        info(f"[red]not delivered[/] to {escape(str(d.owner))}: {escape(d.error)}; its images' deregister stage waits")
+        info(
+            f"[red]not delivered[/] to {escape(str(d.owner))}: {escape(d.error)}; its images' deregister stage waits"
+        )
     if run.failed and not dry_run:
         raise PartialFailure(f"{len(run.failed)} of {len(run.digests)} digest(s) not delivered")
     if not run.digests:

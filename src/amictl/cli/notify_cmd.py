@@ -15,7 +15,9 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Show each digest; send nothing.")
     @notify_options
     @global_options
-    def notify_cmd(plan_file: str, dry_run: bool, config_path: str | None, conventions_file: str | None) -> None:
+    def notify_cmd(
+        plan_file: str, dry_run: bool, config_path: str | None, conventions_file: str | None
+    ) -> None:
         """Send each owner one digest of what PLAN does to their images and when each stage
         falls due, with the command that opts an image out. Exit 4 when one failed."""
         plan, _raw = read_plan(plan_file)

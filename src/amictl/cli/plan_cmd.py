@@ -20,8 +20,8 @@ from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
-from .output import hanging, text_width, wrap_width
 from .notices import notify_options, send_notices
+from .output import hanging, text_width, wrap_width
 from .owners import owner_column
 from .scan_facts import describe_sharing, parse_max_age, plan_live, sharing_options
 
@@ -145,7 +145,13 @@ def print_plan(p: Plan, owners: dict[str, str | None] | None = None) -> None:
         con.print("Nothing to do: the plan is empty.")
     versions = {d.image_id: d.version for d in p.decisions}
     for fam, region in sorted(groups):
-        who = sorted({str(owners.get(a.image_id)) for a in groups[(fam, region)] if a.image_id and owners and owners.get(a.image_id)})
+        who = sorted(
+            {
+                str(owners.get(a.image_id))
+                for a in groups[(fam, region)]
+                if a.image_id and owners and owners.get(a.image_id)
+            }
+        )
         owned = f" [dim]owner {escape(', '.join(who))}[/]" if who else ""
         con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]{owned}")
         for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):

@@ -55,5 +55,15 @@ def register(cli: click.Group) -> None:
         """Restore an image stored to S3 (CreateRestoreImageTask) in the first region."""
         conn = context.connector()
         t = conn.targets()[0]
-        image_id = restore_image(conn, Target(t.account, t.region, t.role_arn), bucket, object_key, name)
-        emit({"image_id": image_id, "account": t.account, "region": t.region, "bucket": bucket, "key": object_key})
+        image_id = restore_image(
+            conn, Target(t.account, t.region, t.role_arn), bucket, object_key, name
+        )
+        emit(
+            {
+                "image_id": image_id,
+                "account": t.account,
+                "region": t.region,
+                "bucket": bucket,
+                "key": object_key,
+            }
+        )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 
-from ..inventory.collectors import channel_of_parameter
 from ..durations import human_duration
+from ..inventory.collectors import channel_of_parameter
 from ..model import Image, Inventory, Snapshot, iso, parse_time
 from ..policy.model import Retain
 
@@ -32,7 +32,9 @@ def lock_active(snap: Snapshot, now: dt.datetime) -> bool:
 def lock_text(snap: Snapshot) -> str:
     until = snap.lock_until or "an unknown time"
     if snap.lock_state == "compliance":
-        return f"locked in compliance mode until {until} (AWS refuses to delete it; never attempted)"
+        return (
+            f"locked in compliance mode until {until} (AWS refuses to delete it; never attempted)"
+        )
     if snap.lock_state == "compliance-cooloff":
         return (
             f"locked in compliance mode until {until}, cooling-off until "

@@ -22,7 +22,9 @@ class DeliveryError(Exception):
     pass
 
 
-def _webhook(contact: Contact, subject: str, text: str, payload: dict[str, Any], retries: int) -> None:
+def _webhook(
+    contact: Contact, subject: str, text: str, payload: dict[str, Any], retries: int
+) -> None:
     assert contact.secret is not None
     retry = Retry(
         total=retries,

@@ -50,7 +50,9 @@ class NotifyConfig:
         return None
 
 
-def owner_of(img: Image, config: NotifyConfig, family_owners: dict[str, str]) -> tuple[str | None, str]:
+def owner_of(
+    img: Image, config: NotifyConfig, family_owners: dict[str, str]
+) -> tuple[str | None, str]:
     """(owner, where it came from): the owner tag, else the family's owner in the
     conventions file, else the account's default contact."""
     tagged = img.tags.get(config.owner_tag)
@@ -68,7 +70,9 @@ def owner_of(img: Image, config: NotifyConfig, family_owners: dict[str, str]) ->
 def _contact(name: str, raw: Any, pos: Positions) -> Contact:
     path = ("contacts", name)
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in CHANNELS:
-        raise pos.error(path, "a contact is one of {webhook: ...}, {sns: TOPIC-ARN}, {email: ADDRESS}")
+        raise pos.error(
+            path, "a contact is one of {webhook: ...}, {sns: TOPIC-ARN}, {email: ADDRESS}"
+        )
     channel, value = next(iter(raw.items()))
     if channel == "webhook":
         if isinstance(value, dict) and set(value) == {"url_env"}:
@@ -85,7 +89,9 @@ def _contact(name: str, raw: Any, pos: Positions) -> Contact:
     if not isinstance(value, str) or not value:
         raise pos.error((*path, channel), "expected a string")
     if channel == "sns" and not value.startswith("arn:aws:sns:"):
-        raise pos.error((*path, "sns"), "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        raise pos.error(
+            (*path, "sns"), "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        )
     if channel == "email" and not EMAIL_RE.match(value):
         raise pos.error((*path, "email"), "expected an email address")
     return Contact(name, channel, value)
@@ -101,7 +107,11 @@ def load_config(path: str) -> NotifyConfig:
         if k not in KEYS:
             raise pos.error((k,), "unknown key", hint="allowed: " + ", ".join(KEYS))
     cfg = NotifyConfig(path=path)
-    for key, attr in (("owner_tag", "owner_tag"), ("default_contact", "default_contact"), ("from", "sender")):
+    for key, attr in (
+        ("owner_tag", "owner_tag"),
+        ("default_contact", "default_contact"),
+        ("from", "sender"),
+    ):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
                 raise pos.error((key,), "expected a non-empty string")
@@ -121,4 +131,6 @@ def load_config(path: str) -> NotifyConfig:
 
 
 def no_config() -> InputError:
-    return InputError("give --notify-config FILE (owners' contacts and channels)", key="--notify-config")
+    return InputError(
+        "give --notify-config FILE (owners' contacts and channels)", key="--notify-config"
+    )

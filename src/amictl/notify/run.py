@@ -5,6 +5,7 @@ deregister stage is due only once its notice was delivered and ``notify.before``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class Item:
         until = (now + dt.timedelta(days=HOLD_DAYS)).date().isoformat()
         return (
             f"  amictl tag {self.image.image_id} retain-until={until} "
-            f"hold-reason=\"WHY\" --region {self.image.region}"
+            f'hold-reason="WHY" --region {self.image.region}'
         )
 
 
@@ -83,7 +84,9 @@ class NoticeRun:
         return [d for d in self.digests if d.result in ("failed", "no-contact")]
 
 
-def _stages(plan: Plan, img: Image, now: dt.datetime, before: dt.timedelta | None) -> list[tuple[str, str]]:
+def _stages(
+    plan: Plan, img: Image, now: dt.datetime, before: dt.timedelta | None
+) -> list[tuple[str, str]]:
     policy = policy_from_dict(plan.policy, plan.checksum)
     rule_name = next((d.rule for d in plan.decisions if d.image_id == img.image_id), None)
     rule = next((r for r in policy.rules if r.name == rule_name), None)
@@ -109,7 +112,9 @@ def _read_images(conn: Connector, plan: Plan, roles: dict[str, str | None]) -> l
     out = []
     for (account, region), ids in sorted(wanted.items()):
         ec2 = conn.client("ec2", region, roles.get(account))
-        resp = ec2.describe_images(ImageIds=sorted(ids), IncludeDisabled=True, IncludeDeprecated=True)
+        resp = ec2.describe_images(
+            ImageIds=sorted(ids), IncludeDisabled=True, IncludeDeprecated=True
+        )
         out.extend(image_from_api(d, account, region) for d in resp.get("Images", []))
     return out
 
@@ -163,7 +168,11 @@ def notify(
             d.channel, d.target = contact.channel, contact.target
             if dry_run:
                 continue
-            payload = {"owner": owner, "plan": plan.checksum, "images": [i.image.image_id for i in items]}
+            payload = {
+                "owner": owner,
+                "plan": plan.checksum,
+                "images": [i.image.image_id for i in items],
+            }
             try:
                 deliver(conn, config, contact, d.subject, d.text, payload, role)
                 d.result = "delivered"
@@ -177,13 +186,14 @@ def notify(
     return run
 
 
-def _tag_notified(conn: Connector, items: list[Item], roles: dict[str, str | None], now: dt.datetime) -> None:
+def _tag_notified(
+    conn: Connector, items: list[Item], roles: dict[str, str | None], now: dt.datetime
+) -> None:
     by_region: dict[tuple[str, str], list[str]] = defaultdict(list)
     for i in items:
         by_region[(i.image.account, i.image.region)].append(i.image.image_id)
     for (account, region), ids in by_region.items():
         ec2 = conn.client("ec2", region, roles.get(account))
-        try:
+        # not tagged: the stage keeps waiting (the journal says it was delivered)
+        with contextlib.suppress(ClientError, BotoCoreError):
             ec2.create_tags(Resources=ids, Tags=[{"Key": NOTIFIED_TAG, "Value": iso(now) or ""}])
-        except (ClientError, BotoCoreError):
-            pass  # not tagged: the stage keeps waiting (the journal says it was delivered)

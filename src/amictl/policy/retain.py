@@ -33,13 +33,17 @@ def parse_retain(reader: Any, raws: Any, line: Any) -> tuple[Retain, ...]:
             if isinstance(d, dt.timedelta) and not MIN_LOCK <= d <= MAX_LOCK:
                 reader.fail((*path, "lock", "duration"), "must be between 1d and 36500d")
             if c is not None and lock["mode"] != "compliance":
-                reader.fail((*path, "lock", "cool_off"), "a cooling-off period is for compliance mode")
+                reader.fail(
+                    (*path, "lock", "cool_off"), "a cooling-off period is for compliance mode"
+                )
             if isinstance(c, dt.timedelta) and not MIN_COOL_OFF <= c <= MAX_COOL_OFF:
                 reader.fail((*path, "lock", "cool_off"), "must be between 1h and 72h")
         if not isinstance(sel, dict) or not isinstance(name, str):
             continue
         if not any(sel[k] for k in ("families", "channels", "tags", "images")):
-            reader.fail((*path, "select"), "select at least one of families, channels, tags, images")
+            reader.fail(
+                (*path, "select"), "select at least one of families, channels, tags, images"
+            )
         ok_lock = isinstance(lock, dict) and isinstance(lock["duration"], dt.timedelta)
         ok_store = isinstance(store, dict) and isinstance(store["bucket"], str)
         out.append(

@@ -138,7 +138,9 @@ def _lock_rule(
             raise RbinError(
                 400, "ValidationException", "UnlockDelayValue must be between 7 and 30 DAYS"
             )
-        rule["LockConfiguration"] = {"UnlockDelay": {"UnlockDelayValue": value, "UnlockDelayUnit": "DAYS"}}
+        rule["LockConfiguration"] = {
+            "UnlockDelay": {"UnlockDelayValue": value, "UnlockDelayUnit": "DAYS"}
+        }
         rule["LockState"] = "locked"
         rule.pop("LockEndTime", None)
         return rule

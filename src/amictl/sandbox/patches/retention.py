@@ -53,8 +53,10 @@ def control(data: dict[str, Any]) -> dict[str, Any]:
 def lock_state(lock: dict[str, Any], at: dt.datetime) -> str:
     if lock["LockExpiresOn"] <= at:
         return "expired"
-    if lock["LockMode"] == "compliance" and lock.get("CoolOffPeriodExpiresOn") and (
-        lock["CoolOffPeriodExpiresOn"] > at
+    if (
+        lock["LockMode"] == "compliance"
+        and lock.get("CoolOffPeriodExpiresOn")
+        and (lock["CoolOffPeriodExpiresOn"] > at)
     ):
         return "compliance-cooloff"
     return str(lock["LockMode"])
@@ -90,7 +92,9 @@ def _new_lock(self: Any, sid: str, old: dict[str, Any] | None) -> dict[str, Any]
     days = self._get_param("LockDuration")
     until = self._get_param("ExpirationDate")
     if (days is None) == (until is None):
-        raise err("InvalidParameterCombination", "Specify exactly one of LockDuration or ExpirationDate.")
+        raise err(
+            "InvalidParameterCombination", "Specify exactly one of LockDuration or ExpirationDate."
+        )
     if days is not None:
         if not 1 <= int(days) <= 36500:
             raise err("InvalidParameterValue", "LockDuration must be between 1 and 36500 days.")
@@ -102,7 +106,9 @@ def _new_lock(self: Any, sid: str, old: dict[str, Any] | None) -> dict[str, Any]
     cool = self._get_param("CoolOffPeriod")
     if cool is not None:
         if mode != "compliance":
-            raise err("InvalidParameterCombination", "CoolOffPeriod applies to compliance mode only.")
+            raise err(
+                "InvalidParameterCombination", "CoolOffPeriod applies to compliance mode only."
+            )
         if not 1 <= int(cool) <= 72:
             raise err("InvalidParameterValue", "CoolOffPeriod must be between 1 and 72 hours.")
     if old is not None:
@@ -282,7 +288,9 @@ def store_image_tasks() -> None:
             obj = s3_backends[b.account_id]["aws"].get_object(bucket, key)
             body = json.loads(obj.value)
         except Exception:
-            raise err("InvalidParameterValue", f"s3://{bucket}/{key} is not a stored AMI.") from None
+            raise err(
+                "InvalidParameterValue", f"s3://{bucket}/{key} is not a stored AMI."
+            ) from None
         name = self._get_param("Name") or body["Name"]
         if any(a.name == name and a.owner_id == b.account_id for a in b.amis.values()):
             raise err("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI")
