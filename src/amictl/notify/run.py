@@ -109,7 +109,7 @@ def _read_images(conn: Connector, plan: Plan, roles: dict[str, str | None]) -> l
     for a in plan.actions:
         if a.type in RETIRING and a.image_id:
             wanted[(a.account, a.region)].add(a.image_id)
-    out = []
+    out: list[Image] = []
     for (account, region), ids in sorted(wanted.items()):
         ec2 = conn.client("ec2", region, roles.get(account))
         resp = ec2.describe_images(

@@ -26,8 +26,8 @@ def sent(data: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     published = []
-    for region, backend in sns_backends[account].items():
-        for arn, topic in backend.topics.items():
+    for region, sns in sns_backends[account].items():
+        for arn, topic in sns.topics.items():
             for _mid, message, subject, _attrs, _group in topic.sent_notifications:
                 published.append(
                     {"region": region, "topic": arn, "subject": subject, "message": message}

@@ -286,7 +286,7 @@ def store_image_tasks() -> None:
         _bucket(b.account_id, bucket)
         try:
             obj = s3_backends[b.account_id]["aws"].get_object(bucket, key)
-            body = json.loads(obj.value)
+            body = json.loads(obj.value)  # type: ignore[union-attr]
         except Exception:
             raise err(
                 "InvalidParameterValue", f"s3://{bucket}/{key} is not a stored AMI."
@@ -312,7 +312,7 @@ def store_image_tasks() -> None:
                     },
                 }
             )
-        ami = Ami(
+        ami = Ami(  # type: ignore[call-arg]
             b,
             ami_id,
             name=name,
