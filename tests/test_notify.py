@@ -171,6 +171,10 @@ def test_audit_names_an_image_retired_without_a_notice(fleet):
     found = fleet.json("audit")["findings"]
     retired = sorted(f["resource"] for f in found if f["check"] == "retired-without-notice")
     assert retired == sorted([fleet.ids["a1"], fleet.ids["d1"]])
+    html = fleet.tmp / "report.html"
+    code, out, err = fleet.run("report", "--html", str(html))
+    assert code in (0, 4), out + err
+    assert "retired-without-notice" in html.read_text()
 
 
 def test_plan_notify_and_the_owner_column(fleet, hook, monkeypatch):
