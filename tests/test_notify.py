@@ -202,3 +202,22 @@ def test_plan_notify_and_the_owner_column(fleet, hook, monkeypatch):
     assert json.loads(out)["checksum"]  # stdout: the plan's JSON only
     assert "notice to web-team via webhook: delivered" in err
     assert len(hook.bodies) == 1
+
+
+def test_an_sns_topic_owner_gets_the_digest(sandbox, tmp_path, monkeypatch):
+    f = CliFleet(sandbox, FLEET, tmp_path)
+    topic = f.env.client("sns").create_topic(Name="web-team")["TopicArn"]
+    (tmp_path / "p.yaml").write_text(POLICY)
+    (tmp_path / "n.yaml").write_text(
+        f"default_contact: web-team\ncontacts:\n  web-team: {{sns: {topic}}}\n"
+    )
+    plan = tmp_path / "plan.json"
+    code, out, err = f.run("plan", "--policy", str(tmp_path / "p.yaml"), "--out", str(plan))
+    assert code == 0, out + err
+    got = f.json("notify", str(plan), "--notify-config", str(tmp_path / "n.yaml"))
+    assert [(d["owner"], d["channel"], d["result"]) for d in got["digests"]] == [
+        ("web-team", "sns", "delivered")
+    ]
+    sent = f.env.sandbox.sent(f.env.account)["sns"]
+    assert [m["topic"] for m in sent] == [topic]
+    assert f.ids["a1"] in sent[0]["message"] and f.ids["d1"] in sent[0]["message"]
