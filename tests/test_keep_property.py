@@ -129,6 +129,13 @@ def _snapshot_hold(env: Env, image: str, newest: str, others: list[str]) -> None
     )
 
 
+def _snapshot_lock(env: Env, image: str, newest: str, others: list[str]) -> None:
+    # retention AWS enforces (issue 29): a compliance lock, still in its cooling-off period
+    env.client("ec2").lock_snapshot(
+        SnapshotId=_snap(env, image), LockMode="compliance", LockDuration=30, CoolOffPeriod=1
+    )
+
+
 def _protection(env: Env, image: str, newest: str, others: list[str]) -> None:
     env.client("ec2").enable_image_deregistration_protection(ImageId=image)
 
@@ -230,6 +237,7 @@ REASONS: dict[str, Maker] = {
     "shared": _shared,
     "hold": _hold,
     "snapshot-hold": _snapshot_hold,
+    "snapshot-lock": _snapshot_lock,
     "protection": _protection,
     "keep-tag": _keep_tag,
     "latest": _latest,
@@ -344,6 +352,7 @@ def test_nothing_kept_is_touched_whatever_becomes_true_and_when(sandbox, tmp_pat
         "cloudformation-stack",
         "spot-request",
         "emr-cluster",
+        "snapshot-lock",
     ],
 )
 def test_the_property_fails_when_apply_says_go(sandbox, tmp_path, monkeypatch, reason):

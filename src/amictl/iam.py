@@ -20,7 +20,9 @@ from .governance.permissions import PERMISSIONS as GOVERNANCE_PERMISSIONS
 from .governance.permissions import REFS_PERMISSIONS
 from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
+from .notify import PERMISSIONS as NOTIFY_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
+from .retention import RESTORE_PERMISSIONS, RETAIN_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
@@ -35,10 +37,14 @@ COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
+COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
+COMMANDS = (*COMMANDS, "approve", "approval-config")  # issue 29: the caller's identity only
+COMMANDS = (*COMMANDS, "notify")  # issue 29: the plan's images, the channels, the notified tag
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
     "journal": "it reads the state store only",
+    "approvals": "it reads the state store only",
     "state": "it works on the state store only",
     "policy": "it checks a policy file",
     "recipe": "it checks a recipe file",
@@ -91,6 +97,14 @@ def permissions(command: str) -> set[str]:
         perms |= STALE_PERMISSIONS
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
+    if command in ("approve", "approval-config"):
+        return perms
+    if command == "notify":
+        return perms | NOTIFY_PERMISSIONS | {"ec2:DescribeImages", "ec2:CreateTags"}
+    if command == "restore":
+        return perms | RESTORE_PERMISSIONS
+    if command == "retain":  # the inventory's reads, then the locks and store tasks
+        perms |= RETAIN_PERMISSIONS
     if command in ("refs", "plan", "explain"):  # AWS's reference check (plan: the retiring)
         perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():

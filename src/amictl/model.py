@@ -88,6 +88,11 @@ class Snapshot:
     encrypted: bool = False
     state: str = "completed"
     tags: dict[str, str] = field(default_factory=dict)
+    # EBS snapshot lock (DescribeLockedSnapshots): governance | compliance |
+    # compliance-cooloff | expired; its expiry and cooling-off end as ISO times
+    lock_state: str | None = None
+    lock_until: str | None = None
+    lock_cooloff_until: str | None = None
 
     @property
     def made_for_image(self) -> str | None:
@@ -134,6 +139,10 @@ class Image:
     imds_support: str | None = None  # "v2.0": instances launched from it require IMDSv2
     root_device_type: str = "ebs"  # "instance-store": root is an S3 bundle, no snapshots
     image_location: str | None = None  # instance-store images: BUCKET/PATH.manifest.xml
+    # its newest CreateStoreImageTask (DescribeStoreImageTasks): InProgress | Completed |
+    # Failed, and the S3 object it writes (s3://bucket/key)
+    store_task: str | None = None
+    stored_to: str | None = None
     # Where shared_with came from: "live" (read by this scan), "cached" (the state store's
     # launch-permission cache, read at lp_read_at) or "unread" (not read: no decision needed it).
     lp: str = "live"

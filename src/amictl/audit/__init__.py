@@ -6,6 +6,7 @@ from __future__ import annotations
 from . import checks as _checks  # noqa: F401  (registers the checks)
 from . import managed_check as _managed_check  # noqa: F401  (issue 26)
 from . import persona_check as _persona_check  # noqa: F401  (issue 21)
+from . import retention_check as _retention_check  # noqa: F401  (issue 29)
 from .checks import default_conventions, trusted
 from .registry import (
     CHECKS,

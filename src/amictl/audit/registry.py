@@ -60,7 +60,10 @@ class AuditOptions:
     max_channel_age: dt.timedelta = dt.timedelta(days=180)
     recent: dt.timedelta = dt.timedelta(days=30)
     conventions: Conventions | None = None
-    policy: Policy | None = None  # issue 26: rules that adopt managed images (audit --policy)
+    # audit --policy: the rules that adopt managed images (managed-overlap) and the retain
+    # rules the retention checks use
+    policy: Policy | None = None
+    unnoticed: list[dict[str, Any]] | None = None  # issue 29: journal rows, from the state store
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..apply.executor import (
     prepare,
 )
 from ..apply.trust import Signature, check_signature, limits_signed, own_signature
+from ..approvals import require as require_approvals
 from ..durations import format_duration, parse_duration, plural
 from ..errors import (
     AmictlError,
@@ -256,6 +257,7 @@ def register(cli: click.Group) -> None:
             batch=batch,
         )
         check_plan(plan, opts)
+        require_approvals(store, plan)  # issue 29: a second person's approval, if required
         if not plan.actions:
             info("the plan is empty: nothing to do")
             if settings().output != "table":

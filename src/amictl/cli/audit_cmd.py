@@ -11,6 +11,7 @@ from rich.markup import escape
 from .. import audit, conventions
 from ..durations import plural
 from ..errors import AmictlError, PartialFailure
+from ..notify import retired_without_notice
 from ..policy import load_policy
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -115,7 +116,8 @@ def register(cli: click.Group) -> None:
         "policy_path",
         metavar="FILE",
         help="A policy: report the images its rules adopt (select.managed) that Image "
-        "Builder, DLM or AWS Backup also retire (check managed-overlap).",
+        "Builder, DLM or AWS Backup also retire (managed-overlap), and check its retain "
+        "rules (retention gaps, unlocked Recycle Bin rules).",
     )
     @click.option(
         "--from-state",
@@ -149,6 +151,7 @@ def register(cli: click.Group) -> None:
         options = make_options(trust, max_channel_age, recent, conventions_file)
         if policy_path:
             options.policy = load_policy(policy_path)
+        options.unnoticed = retired_without_notice(context.store())
         result = run_audit(options, from_state)
         if settings().output == "table":
             print_findings(result)

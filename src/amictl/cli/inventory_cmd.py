@@ -16,6 +16,7 @@ from ..model import Inventory
 from ..policy.parse import iac_paths
 from . import context
 from .common import emit, err_console, global_options, info, settings
+from .owners import owner_column
 from .progress import scan_progress
 from .scan_facts import add_iac, iac_option
 
@@ -26,6 +27,7 @@ LS_COLUMNS = [
     "name",
     "family",
     "version",
+    "owner",
     "age_days",
     "state",
     "size_gib",
@@ -39,6 +41,7 @@ LS_COLUMNS = [
 ]
 # What `ls` leaves out first when the terminal is too narrow (lowest value first).
 LS_DROP = [
+    "owner",
     "channels",
     "shared_with",
     "deprecation_time",
@@ -227,6 +230,7 @@ def register(cli: click.Group) -> None:
             deprecated=deprecated,
             older_than=older,
         )
+        owner_column(inv.images, rows)
         emit(rows, LS_COLUMNS, title=plural(len(rows), "image"), drop=LS_DROP)
 
     @cli.command("show")
@@ -244,6 +248,7 @@ def register(cli: click.Group) -> None:
         from ..creation.bake import lineage_of
 
         data["bake"] = lineage_of(data.get("tags") or {})
+        owner_column(inv.images, [data])
         if settings().output != "table":
             emit(data)
             return

@@ -44,6 +44,9 @@ def _register() -> None:
     __import__(f"{__package__}.single_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.rollout_cmd", fromlist=["register"]).register(cli)  # issue 21
     __import__(f"{__package__}.governance_cmd", fromlist=["register"]).register(cli)  # issue 20
+    __import__(f"{__package__}.retain_cmd", fromlist=["register"]).register(cli)  # issue 29
+    __import__(f"{__package__}.approvals_cmd", fromlist=["register"]).register(cli)  # issue 29
+    __import__(f"{__package__}.notify_cmd", fromlist=["register"]).register(cli)  # issue 29
 
 
 _register()

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from ..approvals import note_planner
 from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy
@@ -21,7 +22,9 @@ from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
+from .notices import notify_options, send_notices
 from .output import hanging, text_width, wrap_width
+from .owners import owner_column
 from .scan_facts import (
     describe_sharing,
     iac_option,
@@ -52,10 +55,22 @@ def make_plan(
 ) -> Plan:
     """Scan (launch permissions only where the plan needs them, cached up to max_age), plan.
     ``iac``: more infrastructure-code paths (``--iac``), carried by the plan's policy."""
+    return plan_and_owners(policy_path, now, from_state, refresh, max_age, iac)[0]
+
+
+def plan_and_owners(
+    policy_path: str,
+    now: str | None,
+    from_state: bool = False,
+    refresh: bool = False,
+    max_age: str = "24h",
+    iac: tuple[str, ...] = (),
+) -> tuple[Plan, dict[str, str | None]]:
+    """The plan, and the owner of each image it decides on (cli/owners.py)."""
     policy = load_policy(policy_path)
     if iac:
         policy = dataclasses.replace(policy, iac=iac_paths([*policy.iac, *iac]))
-    p, sharing, _inv = plan_live(
+    p, sharing, inv = plan_live(
         policy,
         parse_now(now),
         from_state=from_state,
@@ -63,7 +78,9 @@ def make_plan(
         max_age=parse_max_age(max_age),
     )
     describe_sharing(sharing)
-    return p
+    rows: list[dict[str, Any]] = [{"image_id": d.image_id} for d in p.decisions]
+    owner_column(inv.images, rows)
+    return p, {str(r["image_id"]): r["owner"] for r in rows}
 
 
 PLAN_CSV_COLUMNS = [
@@ -123,7 +140,7 @@ def plan_line(
         con.print(f"[dim]{escape(line)}[/]")
 
 
-def print_plan(p: Plan) -> None:
+def print_plan(p: Plan, owners: dict[str, str | None] | None = None) -> None:
     width = wrap_width()
     con = out_console(text_width())
     if not p.inventory["complete"]:
@@ -141,7 +158,15 @@ def print_plan(p: Plan) -> None:
         con.print("Nothing to do: the plan is empty.")
     versions = {d.image_id: d.version for d in p.decisions}
     for fam, region in sorted(groups):
-        con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]")
+        who = sorted(
+            {
+                str(owners.get(a.image_id))
+                for a in groups[(fam, region)]
+                if a.image_id and owners and owners.get(a.image_id)
+            }
+        )
+        owned = f" [dim]owner {escape(', '.join(who))}[/]" if who else ""
+        con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]{owned}")
         for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
@@ -216,6 +241,13 @@ def register(cli: click.Group) -> None:
     )
     @sharing_options
     @iac_option
+    @click.option(
+        "--notify",
+        "send_notify",
+        is_flag=True,
+        help="Then send each owner their digest, as `amictl notify PLAN` does (needs --notify-config).",
+    )
+    @notify_options
     @global_options
     def plan_cmd(
         policy_path: str,
@@ -225,9 +257,12 @@ def register(cli: click.Group) -> None:
         refresh: bool,
         max_age: str,
         iac: tuple[str, ...],
+        send_notify: bool,
+        config_path: str | None,
+        conventions_file: str | None,
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
-        p = make_plan(policy_path, now, from_state, refresh, max_age, iac)
+        p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac)
         # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
         checksum = streamed_checksum(p)
         key, why_unsigned = context.store().plan_key_or_none()
@@ -249,8 +284,12 @@ def register(cli: click.Group) -> None:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
             signed = "signed by this state store" if signature else "NOT signed"
             info(f"plan saved to {out} (checksum {checksum[:12]}..., {signed})")
+            if signature:  # issue 29: who planned it, for second-person approvals
+                planner = note_planner(context.store(), checksum, context.connector())
+                if planner:
+                    info(f"planned by {planner} (approvals by another identity count)")
         if settings().output == "table":
-            print_plan(p)
+            print_plan(p, owners)
         elif settings().output == "csv":
             emit(plan_csv_rows(p), PLAN_CSV_COLUMNS)
         elif out:
@@ -260,6 +299,8 @@ def register(cli: click.Group) -> None:
             body = p.to_dict()
             body["signature"] = signature
             emit(body)
+        if send_notify:
+            send_notices(p, config_path, conventions_file, dry_run=False, json_out=False)
 
     @cli.command("explain")
     @click.argument("ami")

@@ -11,6 +11,7 @@ from .. import audit, reports
 from ..aws.session import Connector
 from ..errors import AmictlError, InputError
 from ..model import Inventory
+from ..notify import retired_without_notice
 from ..state.store import Store
 from . import context
 from .audit_cmd import audit_options, make_options
@@ -118,6 +119,8 @@ def register(cli: click.Group) -> None:
         since_time(since)  # bad input fails before any scan
         load_overrides(prices_file)
         opts = None if no_audit else make_options(trust, max_channel_age, recent, conventions_file)
+        if opts is not None:  # issue 29: images retired without a notice, from the journals
+            opts.unnoticed = retired_without_notice(context.store())
         if plan_file:
             reports.load_plan_file(plan_file)
         inv = load_inventory(from_state)

@@ -24,7 +24,7 @@ from ..yamlpos import Positions, check_keys, loads, read_text
 DEFAULT_FILE = "amictl-conventions.yaml"
 DEFAULT_TEMPLATE = "{family}-{version}"
 DEFAULT_VERSION_PATTERN = r"v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?"
-KEYS = ("name_template", "required_tags", "allowed_families", "version_pattern")
+KEYS = ("name_template", "required_tags", "allowed_families", "version_pattern", "owners")
 PLACEHOLDER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ANY = r".+"
 MAX_PLACEHOLDERS = 8
@@ -44,6 +44,7 @@ class Conventions:
     name_template: str = DEFAULT_TEMPLATE
     required_tags: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
     allowed_families: list[str] | None = None
+    owners: dict[str, str] = field(default_factory=dict)  # family glob -> its owner (issue 29)
     version_pattern: str = DEFAULT_VERSION_PATTERN
     segments: list[Segment] = field(default_factory=list)
     name_regex: str = ""
@@ -216,6 +217,14 @@ def parse(data: Any, pos: Positions, text: str = "") -> Conventions:
         conv.allowed_families = [
             _string(g, pos, ("allowed_families", i), "a family glob") for i, g in enumerate(fams)
         ]
+    owners = data.get("owners")
+    if owners is not None:
+        if not isinstance(owners, dict):
+            raise pos.error(("owners",), "expected a mapping of family glob to its owner")
+        for glob, who in owners.items():
+            conv.owners[_string(glob, pos, ("owners", glob), "a family glob")] = _string(
+                who, pos, ("owners", glob), "an owner (a contact name or an email address)"
+            )
     return conv
 
 

@@ -15,6 +15,7 @@ from ..model import Image, Reference, Snapshot, parse_time
 from .instance_store import storage_fields
 from .registry import PAGE_SIZES, SliceData, collector, pages
 from .releases import history_references
+from .retention import LOCK_PERMISSIONS, STORE_PERMISSIONS, read_snapshot_locks, read_store_tasks
 
 __all__ = ["PAGE_SIZES", "SliceData", "collector", "pages"]  # re-exported for older callers
 
@@ -111,8 +112,8 @@ def read_sharing_into(ec2: Any, images: list[Image], workers: int = 8) -> None:
 @collector(
     "images",
     "ec2",
-    ["ec2:DescribeImages", "ec2:DescribeImageAttribute"],
-    "owned images incl. deprecated and disabled, with launch permissions",
+    ["ec2:DescribeImages", "ec2:DescribeImageAttribute", *STORE_PERMISSIONS],
+    "owned images incl. deprecated and disabled, with launch permissions and S3 store tasks",
 )
 def collect_images(
     ec2: Any, account: str, region: str, workers: int = 8, launch_permissions: bool = True
@@ -130,6 +131,7 @@ def collect_images(
     for page in listing:
         for d in page.get("Images", []):
             out.images.append(image_from_api(d, account, region))
+    read_store_tasks(ec2, out.images)
     todo = [i for i in out.images if i.state != "disabled"]
     if launch_permissions:
         read_sharing_into(ec2, todo, workers)
@@ -140,7 +142,12 @@ def collect_images(
     return out
 
 
-@collector("snapshots", "ec2", ["ec2:DescribeSnapshots"], "owned EBS snapshots")
+@collector(
+    "snapshots",
+    "ec2",
+    ["ec2:DescribeSnapshots", *LOCK_PERMISSIONS],
+    "owned EBS snapshots, with their snapshot locks",
+)
 def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
     out = SliceData()
     for page in pages(ec2, "describe_snapshots", OwnerIds=["self"]):
@@ -160,6 +167,7 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
                     tags=_tags(s.get("Tags")),
                 )
             )
+    read_snapshot_locks(ec2, out.snapshots)
     out.items = len(out.snapshots)
     return out
 

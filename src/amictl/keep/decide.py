@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 from ..durations import human_duration
 from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
-from ..policy.model import Hold, Policy, Rule
+from ..policy.model import Hold, Policy, Retain, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
 from .managed import managed_by, managed_reason
+from .retention import image_retention_reasons, notice_wait, retain_reasons
 
 STAGES = ("deprecate", "disable", "deregister")
 DEPRECATION_SLACK = dt.timedelta(minutes=10)
@@ -201,6 +202,7 @@ def evaluate(
     ranks: dict[str, tuple[int, int]],
     warnings: list[str],
     explain: bool = False,
+    retain: tuple[Retain, ...] = (),
 ) -> Eval:
     """Holds and keep conditions of one selected image. With ``explain``, every condition is
     also recorded as a check (held or not) with its detail; plans skip that work."""
@@ -214,6 +216,9 @@ def evaluate(
             ev.notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
         if explain:
             ev.checks.append(("managed", reason is not None, owner.label))
+    ev.held.extend(image_retention_reasons(img, inv.snapshot_by_id, now))
+    if retain:
+        ev.held.extend(retain_reasons(retain, inv, img, now))
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
@@ -357,7 +362,7 @@ def assess(
             continue
         rule = next((r for r in policy.rules if selects(r, img, now)), None)
         evals[img.image_id] = (
-            evaluate(inv, img, rule, now, holds, ranks, warnings, explain)
+            evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
             if rule
             else Eval(img, None)
         )
@@ -493,6 +498,11 @@ def image_decision(
             )
             out.blind = True
             break
+        if stage == "deregister" and policy.notify_before is not None:
+            wait = notice_wait(img, policy.notify_before, now)
+            if wait:
+                why.append(wait)
+                continue
         if stage == "deregister" and img.protected:
             why.append(
                 f"deregister stage due but deregistration protection is "

@@ -15,6 +15,7 @@ from ..durations import human_duration
 from ..model import Inventory, Snapshot
 from ..policy.model import Hold, Policy
 from .decide import snapshot_holds
+from .retention import snapshot_lock_reasons
 
 
 def snapshot_origin(snap: Snapshot, recorded: Mapping[str, str] | None = None) -> str | None:
@@ -49,6 +50,7 @@ def snapshot_keep_reasons(
     if snap.owner_id and snap.owner_id != snap.account:
         out.append(f"not owned by {snap.account} (owner {snap.owner_id})")
     out.extend(snapshot_holds(holds, snap, now, warnings))
+    out.extend(snapshot_lock_reasons(snap, now))
     users = sorted(
         i.image_id
         for i in view.images_by_snapshot.get(snap.snapshot_id, [])

@@ -71,6 +71,24 @@ class Orphaned:
 
 
 @dataclass(frozen=True)
+class Retain:
+    """A retention rule (issue 29): the versions a regulation names, and how AWS is to hold
+    them: their snapshots locked (``lock_mode`` for ``lock_for``), or the image stored to
+    an S3 bucket. A selected version is kept until that retention is in place."""
+
+    name: str
+    families: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | None = None  # ever in one of these channels (now or history)
+    tags: tuple[tuple[str, str], ...] = ()
+    images: tuple[str, ...] | None = None
+    lock_mode: str | None = None  # governance | compliance
+    lock_for: dt.timedelta | None = None
+    cool_off: dt.timedelta | None = None
+    store_bucket: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str = "policy"
     families: FamilyRule = field(default_factory=FamilyRule)
@@ -83,3 +101,7 @@ class Policy:
     sha256: str = ""
     # the team's infrastructure code (amictl.iac): absolute paths, re-read by apply
     iac: tuple[str, ...] = ()
+    retain: tuple[Retain, ...] = ()
+    # notify.before: a deregister stage is due only once its owner's notice was delivered
+    # (tag amictl:notified) at least this long ago (issue 29)
+    notify_before: dt.timedelta | None = None

@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..model import FamilyRule
 from ..yamlpos import Positions, loads, raise_all, read_text
 from .model import Hold, Keep, Orphaned, Policy, Retire, Rule, Select
+from .retain import parse_retain
 from .schema import FAMILIES, KEEP, OPTIONS, TOP, Key
 
 REGION_RE = re.compile(r"^[a-z*?]{2}[a-z0-9*?-]*$")
@@ -292,6 +293,7 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
             if k not in ("standard", "archive"):
                 r.fail(("options", "prices", k), "expected standard or archive")
     iac = top["iac"] if _ok(top["iac"]) and top["iac"] else ()
+    retain = parse_retain(r, top["retain"] if _ok(top["retain"]) else None, pos.line)
     raise_all(r.errors)
     assert families is not None and _ok(opts)
     return Policy(
@@ -305,6 +307,8 @@ def parse_policy_data(data: Any, pos: Positions, text: str = "") -> Policy:
         path=pos.file,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         iac=iac_paths(iac, pos.file),
+        retain=retain,
+        notify_before=top["notify"]["before"] if _ok(top["notify"]) and top["notify"] else None,
     )
 
 

@@ -178,6 +178,54 @@ ORPHANED = Key(
     ),
 )
 
+RETAIN = Key(
+    "retain[]",
+    "object",
+    "Versions a regulation says to keep, held by AWS itself: their snapshots locked, or the "
+    "image stored to S3 (`amictl retain` makes it so; a selected version is kept until then).",
+    children=(
+        Key("name", "str", "Unique name (appears in reasons and audit findings).", required=True),
+        Key(
+            "select",
+            "object",
+            "All given conditions must hold.",
+            children=(
+                Key("families", "glob-list", "Globs on the family."),
+                Key(
+                    "channels",
+                    "glob-list",
+                    "Every version that was ever in one of these channels (its current value "
+                    "or its history).",
+                ),
+                Key("tags", "str-map", "Every pair must match."),
+                Key("images", "glob-list", "Exact image ids."),
+            ),
+            required=True,
+        ),
+        Key(
+            "lock",
+            "object",
+            "Lock every snapshot of the version (EBS snapshot lock).",
+            children=(
+                Key("mode", "enum", "Lock mode.", "governance", enum=("governance", "compliance")),
+                Key("duration", "duration", "How long each lock holds.", required=True),
+                Key(
+                    "cool_off",
+                    "duration",
+                    "Compliance mode: a cooling-off period (1h-72h) while the lock can still "
+                    "be removed.",
+                ),
+            ),
+        ),
+        Key(
+            "store",
+            "object",
+            "Store the image to S3 (CreateStoreImageTask); `amictl restore` brings it back.",
+            children=(Key("bucket", "str", "The S3 bucket.", required=True),),
+        ),
+    ),
+)
+
 SNAPSHOTS = Key("snapshots", "object", "Snapshots outside any rule.", children=(ORPHANED,))
 
 OPTIONS = Key(
@@ -215,6 +263,20 @@ TOP = Key(
         FAMILIES,
         Key("holds", "object-list", "Holds.", children=(HOLD,)),
         Key("rules", "object-list", "Rules.", children=(RULE,)),
+        Key("retain", "object-list", "Retention AWS enforces.", children=(RETAIN,)),
+        Key(
+            "notify",
+            "object",
+            "Owners told before their images retire (`amictl notify`).",
+            children=(
+                Key(
+                    "before",
+                    "duration",
+                    "A deregister stage is due only once the owner's notice was delivered at "
+                    "least this long ago.",
+                ),
+            ),
+        ),
         SNAPSHOTS,
         OPTIONS,
         Key(

@@ -15,6 +15,7 @@ from ..durations import parse_duration
 from ..errors import InputError
 from ..model import FamilyRule
 from .model import Hold, Keep, Orphaned, Policy, Retire, Rule, Select
+from .retain import retain_from_dict, retain_to_dict
 
 SNAPSHOT_MODES = ("delete", "archive", "keep")
 ORPHAN_ACTIONS = ("delete", "archive", "report")
@@ -92,6 +93,9 @@ def policy_to_dict(p: Policy) -> dict[str, Any]:
         },
         # only when given: plans without IaC keep their earlier shape and checksum
         **({"iac": list(p.iac)} if p.iac else {}),
+        # only when given: plans of policies without retain rules are unchanged
+        **({"retain": retain_to_dict(p.retain)} if p.retain else {}),
+        **({"notify": {"before": _dur(p.notify_before)}} if p.notify_before is not None else {}),
     }
 
 
@@ -262,4 +266,6 @@ def policy_from_dict(d: Any, file: str = "<plan>") -> Policy:
         path=r.str_(d.get("path", "<policy>"), "path"),
         sha256=r.str_(d.get("sha256", ""), "sha256"),
         iac=r.strs(d.get("iac", []), "iac") or (),
+        retain=retain_from_dict(r, d.get("retain")),
+        notify_before=r.dur(r.obj(d.get("notify") or {}, "notify").get("before"), "notify.before"),
     )

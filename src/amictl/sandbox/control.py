@@ -245,6 +245,15 @@ class Sandbox:
         "*"), ``reset``."""
         return dict(_request(self.endpoint, "/_amictl/ssm", "POST", settings))
 
+    def sent(self, account: str) -> dict[str, Any]:
+        """What the account's SNS topics and SES sent: ``{emails: [...], sns: [...]}``."""
+        return dict(_request(self.endpoint, "/_amictl/sent", "POST", {"account": account}))
+
+    def set_retention(self, **settings: Any) -> dict[str, Any]:
+        """Stored-image tasks (``sandbox/patches/retention.py``): ``store_seconds``, how long
+        a CreateStoreImageTask stays InProgress."""
+        return dict(_request(self.endpoint, "/_amictl/retention", "POST", settings))
+
     def set_instance_refresh(self, **outcome: Any) -> dict[str, Any]:
         """Auto Scaling instance refresh outcome (``sandbox/patches/refresh.py``): ``asg``
         (a group name or "*"), ``outcome`` succeed|fail|hang, ``at`` (percent), ``reason``;

@@ -4,7 +4,8 @@ Rules (rest-json ``rbin`` API: CreateRule, GetRule, ListRules, UpdateRule, Delet
 live per (account, region). The EC2 side (``patches.recycle_bin``) moves a deregistered
 image or a deleted snapshot into the bin when a rule for its resource type matches its
 tags, and serves ListImagesInRecycleBin / RestoreImageFromRecycleBin and the snapshot
-equivalents. Rule locks are not emulated (LockState is always ``unlocked``), nor is the
+equivalents. Rule locks (LockRule / UnlockRule, Region-level rules only) keep a rule from
+being modified or deleted until its unlock delay has passed. Not emulated: the
 up-to-30-minute activation of an account's first rule (rules are ``available`` at once).
 
 As on AWS: a tag-level rule keeps a resource that has *at least one* of its tag pairs (a
@@ -20,6 +21,7 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -105,6 +107,51 @@ def _list_rules(rules: dict[str, dict[str, Any]], data: dict[str, Any]) -> dict[
     return page
 
 
+LOCKED = ("locked", "pending_unlock")
+
+
+def _settle(rule: dict[str, Any]) -> None:
+    """A rule whose unlock delay has passed is unlocked (its state is computed when read)."""
+    end = rule.get("LockEndTime")
+    if rule.get("LockState") == "pending_unlock" and end and time.time() >= end:
+        rule["LockState"] = "unlocked"
+        rule.pop("LockEndTime", None)
+
+
+def _lock_rule(
+    rules: dict[str, dict[str, Any]], rid: str, verb: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """LockRule / UnlockRule: Region-level rules only; an unlocked rule stays locked for its
+    unlock delay (7-30 days), ``pending_unlock``, then becomes ``unlocked``."""
+    rule = rules.get(rid)
+    if rule is None:
+        raise RbinError(404, "ResourceNotFoundException", f"rule {rid} not found")
+    _settle(rule)
+    if verb == "lock":
+        if rule.get("ResourceTags"):
+            raise RbinError(
+                400, "ValidationException", "only Region-level retention rules can be locked"
+            )
+        delay = ((data.get("LockConfiguration") or {}).get("UnlockDelay")) or {}
+        value = int(delay.get("UnlockDelayValue") or 0)
+        if not 7 <= value <= 30 or delay.get("UnlockDelayUnit", "DAYS") != "DAYS":
+            raise RbinError(
+                400, "ValidationException", "UnlockDelayValue must be between 7 and 30 DAYS"
+            )
+        rule["LockConfiguration"] = {
+            "UnlockDelay": {"UnlockDelayValue": value, "UnlockDelayUnit": "DAYS"}
+        }
+        rule["LockState"] = "locked"
+        rule.pop("LockEndTime", None)
+        return rule
+    if rule.get("LockState") != "locked":
+        raise RbinError(409, "ConflictException", f"rule {rid} is not locked")
+    days = int(rule["LockConfiguration"]["UnlockDelay"]["UnlockDelayValue"])
+    rule["LockState"] = "pending_unlock"
+    rule["LockEndTime"] = time.time() + days * 86400  # epoch seconds, as rest-json sends them
+    return rule
+
+
 def handle(
     method: str, path: str, body: bytes, account: str, region: str
 ) -> tuple[int, dict[str, Any]]:
@@ -151,14 +198,25 @@ def handle(
             return 201, rule
         if method == "POST" and path == "/list-rules":
             return 200, _list_rules(rules, data)
+        m = re.match(r"^/rules/([^/]+)/(lock|unlock)$", path)
+        if m and method == "PATCH":
+            return 200, _lock_rule(rules, m.group(1), m.group(2), data)
         m = re.match(r"^/rules/([^/]+)$", path)
         if m:
             found = rules.get(m.group(1))
             if found is None:
                 raise RbinError(404, "ResourceNotFoundException", f"rule {m.group(1)} not found")
             rule = found
+            _settle(rule)
             if method == "GET":
                 return 200, rule
+            if method in ("DELETE", "PATCH") and rule.get("LockState") in LOCKED:
+                raise RbinError(
+                    409,
+                    "ConflictException",
+                    f"rule {rule['Identifier']} is {rule['LockState']}: it cannot be modified or "
+                    "deleted until its unlock delay has passed",
+                )
             if method == "DELETE":
                 del rules[m.group(1)]
                 return 204, {}

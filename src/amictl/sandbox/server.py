@@ -191,6 +191,14 @@ class SandboxApp:
             from .patches import ssm as patches_ssm
 
             return 200, patches_ssm.control(data)
+        if path == "/_amictl/sent" and method == "POST":
+            from .patches import messages as patches_messages
+
+            return 200, patches_messages.sent(data)
+        if path == "/_amictl/retention" and method == "POST":
+            from .patches import retention as patches_retention
+
+            return 200, patches_retention.control(data)
         if path == "/_amictl/instance-refresh" and method == "POST":
             from .patches import refresh as patches_refresh
 

@@ -54,6 +54,7 @@ def apply_all() -> list[str]:
         instance_store,
         org,  # the control API's organizations (no @patch)
         refresh,
+        retention,
         sharing,
         spot,
         ssm,

@@ -641,11 +641,13 @@ def deregister_image_as_aws() -> None:
         b.deleted_amis.append(ami_id)
         result: dict[str, Any] = {"Return": True}
         if as_bool(self._get_param("DeleteAssociatedSnapshots", False)):
+            from .retention import is_locked  # registered after this area (see apply_all)
+
             results = []
             for sid in snaps:
                 if sid not in b.snapshots:
                     continue
-                if snapshot_users(b, sid):
+                if snapshot_users(b, sid) or is_locked(sid):
                     results.append({"SnapshotId": sid, "ReturnCode": "error-generic"})
                     continue
                 b.snapshots.pop(sid)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from amictl.state.grants import other_roles, revoke
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -87,32 +89,17 @@ def _seal(bind: sa.Connection) -> None:
         last[r["plan_checksum"]] = h
 
 
-def _others(bind: sa.Connection, table: str) -> list[str]:
-    found = bind.execute(
-        sa.text(
-            "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
-            "WHERE table_name = :t AND table_schema = current_schema() "
-            "AND grantee <> current_user"
-        ),
-        {"t": table},
-    ).scalars()
-    return ['"' + str(role).replace('"', '""') + '"' for role in found]
-
-
 def _revoke(bind: sa.Connection) -> None:
-    for table, what in [
-        *((t, "UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES") for t in APPEND_ONLY),
-        ("alembic_version", "INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES"),
-    ]:
-        for role in ["PUBLIC", *_others(bind, table)]:
-            op.execute(f"REVOKE {what} ON TABLE {table} FROM {role}")
+    for table in APPEND_ONLY:
+        revoke(bind, table, "UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES")
+    revoke(bind, "alembic_version", "INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         for table in APPEND_ONLY:
-            for role in _others(bind, table):
+            for role in other_roles(bind, table):
                 op.execute(f"GRANT UPDATE, DELETE ON TABLE {table} TO {role}")
     op.drop_index("ix_apply_run_ends_run_id", table_name="apply_run_ends")
     op.drop_table("apply_run_ends")

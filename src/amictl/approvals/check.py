@@ -1,0 +1,124 @@
+"""Whether a plan needs approvals, and whether it has them: what ``apply`` checks before
+its first action and ``amictl approvals PLAN`` shows."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SafetyError
+from ..policy.plan_model import Plan
+from ..state.store import Store
+from .config import ApprovalConfig, load_config
+from .records import Approval, approvals_of, may_approve, planner_of
+
+
+def thresholds_crossed(plan: Plan, config: ApprovalConfig) -> list[str]:
+    """Why the plan needs approvals (empty: it does not)."""
+    if not config.enabled:
+        return []
+    dereg = [a for a in plan.actions if a.type == "deregister"]
+    snaps = [a for a in plan.actions if a.type == "delete-snapshot"]
+    gib = sum(a.size_gib for a in snaps)
+    out = []
+    if config.images is not None and len(dereg) > config.images:
+        out.append(f"{len(dereg)} images deregistered (more than {config.images})")
+    if config.snapshots is not None and len(snaps) > config.snapshots:
+        out.append(f"{len(snaps)} snapshots deleted (more than {config.snapshots})")
+    if config.gib is not None and gib > config.gib:
+        out.append(f"{gib} GiB of snapshots deleted (more than {config.gib})")
+    if config.protected_families:
+        hit = sorted(
+            {
+                a.family
+                for a in dereg
+                if a.family
+                and any(fnmatch.fnmatchcase(a.family, g) for g in config.protected_families)
+            }
+        )
+        if hit:
+            out.append(
+                "deregisters in protected famil"
+                + ("ies " if len(hit) > 1 else "y ")
+                + ", ".join(hit)
+            )
+    return out
+
+
+@dataclass
+class ApprovalStatus:
+    checksum: str
+    required: int
+    reasons: list[str]
+    planner: str | None
+    approvals: list[Approval] = field(default_factory=list)
+    counted: list[Approval] = field(default_factory=list)
+    approvers: tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def approved(self) -> bool:
+        return not self.needed or (self.planner is not None and len(self.counted) >= self.required)
+
+    def who_may_approve(self) -> str:
+        who = (
+            "an identity matching " + ", ".join(self.approvers)
+            if self.approvers
+            else "any identity with access to this state store"
+        )
+        return who + (f", except the planner {self.planner}" if self.planner else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checksum": self.checksum,
+            "needed": self.needed,
+            "required": self.required if self.needed else 0,
+            "reasons": self.reasons,
+            "planner": self.planner,
+            "approved": self.approved,
+            "counted": len(self.counted),
+            "approvals": [{**a.to_dict(), "counts": a in self.counted} for a in self.approvals],
+            "who_may_approve": self.who_may_approve(),
+        }
+
+
+def status(store: Store, plan: Plan, config: ApprovalConfig | None = None) -> ApprovalStatus:
+    """The plan's approvals as the team's config counts them: rows for this exact checksum,
+    by identities other than the recorded planner, that the config allows."""
+    config = config if config is not None else load_config(store)
+    planner = planner_of(store, plan.checksum)
+    rows = approvals_of(store, plan.checksum)
+    counted = [a for a in rows if a.arn != planner and may_approve(config, a.arn)]
+    return ApprovalStatus(
+        plan.checksum,
+        config.required,
+        thresholds_crossed(plan, config),
+        planner,
+        rows,
+        counted,
+        config.approvers,
+    )
+
+
+def require(store: Store, plan: Plan) -> ApprovalStatus:
+    """apply's check: refuse (exit 3) a plan over the team's thresholds without enough
+    approvals by identities other than its planner, for this exact checksum."""
+    st = status(store, plan)
+    if st.approved:
+        return st
+    why = "; ".join(st.reasons)
+    if st.planner is None:
+        raise SafetyError(
+            f"plan {plan.checksum[:12]} needs {st.required} approval(s) ({why}) but has no "
+            "recorded planner in this state store: it was edited or made elsewhere",
+            hint="make it with `amictl plan --out` and this --state, then `amictl approve`",
+        )
+    raise SafetyError(
+        f"plan {plan.checksum[:12]} needs {st.required} approval(s) ({why}); it has "
+        f"{len(st.counted)}. Who may approve: {st.who_may_approve()}",
+        hint="`amictl approve PLAN` by another identity; `amictl approvals PLAN` lists them",
+    )
