@@ -154,9 +154,9 @@ def register(cli: click.Group) -> None:
         """
         store = context.store()
         if family == "list" and not channel and resume is None:
-            rows = [rollout.public(s) for s in rollout.rollouts(store)]
-            table = [{**r, "groups": ", ".join(r["groups"])} for r in rows]
-            emit(rows, LIST_COLUMNS, title=f"{len(rows)} rollouts", table_rows=table)
+            found = [rollout.public(s) for s in rollout.rollouts(store)]
+            flat = [{**r, "groups": ", ".join(r["groups"])} for r in found]
+            emit(found, LIST_COLUMNS, title=f"{len(found)} rollouts", table_rows=flat)
             return
         conn = context.connector()
         table = settings().output == "table"

@@ -383,8 +383,7 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
                 for r in page.get("Reservations", []):
                     for i in r.get("Instances", []):
                         images[i["InstanceId"]] = i.get("ImageId", "")
-        resolved = new_image if mode == FOLLOWS_SSM else current
-        cur = image_by_id(conn, t, resolved) if str(resolved or "").startswith("ami-") else None
+        cur = image_by_id(conn, t, current) if current and current.startswith("ami-") else None
         plan.groups.append(
             GroupChange(
                 t.account,
@@ -412,12 +411,12 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
         plan.templates.append(tc)
     for g in groups:  # a group outside the rollout whose $Default/$Latest it would move
         spec = g.get("LaunchTemplate") or {}
-        tc = changes.get(spec.get("LaunchTemplateId") or "")
+        other = changes.get(spec.get("LaunchTemplateId") or "")
         version = str(spec.get("Version") or "$Default")
-        if g["AutoScalingGroupName"] in seen or tc is None or not tc.sources:
+        if g["AutoScalingGroupName"] in seen or other is None or not other.sources:
             continue
-        if version == "$Latest" or (version == "$Default" and tc.makes_default):
+        if version == "$Latest" or (version == "$Default" and other.makes_default):
             plan.bystanders.append(
-                f"{g['AutoScalingGroupName']} (launches {version} of {tc.template_name})"
+                f"{g['AutoScalingGroupName']} (launches {version} of {other.template_name})"
             )
     return seen
