@@ -186,8 +186,9 @@ def check_conflicts(store: Store, plan: RolloutPlan) -> None:
             continue
         raise SafetyError(
             f"rollout {s['rollout_id']} ({s['family']} channel {s['channel']}, {s['status']}) "
-            f"has not ended and changes {', '.join(shared)}: refusing to start another on it",
-            hint=f"carry it on or roll it back first: amictl rollout --resume {s['rollout_id']}",
+            f"has not ended and changes {', '.join(shared)}: refusing to start another on it; "
+            f"carry it on (or roll it back) first: amictl rollout --resume {s['rollout_id']}",
+            hint="amictl rollout list shows every rollout and its status",
         )
     for g in plan.groups:
         if not g.active_refresh:
@@ -197,7 +198,8 @@ def check_conflicts(store: Store, plan: RolloutPlan) -> None:
         who = f"rollout {owner}" if owner else "someone else (not this rollout)"
         raise SafetyError(
             f"{g.asg} has instance refresh {r['id']} {r['status']} (started {r['start']}) "
-            f"by {who}: refusing to take it over",
+            f"by {who}: refusing to take it over"
+            + (f"; carry that rollout on: amictl rollout --resume {owner}" if owner else ""),
             hint=(
                 f"amictl rollout --resume {owner}"
                 if owner
@@ -218,8 +220,9 @@ def refuse_unsafe(plan: RolloutPlan) -> None:
     managed = plan.managed()
     if managed and not plan.force_iac:
         raise SafetyError(
-            "owned by infrastructure as code, which would revert or fight the rollout's new "
-            "version: " + "; ".join(managed),
-            hint="roll it out through the stack (or make its ImageId resolve:ssm: the channel), "
-            "or pass --force-iac",
+            "refusing to roll out what infrastructure as code owns (its next run would revert "
+            "or fight the new version): " + "; ".join(managed) + "; pass --force-iac to do it "
+            "anyway",
+            hint="better: roll it out through the stack, or make its ImageId resolve:ssm: the "
+            "channel's parameter",
         )
