@@ -163,6 +163,7 @@ def test_every_group_ends_on_the_new_image_or_on_what_it_ran(
     [
         ("latest-restored", "$Latest", "fail", False),
         ("source-version", "$Latest", "succeed", False),
+        ("takeover", "1", "sigint", True),
     ],
 )
 def test_twin_the_property_breaks_without_a_guard(
@@ -181,7 +182,13 @@ def test_twin_the_property_breaks_without_a_guard(
 
         orig = run_mod.Runner._version_on
         monkeypatch.setattr(run_mod.Runner, "_version_on", on_default)
-    else:
-        raise AssertionError(guard)
+    else:  # no conflict check, and any active refresh taken over, as before issue 27
+
+        def any_active(self: Any, g: Any, _version: Any, _aid: str) -> str | None:
+            active = [r for r in self._refreshes(g) if r.get("Status") in run_mod.ACTIVE]
+            return str(active[0]["InstanceRefreshId"]) if active else None
+
+        monkeypatch.setattr(run_mod, "check_conflicts", lambda _store, _plan: None)
+        monkeypatch.setattr(run_mod.Runner, "_mine", any_active)
     with pytest.raises(AssertionError):
         check_rollout(sandbox, kind, outcome, second)
