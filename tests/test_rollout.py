@@ -177,7 +177,7 @@ def test_interrupted_rollout_resumes_without_repeating_a_step(fleet: CliFleet) -
     assert len(refreshes) == 1
     assert rollout.resumable(store) is None
     code, _, err = fleet("rollout", "--resume")
-    assert code == 1 and "no interrupted rollout" in err
+    assert code == 1 and "no unfinished rollout" in err
 
 
 def test_rollout_refuses_bad_input_and_asks_without_yes(fleet: CliFleet) -> None:
@@ -221,7 +221,8 @@ def test_a_rollout_killed_between_a_call_and_its_journal_row_resumes_exactly(
     before their `done` rows: the resume finds the version and the refresh again instead
     of making second ones."""
     from amictl import rollout
-    from amictl.rollout.run import Journal, Runner
+    from amictl.rollout.journal import Journal
+    from amictl.rollout.run import Runner
     from amictl.state.store import Store
 
     store = Store(fleet.vars["AMICTL_STATE"])
@@ -233,7 +234,7 @@ def test_a_rollout_killed_between_a_call_and_its_journal_row_resumes_exactly(
     (tc,) = plan.templates
     (g,) = plan.groups
     journal.write("lt0", "lt-version", tc, "intended", old_default=tc.old_default)
-    tc.new_version = runner._template_version(tc)  # the call went through; then the kill
+    runner._template_versions(tc)  # the call went through; then the kill
     journal.write("rf0", "refresh", g, "intended", version=str(tc.new_version))
     runner._start(g, str(tc.new_version), canary=True)  # idem
     assert rollout.resumable(store) is not None

@@ -25,6 +25,17 @@ PLAN_COLUMNS = [
     "new_version",
     "current_image",
     "new_image",
+    "managed_by",
+]
+LIST_COLUMNS = [
+    "rollout_id",
+    "family",
+    "channel",
+    "version",
+    "status",
+    "started",
+    "ended",
+    "groups",
 ]
 OUTCOME_COLUMNS = ["asg", "status", "refresh", "detail", "reason"]
 
@@ -101,7 +112,20 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--poll", type=click.FloatRange(0), default=15, show_default=True, hidden=True)
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--resume", is_flag=True, help="Carry on the last interrupted rollout.")
+    @click.option(
+        "--resume",
+        "resume",
+        is_flag=False,
+        flag_value="-",
+        default=None,
+        metavar="[ID]",
+        help="Carry on (or roll back) an unfinished rollout: ID, or the only unfinished one.",
+    )
+    @click.option(
+        "--force-iac",
+        is_flag=True,
+        help="Roll out templates and groups CloudFormation owns (it will revert them).",
+    )
     @global_options
     def rollout_cmd(
         family: str | None,
@@ -114,37 +138,52 @@ def register(cli: click.Group) -> None:
         timeout: float,
         poll: float,
         yes: bool,
-        resume: bool,
+        resume: str | None,
+        force_iac: bool,
     ) -> None:
-        """Roll channel C of FAMILY out to the Auto Scaling groups that follow FAMILY.
+        """Roll channel C of FAMILY out to the Auto Scaling groups that follow it.
 
-        Finds the launch templates tagged amictl:family=FAMILY (or resolving the channel's
-        SSM parameter) and the groups using them, shows the plan and asks. Then makes a
-        template version with the channel's image the default (the old default recorded)
-        and starts an instance refresh per group with a checkpoint at --canary. With
-        --wait it follows them; if one fails, is cancelled or times out, every group is
-        rolled back (RollbackInstanceRefresh, or the previous default and a refresh) and
-        the command exits 1. The channel is never changed. Journaled: --resume carries
-        on after Ctrl-C (exit 130) or a kill. A lock per account/region.
+        The groups are those whose launch template version resolves the channel's SSM
+        parameter, or whose template is tagged amictl:family=FAMILY. Shows the plan and asks.
+        Then, per version a group launches, makes a template version with only the image
+        changed (the one on the default made default) and starts an instance refresh per
+        group with a checkpoint at --canary. With --wait it follows them; if one fails, is
+        cancelled or times out, every group goes back to what it ran and the command
+        exits 1. The channel is never changed. Journaled: `rollout --resume [ID]` carries
+        on after Ctrl-C (exit 130) or a kill; `rollout list` lists rollouts.
         """
         store = context.store()
+        if family == "list" and not channel and resume is None:
+            found = [rollout.public(s) for s in rollout.rollouts(store)]
+            flat = [{**r, "groups": ", ".join(r["groups"])} for r in found]
+            emit(found, LIST_COLUMNS, title=f"{len(found)} rollouts", table_rows=flat)
+            return
         conn = context.connector()
         table = settings().output == "table"
-        if resume:
-            plan = rollout.resumable(store)
+        if resume is not None:
+            plan = rollout.resumable(store, None if resume == "-" else resume)
             if plan is None:
-                raise AmictlError("no interrupted rollout to resume")
+                raise AmictlError("no unfinished rollout to resume")
             info(f"resuming rollout {plan.rollout_id}: {plan.family} -> channel {plan.channel}")
         else:
             if not family or not channel:
                 raise InputError("give FAMILY and --channel (or --resume)", key="FAMILY")
             pct = rollout.parse_percent(canary, "--canary")
             plan = rollout.make_plan(
-                conn, conn.targets(), family, channel, list(asgs), pct, min_healthy, canary_wait
+                conn,
+                conn.targets(),
+                family,
+                channel,
+                list(asgs),
+                pct,
+                min_healthy,
+                canary_wait,
+                force_iac=force_iac,
             )
             if not plan.groups:
                 raise AmictlError(
-                    f"no Auto Scaling group uses a launch template that follows {family}",
+                    f"no Auto Scaling group launches a template version that follows channel "
+                    f"{channel} of {family}",
                     hint=f"tag the template amictl:family={family}",
                 )
             if table:
@@ -154,6 +193,10 @@ def register(cli: click.Group) -> None:
                     title=f"rollout {family} channel {channel} -> {plan.new_version}"
                     f" (canary {pct}%, min healthy {min_healthy}%)",
                 )
+            for what in plan.managed():
+                info(f"note: {escape(what)} is owned by infrastructure as code")
+            rollout.refuse_unsafe(plan)
+            rollout.check_conflicts(store, plan)
             if not yes:
                 if not sys.stdin.isatty():
                     raise AmictlError(
@@ -171,7 +214,7 @@ def register(cli: click.Group) -> None:
                 conn,
                 store,
                 plan,
-                rollout.Options(wait=wait or resume, poll=poll, timeout=timeout),
+                rollout.Options(wait=wait or resume is not None, poll=poll, timeout=timeout),
                 show,
             )
         finally:

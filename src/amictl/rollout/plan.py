@@ -1,15 +1,20 @@
 """What a rollout of a family's channel would change: launch templates that follow the
 family, the Auto Scaling groups using them, the instances each refresh would replace.
 
-A launch template follows FAMILY when it is tagged ``amictl:family=FAMILY`` or its default
-version's ImageId is ``resolve:ssm:/amictl/channels/FAMILY/<channel>``. The plan is read
-live, changes nothing, and is data (``to_dict``) so that a journaled rollout can resume.
+A group follows channel C of FAMILY when the launch template version it launches (the
+number it names, or the template's default or latest) has the ImageId
+``resolve:ssm:/amictl/channels/FAMILY/C`` (mode ``ssm``: only a rollout of C matches it), or
+when its template is tagged ``amictl:family=FAMILY`` and that version names an image
+(modes ``pinned``, ``default``, ``latest``). The channel's image must be one ``launch`` would
+launch (``launch.check_launchable``: not a failed bake, not disabled nor deprecated), of this
+account and of the family. The plan is read live, changes nothing, and is data
+(``to_dict``) so that a journaled rollout can resume.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,15 +22,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..channels.names import parameter_name
 from ..channels.ops import image_by_id
-from ..errors import AmictlError, InputError
+from ..distribute.common import Found, describe_image
+from ..errors import AmictlError, InputError, SafetyError
+from ..launch.resolve import check_launchable
 
 FAMILY_TAG = "amictl:family"
-PINNED, DEFAULT, FOLLOWS_SSM = "pinned", "default", "ssm"
+CFN_TAG_PREFIX = "aws:cloudformation:"
+PINNED, DEFAULT, LATEST, FOLLOWS_SSM = "pinned", "default", "latest", "ssm"
+ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"}
+
+
+def _known(cls: Any, d: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a journaled dict this version of the dataclass knows."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 @dataclass
 class TemplateChange:
-    """One launch template: the version made with the channel's image, made default."""
+    """One launch template: a version with the channel's image built on each version a
+    group of the rollout launches (``SourceVersion``, only the image changed)."""
 
     account: str
     region: str
@@ -33,9 +49,18 @@ class TemplateChange:
     template_id: str
     template_name: str
     old_default: int
-    old_image: str | None
-    follows_ssm: bool = False  # resolve:ssm: of the channel: no new version needed
-    new_version: int | None = None  # set when made
+    old_image: str | None  # the default version's ImageId
+    follows_ssm: bool = False  # every group of it resolves the channel: no new version
+    new_version: int | None = None  # the new default, when the old default was a source
+    old_latest: int = 0
+    sources: list[int] = field(default_factory=list)  # versions built on, the latest last
+    new_versions: dict[str, int] = field(default_factory=dict)  # str(source) -> new version
+    managed_by: str | None = None  # "CloudFormation stack NAME"
+    latest_followed: bool = False  # a group of the rollout launches $Latest
+
+    @property
+    def makes_default(self) -> bool:
+        return self.old_default in self.sources
 
 
 @dataclass
@@ -48,11 +73,14 @@ class GroupChange:
     asg: str
     template_id: str
     spec_version: str  # the version the group names: "3", "$Default", "$Latest"
-    mode: str  # pinned | default | ssm
+    mode: str  # pinned | default | latest | ssm
     current_image: str | None
     current_version: str | None
     instances: int
     to_replace: int
+    source_version: int = 0  # the template version the group launches now
+    managed_by: str | None = None
+    active_refresh: dict[str, Any] | None = None  # a refresh running when planned
 
 
 @dataclass
@@ -67,6 +95,8 @@ class RolloutPlan:
     canary_wait: int
     templates: list[TemplateChange] = field(default_factory=list)
     groups: list[GroupChange] = field(default_factory=list)
+    force_iac: bool = False
+    bystanders: list[str] = field(default_factory=list)  # groups it would move unasked
 
     @property
     def journal_key(self) -> str:
@@ -77,16 +107,30 @@ class RolloutPlan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RolloutPlan:
-        d = dict(d)
-        d["templates"] = [TemplateChange(**t) for t in d.get("templates", [])]
-        d["groups"] = [GroupChange(**g) for g in d.get("groups", [])]
+        d = _known(cls, dict(d))
+        d["templates"] = [
+            TemplateChange(**_known(TemplateChange, t)) for t in d.get("templates", [])
+        ]
+        d["groups"] = [GroupChange(**_known(GroupChange, g)) for g in d.get("groups", [])]
         return cls(**d)
+
+    def managed(self) -> list[str]:
+        """Templates and groups an infrastructure-as-code tool owns (CloudFormation tags)."""
+        out = [
+            f"launch template {t.template_name} ({t.managed_by})"
+            for t in self.templates
+            if t.managed_by
+        ]
+        out += [f"Auto Scaling group {g.asg} ({g.managed_by})" for g in self.groups if g.managed_by]
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per group for the confirmation table and -o json."""
+        by_tid = {(t.account, t.region, t.template_id): t for t in self.templates}
         out = []
         for g in self.groups:
             new = self.new_images.get(f"{g.account}/{g.region}")
+            tc = by_tid.get((g.account, g.region, g.template_id))
             out.append(
                 {
                     "account": g.account,
@@ -94,6 +138,7 @@ class RolloutPlan:
                     "asg": g.asg,
                     "template": g.template_id,
                     "version_spec": g.spec_version,
+                    "source_version": g.source_version,
                     "mode": g.mode,
                     "instances": g.instances,
                     "to_replace": g.to_replace,
@@ -101,6 +146,7 @@ class RolloutPlan:
                     "current_version": g.current_version,
                     "new_image": new,
                     "new_version": self.new_version,
+                    "managed_by": g.managed_by or (tc.managed_by if tc else None),
                 }
             )
         return out
@@ -137,46 +183,129 @@ def _channel_image(conn: Connector, t: Target, family: str, channel: str) -> str
         raise aws_error(exc, "GetParameter", t.region) from None
 
 
-def _templates(conn: Connector, t: Target, family: str) -> list[TemplateChange]:
+def check_channel_image(
+    conn: Connector, t: Target, family: str, channel: str, image_id: str
+) -> str | None:
+    """Refuse (exit 3) what ``launch`` refuses, with its reasons, and an image that is not
+    this account's image of the family (what ``promote`` puts in a channel); its version."""
+    where = f"channel {channel} of {family} in {t.account}/{t.region} names {image_id}"
     ec2 = conn.client("ec2", t.region, t.role_arn)
-    found: list[TemplateChange] = []
+    data = None if not image_id.startswith("ami-") else describe_image(ec2, image_id, t.region)
+    if data is None:
+        raise AmictlError(f"{where}, which is gone", hint="promote an available version first")
+    found = Found(t, data)
     try:
-        for page in ec2.get_paginator("describe_launch_templates").paginate():
-            for lt in page.get("LaunchTemplates", []):
-                tags = {x["Key"]: x["Value"] for x in lt.get("Tags") or []}
-                default = int(lt.get("DefaultVersionNumber") or 1)
-                vers = ec2.describe_launch_template_versions(
-                    LaunchTemplateId=lt["LaunchTemplateId"], Versions=[str(default)]
-                ).get("LaunchTemplateVersions", [])
-                image = ((vers[0].get("LaunchTemplateData") or {}) if vers else {}).get("ImageId")
-                ssm = str(image or "").startswith(f"resolve:ssm:/amictl/channels/{family}/")
-                if tags.get(FAMILY_TAG) == family or ssm:
-                    found.append(
-                        TemplateChange(
-                            t.account,
-                            t.region,
-                            t.role_arn,
-                            lt["LaunchTemplateId"],
-                            lt.get("LaunchTemplateName", ""),
-                            default,
-                            image,
-                            follows_ssm=ssm,
-                        )
-                    )
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, "DescribeLaunchTemplates", t.region) from None
-    return found
+        check_launchable(found, allow_deprecated=False)
+    except AmictlError as exc:
+        why = exc.message.replace("refusing to launch it", "refusing to roll it out")
+        raise type(exc)(
+            f"{where}: {why}", hint=f"promote a tested, available version to {channel} first"
+        ) from None
+    owner = data.get("OwnerId")
+    if owner != t.account:
+        raise SafetyError(
+            f"{where}, an image of account {owner or 'unknown'}, not of {t.account}: "
+            "refusing to roll it out",
+            hint=f"promote one of this account's images of {family} to {channel}",
+        )
+    img_family, version = found.family_version
+    if img_family != family:
+        raise SafetyError(
+            f"{where}, which is not an image of family {family} ({img_family or 'no family'}): "
+            "refusing to roll it out",
+            hint=f"promote a version of {family} to {channel}",
+        )
+    return version
 
 
-def _version_image(ec2: Any, region: str, template_id: str, version: str) -> str | None:
-    vers = _call(
-        ec2.describe_launch_template_versions,
-        "DescribeLaunchTemplateVersions",
-        region,
-        LaunchTemplateId=template_id,
-        Versions=[version],
-    ).get("LaunchTemplateVersions", [])
-    return ((vers[0].get("LaunchTemplateData") or {}) if vers else {}).get("ImageId")
+def _cfn(tags: list[dict[str, Any]] | None) -> str | None:
+    t = {x["Key"]: x.get("Value", "") for x in tags or []}
+    if not any(k.startswith(CFN_TAG_PREFIX) for k in t):
+        return None
+    return f"CloudFormation stack {t.get('aws:cloudformation:stack-name', '?')}"
+
+
+class _Templates:
+    """The account/region's launch templates and the versions read so far."""
+
+    def __init__(self, conn: Connector, t: Target) -> None:
+        self.t = t
+        self.ec2 = conn.client("ec2", t.region, t.role_arn)
+        self.data: dict[tuple[str, int], dict[str, Any]] = {}
+        self.by_id: dict[str, dict[str, Any]] = {}
+        try:
+            for page in self.ec2.get_paginator("describe_launch_templates").paginate():
+                for lt in page.get("LaunchTemplates", []):
+                    self.by_id[lt["LaunchTemplateId"]] = lt
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(exc, "DescribeLaunchTemplates", t.region) from None
+
+    def number(self, tid: str, spec: str) -> int:
+        lt = self.by_id[tid]
+        if spec == "$Latest":
+            return int(lt.get("LatestVersionNumber") or 1)
+        if spec.isdigit():
+            return int(spec)
+        return int(lt.get("DefaultVersionNumber") or 1)
+
+    def version(self, tid: str, number: int) -> dict[str, Any]:
+        if (tid, number) not in self.data:
+            vers = _call(
+                self.ec2.describe_launch_template_versions,
+                "DescribeLaunchTemplateVersions",
+                self.t.region,
+                LaunchTemplateId=tid,
+                Versions=[str(number)],
+            ).get("LaunchTemplateVersions", [])
+            self.data[(tid, number)] = (vers[0].get("LaunchTemplateData") or {}) if vers else {}
+        return self.data[(tid, number)]
+
+    def change(self, tid: str) -> TemplateChange:
+        lt = self.by_id[tid]
+        default = int(lt.get("DefaultVersionNumber") or 1)
+        return TemplateChange(
+            self.t.account,
+            self.t.region,
+            self.t.role_arn,
+            tid,
+            lt.get("LaunchTemplateName", ""),
+            default,
+            self.version(tid, default).get("ImageId"),
+            old_latest=int(lt.get("LatestVersionNumber") or default),
+            managed_by=_cfn(lt.get("Tags")),
+        )
+
+
+def _mode(
+    tmpl: dict[str, Any], image: str | None, spec: str, family: str, channel: str
+) -> str | None:
+    """How a group launching ``image`` follows channel C of the family, or None (it does not)."""
+    if str(image or "").startswith("resolve:ssm:"):
+        followed = str(image)[len("resolve:ssm:") :]
+        return FOLLOWS_SSM if followed == parameter_name(family, channel) else None
+    tags = {x["Key"]: x.get("Value", "") for x in tmpl.get("Tags") or []}
+    if tags.get(FAMILY_TAG) != family or not image:
+        return None
+    return PINNED if spec.isdigit() else LATEST if spec == "$Latest" else DEFAULT
+
+
+def _active_refresh(conn: Connector, t: Target, name: str) -> dict[str, Any] | None:
+    asg = conn.client("autoscaling", t.region, t.role_arn)
+    resp = _call(
+        asg.describe_instance_refreshes,
+        "DescribeInstanceRefreshes",
+        t.region,
+        AutoScalingGroupName=name,
+        MaxRecords=5,
+    )
+    for r in resp.get("InstanceRefreshes", []):
+        if r.get("Status") in ACTIVE:
+            return {
+                "id": r.get("InstanceRefreshId"),
+                "status": r.get("Status"),
+                "start": str(r.get("StartTime") or ""),
+            }
+    return None
 
 
 def make_plan(
@@ -188,75 +317,106 @@ def make_plan(
     canary: int = 10,
     min_healthy: int = 90,
     canary_wait: int = 600,
+    force_iac: bool = False,
 ) -> RolloutPlan:
     """Read the account(s) and say what the rollout would do; changes nothing."""
     parameter_name(family, channel)  # bad names: exit 2
     plan = RolloutPlan(
         uuid.uuid4().hex[:16], family, channel, {}, None, canary, min_healthy, canary_wait
     )
+    plan.force_iac = force_iac
     wanted = set(asgs or [])
     seen: set[str] = set()
     for t in targets:
         new_image = _channel_image(conn, t, family, channel)
-        img = image_by_id(conn, t, new_image)
-        if img is None:
-            raise AmictlError(
-                f"channel {channel} of {family} names {new_image}, which is gone in {t.region}",
-                hint="promote an available version first",
-            )
+        version = check_channel_image(conn, t, family, channel, new_image)
         plan.new_images[f"{t.account}/{t.region}"] = new_image
-        plan.new_version = plan.new_version or img.version
-        templates = {x.template_id: x for x in _templates(conn, t, family)}
-        ec2 = conn.client("ec2", t.region, t.role_arn)
-        asg = conn.client("autoscaling", t.region, t.role_arn)
-        used: set[str] = set()
-        try:
-            pages = asg.get_paginator("describe_auto_scaling_groups").paginate()
-            groups = [g for p in pages for g in p.get("AutoScalingGroups", [])]
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_error(exc, "DescribeAutoScalingGroups", t.region) from None
-        for g in groups:
-            name = g["AutoScalingGroupName"]
-            spec = g.get("LaunchTemplate") or {}
-            tid = spec.get("LaunchTemplateId")
-            if tid not in templates or (wanted and name not in wanted):
-                continue
-            seen.add(name)
-            used.add(tid)
-            tc = templates[tid]
-            version = str(spec.get("Version") or "$Default")
-            current = _version_image(ec2, t.region, tid, version)
-            ids = [i["InstanceId"] for i in g.get("Instances", [])]
-            images: dict[str, str] = {}
-            if ids:
-                for page in ec2.get_paginator("describe_instances").paginate(InstanceIds=ids):
-                    for r in page.get("Reservations", []):
-                        for i in r.get("Instances", []):
-                            images[i["InstanceId"]] = i.get("ImageId", "")
-            cur = image_by_id(conn, t, current) if current and current.startswith("ami-") else None
-            mode = FOLLOWS_SSM if tc.follows_ssm else PINNED if version.isdigit() else DEFAULT
-            plan.groups.append(
-                GroupChange(
-                    t.account,
-                    t.region,
-                    t.role_arn,
-                    name,
-                    tid,
-                    version,
-                    mode,
-                    current,
-                    cur.version if cur else None,
-                    len(ids),
-                    sum(1 for i in ids if images.get(i) != new_image),
-                )
-            )
-        plan.templates.extend(tc for tid, tc in templates.items() if tid in used)
+        plan.new_version = plan.new_version or version
+        seen |= _plan_target(conn, t, plan, wanted)
     missing = sorted(wanted - seen)
     if missing:
         raise InputError(
-            f"no Auto Scaling group {', '.join(missing)} uses a launch template that follows "
-            f"family {family}",
+            f"no Auto Scaling group {', '.join(missing)} launches a template version that "
+            f"follows channel {channel} of family {family}",
             key="--asg",
-            hint=f"tag its launch template {FAMILY_TAG}={family}",
+            hint=f"tag its launch template {FAMILY_TAG}={family}, or make its ImageId "
+            f"resolve:ssm:{parameter_name(family, channel)}",
         )
     return plan
+
+
+def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]) -> set[str]:
+    """Add the target's groups and templates to the plan; the names of the groups added."""
+    family, channel = plan.family, plan.channel
+    new_image = plan.new_images[f"{t.account}/{t.region}"]
+    lts = _Templates(conn, t)
+    ec2 = lts.ec2
+    asg = conn.client("autoscaling", t.region, t.role_arn)
+    try:
+        pages = asg.get_paginator("describe_auto_scaling_groups").paginate()
+        groups = [g for p in pages for g in p.get("AutoScalingGroups", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_error(exc, "DescribeAutoScalingGroups", t.region) from None
+    changes: dict[str, TemplateChange] = {}
+    seen: set[str] = set()
+    for g in groups:
+        name = g["AutoScalingGroupName"]
+        spec = g.get("LaunchTemplate") or {}
+        tid = spec.get("LaunchTemplateId")
+        if tid not in lts.by_id or (wanted and name not in wanted):
+            continue
+        version = str(spec.get("Version") or "$Default")
+        number = lts.number(tid, version)
+        current = lts.version(tid, number).get("ImageId")
+        mode = _mode(lts.by_id[tid], current, version, family, channel)
+        if mode is None:
+            continue
+        seen.add(name)
+        tc = changes.get(tid) or changes.setdefault(tid, lts.change(tid))
+        if mode != FOLLOWS_SSM and number not in tc.sources:
+            tc.sources.append(number)
+        tc.latest_followed = tc.latest_followed or mode == LATEST
+        ids = [i["InstanceId"] for i in g.get("Instances", [])]
+        images: dict[str, str] = {}
+        if ids:
+            for page in ec2.get_paginator("describe_instances").paginate(InstanceIds=ids):
+                for r in page.get("Reservations", []):
+                    for i in r.get("Instances", []):
+                        images[i["InstanceId"]] = i.get("ImageId", "")
+        cur = image_by_id(conn, t, current) if current and current.startswith("ami-") else None
+        plan.groups.append(
+            GroupChange(
+                t.account,
+                t.region,
+                t.role_arn,
+                name,
+                tid,
+                version,
+                mode,
+                current,
+                cur.version if cur else None,
+                len(ids),
+                sum(1 for i in ids if images.get(i) != new_image),
+                source_version=number,
+                managed_by=_cfn(g.get("Tags")),
+                active_refresh=_active_refresh(conn, t, name),
+            )
+        )
+    for tc in changes.values():
+        # the version built on the latest is made last, so that $Latest is it
+        if tc.latest_followed and tc.old_latest in tc.sources:
+            tc.sources.remove(tc.old_latest)
+            tc.sources.append(tc.old_latest)
+        tc.follows_ssm = not tc.sources
+        plan.templates.append(tc)
+    for g in groups:  # a group outside the rollout whose $Default/$Latest it would move
+        spec = g.get("LaunchTemplate") or {}
+        other = changes.get(spec.get("LaunchTemplateId") or "")
+        version = str(spec.get("Version") or "$Default")
+        if g["AutoScalingGroupName"] in seen or other is None or not other.sources:
+            continue
+        if version == "$Latest" or (version == "$Default" and other.makes_default):
+            plan.bystanders.append(
+                f"{g['AutoScalingGroupName']} (launches {version} of {other.template_name})"
+            )
+    return seen

@@ -7,17 +7,24 @@ AWS call that changes something, under the apply lock of each account/region, so
 without repeating a step: a launch-template version is found again by its description
 (which names the rollout), a refresh by DescribeInstanceRefreshes.
 
+Each new template version is built on the version the group launches (``SourceVersion``)
+with only the ImageId changed. A refresh is taken over only when this rollout started it
+(its journal row was written before, its desired configuration is this rollout's, it
+started after that row); someone else's is refused.
+
 A failure is all or nothing: when any group's refresh fails, is cancelled or does not end
 within the timeout, every group of the rollout goes back to what it ran before. For a
 group on a numbered template version, ``AutoRollback`` (and ``RollbackInstanceRefresh``
 while a refresh is active) does it; otherwise (``$Default`` / ``$Latest``, which AWS
-cannot roll back) the previous default version is restored and a refresh to it started.
-The family's channel is never changed.
+cannot roll back) the previous default version is restored, for ``$Latest`` a copy of the
+previous latest version made the latest again, and a refresh to it started. A group whose
+template resolves the channel's parameter cannot go back without changing the channel:
+it is reported ``not rolled back``. The family's channel is never changed.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -28,11 +35,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import interrupts
 from ..aws.session import Connector, aws_error, error_code
-from ..errors import AmictlError, Interrupted, SafetyError, StateError
+from ..errors import AmictlError, Interrupted, SafetyError
+from ..model import parse_time
 from ..state.store import Store
-from .plan import DEFAULT, FOLLOWS_SSM, PINNED, GroupChange, RolloutPlan, TemplateChange
+from .journal import Journal, check_conflicts, refuse_unsafe
+from .plan import (
+    ACTIVE,
+    DEFAULT,
+    FOLLOWS_SSM,
+    LATEST,
+    PINNED,
+    GroupChange,
+    RolloutPlan,
+    TemplateChange,
+)
 
-ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"}
+SKEW = dt.timedelta(seconds=5)  # clock difference tolerated between the journal and AWS
 Progress = Callable[[dict[str, Any]], None]
 
 PERMISSIONS = {
@@ -78,67 +96,6 @@ class Outcome:
         return out
 
 
-class Journal:
-    """The rollout's rows in the state store's journal."""
-
-    def __init__(self, store: Store, plan: RolloutPlan) -> None:
-        self.store, self.plan = store, plan
-
-    def write(
-        self,
-        action: str,
-        kind: str,
-        g: GroupChange | TemplateChange | None,
-        status: str,
-        **msg: Any,
-    ) -> None:
-        account = g.account if g else ""
-        region = g.region if g else ""
-        resource = (g.asg if isinstance(g, GroupChange) else g.template_id) if g else ""
-        try:
-            self.store.journal_write(
-                plan_checksum=self.plan.journal_key,
-                action_id=action[:32],
-                type=f"rollout-{kind}"[:32],
-                account=account,
-                region=region,
-                resource=resource[:64],
-                status=status,
-                message=json.dumps(msg, default=str) if msg else None,
-            )
-        except Exception as exc:  # noqa: BLE001 - the store failing mid-rollout
-            raise StateError(f"cannot write the rollout journal: {exc}") from None
-
-    def states(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        rows = self.store.journal_rows(plan_checksum=self.plan.journal_key, limit=100000)
-        out: dict[str, tuple[str, dict[str, Any]]] = {}
-        for r in rows:
-            out[r["action_id"]] = (r["status"], json.loads(r["message"] or "{}"))
-        return out
-
-
-def save_plan(store: Store, plan: RolloutPlan) -> None:
-    Journal(store, plan).write("plan", "plan", None, "planned", plan=plan.to_dict())
-
-
-def resumable(store: Store) -> RolloutPlan | None:
-    """The newest rollout, when it did not end (interrupted or killed)."""
-    rows = store.journal_rows(plan_prefix="rollout-", limit=2000)
-    if not rows:
-        return None
-    key = rows[-1]["plan_checksum"]
-    mine = [r for r in rows if r["plan_checksum"] == key]
-    if any(r["action_id"] == "end" for r in mine):
-        return None
-    head = next((r for r in mine if r["action_id"] == "plan"), None)
-    if head is None:
-        full = store.journal_rows(plan_checksum=key, limit=100000)
-        head = next((r for r in full if r["action_id"] == "plan"), None)
-    if head is None:
-        return None
-    return RolloutPlan.from_dict(json.loads(head["message"])["plan"])
-
-
 def _aws(fn: Any, op: str, region: str, **kw: Any) -> Any:
     try:
         return fn(**kw)
@@ -159,7 +116,7 @@ class Runner:
         self.journal = Journal(store, plan)
         self.progress = progress or (lambda _e: None)
         self.out = Outcome(plan.rollout_id)
-        self.refresh_ids: dict[str, str] = {}
+        self.before: dict[str, tuple[str, dict[str, Any], str]] = {}
 
     # ---------------------------------------------------------------- AWS helpers
     def _ec2(self, x: GroupChange | TemplateChange) -> Any:
@@ -174,19 +131,19 @@ class Runner:
     def _new_image(self, x: GroupChange | TemplateChange) -> str:
         return self.plan.new_images[f"{x.account}/{x.region}"]
 
-    def _description(self) -> str:
+    def _description(self, source: int | None = None) -> str:
         p = self.plan
-        return (
+        text = (
             f"amictl rollout {p.rollout_id}: {p.family} {p.new_version or ''} (channel {p.channel})"
         )
+        return (text + (f" on version {source}" if source is not None else ""))[:255]
 
-    def _template_version(self, tc: TemplateChange) -> int:
-        """Make (or find again, on resume) the version with the channel's image; make it default."""
-        ec2 = self._ec2(tc)
-        desc = self._description()
+    def _find_version(self, tc: TemplateChange, desc: str) -> int | None:
         found = None
-        pages = ec2.get_paginator("describe_launch_template_versions").paginate(
-            LaunchTemplateId=tc.template_id
+        pages = (
+            self._ec2(tc)
+            .get_paginator("describe_launch_template_versions")
+            .paginate(LaunchTemplateId=tc.template_id)
         )
         try:
             for page in pages:
@@ -195,33 +152,44 @@ class Runner:
                         found = int(v["VersionNumber"])
         except (ClientError, BotoCoreError) as exc:
             raise aws_error(exc, "DescribeLaunchTemplateVersions", tc.region) from None
-        if found is None:
-            resp = _aws(
-                ec2.create_launch_template_version,
-                "CreateLaunchTemplateVersion",
-                tc.region,
-                LaunchTemplateId=tc.template_id,
-                SourceVersion=str(tc.old_default),
-                VersionDescription=desc,
-                LaunchTemplateData={"ImageId": self._new_image(tc)},
-            )
-            found = int(resp["LaunchTemplateVersion"]["VersionNumber"])
-        _aws(
-            ec2.modify_launch_template,
-            "ModifyLaunchTemplate",
-            tc.region,
-            LaunchTemplateId=tc.template_id,
-            DefaultVersion=str(found),
-        )
         return found
 
-    def _restore_default(self, tc: TemplateChange) -> None:
+    def _version_on(self, tc: TemplateChange, source: int, desc: str, data: dict[str, Any]) -> int:
+        """The version ``desc`` names (made by an interrupted run), else a new one built on
+        ``source`` with ``data`` overlaid."""
+        found = self._find_version(tc, desc)
+        if found is not None:
+            return found
+        resp = _aws(
+            self._ec2(tc).create_launch_template_version,
+            "CreateLaunchTemplateVersion",
+            tc.region,
+            LaunchTemplateId=tc.template_id,
+            SourceVersion=str(source),
+            VersionDescription=desc,
+            LaunchTemplateData=data,
+        )
+        return int(resp["LaunchTemplateVersion"]["VersionNumber"])
+
+    def _template_versions(self, tc: TemplateChange) -> None:
+        """Per version a group launches, one with the channel's image built on it (the one
+        on the latest last); the one on the default made default."""
+        for src in tc.sources:
+            if str(src) not in tc.new_versions:
+                tc.new_versions[str(src)] = self._version_on(
+                    tc, src, self._description(src), {"ImageId": self._new_image(tc)}
+                )
+        if tc.makes_default:
+            tc.new_version = tc.new_versions[str(tc.old_default)]
+            self._set_default(tc, tc.new_version)
+
+    def _set_default(self, tc: TemplateChange, version: int) -> None:
         _aws(
             self._ec2(tc).modify_launch_template,
             "ModifyLaunchTemplate",
             tc.region,
             LaunchTemplateId=tc.template_id,
-            DefaultVersion=str(tc.old_default),
+            DefaultVersion=str(version),
         )
 
     def _refreshes(self, g: GroupChange) -> list[dict[str, Any]]:
@@ -239,8 +207,33 @@ class Runner:
                 return r
         raise AmictlError(f"instance refresh {refresh_id} of {g.asg} is gone")
 
-    def _start(self, g: GroupChange, version: str | None, canary: bool) -> str:
-        """StartInstanceRefresh; an active one (a resumed run's) is taken over."""
+    def _desired(self, g: GroupChange, version: str | None) -> dict[str, Any] | None:
+        if version is None:
+            return None
+        return {"LaunchTemplate": {"LaunchTemplateId": g.template_id, "Version": version}}
+
+    def _mine(self, g: GroupChange, version: str | None, aid: str) -> str | None:
+        """The refresh an interrupted run of this rollout started for ``aid``, if any: its
+        journal row says it was about to, and the refresh has this rollout's desired
+        configuration and started after that row."""
+        st, _msg, at = self.before.get(aid, ("", {}, ""))
+        since = parse_time(at) if st == "intended" else None
+        if since is None:
+            return None
+        want = self._desired(g, version)
+        for r in self._refreshes(g):
+            start = parse_time(r.get("StartTime"))
+            have = r.get("DesiredConfiguration") or None
+            if start is not None and start >= since - SKEW and _same(have, want):
+                return str(r["InstanceRefreshId"])
+        return None
+
+    def _start(self, g: GroupChange, version: str | None, canary: bool, aid: str = "") -> str:
+        """StartInstanceRefresh, or this rollout's own refresh found again; an active
+        refresh this rollout did not start is refused, never taken over."""
+        mine = self._mine(g, version, aid) if aid else None
+        if mine is not None:
+            return mine
         prefs: dict[str, Any] = {
             "MinHealthyPercentage": self.plan.min_healthy,
             "SkipMatching": True,
@@ -249,10 +242,9 @@ class Runner:
             prefs["CheckpointPercentages"] = [self.plan.canary, 100]
             prefs["CheckpointDelay"] = self.plan.canary_wait
         kw: dict[str, Any] = {"AutoScalingGroupName": g.asg, "Preferences": prefs}
-        if version is not None:
-            kw["DesiredConfiguration"] = {
-                "LaunchTemplate": {"LaunchTemplateId": g.template_id, "Version": version}
-            }
+        desired = self._desired(g, version)
+        if desired is not None:
+            kw["DesiredConfiguration"] = desired
             if canary and g.mode == PINNED:
                 prefs["AutoRollback"] = True
         try:
@@ -260,8 +252,13 @@ class Runner:
         except ClientError as exc:
             if error_code(exc) == "InstanceRefreshInProgress":
                 active = [r for r in self._refreshes(g) if r.get("Status") in ACTIVE]
-                if active:
-                    return str(active[0]["InstanceRefreshId"])
+                rid = active[0].get("InstanceRefreshId") if active else "?"
+                raise SafetyError(
+                    f"{g.asg} has instance refresh {rid} in progress that rollout "
+                    f"{self.plan.rollout_id} did not start: refusing to take it over",
+                    hint="wait for it to end or cancel it, then "
+                    f"`amictl rollout --resume {self.plan.rollout_id}`",
+                ) from None
             raise aws_error(exc, "StartInstanceRefresh", g.region) from None
         except BotoCoreError as exc:
             raise aws_error(exc, "StartInstanceRefresh", g.region) from None
@@ -305,40 +302,67 @@ class Runner:
     # ---------------------------------------------------------------- the run
     def run(self) -> Outcome:
         p = self.plan
-        done = self.journal.states()
+        self.before = self.journal.rows()
+        done = {k: (st, msg) for k, (st, msg, _at) in self.before.items()}
+        fresh = not any(k[:2] in ("lt", "rf") for k in done)
         keys = sorted({f"{x.account}/{x.region}" for x in p.groups})
         with ExitStack() as stack:
             try:
                 stack.enter_context(self.store.lock(keys, owner=f"rollout {p.rollout_id}"))
             except SafetyError:
-                if "lt0" not in done and "rf0" not in done:  # nothing done: not resumable
+                if fresh:  # nothing done: not resumable
                     self.journal.write("end", "end", None, "skipped", outcome="lock refused")
                 raise
+            if fresh:
+                try:
+                    refuse_unsafe(p)
+                    check_conflicts(self.store, p)
+                except AmictlError as exc:
+                    self.journal.write("end", "end", None, "skipped", outcome=exc.message[:200])
+                    raise
             try:
                 with interrupts.cooperative():
                     return self._run(done)
-            except Interrupted:
+            except Interrupted as exc:
                 self.journal.write("interrupted", "note", None, "interrupted")
+                exc.hint = (
+                    f"the refreshes go on in AWS: carry rollout {p.rollout_id} on (or roll it "
+                    f"back) with `amictl rollout --resume {p.rollout_id}`"
+                )
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _version_for(self, g: GroupChange, tc: TemplateChange) -> str | None:
+        if g.mode == FOLLOWS_SSM:
+            return None
+        if g.mode == PINNED:
+            return str(tc.new_versions[str(g.source_version)])
+        return "$Latest" if g.mode == LATEST else "$Default"
 
     def _run(self, done: dict[str, tuple[str, dict[str, Any]]]) -> Outcome:
         p = self.plan
         failed = done.get("failure", ("", {}))[0] == "noted"
-        # 1. template versions, made default
+        # 1. template versions, each built on the version a group launches
         for i, tc in enumerate(p.templates):
             aid = f"lt{i}"
-            if tc.follows_ssm:
+            if not tc.sources:
                 continue
             st, msg = done.get(aid, ("", {}))
             if st == "done":
-                tc.new_version = int(msg["version"])
+                tc.new_versions = {str(k): int(v) for k, v in msg.get("versions", {}).items()}
+                tc.new_version = msg.get("version")
                 continue
             interrupts.check()
             self.journal.write(aid, "lt-version", tc, "intended", old_default=tc.old_default)
-            tc.new_version = self._template_version(tc)
+            self._template_versions(tc)
             self.journal.write(
-                aid, "lt-version", tc, "done", version=tc.new_version, old_default=tc.old_default
+                aid,
+                "lt-version",
+                tc,
+                "done",
+                version=tc.new_version,
+                versions=tc.new_versions,
+                old_default=tc.old_default,
             )
         by_tid = {(t.account, t.region, t.template_id): t for t in p.templates}
         # 2. one refresh per group, a checkpoint at the canary percentage
@@ -352,14 +376,9 @@ class Runner:
             if failed:
                 continue
             interrupts.check()
-            tc = by_tid[(g.account, g.region, g.template_id)]
-            version = (
-                None
-                if g.mode == FOLLOWS_SSM
-                else (str(tc.new_version) if g.mode == PINNED else g.spec_version)
-            )
+            version = self._version_for(g, by_tid[(g.account, g.region, g.template_id)])
             self.journal.write(aid, "refresh", g, "intended", version=version)
-            rid = self._start(g, version, canary=True)
+            rid = self._start(g, version, canary=True, aid=aid)
             self.journal.write(aid, "refresh", g, "done", refresh_id=rid, version=version)
             running[self._key(g)] = (g, rid)
         for key, (_g, rid) in running.items():
@@ -372,8 +391,9 @@ class Runner:
         last = {} if failed else self._follow(running, "rollout")
         bad = {k: r for k, r in last.items() if r.get("Status") != "Successful"}
         if not bad and not failed:
-            for key in last:
-                self.out.groups[key].update(status="succeeded", detail="refresh Successful")
+            for key, (g, _rid) in running.items():
+                tc = by_tid[(g.account, g.region, g.template_id)]
+                self.out.groups[key].update(status="succeeded", detail=self._success(g, tc))
             self.out.status = "succeeded"
             self.journal.write("end", "end", None, "done", outcome="succeeded")
             return self.out
@@ -385,6 +405,60 @@ class Runner:
             self.journal.write("failure", "note", None, "noted", reason=why)
         return self._rollback(running, last, done)
 
+    def _success(self, g: GroupChange, tc: TemplateChange) -> str:
+        image = self._new_image(g)
+        if g.mode == FOLLOWS_SSM:
+            return f"runs {image}: its template resolves the channel"
+        new = tc.new_versions[str(g.source_version)]
+        return f"runs {image} on version {new} (version {g.source_version} with only the image changed)"
+
+    def _stop_active(
+        self, running: dict[str, tuple[GroupChange, str]], last: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Active refreshes rolled back (numbered versions) or cancelled; how each ended."""
+        ended: dict[str, tuple[GroupChange, str]] = {}
+        for key, (g, rid) in running.items():
+            r = last.get(key) or self._refresh(g, rid)
+            if r.get("Status") in ACTIVE or r.get("Status") == "TimedOut":
+                live = self._refresh(g, rid)
+                if live.get("Status") in ("Pending", "InProgress"):
+                    call, op = (
+                        (self._asg(g).rollback_instance_refresh, "RollbackInstanceRefresh")
+                        if g.mode == PINNED
+                        else (self._asg(g).cancel_instance_refresh, "CancelInstanceRefresh")
+                    )
+                    try:
+                        _aws(call, op, g.region, AutoScalingGroupName=g.asg)
+                    except AmictlError as exc:
+                        if "ActiveInstanceRefreshNotFound" not in str(getattr(exc, "code", "")):
+                            raise
+                ended[key] = (g, rid)
+        final = dict(last)
+        if ended:
+            final.update(self._follow(ended, "stopping"))
+        return final
+
+    def _restore_templates(self, done: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Template defaults back to the recorded ones; where a group of the rollout
+        launches $Latest, a copy of the previous latest version made the latest again."""
+        p = self.plan
+        for i, tc in enumerate(p.templates):
+            if not tc.sources or f"lt{i}" not in done and not tc.new_versions:
+                continue
+            aid = f"rd{i}"
+            if tc.makes_default and done.get(aid, ("",))[0] != "done":
+                self.journal.write(aid, "restore-default", tc, "intended", default=tc.old_default)
+                self._set_default(tc, tc.old_default)
+                self.journal.write(aid, "restore-default", tc, "done", default=tc.old_default)
+            aid = f"rl{i}"
+            if tc.latest_followed and done.get(aid, ("",))[0] != "done":
+                self.journal.write(aid, "restore-latest", tc, "intended", latest=tc.old_latest)
+                desc = f"amictl rollout {p.rollout_id}: back to version {tc.old_latest}"
+                made = self._version_on(tc, tc.old_latest, desc, {})
+                self.journal.write(
+                    aid, "restore-latest", tc, "done", latest=tc.old_latest, version=made
+                )
+
     def _rollback(
         self,
         running: dict[str, tuple[GroupChange, str]],
@@ -393,44 +467,9 @@ class Runner:
     ) -> Outcome:
         """Every group back to what it ran before; template defaults restored."""
         p = self.plan
-        # a. active refreshes: rolled back (numbered versions) or cancelled
-        ended: dict[str, tuple[GroupChange, str]] = {}
-        for key, (g, rid) in running.items():
-            r = last.get(key) or self._refresh(g, rid)
-            if r.get("Status") in ACTIVE or r.get("Status") == "TimedOut":
-                live = self._refresh(g, rid)
-                if live.get("Status") in ("Pending", "InProgress"):
-                    try:
-                        if g.mode == PINNED:
-                            _aws(
-                                self._asg(g).rollback_instance_refresh,
-                                "RollbackInstanceRefresh",
-                                g.region,
-                                AutoScalingGroupName=g.asg,
-                            )
-                        else:
-                            _aws(
-                                self._asg(g).cancel_instance_refresh,
-                                "CancelInstanceRefresh",
-                                g.region,
-                                AutoScalingGroupName=g.asg,
-                            )
-                    except AmictlError as exc:
-                        if "ActiveInstanceRefreshNotFound" not in str(getattr(exc, "code", "")):
-                            raise
-                ended[key] = (g, rid)
-        final = dict(last)
-        if ended:
-            final.update(self._follow(ended, "stopping"))
-        # b. template defaults back to the recorded old ones
-        for i, tc in enumerate(p.templates):
-            aid = f"rd{i}"
-            if tc.follows_ssm or done.get(aid, ("",))[0] == "done":
-                continue
-            self.journal.write(aid, "restore-default", tc, "intended", default=tc.old_default)
-            self._restore_default(tc)
-            self.journal.write(aid, "restore-default", tc, "done", default=tc.old_default)
-        # c. groups not rolled back by Auto Scaling: a refresh to their previous version
+        final = self._stop_active(running, last)
+        self._restore_templates(done)
+        # groups not rolled back by Auto Scaling: a refresh to their previous version
         restore: dict[str, tuple[GroupChange, str]] = {}
         for i, g in enumerate(p.groups):
             key = self._key(g)
@@ -454,11 +493,16 @@ class Runner:
             if st_j == "done":
                 restore[key] = (g, msg["refresh_id"])
                 continue
-            if key not in running:  # never started: nothing to undo
-                self.out.groups[key].update(status="not started", detail="")
+            if key not in running:  # never started: its template is back, nothing to undo
+                self.out.groups[key].update(status="not started", detail="runs what it ran")
                 continue
-            self.journal.write(aid, "restore-refresh", g, "intended", version=g.spec_version)
-            rid = self._start(g, g.spec_version, canary=False)
+            version = (
+                g.spec_version
+                if g.mode == PINNED
+                else ("$Latest" if g.mode == LATEST else "$Default")
+            )
+            self.journal.write(aid, "restore-refresh", g, "intended", version=version)
+            rid = self._start(g, version, canary=False, aid=aid)
             self.journal.write(aid, "restore-refresh", g, "done", refresh_id=rid)
             restore[key] = (g, rid)
         status = "rolled-back"
@@ -482,6 +526,15 @@ class Runner:
         return self.out
 
 
+def _same(have: dict[str, Any] | None, want: dict[str, Any] | None) -> bool:
+    if not have or not want:
+        return not have and not want
+    a, b = have.get("LaunchTemplate") or {}, want.get("LaunchTemplate") or {}
+    return a.get("LaunchTemplateId") == b.get("LaunchTemplateId") and str(a.get("Version")) == str(
+        b.get("Version")
+    )
+
+
 def execute(
     conn: Connector,
     store: Store,
@@ -492,4 +545,4 @@ def execute(
     return Runner(conn, store, plan, opts, progress).run()
 
 
-__all__ = ["DEFAULT", "Options", "Outcome", "execute", "resumable", "save_plan"]
+__all__ = ["DEFAULT", "Options", "Outcome", "execute"]

@@ -52,6 +52,7 @@ def apply_all() -> list[str]:
         governance,
         iam,
         instance_store,
+        launch_templates,
         org,  # the control API's organizations (no @patch)
         refresh,
         retention,
