@@ -59,6 +59,9 @@ class AuditOptions:
     max_channel_age: dt.timedelta = dt.timedelta(days=180)
     recent: dt.timedelta = dt.timedelta(days=30)
     conventions: Conventions | None = None
+    # The persona's policy by name (``amictl.personas.policies.policy``, passed in by the
+    # command: the policies are derived from iam-policy's registry, which reads the audit's).
+    persona_policy: Callable[[str], dict[str, Any]] | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from rich.markup import escape
 from .. import audit, conventions
 from ..durations import plural
 from ..errors import AmictlError, PartialFailure
+from ..personas import policies as persona_policies
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .cost_cmd import duration
@@ -66,6 +67,7 @@ def make_options(
         max_channel_age=duration(max_channel_age, "--max-channel-age"),
         recent=duration(recent, "--recent"),
         conventions=conv,
+        persona_policy=persona_policies.policy,
     )
 
 
