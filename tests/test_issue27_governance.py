@@ -60,3 +60,70 @@ def test_stale_never_calls_an_image_its_own_newer_version(sandbox: Any, tmp_path
     rows = json.loads(out)
     assert not [r for r in rows if r.get("newer_base") == made["image_id"]], rows
     assert code == 0, (out, err)
+
+
+R7 = """
+regions: [us-east-1, eu-west-1]
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 3, tags: {family: web, version: 1.0.0}}
+  - {alias: al2, name: al2023-ami-2023.6, owner: "137112412989", owner_alias: amazon, public: true}
+  - {alias: gold, name: golden-base-7, owner: "210987654321", public: true}
+  - {alias: gold-eu, name: golden-base-7, owner: "210987654321", public: true, region: eu-west-1}
+launch_templates:
+  - {alias: ltbase, name: on-amazon, versions: [{image: al2, instance_type: t3.micro}]}
+  - {alias: ltgold, name: on-golden, versions: [{image: w1}, {image: gold}]}
+  - {alias: lteu, name: eu-golden, region: eu-west-1, versions: [{image: gold-eu}]}
+launch_configurations:
+  - {alias: lc, name: lc-golden, image: gold}
+auto_scaling_groups:
+  - {alias: g, name: base-asg, launch_template: ltbase, version: "$Default", desired: 0}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w1, data_type: "aws:ec2:image"}
+  - {alias: golden, name: /golden/base, image: gold, data_type: "aws:ec2:image"}
+"""
+
+
+def _state(f: CliFleet, region: str) -> str:
+    ec2 = f.env.client("ec2", region)
+    return str(ec2.get_allowed_images_settings().get("State", "disabled"))
+
+
+def test_allowed_images_enabled_refuses_what_launchers_would_lose(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """R7: no running instance, but templates, a launch configuration, a group and an SSM
+    parameter launch an Amazon base image and another account's golden image, in two
+    regions: `--mode enabled` is refused naming them, and the setting stays as it was."""
+    f = CliFleet(sandbox, R7, tmp_path, regions="us-east-1,eu-west-1")
+    code, out, err = f.run("allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes")
+    assert code == 3, (out, err)
+    assert "launcher" in err and f.ids["al2"] in err and f.ids["gold"] in err, err
+    for region in ("us-east-1", "eu-west-1"):
+        assert _state(f, region) == "disabled"  # AWS's own state: nothing changed
+    # audit mode reports every one of them, per region, and changes only the mode
+    data = f.json("allowed-images", "set", "--from-channels", "--mode", "audit-mode", "--yes")
+    rows = {
+        (c["region"], r["kind"], r["image_id"]) for c in data["changes"] for r in c["would_break"]
+    }
+    ids = f.ids
+    assert ("us-east-1", "launch-template-version", ids["al2"]) in rows
+    assert ("us-east-1", "launch-template-version", ids["gold"]) in rows
+    assert ("us-east-1", "launch-configuration", ids["gold"]) in rows
+    assert ("us-east-1", "auto-scaling-group", ids["al2"]) in rows
+    assert ("us-east-1", "ssm-parameter", ids["gold"]) in rows
+    assert ("eu-west-1", "launch-template-version", ids["gold-eu"]) in rows
+    assert not [r for r in rows if r[2] == ids["w1"]]  # owned: always allowed
+    assert _state(f, "us-east-1") == "audit-mode"
+    # allowing both providers: nothing would break, enabled goes through
+    data = f.json(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--also",
+        "amazon,210987654321",
+        "--mode",
+        "enabled",
+        "--yes",
+    )
+    assert all(c["would_break"] == [] for c in data["changes"])
+    assert _state(f, "us-east-1") == _state(f, "eu-west-1") == "enabled"
