@@ -127,3 +127,39 @@ def test_allowed_images_enabled_refuses_what_launchers_would_lose(
     )
     assert all(c["would_break"] == [] for c in data["changes"])
     assert _state(f, "us-east-1") == _state(f, "eu-west-1") == "enabled"
+
+
+R8 = """
+regions: [us-east-1, eu-west-1]
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 90, tags: {family: web, version: 1.0.0}}
+  - {alias: w2, name: web-2.0.0, age_days: 10, tags: {family: web, version: 2.0.0}}
+  - {alias: copy, name: web-1.0.0, age_days: 80, region: eu-west-1, source: w1,
+     tags: {family: web, version: 1.0.0}}
+instances:
+  - {alias: i1, image: copy, state: running, region: eu-west-1}
+"""
+
+
+def test_single_image_commands_read_the_account_s_other_regions(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """R8: w1's copy in eu-west-1 runs an instance; `retire|disable|deprecate w1 --region
+    us-east-1` read only us-east-1 and retired it. Now each is refused, and the image is
+    still available in AWS."""
+    f = CliFleet(sandbox, R8, tmp_path, regions="us-east-1")
+    w1 = f.ids["w1"]
+    ec2 = f.env.client("ec2")
+    eu = f.env.client("ec2", "eu-west-1")
+    (copy,) = eu.describe_images(ImageIds=[f.ids["copy"]])["Images"]
+    assert copy.get("SourceImageId") == w1  # the fleet made it a copy of w1
+    for cmd in (["retire", w1], ["disable", w1], ["deprecate", w1]):
+        code, out, err = f.run(*cmd, "--yes")
+        assert code == 3, (cmd, out, err)
+        assert f.ids["copy"] in err or "eu-west-1" in err or "copy" in err, err
+    img = ec2.describe_images(ImageIds=[w1], IncludeDeprecated=True, IncludeDisabled=True)
+    (only,) = img["Images"]
+    assert only["State"] == "available" and not only.get("DeprecationTime")
+    # w2 has no copy anywhere: it retires as before (the other region read, nothing there)
+    code, out, err = f.run("deprecate", f.ids["w2"], "--yes")
+    assert code == 0, (out, err)

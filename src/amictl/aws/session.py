@@ -379,6 +379,11 @@ class Connector:
             return list(dict.fromkeys(wanted))
         if not wanted:
             return [self.home_region()]
+        return self.enabled_regions(role_arn)
+
+    def enabled_regions(self, role_arn: str | None = None) -> list[str]:
+        """Every region enabled for the account (DescribeRegions), whatever ``--region``
+        says: where copies and children of an image may be (single-image commands)."""
         ec2 = self.client("ec2", self.home_region(), role_arn)
         try:
             resp = ec2.describe_regions(AllRegions=False)

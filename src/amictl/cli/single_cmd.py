@@ -73,7 +73,7 @@ def _run(
                 f"  {escape(a.id):<4} {a.type:<16} {escape(a.snapshot_id or a.image_id or '')}"
                 f"  [dim]{escape((a.reasons or ('',))[-1])}[/]"
             )
-    opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1)
+    opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1, every_region=True)
     prep = prepare(conn, plan, opts, store)
     if not yes:
         if not sys.stdin.isatty():
