@@ -412,7 +412,12 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
             hint="use --mode audit-mode first, move them to allowed images, or name each with "
             "--allow-noncompliant INSTANCE",
         )
-    broken = [r for p in plans for r in p.get("would_break", []) if r["id"] not in named]
+    broken = [
+        r
+        for p in plans
+        for r in p.get("would_break", [])
+        if r["id"] not in named and r["id"].split(":")[0] not in named  # lt-…:N or lt-…
+    ]
     if broken:
         what = "; ".join(
             f"{r['region']} {r['kind']} {r['id']} ({r['image_id']} {r['image_name'] or ''})"
