@@ -14,12 +14,11 @@ from amictl.personas import (
     ALLOWED,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
-    PERSONAS,
     TABLES,
     Request,
     evaluate,
-    policy,
 )
+from amictl.personas.policies import PERSONAS, policy
 from cli_fleet import CliFleet, invoke
 
 CASES = [
@@ -175,3 +174,66 @@ def test_audit_reports_roles_that_exceed_their_persona(sandbox: Any, tmp_path: P
     assert {x["name"] for x in found} == {"broad-retirer", "sharing-builder"}
     broad = next(x for x in found if x["name"] == "broad-retirer")
     assert "ec2:ModifyImageAttribute" in broad["detail"] and broad["severity"] == "high"
+
+
+def test_evaluator_empty_key_sets_as_aws() -> None:
+    """A multi-valued key with no values is absent: Null true, ForAllValues true,
+    ForAnyValue false; a negated operator under ForAllValues applies to each value."""
+
+    def doc(cond: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": cond}]}
+        ]
+
+    for keys in (None, [], ""):
+        ctx = {} if keys is None else {"aws:TagKeys": keys}
+        req = Request("ec2:DeleteTags", "*", ctx)
+        assert evaluate(doc({"Null": {"aws:TagKeys": "true"}}), req) == ALLOWED
+        assert evaluate(doc({"Null": {"aws:TagKeys": "false"}}), req) == IMPLICIT_DENY
+        assert evaluate(doc({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}), req) == (
+            ALLOWED
+        )
+        assert evaluate(doc({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}}), req) == (
+            IMPLICIT_DENY
+        )
+    not_in = doc({"ForAllValues:StringNotEquals": {"aws:TagKeys": ["legal-hold"]}})
+    assert evaluate(not_in, Request("x:Y", "*", {"aws:TagKeys": ["a", "b"]})) == ALLOWED
+    assert evaluate(not_in, Request("x:Y", "*", {"aws:TagKeys": ["a", "legal-hold"]})) == (
+        IMPLICIT_DENY
+    )
+    assert evaluate(not_in, Request("x:Y", "*", {"aws:TagKeys": []})) == ALLOWED
+
+
+def test_retirer_cannot_strip_holds_and_the_twin_without_the_guard_can() -> None:
+    """R9: DeleteTags without Tags deletes every tag (legal-hold included) on AWS. The
+    retirer's policy denies it; with the Null condition and the Deny removed (the policy
+    as it was), the same request is allowed."""
+    img = "arn:aws:ec2:us-east-1::image/ami-1"
+    strip = Request("ec2:DeleteTags", img, {"ec2:ResourceTag/family": "web"})
+    assert evaluate([policy("retirer")], strip) == EXPLICIT_DENY
+    twin = policy("retirer")
+    twin["Statement"] = [s for s in twin["Statement"] if s.get("Sid") != "NeverEveryTag"]
+    for s in twin["Statement"]:
+        if s.get("Sid") == "RetirementMarksOnly":
+            s["Condition"]["Null"].pop("aws:TagKeys")
+    assert evaluate([twin], strip) == ALLOWED
+
+
+def test_releaser_shares_only_image_snapshots_never_publicly() -> None:
+    """R10: snapshot sharing only for snapshots tagged with a family (image snapshots),
+    never Group=all; the twin without the conditions allows both."""
+    backup = "arn:aws:ec2:us-east-1:1:snapshot/snap-backup"
+    share = Request("ec2:ModifySnapshotAttribute", backup, {"ec2:Add/userId": "444455556666"})
+    public = Request(
+        "ec2:ModifyImageAttribute",
+        "arn:aws:ec2:us-east-1::image/ami-1",
+        {"ec2:ResourceTag/family": "web", "ec2:Add/group": "all"},
+    )
+    assert evaluate([policy("releaser")], share) != ALLOWED
+    assert evaluate([policy("releaser")], public) == EXPLICIT_DENY
+    twin = policy("releaser")
+    twin["Statement"] = [s for s in twin["Statement"] if s.get("Sid") != "NeverPublic"]
+    for s in twin["Statement"]:
+        if s.get("Sid") == "ShareFamilyImageSnapshots":
+            s.pop("Condition")
+    assert evaluate([twin], share) == ALLOWED and evaluate([twin], public) == ALLOWED

@@ -95,6 +95,9 @@ def permissions(command: str) -> set[str]:
         return perms | {"ec2:DescribeImages", "ec2:CreateTags"}
     if command == "stale":
         perms |= STALE_PERMISSIONS
+    if command == "allowed-images":  # set reads every launcher kind (issue 27, R7)
+        for spec in COLLECTORS.values():
+            perms.update(spec.permissions)
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
     if command in ("approve", "approval-config"):

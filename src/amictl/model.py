@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .versions import NAME_VERSION
 from .versions import version_key as version_key  # the one version order
 
 UTC = dt.UTC
@@ -41,7 +42,7 @@ IN_USE_KINDS = (
     "batch-compute-environment",  # a Batch compute environment (inventory.launchers.batch)
 )
 
-DEFAULT_NAME_PATTERN = r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$"
+DEFAULT_NAME_PATTERN = rf"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>{NAME_VERSION})$"
 CREATED_FOR_RE = re.compile(r"^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)")
 COPIED_FOR_RE = re.compile(r"^Copied for DestinationAmi (ami-[0-9a-f]+)")
 

@@ -33,6 +33,33 @@ VERSION_RE = re.compile(
 
 LEAD_RE = re.compile(r"^[vV]?(\d+(?:\.\d+)*)")
 
+# A version as it appears in an image name (``web-2.0.0-rc.1``): numbers separated by
+# dots, or a SemVer pre-release after a MAJOR.MINOR.PATCH core (a shorter core followed by
+# ``-N`` stays part of the family: ``app-1-2`` is family ``app-1``, version ``2``). AMI
+# names cannot hold ``+``, so build metadata is not part of a name.
+NAME_VERSION = r"(?:\d+\.\d+\.\d+-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*|\d+(?:\.\d+)*)"
+NAME_VERSION_RE = re.compile(rf"^{NAME_VERSION}$")
+MAX_WRITTEN = 64
+
+
+def written_version_problem(version: str | None) -> str | None:
+    """Why ``version`` cannot be written as a new version (``create``, ``bake``), or None.
+
+    The one rule for versions amictl writes: Semantic Versioning 2.0 (``1.4.2``,
+    ``2.0.0-rc.1``; cores of another length, ``1.4``, as amictl always accepted), without
+    build metadata, which an image name cannot hold."""
+    v = version or ""
+    if len(v) > MAX_WRITTEN:
+        return f"{v[:20]!r}... is longer than {MAX_WRITTEN} characters"
+    if "+" in v and VERSION_RE.match(v):
+        return f"{v!r} has build metadata (+...), which an AMI name cannot hold"
+    if not NAME_VERSION_RE.match(v):
+        return (
+            f"{v!r} is not a version: numbers separated by dots, optionally a SemVer "
+            "pre-release after MAJOR.MINOR.PATCH, e.g. 1.4.2 or 2.0.0-rc.1"
+        )
+    return None
+
 
 def _pre_key(pre: str) -> tuple[Any, ...]:
     out: list[tuple[int, int, str]] = []

@@ -293,6 +293,7 @@ def execute(
         plan_regions(plan.inventory, list(plan.actions)),
         store,
         prep.policy.iac,
+        every_region=opts.every_region,
     )
     targets = prep.targets
     callers = prep.callers

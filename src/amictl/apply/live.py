@@ -95,10 +95,14 @@ class LiveReader:
         regions: dict[str, list[str]],
         store: Store | None = None,
         iac: tuple[str, ...] = (),
+        every_region: bool = False,
     ) -> None:
         self.connector = connector
         self.family_rule = family_rule
         self.regions = regions
+        # look for copies and children in every enabled region of the account, not only
+        # the plan's and the given ones (single-image commands, given one --region)
+        self.every_region = every_region
         self.store = store  # amictl's record of channel promotions (rollback targets)
         self.iac = iac  # the team's infrastructure code, re-read for every view
         self._given: dict[str, list[str]] = {}  # account -> the regions this apply was given
@@ -139,14 +143,7 @@ class LiveReader:
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
         inv = self._scan(target, kinds)
         if image_ids:
-            self._with_copies(target, inv, image_ids)
-            by_region: dict[str, list[Image]] = {}
-            wanted = image_ids | inv.descendants(image_ids)
-            for img in inv.images:
-                if img.image_id in wanted:
-                    by_region.setdefault(img.region, []).append(img)
-            for region, imgs in by_region.items():
-                self._permissions(Target(target.account, region, target.role_arn), imgs)
+            self.add_copies(target, inv, image_ids)
             # AWS's own reference check, a reason to keep like any other reference; when it
             # cannot be asked (no permission, no API) amictl's graph alone decides.
             refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
@@ -183,13 +180,30 @@ class LiveReader:
                     )
         return view
 
+    def add_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
+        """Merge into ``inv`` the copies and children of ``image_ids`` in the account's
+        other regions (see ``_with_copies``), with the launch permissions of the images and
+        of every image built from them read live."""
+        self._with_copies(target, inv, image_ids)
+        by_region: dict[str, list[Image]] = {}
+        wanted = image_ids | inv.descendants(image_ids)
+        for img in inv.images:
+            if img.image_id in wanted:
+                by_region.setdefault(img.region, []).append(img)
+        for region, imgs in by_region.items():
+            self._permissions(Target(target.account, region, target.role_arn), imgs)
+
     def _copy_regions(self, target: Target) -> list[str]:
         """The other regions to look for copies in: the plan's, and the regions this apply
         was given (``--region``, ``all`` = every enabled region). The plan file's list alone
         is not trusted: an edited plan could leave a copy's region out."""
         if target.account not in self._given:
             try:
-                self._given[target.account] = self.connector.regions(target.role_arn)
+                self._given[target.account] = (
+                    self.connector.enabled_regions(target.role_arn)
+                    if self.every_region
+                    else self.connector.regions(target.role_arn)
+                )
             except AmictlError:
                 self._given[target.account] = []  # the plan's regions still stand
         plan = set(self.regions.get(target.account, []))

@@ -26,6 +26,7 @@ class ApplyOptions:
     workers: int = 4
     recycle_bin_check: bool = True
     batch: int = 0  # actions decided on one live read (0: one wave of `workers`)
+    every_region: bool = False  # copies looked for in every enabled region (single image)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -16,9 +16,11 @@ from ..aws.session import Connector, Target
 from ..errors import InputError, SafetyError
 from ..inventory.scan import scan
 from ..keep.decide import STAGES
+from ..model import FamilyRule
 from ..policy.model import Keep, Policy, Retire, Rule, Select
 from ..policy.plan_model import Plan
 from ..policy.planner import plan as make_plan
+from .live import LiveReader
 
 MANUAL_POLICY = "amictl-cli"
 
@@ -50,13 +52,19 @@ def single_plan(
     now: dt.datetime | None = None,
 ) -> Plan:
     """The one-image plan; SafetyError (exit 3) naming every reason when the image is kept.
-    The scan covers the target's region and the connector's other regions of its account
-    (copies and children keep their source)."""
+    The scan covers the target's region and the connector's other regions of its account;
+    copies and children in every other enabled region of the account are found as apply
+    finds them (``LiveReader.add_copies``): they keep their source."""
     if not image_id.startswith("ami-"):
         raise InputError(f"{image_id!r} is not an image id (ami-…)", key="AMI")
     now = now or dt.datetime.now(dt.UTC)
     targets = [t for t in connector.targets() if t.account == target.account] or [target]
     inv = scan(connector, targets)
+    if image_id in inv.by_id:
+        # copies and children in the account's other regions, as apply finds them
+        reader = LiveReader(connector, FamilyRule(), {}, every_region=True)
+        reader.add_copies(target, inv, {image_id})
+        inv.facts_changed()
     if image_id not in inv.by_id or inv.by_id[image_id].region != target.region:
         owned = inv.by_id.get(image_id)
         where = f" (it is in {owned.region})" if owned else ""

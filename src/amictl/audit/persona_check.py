@@ -6,10 +6,11 @@ every persona's allowed/denied table (``amictl.personas.tables``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..aws.session import Connector, Target
 from ..errors import AmictlError
-from ..personas import PERMISSIONS, persona_roles
+from ..personas.roles import PERMISSIONS, persona_roles
 from .registry import AuditContext, Check, Finding, RegionState, check
 
 
@@ -32,6 +33,13 @@ def _call(r: object) -> str:
     return action if resource == "*" else f"{action} on {resource}"
 
 
+def _persona_policy(ctx: AuditContext, persona: str) -> dict[str, Any] | None:
+    try:
+        return ctx.options.persona_policy(persona) if ctx.options.persona_policy else None
+    except KeyError:  # not a persona amictl knows
+        return None
+
+
 @check(
     "role-exceeds-persona",
     "high",
@@ -44,7 +52,7 @@ def _call(r: object) -> str:
 def role_exceeds_persona(ctx: AuditContext, c: Check) -> Iterator[Finding]:
     for rs in ctx.regions:
         for role in rs.persona_roles or []:
-            extra = role.exceeds()
+            extra = role.exceeds(_persona_policy(ctx, role.persona))
             if not extra:
                 continue
             actions = sorted({r.action for r in extra})

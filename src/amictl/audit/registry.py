@@ -64,6 +64,9 @@ class AuditOptions:
     # rules the retention checks use
     policy: Policy | None = None
     unnoticed: list[dict[str, Any]] | None = None  # issue 29: journal rows, from the state store
+    # The persona's policy by name (``amictl.personas.policies.policy``, passed in by the
+    # command: the policies are derived from iam-policy's registry, which reads the audit's).
+    persona_policy: Callable[[str], dict[str, Any]] | None = None
 
 
 @dataclass

@@ -14,18 +14,17 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore
 import botocore.exceptions
 import botocore.session
-import yaml
 from botocore.config import Config
 
 from .. import __version__
 from ..errors import AwsError, InputError
+from ..yamlpos import load_file
 from . import fastparse
 
 DEFAULT_REGION = "us-east-1"
@@ -195,22 +194,31 @@ class CallCounter:
 
 
 def load_accounts_file(path: str) -> list[str]:
-    """An accounts file lists role ARNs: ``accounts: [{role_arn: ...}, ...]`` (YAML or JSON)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read accounts file: {exc}", file=path) from None
+    """An accounts file lists role ARNs: ``accounts: [{role_arn: ...}, ...]`` (YAML or JSON).
+
+    Each must be an IAM role ARN of a 12-digit account (exit 2 naming file:line otherwise:
+    an ARN AssumeRole cannot take would leave that account out of a scan that says it is
+    complete)."""
+    data, pos = load_file(path)
+    key = "accounts" if isinstance(data, dict) else None
     items = data.get("accounts") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise InputError(
-            "expected `accounts:` with a list of {role_arn: ...}", file=path, key="accounts"
+        raise pos.error(
+            (key,) if key else (), "expected `accounts:` with a list of {role_arn: ...}"
         )
     arns = []
     for i, item in enumerate(items):
+        where: tuple[Any, ...] = (*((key,) if key else ()), i)
         arn = item.get("role_arn") if isinstance(item, dict) else item
-        if not isinstance(arn, str) or not arn.startswith("arn:aws"):
-            raise InputError("expected a role ARN", file=path, key=f"accounts[{i}].role_arn")
-        arns.append(arn)
+        if isinstance(item, dict):
+            where = (*where, "role_arn")
+        if not isinstance(arn, str) or not _ROLE_ACCOUNT_RE.match(arn.strip()):
+            raise pos.error(
+                where,
+                f"expected an IAM role ARN of a 12-digit account "
+                f"(arn:aws:iam::123456789012:role/NAME), got {arn!r}",
+            )
+        arns.append(arn.strip())
     return arns
 
 
@@ -371,6 +379,11 @@ class Connector:
             return list(dict.fromkeys(wanted))
         if not wanted:
             return [self.home_region()]
+        return self.enabled_regions(role_arn)
+
+    def enabled_regions(self, role_arn: str | None = None) -> list[str]:
+        """Every region enabled for the account (DescribeRegions), whatever ``--region``
+        says: where copies and children of an image may be (single-image commands)."""
         ec2 = self.client("ec2", self.home_region(), role_arn)
         try:
             resp = ec2.describe_regions(AllRegions=False)

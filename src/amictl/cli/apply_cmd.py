@@ -351,7 +351,7 @@ def register(cli: click.Group) -> None:
         from ..iam import COMMANDS, NO_AWS_COMMANDS, policy_document
 
         if persona:
-            from ..personas import policy
+            from ..personas.policies import policy
 
             if commands:
                 raise InputError("give COMMANDS or --persona, not both", key="--persona")

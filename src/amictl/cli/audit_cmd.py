@@ -12,6 +12,7 @@ from .. import audit, conventions
 from ..durations import plural
 from ..errors import AmictlError, PartialFailure
 from ..notify import retired_without_notice
+from ..personas import policies as persona_policies
 from ..policy import load_policy
 from . import context
 from .common import emit, global_options, info, out_console, settings
@@ -68,6 +69,7 @@ def make_options(
         max_channel_age=duration(max_channel_age, "--max-channel-age"),
         recent=duration(recent, "--recent"),
         conventions=conv,
+        persona_policy=persona_policies.policy,
     )
 
 

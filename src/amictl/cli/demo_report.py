@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from .. import audit
 from ..inventory import scan
+from ..personas import policies as persona_policies
 from .report_cmd import build_report, write_report
 
 
@@ -26,7 +27,7 @@ def run_report(ctx: Any) -> str:
         since="90d",
         prices_file=None,
         change_rate=0.1,
-        audit_opts=audit.AuditOptions(),
+        audit_opts=audit.AuditOptions(persona_policy=persona_policies.policy),
         plan_file=None,
         title="amictl demo: image report",
         conn=ctx.conn,

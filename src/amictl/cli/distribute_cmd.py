@@ -84,6 +84,11 @@ def register(cli: click.Group) -> None:
             conn, conn.targets(), image_id, _split(to_regions), kms_key=kms_key, wait=wait
         )
         emit(rows, COPY_COLUMNS, "copies")
+        for r in rows:
+            if r.get("snapshots_untagged"):
+                info(
+                    f"warning: {r['image_id']}: its snapshots were not tagged: {r['snapshots_untagged']}"
+                )
         if not wait and any(not r["snapshots_tagged"] for r in rows):
             info("the copies are still pending: run again with --wait to tag their snapshots")
 

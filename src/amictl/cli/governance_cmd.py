@@ -28,6 +28,7 @@ INSTANCE_COLUMNS = [
     "image_owner",
     "reason",
 ]
+LAUNCHER_COLUMNS = ["region", "kind", "id", "image_id", "image_name", "image_owner"]
 LINEAGE_COLUMNS = ["depth", "image_id", "region", "name", "owner", "state", "created", "watermarks"]
 USAGE_COLUMNS = ["image_id", "region", "account_id", "instances", "launch_templates", "report_id"]
 
@@ -136,7 +137,8 @@ def register(cli: click.Group) -> None:
         "allow_noncompliant",
         multiple=True,
         metavar="INSTANCE",
-        help="With --mode enabled: accept that this running instance's image is not allowed "
+        help="With --mode enabled: accept that this running instance's (or launcher's: "
+        "template id, group, configuration or parameter name) image is not allowed "
         "(repeat, or comma list).",
     )
     @click.option(
@@ -162,8 +164,11 @@ def register(cli: click.Group) -> None:
         it, else by its owner account and a name pattern. Shows the change and the
         running instances that would become non-compliant, asks (or --yes), applies
         (ReplaceImageCriteria, then EnableAllowedImagesSettings) and journals it.
-        --mode enabled is refused (exit 3) while a running instance would become
-        non-compliant, unless --allow-noncompliant names it.
+        Every other launcher (launch-template versions, Auto Scaling groups, launch
+        configurations, SSM parameters, every kind the inventory reads) is checked too.
+        --mode enabled is refused (exit 3) while a running instance or a launcher would
+        become non-compliant, unless --allow-noncompliant names it (instance id, template
+        id, group, configuration or parameter name), or while a kind could not be read.
         """
         watermark_name("family", watermark)  # a bad template: exit 2 before any AWS call
         extra = allowed.check_also(list(also))
@@ -185,6 +190,15 @@ def register(cli: click.Group) -> None:
                     INSTANCE_COLUMNS,
                     f"{plural(len(bad), 'running instance')} would be non-compliant",
                 )
+            broken = [r for p in plans for r in p["would_break"]]
+            if broken:
+                emit(
+                    broken,
+                    LAUNCHER_COLUMNS,
+                    f"{plural(len(broken), 'launcher')} could no longer launch their image",
+                )
+            for line in (x for p in plans for x in p["not_read"]):
+                info(f"warning: {line}: what launches there was not checked")
         allowed.check_refusal(plans, named)
         if not yes:
             if not sys.stdin.isatty():

@@ -267,8 +267,10 @@ def register(cli: click.Group) -> None:
         For each channel of each family (per account and region): everything that launches
         an older version of the family, with how many versions and days behind, grouped
         by family/account/region. -o json gives the groups; --strict N exits 1 when
-        anything is more than N versions behind.
+        anything is more than N versions behind, 4 when part of the account could not be
+        read (what was not read is said; -o json: complete, incomplete).
         """
+        from ..errors import PartialFailure
         from ..model import FamilyRule
         from ..rollout import drift as drift_mod
         from .inventory_cmd import load_inventory
@@ -277,8 +279,15 @@ def register(cli: click.Group) -> None:
         groups = drift_mod.drift(inv, family, channel)
         rows = drift_mod.rows(groups)
         worst = max((g["max_versions_behind"] for g in groups), default=0)
+        missing = drift_mod.not_read(inv)  # issue 27: an incomplete read is never "0 behind"
         emit(
-            {"groups": groups, "behind": len(rows), "max_versions_behind": worst},
+            {
+                "groups": groups,
+                "behind": len(rows),
+                "max_versions_behind": worst,
+                "complete": not missing,
+                "incomplete": missing,
+            },
             DRIFT_COLUMNS,
             table_rows=rows,
             title=f"{len(rows)} behind their channel ({len(groups)} channels checked)",
@@ -287,6 +296,14 @@ def register(cli: click.Group) -> None:
             raise AmictlError(
                 f"something runs {worst} versions behind its channel (--strict {strict})",
                 hint="roll the channel out: amictl rollout FAMILY --channel C",
+            )
+        for line in missing:
+            info(f"warning: {line}: what runs there was not checked")
+        if strict is not None and missing:
+            raise PartialFailure(
+                f"drift --strict: {len(missing)} part(s) of the inventory could not be read: "
+                "what runs there may be behind",
+                hint="; ".join(missing[:3]),
             )
 
 

@@ -17,6 +17,7 @@ from ..apply.trust import own_signature
 from ..aws.session import aws_error
 from ..durations import parse_duration
 from ..errors import AmictlError, InputError, PartialFailure, SafetyError
+from ..keep import released_holds
 from ..launch.run import parse_tags
 from ..model import iso, parse_time
 from ..tagnames import check_user_tags
@@ -32,16 +33,21 @@ def _target(conn: Any) -> Any:
 
 
 def _future(text: str) -> dt.datetime:
-    """``--at``: an ISO 8601 time or a duration from now, in the future (exit 2 otherwise)."""
+    """``--at``: an ISO 8601 time or a duration from now, in the future (exit 2 otherwise:
+    an empty value, a time that does not exist in UTC such as year 1 at +14:00, the past)."""
     now = dt.datetime.now(dt.UTC)
+    if not text.strip():
+        raise InputError("empty: give an ISO 8601 time or a duration (30d)", key="--at")
     try:
         at = now + parse_duration(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         try:
             at = parse_time(text) or now
-        except ValueError:
+            at = at.astimezone(dt.UTC)
+        except (ValueError, OverflowError):
             raise InputError(
-                f"{text!r} is neither an ISO 8601 time nor a duration (30d)", key="--at"
+                f"{text!r} is neither an ISO 8601 time (in UTC's range) nor a duration (30d)",
+                key="--at",
             ) from None
     if at <= now + dt.timedelta(minutes=1):
         raise InputError(f"{iso(at)} is not in the future", key="--at")
@@ -68,7 +74,7 @@ def _run(
                 f"  {escape(a.id):<4} {a.type:<16} {escape(a.snapshot_id or a.image_id or '')}"
                 f"  [dim]{escape((a.reasons or ('',))[-1])}[/]"
             )
-    opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1)
+    opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1, every_region=True)
     prep = prepare(conn, plan, opts, store)
     prep.signature, prep.key = own_signature(store, plan.checksum)  # for --resume
     if not yes:
@@ -135,7 +141,7 @@ def register(cli: click.Group) -> None:
         Refused (exit 3) when anything keeps it: in use, shared, a channel or its recent
         history, a hold, an image built from it. Marks it `amictl:retired-by=amictl-cli`.
         """
-        when = _future(at) if at else None
+        when = _future(at) if at is not None else None
         _run(image_id, "deprecate", yes, deprecate_at=when)
 
     @cli.command("disable")
@@ -164,9 +170,17 @@ def register(cli: click.Group) -> None:
     @cli.command("tag")
     @click.argument("image_id", metavar="AMI")
     @click.argument("pairs", nargs=-1, required=True, metavar="K=V...")
+    @click.option(
+        "--release-hold",
+        is_flag=True,
+        help="Accept that the new tags release a hold (legal-hold=false, an earlier retain-until).",
+    )
     @global_options
-    def tag_cmd(image_id: str, pairs: tuple[str, ...]) -> None:
-        """Tag an image and its snapshots (keys in the amictl: namespace are refused)."""
+    def tag_cmd(image_id: str, pairs: tuple[str, ...], release_hold: bool) -> None:
+        """Tag an image and its snapshots (keys in the amictl: namespace are refused).
+
+        A change that releases a hold (legal-hold=false, retain-until in the past or not a
+        date) is refused (exit 3) unless --release-hold says it is meant."""
         tags = parse_tags(pairs)
         check_user_tags(tags, "K=V")
         conn = context.connector()
@@ -177,6 +191,16 @@ def register(cli: click.Group) -> None:
         img = describe_image(ec2, image_id)
         if img is None or img.get("OwnerId") != target.account:
             raise AmictlError(f"{image_id} is not an image this account owns in {target.region}")
+        current = {t["Key"]: t["Value"] for t in img.get("Tags") or []}
+        released = released_holds(current, tags, dt.datetime.now(dt.UTC))
+        if released and not release_hold:
+            raise SafetyError(
+                f"tagging {image_id} with {', '.join(f'{k}={v}' for k, v in tags.items())} "
+                f"would release its hold ({'; '.join(released)}): nothing was tagged",
+                hint="pass --release-hold if the hold is to end",
+            )
+        for r in released:
+            info(f"warning: {image_id}: released: {r}")
         snaps = [
             m["Ebs"]["SnapshotId"]
             for m in img.get("BlockDeviceMappings", []) or []

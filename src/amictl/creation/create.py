@@ -21,6 +21,7 @@ from ..errors import AmictlError, InputError
 from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
 from ..governance.watermarks import try_attach
 from ..model import DEFAULT_NAME_PATTERN, version_key
+from ..versions import written_version_problem
 from . import volumes as volumes_mod
 
 FAMILY_TAG = "family"
@@ -49,7 +50,6 @@ CREATE_PERMISSIONS = frozenset(
 )
 
 FAMILY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-VERSION_RE = re.compile(r"^\d+(?:\.\d+)*$")
 SEMVER_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 
 
@@ -89,11 +89,9 @@ def check_family(family: str) -> None:
 
 
 def check_version(version: str) -> None:
-    if not VERSION_RE.match(version or "") or len(version) > 20:
-        raise InputError(
-            f"{version!r} is not a version: numbers separated by dots, e.g. 1.4.2",
-            key="--version",
-        )
+    problem = written_version_problem(version)
+    if problem:
+        raise InputError(problem, key="--version")
 
 
 def image_name(family: str, version: str) -> str:

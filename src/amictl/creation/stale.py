@@ -145,13 +145,15 @@ def _base_moved(inv: Inventory, img: Image, live: _Live) -> tuple[str, str] | No
     if not parent:
         return None
     p = inv.by_id.get(parent)
-    if p is None or not p.family:
+    if p is None or not p.family or p.family == img.family:
+        # a parent of the image's own family (`create from-instance` of an instance that
+        # runs an older version): the family's newer versions are the image itself
         return None
     siblings = [
         i
         for i in inv.images
         if i.family == p.family and i.account == p.account and i.region == p.region
-        and i.state == "available"
+        and i.state == "available" and i.image_id != img.image_id
     ]  # fmt: skip
     top = _newest(siblings) if siblings else p
     if top.image_id != parent and version_key(top.version or "") > version_key(p.version or ""):

@@ -146,6 +146,11 @@ def copy_image(
     return rows
 
 
+# A role that may not tag the copy's snapshots (the releaser persona: tagging existing
+# snapshots would let it make any snapshot shareable) still gets its copy.
+DENIED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+
+
 def _tag_snapshots(
     ec2: Any, region: str, row: dict[str, Any], family: str | None, version: str | None
 ) -> None:
@@ -174,5 +179,9 @@ def _tag_snapshots(
     try:
         ec2.create_tags(Resources=snaps, Tags=tags)
     except Exception as exc:  # noqa: BLE001
-        raise aws_error(exc, "CreateTags", region) from None
+        err = aws_error(exc, "CreateTags", region)
+        if err.code in DENIED:  # the releaser may not tag existing snapshots (docs/cli.md)
+            row["snapshots_untagged"] = err.message
+            return
+        raise err from None
     row["snapshots_tagged"] = True

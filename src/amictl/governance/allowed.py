@@ -8,8 +8,11 @@ the channel images' names). ``--also`` adds providers (amazon, aws-marketplace,
 aws-backup-vault, account ids). Images the account owns are never restricted by AWS.
 
 Before anything changes, each running instance is checked against the NEW criteria
-(amictl evaluates them on DescribeInstanceImageMetadata, as AWS documents each field):
-``enabled`` is refused while one would become non-compliant, unless it is named.
+(amictl evaluates them on DescribeInstanceImageMetadata, as AWS documents each field), and
+so is every other launcher (launch-template versions, Auto Scaling groups, launch
+configurations, SSM parameters and every other in-use kind the inventory reads:
+``allowed_launchers``): ``enabled`` is refused while one would become non-compliant or
+could not be read, unless it is named.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..channels import list_channels
 from ..errors import InputError, SafetyError
 from ..state.store import Store
+from . import allowed_launchers
 from .watermarks import DEFAULT_TEMPLATE, family_watermark_key
 
 MODES = ("audit-mode", "enabled")
@@ -343,6 +347,7 @@ def plan_set(
     for r in rows:
         by_region[r["region"]].append(r)
     at = dt.datetime.now(dt.UTC)
+    inv = allowed_launchers.read(conn, targets)  # every launcher kind, every region set
     plans = []
     for t in targets:
         chan = by_region.get(t.region, [])
@@ -363,6 +368,8 @@ def plan_set(
         criteria, why = criteria_from_channels(chan, images, also, template)
         current = read_settings(conn, t)
         insts = live_instances(conn, t)
+        refs = allowed_launchers.launchers(inv, t)
+        seen = allowed_launchers.describe(conn, t, [r.image_id for r in refs])
         plans.append(
             {
                 "account": t.account,
@@ -375,6 +382,8 @@ def plan_set(
                 "why": why,
                 "diff": diff(current["criteria"], criteria),
                 "would_be_noncompliant": noncompliant(t, insts, criteria, at),
+                "would_break": allowed_launchers.would_break(t, refs, seen, allows, criteria, at),
+                "not_read": allowed_launchers.not_read(inv, t),
             }
         )
     return plans
@@ -402,6 +411,32 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
             f"it does not allow: {ids}{more}",
             hint="use --mode audit-mode first, move them to allowed images, or name each with "
             "--allow-noncompliant INSTANCE",
+        )
+    broken = [
+        r
+        for p in plans
+        for r in p.get("would_break", [])
+        if r["id"] not in named and r["id"].split(":")[0] not in named  # lt-…:N or lt-…
+    ]
+    if broken:
+        what = "; ".join(
+            f"{r['region']} {r['kind']} {r['id']} ({r['image_id']} {r['image_name'] or ''})"
+            for r in broken[:10]
+        )
+        more = f" and {len(broken) - 10} more" if len(broken) > 10 else ""
+        raise SafetyError(
+            f"enabling Allowed AMIs would stop {len(broken)} launcher(s) from launching their "
+            f"image: {what}{more}",
+            hint="use --mode audit-mode first, point them at allowed images, add their "
+            "provider with --also, or name each with --allow-noncompliant ID",
+        )
+    unread = [x for p in plans for x in p.get("not_read", [])]
+    if unread:
+        raise SafetyError(
+            "cannot tell what enabling Allowed AMIs would break: "
+            + "; ".join(unread[:5])
+            + (f" and {len(unread) - 5} more" if len(unread) > 5 else ""),
+            hint="grant the read (amictl iam-policy allowed-images) or use --mode audit-mode",
         )
 
 

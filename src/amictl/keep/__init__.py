@@ -13,6 +13,7 @@ from .decide import (
     assess,
     effective_holds,
     image_decision,
+    released_holds,
     snapshot_holds,
 )
 from .snapshots import snapshot_keep_reasons, snapshot_origin
@@ -24,6 +25,7 @@ __all__ = [
     "ImageDecision",
     "assess",
     "effective_holds",
+    "released_holds",
     "image_decision",
     "snapshot_holds",
     "snapshot_keep_reasons",

@@ -57,6 +57,20 @@ def effective_holds(holds: tuple[Hold, ...]) -> tuple[Hold, ...]:
     return tuple(out)
 
 
+def released_holds(before: dict[str, str], changes: dict[str, str], now: dt.datetime) -> list[str]:
+    """The built-in holds that tagging an image with ``changes`` would release
+    (``legal-hold=false``, a ``retain-until`` in the past or not a date any more...):
+    the holds of ``before`` that the tags after the change no longer give."""
+    out = []
+    for h in DEFAULT_HOLDS:
+        if h.tag is None:
+            continue
+        held = hold_reasons(before, False, "disabled", (h,), now)
+        if held and not hold_reasons({**before, **changes}, False, "disabled", (h,), now):
+            out.extend(held)
+    return out
+
+
 def history_depth(ref_id: str) -> int:
     """A channel-history reference's id is ``<parameter>#<steps back>``."""
     _, _, depth = ref_id.rpartition("#")

@@ -1,9 +1,12 @@
 """Least-privilege policies per persona (builder, releaser, consumer, retirer, auditor),
 their allowed/denied tables, an IAM policy evaluator written as data, and the roles tagged
-with a persona (issue 21)."""
+with a persona (issue 21).
 
-from .evaluate import ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY, Request, evaluate
-from .policies import PERSONAS, policy
+The policies themselves are in :mod:`amictl.personas.policies`, which derives them from
+``amictl iam-policy``'s registry (:mod:`amictl.iam`); it is not imported here, so that the
+audit (which ``amictl.iam`` reads) can use the evaluator and the roles without a circle."""
+
+from .evaluate import ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY, Request, evaluate, grants
 from .roles import PERMISSIONS, PERSONA_TAG, PersonaRole, persona_roles
 from .tables import TABLES, probes
 
@@ -12,13 +15,12 @@ __all__ = [
     "EXPLICIT_DENY",
     "IMPLICIT_DENY",
     "PERMISSIONS",
-    "PERSONAS",
     "PERSONA_TAG",
     "TABLES",
     "PersonaRole",
     "Request",
     "evaluate",
+    "grants",
     "persona_roles",
-    "policy",
     "probes",
 ]

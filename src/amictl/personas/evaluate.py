@@ -16,7 +16,11 @@ the IAM User Guide:
   every key (AND), a key matches when any of the policy's values matches (OR). A key absent
   from the request: false, except for the negated operators (``StringNotEquals``,
   ``StringNotLike``, ``ArnNotLike``) and ``...IfExists``, which are true; ``Null: true``
-  is true. ``ForAllValues:`` is true for an absent key, ``ForAnyValue:`` false.
+  is true. A multi-valued key with no values (``aws:TagKeys`` of a DeleteTags that names
+  no tag) is absent. ``ForAllValues:`` is true for an absent key or an empty set (why a
+  tag-key allow-list needs ``Null: {aws:TagKeys: false}`` beside it), ``ForAnyValue:``
+  false; with a negated operator the negation applies to each request value
+  (``ForAllValues:StringNotEquals``: no value is in the list).
 * Action names are case-insensitive, ``*`` and ``?`` wildcards; resource ARNs
   case-sensitive with the same wildcards. Condition keys are case-insensitive; tag values
   case-sensitive.
@@ -70,6 +74,13 @@ OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
 }
 
 
+def _present(value: Any) -> bool:
+    """A key is in the request when it has a value: a multi-valued key with no values
+    (``aws:TagKeys`` of a DeleteTags without Tags) or an empty string is absent, as IAM
+    treats it (``Null: true``; ``ForAllValues:`` over an empty set is true)."""
+    return value is not None and value != "" and _list(value) != []
+
+
 def _condition(op: str, block: dict[str, Any], ctx: dict[str, Any]) -> bool:
     lowered = {k.lower(): v for k, v in ctx.items()}
     qualifier = ""
@@ -78,12 +89,10 @@ def _condition(op: str, block: dict[str, Any], ctx: dict[str, Any]) -> bool:
     if_exists = op.endswith("IfExists")
     base = op[: -len("IfExists")] if if_exists else op
     for key, wanted in block.items():
-        present = key.lower() in lowered
         actual = lowered.get(key.lower())
+        present = _present(actual)
         if base == "Null":
-            if str(_list(wanted)[0]).lower() == "true" and present:
-                return False
-            if str(_list(wanted)[0]).lower() != "true" and not present:
+            if (str(_list(wanted)[0]).lower() == "true") == present:
                 return False
             continue
         if base not in OPERATORS:
@@ -95,12 +104,13 @@ def _condition(op: str, block: dict[str, Any], ctx: dict[str, Any]) -> bool:
                 continue
             return False
         got = [str(a) for a in _list(actual)]
+
+        # the operator on each request value (a negated one is negated per value)
+        each = [any(match(p, a) for p in values) != negated for a in got]
         if qualifier == "ForAllValues":
-            ok = all(any(match(p, a) for p in values) for a in got)
-            ok = not ok if negated else ok
+            ok = all(each)
         elif qualifier == "ForAnyValue":
-            ok = any(any(match(p, a) for p in values) for a in got)
-            ok = not ok if negated else ok
+            ok = any(each)
         else:
             hit = any(match(p, a) for p in values for a in got)
             ok = not hit if negated else hit
@@ -143,3 +153,21 @@ def evaluate(policies: Iterable[dict[str, Any]], req: Request) -> str:
             return EXPLICIT_DENY
         allowed = True
     return ALLOWED if allowed else IMPLICIT_DENY
+
+
+def grants(policies: Iterable[dict[str, Any]], action: str) -> bool:
+    """Whether some request for ``action`` can be allowed: an Allow statement names it and
+    no Deny without a condition, on every resource, takes it away. (The conditions of the
+    Allow decide which resources and requests; the tables test those.)"""
+    allowed = False
+    for s in statements(policies):
+        named = "Action" in s and _any(s["Action"], action, False)
+        named = named or ("NotAction" in s and not _any(s["NotAction"], action, False))
+        if not named:
+            continue
+        if s.get("Effect") == "Deny":
+            if not s.get("Condition") and s.get("Resource", "*") == "*":
+                return False
+            continue
+        allowed = True
+    return allowed

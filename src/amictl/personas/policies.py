@@ -1,29 +1,43 @@
 """Least-privilege IAM policies per persona (``amictl iam-policy --persona NAME``).
 
-Each persona is what one team does with amictl, with resource-level conditions where
-AWS supports them (Service Authorization Reference, Amazon EC2: ``ec2:ResourceTag/${key}``
-on images, snapshots, instances and launch templates; ``aws:RequestTag`` / ``aws:TagKeys``
-and ``ec2:CreateAction`` for tag-on-create):
+A persona is the amictl commands one team runs (``COMMANDS``) plus its conditions: its
+policy is derived from the registry that ``amictl iam-policy CMD`` uses
+(:func:`amictl.iam.permissions`), so a call a command registers is never missing from the
+persona that runs it. Each policy is:
+
+* ``Commands``: every registered call of the persona's commands, on any resource, except
+  the calls below (the auditor: only the reads, ``Describe*``/``Get*``/``List*``);
+* the conditioned statements: calls AWS can scope to a resource or a request (Service
+  Authorization Reference, Amazon EC2: ``ec2:ResourceTag/${key}`` on images, snapshots,
+  instances and launch templates; ``aws:RequestTag`` / ``aws:TagKeys``,
+  ``ec2:CreateAction`` for tag-on-create, ``ec2:Add/group`` for public sharing,
+  ``iam:PassedToService``, ``kms:ViaService``); a call named there is allowed only by them;
+* ``LEFT_OUT``: calls of its commands the persona does not get, with the reason (the
+  step of the command another persona does);
+* the explicit Deny statements (the "may not" column of the table in docs/cli.md).
 
 * builder: bakes and creates images. Instances it launches must be tagged on creation
-  (``amictl:bake-id``) and it may stop/terminate only those; images it makes must carry a
-  ``family`` tag on creation; CreateTags only as part of a create call. It may not make
-  an image public or share it: ModifyImageAttribute and turning Image Block Public Access
-  off are explicitly denied.
+  (``amictl:bake-id``) and it may stop/terminate/image only those; images it makes must carry
+  a ``family`` tag on creation; CreateTags only as part of a create call; PassRole only to
+  EC2. It may not make an image public or share it.
 * releaser: promotes channels (SSM parameters under ``/amictl/channels/`` only), copies and
-  shares images of a family, rolls out (launch templates tagged ``amictl:family``, instance
-  refreshes). It never deregisters or deletes.
+  shares images of a family and their snapshots (tagged ``family``, as ``create`` and
+  ``bake`` tag them), never with everyone (``Group=all`` denied), rolls out (launch
+  templates tagged ``amictl:family``, instance refreshes). It never deregisters or deletes.
 * consumer: reads channels and launches images of a family (``family`` tag); nothing else.
 * retirer: deprecates, disables and deregisters only images tagged with a family, deletes
-  snapshots, writes only the retirement marks; never modifies launch permissions
-  (ModifyImageAttribute / ResetImageAttribute denied) nor lifts deregistration protection.
-* auditor: reads (the inventory, audit, drift and the roles' policies); everything else is
-  explicitly denied.
+  snapshots, writes and removes only the retirement marks (a DeleteTags that names no key,
+  which removes every tag, holds included, is denied); never modifies launch permissions
+  nor lifts deregistration protection.
+* auditor: the reads of the read-only commands; everything else is explicitly denied.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..iam import permissions
+from .roles import ROLE_READ_PERMISSIONS
 
 FAMILY_TAG = "family"  # amictl's family tag on images (FamilyRule's default)
 TEMPLATE_FAMILY_TAG = "amictl:family"  # on launch templates (amictl rollout)
@@ -35,6 +49,7 @@ SNAPSHOT = "arn:aws:ec2:*:*:snapshot/*"
 INSTANCE = "arn:aws:ec2:*:*:instance/*"
 TEMPLATE = "arn:aws:ec2:*:*:launch-template/*"
 CHANNELS = "arn:aws:ssm:*:*:parameter/amictl/channels/*"
+PUBLIC_PARAMETERS = "arn:aws:ssm:*::parameter/aws/service/*"  # the publishers' (catalog)
 LAUNCH_OTHERS = [
     "arn:aws:ec2:*:*:volume/*",
     "arn:aws:ec2:*:*:network-interface/*",
@@ -42,23 +57,73 @@ LAUNCH_OTHERS = [
     "arn:aws:ec2:*:*:security-group/*",
     "arn:aws:ec2:*:*:key-pair/*",
 ]
-
-READ = [
-    "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:DescribeLaunchConfigurations",
-    "ec2:DescribeImageAttribute",
-    "ec2:DescribeImages",
-    "ec2:DescribeInstances",
-    "ec2:DescribeLaunchTemplateVersions",
-    "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeRegions",
-    "ec2:DescribeSnapshots",
-    "ssm:DescribeParameters",
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "sts:GetCallerIdentity",
-]
 HAS_FAMILY = {"Null": {f"ec2:ResourceTag/{FAMILY_TAG}": "false"}}
+PUBLIC = {"StringEquals": {"ec2:Add/group": "all"}}
+READ_PREFIXES = ("Describe", "Get", "List")
+
+# The commands each persona runs (the registry of `amictl iam-policy CMD`).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "builder": ("create", "bake", "stale", "catalog", "versions", "lineage"),
+    "releaser": (
+        "promote",
+        "rollback",
+        "channels",
+        "versions",
+        "copy",
+        "share",
+        "unshare",
+        "sharing",
+        "rollout",
+        "drift",
+    ),
+    "consumer": ("launch", "catalog"),
+    "retirer": (
+        "inventory",
+        "plan",
+        "explain",
+        "apply",
+        "deprecate",
+        "disable",
+        "retire",
+        "recycle-bin",
+    ),
+    "auditor": (
+        "inventory",
+        "ls",
+        "show",
+        "refs",
+        "snapshots",
+        "plan",
+        "explain",
+        "versions",
+        "channels",
+        "sharing",
+        "drift",
+        "stale",
+        "cost",
+        "audit",
+        "report",
+        "lineage",
+        "allowed-images",
+        "catalog",
+        "lint",
+        "recycle-bin",
+    ),
+}
+READS_ONLY = frozenset({"auditor"})
+
+# Calls of a persona's commands it does not get, and why.
+LEFT_OUT: dict[str, dict[str, str]] = {
+    "builder": {
+        "ec2:ModifyImageAttribute": "sharing a baked image is the releaser's (`amictl share`)",
+        "ec2:ModifySnapshotAttribute": "sharing a baked image is the releaser's",
+        "ssm:PutParameter": "promoting a baked image is the releaser's (`amictl promote`)",
+    },
+}
+
+
+def is_read(action: str) -> bool:
+    return action.split(":", 1)[1].startswith(READ_PREFIXES)
 
 
 def _s(
@@ -71,13 +136,12 @@ def _s(
     return st
 
 
-def _builder() -> list[dict[str, Any]]:
-    return [
-        _s(
-            "Read",
-            "Allow",
-            [*READ, "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation"],
-        ),
+def _tag_on_create(sid: str, actions: list[str]) -> dict[str, Any]:
+    return _s(sid, "Allow", ["ec2:CreateTags"], "*", StringEquals={"ec2:CreateAction": actions})
+
+
+def _builder() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    allow = [
         _s("LaunchUses", "Allow", ["ec2:RunInstances"], [IMAGE, *LAUNCH_OTHERS]),
         _s(
             "LaunchBuildInstancesTagged",
@@ -104,24 +168,42 @@ def _builder() -> list[dict[str, Any]]:
         _s(
             "ImageSnapshots",
             "Allow",
-            ["ec2:CreateImage", "ec2:CopyImage", "ec2:RegisterImage"],
+            ["ec2:CreateImage", "ec2:CopyImage", "ec2:RegisterImage", "ec2:CopySnapshot"],
             SNAPSHOT,
         ),
-        _s(
+        _s("WatermarkFamilyImages", "Allow", ["ec2:AttachImageWatermark"], IMAGE, **HAS_FAMILY),
+        _tag_on_create(
             "TagOnCreateOnly",
-            "Allow",
-            ["ec2:CreateTags"],
-            "*",
-            StringEquals={
-                "ec2:CreateAction": [
-                    "RunInstances",
-                    "CreateImage",
-                    "RegisterImage",
-                    "CopyImage",
-                    "CreateSnapshot",
-                ]
-            },
+            [
+                "RunInstances",
+                "CreateImage",
+                "RegisterImage",
+                "CopyImage",
+                "CreateSnapshot",
+                "CopySnapshot",
+            ],
         ),
+        _s(
+            "PassRoleToEc2Only",
+            "Allow",
+            ["iam:PassRole"],
+            "arn:aws:iam::*:role/*",
+            StringEquals={"iam:PassedToService": "ec2.amazonaws.com"},
+        ),
+        _s(
+            "KeysThroughEc2Only",
+            "Allow",
+            [
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
+            StringLike={"kms:ViaService": "ec2.*.amazonaws.com"},
+        ),
+    ]
+    deny = [
         _s(
             "NeverPublicNorShared",
             "Deny",
@@ -133,15 +215,11 @@ def _builder() -> list[dict[str, Any]]:
             ],
         ),
     ]
+    return allow, deny
 
 
-def _releaser() -> list[dict[str, Any]]:
-    return [
-        _s(
-            "Read",
-            "Allow",
-            [*READ, "ssm:GetParameterHistory", "autoscaling:DescribeInstanceRefreshes"],
-        ),
+def _releaser() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    allow = [
         _s("Channels", "Allow", ["ssm:PutParameter"], CHANNELS),
         _s(
             "ShareFamilyImages",
@@ -150,7 +228,13 @@ def _releaser() -> list[dict[str, Any]]:
             IMAGE,
             **HAS_FAMILY,
         ),
-        _s("ShareTheirSnapshots", "Allow", ["ec2:ModifySnapshotAttribute"], SNAPSHOT),
+        _s(
+            "ShareFamilyImageSnapshots",
+            "Allow",
+            ["ec2:ModifySnapshotAttribute"],
+            SNAPSHOT,
+            **HAS_FAMILY,
+        ),
         _s(
             "CopyFamilyImages",
             "Allow",
@@ -158,13 +242,7 @@ def _releaser() -> list[dict[str, Any]]:
             IMAGE,
             Null={f"aws:RequestTag/{FAMILY_TAG}": "false"},
         ),
-        _s(
-            "CopyTagOnCreate",
-            "Allow",
-            ["ec2:CreateTags"],
-            "*",
-            StringEquals={"ec2:CreateAction": "CopyImage"},
-        ),
+        _tag_on_create("CopyTagOnCreate", ["CopyImage", "CreateImageUsageReport"]),
         _s(
             "RolloutTemplates",
             "Allow",
@@ -172,14 +250,13 @@ def _releaser() -> list[dict[str, Any]]:
             TEMPLATE,
             Null={f"ec2:ResourceTag/{TEMPLATE_FAMILY_TAG}": "false"},
         ),
+    ]
+    deny = [
         _s(
-            "RolloutRefreshes",
-            "Allow",
-            [
-                "autoscaling:StartInstanceRefresh",
-                "autoscaling:CancelInstanceRefresh",
-                "autoscaling:RollbackInstanceRefresh",
-            ],
+            "NeverPublic",
+            "Deny",
+            ["ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"],
+            **PUBLIC,
         ),
         _s(
             "NeverDestroys",
@@ -192,31 +269,27 @@ def _releaser() -> list[dict[str, Any]]:
             ],
         ),
     ]
+    return allow, deny
 
 
-def _consumer() -> list[dict[str, Any]]:
-    return [
+def _consumer() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    allow = [
         _s(
-            "Read",
+            "ReadChannels",
             "Allow",
-            ["ec2:DescribeImages", "ec2:DescribeInstances", "sts:GetCallerIdentity"],
+            ["ssm:GetParameter", "ssm:GetParameters"],
+            [CHANNELS, PUBLIC_PARAMETERS],
         ),
-        _s("ReadChannels", "Allow", ["ssm:GetParameter", "ssm:GetParameters"], CHANNELS),
         _s("LaunchFamilyImages", "Allow", ["ec2:RunInstances"], IMAGE, **HAS_FAMILY),
         _s("LaunchUses", "Allow", ["ec2:RunInstances"], [INSTANCE, *LAUNCH_OTHERS]),
-        _s(
-            "TagOnLaunch",
-            "Allow",
-            ["ec2:CreateTags"],
-            "*",
-            StringEquals={"ec2:CreateAction": "RunInstances"},
-        ),
+        _tag_on_create("TagOnLaunch", ["RunInstances"]),
     ]
+    return allow, []
 
 
-def _retirer() -> list[dict[str, Any]]:
-    return [
-        _s("Read", "Allow", [*READ, "rbin:ListRules", "rbin:GetRule"]),
+def _retirer() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    marks = {"ForAllValues:StringEquals": {"aws:TagKeys": MARK_TAGS}}
+    allow = [
         _s(
             "RetireFamilyImagesOnly",
             "Allow",
@@ -231,13 +304,27 @@ def _retirer() -> list[dict[str, Any]]:
             **HAS_FAMILY,
         ),
         _s("Snapshots", "Allow", ["ec2:DeleteSnapshot", "ec2:ModifySnapshotTier"], SNAPSHOT),
+        # ForAllValues is true for a request with no tag keys: the Null condition makes
+        # the keys required (a DeleteTags without Tags deletes every tag on AWS).
         _s(
             "RetirementMarksOnly",
             "Allow",
             ["ec2:CreateTags", "ec2:DeleteTags"],
             IMAGE,
-            **{"ForAllValues:StringEquals": {"aws:TagKeys": MARK_TAGS}, **HAS_FAMILY},
+            **marks,
+            Null={f"ec2:ResourceTag/{FAMILY_TAG}": "false", "aws:TagKeys": "false"},
         ),
+        _s(
+            "RestoredSnapshotMarks",
+            "Allow",
+            ["ec2:DeleteTags"],
+            SNAPSHOT,
+            **marks,
+            Null={"aws:TagKeys": "false"},
+        ),
+        _tag_on_create("UsageReportTags", ["CreateImageUsageReport"]),
+    ]
+    deny = [
         _s(
             "NeverLaunchPermissions",
             "Deny",
@@ -254,12 +341,15 @@ def _retirer() -> list[dict[str, Any]]:
             IMAGE,
             Null={f"ec2:ResourceTag/{FAMILY_TAG}": "true"},
         ),
+        _s("NeverEveryTag", "Deny", ["ec2:DeleteTags"], Null={"aws:TagKeys": "true"}),
     ]
+    return allow, deny
 
 
 AUDIT_READ = [
     "ec2:Describe*",
     "ec2:Get*",
+    "ec2:List*",
     "ssm:Describe*",
     "ssm:Get*",
     "autoscaling:Describe*",
@@ -271,38 +361,9 @@ AUDIT_READ = [
 ]
 
 
-# What reading the roles and their attached policies needs (audit's role-exceeds-persona).
-ROLE_READ_PERMISSIONS = frozenset(
-    {
-        "iam:ListRoles",
-        "iam:ListRoleTags",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetPolicy",
-        "iam:GetPolicyVersion",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-    }
-)
-
-
-def _auditor() -> list[dict[str, Any]]:
-    return [
-        _s(
-            "Read",
-            "Allow",
-            sorted(
-                {
-                    *READ,
-                    *ROLE_READ_PERMISSIONS,
-                    "ec2:GetImageBlockPublicAccessState",
-                    "rbin:ListRules",
-                    "rbin:GetRule",
-                    "autoscaling:DescribeInstanceRefreshes",
-                }
-            ),
-        ),
-        {"Sid": "ReadOnly", "Effect": "Deny", "NotAction": AUDIT_READ, "Resource": "*"},
-    ]
+def _auditor() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    deny = [{"Sid": "ReadOnly", "Effect": "Deny", "NotAction": AUDIT_READ, "Resource": "*"}]
+    return [], deny
 
 
 PERSONAS = {
@@ -314,6 +375,25 @@ PERSONAS = {
 }
 
 
+def command_actions(persona: str) -> set[str]:
+    """Every call the persona's commands register (the auditor's: their reads)."""
+    actions: set[str] = set()
+    for c in COMMANDS[persona]:
+        actions |= permissions(c)
+    if persona in READS_ONLY:
+        actions = {a for a in actions if is_read(a)} | set(ROLE_READ_PERMISSIONS)
+    return actions
+
+
+def _named(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in s.get("Action", [])}
+
+
 def policy(persona: str) -> dict[str, Any]:
     """The persona's policy document (KeyError for an unknown persona)."""
-    return {"Version": "2012-10-17", "Statement": PERSONAS[persona]()}
+    conditioned, deny = PERSONAS[persona]()
+    unconditional_deny = {a for s in deny if "Condition" not in s for a in s.get("Action", [])}
+    plain = command_actions(persona) - _named(conditioned) - unconditional_deny
+    plain -= set(LEFT_OUT.get(persona, {}))
+    statements = [_s("Commands", "Allow", sorted(plain))] if plain else []
+    return {"Version": "2012-10-17", "Statement": [*statements, *conditioned, *deny]}

@@ -12,10 +12,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error
 from .evaluate import ALLOWED, Request, evaluate
-from .policies import PERSONAS, ROLE_READ_PERMISSIONS, policy
 from .tables import probes
 
 PERSONA_TAG = "amictl:persona"
+
+# What reading the roles and their attached policies needs (audit's role-exceeds-persona).
+ROLE_READ_PERMISSIONS = frozenset(
+    {
+        "iam:ListRoles",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+    }
+)
 
 PERMISSIONS = ROLE_READ_PERMISSIONS  # what reading the roles and their policies needs
 
@@ -29,11 +41,12 @@ class PersonaRole:
     policies: list[dict[str, Any]] = field(default_factory=list)
     policy_names: list[str] = field(default_factory=list)
 
-    def exceeds(self) -> list[Request]:
-        """Probes the role's policies allow and its persona's policy does not."""
-        if self.persona not in PERSONAS:
+    def exceeds(self, persona_policy: dict[str, Any] | None) -> list[Request]:
+        """Probes the role's policies allow and its persona's policy (``None``: an unknown
+        persona) does not."""
+        if persona_policy is None:
             return []
-        mine = [policy(self.persona)]
+        mine = [persona_policy]
         return [
             r
             for r in probes()

@@ -14,6 +14,8 @@ R = "us-east-1"
 FAMILY_IMAGE = f"arn:aws:ec2:{R}::image/ami-0family"
 BARE_IMAGE = f"arn:aws:ec2:{R}::image/ami-0nofamily"
 SNAP = f"arn:aws:ec2:{R}:{A}:snapshot/snap-1"
+IMAGE_SNAP = f"arn:aws:ec2:{R}:{A}:snapshot/snap-image"  # made by create/bake: tagged family
+BACKUP_SNAP = f"arn:aws:ec2:{R}:{A}:snapshot/snap-backup"  # a volume or database backup
 BUILD_INSTANCE = f"arn:aws:ec2:{R}:{A}:instance/i-build"
 OTHER_INSTANCE = f"arn:aws:ec2:{R}:{A}:instance/i-prod"
 FAMILY_TEMPLATE = f"arn:aws:ec2:{R}:{A}:launch-template/lt-web"
@@ -31,6 +33,25 @@ def _r(action: str, resource: str = "*", context: dict[str, Any] | None = None) 
     return Request(action, resource, dict(context or {}))
 
 
+PUBLIC = {"ec2:Add/group": "all"}
+SHARE_WITH = {"ec2:Add/userId": "444455556666"}
+
+# Denied to every persona: what a hostile user of any of them would try (issue 27, R9/R10).
+EVERY_PERSONA_DENIED = [
+    # DeleteTags without Tags: no aws:TagKeys, and AWS deletes every tag (holds included)
+    _r("ec2:DeleteTags", FAMILY_IMAGE, FAMILY),
+    _r("ec2:DeleteTags", FAMILY_IMAGE, {**FAMILY, "aws:TagKeys": []}),
+    _r("ec2:CreateTags", FAMILY_IMAGE, {**FAMILY, "aws:TagKeys": []}),
+    # make public (Group=all): images and snapshots
+    _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, {**FAMILY, **PUBLIC}),
+    _r("ec2:ModifySnapshotAttribute", IMAGE_SNAP, {**FAMILY, **PUBLIC}),
+    _r("ec2:ModifySnapshotAttribute", BACKUP_SNAP, PUBLIC),
+    # share a snapshot that is not an image snapshot (a volume or database backup)
+    _r("ec2:ModifySnapshotAttribute", BACKUP_SNAP, SHARE_WITH),
+    _r("ec2:DeregisterImage", BARE_IMAGE),
+]
+
+
 TABLES: dict[str, dict[str, list[Request]]] = {
     "builder": {
         "allowed": [
@@ -42,6 +63,12 @@ TABLES: dict[str, dict[str, list[Request]]] = {
             _r("ec2:CreateImage", FAMILY_IMAGE, {"aws:RequestTag/family": "web"}),
             _r("ec2:CreateTags", FAMILY_IMAGE, {"ec2:CreateAction": "CreateImage"}),
             _r("ssm:SendCommand", BUILD_INSTANCE, BUILD),
+            _r(
+                "iam:PassRole",
+                "arn:aws:iam::111122223333:role/amictl-builder",
+                {"iam:PassedToService": "ec2.amazonaws.com"},
+            ),
+            _r("ec2:AttachImageWatermark", FAMILY_IMAGE, FAMILY),
         ],
         "denied": [
             _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, FAMILY),  # make public / share
@@ -52,13 +79,19 @@ TABLES: dict[str, dict[str, list[Request]]] = {
             _r("ec2:CreateTags", FAMILY_IMAGE),  # tags outside a create call
             _r("ec2:DeregisterImage", FAMILY_IMAGE, FAMILY),
             _r("ssm:PutParameter", CHANNEL),
+            _r(
+                "iam:PassRole",
+                "arn:aws:iam::111122223333:role/admin",
+                {"iam:PassedToService": "lambda.amazonaws.com"},
+            ),
         ],
     },
     "releaser": {
         "allowed": [
             _r("ssm:PutParameter", CHANNEL),
             _r("ssm:GetParameterHistory", CHANNEL),
-            _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, FAMILY),
+            _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, {**FAMILY, **SHARE_WITH}),
+            _r("ec2:ModifySnapshotAttribute", IMAGE_SNAP, {**FAMILY, **SHARE_WITH}),
             _r("ec2:CopyImage", FAMILY_IMAGE, {"aws:RequestTag/family": "web"}),
             _r("ec2:CreateLaunchTemplateVersion", FAMILY_TEMPLATE, TEMPLATE_FAMILY),
             _r("ec2:ModifyLaunchTemplate", FAMILY_TEMPLATE, TEMPLATE_FAMILY),
@@ -103,9 +136,20 @@ TABLES: dict[str, dict[str, list[Request]]] = {
                 {**FAMILY, "aws:TagKeys": ["amictl:retire-since", "amictl:retired-by"]},
             ),
             _r("ec2:DescribeImageAttribute", FAMILY_IMAGE),
+            _r(
+                "ec2:DeleteTags",
+                FAMILY_IMAGE,
+                {**FAMILY, "aws:TagKeys": ["amictl:retire-since", "amictl:retired-by"]},
+            ),
+            _r("ssm:GetParameterHistory", CHANNEL),
+            _r("ec2:DescribeImageReferences"),
+            _r("ec2:DescribeSnapshotAttribute", SNAP),
+            _r("ec2:CreateImageUsageReport", FAMILY_IMAGE),
         ],
         "denied": [
             _r("ec2:DeregisterImage", BARE_IMAGE),  # no family tag
+            _r("ec2:DeleteTags", FAMILY_IMAGE, {**FAMILY, "aws:TagKeys": ["legal-hold"]}),
+            _r("ec2:CreateTags", FAMILY_IMAGE, {**FAMILY, "aws:TagKeys": ["legal-hold"]}),
             _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, FAMILY),  # launch permissions
             _r("ec2:ResetImageAttribute", FAMILY_IMAGE, FAMILY),
             _r("ec2:DisableImageDeregistrationProtection", FAMILY_IMAGE, FAMILY),
@@ -122,10 +166,16 @@ TABLES: dict[str, dict[str, list[Request]]] = {
             _r("iam:ListRoles"),
             _r("iam:GetPolicyVersion"),
             _r("ssm:GetParameter", CHANNEL),
+            _r("ssm:GetParameterHistory", CHANNEL),
+            _r("ec2:GetAllowedImagesSettings"),
+            _r("ec2:DescribeInstanceImageMetadata"),
+            _r("ec2:GetImageAncestry", FAMILY_IMAGE),
         ],
         "denied": [
             _r("ec2:DeregisterImage", FAMILY_IMAGE, FAMILY),
             _r("ec2:CreateTags", FAMILY_IMAGE, {"ec2:CreateAction": "CreateImage"}),
+            _r("ec2:CreateImageUsageReport", FAMILY_IMAGE),
+            _r("ec2:EnableAllowedImagesSettings"),
             _r("ssm:PutParameter", CHANNEL),
             _r("ec2:ModifyImageAttribute", FAMILY_IMAGE, FAMILY),
             _r("iam:AttachRolePolicy"),
@@ -133,6 +183,10 @@ TABLES: dict[str, dict[str, list[Request]]] = {
         ],
     },
 }
+
+
+for _table in TABLES.values():
+    _table["denied"] = [*_table["denied"], *EVERY_PERSONA_DENIED]
 
 
 def probes() -> list[Request]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model import DEFAULT_NAME_PATTERN
+
 DURATION_PATTERN = r"^\d+[dhw]$"
 
 
@@ -36,7 +38,7 @@ FAMILIES = Key(
             "str",
             "Regex on the image name with groups 'family' and 'version', used when the tags "
             "are absent.",
-            r"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>\d+(?:\.\d+)*)$",
+            DEFAULT_NAME_PATTERN,
         ),
     ),
 )

@@ -31,6 +31,15 @@ def _counts(ref_kind: str, detail: str) -> bool:
     return ref_kind in KINDS
 
 
+def not_read(inv: Inventory) -> list[str]:
+    """What the inventory could not read (``account/region: kind not read (code)``): drift
+    there is unknown, never "0 behind" (``drift --strict`` exits 4, as ``audit`` does)."""
+    return [
+        f"{s.account}/{s.region}: {s.kind} not read ({s.error_code or s.error or 'error'})"
+        for s in inv.incomplete_slices()
+    ]
+
+
 def drift(
     inv: Inventory,
     family: str | None = None,
