@@ -21,6 +21,7 @@ from .governance.permissions import REFS_PERMISSIONS
 from .inventory.kinds import COLLECTORS
 from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
+from .revoke import PERMISSIONS as REVOKE_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
@@ -35,6 +36,7 @@ COMMANDS = (*COMMANDS, *SINGLE_IMAGE, "tag")
 COMMANDS = (*COMMANDS, "rollout", "drift")  # issue 21
 COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
+COMMANDS = (*COMMANDS, "revoke", "unrevoke")  # issue 28
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
@@ -81,6 +83,10 @@ def permissions(command: str) -> set[str]:
         perms |= STALE_PERMISSIONS
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
+    if command == "unrevoke":  # issue 28: the journal says what to undo
+        return perms | REVOKE_PERMISSIONS
+    if command == "revoke":  # the inventory's reads below, then tags, channels, criteria
+        perms |= REVOKE_PERMISSIONS
     if command in ("refs", "plan", "explain"):  # AWS's reference check (plan: the retiring)
         perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():

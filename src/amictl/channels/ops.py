@@ -27,7 +27,7 @@ from ..inventory.releases import (
 )
 from ..inventory.views import image_cost
 from ..model import FamilyRule, Image, Inventory, iso, parse_time, version_key
-from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable
+from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable, revoked_reason
 from ..versions import same_version
 from .gates import Gate, closed_reasons
 from .names import CHANNEL_PREFIX, channel_of_parameter, check_name, parameter_name
@@ -220,6 +220,9 @@ def _matches(img: Image, version: str) -> bool:
 
 
 def _unusable(img: Image, now: dt.datetime) -> str | None:
+    revoked = revoked_reason(img.tags)
+    if revoked:
+        return revoked
     if bake_unusable(img.tags):
         return f"a bake that is {bake_status(img.tags)} ({BAKE_STATUS_TAG})"
     if img.state == "disabled":
@@ -362,6 +365,9 @@ def rollback_problem(img: Image | None, image_id: str, target: Target, family: s
         )
     if img.family != family:
         return f"{where}: the earlier image {image_id} is not of family {family} ({img.family})"
+    revoked = revoked_reason(img.tags)
+    if revoked:
+        return f"{where}: the earlier image {image_id} is {revoked}"
     if bake_unusable(img.tags):
         return f"{where}: the earlier image {image_id} is a bake that {bake_status(img.tags)}"
     if img.state != "available":

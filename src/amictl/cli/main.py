@@ -44,6 +44,7 @@ def _register() -> None:
     __import__(f"{__package__}.single_cmd", fromlist=["register"]).register(cli)
     __import__(f"{__package__}.rollout_cmd", fromlist=["register"]).register(cli)  # issue 21
     __import__(f"{__package__}.governance_cmd", fromlist=["register"]).register(cli)  # issue 20
+    __import__(f"{__package__}.revoke_cmd", fromlist=["register"]).register(cli)  # issue 28
 
 
 _register()

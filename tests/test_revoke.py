@@ -1,0 +1,249 @@
+"""amictl revoke / unrevoke (issue 28): a base and everything derived from it pulled in
+every region, channels moved back, launches refused, what still runs it listed; undone
+exactly; a killed revocation resumed to the same end state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from amictl.revoke import run as revoke_run
+from cli_fleet import CliFleet
+
+FLEET = """
+regions: [us-east-1, eu-west-1]
+images:
+  - {alias: base-1, name: base-1, age_days: 100, tags: {family: base, version: "1.0.0"}}
+  - {alias: base-2, name: base-2, age_days: 50, tags: {family: base, version: "2.0.0"}}
+  - {alias: base-1-eu, name: base-1, region: eu-west-1, age_days: 99, source: base-1,
+     tags: {family: base, version: "1.0.0"}}
+  - {alias: base-2-eu, name: base-2, region: eu-west-1, age_days: 49, source: base-2,
+     tags: {family: base, version: "2.0.0"}}
+  - {alias: web-1, name: web-1, age_days: 40, source: base-1, tags: {family: web, version: "1.0.0"}}
+  - {alias: web-2, name: web-2, age_days: 10, source: base-2, tags: {family: web, version: "2.0.0"}}
+  - {alias: web-2-eu, name: web-2, region: eu-west-1, age_days: 9, source: web-2,
+     tags: {family: web, version: "2.0.0"}}
+  - {alias: api-1, name: api-1, region: eu-west-1, age_days: 30, source: base-1-eu,
+     tags: {family: api, version: "1.0.0"}}
+  - {alias: api-2, name: api-2, region: eu-west-1, age_days: 5, source: base-2-eu,
+     tags: {family: api, version: "2.0.0"}}
+  - {alias: db-1, name: db-1, region: eu-west-1, age_days: 5, source: base-2-eu,
+     tags: {family: db, version: "1.0.0"}}
+  - {alias: app-1, name: app-1, age_days: 5, tags: {family: app, version: "1.0.0"}}
+instances:
+  - {alias: i-web, image: web-2}
+  - {alias: i-api, image: api-2, region: eu-west-1}
+launch_templates:
+  - {alias: lt-web, name: web, versions: [{image: web-2}], tags: {"amictl:family": web}}
+auto_scaling_groups:
+  - {alias: asg-web, name: web-asg, launch_template: lt-web, version: "1", desired: 1}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/base/prod, image: base-2}
+  - {alias: c2, name: /amictl/channels/base/prod, image: base-2-eu, region: eu-west-1}
+  - {alias: c3, name: /amictl/channels/web/prod, image: web-2}
+  - {alias: c4, name: /amictl/channels/api/prod, image: api-2, region: eu-west-1}
+  - {alias: c5, name: /amictl/channels/db/prod, image: db-1, region: eu-west-1}
+  - {alias: c6, name: /amictl/channels/app/prod, image: app-1}
+"""
+REGIONS = "us-east-1,eu-west-1"
+REVOKED = {"base-2", "base-2-eu", "web-2", "web-2-eu", "api-2", "db-1"}
+CHANNELS = {
+    ("base", "us-east-1"): "base-1",
+    ("base", "eu-west-1"): "base-1-eu",
+    ("web", "us-east-1"): "web-1",
+    ("api", "eu-west-1"): "api-1",
+    ("db", "eu-west-1"): "db-1",  # every version revoked: left and reported
+    ("app", "us-east-1"): "app-1",
+}
+
+
+def fresh(sandbox: Any, tmp: Path) -> CliFleet:
+    f = CliFleet(sandbox, FLEET, tmp, regions=REGIONS)
+    code, out, err = f("inventory")
+    assert code == 0, out + err
+    return f
+
+
+@pytest.fixture
+def fleet(sandbox: Any, tmp_path: Path) -> CliFleet:
+    return fresh(sandbox, tmp_path)
+
+
+def aws_state(f: CliFleet) -> dict[str, Any]:
+    """What AWS holds (by alias): each image's tags, deprecation and state; each channel."""
+    by_id = {v: k for k, v in f.ids.items()}
+    out: dict[str, Any] = {"images": {}, "channels": {}}
+    for region in ("us-east-1", "eu-west-1"):
+        ec2 = f.env.client("ec2", region)
+        for img in ec2.describe_images(
+            Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
+        )["Images"]:
+            out["images"][by_id.get(img["ImageId"], img["ImageId"])] = {
+                "tags": {t["Key"]: t["Value"] for t in img.get("Tags", [])},
+                "deprecation": img.get("DeprecationTime"),
+                "state": img["State"],
+            }
+        ssm = f.env.client("ssm", region)
+        for p in ssm.describe_parameters()["Parameters"]:
+            if p["Name"].startswith("/amictl/channels/"):
+                v = ssm.get_parameter(Name=p["Name"])["Parameter"]["Value"]
+                out["channels"][(p["Name"].split("/")[3], region)] = by_id.get(v, v)
+    return out
+
+
+def normal(state: dict[str, Any]) -> dict[str, Any]:
+    """The state without times (two runs deprecate at different minutes)."""
+    imgs = {
+        a: {
+            "tags": {k: ("T" if k == "amictl:revoked-at" else v) for k, v in s["tags"].items()},
+            "deprecated": s["deprecation"] is not None,
+            "state": s["state"],
+        }
+        for a, s in state["images"].items()
+    }
+    return {"images": imgs, "channels": state["channels"]}
+
+
+def revoke(f: CliFleet, *extra: str) -> dict[str, Any]:
+    code, out, err = f(
+        "revoke", "base@2.0.0", "--reason", "CVE-2026-0001 in openssl", "--yes",
+        "--from-state", "-o", "json", *extra,
+    )
+    assert code == 0, out + err
+    return dict(json.loads(out))
+
+
+def test_revoke_end_to_end_and_unrevoke_restores_exactly(fleet: CliFleet) -> None:
+    before = aws_state(fleet)
+    out = revoke(fleet)
+    ids = fleet.ids
+    # the tree: the base, its copy, and every family built from either, both regions
+    assert {r["image_id"] for r in out["tree"]} == {ids[a] for a in REVOKED}
+    after = aws_state(fleet)
+    for alias in REVOKED:
+        s = after["images"][alias]
+        assert s["tags"]["amictl:revoked"] == "CVE-2026-0001 in openssl"
+        assert s["tags"]["amictl:revoked-by"] and s["tags"]["amictl:revoked-at"]
+        assert s["deprecation"] is not None
+    for alias in ("base-1", "base-1-eu", "web-1", "api-1", "app-1"):
+        assert "amictl:revoked" not in after["images"][alias]["tags"]
+        assert after["images"][alias]["deprecation"] is None
+    assert after["channels"] == CHANNELS
+    left = [(c["family"], c["region"]) for c in out["channels_left"]]
+    assert left == [("db", "eu-west-1")]
+    # what still runs it: the instances and the ASG, each with its rollout
+    running = {(r["kind"], r["id"]) for r in out["still_running"]}
+    assert ("auto-scaling-group", "web-asg") in running
+    kinds = {r["kind"] for r in out["still_running"]}
+    assert {"instance", "auto-scaling-group", "launch-template-version"} <= kinds
+    asg = next(r for r in out["still_running"] if r["kind"] == "auto-scaling-group")
+    assert asg["rollout"].startswith("amictl rollout web --channel prod")
+    # refused: launch, promote, rollback to it, bake from it
+    code, _, err = fleet("launch", f"{ids['web-2']}", "--type", "t3.micro", "--yes")
+    assert code == 3 and "revoked" in err
+    code, _, err = fleet("launch", "base@2.0.0", "--region", "us-east-1", "--yes")
+    assert code == 3 and "CVE-2026-0001" in err
+    code, _, err = fleet("promote", "api", "2.0.0", "--channel", "staging")
+    assert code == 3 and "revoked" in err
+    # unrevoke: channels and tags exactly as before (the parameter history grows)
+    code, o, err = fleet("unrevoke", "--yes", "-o", "json")
+    assert code == 0, o + err
+    assert aws_state(fleet) == before
+    code, _, err = fleet("unrevoke", "--yes")
+    assert code == 3 and "already undone" in err
+
+
+def test_bake_refuses_a_revoked_source(fleet: CliFleet, tmp_path: Path) -> None:
+    revoke(fleet)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "family: web\nsource: {image: " + fleet.ids["web-2"] + "}\ninstance_type: t3.micro\n"
+    )
+    code, _, err = fleet("bake", str(recipe), "--region", "us-east-1", "--yes")
+    assert code in (2, 3), err
+    if code == 3:
+        assert "revoked" in err
+
+
+def test_revoke_with_disable_and_gates(fleet: CliFleet, tmp_path: Path) -> None:
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("channels:\n  prod:\n    requires_tag: {approved: 'yes'}\n")
+    out = revoke(fleet, "--disable", "--gates", str(gates))
+    # no older version carries the tag: every channel on a revoked image is left
+    assert {(c["family"], c["region"]) for c in out["channels_left"]} == {
+        ("base", "us-east-1"),
+        ("base", "eu-west-1"),
+        ("web", "us-east-1"),
+        ("api", "eu-west-1"),
+        ("db", "eu-west-1"),
+    }
+    s = aws_state(fleet)
+    assert s["channels"][("web", "us-east-1")] == "web-2"  # never emptied
+    assert all(s["images"][a]["state"] == "disabled" for a in REVOKED)
+    assert fleet("unrevoke", "--yes")[0] == 0
+    assert all(aws_state(fleet)["images"][a]["state"] == "available" for a in REVOKED)
+
+
+def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
+    code, _, err = fleet("revoke", "base@2.0.0", "--from-state")
+    assert code == 2 and "--reason" in err
+    code, _, err = fleet("revoke", "base@2.0.0", "--reason", "x", "--from-state")
+    assert code == 1 and "confirmation" in err
+    code, _, err = fleet("revoke", "base@9", "--reason", "x", "--from-state", "--yes")
+    assert code == 1 and "no such image" in err
+    assert all("amictl:revoked" not in s["tags"] for s in aws_state(fleet)["images"].values())
+
+
+class Killed(BaseException):
+    """What a SIGKILL leaves: the call went through, its `done` row was never written."""
+
+
+_REFERENCE: dict[str, Any] = {}
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(kill_at=st.integers(min_value=0, max_value=14))
+def test_a_revoke_killed_after_any_step_resumes_to_the_same_state(
+    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int
+) -> None:
+    if not _REFERENCE:
+        ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
+        revoke(ref)
+        _REFERENCE["state"] = normal(aws_state(ref))
+    f = fresh(sandbox, tmp_path_factory.mktemp("kill"))
+    calls: list[str] = []
+
+    def hook(aid: str) -> None:
+        calls.append(aid)
+        if len(calls) > kill_at:
+            raise Killed(aid)
+
+    revoke_run.AFTER_CALL.append(hook)
+    try:
+        with pytest.raises(Killed):
+            revoke(f)
+    finally:
+        revoke_run.AFTER_CALL.remove(hook)
+    code, out, err = f("revoke", "--resume", "-o", "json")
+    assert code == 0, out + err
+    assert normal(aws_state(f)) == _REFERENCE["state"]
+    assert f("revoke", "--resume")[0] == 1  # nothing left to resume
+
+
+def test_tag_names_are_reserved() -> None:
+    from amictl.errors import InputError
+    from amictl.tagnames import REVOKED_TAG, check_user_tags
+
+    with pytest.raises(InputError):
+        check_user_tags([REVOKED_TAG], "--tag")
+    assert dt.UTC  # the module's imports stay used
