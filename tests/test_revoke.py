@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amictl.revoke import run as revoke_run
-from cli_fleet import CliFleet
+from cli_fleet import CliFleet, invoke
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -50,6 +50,7 @@ ssm_parameters:
   - {alias: c4, name: /amictl/channels/api/prod, image: api-2, region: eu-west-1}
   - {alias: c5, name: /amictl/channels/db/prod, image: db-1, region: eu-west-1}
   - {alias: c6, name: /amictl/channels/app/prod, image: app-1}
+  - {alias: c7, name: /amictl/channels/web/prod, image: web-2-eu, region: eu-west-1}
 """
 REGIONS = "us-east-1,eu-west-1"
 REVOKED = {"base-2", "base-2-eu", "web-2", "web-2-eu", "api-2", "db-1"}
@@ -59,6 +60,7 @@ CHANNELS = {
     ("web", "us-east-1"): "web-1",
     ("api", "eu-west-1"): "api-1",
     ("db", "eu-west-1"): "db-1",  # every version revoked: left and reported
+    ("web", "eu-west-1"): "web-2-eu",  # web 2.0.0 is the only version there: left too
     ("app", "us-east-1"): "app-1",
 }
 
@@ -110,6 +112,10 @@ def normal(state: dict[str, Any]) -> dict[str, Any]:
     return {"images": imgs, "channels": state["channels"]}
 
 
+def one_region(f: CliFleet, region: str, *args: str) -> tuple[int, str, str]:
+    return invoke([*args, *f.env.cli_args(), "--region", region], f.vars)
+
+
 def revoke(f: CliFleet, *extra: str) -> dict[str, Any]:
     code, out, err = f(
         "revoke", "base@2.0.0", "--reason", "CVE-2026-0001 in openssl", "--yes",
@@ -136,7 +142,7 @@ def test_revoke_end_to_end_and_unrevoke_restores_exactly(fleet: CliFleet) -> Non
         assert after["images"][alias]["deprecation"] is None
     assert after["channels"] == CHANNELS
     left = [(c["family"], c["region"]) for c in out["channels_left"]]
-    assert left == [("db", "eu-west-1")]
+    assert sorted(left) == [("db", "eu-west-1"), ("web", "eu-west-1")]
     # what still runs it: the instances and the ASG, each with its rollout
     running = {(r["kind"], r["id"]) for r in out["still_running"]}
     assert ("auto-scaling-group", "web-asg") in running
@@ -145,12 +151,19 @@ def test_revoke_end_to_end_and_unrevoke_restores_exactly(fleet: CliFleet) -> Non
     asg = next(r for r in out["still_running"] if r["kind"] == "auto-scaling-group")
     assert asg["rollout"].startswith("amictl rollout web --channel prod")
     # refused: launch, promote, rollback to it, bake from it
-    code, _, err = fleet("launch", f"{ids['web-2']}", "--type", "t3.micro", "--yes")
-    assert code == 3 and "revoked" in err
-    code, _, err = fleet("launch", "base@2.0.0", "--region", "us-east-1", "--yes")
-    assert code == 3 and "CVE-2026-0001" in err
-    code, _, err = fleet("promote", "api", "2.0.0", "--channel", "staging")
-    assert code == 3 and "revoked" in err
+    launch = ["--type", "t3.micro", "--allow-deprecated"]
+    code, _, err = one_region(fleet, "us-east-1", "launch", ids["web-2"], *launch)
+    assert code == 3 and "revoked" in err, err
+    code, _, err = one_region(fleet, "us-east-1", "launch", "base@2.0.0", *launch)
+    assert code == 3 and "CVE-2026-0001" in err, err
+    code, _, err = one_region(fleet, "eu-west-1", "launch", "web@prod", *launch)
+    assert code == 3 and "revoked" in err, err  # the channel nobody could move
+    code, _, err = one_region(fleet, "us-east-1", "launch", "base@1.0.0", *launch)
+    assert code == 0, err  # the version before is fine
+    code, _, err = one_region(fleet, "eu-west-1", "promote", "api", "2.0.0", "--channel", "beta")
+    assert code == 3 and "revoked" in err, err
+    code, _, err = one_region(fleet, "us-east-1", "rollback", "base", "--channel", "prod")
+    assert code == 3, err  # base-1 is current; nothing before it in the history
     # unrevoke: channels and tags exactly as before (the parameter history grows)
     code, o, err = fleet("unrevoke", "--yes", "-o", "json")
     assert code == 0, o + err
@@ -162,29 +175,33 @@ def test_revoke_end_to_end_and_unrevoke_restores_exactly(fleet: CliFleet) -> Non
 def test_bake_refuses_a_revoked_source(fleet: CliFleet, tmp_path: Path) -> None:
     revoke(fleet)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        "family: web\nsource: {image: " + fleet.ids["web-2"] + "}\ninstance_type: t3.micro\n"
-    )
-    code, _, err = fleet("bake", str(recipe), "--region", "us-east-1", "--yes")
-    assert code in (2, 3), err
-    if code == 3:
-        assert "revoked" in err
+    recipe.write_text("format: 1\nfamily: web\nsource: {image: web@2.0.0}\n")
+    code, _, err = one_region(fleet, "us-east-1", "bake", str(recipe))
+    assert code == 3 and "revoked" in err, err
+    inst = fleet.env.client("ec2").describe_instances()["Reservations"]
+    launched = [i for r in inst for i in r["Instances"] if i["ImageId"] == fleet.ids["web-2"]]
+    assert len(launched) == 2  # the fleet's instance and its ASG's: no builder was launched
 
 
 def test_revoke_with_disable_and_gates(fleet: CliFleet, tmp_path: Path) -> None:
     gates = tmp_path / "gates.yaml"
     gates.write_text("channels:\n  prod:\n    requires_tag: {approved: 'yes'}\n")
+    fleet.env.client("ec2").create_tags(
+        Resources=[fleet.ids["web-1"]], Tags=[{"Key": "approved", "Value": "yes"}]
+    )
     out = revoke(fleet, "--disable", "--gates", str(gates))
-    # no older version carries the tag: every channel on a revoked image is left
+    # only web-1 passes the gate: every other channel on a revoked image is left
     assert {(c["family"], c["region"]) for c in out["channels_left"]} == {
         ("base", "us-east-1"),
         ("base", "eu-west-1"),
-        ("web", "us-east-1"),
+        ("web", "eu-west-1"),
         ("api", "eu-west-1"),
         ("db", "eu-west-1"),
     }
+    assert any("gate prod" in c["status"] for c in out["channels_left"])
     s = aws_state(fleet)
-    assert s["channels"][("web", "us-east-1")] == "web-2"  # never emptied
+    assert s["channels"][("web", "us-east-1")] == "web-1"
+    assert s["channels"][("base", "us-east-1")] == "base-2"  # never emptied
     assert all(s["images"][a]["state"] == "disabled" for a in REVOKED)
     assert fleet("unrevoke", "--yes")[0] == 0
     assert all(aws_state(fleet)["images"][a]["state"] == "available" for a in REVOKED)
