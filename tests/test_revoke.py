@@ -218,10 +218,43 @@ def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
 
 
 class Killed(BaseException):
-    """What a SIGKILL leaves: the call went through, its `done` row was never written."""
+    """What a SIGKILL leaves: the `intended` row written, the `done` row never (the call
+    itself made or not)."""
 
 
 _REFERENCE: dict[str, Any] = {}
+
+
+def killed_and_resumed(sandbox: Any, tmp: Path, kill_at: int, when: str) -> dict[str, Any]:
+    """The AWS state after a revoke killed at step ``kill_at`` (before or after its call)
+    and resumed."""
+    f = fresh(sandbox, tmp)
+    calls: list[str] = []
+
+    def hook(aid: str, moment: str) -> None:
+        if moment == when:
+            calls.append(aid)
+            if len(calls) > kill_at:
+                raise Killed(aid)
+
+    revoke_run.HOOKS.append(hook)
+    try:
+        with pytest.raises(Killed):
+            revoke(f)
+    finally:
+        revoke_run.HOOKS.remove(hook)
+    code, out, err = f("revoke", "--resume", "-o", "json")
+    assert code == 0, out + err
+    assert f("revoke", "--resume")[0] == 1  # nothing left to resume
+    return normal(aws_state(f))
+
+
+def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not _REFERENCE:
+        ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
+        revoke(ref)
+        _REFERENCE["state"] = normal(aws_state(ref))
+    return dict(_REFERENCE["state"])
 
 
 @settings(
@@ -229,32 +262,30 @@ _REFERENCE: dict[str, Any] = {}
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(kill_at=st.integers(min_value=0, max_value=14))
-def test_a_revoke_killed_after_any_step_resumes_to_the_same_state(
-    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int
+@given(kill_at=st.integers(min_value=0, max_value=16), when=st.sampled_from(["before", "after"]))
+def test_a_revoke_killed_at_any_step_resumes_to_the_same_state(
+    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int, when: str
 ) -> None:
-    if not _REFERENCE:
-        ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
-        revoke(ref)
-        _REFERENCE["state"] = normal(aws_state(ref))
-    f = fresh(sandbox, tmp_path_factory.mktemp("kill"))
-    calls: list[str] = []
+    want = reference(sandbox, tmp_path_factory)
+    assert killed_and_resumed(sandbox, tmp_path_factory.mktemp("kill"), kill_at, when) == want
 
-    def hook(aid: str) -> None:
-        calls.append(aid)
-        if len(calls) > kill_at:
-            raise Killed(aid)
 
-    revoke_run.AFTER_CALL.append(hook)
-    try:
-        with pytest.raises(Killed):
-            revoke(f)
-    finally:
-        revoke_run.AFTER_CALL.remove(hook)
-    code, out, err = f("revoke", "--resume", "-o", "json")
-    assert code == 0, out + err
-    assert normal(aws_state(f)) == _REFERENCE["state"]
-    assert f("revoke", "--resume")[0] == 1  # nothing left to resume
+def test_twin_a_resume_that_trusts_intended_rows_loses_a_step(
+    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard: a step journaled `intended` but not `done` is done again on resume.
+    Counting it as done (patched) leaves a channel on the revoked image."""
+    want = reference(sandbox, tmp_path_factory)
+    real = revoke_run.Journal.states
+
+    def trusting(self: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {a: ("done", m) for a, (_s, m) in real(self).items()}
+
+    monkeypatch.setattr(revoke_run.Journal, "states", trusting)
+    kill_at = 12  # the first channel move: 6 images x (tag, deprecate) come first
+    got = killed_and_resumed(sandbox, tmp_path_factory.mktemp("twin"), kill_at, "before")
+    assert got != want
+    assert got["channels"] != want["channels"]
 
 
 def test_tag_names_are_reserved() -> None:

@@ -51,9 +51,10 @@ PERMISSIONS = {
 }
 """What ``amictl revoke`` and ``unrevoke`` call besides the inventory's reads."""
 
-# Tests: called with the step id after each AWS call, before its `done` row (a kill there
-# leaves the journal as a SIGKILL would). None in normal runs.
-AFTER_CALL: list[Callable[[str], None]] = []
+# Tests: called with (step id, "before" | "after") around each step's AWS call, between its
+# `intended` and `done` rows: a kill there leaves the journal as a SIGKILL would. Empty in
+# normal runs.
+HOOKS: list[Callable[[str, str], None]] = []
 
 Step = tuple[str, str, dict[str, Any]]  # (action id, kind, the plan row it acts on)
 
@@ -225,13 +226,15 @@ def _run_steps(
                         continue
                     interrupts.check()
                     journal.write(aid, kind, row, "intended")
+                    for hook in HOOKS:
+                        hook(aid, "before")
                     try:
                         res = act(kind, row)
                     except AmictlError as exc:
                         journal.write(aid, kind, row, "failed", error=exc.message)
                         raise
-                    for hook in AFTER_CALL:
-                        hook(aid)
+                    for hook in HOOKS:
+                        hook(aid, "after")
                     journal.write(aid, kind, row, "done", **res)
                     results[aid] = res
                     progress(f"{aid}: {kind} {row.get('image_id') or row.get('parameter') or row['region']} {res or ''}".rstrip())
