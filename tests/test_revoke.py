@@ -295,3 +295,48 @@ def test_tag_names_are_reserved() -> None:
     with pytest.raises(InputError):
         check_user_tags([REVOKED_TAG], "--tag")
     assert dt.UTC  # the module's imports stay used
+
+
+def test_allowed_images_from_channels_are_recomputed_and_restored(fleet: CliFleet) -> None:
+    from amictl.governance.allowed import allows
+
+    code, out, err = fleet(
+        "allowed-images", "set", "--from-channels", "--also", "amazon", "--mode", "audit-mode",
+        "--yes",
+    )
+    assert code == 0, out + err
+
+    def criteria(region: str) -> list[dict[str, Any]]:
+        got = fleet.env.client("ec2", region).get_allowed_images_settings()
+        return list(got.get("ImageCriteria") or [])
+
+    before = {r: criteria(r) for r in ("us-east-1", "eu-west-1")}
+    at = dt.datetime.now(dt.UTC)
+
+    def allowed_elsewhere(alias: str, region: str) -> bool:
+        """Whether the criteria allow the image in an account that does not own it (AWS
+        never restricts an account's own images)."""
+        img = fleet.env.client("ec2", region).describe_images(
+            ImageIds=[fleet.ids[alias]], IncludeDeprecated=True
+        )["Images"][0]
+        return allows(img, criteria(region), "999999999999", at)
+
+    assert allowed_elsewhere("web-2", "us-east-1") and allowed_elsewhere("api-2", "eu-west-1")
+    out = revoke(fleet)
+    assert {a["region"] for a in out["allowed_images"]} == {"us-east-1", "eu-west-1"}
+    for alias, region in (("web-2", "us-east-1"), ("api-2", "eu-west-1"), ("base-2", "us-east-1")):
+        assert not allowed_elsewhere(alias, region), alias
+    for alias, region in (("web-1", "us-east-1"), ("api-1", "eu-west-1"), ("app-1", "us-east-1")):
+        assert allowed_elsewhere(alias, region), alias
+    assert fleet("unrevoke", "--yes")[0] == 0
+    assert {r: criteria(r) for r in ("us-east-1", "eu-west-1")} == before
+
+
+def test_criteria_not_made_from_channels_are_left_alone(fleet: CliFleet) -> None:
+    ec2 = fleet.env.client("ec2")
+    mine = [{"ImageProviders": ["amazon"]}, {"ImageNames": ["web-*"], "ImageProviders": ["111122223333"]}]
+    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=mine)
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    out = revoke(fleet)
+    assert out["allowed_images"] == []
+    assert ec2.get_allowed_images_settings()["ImageCriteria"] == mine
