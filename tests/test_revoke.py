@@ -118,8 +118,15 @@ def one_region(f: CliFleet, region: str, *args: str) -> tuple[int, str, str]:
 
 def revoke(f: CliFleet, *extra: str) -> dict[str, Any]:
     code, out, err = f(
-        "revoke", "base@2.0.0", "--reason", "CVE-2026-0001 in openssl", "--yes",
-        "--from-state", "-o", "json", *extra,
+        "revoke",
+        "base@2.0.0",
+        "--reason",
+        "CVE-2026-0001 in openssl",
+        "--yes",
+        "--from-state",
+        "-o",
+        "json",
+        *extra,
     )
     assert code == 0, out + err
     return dict(json.loads(out))
@@ -301,7 +308,13 @@ def test_allowed_images_from_channels_are_recomputed_and_restored(fleet: CliFlee
     from amictl.governance.allowed import allows
 
     code, out, err = fleet(
-        "allowed-images", "set", "--from-channels", "--also", "amazon", "--mode", "audit-mode",
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--also",
+        "amazon",
+        "--mode",
+        "audit-mode",
         "--yes",
     )
     assert code == 0, out + err
@@ -334,7 +347,10 @@ def test_allowed_images_from_channels_are_recomputed_and_restored(fleet: CliFlee
 
 def test_criteria_not_made_from_channels_are_left_alone(fleet: CliFleet) -> None:
     ec2 = fleet.env.client("ec2")
-    mine = [{"ImageProviders": ["amazon"]}, {"ImageNames": ["web-*"], "ImageProviders": ["111122223333"]}]
+    mine = [
+        {"ImageProviders": ["amazon"]},
+        {"ImageNames": ["web-*"], "ImageProviders": ["111122223333"]},
+    ]
     ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=mine)
     ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
     out = revoke(fleet)

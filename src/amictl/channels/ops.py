@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, InputError, SafetyError
+from ..findings import summary, worst_of
 from ..inventory.collectors import image_from_api
 from ..inventory.releases import (
     PROMOTE_PREFIX,
@@ -117,6 +118,9 @@ def versions(
                 "monthly_cost_usd": round(sum(image_cost(inv, i) for i in imgs), 4),
                 "deprecation_time": iso(min(deps)) if deps else None,
                 "deprecated": any(i.deprecated_at(now) for i in imgs),
+                # issue 28: Amazon Inspector's worst finding over the copies, and revocation
+                "findings": worst_of([summary(i.scan_results, now) for i in imgs]).text,
+                "revoked": next((r for r in (revoked_reason(i.tags) for i in imgs) if r), None),
             }
         )
     return rows

@@ -13,7 +13,15 @@ from . import context
 from .common import emit, global_options, info, print_table, settings
 
 TREE_COLUMNS = ["tree", "region", "family", "version", "state", "how"]
-CHANNEL_COLUMNS = ["family", "channel", "region", "version", "new_version", "new_image_id", "status"]
+CHANNEL_COLUMNS = [
+    "family",
+    "channel",
+    "region",
+    "version",
+    "new_version",
+    "new_image_id",
+    "status",
+]
 IN_USE_COLUMNS = ["region", "kind", "id", "image_id", "rollout"]
 ALLOWED_COLUMNS = ["account", "region", "diff", "kept", "would_be_noncompliant"]
 
@@ -71,7 +79,10 @@ def register(cli: click.Group) -> None:
     @click.option("--reason", help="Why: written on every revoked image (amictl:revoked).")
     @click.option("--disable", is_flag=True, help="Also disable each revoked image.")
     @click.option(
-        "--gates", "gates_file", type=click.Path(dir_okay=False), help="Promotion gates per channel."
+        "--gates",
+        "gates_file",
+        type=click.Path(dir_okay=False),
+        help="Promotion gates per channel.",
     )
     @click.option("--skip-gates", metavar="REASON", help="Move channels without their gates.")
     @click.option("--from-state", is_flag=True, help="Use the last stored inventory.")

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..aws.session import Connector, Target
 from ..channels.gates import Gate, closed_reasons
-from ..channels.ops import _unusable, list_channels, owned_images, parameter_history
 from ..channels.names import parameter_name
+from ..channels.ops import _unusable, list_channels, owned_images, parameter_history
 from ..errors import AmictlError
 from ..governance import allowed as allowed_mod
 from ..model import IN_USE_KINDS, FamilyRule, Image, Inventory, iso, version_key
@@ -94,9 +94,7 @@ def _replacement(
     """The newest version of ``family`` in ``t`` that is not revoked, is usable and passes
     the channel's gate (None, and why each candidate failed, when there is none)."""
     why: list[str] = []
-    cands = [
-        i for i in images if i.family == family and i.version and i.image_id not in revoked
-    ]
+    cands = [i for i in images if i.family == family and i.version and i.image_id not in revoked]
     cands.sort(key=lambda i: (version_key(i.version or ""), i.created_at or now), reverse=True)
     for img in cands:
         bad = _unusable(img, now) or revoked_reason(img.tags)
@@ -158,7 +156,9 @@ def _channel_moves(
                 "version": r["version"],
                 "new_image_id": img.image_id if img else None,
                 "new_version": img.version if img else None,
-                "status": "to move" if img else "left: no version that is not revoked "
+                "status": "to move"
+                if img
+                else "left: no version that is not revoked "
                 "and passes its gates" + (f" ({'; '.join(why)})" if why else ""),
             }
         )
@@ -172,12 +172,7 @@ def _from_channels(
 ) -> list[str] | None:
     """The ``--also`` providers when ``current`` is what `allowed-images set
     --from-channels` makes of ``chan`` (None: the criteria were not made from channels)."""
-    also = [
-        p
-        for c in current
-        if set(c) == {"ImageProviders"}
-        for p in c["ImageProviders"]
-    ]
+    also = [p for c in current if set(c) == {"ImageProviders"} for p in c["ImageProviders"]]
     try:
         built, _ = allowed_mod.criteria_from_channels(chan, images, also)
     except AmictlError:
@@ -251,9 +246,9 @@ def _allowed(
                 and ref.kind in ("instance", "launch-template-version", "auto-scaling-group")
                 and (ref.account, ref.region) == (t.account, t.region)
             ):
-                img = inv.by_id.get(ref.image_id)
-                if img is not None and img.owner_id != t.account:
-                    exact[img.owner_id].add(img.name)
+                used = inv.by_id.get(ref.image_id)
+                if used is not None and used.owner_id != t.account:
+                    exact[used.owner_id].add(used.name)
                     kept.append({**ref.to_dict(), "why": "still used here: left allowed"})
         for owner, names in sorted(exact.items()):
             criteria.insert(0, {"ImageProviders": [owner], "ImageNames": sorted(names)})
@@ -339,9 +334,7 @@ def make_plan(
         t = targets.get((img.account, img.region)) or Target(img.account, img.region)
         plan.images.append(_image_row(img, t, parent, how))
     plan.images.sort(key=lambda i: (i["account"], i["region"], i["image_id"]))
-    plan.channels = _channel_moves(
-        conn, targets, set(found), gates or {}, skip_gates, rule, now
-    )
+    plan.channels = _channel_moves(conn, targets, set(found), gates or {}, skip_gates, rule, now)
     plan.allowed = _allowed(conn, targets, plan, inv)
     plan.in_use = _in_use(inv, plan)
     return plan

@@ -63,7 +63,9 @@ class Journal:
     def __init__(self, store: Store, key: str, caller: str) -> None:
         self.store, self.key, self.caller = store, key, caller
 
-    def write(self, action: str, kind: str, row: dict[str, Any] | None, status: str, **m: Any) -> None:
+    def write(
+        self, action: str, kind: str, row: dict[str, Any] | None, status: str, **m: Any
+    ) -> None:
         row = row or {}
         try:
             self.store.journal_write(
@@ -93,7 +95,9 @@ def save_plan(store: Store, plan: RevokePlan) -> None:
     )
 
 
-def load_plan(store: Store, revoke_id: str | None = None, unfinished: bool = False) -> RevokePlan | None:
+def load_plan(
+    store: Store, revoke_id: str | None = None, unfinished: bool = False
+) -> RevokePlan | None:
     """The revocation ``revoke_id`` (else the newest one; with ``unfinished`` only when it
     did not end: what ``--resume`` carries on)."""
     keys = (
@@ -171,7 +175,14 @@ def _do(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> di
         if cur is not None and cur.deprecation_time and cur.deprecation_time <= _next_minute():
             return {"deprecate_at": iso(cur.deprecation_time), "already": True}
         at = _next_minute()
-        _call(conn, row, "EnableImageDeprecation", "enable_image_deprecation", ImageId=iid, DeprecateAt=at)
+        _call(
+            conn,
+            row,
+            "EnableImageDeprecation",
+            "enable_image_deprecation",
+            ImageId=iid,
+            DeprecateAt=at,
+        )
         return {"deprecate_at": iso(at)}
     if kind == "revoke-disable":
         cur = image_by_id(conn, _target(row), str(iid))
@@ -189,7 +200,9 @@ def _do(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> di
             _target(row),
             row["parameter"],
             row["new_image_id"],
-            describe_rollback(row["family"], row["channel"], row["new_version"] or row["new_image_id"]),
+            describe_rollback(
+                row["family"], row["channel"], row["new_version"] or row["new_image_id"]
+            ),
         )
         return {"from": row["image_id"], "to": row["new_image_id"]}
     if kind == "revoke-allowed":
@@ -237,7 +250,9 @@ def _run_steps(
                         hook(aid, "after")
                     journal.write(aid, kind, row, "done", **res)
                     results[aid] = res
-                    progress(f"{aid}: {kind} {row.get('image_id') or row.get('parameter') or row['region']} {res or ''}".rstrip())
+                    progress(
+                        f"{aid}: {kind} {row.get('image_id') or row.get('parameter') or row['region']} {res or ''}".rstrip()
+                    )
         except Interrupted:
             journal.write("interrupted", "note", None, "interrupted")
             raise
@@ -310,7 +325,14 @@ def _undo(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> 
         if before is None:
             _call(conn, row, "DisableImageDeprecation", "disable_image_deprecation", ImageId=iid)
             return {}
-        _call(conn, row, "EnableImageDeprecation", "enable_image_deprecation", ImageId=iid, DeprecateAt=before)
+        _call(
+            conn,
+            row,
+            "EnableImageDeprecation",
+            "enable_image_deprecation",
+            ImageId=iid,
+            DeprecateAt=before,
+        )
         return {"deprecate_at": iso(before)}
     if kind == "unrevoke-tag":
         _call(

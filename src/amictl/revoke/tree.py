@@ -103,7 +103,9 @@ def tree_rows(inv: Inventory, found: dict[str, tuple[str | None, str]]) -> list[
                 "how": how,
             }
         )
-        for k in sorted(kids.get(iid, []), key=lambda x: (by_id[x].region if x in by_id else "", x)):
+        for k in sorted(
+            kids.get(iid, []), key=lambda x: (by_id[x].region if x in by_id else "", x)
+        ):
             walk(k, depth + 1)
 
     for r in sorted(kids.get(None, [])):

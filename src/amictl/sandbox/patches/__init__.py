@@ -47,6 +47,7 @@ def apply_all() -> list[str]:
         catalog,
         cross_account,
         dispatch,
+        findings,
         governance,
         iam,
         instance_store,
