@@ -102,3 +102,25 @@ def image_findings(conn: Connector, target: Target, image_id: str) -> list[dict[
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, "GetImageFindings", target.region) from None
     return out
+
+
+def condition_met(results: dict[str, Any] | None, cond: dict[str, Any], at: dt.datetime) -> bool:
+    """Whether an image's DescribeImages ``ScanResults`` meet an Allowed AMIs
+    ``ScanResultCondition`` as the ImageCriterion page documents it: an image not scanned
+    never does."""
+    res = scan_results(results)
+    if res is None:
+        return False
+    scanned = parse_time(res["FindingScanDate"])
+    days = cond.get("MaxDaysSinceLastFindingScan")
+    if days is not None and (scanned is None or (at - scanned).days > int(days)):
+        return False
+    top, worst = cond.get("MaximumSeverityLabel"), res.get("HighestFindingSeverityLabel")
+    if top and worst and SEVERITIES.index(worst) > SEVERITIES.index(str(top)):
+        return False
+    for sev in SEVERITIES:
+        limit = cond.get(f"MaxDaysSince{sev.capitalize()}FixAvailable")
+        since = parse_time(res.get(f"{sev.capitalize()}FixAvailableSince"))
+        if limit is not None and since is not None and (at - since).days > int(limit):
+            return False
+    return True

@@ -26,6 +26,7 @@ from typing import Any
 from ..aws.session import Connector, Target, aws_error
 from ..channels import list_channels
 from ..errors import InputError, SafetyError
+from ..findings import condition_met
 from ..state.store import Store
 from .watermarks import DEFAULT_TEMPLATE, family_watermark_key
 
@@ -109,7 +110,11 @@ def criterion_allows(image: dict[str, Any], c: dict[str, Any], at: dt.datetime) 
     names = c.get("ImageNames") or []
     if names and not any(fnmatch.fnmatchcase(str(image.get("Name") or ""), n) for n in names):
         return False
-    if c.get("MarketplaceProductCodes") or c.get("ScanResultCondition"):
+    if c.get("MarketplaceProductCodes"):
+        return False
+    if c.get("ScanResultCondition") and not condition_met(
+        image.get("ScanResults"), c["ScanResultCondition"], at
+    ):  # issue 28: instance metadata has no ScanResults: it may become non-compliant
         return False
     created = (c.get("CreationDateCondition") or {}).get("MaximumDaysSinceCreated")
     if created is not None:
