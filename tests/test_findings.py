@@ -63,7 +63,9 @@ def test_scan_result_condition_is_evaluated(fleet: CliFleet) -> None:
     at = dt.datetime.now(dt.UTC)
     imgs = {i["ImageId"]: i for i in ec2.describe_images(Owners=["self"])["Images"]}
     cond = {"ScanResultCondition": {"MaximumSeverityLabel": "high"}}
-    allowed = {a: criterion_allows(imgs[fleet.ids[a]], cond, at) for a in ("web-1", "web-2", "web-3")}
+    allowed = {
+        a: criterion_allows(imgs[fleet.ids[a]], cond, at) for a in ("web-1", "web-2", "web-3")
+    }
     assert allowed == {"web-1": True, "web-2": False, "web-3": False}  # unscanned: never
 
 
@@ -108,3 +110,21 @@ def test_bad_gate_keys_name_file_and_line(fleet: CliFleet, tmp_path: Path) -> No
 def test_summary_never_calls_unscanned_clean() -> None:
     assert summary(None).text == NOT_SCANNED
     assert summary({"FindingScanDate": "2026-01-01T00:00:00Z"}).text == "no findings"
+
+
+def test_stale_findings_lists_channel_images_and_strict_fails(
+    fleet: CliFleet, sandbox: Any
+) -> None:
+    rows = fleet.json("stale", "--days", "1000", "--findings", "high")
+    assert [(r["kind"], r["image_id"]) for r in rows] == [("findings", fleet.ids["web-2"])]
+    assert "critical (fix 12d)" in rows[0]["detail"]
+    code, _, err = fleet("stale", "--days", "1000", "--findings", "high", "--strict")
+    assert code == 1, err
+    assert fleet.json("stale", "--days", "1000", "--findings", "critical") == rows
+    sandbox.set_findings(fleet.ids["web-2"], unscanned=True)
+    rows = fleet.json("stale", "--days", "1000", "--findings", "critical")
+    assert [r["kind"] for r in rows] == ["not-scanned"]
+    sandbox.set_findings(fleet.ids["web-2"], items=[{"severity": "medium"}])
+    assert fleet.json("stale", "--days", "1000", "--findings", "high") == []
+    code, _, err = fleet("stale", "--findings", "awful")
+    assert code == 2 and "--findings" in err
