@@ -128,3 +128,36 @@ def test_stale_findings_lists_channel_images_and_strict_fails(
     assert fleet.json("stale", "--days", "1000", "--findings", "high") == []
     code, _, err = fleet("stale", "--findings", "awful")
     assert code == 2 and "--findings" in err
+
+
+def test_allowed_images_set_adds_a_scan_result_condition(fleet: CliFleet) -> None:
+    code, out, err = fleet(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--mode",
+        "audit-mode",
+        "--scan-max-severity",
+        "high",
+        "--scan-max-age",
+        "7",
+        "--yes",
+    )
+    assert code == 0, out + err
+    crit = fleet.env.client("ec2").get_allowed_images_settings()["ImageCriteria"]
+    assert crit and all(
+        c["ScanResultCondition"]
+        == {"MaximumSeverityLabel": "high", "MaxDaysSinceLastFindingScan": 7}
+        for c in crit
+    )
+    code, _, err = fleet(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--mode",
+        "audit-mode",
+        "--scan-max-severity",
+        "worst",
+        "--yes",
+    )
+    assert code == 2 and "--scan-max-severity" in err

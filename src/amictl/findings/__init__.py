@@ -124,3 +124,13 @@ def condition_met(results: dict[str, Any] | None, cond: dict[str, Any], at: dt.d
         if limit is not None and since is not None and (at - since).days > int(limit):
             return False
     return True
+
+
+def scan_condition(max_severity: str | None, max_age: int | None) -> dict[str, Any] | None:
+    """An Allowed AMIs ScanResultCondition (``allowed-images set --scan-max-*``)."""
+    out: dict[str, Any] = {}
+    if max_severity:
+        out["MaximumSeverityLabel"] = check_severity(max_severity, "--scan-max-severity")
+    if max_age is not None:
+        out["MaxDaysSinceLastFindingScan"] = max_age
+    return out or None

@@ -333,8 +333,10 @@ def plan_set(
     mode: str,
     also: list[str],
     template: str = DEFAULT_TEMPLATE,
+    scan: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """What ``allowed-images set --from-channels`` would do, per account and region."""
+    """What ``allowed-images set --from-channels`` would do, per account and region
+    (``scan``: a ScanResultCondition added to every criterion, issue 28)."""
     if mode not in MODES:
         raise InputError(f"expected one of {', '.join(MODES)}", key="--mode")
     rows = list_channels(conn, targets)
@@ -366,6 +368,9 @@ def plan_set(
             ):
                 images[img["ImageId"]] = img
         criteria, why = criteria_from_channels(chan, images, also, template)
+        if scan:
+            criteria = [{**c, "ScanResultCondition": scan} for c in criteria]
+            why.append(f"every criterion: ScanResultCondition {json.dumps(scan, sort_keys=True)}")
         current = read_settings(conn, t)
         insts = live_instances(conn, t)
         plans.append(

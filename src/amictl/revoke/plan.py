@@ -171,7 +171,9 @@ def _from_channels(
     images: dict[str, dict[str, Any]],
 ) -> list[str] | None:
     """The ``--also`` providers when ``current`` is what `allowed-images set
-    --from-channels` makes of ``chan`` (None: the criteria were not made from channels)."""
+    --from-channels` makes of ``chan`` (None: the criteria were not made from channels);
+    a ScanResultCondition on every criterion (``--scan-max-*``) is looked through."""
+    current = [{k: v for k, v in c.items() if k != "ScanResultCondition"} for c in current]
     also = [p for c in current if set(c) == {"ImageProviders"} for p in c["ImageProviders"]]
     try:
         built, _ = allowed_mod.criteria_from_channels(chan, images, also)
@@ -252,6 +254,11 @@ def _allowed(
                     kept.append({**ref.to_dict(), "why": "still used here: left allowed"})
         for owner, names in sorted(exact.items()):
             criteria.insert(0, {"ImageProviders": [owner], "ImageNames": sorted(names)})
+        scan = next(
+            (c["ScanResultCondition"] for c in s["criteria"] if "ScanResultCondition" in c), None
+        )
+        if scan:  # set with --scan-max-*: kept on every criterion
+            criteria = [{**c, "ScanResultCondition": scan} for c in criteria]
         insts = allowed_mod.live_instances(conn, t)
         out.append(
             {
