@@ -50,6 +50,9 @@ NO_TABLE = {
     "report": "an HTML file, and one line on stderr",
     "rollout": "needs Auto Scaling groups that follow a channel: its plan and outcome tables "
     "are walked in tests/test_rollout.py",
+    "revoke": "changes a whole family tree: its tables are walked at 100 columns in "
+    "tests/test_revoke.py",
+    "unrevoke": "needs a revocation first: walked in tests/test_revoke.py",
 }
 
 CONVENTIONS = """name_template: "{family}-{version}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amictl import interrupts
 from amictl.revoke import run as revoke_run
 from cli_fleet import CliFleet, invoke
 
@@ -356,3 +358,41 @@ def test_criteria_not_made_from_channels_are_left_alone(fleet: CliFleet) -> None
     out = revoke(fleet)
     assert out["allowed_images"] == []
     assert ec2.get_allowed_images_settings()["ImageCriteria"] == mine
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_between_steps_and_resume_finishes(
+    fleet: CliFleet, sig: int, code: int
+) -> None:
+    """SIGTERM / Ctrl-C during a revoke: the step in flight is finished and journaled, the
+    run stops (143 / 130) with an `interrupted` row, and --resume carries on."""
+
+    def hook(aid: str, moment: str) -> None:
+        if aid == "tag1" and moment == "after":
+            interrupts.request_stop(sig)
+
+    revoke_run.HOOKS.append(hook)
+    try:
+        got, out, err = fleet(
+            "revoke", "base@2.0.0", "--reason", "bad", "--yes", "--from-state", "-o", "json"
+        )
+    finally:
+        revoke_run.HOOKS.remove(hook)
+        interrupts.reset()
+    assert got == code, out + err
+    tagged = [a for a, s in aws_state(fleet)["images"].items() if "amictl:revoked" in s["tags"]]
+    assert len(tagged) == 2  # tag0, tag1: nothing after the signal
+    assert fleet("revoke", "--resume")[0] == 0
+    assert aws_state(fleet)["channels"] == CHANNELS
+
+
+def test_revoke_and_unrevoke_tables_fit_100_columns(fleet: CliFleet) -> None:
+    code, out, err = fleet(
+        "revoke", "base@2.0.0", "--reason", "bad", "--yes", "--from-state", COLUMNS="100"
+    )
+    assert code == 0, out + err
+    assert "still launching a revoked image" in out and "web-asg" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    code, out, err = fleet("unrevoke", "--yes", COLUMNS="100")
+    assert code == 0, out + err
+    assert max(len(line) for line in out.splitlines()) <= 100

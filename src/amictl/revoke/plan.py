@@ -281,9 +281,8 @@ def _in_use(inv: Inventory, plan: RevokePlan) -> list[dict[str, Any]]:
     revoked = plan.image_ids
     fam_of = {i["image_id"]: i["family"] for i in plan.images}
     chan_of: dict[tuple[str, str, str], str] = {}
-    for c in plan.channels:
-        if c["new_image_id"]:
-            chan_of.setdefault((c["account"], c["region"], c["family"]), c["channel"])
+    for c in sorted(plan.channels, key=lambda c: c["new_image_id"] is None):
+        chan_of.setdefault((c["account"], c["region"], c["family"]), c["channel"])
     out = []
     for ref in inv.references:
         if ref.image_id not in revoked or ref.kind not in IN_USE_KINDS or ref.kind == "channel":

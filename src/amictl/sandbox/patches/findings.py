@@ -152,9 +152,7 @@ def image_findings() -> None:
         image_id = self._get_param("ImageId")
         if not image_id:
             raise err("MissingParameter", "The request must contain the parameter ImageId")
-        from .governance import lookup
-
-        if lookup(self.ec2_backend, image_id) is None:
+        if not self.ec2_backend.describe_images(ami_ids=[image_id]):  # raises NotFound
             raise err("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
         size = int(self._get_param("MaxResults") or 1000)
         if not 1 <= size <= 1000:
