@@ -58,6 +58,9 @@ NO_TABLE = {
     "approvals": "one record and one line per approval (tests/test_approvals.py)",
     "approval-config": "one record: the team's thresholds (tests/test_approvals.py)",
     "notify": "each owner's digest as text (tests/test_notify.py)",
+    "revoke": "changes a whole family tree: its tables are walked at 100 columns in "
+    "tests/test_revoke.py",
+    "unrevoke": "needs a revocation first: walked in tests/test_revoke.py",
 }
 
 CONVENTIONS = """name_template: "{family}-{version}"

@@ -23,6 +23,7 @@ from .launch import PERMISSIONS as LAUNCH_PERMISSIONS
 from .notify import PERMISSIONS as NOTIFY_PERMISSIONS
 from .recyclebin import ALL_PERMISSIONS as RECYCLE_BIN_PERMISSIONS
 from .retention import RESTORE_PERMISSIONS, RETAIN_PERMISSIONS
+from .revoke import PERMISSIONS as REVOKE_PERMISSIONS
 from .rollout import PERMISSIONS as ROLLOUT_PERMISSIONS
 
 BASE = {"sts:GetCallerIdentity", "ec2:DescribeRegions"}
@@ -40,6 +41,7 @@ COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lin
 COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
 COMMANDS = (*COMMANDS, "approve", "approval-config")  # issue 29: the caller's identity only
 COMMANDS = (*COMMANDS, "notify")  # issue 29: the plan's images, the channels, the notified tag
+COMMANDS = (*COMMANDS, "revoke", "unrevoke")  # issue 28
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
@@ -108,6 +110,10 @@ def permissions(command: str) -> set[str]:
         return perms | RESTORE_PERMISSIONS
     if command == "retain":  # the inventory's reads, then the locks and store tasks
         perms |= RETAIN_PERMISSIONS
+    if command == "unrevoke":  # issue 28: the journal says what to undo
+        return perms | REVOKE_PERMISSIONS
+    if command == "revoke":  # the inventory's reads below, then tags, channels, criteria
+        perms |= REVOKE_PERMISSIONS
     if command in ("refs", "plan", "explain"):  # AWS's reference check (plan: the retiring)
         perms |= REFS_PERMISSIONS
     for spec in COLLECTORS.values():

@@ -148,6 +148,9 @@ class Image:
     # launch-permission cache, read at lp_read_at) or "unread" (not read: no decision needed it).
     lp: str = "live"
     lp_read_at: dt.datetime | None = None
+    # Amazon Inspector's DescribeImages ScanResults, times as ISO text (None: not scanned);
+    # amictl.findings reads it (issue 28)
+    scan_results: dict[str, str] | None = None
 
     @property
     def owned(self) -> bool:

@@ -51,6 +51,26 @@ def bake_unusable(tags: Mapping[str, str]) -> bool:
     return bake_status(tags) in UNUSABLE_BAKE_STATUSES
 
 
+# ---------------------------------------------------------------- revocation
+# Written by `amictl revoke` on every image it revokes (the base and everything derived from
+# it), removed by `amictl unrevoke`. `launch`, `promote`, `rollback`, `bake` (as a source)
+# and `rollout` refuse an image carrying REVOKED_TAG, with its reason (revoked_reason).
+
+REVOKED_TAG = "amictl:revoked"  # value: the reason given to `revoke --reason`
+REVOKED_AT_TAG = "amictl:revoked-at"  # ISO time of the revocation
+REVOKED_BY_TAG = "amictl:revoked-by"  # the caller's ARN
+REVOKE_TAGS = (REVOKED_TAG, REVOKED_AT_TAG, REVOKED_BY_TAG)
+
+
+def revoked_reason(tags: Mapping[str, str]) -> str | None:
+    """Why the image is revoked, in one phrase (None: it is not)."""
+    if REVOKED_TAG not in tags:
+        return None
+    at, by = tags.get(REVOKED_AT_TAG), tags.get(REVOKED_BY_TAG)
+    extra = ", ".join(x for x in (f"at {at}" if at else "", f"by {by}" if by else "") if x)
+    return f"revoked ({REVOKED_TAG}): {tags[REVOKED_TAG]!r}" + (f" ({extra})" if extra else "")
+
+
 def is_reserved(key: str) -> bool:
     return key.strip().lower().startswith(RESERVED_TAG_PREFIX)
 

@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..durations import format_duration, parse_duration
+from ..findings import NOT_SCANNED, SEVERITIES, summary
 from ..model import Image
 from ..tagnames import BAKE_STATUS_TAG, TESTED
 from ..yamlpos import Positions, check_keys, load_file
 from .names import NAME_RE
 
-GATE_KEYS = ("requires_channel", "min_days_in", "requires_tag")
+GATE_KEYS = (
+    "requires_channel",
+    "min_days_in",
+    "requires_tag",
+    "max_severity",  # issue 28: Amazon Inspector's worst finding at most this
+    "max_days_fix_available",  # ... and no fix available for longer than N days
+)
 
 # (account, region, image id) -> the journaled bake that made the image, or None:
 # ``{"bake_id", "status", "tested", ...}`` (``creation.bake_journal.lookup(store)``)
@@ -39,6 +46,8 @@ class Gate:
     requires_channel: str | None = None
     min_days_in: dt.timedelta | None = None
     requires_tag: dict[str, str] = field(default_factory=dict)
+    max_severity: str | None = None
+    max_days_fix_available: int | None = None
     where: str = ""  # file:line, for messages
     bake_journal: BakeLookup | None = None  # where a tested bake status is checked
 
@@ -85,7 +94,7 @@ def _gate(name: str, body: Any, pos: Positions) -> Gate:
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise pos.error(path, "expected a mapping (requires_channel, min_days_in, requires_tag)")
+        raise pos.error(path, f"expected a mapping ({', '.join(GATE_KEYS)})")
     check_keys(body, GATE_KEYS, path, pos, "gate")
     line = pos.line(path)
     gate = Gate(name, where=f"{pos.file}:{line}" if line else pos.file)
@@ -107,6 +116,16 @@ def _gate(name: str, body: Any, pos: Positions) -> Gate:
                 (*path, "min_days_in"),
                 "min_days_in needs requires_channel (the channel the time is counted in)",
             )
+    sev = body.get("max_severity")
+    if sev is not None:
+        if str(sev).lower() not in SEVERITIES:
+            raise pos.error((*path, "max_severity"), f"expected one of {', '.join(SEVERITIES)}")
+        gate.max_severity = str(sev).lower()
+    fix = body.get("max_days_fix_available")
+    if fix is not None:
+        if isinstance(fix, bool) or not isinstance(fix, int) or fix < 0:
+            raise pos.error((*path, "max_days_fix_available"), "expected a number of days >= 0")
+        gate.max_days_fix_available = fix
     tags = body.get("requires_tag")
     if tags is not None:
         if not isinstance(tags, dict) or not tags:
@@ -165,6 +184,29 @@ def closed_reasons(
             out.append(f"requires_tag {key}={want}: {what} has {key} {shown}")
     if gate.requires_tested:
         out.extend(_journal_reasons(gate, image, what))
+    out.extend(_finding_reasons(gate, image, what, now))
+    return out
+
+
+def _finding_reasons(gate: Gate, image: Image, what: str, now: dt.datetime) -> list[str]:
+    """Amazon Inspector's findings against max_severity / max_days_fix_available: an image
+    never scanned fails either ("not scanned"), it is never taken for clean."""
+    if gate.max_severity is None and gate.max_days_fix_available is None:
+        return []
+    s = summary(image.scan_results, now)
+    keys = [k for k in ("max_severity", "max_days_fix_available") if getattr(gate, k) is not None]
+    if not s.scanned:
+        return [f"{'/'.join(keys)}: {what} is {NOT_SCANNED} by Amazon Inspector"]
+    out = []
+    sev = gate.max_severity
+    if sev is not None and s.worst is not None and s.at_least(sev) and s.worst != sev:
+        out.append(f"max_severity {gate.max_severity}: {what} has {s.worst} findings")
+    most = gate.max_days_fix_available
+    if most is not None and s.fix_days is not None and s.fix_days > most:
+        out.append(
+            f"max_days_fix_available {most}: a fix for a finding "
+            f"of {what} has been available for {s.fix_days} days"
+        )
     return out
 
 

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, InputError, SafetyError
+from ..findings import summary, worst_of
 from ..inventory.collectors import image_from_api
 from ..inventory.releases import (
     PROMOTE_PREFIX,
@@ -27,7 +28,7 @@ from ..inventory.releases import (
 )
 from ..inventory.views import image_cost
 from ..model import FamilyRule, Image, Inventory, iso, parse_time, version_key
-from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable
+from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable, revoked_reason
 from ..versions import same_version
 from .gates import Gate, closed_reasons
 from .names import CHANNEL_PREFIX, channel_of_parameter, check_name, parameter_name
@@ -117,6 +118,9 @@ def versions(
                 "monthly_cost_usd": round(sum(image_cost(inv, i) for i in imgs), 4),
                 "deprecation_time": iso(min(deps)) if deps else None,
                 "deprecated": any(i.deprecated_at(now) for i in imgs),
+                # issue 28: Amazon Inspector's worst finding over the copies, and revocation
+                "findings": worst_of([summary(i.scan_results, now) for i in imgs]).text,
+                "revoked": next((r for r in (revoked_reason(i.tags) for i in imgs) if r), None),
             }
         )
     return rows
@@ -220,6 +224,9 @@ def _matches(img: Image, version: str) -> bool:
 
 
 def _unusable(img: Image, now: dt.datetime) -> str | None:
+    revoked = revoked_reason(img.tags)
+    if revoked:
+        return revoked
     if bake_unusable(img.tags):
         return f"a bake that is {bake_status(img.tags)} ({BAKE_STATUS_TAG})"
     if img.state == "disabled":
@@ -362,6 +369,9 @@ def rollback_problem(img: Image | None, image_id: str, target: Target, family: s
         )
     if img.family != family:
         return f"{where}: the earlier image {image_id} is not of family {family} ({img.family})"
+    revoked = revoked_reason(img.tags)
+    if revoked:
+        return f"{where}: the earlier image {image_id} is {revoked}"
     if bake_unusable(img.tags):
         return f"{where}: the earlier image {image_id} is a bake that {bake_status(img.tags)}"
     if img.state != "available":

@@ -306,10 +306,23 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--strict", is_flag=True, help="Exit 1 when anything is stale (for CI).")
     @click.option(
+        "--findings",
+        "min_severity",
+        metavar="SEVERITY",
+        help="Also list channels whose image has Amazon Inspector findings this severe or "
+        "worse (informational|low|medium|high|critical), or was never scanned.",
+    )
+    @click.option(
         "--from-state", is_flag=True, help="Use the last stored inventory instead of scanning."
     )
     @global_options
-    def stale_cmd(families: tuple[str, ...], days: float, strict: bool, from_state: bool) -> None:
+    def stale_cmd(
+        families: tuple[str, ...],
+        days: float,
+        strict: bool,
+        min_severity: str | None,
+        from_state: bool,
+    ) -> None:
         """Families whose newest version is older than --days, whose base has a newer image
         upstream, and images in channels whose parent was deprecated or retired.
 
@@ -317,13 +330,17 @@ def register(cli: click.Group) -> None:
         with --strict, exit 1 when there is any.
         """
         from ..creation.stale import find_stale
+        from ..findings import check_severity
+        from ..findings.stale import channel_rows
         from ..model import FamilyRule
         from .inventory_cmd import load_inventory
 
+        sev = check_severity(min_severity, "--findings") if min_severity else None
         inv = load_inventory(from_state, family_rule=FamilyRule())
-        rows = find_stale(
-            inv, dt.datetime.now(dt.UTC), days, context.connector(), list(families) or None
-        )
+        now = dt.datetime.now(dt.UTC)
+        rows = find_stale(inv, now, days, context.connector(), list(families) or None)
+        if sev is not None:  # issue 28: Amazon Inspector's findings on channel images
+            rows += channel_rows(inv, sev, list(families) or None, now)
         emit(rows, STALE_COLUMNS, title=plural(len(rows), "stale finding"))
         if strict and rows:
             raise AmictlError(

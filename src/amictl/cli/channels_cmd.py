@@ -26,6 +26,8 @@ VERSION_COLUMNS = [
     "size_gib",
     "monthly_cost_usd",
     "deprecation_time",
+    "findings",
+    "revoked",
     "source_image",
     "recipe",
 ]

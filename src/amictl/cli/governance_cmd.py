@@ -148,6 +148,18 @@ def register(cli: click.Group) -> None:
         metavar="TEMPLATE",
         help="The family watermark's name, as `create` and `bake` attach it.",
     )
+    @click.option(
+        "--scan-max-severity",
+        metavar="SEVERITY",
+        help="Add a ScanResultCondition: only images Amazon Inspector scanned, with no "
+        "finding worse than this (informational|low|medium|high|critical).",
+    )
+    @click.option(
+        "--scan-max-age",
+        type=click.IntRange(0),
+        metavar="DAYS",
+        help="Add a ScanResultCondition: only images Inspector scanned within DAYS.",
+    )
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @global_options
     def set_cmd(
@@ -156,6 +168,8 @@ def register(cli: click.Group) -> None:
         mode: str,
         allow_noncompliant: tuple[str, ...],
         watermark: str,
+        scan_max_severity: str | None,
+        scan_max_age: int | None,
         yes: bool,
     ) -> None:
         """Set the Allowed AMIs criteria from the release channels, and the mode.
@@ -175,7 +189,10 @@ def register(cli: click.Group) -> None:
         named = [i.strip() for v in allow_noncompliant for i in v.split(",") if i.strip()]
         conn = context.connector()
         targets = conn.targets()
-        plans = allowed.plan_set(conn, targets, mode, extra, watermark)
+        from ..findings import scan_condition
+
+        scan = scan_condition(scan_max_severity, scan_max_age)  # issue 28
+        plans = allowed.plan_set(conn, targets, mode, extra, watermark, scan)
         if settings().output == "table":
             for p in plans:
                 info(f"{p['account']}/{p['region']}: {p['current_state']} -> {p['new_state']}")

@@ -249,11 +249,19 @@ def register(cli: click.Group) -> None:
 
         data["bake"] = lineage_of(data.get("tags") or {})
         owner_column(inv.images, [data])
+        from ..findings import summary
+        from ..tagnames import revoked_reason
+
+        found = inv.by_id.get(ami)
+        scan = summary(found.scan_results if found else None)
+        data["findings"] = scan.text  # issue 28: worst severity, days a fix is available
+        data["findings_detail"] = scan.to_dict()
+        data["revoked"] = revoked_reason(data.get("tags") or {})
         if settings().output != "table":
             emit(data)
             return
         skip = {"snapshots", "lineage", "references_detail", "family_versions", "tags", "children"}
-        skip.add("bake")
+        skip |= {"bake", "findings_detail"}
         emit({k: v for k, v in data.items() if k not in skip}, title=ami)
         emit(
             data["snapshots"],

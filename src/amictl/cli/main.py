@@ -47,6 +47,7 @@ def _register() -> None:
     __import__(f"{__package__}.retain_cmd", fromlist=["register"]).register(cli)  # issue 29
     __import__(f"{__package__}.approvals_cmd", fromlist=["register"]).register(cli)  # issue 29
     __import__(f"{__package__}.notify_cmd", fromlist=["register"]).register(cli)  # issue 29
+    __import__(f"{__package__}.revoke_cmd", fromlist=["register"]).register(cli)  # issue 28
 
 
 _register()

@@ -29,6 +29,7 @@ from typing import Any
 from ..aws.session import Connector, Target, aws_error
 from ..channels import list_channels
 from ..errors import InputError, SafetyError
+from ..findings import condition_met
 from ..state.store import Store
 from . import allowed_launchers
 from .watermarks import DEFAULT_TEMPLATE, family_watermark_key
@@ -113,7 +114,11 @@ def criterion_allows(image: dict[str, Any], c: dict[str, Any], at: dt.datetime) 
     names = c.get("ImageNames") or []
     if names and not any(fnmatch.fnmatchcase(str(image.get("Name") or ""), n) for n in names):
         return False
-    if c.get("MarketplaceProductCodes") or c.get("ScanResultCondition"):
+    if c.get("MarketplaceProductCodes"):
+        return False
+    if c.get("ScanResultCondition") and not condition_met(
+        image.get("ScanResults"), c["ScanResultCondition"], at
+    ):  # issue 28: instance metadata has no ScanResults: it may become non-compliant
         return False
     created = (c.get("CreationDateCondition") or {}).get("MaximumDaysSinceCreated")
     if created is not None:
@@ -332,8 +337,10 @@ def plan_set(
     mode: str,
     also: list[str],
     template: str = DEFAULT_TEMPLATE,
+    scan: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """What ``allowed-images set --from-channels`` would do, per account and region."""
+    """What ``allowed-images set --from-channels`` would do, per account and region
+    (``scan``: a ScanResultCondition added to every criterion, issue 28)."""
     if mode not in MODES:
         raise InputError(f"expected one of {', '.join(MODES)}", key="--mode")
     rows = list_channels(conn, targets)
@@ -366,6 +373,9 @@ def plan_set(
             ):
                 images[img["ImageId"]] = img
         criteria, why = criteria_from_channels(chan, images, also, template)
+        if scan:
+            criteria = [{**c, "ScanResultCondition": scan} for c in criteria]
+            why.append(f"every criterion: ScanResultCondition {json.dumps(scan, sort_keys=True)}")
         current = read_settings(conn, t)
         insts = live_instances(conn, t)
         refs = allowed_launchers.launchers(inv, t)

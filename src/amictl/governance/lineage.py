@@ -110,3 +110,17 @@ def lineage(
         rows.append(row)
         cur = parent
     return rows, "lineage tags", why
+
+
+def ancestry_ids(connector: Connector, target: Target, image_id: str) -> list[str] | None:
+    """The ids GetImageAncestry names for ``image_id`` (its sources back to the root, the
+    image itself excluded), or None when AWS does not answer (no permission, API missing):
+    the caller then relies on lineage tags alone (``amictl revoke``)."""
+    ec2 = connector.client("ec2", target.region, target.role_arn)
+    try:
+        entries = ec2.get_image_ancestry(ImageId=image_id)["ImageAncestryEntries"]
+    except Exception:  # noqa: BLE001 - absent API or permission: tags decide
+        return None
+    out = [str(e["ImageId"]) for e in entries if e.get("ImageId")]
+    out += [str(e["SourceImageId"]) for e in entries if e.get("SourceImageId")]
+    return [i for i in dict.fromkeys(out) if i != image_id]

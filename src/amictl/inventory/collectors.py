@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import interrupts
+from ..findings import scan_results
 from ..model import Image, Reference, Snapshot, parse_time
 from .instance_store import storage_fields
 from .registry import PAGE_SIZES, SliceData, collector, pages
@@ -64,6 +65,7 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         block_devices=bdm,
         description=d.get("Description") or "",
         imds_support=d.get("ImdsSupport"),
+        scan_results=scan_results(d.get("ScanResults")),
         **_storage(d),
     )
 

@@ -10,7 +10,7 @@ from ..aws.session import Connector, Target, aws_error
 from ..distribute.common import FAMILY_TAG, VERSION_TAG, Found, check_image_id, describe_image
 from ..errors import AmictlError, InputError, SafetyError
 from ..model import iso, parse_time
-from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable
+from ..tagnames import BAKE_STATUS_TAG, bake_status, bake_unusable, revoked_reason
 from ..versions import VERSION_RE, same_version
 
 CHANNEL_PARAMETER = "/amictl/channels/{family}/{channel}"
@@ -137,10 +137,18 @@ def check_launchable(
     allow_failed_bake: bool = False,
 ) -> list[str]:
     """Refuse (exit 3) deprecated or disabled images unless allowed, and images whose bake
-    is still building, failed or abandoned unless ``allow_failed_bake``; returns warnings."""
+    is still building, failed or abandoned unless ``allow_failed_bake``; returns warnings.
+    A revoked image (``amictl revoke``) is refused always, with the revocation's reason:
+    launch, bake (its source) and rollout all come here."""
     now = now or dt.datetime.now(dt.UTC)
     state = found.data.get("State")
     tags = {t["Key"]: t.get("Value", "") for t in found.data.get("Tags", []) or []}
+    revoked = revoked_reason(tags)
+    if revoked:
+        raise SafetyError(
+            f"{found.image_id} is {revoked}: refusing to use it",
+            hint="use a version that is not revoked (`amictl unrevoke` undoes a revocation)",
+        )
     if bake_unusable(tags):
         msg = f"{found.image_id} is a bake that is {bake_status(tags)} ({BAKE_STATUS_TAG})"
         if not allow_failed_bake:

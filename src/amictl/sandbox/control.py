@@ -240,6 +240,13 @@ class Sandbox:
             _request(self.endpoint, "/_amictl/run-command", "POST", {"key": key, **outcome})
         )
 
+    def set_findings(self, image_id: str | None = None, **scan: Any) -> dict[str, Any]:
+        """Amazon Inspector's scan of an image (patches/findings.py): ``scanned_days_ago``,
+        ``items`` [{severity, title, score, fix_available_days_ago, ...}]; ``unscanned=True``
+        forgets it; ``reset=True`` (no image) forgets every scan."""
+        body = {"image_id": image_id, **scan} if image_id else scan
+        return dict(_request(self.endpoint, "/_amictl/findings", "POST", body))
+
     def set_ssm(self, **settings: Any) -> dict[str, Any]:
         """SSM managed nodes: ``managed_after`` (seconds from launch), ``unmanaged`` (ids or
         "*"), ``reset``."""

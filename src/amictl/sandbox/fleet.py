@@ -84,6 +84,7 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "owner_alias": (_STR, None),
         "boot_mode": (_STR, None),
         "imds_support": (_STR, None),
+        "findings": (_DICT, None),  # issue 28: Amazon Inspector's scan (patches/findings.py)
         "image_location": (_STR, None),  # issue 21: instance-store-backed (S3 bundle manifest)
     },
     "image_snapshot": {

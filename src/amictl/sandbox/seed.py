@@ -236,6 +236,13 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             ami.add_tags(img["tags"])
         images_by_alias[img["alias"]] = ami
         aliases[img["alias"]] = ami_id
+        if img.get("findings") is not None:  # issue 28: Amazon Inspector's scan
+            from .patches import findings as patches_findings
+
+            try:
+                patches_findings.set_image(ami_id, img["findings"])
+            except ValueError as exc:
+                raise ValueError(f"image {img['alias']}: findings: {exc}") from None
     for img in fleet.images:
         if img["source"]:
             src = images_by_alias[img["source"]]

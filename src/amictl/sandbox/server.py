@@ -187,6 +187,13 @@ class SandboxApp:
             else:
                 patches.RUN_COMMAND_OUTCOMES[key] = data
             return 200, {"outcomes": patches.RUN_COMMAND_OUTCOMES}
+        if path == "/_amictl/findings" and method == "POST":
+            from .patches import findings as patches_findings
+
+            try:
+                return 200, patches_findings.control(data)
+            except ValueError as exc:
+                return 400, {"error": f"findings: {exc}", "exit_code": 2}
         if path == "/_amictl/ssm" and method == "POST":
             from .patches import ssm as patches_ssm
 

@@ -49,6 +49,7 @@ def apply_all() -> list[str]:
         cross_account,
         dispatch,
         emr,
+        findings,
         governance,
         iam,
         instance_store,

@@ -139,9 +139,13 @@ def criterion_matches(ami: Any, c: dict[str, Any], at: dt.datetime) -> bool:
         _watermark_matches(w, f, at) for w in WATERMARKS.get(ami.id, []) for f in filters
     ):
         return False
-    # The sandbox has no Amazon Inspector: no image was ever scanned, and an image that was
-    # not scanned does not meet a ScanResultCondition (ImageCriterion page).
-    return not c.get("ScanResultCondition")
+    # Amazon Inspector's findings (patches/findings.py, issue 28): an image that was not
+    # scanned does not meet a ScanResultCondition (ImageCriterion page).
+    if c.get("ScanResultCondition"):
+        from .findings import scan_result_ok
+
+        return scan_result_ok(ami.id, c["ScanResultCondition"], at)
+    return True
 
 
 def image_allowed(ami: Any, account: str, region: str) -> bool:

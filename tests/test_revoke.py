@@ -1,0 +1,398 @@
+"""amictl revoke / unrevoke (issue 28): a base and everything derived from it pulled in
+every region, channels moved back, launches refused, what still runs it listed; undone
+exactly; a killed revocation resumed to the same end state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from amictl import interrupts
+from amictl.revoke import run as revoke_run
+from cli_fleet import CliFleet, invoke
+
+FLEET = """
+regions: [us-east-1, eu-west-1]
+images:
+  - {alias: base-1, name: base-1, age_days: 100, tags: {family: base, version: "1.0.0"}}
+  - {alias: base-2, name: base-2, age_days: 50, tags: {family: base, version: "2.0.0"}}
+  - {alias: base-1-eu, name: base-1, region: eu-west-1, age_days: 99, source: base-1,
+     tags: {family: base, version: "1.0.0"}}
+  - {alias: base-2-eu, name: base-2, region: eu-west-1, age_days: 49, source: base-2,
+     tags: {family: base, version: "2.0.0"}}
+  - {alias: web-1, name: web-1, age_days: 40, source: base-1, tags: {family: web, version: "1.0.0"}}
+  - {alias: web-2, name: web-2, age_days: 10, source: base-2, tags: {family: web, version: "2.0.0"}}
+  - {alias: web-2-eu, name: web-2, region: eu-west-1, age_days: 9, source: web-2,
+     tags: {family: web, version: "2.0.0"}}
+  - {alias: api-1, name: api-1, region: eu-west-1, age_days: 30, source: base-1-eu,
+     tags: {family: api, version: "1.0.0"}}
+  - {alias: api-2, name: api-2, region: eu-west-1, age_days: 5, source: base-2-eu,
+     tags: {family: api, version: "2.0.0"}}
+  - {alias: db-1, name: db-1, region: eu-west-1, age_days: 5, source: base-2-eu,
+     tags: {family: db, version: "1.0.0"}}
+  - {alias: app-1, name: app-1, age_days: 5, tags: {family: app, version: "1.0.0"}}
+instances:
+  - {alias: i-web, image: web-2}
+  - {alias: i-api, image: api-2, region: eu-west-1}
+launch_templates:
+  - {alias: lt-web, name: web, versions: [{image: web-2}], tags: {"amictl:family": web}}
+auto_scaling_groups:
+  - {alias: asg-web, name: web-asg, launch_template: lt-web, version: "1", desired: 1}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/base/prod, image: base-2}
+  - {alias: c2, name: /amictl/channels/base/prod, image: base-2-eu, region: eu-west-1}
+  - {alias: c3, name: /amictl/channels/web/prod, image: web-2}
+  - {alias: c4, name: /amictl/channels/api/prod, image: api-2, region: eu-west-1}
+  - {alias: c5, name: /amictl/channels/db/prod, image: db-1, region: eu-west-1}
+  - {alias: c6, name: /amictl/channels/app/prod, image: app-1}
+  - {alias: c7, name: /amictl/channels/web/prod, image: web-2-eu, region: eu-west-1}
+"""
+REGIONS = "us-east-1,eu-west-1"
+REVOKED = {"base-2", "base-2-eu", "web-2", "web-2-eu", "api-2", "db-1"}
+CHANNELS = {
+    ("base", "us-east-1"): "base-1",
+    ("base", "eu-west-1"): "base-1-eu",
+    ("web", "us-east-1"): "web-1",
+    ("api", "eu-west-1"): "api-1",
+    ("db", "eu-west-1"): "db-1",  # every version revoked: left and reported
+    ("web", "eu-west-1"): "web-2-eu",  # web 2.0.0 is the only version there: left too
+    ("app", "us-east-1"): "app-1",
+}
+
+
+def fresh(sandbox: Any, tmp: Path) -> CliFleet:
+    f = CliFleet(sandbox, FLEET, tmp, regions=REGIONS)
+    code, out, err = f("inventory")
+    assert code == 0, out + err
+    return f
+
+
+@pytest.fixture
+def fleet(sandbox: Any, tmp_path: Path) -> CliFleet:
+    return fresh(sandbox, tmp_path)
+
+
+def aws_state(f: CliFleet) -> dict[str, Any]:
+    """What AWS holds (by alias): each image's tags, deprecation and state; each channel."""
+    by_id = {v: k for k, v in f.ids.items()}
+    out: dict[str, Any] = {"images": {}, "channels": {}}
+    for region in ("us-east-1", "eu-west-1"):
+        ec2 = f.env.client("ec2", region)
+        for img in ec2.describe_images(
+            Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True
+        )["Images"]:
+            out["images"][by_id.get(img["ImageId"], img["ImageId"])] = {
+                "tags": {t["Key"]: t["Value"] for t in img.get("Tags", [])},
+                "deprecation": img.get("DeprecationTime"),
+                "state": img["State"],
+            }
+        ssm = f.env.client("ssm", region)
+        for p in ssm.describe_parameters()["Parameters"]:
+            if p["Name"].startswith("/amictl/channels/"):
+                v = ssm.get_parameter(Name=p["Name"])["Parameter"]["Value"]
+                out["channels"][(p["Name"].split("/")[3], region)] = by_id.get(v, v)
+    return out
+
+
+def normal(state: dict[str, Any]) -> dict[str, Any]:
+    """The state without times (two runs deprecate at different minutes)."""
+    imgs = {
+        a: {
+            "tags": {k: ("T" if k == "amictl:revoked-at" else v) for k, v in s["tags"].items()},
+            "deprecated": s["deprecation"] is not None,
+            "state": s["state"],
+        }
+        for a, s in state["images"].items()
+    }
+    return {"images": imgs, "channels": state["channels"]}
+
+
+def one_region(f: CliFleet, region: str, *args: str) -> tuple[int, str, str]:
+    return invoke([*args, *f.env.cli_args(), "--region", region], f.vars)
+
+
+def revoke(f: CliFleet, *extra: str) -> dict[str, Any]:
+    code, out, err = f(
+        "revoke",
+        "base@2.0.0",
+        "--reason",
+        "CVE-2026-0001 in openssl",
+        "--yes",
+        "--from-state",
+        "-o",
+        "json",
+        *extra,
+    )
+    assert code == 0, out + err
+    return dict(json.loads(out))
+
+
+def test_revoke_end_to_end_and_unrevoke_restores_exactly(fleet: CliFleet) -> None:
+    before = aws_state(fleet)
+    out = revoke(fleet)
+    ids = fleet.ids
+    # the tree: the base, its copy, and every family built from either, both regions
+    assert {r["image_id"] for r in out["tree"]} == {ids[a] for a in REVOKED}
+    after = aws_state(fleet)
+    for alias in REVOKED:
+        s = after["images"][alias]
+        assert s["tags"]["amictl:revoked"] == "CVE-2026-0001 in openssl"
+        assert s["tags"]["amictl:revoked-by"] and s["tags"]["amictl:revoked-at"]
+        assert s["deprecation"] is not None
+    for alias in ("base-1", "base-1-eu", "web-1", "api-1", "app-1"):
+        assert "amictl:revoked" not in after["images"][alias]["tags"]
+        assert after["images"][alias]["deprecation"] is None
+    assert after["channels"] == CHANNELS
+    left = [(c["family"], c["region"]) for c in out["channels_left"]]
+    assert sorted(left) == [("db", "eu-west-1"), ("web", "eu-west-1")]
+    # what still runs it: the instances and the ASG, each with its rollout
+    running = {(r["kind"], r["id"]) for r in out["still_running"]}
+    assert ("auto-scaling-group", "web-asg") in running
+    kinds = {r["kind"] for r in out["still_running"]}
+    assert {"instance", "auto-scaling-group", "launch-template-version"} <= kinds
+    asg = next(r for r in out["still_running"] if r["kind"] == "auto-scaling-group")
+    assert asg["rollout"].startswith("amictl rollout web --channel prod")
+    # refused: launch, promote, rollback to it, bake from it
+    launch = ["--type", "t3.micro", "--allow-deprecated"]
+    code, _, err = one_region(fleet, "us-east-1", "launch", ids["web-2"], *launch)
+    assert code == 3 and "revoked" in err, err
+    code, _, err = one_region(fleet, "us-east-1", "launch", "base@2.0.0", *launch)
+    assert code == 3 and "CVE-2026-0001" in err, err
+    code, _, err = one_region(fleet, "eu-west-1", "launch", "web@prod", *launch)
+    assert code == 3 and "revoked" in err, err  # the channel nobody could move
+    code, _, err = one_region(fleet, "us-east-1", "launch", "base@1.0.0", *launch)
+    assert code == 0, err  # the version before is fine
+    code, _, err = one_region(fleet, "eu-west-1", "promote", "api", "2.0.0", "--channel", "beta")
+    assert code == 3 and "revoked" in err, err
+    code, _, err = one_region(fleet, "us-east-1", "rollback", "base", "--channel", "prod")
+    assert code == 3, err  # base-1 is current; nothing before it in the history
+    # unrevoke: channels and tags exactly as before (the parameter history grows)
+    code, o, err = fleet("unrevoke", "--yes", "-o", "json")
+    assert code == 0, o + err
+    assert aws_state(fleet) == before
+    code, _, err = fleet("unrevoke", "--yes")
+    assert code == 3 and "already undone" in err
+
+
+def test_bake_refuses_a_revoked_source(fleet: CliFleet, tmp_path: Path) -> None:
+    revoke(fleet)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("format: 1\nfamily: web\nsource: {image: web@2.0.0}\n")
+    code, _, err = one_region(fleet, "us-east-1", "bake", str(recipe))
+    assert code == 3 and "revoked" in err, err
+    inst = fleet.env.client("ec2").describe_instances()["Reservations"]
+    launched = [i for r in inst for i in r["Instances"] if i["ImageId"] == fleet.ids["web-2"]]
+    assert len(launched) == 2  # the fleet's instance and its ASG's: no builder was launched
+
+
+def test_revoke_with_disable_and_gates(fleet: CliFleet, tmp_path: Path) -> None:
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("channels:\n  prod:\n    requires_tag: {approved: 'yes'}\n")
+    fleet.env.client("ec2").create_tags(
+        Resources=[fleet.ids["web-1"]], Tags=[{"Key": "approved", "Value": "yes"}]
+    )
+    out = revoke(fleet, "--disable", "--gates", str(gates))
+    # only web-1 passes the gate: every other channel on a revoked image is left
+    assert {(c["family"], c["region"]) for c in out["channels_left"]} == {
+        ("base", "us-east-1"),
+        ("base", "eu-west-1"),
+        ("web", "eu-west-1"),
+        ("api", "eu-west-1"),
+        ("db", "eu-west-1"),
+    }
+    assert any("gate prod" in c["status"] for c in out["channels_left"])
+    s = aws_state(fleet)
+    assert s["channels"][("web", "us-east-1")] == "web-1"
+    assert s["channels"][("base", "us-east-1")] == "base-2"  # never emptied
+    assert all(s["images"][a]["state"] == "disabled" for a in REVOKED)
+    assert fleet("unrevoke", "--yes")[0] == 0
+    assert all(aws_state(fleet)["images"][a]["state"] == "available" for a in REVOKED)
+
+
+def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
+    code, _, err = fleet("revoke", "base@2.0.0", "--from-state")
+    assert code == 2 and "--reason" in err
+    code, _, err = fleet("revoke", "base@2.0.0", "--reason", "x", "--from-state")
+    assert code == 1 and "confirmation" in err
+    code, _, err = fleet("revoke", "base@9", "--reason", "x", "--from-state", "--yes")
+    assert code == 1 and "no such image" in err
+    assert all("amictl:revoked" not in s["tags"] for s in aws_state(fleet)["images"].values())
+
+
+class Killed(BaseException):
+    """What a SIGKILL leaves: the `intended` row written, the `done` row never (the call
+    itself made or not)."""
+
+
+_REFERENCE: dict[str, Any] = {}
+
+
+def killed_and_resumed(sandbox: Any, tmp: Path, kill_at: int, when: str) -> dict[str, Any]:
+    """The AWS state after a revoke killed at step ``kill_at`` (before or after its call)
+    and resumed."""
+    f = fresh(sandbox, tmp)
+    calls: list[str] = []
+
+    def hook(aid: str, moment: str) -> None:
+        if moment == when:
+            calls.append(aid)
+            if len(calls) > kill_at:
+                raise Killed(aid)
+
+    revoke_run.HOOKS.append(hook)
+    try:
+        with pytest.raises(Killed):
+            revoke(f)
+    finally:
+        revoke_run.HOOKS.remove(hook)
+    code, out, err = f("revoke", "--resume", "-o", "json")
+    assert code == 0, out + err
+    assert f("revoke", "--resume")[0] == 1  # nothing left to resume
+    return normal(aws_state(f))
+
+
+def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not _REFERENCE:
+        ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
+        revoke(ref)
+        _REFERENCE["state"] = normal(aws_state(ref))
+    return dict(_REFERENCE["state"])
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(kill_at=st.integers(min_value=0, max_value=16), when=st.sampled_from(["before", "after"]))
+def test_a_revoke_killed_at_any_step_resumes_to_the_same_state(
+    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int, when: str
+) -> None:
+    want = reference(sandbox, tmp_path_factory)
+    assert killed_and_resumed(sandbox, tmp_path_factory.mktemp("kill"), kill_at, when) == want
+
+
+def test_twin_a_resume_that_trusts_intended_rows_loses_a_step(
+    sandbox: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard: a step journaled `intended` but not `done` is done again on resume.
+    Counting it as done (patched) leaves a channel on the revoked image."""
+    want = reference(sandbox, tmp_path_factory)
+    real = revoke_run.Journal.states
+
+    def trusting(self: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+        return {a: ("done", m) for a, (_s, m) in real(self).items()}
+
+    monkeypatch.setattr(revoke_run.Journal, "states", trusting)
+    kill_at = 12  # the first channel move: 6 images x (tag, deprecate) come first
+    got = killed_and_resumed(sandbox, tmp_path_factory.mktemp("twin"), kill_at, "before")
+    assert got != want
+    assert got["channels"] != want["channels"]
+
+
+def test_tag_names_are_reserved() -> None:
+    from amictl.errors import InputError
+    from amictl.tagnames import REVOKED_TAG, check_user_tags
+
+    with pytest.raises(InputError):
+        check_user_tags([REVOKED_TAG], "--tag")
+    assert dt.UTC  # the module's imports stay used
+
+
+def test_allowed_images_from_channels_are_recomputed_and_restored(fleet: CliFleet) -> None:
+    from amictl.governance.allowed import allows
+
+    code, out, err = fleet(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--also",
+        "amazon",
+        "--mode",
+        "audit-mode",
+        "--yes",
+    )
+    assert code == 0, out + err
+
+    def criteria(region: str) -> list[dict[str, Any]]:
+        got = fleet.env.client("ec2", region).get_allowed_images_settings()
+        return list(got.get("ImageCriteria") or [])
+
+    before = {r: criteria(r) for r in ("us-east-1", "eu-west-1")}
+    at = dt.datetime.now(dt.UTC)
+
+    def allowed_elsewhere(alias: str, region: str) -> bool:
+        """Whether the criteria allow the image in an account that does not own it (AWS
+        never restricts an account's own images)."""
+        img = fleet.env.client("ec2", region).describe_images(
+            ImageIds=[fleet.ids[alias]], IncludeDeprecated=True
+        )["Images"][0]
+        return allows(img, criteria(region), "999999999999", at)
+
+    assert allowed_elsewhere("web-2", "us-east-1") and allowed_elsewhere("api-2", "eu-west-1")
+    out = revoke(fleet)
+    assert {a["region"] for a in out["allowed_images"]} == {"us-east-1", "eu-west-1"}
+    for alias, region in (("web-2", "us-east-1"), ("api-2", "eu-west-1"), ("base-2", "us-east-1")):
+        assert not allowed_elsewhere(alias, region), alias
+    for alias, region in (("web-1", "us-east-1"), ("api-1", "eu-west-1"), ("app-1", "us-east-1")):
+        assert allowed_elsewhere(alias, region), alias
+    assert fleet("unrevoke", "--yes")[0] == 0
+    assert {r: criteria(r) for r in ("us-east-1", "eu-west-1")} == before
+
+
+def test_criteria_not_made_from_channels_are_left_alone(fleet: CliFleet) -> None:
+    ec2 = fleet.env.client("ec2")
+    mine = [
+        {"ImageProviders": ["amazon"]},
+        {"ImageNames": ["web-*"], "ImageProviders": ["111122223333"]},
+    ]
+    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=mine)
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    out = revoke(fleet)
+    assert out["allowed_images"] == []
+    assert ec2.get_allowed_images_settings()["ImageCriteria"] == mine
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_between_steps_and_resume_finishes(
+    fleet: CliFleet, sig: int, code: int
+) -> None:
+    """SIGTERM / Ctrl-C during a revoke: the step in flight is finished and journaled, the
+    run stops (143 / 130) with an `interrupted` row, and --resume carries on."""
+
+    def hook(aid: str, moment: str) -> None:
+        if aid == "tag1" and moment == "after":
+            interrupts.request_stop(sig)
+
+    revoke_run.HOOKS.append(hook)
+    try:
+        got, out, err = fleet(
+            "revoke", "base@2.0.0", "--reason", "bad", "--yes", "--from-state", "-o", "json"
+        )
+    finally:
+        revoke_run.HOOKS.remove(hook)
+        interrupts.reset()
+    assert got == code, out + err
+    tagged = [a for a, s in aws_state(fleet)["images"].items() if "amictl:revoked" in s["tags"]]
+    assert len(tagged) == 2  # tag0, tag1: nothing after the signal
+    assert fleet("revoke", "--resume")[0] == 0
+    assert aws_state(fleet)["channels"] == CHANNELS
+
+
+def test_revoke_and_unrevoke_tables_fit_100_columns(fleet: CliFleet) -> None:
+    code, out, err = fleet(
+        "revoke", "base@2.0.0", "--reason", "bad", "--yes", "--from-state", COLUMNS="100"
+    )
+    assert code == 0, out + err
+    assert "still launching a revoked image" in out and "web-asg" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    code, out, err = fleet("unrevoke", "--yes", COLUMNS="100")
+    assert code == 0, out + err
+    assert max(len(line) for line in out.splitlines()) <= 100
