@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 
 from amictl.aws.session import CallCounter
-from amictl.iam import permissions
+from amictl.iam import iam_action, permissions
 from amictl.personas import ALLOWED, Request, evaluate, grants
 from amictl.personas.policies import COMMANDS, LEFT_OUT, PERSONAS, READS_ONLY, is_read, policy
 from cli_fleet import CliFleet
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "cli.md"
-# botocore service names whose IAM prefix differs
-IAM_PREFIX = {"autoscaling": "autoscaling", "ec2": "ec2", "ssm": "ssm", "sts": "sts"}
 
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS))
@@ -103,7 +101,7 @@ class Recorder:
     def on_call(self, counter: CallCounter, model: Any = None, **kw: Any) -> None:
         if model is not None:
             svc = model.service_model.service_name
-            self.calls.add(f"{IAM_PREFIX.get(svc, svc)}:{model.name}")
+            self.calls.add(iam_action(f"{svc}.{model.name}"))
 
 
 def _runs(f: CliFleet, tmp: Path) -> dict[str, list[list[str]]]:

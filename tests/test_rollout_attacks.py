@@ -278,7 +278,8 @@ def test_cloudformation_templates_are_named_and_refused_unless_forced(
     sandbox: Any, tmp_path: Path
 ) -> None:
     f = CliFleet(sandbox, IAC, tmp_path)
-    code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST)
+    # wide enough for every column of the plan shown, whatever the test's terminal
+    code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST, COLUMNS="220")
     assert code == 3, out + err
     assert "CloudFormation stack web-stack" in out + err and "--force-iac" in err
     assert "CloudFormation stack web-stack" in out  # in the plan shown

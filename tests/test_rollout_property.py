@@ -114,8 +114,10 @@ def check_rollout(sandbox: Any, kind: str, outcome: str, second: bool) -> None:
     except Interrupted:
         interrupts.reset()
         if second:  # another rollout of the group while this one is unfinished: refused
-            other = rollout.make_plan(conn, conn.targets(), "web", "staging", [name], 50, 90, 0)
+            # (a template that resolves prod follows no other channel: R4 refuses staging)
+            channel = "prod" if kind == "ssm" else "staging"
             try:
+                other = rollout.make_plan(conn, conn.targets(), "web", channel, [name], 50, 90, 0)
                 rollout.execute(conn, store, other, opts)
                 raise AssertionError("a second rollout ran over an unfinished one")
             except SafetyError:

@@ -162,6 +162,23 @@ def _pages(ec2: Any, op: str, key: str, region: str, **kwargs: Any) -> list[dict
     return out
 
 
+def images_by_id(ec2: Any, region: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """DescribeImages of ``ids`` (deprecated and disabled ones too), 100 ids a call."""
+    return {
+        d["ImageId"]: d
+        for i in range(0, len(ids), 100)
+        for d in _pages(
+            ec2,
+            "describe_images",
+            "Images",
+            region,
+            ImageIds=ids[i : i + 100],
+            IncludeDeprecated=True,
+            IncludeDisabled=True,
+        )
+    }
+
+
 def read_settings(conn: Connector, t: Target) -> dict[str, Any]:
     ec2 = conn.client("ec2", t.region, t.role_arn)
     try:
@@ -358,20 +375,8 @@ def plan_set(
     plans = []
     for t in targets:
         chan = by_region.get(t.region, [])
-        images: dict[str, dict[str, Any]] = {}
         ids = sorted({r["image_id"] for r in chan if r["image_id"].startswith("ami-")})
-        ec2 = conn.client("ec2", t.region, t.role_arn)
-        for i in range(0, len(ids), 100):
-            for img in _pages(
-                ec2,
-                "describe_images",
-                "Images",
-                t.region,
-                ImageIds=ids[i : i + 100],
-                IncludeDeprecated=True,
-                IncludeDisabled=True,
-            ):
-                images[img["ImageId"]] = img
+        images = images_by_id(conn.client("ec2", t.region, t.role_arn), t.region, ids)
         criteria, why = criteria_from_channels(chan, images, also, template)
         if scan:
             criteria = [{**c, "ScanResultCondition": scan} for c in criteria]

@@ -361,8 +361,19 @@ AUDIT_READ = [
 ]
 
 
+def audit_reads() -> list[str]:
+    """What the auditor may call: ``AUDIT_READ``, and each service its commands read by verb
+    (``Describe*``/``Get*``/``List*``), so a reference kind registered for another service
+    (Batch, EMR, CloudFormation, ...) is readable without a second list."""
+    out = set(AUDIT_READ)
+    for action in command_actions("auditor"):
+        prefix, _, op = action.partition(":")
+        out.update(f"{prefix}:{v}*" for v in ("Describe", "Get", "List") if op.startswith(v))
+    return sorted(out)
+
+
 def _auditor() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    deny = [{"Sid": "ReadOnly", "Effect": "Deny", "NotAction": AUDIT_READ, "Resource": "*"}]
+    deny = [{"Sid": "ReadOnly", "Effect": "Deny", "NotAction": audit_reads(), "Resource": "*"}]
     return [], deny
 
 

@@ -211,20 +211,7 @@ def _allowed(
             {r["image_id"] for r in chan}
             | {c["new_image_id"] for c in plan.channels if c["new_image_id"]}
         )
-        ec2 = conn.client("ec2", t.region, t.role_arn)
-        images = {
-            d["ImageId"]: d
-            for i in range(0, len(ids), 100)
-            for d in allowed_mod._pages(
-                ec2,
-                "describe_images",
-                "Images",
-                t.region,
-                ImageIds=ids[i : i + 100],
-                IncludeDeprecated=True,
-                IncludeDisabled=True,
-            )
-        }
+        images = allowed_mod.images_by_id(conn.client("ec2", t.region, t.role_arn), t.region, ids)
         also = _from_channels(s["criteria"], chan, images)
         if also is None:
             continue

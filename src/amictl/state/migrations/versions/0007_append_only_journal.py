@@ -27,19 +27,6 @@ branch_labels = None
 depends_on = None
 
 APPEND_ONLY = ("journal", "plans", "apply_runs", "apply_run_ends")
-CONTENT = (
-    "at",
-    "plan_checksum",
-    "action_id",
-    "type",
-    "account",
-    "region",
-    "resource",
-    "status",
-    "error_code",
-    "message",
-    "caller",
-)
 
 
 def upgrade() -> None:
@@ -71,7 +58,7 @@ def upgrade() -> None:
 
 
 def _seal(bind: sa.Connection) -> None:
-    from amictl.state.chain import row_hash
+    from amictl.state.chain import CONTENT, row_hash
 
     j = sa.table(
         "journal",
