@@ -68,3 +68,65 @@ def test_rollout_moves_a_mixed_instances_group_it_does_not_name(
         f"web-mixed now launches {after['ImageId']} (was {before['ImageId']}), "
         f"report names only {sorted(named)}"
     )
+
+
+ALLOWED = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 3, tags: {family: web, version: 1.0.0}}
+  - {alias: al2, name: al2023-ami-2023.6, owner: "137112412989", owner_alias: amazon, public: true}
+launch_templates:
+  - {alias: ltbase, name: on-amazon, versions: [{image: al2, instance_type: t3.micro}]}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w1, data_type: "aws:ec2:image"}
+"""
+
+
+def _allowed(f: CliFleet, image: str) -> bool:
+    """AWS's own answer: is the image visible and allowed to this account now?"""
+    ec2 = f.env.client("ec2")
+    imgs = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image]}])["Images"]
+    return bool(imgs) and imgs[0].get("ImageAllowed", True) is not False
+
+
+def test_allowed_images_audit_mode_from_enabled_narrows_while_still_enabled(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: the region is `enabled` with criteria that allow Amazon's images (a template
+    launches one). `allowed-images set --from-channels --mode audit-mode` (no --also) skips
+    every refusal (audit mode "only reports"), but apply_set calls
+    ReplaceImageCriteriaInAllowedImagesSettings BEFORE EnableAllowedImagesSettings: the
+    narrower criteria take effect while the region is still `enabled`. When the second call
+    fails (here AccessDenied; equally Ctrl-C or a crash between the two), the account is left
+    `enabled` with criteria that lock the template out, though nothing was refused or named.
+    Safe outcome: leave enforcement first (state to audit-mode, then criteria), or refuse as
+    for `enabled`; after the failure the template's image must still be launchable."""
+    f = CliFleet(sandbox, ALLOWED, tmp_path)
+    data = f.json(
+        "allowed-images", "set", "--from-channels", "--also", "amazon", "--mode", "enabled",
+        "--yes",
+    )  # fmt: skip
+    assert data["changes"][0]["would_break"] == []
+    assert _allowed(f, f.ids["al2"])
+    sandbox.set_faults(
+        [
+            {
+                "service": "ec2",
+                "action": "EnableAllowedImagesSettings",
+                "code": "UnauthorizedOperation",
+                "status": 403,
+            }
+        ]
+    )
+    try:
+        code, out, err = f.run(
+            "allowed-images", "set", "--from-channels", "--mode", "audit-mode", "--yes"
+        )
+    finally:
+        sandbox.clear_faults()
+    assert code != 0, (out, err)
+    state = f.env.client("ec2").get_allowed_images_settings().get("State")
+    assert state == "enabled"
+    assert _allowed(f, f.ids["al2"]), (
+        "the template on-amazon can no longer launch its image: the region is still enabled "
+        "and its criteria were narrowed by an audit-mode run that refused nothing"
+    )
