@@ -130,3 +130,40 @@ def test_allowed_images_audit_mode_from_enabled_narrows_while_still_enabled(
         "the template on-amazon can no longer launch its image: the region is still enabled "
         "and its criteria were narrowed by an audit-mode run that refused nothing"
     )
+
+
+BATCH_ONLY = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 3, tags: {family: web, version: 1.0.0}}
+  - {alias: al2, name: al2023-ami-2023.6, owner: "137112412989", owner_alias: amazon, public: true}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w1, data_type: "aws:ec2:image"}
+"""
+
+
+def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: check_refusal waives a launcher when `id.split(":")[0]` is named (meant for
+    `lt-…:VERSION`). Launchers identified by an ARN (Batch compute environments, Beanstalk
+    environments, CloudFormation stacks...) all split to "arn", so
+    `--allow-noncompliant arn` waives every one of them without naming any, and `--mode
+    enabled` locks the Batch compute environment out of its Amazon image.
+    Safe outcome: only an exact id (or an lt-… template id) waives a launcher; the run is
+    refused with exit 3 naming the compute environment, and the state stays disabled."""
+    from launcher_makers import MAKERS
+
+    f = CliFleet(sandbox, BATCH_ONLY, tmp_path)
+    arn, undo = MAKERS["batch-compute-environment"](f.env, f.ids["al2"], f.ids["w1"])
+    try:
+        audit = f.json("allowed-images", "set", "--from-channels", "--mode", "audit-mode", "--yes")
+        assert [r["id"] for r in audit["changes"][0]["would_break"]] == [arn]
+        code, out, err = f.run(
+            "allowed-images", "set", "--from-channels", "--mode", "enabled",
+            "--allow-noncompliant", "arn", "--yes",
+        )  # fmt: skip
+        state = f.env.client("ec2").get_allowed_images_settings().get("State")
+    finally:
+        undo()
+    assert code == 3 and arn in err, (code, out, err)
+    assert state == "audit-mode"
