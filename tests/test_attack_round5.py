@@ -167,3 +167,23 @@ def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
         undo()
     assert code == 3 and arn in err, (code, out, err)
     assert state == "audit-mode"
+
+
+def test_image_names_brackets_are_literal_as_aws_matches_them() -> None:
+    """Attack: AWS's ImageCriterion ImageNames knows two wildcards, `*` and `?`; AMI names
+    may contain `[` and `]`. amictl (and the sandbox) evaluate ImageNames with
+    fnmatch, where `[p]` is a character class. `--from-channels` writes a channel image's
+    name as the pattern when the family prefix does not apply (e.g. `gold[p]-7`), so
+    amictl judges a launcher on another account's `goldp-7` allowed and enables without
+    refusing, while AWS would block it (and would allow `gold[p]-7`, which amictl judges
+    not allowed). Safe outcome: only `*` and `?` are wildcards; `[` matches itself."""
+    import datetime as dt
+
+    from amictl.governance.allowed import criterion_allows
+
+    at = dt.datetime.now(dt.UTC)
+    c = {"ImageProviders": ["210987654321"], "ImageNames": ["gold[p]-7"]}
+    other = {"OwnerId": "210987654321", "Name": "goldp-7"}
+    same = {"OwnerId": "210987654321", "Name": "gold[p]-7"}
+    assert criterion_allows(same, c, at) is True
+    assert criterion_allows(other, c, at) is False
