@@ -187,3 +187,71 @@ def test_image_names_brackets_are_literal_as_aws_matches_them() -> None:
     same = {"OwnerId": "210987654321", "Name": "gold[p]-7"}
     assert criterion_allows(same, c, at) is True
     assert criterion_allows(other, c, at) is False
+
+
+ONE_DEFAULT = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+launch_templates:
+  - {alias: lt, name: web-default, versions: [{image: w1, instance_type: t3.micro}],
+     tags: {"amictl:family": web}}
+auto_scaling_groups:
+  - {alias: a, name: web-a, launch_template: lt, version: "$Default", desired: 2}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2}
+"""
+
+
+def _group_launches(f: CliFleet, asg: str) -> dict[str, Any]:
+    (g,) = f.env.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])[
+        "AutoScalingGroups"
+    ]
+    spec = g["LaunchTemplate"]
+    return _lt_data(f, spec["LaunchTemplateId"], spec["Version"])
+
+
+def _group_images(f: CliFleet, asg: str) -> list[str]:
+    (g,) = f.env.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[asg])[
+        "AutoScalingGroups"
+    ]
+    ids = [i["InstanceId"] for i in g["Instances"]]
+    res = f.env.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    return sorted(i["ImageId"] for r in res for i in r["Instances"])
+
+
+def test_rollout_whose_refresh_cannot_start_leaves_the_new_default_in_place(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: the operator's role may not call StartInstanceRefresh (AccessDenied), or AWS
+    refuses it (ValidationError). rollout has already made the new version the template's
+    default, then the StartInstanceRefresh error propagates: no rollback, no `end` row. After
+    amictl ends, web-a runs its old instances but launches the channel's image on its next
+    scale-out or replacement -- no canary, no refresh, neither "rolled out" nor "as before".
+    Safe outcome: when a group's refresh cannot be started, the rollout rolls back (template
+    default restored) so web-a launches exactly what it launched before, and says so."""
+    f = CliFleet(sandbox, ONE_DEFAULT, tmp_path)
+    before = _group_launches(f, "web-a")
+    images_before = _group_images(f, "web-a")
+    sandbox.set_faults(
+        [
+            {
+                "service": "autoscaling",
+                "action": "StartInstanceRefresh",
+                "code": "AccessDenied",
+                "status": 403,
+                "count": 1,
+            }
+        ]
+    )
+    try:
+        code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST)
+    finally:
+        sandbox.clear_faults()
+    assert code != 0, out + err
+    assert _group_images(f, "web-a") == images_before
+    after = _group_launches(f, "web-a")
+    assert after == before, (
+        f"web-a now launches {after['ImageId']} (was {before['ImageId']}) with no refresh "
+        f"and no rollback; amictl said: {err.strip()[-300:]}"
+    )
