@@ -255,3 +255,64 @@ def test_rollout_whose_refresh_cannot_start_leaves_the_new_default_in_place(
         f"web-a now launches {after['ImageId']} (was {before['ImageId']}) with no refresh "
         f"and no rollback; amictl said: {err.strip()[-300:]}"
     )
+
+
+SSM_GROUP = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+launch_templates:
+  - {alias: ltssm, name: web-ssm, versions: [{image_id: "resolve:ssm:/amictl/channels/web/prod",
+     instance_type: t3.micro}]}
+auto_scaling_groups:
+  - {alias: g, name: web-ssm-asg, launch_template: ltssm, version: "$Default", desired: 0}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2, data_type: "aws:ec2:image"}
+"""
+
+
+def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: a rollout of a group whose template resolves the channel fails to start its
+    refresh (journal: rf0 `intended`, no `done`). Then an operator starts their own refresh
+    on the group (no DesiredConfiguration, as the console does). `rollout --resume ID`
+    adopts it: `_mine` matches any refresh started after the intended row whose desired
+    configuration is "none" like the rollout's, so amictl follows someone else's refresh as
+    its own, and on --timeout CANCELS it. Safe outcome: the resume refuses (exit 3) naming
+    the refresh it did not start, and that refresh is left running."""
+    f = CliFleet(sandbox, SSM_GROUP, tmp_path)
+    asg = f.env.client("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName="web-ssm-asg", MaxSize=2, DesiredCapacity=2)
+    sandbox.set_faults(
+        [{"service": "autoscaling", "action": "StartInstanceRefresh", "code": "AccessDenied",
+          "status": 403, "count": 1}]
+    )  # fmt: skip
+    try:
+        code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST)
+    finally:
+        sandbox.clear_faults()
+    assert code != 0, out + err
+    (rollout,) = f.json("rollout", "list")
+    assert rollout["unfinished"] is True
+    sandbox.set_instance_refresh(asg="web-ssm-asg", outcome="hang", at=0, count=1)
+    try:
+        rid = asg.start_instance_refresh(AutoScalingGroupName="web-ssm-asg")["InstanceRefreshId"]
+        code, out, err = f(
+            "rollout", "--resume", rollout["rollout_id"], "--poll", "0", "--timeout", "0"
+        )
+        (r,) = [
+            x
+            for x in asg.describe_instance_refreshes(AutoScalingGroupName="web-ssm-asg")[
+                "InstanceRefreshes"
+            ]
+            if x["InstanceRefreshId"] == rid
+        ]
+    finally:
+        sandbox.set_instance_refresh(reset=True)
+        try:
+            asg.cancel_instance_refresh(AutoScalingGroupName="web-ssm-asg")
+        except Exception:  # noqa: BLE001 - already ended
+            pass
+    assert r["Status"] == "InProgress", f"someone else's refresh {rid} is now {r['Status']}"
+    assert code == 3 and rid in err, out + err
