@@ -316,3 +316,59 @@ def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
             pass
     assert r["Status"] == "InProgress", f"someone else's refresh {rid} is now {r['Status']}"
     assert code == 3 and rid in err, out + err
+
+
+APPROVAL_FLEET = """
+images:
+  - {alias: a1, name: app-1.0.0, age_days: 100, tags: {family: app, version: 1.0.0},
+     snapshots: [{size_gib: 8}]}
+  - {alias: a2, name: app-2.0.0, age_days: 10, tags: {family: app, version: 2.0.0},
+     snapshots: [{size_gib: 8}]}
+"""
+APPROVAL_POLICY = """format: 1
+name: appr
+rules:
+  - name: old
+    select: {families: ["*"]}
+    keep: {latest: 1}
+    retire: {deregister: 0d, snapshots: delete}
+"""
+
+
+def test_edited_plan_without_family_fields_escapes_the_protected_family_threshold(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: the team requires one approval for any deregistration in protected family
+    `ap*` or more than 4 GiB of snapshots. The planner edits the plan file: drops each
+    action's `family` and `size_gib` (recomputing the checksum) and applies it with
+    `--accept-unsigned`. thresholds_crossed() reads family and size from the FILE, so the
+    edited plan "needs no approval" and app-1.0.0 and its 8 GiB snapshot are deleted with
+    nobody's approval. (--accept-unsigned promises every safety fact is re-checked live;
+    the facts the approval thresholds use are not.) Safe outcome: the thresholds are judged
+    on the live images/snapshots (or an unsigned plan always needs the approvals); apply
+    refuses with exit 3 and a1 stays registered."""
+    from amictl.policy.plan_model import Plan
+
+    f = CliFleet(sandbox, APPROVAL_FLEET, tmp_path)
+    pol, plan = tmp_path / "p.yaml", tmp_path / "plan.json"
+    pol.write_text(APPROVAL_POLICY)
+    code, out, err = f.run(
+        "approval-config", "--required", "1", "--gib", "4", "--protected-family", "ap*"
+    )
+    assert code == 0, out + err
+    code, out, err = f.run("plan", "--policy", str(pol), "--out", str(plan))
+    assert code == 0, out + err
+    assert f.json("approvals", str(plan))["needed"] is True
+    body = json.loads(plan.read_text())
+    for a in body["actions"]:
+        a.pop("family", None)
+        a.pop("size_gib", None)
+    body.pop("signature", None)
+    body["checksum"] = Plan.checksum_of(body)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(body))
+    code, out, err = f.run("apply", str(edited), "--yes", "--accept-unsigned")
+    ec2 = f.env.client("ec2")
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    assert f.ids["a1"] in left, f"app-1.0.0 deregistered with no approval (exit {code})"
+    assert code == 3, out + err
