@@ -372,3 +372,71 @@ def test_edited_plan_without_family_fields_escapes_the_protected_family_threshol
     left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
     assert f.ids["a1"] in left, f"app-1.0.0 deregistered with no approval (exit {code})"
     assert code == 3, out + err
+
+
+TWO_CHANNELS = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+  - {alias: w3, name: web-2.0.0, age_days: 1, tags: {family: web}}
+launch_templates:
+  - {alias: lt, name: web-default, versions: [{image: w1, instance_type: t3.micro}],
+     tags: {"amictl:family": web}}
+auto_scaling_groups:
+  - {alias: a, name: web-a, launch_template: lt, version: "$Default", desired: 2}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2}
+  - {alias: stg, name: /amictl/channels/web/staging, image: w3}
+"""
+
+
+def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: two operators at once. B plans `rollout web --channel prod` (the prompt is
+    open); meanwhile A runs `rollout web --channel staging` (no --wait: `started`, its
+    refresh in progress). B confirms. Inside the lock, check_conflicts judges A's refreshes
+    "all ended" from B's PLAN-TIME view (no active refresh then), closes A as `superseded`,
+    and B makes prod's version the template's default before StartInstanceRefresh refuses
+    A's refresh. Result: A can no longer be resumed or rolled back (`has ended`), web-a is
+    mid-refresh to staging while its $Default now launches prod's image.
+    Safe outcome: B re-reads the refreshes live and refuses before changing anything; A
+    stays unfinished, and the template's default is A's version."""
+    import pytest
+
+    from amictl import rollout
+    from amictl.errors import AmictlError
+    from amictl.state.store import Store
+
+    f = CliFleet(sandbox, TWO_CHANNELS, tmp_path)
+    store = Store(f.vars["AMICTL_STATE"])
+    conn = f.env.connector()
+    plan_b = rollout.make_plan(conn, conn.targets(), "web", "prod", None, 50, 90, 0)
+    sandbox.set_instance_refresh(asg="web-a", outcome="hang", at=0, count=1)
+    asg = f.env.client("autoscaling")
+    try:
+        code, out, err = f("rollout", "web", "--channel", "staging", *FAST, "-o", "json")
+        assert code == 0, out + err
+        a_id = json.loads(out)["rollout_id"]
+        (g,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web-a"])[
+            "AutoScalingGroups"
+        ]
+        tid = g["LaunchTemplate"]["LaunchTemplateId"]
+        default_after_a = _lt_data(f, tid, "$Default")
+        assert default_after_a["ImageId"] == f.ids["w3"]
+        rollout.save_plan(store, plan_b)
+        with pytest.raises(AmictlError):
+            rollout.execute(conn, store, plan_b, rollout.Options(poll=0))
+        listed = {r["rollout_id"]: r for r in f.json("rollout", "list")}
+        default_now = _lt_data(f, tid, "$Default")
+    finally:
+        sandbox.set_instance_refresh(reset=True)
+        try:
+            asg.cancel_instance_refresh(AutoScalingGroupName="web-a")
+        except Exception:  # noqa: BLE001
+            pass
+    assert default_now["ImageId"] == f.ids["w3"], (
+        f"web-a's $Default now launches {default_now['ImageId']} (prod), not A's staging "
+        f"image; rollout A is {listed[a_id]['status']}"
+    )
+    assert listed[a_id]["unfinished"] is True, f"rollout A is now {listed[a_id]['status']}"
