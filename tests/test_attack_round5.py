@@ -440,3 +440,31 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
         f"image; rollout A is {listed[a_id]['status']}"
     )
     assert listed[a_id]["unfinished"] is True, f"rollout A is now {listed[a_id]['status']}"
+
+
+def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: `rollout web --channel prod` without --wait starts web-a's refresh to
+    web-1.1.0. The image is then revoked (`amictl revoke AMI`: the channel goes back to
+    web-1.0.0). `rollout --resume` carries on following the refresh and reports
+    `succeeded`: web-a ends up running the revoked image, and its template's default is
+    the revoked image's version. The docs promise rollout refuses a revoked image.
+    Safe outcome: the resume re-checks the image, refuses to carry a revoked image on and
+    rolls the rollout back (web-a launches and runs web-1.0.0 again), exit non-zero."""
+    f = CliFleet(sandbox, ONE_DEFAULT, tmp_path)
+    w1, w2 = f.ids["w1"], f.ids["w2"]
+    code, out, err = f("rollout", "web", "--channel", "prod", *FAST, "-o", "json")
+    assert code == 0, out + err
+    rid = json.loads(out)["rollout_id"]
+    code, out, err = f("revoke", w2, "--reason", "CVE-2026-9999", "--yes", "-o", "json")
+    assert code == 0, out + err
+    ssm = f.env.client("ssm")
+    assert ssm.get_parameter(Name="/amictl/channels/web/prod")["Parameter"]["Value"] == w1
+    assert _group_images(f, "web-a") == [w1, w1]  # the refresh has replaced nothing yet
+    code, out, err = f("rollout", "--resume", rid, "--poll", "0", "-o", "json")
+    runs = _group_images(f, "web-a")
+    launches = _group_launches(f, "web-a")["ImageId"]
+    assert w2 not in runs and launches != w2, (
+        f"resume exit {code}: web-a runs {runs} and launches {launches}, the revoked {w2}"
+    )
