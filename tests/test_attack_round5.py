@@ -468,3 +468,45 @@ def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     assert w2 not in runs and launches != w2, (
         f"resume exit {code}: web-a runs {runs} and launches {launches}, the revoked {w2}"
     )
+
+
+REVOKE_FLEET = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+  - {alias: w3, name: web-1.2.0, age_days: 10, source: w2, disabled: true, tags: {family: web}}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2}
+"""
+
+
+def _image(f: CliFleet, image: str) -> dict[str, Any]:
+    (img,) = f.env.client("ec2").describe_images(
+        ImageIds=[image], IncludeDisabled=True, IncludeDeprecated=True
+    )["Images"]
+    return dict(img)
+
+
+
+def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_path: Path) -> None:
+    """Attack: web-1.1.0 is revoked twice, for two reasons (two revocations: a CVE in
+    its base, then a second one). Undoing the FIRST (`unrevoke ID1`) deletes the
+    `amictl:revoked*` tags and the deprecation from the image although the second
+    revocation still stands: launch/promote/rollout accept web-1.1.0 again.
+    Safe outcome: an image another standing revocation names stays revoked (its tags,
+    with that revocation's reason), or unrevoke ID1 refuses while ID2 stands."""
+    f = CliFleet(sandbox, REVOKE_FLEET, tmp_path)
+    w2 = f.ids["w2"]
+    code, out, err = f("revoke", w2, "--reason", "CVE-1", "--yes", "-o", "json")
+    assert code == 0, out + err
+    first = json.loads(out)["revoke_id"]
+    code, out, err = f("revoke", w2, "--reason", "CVE-2", "--yes", "-o", "json")
+    assert code == 0, out + err
+    second = json.loads(out)["revoke_id"]
+    assert first != second
+    code, out, err = f("unrevoke", first, "--yes", "-o", "json")
+    tags = {t["Key"]: t["Value"] for t in _image(f, w2).get("Tags", [])}
+    assert code == 3 or tags.get("amictl:revoked"), (
+        f"unrevoke {first} exit {code}: web-1.1.0 no longer revoked though revocation "
+        f"{second} stands (tags {tags})"
+    )
