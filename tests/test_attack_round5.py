@@ -510,3 +510,55 @@ def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_pat
         f"unrevoke {first} exit {code}: web-1.1.0 no longer revoked though revocation "
         f"{second} stands (tags {tags})"
     )
+
+
+SHARED_TEMPLATE = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+launch_templates:
+  - {alias: lt, name: web-shared, default_version: 2, tags: {"amictl:family": web},
+     versions: [{image: w1, instance_type: t3.micro}, {image: w1, instance_type: m5.large}]}
+auto_scaling_groups:
+  - {alias: p1, name: web-p1, launch_template: lt, version: "1", desired: 1}
+  - {alias: p2, name: web-p2, launch_template: lt, version: "2", desired: 2}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2}
+"""
+
+
+def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: rollout A (`--asg web-p2`, no --wait) is `started`, its refresh of web-p2 in
+    progress. Rollout B of web-p1 -- another group on the SAME launch template -- is
+    checked against A: they share the template, and "A's refreshes have all ended" is
+    judged only on B's own groups (none of A's), so A is closed as `superseded` while
+    web-p2's refresh still runs. A can no longer be followed or rolled back
+    (`rollout --resume A`: "has ended"); if web-p2's refresh then fails, nothing of amictl
+    brings the group back. Safe outcome: B is refused (exit 3) naming A, or A stays
+    unfinished and resumable."""
+    f = CliFleet(sandbox, SHARED_TEMPLATE, tmp_path)
+    asg = f.env.client("autoscaling")
+    sandbox.set_instance_refresh(asg="web-p2", outcome="hang", at=50, count=1)
+    try:
+        code, out, err = f("rollout", "web", "--channel", "prod", "--asg", "web-p2", *FAST,
+                           "-o", "json")  # fmt: skip
+        assert code == 0, out + err
+        a_id = json.loads(out)["rollout_id"]
+        code_b, out_b, err_b = f(
+            "rollout", "web", "--channel", "prod", "--asg", "web-p1", *FAST, "-o", "json"
+        )
+        (r,) = asg.describe_instance_refreshes(AutoScalingGroupName="web-p2")["InstanceRefreshes"]
+        listed = {x["rollout_id"]: x for x in f.json("rollout", "list")}
+    finally:
+        sandbox.set_instance_refresh(reset=True)
+        try:
+            asg.cancel_instance_refresh(AutoScalingGroupName="web-p2")
+        except Exception:  # noqa: BLE001
+            pass
+    assert r["Status"] in ("Pending", "InProgress"), r["Status"]  # A's refresh still runs
+    assert code_b == 3 or listed[a_id]["unfinished"], (
+        f"rollout B exit {code_b}; rollout A is {listed[a_id]['status']} while its refresh "
+        f"{r['InstanceRefreshId']} is {r['Status']}"
+    )
