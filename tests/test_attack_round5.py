@@ -562,3 +562,50 @@ def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
         f"rollout B exit {code_b}; rollout A is {listed[a_id]['status']} while its refresh "
         f"{r['InstanceRefreshId']} is {r['Status']}"
     )
+
+
+def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: a managed AWS Batch compute environment with no imageId (the usual case)
+    launches the ECS-optimized Amazon Linux AMI, owned by `amazon`, on its next job wave.
+    It is scaled to zero, so no running instance shows the image. The Batch finder only
+    references an explicit `ami-` imageId / imageIdOverride, so `allowed-images set
+    --from-channels --mode enabled` (no `--also amazon`) is not refused and Batch can no
+    longer launch anything. (Image Builder recipes whose parentImage is an Image Builder
+    ARN of an Amazon image are the same gap.) Safe outcome: refused with exit 3 naming the
+    compute environment (its default image is Amazon's), state left as it was."""
+    import contextlib
+
+    f = CliFleet(sandbox, BATCH_ONLY, tmp_path)
+    ec2, batch, iam = f.env.client("ec2"), f.env.client("batch"), f.env.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_instance_profile(InstanceProfileName="ecsInstanceRole")
+    arn = batch.create_compute_environment(
+        computeEnvironmentName="ce-default-ami",
+        type="MANAGED",
+        computeResources={
+            "type": "EC2",
+            "minvCpus": 0,
+            "maxvCpus": 4,
+            "instanceTypes": ["optimal"],
+            "subnets": [ec2.describe_subnets()["Subnets"][0]["SubnetId"]],
+            "securityGroupIds": [
+                ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+            ],
+            "instanceRole": "ecsInstanceRole",
+        },
+    )["computeEnvironmentArn"]
+    try:
+        code, out, err = f.run(
+            "allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes"
+        )
+        state = ec2.get_allowed_images_settings().get("State")
+    finally:
+        batch.update_compute_environment(computeEnvironment="ce-default-ami", state="DISABLED")
+        batch.delete_compute_environment(computeEnvironment="ce-default-ami")
+    assert state != "enabled" and code == 3 and ("ce-default-ami" in err or arn in err), (
+        code,
+        out,
+        err,
+    )
