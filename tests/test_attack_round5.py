@@ -4,6 +4,7 @@ DescribeLaunchTemplateVersions, DescribeInstances), not amictl's words."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -310,10 +311,8 @@ def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
         ]
     finally:
         sandbox.set_instance_refresh(reset=True)
-        try:
+        with contextlib.suppress(Exception):  # already ended
             asg.cancel_instance_refresh(AutoScalingGroupName="web-ssm-asg")
-        except Exception:  # noqa: BLE001 - already ended
-            pass
     assert r["Status"] == "InProgress", f"someone else's refresh {rid} is now {r['Status']}"
     assert code == 3 and rid in err, out + err
 
@@ -431,10 +430,8 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
         default_now = _lt_data(f, tid, "$Default")
     finally:
         sandbox.set_instance_refresh(reset=True)
-        try:
+        with contextlib.suppress(Exception):  # already ended
             asg.cancel_instance_refresh(AutoScalingGroupName="web-a")
-        except Exception:  # noqa: BLE001
-            pass
     assert default_now["ImageId"] == f.ids["w3"], (
         f"web-a's $Default now launches {default_now['ImageId']} (prod), not A's staging "
         f"image; rollout A is {listed[a_id]['status']}"
@@ -485,7 +482,6 @@ def _image(f: CliFleet, image: str) -> dict[str, Any]:
         ImageIds=[image], IncludeDisabled=True, IncludeDeprecated=True
     )["Images"]
     return dict(img)
-
 
 
 def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_path: Path) -> None:
@@ -553,10 +549,8 @@ def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
         listed = {x["rollout_id"]: x for x in f.json("rollout", "list")}
     finally:
         sandbox.set_instance_refresh(reset=True)
-        try:
+        with contextlib.suppress(Exception):  # already ended
             asg.cancel_instance_refresh(AutoScalingGroupName="web-p2")
-        except Exception:  # noqa: BLE001
-            pass
     assert r["Status"] in ("Pending", "InProgress"), r["Status"]  # A's refresh still runs
     assert code_b == 3 or listed[a_id]["unfinished"], (
         f"rollout B exit {code_b}; rollout A is {listed[a_id]['status']} while its refresh "
@@ -575,8 +569,6 @@ def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
     longer launch anything. (Image Builder recipes whose parentImage is an Image Builder
     ARN of an Amazon image are the same gap.) Safe outcome: refused with exit 3 naming the
     compute environment (its default image is Amazon's), state left as it was."""
-    import contextlib
-
     f = CliFleet(sandbox, BATCH_ONLY, tmp_path)
     ec2, batch, iam = f.env.client("ec2"), f.env.client("batch"), f.env.client("iam")
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
