@@ -601,3 +601,41 @@ def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
         out,
         err,
     )
+
+
+SSM_ON_LATEST = """
+images:
+  - {alias: w1, name: web-1.0.0, age_days: 30, tags: {family: web}}
+  - {alias: w2, name: web-1.1.0, age_days: 20, tags: {family: web}}
+launch_templates:
+  - {alias: lt, name: web-mixed-modes, default_version: 1, tags: {"amictl:family": web},
+     versions: [{image: w1, instance_type: m5.large},
+                {image_id: "resolve:ssm:/amictl/channels/web/prod", instance_type: t3.micro}]}
+auto_scaling_groups:
+  - {alias: p, name: web-pinned, launch_template: lt, version: "1", desired: 1}
+  - {alias: s, name: web-ssm-latest, launch_template: lt, version: "$Latest", desired: 0}
+ssm_parameters:
+  - {alias: prod, name: /amictl/channels/web/prod, image: w2, data_type: "aws:ec2:image"}
+"""
+
+
+def test_a_channel_following_group_on_latest_is_moved_to_another_groups_version(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Attack: one family-tagged template; web-pinned launches version 1 (w1, m5.large),
+    web-ssm-latest launches $Latest = version 2 (resolve:ssm the channel, t3.micro). The
+    rollout counts web-ssm-latest as "follows the channel" (no new version, not a
+    bystander), builds version 3 on version 1 for web-pinned -- which becomes $Latest --
+    and refreshes web-ssm-latest with no desired configuration: it now launches version 3,
+    web-pinned's data (m5.large, a literal image), no longer following the channel.
+    Safe outcome: web-ssm-latest launches exactly its version 2 data (or is refused as a
+    group the rollout would move), and its instances are t3.micro."""
+    f = CliFleet(sandbox, SSM_ON_LATEST, tmp_path)
+    f.env.client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName="web-ssm-latest", MaxSize=2, DesiredCapacity=2
+    )
+    before = _group_launches(f, "web-ssm-latest")
+    assert before["ImageId"].startswith("resolve:ssm:")
+    code, out, err = f("rollout", "web", "--channel", "prod", "--wait", *FAST, "-o", "json")
+    after = _group_launches(f, "web-ssm-latest")
+    assert after == before, f"rollout exit {code}: web-ssm-latest now launches {after}"
