@@ -44,6 +44,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_moves_a_mixed_instances_group_it_does_not_name(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -89,6 +90,7 @@ def _allowed(f: CliFleet, image: str) -> bool:
     return bool(imgs) and imgs[0].get("ImageAllowed", True) is not False
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allowed_images_audit_mode_from_enabled_narrows_while_still_enabled(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -142,6 +144,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -170,6 +173,7 @@ def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     assert state == "audit-mode"
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_image_names_brackets_are_literal_as_aws_matches_them() -> None:
     """Attack: AWS's ImageCriterion ImageNames knows two wildcards, `*` and `?`; AMI names
     may contain `[` and `]`. amictl (and the sandbox) evaluate ImageNames with
@@ -221,6 +225,7 @@ def _group_images(f: CliFleet, asg: str) -> list[str]:
     return sorted(i["ImageId"] for r in res for i in r["Instances"])
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_whose_refresh_cannot_start_leaves_the_new_default_in_place(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -272,6 +277,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -334,6 +340,7 @@ rules:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_edited_plan_without_family_fields_escapes_the_protected_family_threshold(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -389,6 +396,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -439,6 +447,7 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     assert listed[a_id]["unfinished"] is True, f"rollout A is now {listed[a_id]['status']}"
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -484,6 +493,7 @@ def _image(f: CliFleet, image: str) -> dict[str, Any]:
     return dict(img)
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_path: Path) -> None:
     """Attack: web-1.1.0 is revoked twice, for two reasons (two revocations: a CVE in
     its base, then a second one). Undoing the FIRST (`unrevoke ID1`) deletes the
@@ -523,6 +533,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -558,6 +569,7 @@ def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     )
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -619,6 +631,7 @@ ssm_parameters:
 """
 
 
+@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_channel_following_group_on_latest_is_moved_to_another_groups_version(
     sandbox: Any, tmp_path: Path
 ) -> None:
