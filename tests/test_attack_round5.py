@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cli_fleet import CliFleet
 
 FAST = ["--yes", "--poll", "0", "--canary-wait", "0", "--canary", "50%"]
