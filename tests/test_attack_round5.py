@@ -342,7 +342,6 @@ rules:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_edited_plan_without_family_fields_escapes_the_protected_family_threshold(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -2,7 +2,7 @@
 state store, who planned each plan (recorded when ``plan --out`` signs it, never read from
 the plan file), approvals per plan checksum, and the check apply makes."""
 
-from .check import ApprovalStatus, require, status
+from .check import ApprovalStatus, live_status, require, status
 from .config import ApprovalConfig, load_config, save_config
 from .records import (
     Approval,
@@ -20,6 +20,7 @@ __all__ = [
     "ApprovalRefused",
     "ApprovalStatus",
     "approvals_of",
+    "live_status",
     "approve",
     "load_config",
     "note_planner",

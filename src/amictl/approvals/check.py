@@ -7,20 +7,28 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws.session import Connector
 from ..errors import SafetyError
-from ..policy.plan_model import Plan
+from ..policy.plan_model import Action, Plan
 from ..state.store import Store
 from .config import ApprovalConfig, load_config
+from .live import LiveFacts, read_live_facts
 from .records import Approval, approvals_of, may_approve, planner_of
 
 
-def thresholds_crossed(plan: Plan, config: ApprovalConfig) -> list[str]:
-    """Why the plan needs approvals (empty: it does not)."""
+def thresholds_crossed(
+    plan: Plan, config: ApprovalConfig, live: LiveFacts | None = None
+) -> list[str]:
+    """Why the plan needs approvals (empty: it does not). ``live``: the facts read from the
+    account (``read_live_facts``); a snapshot counts its larger size, plan's or live, and
+    an image every family the plan or its live tags/name give it: an edited plan file
+    cannot lower a threshold's count."""
     if not config.enabled:
         return []
+    live = live or LiveFacts()
     dereg = [a for a in plan.actions if a.type == "deregister"]
     snaps = [a for a in plan.actions if a.type == "delete-snapshot"]
-    gib = sum(a.size_gib for a in snaps)
+    gib = sum(max(a.size_gib, live.sizes.get(a.snapshot_id or "", 0)) for a in snaps)
     out = []
     if config.images is not None and len(dereg) > config.images:
         out.append(f"{len(dereg)} images deregistered (more than {config.images})")
@@ -29,13 +37,9 @@ def thresholds_crossed(plan: Plan, config: ApprovalConfig) -> list[str]:
     if config.gib is not None and gib > config.gib:
         out.append(f"{gib} GiB of snapshots deleted (more than {config.gib})")
     if config.protected_families:
+        fams = {f for a in dereg for f in _families(a, live)}
         hit = sorted(
-            {
-                a.family
-                for a in dereg
-                if a.family
-                and any(fnmatch.fnmatchcase(a.family, g) for g in config.protected_families)
-            }
+            f for f in fams if any(fnmatch.fnmatchcase(f, g) for g in config.protected_families)
         )
         if hit:
             out.append(
@@ -44,6 +48,13 @@ def thresholds_crossed(plan: Plan, config: ApprovalConfig) -> list[str]:
                 + ", ".join(hit)
             )
     return out
+
+
+def _families(a: Action, live: LiveFacts) -> set[str]:
+    fams = set(live.families.get(a.image_id or "", ()))
+    if a.family:
+        fams.add(a.family)
+    return fams
 
 
 @dataclass
@@ -86,9 +97,15 @@ class ApprovalStatus:
         }
 
 
-def status(store: Store, plan: Plan, config: ApprovalConfig | None = None) -> ApprovalStatus:
+def status(
+    store: Store,
+    plan: Plan,
+    config: ApprovalConfig | None = None,
+    live: LiveFacts | None = None,
+) -> ApprovalStatus:
     """The plan's approvals as the team's config counts them: rows for this exact checksum,
-    by identities other than the recorded planner, that the config allows."""
+    by identities other than the recorded planner, that the config allows. ``live``: the
+    threshold facts read from the account (without it, only the plan's own)."""
     config = config if config is not None else load_config(store)
     planner = planner_of(store, plan.checksum)
     rows = approvals_of(store, plan.checksum)
@@ -96,7 +113,7 @@ def status(store: Store, plan: Plan, config: ApprovalConfig | None = None) -> Ap
     return ApprovalStatus(
         plan.checksum,
         config.required,
-        thresholds_crossed(plan, config),
+        thresholds_crossed(plan, config, live),
         planner,
         rows,
         counted,
@@ -104,10 +121,18 @@ def status(store: Store, plan: Plan, config: ApprovalConfig | None = None) -> Ap
     )
 
 
-def require(store: Store, plan: Plan) -> ApprovalStatus:
+def live_status(store: Store, plan: Plan, connector: Connector) -> ApprovalStatus:
+    """``status`` with the thresholds judged on the live account's facts (and the plan's,
+    the larger): what apply checks and ``amictl approvals PLAN`` shows."""
+    config = load_config(store)
+    live = read_live_facts(connector, plan) if config.enabled and plan.actions else None
+    return status(store, plan, config, live)
+
+
+def require(store: Store, plan: Plan, connector: Connector) -> ApprovalStatus:
     """apply's check: refuse (exit 3) a plan over the team's thresholds without enough
     approvals by identities other than its planner, for this exact checksum."""
-    st = status(store, plan)
+    st = live_status(store, plan, connector)
     if st.approved:
         return st
     why = "; ".join(st.reasons)

@@ -257,13 +257,14 @@ def register(cli: click.Group) -> None:
             batch=batch,
         )
         check_plan(plan, opts)
-        require_approvals(store, plan)  # issue 29: a second person's approval, if required
         if not plan.actions:
             info("the plan is empty: nothing to do")
             if settings().output != "table":
                 emit({"checksum": plan.checksum, "done": [], "skipped": {}, "failed": {}})
             return
         conn = context.connector()
+        # issue 29: a second person's approval, if required; thresholds judged live
+        require_approvals(store, plan, conn)
         prep = prepare(conn, plan, opts, store)
         if trust is not None and trust.signed:
             prep.signature, prep.key = signature, trust.key

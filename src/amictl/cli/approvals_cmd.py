@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from ..approvals import ApprovalConfig, approve, load_config, save_config, status
+from ..approvals import ApprovalConfig, approve, live_status, load_config, save_config
 from . import context
 from .apply_cmd import read_plan
 from .common import emit, global_options, info, settings
@@ -22,9 +22,10 @@ def register(cli: click.Group) -> None:
         planner's own approval does not count; an edited plan has another checksum."""
         plan, _raw = read_plan(plan_file)
         store = context.store()
-        arn = context.connector().identity()["arn"]
+        conn = context.connector()
+        arn = conn.identity()["arn"]
         new = approve(store, plan.checksum, arn, comment, load_config(store))
-        st = status(store, plan)
+        st = live_status(store, plan, conn)
         if not new:
             info(f"{escape(arn)} had approved plan {plan.checksum[:12]} already")
         emit(st.to_dict() if settings().output != "table" else _row(st), _COLUMNS)
@@ -35,7 +36,7 @@ def register(cli: click.Group) -> None:
     def approvals_cmd(plan_file: str) -> None:
         """The plan's approvals, whether apply will accept it, and who may approve."""
         plan, _raw = read_plan(plan_file)
-        st = status(context.store(), plan)
+        st = live_status(context.store(), plan, context.connector())
         if settings().output != "table":
             emit(st.to_dict())
             return
