@@ -169,3 +169,44 @@ def test_concurrent_approvals_are_counted_once_each(state_url):
     with pytest.raises(ApprovalRefused, match="planner"):
         approve(store, checksum, "arn:aws:iam::1:user/planner", None, cfg)
     assert approvals_of(store, "cd" * 32) == []  # another checksum: none
+
+
+def _unsigned_without_sizes(plan_path, tmp_path):  # type: ignore[no-untyped-def]
+    from amictl.policy.plan_model import Plan
+
+    body = json.loads(plan_path.read_text())
+    for a in body["actions"]:
+        a.pop("size_gib", None)
+    body.pop("signature", None)
+    body["checksum"] = Plan.checksum_of(body)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(body))
+    return edited
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["live", "twin-plan-only"])
+def test_the_gib_threshold_counts_the_live_snapshot_sizes(sandbox, tmp_path, monkeypatch, guard):
+    """An unsigned plan whose snapshot sizes were deleted still crosses `--gib 4`: the 8 GiB
+    is read live. Twin: with the live read patched out, apply deletes with no approval."""
+    import amictl.approvals.check as check
+    from amictl.approvals.live import LiveFacts
+
+    if not guard:
+        monkeypatch.setattr(check, "read_live_facts", lambda conn, plan: LiveFacts())
+    f = CliFleet(sandbox, FLEET, tmp_path)
+    pol, plan = tmp_path / "p.yaml", tmp_path / "plan.json"
+    pol.write_text(POLICY)
+    code, out, err = f.run("approval-config", "--required", "1", "--gib", "4")
+    assert code == 0, out + err
+    code, out, err = f.run("plan", "--policy", str(pol), "--out", str(plan))
+    assert code == 0, out + err
+    edited = _unsigned_without_sizes(plan, tmp_path)
+    assert f.json("approvals", str(edited))["needed"] is guard
+    code, out, err = f.run("apply", str(edited), "--yes", "--accept-unsigned")
+    ec2 = f.env.client("ec2")
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    if guard:
+        assert code == 3 and "8 GiB" in err, out + err
+        assert f.ids["a1"] in left
+    else:
+        assert code == 0 and f.ids["a1"] not in left, out + err
