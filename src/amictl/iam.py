@@ -40,13 +40,15 @@ COMMANDS = (*COMMANDS, "bake-setup")  # issue 23: `amictl bake setup` (IAM only)
 COMMANDS = (*COMMANDS, *GOVERNANCE_PERMISSIONS)  # issue 20: allowed-images, lineage, usage
 COMMANDS = (*COMMANDS, "retain", "restore")  # issue 29: retention AWS enforces
 COMMANDS = (*COMMANDS, "approve", "approval-config")  # issue 29: the caller's identity only
+# the approval thresholds are judged on the live images' families and snapshots' sizes
+COMMANDS = (*COMMANDS, "approvals")
+APPROVAL_FACTS = {"ec2:DescribeImages", "ec2:DescribeSnapshots"}
 COMMANDS = (*COMMANDS, "notify")  # issue 29: the plan's images, the channels, the notified tag
 COMMANDS = (*COMMANDS, "revoke", "unrevoke")  # issue 28
 
 # Commands that make no AWS call at all: `iam-policy` says so instead of "unknown command".
 NO_AWS_COMMANDS: dict[str, str] = {
     "journal": "it reads the state store only",
-    "approvals": "it reads the state store only",
     "state": "it works on the state store only",
     "policy": "it checks a policy file",
     "recipe": "it checks a recipe file",
@@ -102,8 +104,10 @@ def permissions(command: str) -> set[str]:
             perms.update(spec.permissions)
     if command in GOVERNANCE_PERMISSIONS:
         return perms | GOVERNANCE_PERMISSIONS[command]
-    if command in ("approve", "approval-config"):
+    if command == "approval-config":
         return perms
+    if command in ("approve", "approvals"):  # the plan's images and snapshots, live
+        return perms | APPROVAL_FACTS
     if command == "notify":
         return perms | NOTIFY_PERMISSIONS | {"ec2:DescribeImages", "ec2:CreateTags"}
     if command == "restore":
