@@ -227,7 +227,6 @@ def _group_images(f: CliFleet, asg: str) -> list[str]:
     return sorted(i["ImageId"] for r in res for i in r["Instances"])
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_whose_refresh_cannot_start_leaves_the_new_default_in_place(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -449,7 +448,6 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     assert listed[a_id]["unfinished"] is True, f"rollout A is now {listed[a_id]['status']}"
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:

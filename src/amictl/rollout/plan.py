@@ -167,7 +167,7 @@ def parse_percent(value: str, what: str) -> int:
     return int(text)
 
 
-def _channel_image(conn: Connector, t: Target, family: str, channel: str) -> str:
+def channel_image(conn: Connector, t: Target, family: str, channel: str) -> str:
     ssm = conn.client("ssm", t.region, t.role_arn)
     name = parameter_name(family, channel)
     try:
@@ -328,7 +328,7 @@ def make_plan(
     wanted = set(asgs or [])
     seen: set[str] = set()
     for t in targets:
-        new_image = _channel_image(conn, t, family, channel)
+        new_image = channel_image(conn, t, family, channel)
         version = check_channel_image(conn, t, family, channel, new_image)
         plan.new_images[f"{t.account}/{t.region}"] = new_image
         plan.new_version = plan.new_version or version
