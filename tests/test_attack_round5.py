@@ -46,7 +46,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_moves_a_mixed_instances_group_it_does_not_name(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -631,7 +630,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_channel_following_group_on_latest_is_moved_to_another_groups_version(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -409,14 +409,57 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
             tc.sources.append(tc.old_latest)
         tc.follows_ssm = not tc.sources
         plan.templates.append(tc)
-    for g in groups:  # a group outside the rollout whose $Default/$Latest it would move
-        spec = g.get("LaunchTemplate") or {}
-        other = changes.get(spec.get("LaunchTemplateId") or "")
-        version = str(spec.get("Version") or "$Default")
-        if g["AutoScalingGroupName"] in seen or other is None or not other.sources:
-            continue
-        if version == "$Latest" or (version == "$Default" and other.makes_default):
-            plan.bystanders.append(
-                f"{g['AutoScalingGroupName']} (launches {version} of {other.template_name})"
-            )
+    plan.bystanders += _bystanders(groups, seen, changes, lts, plan)
     return seen
+
+
+def _moved(version: str, tc: TemplateChange) -> bool:
+    """Whether new versions of ``tc`` change what ``version`` of it launches."""
+    if not tc.sources:
+        return False
+    return version == "$Latest" or (version == "$Default" and tc.makes_default)
+
+
+def _bystanders(
+    groups: list[dict[str, Any]],
+    seen: set[str],
+    changes: dict[str, TemplateChange],
+    lts: _Templates,
+    plan: RolloutPlan,
+) -> list[str]:
+    """Groups whose launches the new versions would change without a refresh of theirs:
+    outside the rollout on the template's $Default/$Latest, any group launching a family
+    template through a MixedInstancesPolicy (not followed by the plan), and a group of
+    the rollout that resolves the channel on a $Default/$Latest the new versions move
+    (it would launch another group's version, a literal image)."""
+    out = []
+    for g in groups:
+        name = g["AutoScalingGroupName"]
+        mixed = (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+        specs = [g.get("LaunchTemplate") or {}, mixed.get("LaunchTemplateSpecification") or {}]
+        specs += [o.get("LaunchTemplateSpecification") or {} for o in mixed.get("Overrides") or []]
+        for i, spec in enumerate(specs):
+            tid = spec.get("LaunchTemplateId")
+            if not tid and spec.get("LaunchTemplateName"):
+                tid = next(
+                    (k for k, v in lts.by_id.items()
+                     if v.get("LaunchTemplateName") == spec["LaunchTemplateName"]),
+                    None,
+                )  # fmt: skip
+            tc = changes.get(tid or "")
+            version = str(spec.get("Version") or "$Default")
+            if tc is None or not _moved(version, tc):
+                continue
+            if i > 0:
+                out.append(f"{name} (launches {version} of {tc.template_name} through its "
+                           "MixedInstancesPolicy, which a rollout does not refresh)")  # fmt: skip
+            elif name not in seen:
+                out.append(f"{name} (launches {version} of {tc.template_name})")
+    for gc in plan.groups:
+        tc = changes.get(gc.template_id)
+        if gc.mode == FOLLOWS_SSM and tc is not None and _moved(gc.spec_version, tc):
+            out.append(
+                f"{gc.asg} (resolves the channel on {gc.spec_version} of {tc.template_name}, "
+                "which the new versions would move to a literal image)"
+            )
+    return out
