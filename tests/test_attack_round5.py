@@ -277,7 +277,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -396,7 +395,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -532,7 +530,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -289,7 +289,7 @@ def _mode(
     return PINNED if spec.isdigit() else LATEST if spec == "$Latest" else DEFAULT
 
 
-def _active_refresh(conn: Connector, t: Target, name: str) -> dict[str, Any] | None:
+def active_refresh(conn: Connector, t: Target, name: str) -> dict[str, Any] | None:
     asg = conn.client("autoscaling", t.region, t.role_arn)
     resp = _call(
         asg.describe_instance_refreshes,
@@ -399,7 +399,7 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
                 sum(1 for i in ids if images.get(i) != new_image),
                 source_version=number,
                 managed_by=_cfn(g.get("Tags")),
-                active_refresh=_active_refresh(conn, t, name),
+                active_refresh=active_refresh(conn, t, name),
             )
         )
     for tc in changes.values():

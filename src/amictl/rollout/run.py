@@ -310,7 +310,7 @@ class Runner:
             if fresh:
                 try:
                     refuse_unsafe(p)
-                    check_conflicts(self.store, p)
+                    check_conflicts(self.store, p, self.conn)
                 except AmictlError as exc:
                     self.journal.write("end", "end", None, "skipped", outcome=exc.message[:200])
                     raise
