@@ -4,8 +4,8 @@ step intended and done, how it ended; which rollouts did not end, and which conf
 A rollout is *unfinished* when it has no ``end`` row (interrupted, killed, or running), or
 when it ended ``started`` (its refreshes were started and not followed to their end): both
 are carried on by ``amictl rollout --resume [ID]``. A later rollout of a group an
-unfinished one changes is refused, except a ``started`` one whose refreshes all ended,
-which it closes (``superseded``).
+unfinished one changes is refused, except a ``started`` one whose refreshes all ended
+(read live on every group of it), which it closes (``superseded``).
 """
 
 from __future__ import annotations

@@ -8,9 +8,12 @@ without repeating a step: a launch-template version is found again by its descri
 (which names the rollout), a refresh by DescribeInstanceRefreshes.
 
 Each new template version is built on the version the group launches (``SourceVersion``)
-with only the ImageId changed. A refresh is taken over only when this rollout started it
-(its journal row was written before, its desired configuration is this rollout's, it
-started after that row); someone else's is refused.
+with only the ImageId changed. A refresh is followed only when this rollout journaled its
+id (StartInstanceRefresh's answer, written before following it); a running refresh whose
+id was not journaled (someone else's, or one a kill lost) is refused, never guessed. A
+refresh that cannot be started rolls the whole rollout back (once something changed), and
+a resume first re-checks the image (``check_channel_image``) and the channel: refused, the
+rollout is rolled back.
 
 A failure is all or nothing: when any group's refresh fails, is cancelled or does not end
 within the timeout, every group of the rollout goes back to what it ran before. For a
@@ -24,7 +27,6 @@ it is reported ``not rolled back``. The family's channel is never changed.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -51,7 +53,6 @@ from .plan import (
     check_channel_image,
 )
 
-SKEW = dt.timedelta(seconds=5)  # clock difference tolerated between the journal and AWS
 Progress = Callable[[dict[str, Any]], None]
 
 PERMISSIONS = {
