@@ -471,6 +471,7 @@ def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     assert w2 not in runs and launches != w2, (
         f"resume exit {code}: web-a runs {runs} and launches {launches}, the revoked {w2}"
     )
+    assert code == 3 and "refusing to roll" in err, out + err  # says why
 
 
 REVOKE_FLEET = """
