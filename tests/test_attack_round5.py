@@ -46,7 +46,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_moves_a_mixed_instances_group_it_does_not_name(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -227,7 +226,6 @@ def _group_images(f: CliFleet, asg: str) -> list[str]:
     return sorted(i["ImageId"] for r in res for i in r["Instances"])
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_rollout_whose_refresh_cannot_start_leaves_the_new_default_in_place(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -279,7 +277,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -397,7 +394,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -448,7 +444,6 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     assert listed[a_id]["unfinished"] is True, f"rollout A is now {listed[a_id]['status']}"
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -475,6 +470,7 @@ def test_resume_finishes_rolling_out_an_image_revoked_meanwhile(
     assert w2 not in runs and launches != w2, (
         f"resume exit {code}: web-a runs {runs} and launches {launches}, the revoked {w2}"
     )
+    assert code == 3 and "refusing to roll" in err, out + err  # says why
 
 
 REVOKE_FLEET = """
@@ -534,7 +530,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -632,7 +627,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_a_channel_following_group_on_latest_is_moved_to_another_groups_version(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -218,8 +218,10 @@ def test_a_rollout_killed_between_a_call_and_its_journal_row_resumes_exactly(
     fleet: CliFleet,
 ) -> None:
     """SIGKILL after CreateLaunchTemplateVersion and StartInstanceRefresh answered but
-    before their `done` rows: the resume finds the version and the refresh again instead
-    of making second ones."""
+    before their `done` rows: the resume finds the version again (by its description)
+    instead of making a second one; the refresh, whose id the kill lost, is never guessed
+    (round 5): while it runs the resume refuses naming it, after it ended the resume
+    carries on."""
     from amictl import rollout
     from amictl.rollout.journal import Journal
     from amictl.rollout.run import Runner
@@ -236,18 +238,29 @@ def test_a_rollout_killed_between_a_call_and_its_journal_row_resumes_exactly(
     journal.write("lt0", "lt-version", tc, "intended", old_default=tc.old_default)
     runner._template_versions(tc)  # the call went through; then the kill
     journal.write("rf0", "refresh", g, "intended", version=str(tc.new_version))
-    runner._start(g, str(tc.new_version), canary=True)  # idem
-    assert rollout.resumable(store) is not None
+    fleet.env.sandbox.set_instance_refresh(asg="web-a", outcome="hang", at=0, count=1)
+    try:
+        lost = runner._start(g, str(tc.new_version), canary=True)  # idem
+        assert rollout.resumable(store) is not None
+        code, out, err = fleet("rollout", "--resume", "--poll", "0", "-o", "json")
+    finally:
+        fleet.env.sandbox.set_instance_refresh(reset=True)
+    assert code == 3 and lost in err, out + err
+    assert rollout.resumable(store) is not None  # left as it was, still resumable
+    asg = fleet.env.client("autoscaling")
+    asg.cancel_instance_refresh(AutoScalingGroupName="web-a")
+    for _ in range(50):  # the operator waits for the cancel to end
+        (r,) = asg.describe_instance_refreshes(AutoScalingGroupName="web-a")["InstanceRefreshes"]
+        if r["Status"] == "Cancelled":
+            break
     code, out, err = fleet("rollout", "--resume", "--poll", "0", "-o", "json")
     assert code == 0, out + err
     versions = fleet.env.client("ec2").describe_launch_template_versions(
         LaunchTemplateId=fleet.ids["lt-a"]
     )["LaunchTemplateVersions"]
     assert len(versions) == 2
-    refreshes = fleet.env.client("autoscaling").describe_instance_refreshes(
-        AutoScalingGroupName="web-a"
-    )["InstanceRefreshes"]
-    assert [r["Status"] for r in refreshes] == ["Successful"]
+    refreshes = asg.describe_instance_refreshes(AutoScalingGroupName="web-a")["InstanceRefreshes"]
+    assert sorted(r["Status"] for r in refreshes) == ["Cancelled", "Successful"]
     assert images_running(fleet, "web-a") == Counter({fleet.ids["web-2"]: 10})
 
 

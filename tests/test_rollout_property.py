@@ -190,7 +190,7 @@ def test_twin_the_property_breaks_without_a_guard(
             active = [r for r in self._refreshes(g) if r.get("Status") in run_mod.ACTIVE]
             return str(active[0]["InstanceRefreshId"]) if active else None
 
-        monkeypatch.setattr(run_mod, "check_conflicts", lambda _store, _plan: None)
+        monkeypatch.setattr(run_mod, "check_conflicts", lambda *_a: None)
         monkeypatch.setattr(run_mod.Runner, "_mine", any_active)
     with pytest.raises(AssertionError):
         check_rollout(sandbox, kind, outcome, second)

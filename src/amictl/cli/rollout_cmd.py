@@ -196,7 +196,7 @@ def register(cli: click.Group) -> None:
             for what in plan.managed():
                 info(f"note: {escape(what)} is owned by infrastructure as code")
             rollout.refuse_unsafe(plan)
-            rollout.check_conflicts(store, plan)
+            rollout.check_conflicts(store, plan, conn)
             if not yes:
                 if not sys.stdin.isatty():
                     raise AmictlError(

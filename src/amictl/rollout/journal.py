@@ -4,8 +4,8 @@ step intended and done, how it ended; which rollouts did not end, and which conf
 A rollout is *unfinished* when it has no ``end`` row (interrupted, killed, or running), or
 when it ended ``started`` (its refreshes were started and not followed to their end): both
 are carried on by ``amictl rollout --resume [ID]``. A later rollout of a group an
-unfinished one changes is refused, except a ``started`` one whose refreshes all ended,
-which it closes (``superseded``).
+unfinished one changes is refused, except a ``started`` one whose refreshes all ended
+(read live on every group of it), which it closes (``superseded``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from ..aws.session import Connector, Target
 from ..errors import AmictlError, InputError, SafetyError, StateError
 from ..state.store import Store
-from .plan import GroupChange, RolloutPlan, TemplateChange
+from .plan import GroupChange, RolloutPlan, TemplateChange, active_refresh
 
 PREFIX = "rollout-"
 FINAL = {"done", "failed", "skipped", "superseded"}  # end rows that close a rollout
@@ -159,12 +160,23 @@ def refresh_owner(store: Store, refresh_id: str) -> str | None:
     return None
 
 
-def check_conflicts(store: Store, plan: RolloutPlan) -> None:
+def _live(conn: Connector, groups: list[GroupChange]) -> dict[tuple[str, str, str], Any]:
+    """The instance refresh running now on each group (DescribeInstanceRefreshes), or None."""
+    return {
+        (g.account, g.region, g.asg): active_refresh(
+            conn, Target(g.account, g.region, g.role_arn), g.asg
+        )
+        for g in groups
+    }
+
+
+def check_conflicts(store: Store, plan: RolloutPlan, conn: Connector) -> None:
     """Refuse (exit 3) a rollout of a group that another unfinished rollout changes, or
-    that has an instance refresh running (someone else's: never taken over)."""
+    that has an instance refresh running (someone else's: never taken over). Read live,
+    never from the plan: a ``started`` rollout is closed (``superseded``) only when no
+    refresh runs now on any of ITS groups."""
     mine = {(g.account, g.region, g.asg) for g in plan.groups}
     templates = {(t.account, t.region, t.template_id) for t in plan.templates}
-    busy = {(g.account, g.region, g.asg) for g in plan.groups if g.active_refresh}
     for s in rollouts(store):
         if s["rollout_id"] == plan.rollout_id or not s["unfinished"]:
             continue
@@ -179,23 +191,25 @@ def check_conflicts(store: Store, plan: RolloutPlan) -> None:
         )
         if not shared:
             continue
-        running = {(g.account, g.region, g.asg) for g in other.groups} & busy
+        running = [k[2] for k, r in _live(conn, other.groups).items() if r is not None]
         if s["status"] == "started" and not running:
             # its refreshes were started and have all ended since: this rollout supersedes it
             Journal(store, other).write("end", "end", None, "superseded", by=plan.rollout_id)
             continue
+        now = f"; refreshes run now on {', '.join(running)}" if running else ""
         raise SafetyError(
             f"rollout {s['rollout_id']} ({s['family']} channel {s['channel']}, {s['status']}) "
-            f"has not ended and changes {', '.join(shared)}: refusing to start another on it; "
-            f"carry it on (or roll it back) first: amictl rollout --resume {s['rollout_id']}",
+            f"has not ended and changes {', '.join(shared)}{now}: refusing to start another "
+            f"on it; carry it on (or roll it back) first: amictl rollout --resume "
+            f"{s['rollout_id']}",
             hint="amictl rollout list shows every rollout and its status",
         )
     for g in plan.groups:
-        if not g.active_refresh:
+        r = _live(conn, [g])[(g.account, g.region, g.asg)]
+        if not r:
             continue
-        r = g.active_refresh
         owner = refresh_owner(store, str(r["id"]))
-        who = f"rollout {owner}" if owner else "someone else (not this rollout)"
+        who = f"rollout {owner}" if owner else "someone else (a refresh this rollout did not start)"
         raise SafetyError(
             f"{g.asg} has instance refresh {r['id']} {r['status']} (started {r['start']}) "
             f"by {who}: refusing to take it over"

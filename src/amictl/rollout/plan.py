@@ -167,7 +167,7 @@ def parse_percent(value: str, what: str) -> int:
     return int(text)
 
 
-def _channel_image(conn: Connector, t: Target, family: str, channel: str) -> str:
+def channel_image(conn: Connector, t: Target, family: str, channel: str) -> str:
     ssm = conn.client("ssm", t.region, t.role_arn)
     name = parameter_name(family, channel)
     try:
@@ -289,7 +289,7 @@ def _mode(
     return PINNED if spec.isdigit() else LATEST if spec == "$Latest" else DEFAULT
 
 
-def _active_refresh(conn: Connector, t: Target, name: str) -> dict[str, Any] | None:
+def active_refresh(conn: Connector, t: Target, name: str) -> dict[str, Any] | None:
     asg = conn.client("autoscaling", t.region, t.role_arn)
     resp = _call(
         asg.describe_instance_refreshes,
@@ -328,7 +328,7 @@ def make_plan(
     wanted = set(asgs or [])
     seen: set[str] = set()
     for t in targets:
-        new_image = _channel_image(conn, t, family, channel)
+        new_image = channel_image(conn, t, family, channel)
         version = check_channel_image(conn, t, family, channel, new_image)
         plan.new_images[f"{t.account}/{t.region}"] = new_image
         plan.new_version = plan.new_version or version
@@ -399,7 +399,7 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
                 sum(1 for i in ids if images.get(i) != new_image),
                 source_version=number,
                 managed_by=_cfn(g.get("Tags")),
-                active_refresh=_active_refresh(conn, t, name),
+                active_refresh=active_refresh(conn, t, name),
             )
         )
     for tc in changes.values():
@@ -409,14 +409,57 @@ def _plan_target(conn: Connector, t: Target, plan: RolloutPlan, wanted: set[str]
             tc.sources.append(tc.old_latest)
         tc.follows_ssm = not tc.sources
         plan.templates.append(tc)
-    for g in groups:  # a group outside the rollout whose $Default/$Latest it would move
-        spec = g.get("LaunchTemplate") or {}
-        other = changes.get(spec.get("LaunchTemplateId") or "")
-        version = str(spec.get("Version") or "$Default")
-        if g["AutoScalingGroupName"] in seen or other is None or not other.sources:
-            continue
-        if version == "$Latest" or (version == "$Default" and other.makes_default):
-            plan.bystanders.append(
-                f"{g['AutoScalingGroupName']} (launches {version} of {other.template_name})"
-            )
+    plan.bystanders += _bystanders(groups, seen, changes, lts, plan)
     return seen
+
+
+def _moved(version: str, tc: TemplateChange) -> bool:
+    """Whether new versions of ``tc`` change what ``version`` of it launches."""
+    if not tc.sources:
+        return False
+    return version == "$Latest" or (version == "$Default" and tc.makes_default)
+
+
+def _bystanders(
+    groups: list[dict[str, Any]],
+    seen: set[str],
+    changes: dict[str, TemplateChange],
+    lts: _Templates,
+    plan: RolloutPlan,
+) -> list[str]:
+    """Groups whose launches the new versions would change without a refresh of theirs:
+    outside the rollout on the template's $Default/$Latest, any group launching a family
+    template through a MixedInstancesPolicy (not followed by the plan), and a group of
+    the rollout that resolves the channel on a $Default/$Latest the new versions move
+    (it would launch another group's version, a literal image)."""
+    out = []
+    for g in groups:
+        name = g["AutoScalingGroupName"]
+        mixed = (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+        specs = [g.get("LaunchTemplate") or {}, mixed.get("LaunchTemplateSpecification") or {}]
+        specs += [o.get("LaunchTemplateSpecification") or {} for o in mixed.get("Overrides") or []]
+        for i, spec in enumerate(specs):
+            tid = spec.get("LaunchTemplateId")
+            if not tid and spec.get("LaunchTemplateName"):
+                tid = next(
+                    (k for k, v in lts.by_id.items()
+                     if v.get("LaunchTemplateName") == spec["LaunchTemplateName"]),
+                    None,
+                )  # fmt: skip
+            tc = changes.get(tid or "")
+            version = str(spec.get("Version") or "$Default")
+            if tc is None or not _moved(version, tc):
+                continue
+            if i > 0:
+                out.append(f"{name} (launches {version} of {tc.template_name} through its "
+                           "MixedInstancesPolicy, which a rollout does not refresh)")  # fmt: skip
+            elif name not in seen:
+                out.append(f"{name} (launches {version} of {tc.template_name})")
+    for gc in plan.groups:
+        tc = changes.get(gc.template_id)
+        if gc.mode == FOLLOWS_SSM and tc is not None and _moved(gc.spec_version, tc):
+            out.append(
+                f"{gc.asg} (resolves the channel on {gc.spec_version} of {tc.template_name}, "
+                "which the new versions would move to a literal image)"
+            )
+    return out

@@ -8,9 +8,12 @@ without repeating a step: a launch-template version is found again by its descri
 (which names the rollout), a refresh by DescribeInstanceRefreshes.
 
 Each new template version is built on the version the group launches (``SourceVersion``)
-with only the ImageId changed. A refresh is taken over only when this rollout started it
-(its journal row was written before, its desired configuration is this rollout's, it
-started after that row); someone else's is refused.
+with only the ImageId changed. A refresh is followed only when this rollout journaled its
+id (StartInstanceRefresh's answer, written before following it); a running refresh whose
+id was not journaled (someone else's, or one a kill lost) is refused, never guessed. A
+refresh that cannot be started rolls the whole rollout back (once something changed), and
+a resume first re-checks the image (``check_channel_image``) and the channel: refused, the
+rollout is rolled back.
 
 A failure is all or nothing: when any group's refresh fails, is cancelled or does not end
 within the timeout, every group of the rollout goes back to what it ran before. For a
@@ -24,7 +27,6 @@ it is reported ``not rolled back``. The family's channel is never changed.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -34,9 +36,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import interrupts
-from ..aws.session import Connector, aws_error, error_code
+from ..aws.session import Connector, Target, aws_error, error_code
 from ..errors import AmictlError, Interrupted, SafetyError
-from ..model import parse_time
 from ..state.store import Store
 from .journal import Journal, check_conflicts, refuse_unsafe
 from .plan import (
@@ -48,9 +49,10 @@ from .plan import (
     GroupChange,
     RolloutPlan,
     TemplateChange,
+    channel_image,
+    check_channel_image,
 )
 
-SKEW = dt.timedelta(seconds=5)  # clock difference tolerated between the journal and AWS
 Progress = Callable[[dict[str, Any]], None]
 
 PERMISSIONS = {
@@ -213,20 +215,13 @@ class Runner:
         return {"LaunchTemplate": {"LaunchTemplateId": g.template_id, "Version": version}}
 
     def _mine(self, g: GroupChange, version: str | None, aid: str) -> str | None:
-        """The refresh an interrupted run of this rollout started for ``aid``, if any: its
-        journal row says it was about to, and the refresh has this rollout's desired
-        configuration and started after that row."""
-        st, _msg, at = self.before.get(aid, ("", {}, ""))
-        since = parse_time(at) if st == "intended" else None
-        if since is None:
-            return None
-        want = self._desired(g, version)
-        for r in self._refreshes(g):
-            start = parse_time(r.get("StartTime"))
-            have = r.get("DesiredConfiguration") or None
-            if start is not None and start >= since - SKEW and _same(have, want):
-                return str(r["InstanceRefreshId"])
-        return None
+        """The refresh this rollout journaled for ``aid`` (the InstanceRefreshId that
+        StartInstanceRefresh returned), if any. A refresh is never guessed from its start
+        time or desired configuration: when a kill lost the id, a running refresh is
+        refused as someone else's."""
+        st, msg, _at = self.before.get(aid, ("", {}, ""))
+        rid = msg.get("refresh_id") if st in ("done", "started") else None
+        return str(rid) if rid else None
 
     def _start(self, g: GroupChange, version: str | None, canary: bool, aid: str = "") -> str:
         """StartInstanceRefresh, or this rollout's own refresh found again; an active
@@ -316,12 +311,16 @@ class Runner:
             if fresh:
                 try:
                     refuse_unsafe(p)
-                    check_conflicts(self.store, p)
+                    check_conflicts(self.store, p, self.conn)
                 except AmictlError as exc:
                     self.journal.write("end", "end", None, "skipped", outcome=exc.message[:200])
                     raise
             try:
                 with interrupts.cooperative():
+                    if not fresh and done.get("failure", ("",))[0] != "noted":
+                        refused = self._recheck()
+                        if refused is not None:
+                            return self._refuse_resume(refused, done)
                     return self._run(done)
             except Interrupted as exc:
                 self.journal.write("interrupted", "note", None, "interrupted")
@@ -331,6 +330,41 @@ class Runner:
                 )
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _recheck(self) -> AmictlError | None:
+        """On resume: the refusal the plan applies (``check_channel_image``, hence
+        ``launch.check_launchable``), re-run live on the image being rolled out, and the
+        channel must still name it (a revoke or rollback moves it back)."""
+        p = self.plan
+        for key, image in sorted(p.new_images.items()):
+            account, region = key.split("/", 1)
+            role = next((x.role_arn for x in p.groups if f"{x.account}/{x.region}" == key), None)
+            t = Target(account, region, role)
+            try:
+                now = channel_image(self.conn, t, p.family, p.channel)
+                if now != image:
+                    raise SafetyError(
+                        f"channel {p.channel} of {p.family} in {key} now names {now}, not "
+                        f"{image} (revoked or rolled back since): refusing to roll {image} out"
+                    )
+                check_channel_image(self.conn, t, p.family, p.channel, image)
+            except AmictlError as exc:
+                return exc
+        return None
+
+    def _refuse_resume(
+        self, exc: AmictlError, done: dict[str, tuple[str, dict[str, Any]]]
+    ) -> Outcome:
+        """The image may no longer be rolled out: every group back to what it ran, then
+        the refusal (exit 3) with how the rollback went."""
+        self.journal.write("failure", "note", None, "noted", reason=exc.message[:500])
+        done = {**done, "failure": ("noted", {})}
+        out = self._run(done)
+        raise SafetyError(
+            f"rollout {self.plan.rollout_id} not resumed: {exc.message}; rolled back: "
+            f"{out.status} (" + ", ".join(f"{r['asg']} {r['status']}" for r in out.rows()) + ")",
+            hint=exc.hint or "see `amictl rollout list`",
+        )
 
     def _version_for(self, g: GroupChange, tc: TemplateChange) -> str | None:
         if g.mode == FOLLOWS_SSM:
@@ -378,7 +412,14 @@ class Runner:
             interrupts.check()
             version = self._version_for(g, by_tid[(g.account, g.region, g.template_id)])
             self.journal.write(aid, "refresh", g, "intended", version=version)
-            rid = self._start(g, version, canary=True, aid=aid)
+            try:
+                rid = self._start(g, version, canary=True, aid=aid)
+            except AmictlError as exc:
+                if not running and not any(t.sources for t in p.templates):
+                    raise  # nothing changed yet: resumable as it is
+                if isinstance(exc, SafetyError) and aid in self.before:
+                    raise  # a kill lost the id of a refresh maybe ours: refused, left as is
+                return self._not_started(g, exc, running, done)
             self.journal.write(aid, "refresh", g, "done", refresh_id=rid, version=version)
             running[self._key(g)] = (g, rid)
         for key, (_g, rid) in running.items():
@@ -404,6 +445,28 @@ class Runner:
             )
             self.journal.write("failure", "note", None, "noted", reason=why)
         return self._rollback(running, last, done)
+
+    def _not_started(
+        self,
+        g: GroupChange,
+        exc: AmictlError,
+        running: dict[str, tuple[GroupChange, str]],
+        done: dict[str, tuple[str, dict[str, Any]]],
+    ) -> Outcome:
+        """A group's refresh could not be started (AccessDenied, ValidationError, someone
+        else's refresh): the new default would move it with no refresh and no canary, so
+        the whole rollout is rolled back, templates first."""
+        why = f"{g.asg}: instance refresh not started: {exc.message}"
+        self.journal.write("failure", "note", None, "noted", reason=why[:500])
+        out = self._rollback(running, {}, done)
+        out.groups.setdefault(self._key(g), {"refresh_id": None, "status": "not started"})
+        out.groups[self._key(g)]["reason"] = exc.message[:300]
+        if isinstance(exc, SafetyError):
+            raise SafetyError(
+                f"{exc.message}; rollout {self.plan.rollout_id} rolled back: {out.status}",
+                hint=exc.hint,
+            )
+        return out
 
     def _success(self, g: GroupChange, tc: TemplateChange) -> str:
         image = self._new_image(g)
@@ -481,6 +544,10 @@ class Runner:
                     status="rolled back", detail="RollbackInstanceRefresh: RollbackSuccessful"
                 )
                 continue
+            if key not in running and done.get(f"rs{i}", ("",))[0] != "done":
+                # never started: its template is back, nothing to undo
+                self.out.groups[key].update(status="not started", detail="runs what it ran")
+                continue
             if g.mode == FOLLOWS_SSM:
                 self.out.groups[key].update(
                     status="not rolled back",
@@ -492,9 +559,6 @@ class Runner:
             st_j, msg = done.get(aid, ("", {}))
             if st_j == "done":
                 restore[key] = (g, msg["refresh_id"])
-                continue
-            if key not in running:  # never started: its template is back, nothing to undo
-                self.out.groups[key].update(status="not started", detail="runs what it ran")
                 continue
             version = (
                 g.spec_version
