@@ -92,7 +92,6 @@ def _allowed(f: CliFleet, image: str) -> bool:
     return bool(imgs) and imgs[0].get("ImageAllowed", True) is not False
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allowed_images_audit_mode_from_enabled_narrows_while_still_enabled(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -404,9 +404,21 @@ def plan_set(
     return plans
 
 
+def enforces_new_criteria(p: dict[str, Any]) -> bool:
+    """Whether applying plan ``p`` ever leaves its region ``enabled`` with the NEW criteria.
+
+    The one rule behind both the refusal and the order of the two AWS calls (``apply_set``):
+    going to ``enabled``, the criteria are written first, then the state (so yes); going to
+    a less strict mode, the state changes first, then the criteria (so an ``enabled`` region
+    moved to ``audit-mode`` is never enforced with the new criteria, even if the second
+    call fails or the run is cut between the two)."""
+    return bool(p["new_state"] == "enabled")
+
+
 def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) -> None:
-    """``enabled`` is refused (exit 3) while a running instance would be non-compliant and
-    is not named in ``allow_noncompliant``; a declarative policy cannot be changed."""
+    """A plan that enforces the new criteria (``enforces_new_criteria``) is refused (exit 3)
+    while a running instance or a launcher would be non-compliant and is not named in
+    ``allow_noncompliant``; a declarative policy cannot be changed."""
     for p in plans:
         if p["managed_by"] == "declarative-policy":
             raise SafetyError(
@@ -414,8 +426,7 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
                 "policy: it cannot be changed in the account",
                 hint="change the organization's declarative policy instead",
             )
-    if plans and plans[0]["new_state"] != "enabled":
-        return
+    plans = [p for p in plans if enforces_new_criteria(p)]
     named = set(allow_noncompliant)
     left = [r for p in plans for r in p["would_be_noncompliant"] if r["instance_id"] not in named]
     if left:
@@ -488,8 +499,9 @@ def apply_set(
     store: Store | None = None,
     caller: str | None = None,
 ) -> str:
-    """Replace the criteria, then set the state, per account and region; journaled
-    (intended / done / failed) under one run id, which is returned."""
+    """Per account and region: to ``enabled``, replace the criteria then set the state; to
+    a less strict mode, set the state then replace the criteria (``enforces_new_criteria``).
+    Journaled (intended / done / failed) under one run id, which is returned."""
     run_id = uuid.uuid4().hex  # `amictl journal --plan` takes hex ids
     for p in plans:
         ec2 = conn.client("ec2", p["region"], p["role_arn"])
@@ -515,6 +527,8 @@ def apply_set(
                 {"AllowedImagesSettingsState": p["new_state"]},
             ),
         ]
+        if not enforces_new_criteria(p):
+            steps.reverse()  # leave enforcement first: state, then criteria
         for step, fn, kwargs in steps:
             _journal(store, run_id, p, step, "intended", caller)
             try:
