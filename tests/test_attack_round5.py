@@ -145,7 +145,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     sandbox: Any, tmp_path: Path
 ) -> None:

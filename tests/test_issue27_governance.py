@@ -163,3 +163,17 @@ def test_single_image_commands_read_the_account_s_other_regions(
     # w2 has no copy anywhere: it retires as before (the other region read, nothing there)
     code, out, err = f.run("deprecate", f.ids["w2"], "--yes")
     assert code == 0, (out, err)
+
+
+def test_allow_noncompliant_waives_a_full_id_or_a_template_s_versions_only() -> None:
+    """Round 5: a waiver names a launcher's whole id (or, for a template version, its
+    template id); a part of an id (``arn``, ``arn:aws:batch``) waives nothing."""
+    from amictl.governance.allowed import waived
+
+    arn = "arn:aws:batch:us-east-1:123456789012:compute-environment/ce"
+    lt = {"kind": "launch-template-version", "id": "lt-0abc:3"}
+    ce = {"kind": "batch-compute-environment", "id": arn}
+    assert waived(lt, {"lt-0abc"}) and waived(lt, {"lt-0abc:3"})
+    assert not waived(lt, {"lt-0abc:2"}) and not waived(lt, {"lt-0ab"})
+    assert waived(ce, {arn})
+    assert not any(waived(ce, {n}) for n in ("arn", "arn:aws:batch", arn.rsplit(":", 1)[0]))

@@ -415,6 +415,22 @@ def enforces_new_criteria(p: dict[str, Any]) -> bool:
     return bool(p["new_state"] == "enabled")
 
 
+def waived(row: dict[str, Any], named: set[str]) -> bool:
+    """Whether ``--allow-noncompliant`` names this launcher: its full id exactly (an ARN, a
+    group, a parameter name, ``lt-…:N``), or, for a launch-template version, its template's
+    id (``lt-…`` waives every version). Never a part of an id: ``arn`` names nothing."""
+    if row["id"] in named:
+        return True
+    tid, sep, version = str(row["id"]).rpartition(":")
+    return (
+        row.get("kind") == "launch-template-version"
+        and bool(sep)
+        and tid.startswith("lt-")
+        and version.isdigit()
+        and tid in named
+    )
+
+
 def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) -> None:
     """A plan that enforces the new criteria (``enforces_new_criteria``) is refused (exit 3)
     while a running instance or a launcher would be non-compliant and is not named in
@@ -438,12 +454,7 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
             hint="use --mode audit-mode first, move them to allowed images, or name each with "
             "--allow-noncompliant INSTANCE",
         )
-    broken = [
-        r
-        for p in plans
-        for r in p.get("would_break", [])
-        if r["id"] not in named and r["id"].split(":")[0] not in named  # lt-…:N or lt-…
-    ]
+    broken = [r for p in plans for r in p.get("would_break", []) if not waived(r, named)]
     if broken:
         what = "; ".join(
             f"{r['region']} {r['kind']} {r['id']} ({r['image_id']} {r['image_name'] or ''})"
