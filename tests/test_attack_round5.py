@@ -173,7 +173,6 @@ def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     assert state == "audit-mode"
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_image_names_brackets_are_literal_as_aws_matches_them() -> None:
     """Attack: AWS's ImageCriterion ImageNames knows two wildcards, `*` and `?`; AMI names
     may contain `[` and `]`. amictl (and the sandbox) evaluate ImageNames with

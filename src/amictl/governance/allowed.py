@@ -32,6 +32,7 @@ from ..errors import InputError, SafetyError
 from ..findings import condition_met
 from ..state.store import Store
 from . import allowed_launchers
+from .names import image_name_matches
 from .watermarks import DEFAULT_TEMPLATE, family_watermark_key
 
 MODES = ("audit-mode", "enabled")
@@ -112,7 +113,7 @@ def criterion_allows(image: dict[str, Any], c: dict[str, Any], at: dt.datetime) 
     ):
         return False
     names = c.get("ImageNames") or []
-    if names and not any(fnmatch.fnmatchcase(str(image.get("Name") or ""), n) for n in names):
+    if names and not any(image_name_matches(str(image.get("Name") or ""), n) for n in names):
         return False
     if c.get("MarketplaceProductCodes"):
         return False
