@@ -492,7 +492,6 @@ def _image(f: CliFleet, image: str) -> dict[str, Any]:
     return dict(img)
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_path: Path) -> None:
     """Attack: web-1.1.0 is revoked twice, for two reasons (two revocations: a CVE in
     its base, then a second one). Undoing the FIRST (`unrevoke ID1`) deletes the
