@@ -567,7 +567,6 @@ def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -177,3 +177,23 @@ def test_allow_noncompliant_waives_a_full_id_or_a_template_s_versions_only() -> 
     assert not waived(lt, {"lt-0abc:2"}) and not waived(lt, {"lt-0ab"})
     assert waived(ce, {arn})
     assert not any(waived(ce, {n}) for n in ("arn", "arn:aws:batch", arn.rsplit(":", 1)[0]))
+
+
+def test_launchers_of_an_amazon_image_they_do_not_name() -> None:
+    """Round 5: a managed EC2 compute environment with no imageId (or an image type with no
+    override) launches Amazon's default ECS AMI; a recipe's parent ARN owned by `aws` is
+    an Amazon image. Fargate, unmanaged, explicit images and templates are not."""
+    from amictl.inventory.launchers.batch import launches_amazon_default as dflt
+    from amictl.inventory.launchers.imagebuilder import amazon_parent
+
+    ec2 = {"type": "MANAGED", "computeResources": {"type": "EC2"}}
+    assert dflt(ec2)
+    assert dflt({**ec2, "computeResources": {"type": "SPOT", "ec2Configuration": [
+        {"imageType": "ECS_AL2", "imageIdOverride": "ami-1"}, {"imageType": "ECS_AL2_NVIDIA"}]}})  # fmt: skip
+    assert not dflt({**ec2, "computeResources": {"type": "EC2", "imageId": "ami-1"}})
+    assert not dflt({**ec2, "computeResources": {"type": "EC2", "launchTemplate": {"x": 1}}})
+    assert not dflt({"type": "MANAGED", "computeResources": {"type": "FARGATE"}})
+    assert not dflt({"type": "UNMANAGED"})
+    assert amazon_parent("arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2-x86/x.x.x")
+    assert not amazon_parent("arn:aws:imagebuilder:us-east-1:123456789012:image/mine/1.0.0/1")
+    assert not amazon_parent("ami-0123")

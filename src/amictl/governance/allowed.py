@@ -386,6 +386,7 @@ def plan_set(
         insts = live_instances(conn, t)
         refs = allowed_launchers.launchers(inv, t)
         seen = allowed_launchers.describe(conn, t, [r.image_id for r in refs])
+        defaults, unread = allowed_launchers.amazon_defaults(conn, t)
         plans.append(
             {
                 "account": t.account,
@@ -398,8 +399,9 @@ def plan_set(
                 "why": why,
                 "diff": diff(current["criteria"], criteria),
                 "would_be_noncompliant": noncompliant(t, insts, criteria, at),
-                "would_break": allowed_launchers.would_break(t, refs, seen, allows, criteria, at),
-                "not_read": allowed_launchers.not_read(inv, t),
+                "would_break": allowed_launchers.would_break(t, refs, seen, allows, criteria, at)
+                + allowed_launchers.default_breaks(t, defaults, allows, criteria, at),
+                "not_read": allowed_launchers.not_read(inv, t) + unread,
             }
         )
     return plans
