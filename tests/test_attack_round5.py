@@ -91,7 +91,6 @@ def _allowed(f: CliFleet, image: str) -> bool:
     return bool(imgs) and imgs[0].get("ImageAllowed", True) is not False
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allowed_images_audit_mode_from_enabled_narrows_while_still_enabled(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -145,7 +144,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -174,7 +172,6 @@ def test_allow_noncompliant_arn_waives_every_launcher_named_by_an_arn(
     assert state == "audit-mode"
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_image_names_brackets_are_literal_as_aws_matches_them() -> None:
     """Attack: AWS's ImageCriterion ImageNames knows two wildcards, `*` and `?`; AMI names
     may contain `[` and `]`. amictl (and the sandbox) evaluate ImageNames with
@@ -490,7 +487,6 @@ def _image(f: CliFleet, image: str) -> dict[str, Any]:
     return dict(img)
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_unrevoking_one_of_two_revocations_lifts_the_other(sandbox: Any, tmp_path: Path) -> None:
     """Attack: web-1.1.0 is revoked twice, for two reasons (two revocations: a CVE in
     its base, then a second one). Undoing the FIRST (`unrevoke ID1`) deletes the
@@ -565,7 +561,6 @@ def test_a_rollout_of_another_group_on_the_same_template_closes_a_running_one(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="round-5 finding, open")
 def test_enabled_ignores_a_batch_environment_on_its_default_amazon_ami(
     sandbox: Any, tmp_path: Path
 ) -> None:

@@ -163,3 +163,37 @@ def test_single_image_commands_read_the_account_s_other_regions(
     # w2 has no copy anywhere: it retires as before (the other region read, nothing there)
     code, out, err = f.run("deprecate", f.ids["w2"], "--yes")
     assert code == 0, (out, err)
+
+
+def test_allow_noncompliant_waives_a_full_id_or_a_template_s_versions_only() -> None:
+    """Round 5: a waiver names a launcher's whole id (or, for a template version, its
+    template id); a part of an id (``arn``, ``arn:aws:batch``) waives nothing."""
+    from amictl.governance.allowed import waived
+
+    arn = "arn:aws:batch:us-east-1:123456789012:compute-environment/ce"
+    lt = {"kind": "launch-template-version", "id": "lt-0abc:3"}
+    ce = {"kind": "batch-compute-environment", "id": arn}
+    assert waived(lt, {"lt-0abc"}) and waived(lt, {"lt-0abc:3"})
+    assert not waived(lt, {"lt-0abc:2"}) and not waived(lt, {"lt-0ab"})
+    assert waived(ce, {arn})
+    assert not any(waived(ce, {n}) for n in ("arn", "arn:aws:batch", arn.rsplit(":", 1)[0]))
+
+
+def test_launchers_of_an_amazon_image_they_do_not_name() -> None:
+    """Round 5: a managed EC2 compute environment with no imageId (or an image type with no
+    override) launches Amazon's default ECS AMI; a recipe's parent ARN owned by `aws` is
+    an Amazon image. Fargate, unmanaged, explicit images and templates are not."""
+    from amictl.inventory.launchers.batch import launches_amazon_default as dflt
+    from amictl.inventory.launchers.imagebuilder import amazon_parent
+
+    ec2 = {"type": "MANAGED", "computeResources": {"type": "EC2"}}
+    assert dflt(ec2)
+    assert dflt({**ec2, "computeResources": {"type": "SPOT", "ec2Configuration": [
+        {"imageType": "ECS_AL2", "imageIdOverride": "ami-1"}, {"imageType": "ECS_AL2_NVIDIA"}]}})  # fmt: skip
+    assert not dflt({**ec2, "computeResources": {"type": "EC2", "imageId": "ami-1"}})
+    assert not dflt({**ec2, "computeResources": {"type": "EC2", "launchTemplate": {"x": 1}}})
+    assert not dflt({"type": "MANAGED", "computeResources": {"type": "FARGATE"}})
+    assert not dflt({"type": "UNMANAGED"})
+    assert amazon_parent("arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2-x86/x.x.x")
+    assert not amazon_parent("arn:aws:imagebuilder:us-east-1:123456789012:image/mine/1.0.0/1")
+    assert not amazon_parent("ami-0123")

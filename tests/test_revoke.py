@@ -396,3 +396,30 @@ def test_revoke_and_unrevoke_tables_fit_100_columns(fleet: CliFleet) -> None:
     code, out, err = fleet("unrevoke", "--yes", COLUMNS="100")
     assert code == 0, out + err
     assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_an_image_two_revocations_name_stays_revoked_until_both_are_undone(
+    fleet: CliFleet,
+) -> None:
+    """Round 5: app-1 revoked twice (the second from a stale state, so it tags again).
+    Undoing the first is refused (exit 3) naming the second; undoing the second keeps app-1
+    revoked with the first's tags and deprecation; undoing the first then lifts it."""
+    app = fleet.ids["app-1"]
+    ids = []
+    for why in ("CVE-A", "CVE-B"):
+        code, out, err = fleet(
+            "revoke", app, "--reason", why, "--yes", "--from-state", "-o", "json"
+        )
+        assert code == 0, out + err
+        ids.append(json.loads(out)["revoke_id"])
+    code, out, err = fleet("unrevoke", ids[0], "--yes")
+    assert code == 3 and ids[1] in err, out + err
+    assert aws_state(fleet)["images"]["app-1"]["tags"]["amictl:revoked"] == "CVE-B"
+    code, out, err = fleet("unrevoke", ids[1], "--yes")
+    assert code == 0, out + err
+    s = aws_state(fleet)["images"]["app-1"]
+    assert s["tags"]["amictl:revoked"] == "CVE-A" and s["deprecation"] is not None
+    code, out, err = fleet("unrevoke", ids[0], "--yes")
+    assert code == 0, out + err
+    s = aws_state(fleet)["images"]["app-1"]
+    assert "amictl:revoked" not in s["tags"] and s["deprecation"] is None

@@ -110,6 +110,31 @@ def test_image_allowed_audit_mode_reports_enabled_hides_and_refuses(env):
     assert len(ec2.describe_images(ImageIds=[ids["vendor"]])["Images"]) == 1
 
 
+BRACKETS = """
+images:
+  - {alias: lit, name: "gold[p]-7", owner: "210987654321", public: true}
+  - {alias: cls, name: goldp-7, owner: "210987654321", public: true}
+  - {alias: one, name: gold-x7, owner: "210987654321", public: true}
+"""
+
+
+def test_image_names_only_star_and_question_mark_are_wildcards(env):
+    """Round 5: in ImageNames `[`/`]` match themselves (no character class); the sandbox
+    and amictl's own evaluation share one matcher and agree with AWS's ImageAllowed."""
+    from amictl.governance.allowed import criterion_allows
+
+    ids = env.load(BRACKETS)["aliases"]
+    ec2 = env.client("ec2")
+    crit = [{"ImageProviders": ["210987654321"], "ImageNames": ["gold[p]-7", "gold-?7"]}]
+    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=crit)
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    got = ec2.describe_images(ImageIds=list(ids.values()))["Images"]
+    view = {i["ImageId"]: i["ImageAllowed"] for i in got}
+    assert view == {ids["lit"]: True, ids["cls"]: False, ids["one"]: True}
+    at = dt.datetime.now(dt.UTC)
+    assert {i["ImageId"]: criterion_allows(i, crit[0], at) for i in got} == view
+
+
 def test_describe_instance_image_metadata(env):
     ids = env.load(FLEET)["aliases"]
     ec2 = env.client("ec2")

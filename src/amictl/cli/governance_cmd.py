@@ -177,7 +177,8 @@ def register(cli: click.Group) -> None:
         Per region: a family whose channel images all carry its watermark is allowed by
         it, else by its owner account and a name pattern. Shows the change and the
         running instances that would become non-compliant, asks (or --yes), applies
-        (ReplaceImageCriteria, then EnableAllowedImagesSettings) and journals it.
+        (to enabled: ReplaceImageCriteria, then EnableAllowedImagesSettings; to
+        audit-mode: the state first, then the criteria) and journals it.
         Every other launcher (launch-template versions, Auto Scaling groups, launch
         configurations, SSM parameters, every kind the inventory reads) is checked too.
         --mode enabled is refused (exit 3) while a running instance or a launcher would

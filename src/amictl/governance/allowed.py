@@ -32,6 +32,7 @@ from ..errors import InputError, SafetyError
 from ..findings import condition_met
 from ..state.store import Store
 from . import allowed_launchers
+from .names import image_name_matches
 from .watermarks import DEFAULT_TEMPLATE, family_watermark_key
 
 MODES = ("audit-mode", "enabled")
@@ -112,7 +113,7 @@ def criterion_allows(image: dict[str, Any], c: dict[str, Any], at: dt.datetime) 
     ):
         return False
     names = c.get("ImageNames") or []
-    if names and not any(fnmatch.fnmatchcase(str(image.get("Name") or ""), n) for n in names):
+    if names and not any(image_name_matches(str(image.get("Name") or ""), n) for n in names):
         return False
     if c.get("MarketplaceProductCodes"):
         return False
@@ -385,6 +386,7 @@ def plan_set(
         insts = live_instances(conn, t)
         refs = allowed_launchers.launchers(inv, t)
         seen = allowed_launchers.describe(conn, t, [r.image_id for r in refs])
+        defaults, unread = allowed_launchers.amazon_defaults(conn, t)
         plans.append(
             {
                 "account": t.account,
@@ -397,16 +399,45 @@ def plan_set(
                 "why": why,
                 "diff": diff(current["criteria"], criteria),
                 "would_be_noncompliant": noncompliant(t, insts, criteria, at),
-                "would_break": allowed_launchers.would_break(t, refs, seen, allows, criteria, at),
-                "not_read": allowed_launchers.not_read(inv, t),
+                "would_break": allowed_launchers.would_break(t, refs, seen, allows, criteria, at)
+                + allowed_launchers.default_breaks(t, defaults, allows, criteria, at),
+                "not_read": allowed_launchers.not_read(inv, t) + unread,
             }
         )
     return plans
 
 
+def enforces_new_criteria(p: dict[str, Any]) -> bool:
+    """Whether applying plan ``p`` ever leaves its region ``enabled`` with the NEW criteria.
+
+    The one rule behind both the refusal and the order of the two AWS calls (``apply_set``):
+    going to ``enabled``, the criteria are written first, then the state (so yes); going to
+    a less strict mode, the state changes first, then the criteria (so an ``enabled`` region
+    moved to ``audit-mode`` is never enforced with the new criteria, even if the second
+    call fails or the run is cut between the two)."""
+    return bool(p["new_state"] == "enabled")
+
+
+def waived(row: dict[str, Any], named: set[str]) -> bool:
+    """Whether ``--allow-noncompliant`` names this launcher: its full id exactly (an ARN, a
+    group, a parameter name, ``lt-…:N``), or, for a launch-template version, its template's
+    id (``lt-…`` waives every version). Never a part of an id: ``arn`` names nothing."""
+    if row["id"] in named:
+        return True
+    tid, sep, version = str(row["id"]).rpartition(":")
+    return (
+        row.get("kind") == "launch-template-version"
+        and bool(sep)
+        and tid.startswith("lt-")
+        and version.isdigit()
+        and tid in named
+    )
+
+
 def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) -> None:
-    """``enabled`` is refused (exit 3) while a running instance would be non-compliant and
-    is not named in ``allow_noncompliant``; a declarative policy cannot be changed."""
+    """A plan that enforces the new criteria (``enforces_new_criteria``) is refused (exit 3)
+    while a running instance or a launcher would be non-compliant and is not named in
+    ``allow_noncompliant``; a declarative policy cannot be changed."""
     for p in plans:
         if p["managed_by"] == "declarative-policy":
             raise SafetyError(
@@ -414,8 +445,7 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
                 "policy: it cannot be changed in the account",
                 hint="change the organization's declarative policy instead",
             )
-    if plans and plans[0]["new_state"] != "enabled":
-        return
+    plans = [p for p in plans if enforces_new_criteria(p)]
     named = set(allow_noncompliant)
     left = [r for p in plans for r in p["would_be_noncompliant"] if r["instance_id"] not in named]
     if left:
@@ -427,12 +457,7 @@ def check_refusal(plans: list[dict[str, Any]], allow_noncompliant: list[str]) ->
             hint="use --mode audit-mode first, move them to allowed images, or name each with "
             "--allow-noncompliant INSTANCE",
         )
-    broken = [
-        r
-        for p in plans
-        for r in p.get("would_break", [])
-        if r["id"] not in named and r["id"].split(":")[0] not in named  # lt-…:N or lt-…
-    ]
+    broken = [r for p in plans for r in p.get("would_break", []) if not waived(r, named)]
     if broken:
         what = "; ".join(
             f"{r['region']} {r['kind']} {r['id']} ({r['image_id']} {r['image_name'] or ''})"
@@ -488,8 +513,9 @@ def apply_set(
     store: Store | None = None,
     caller: str | None = None,
 ) -> str:
-    """Replace the criteria, then set the state, per account and region; journaled
-    (intended / done / failed) under one run id, which is returned."""
+    """Per account and region: to ``enabled``, replace the criteria then set the state; to
+    a less strict mode, set the state then replace the criteria (``enforces_new_criteria``).
+    Journaled (intended / done / failed) under one run id, which is returned."""
     run_id = uuid.uuid4().hex  # `amictl journal --plan` takes hex ids
     for p in plans:
         ec2 = conn.client("ec2", p["region"], p["role_arn"])
@@ -515,6 +541,8 @@ def apply_set(
                 {"AllowedImagesSettingsState": p["new_state"]},
             ),
         ]
+        if not enforces_new_criteria(p):
+            steps.reverse()  # leave enforcement first: state, then criteria
         for step, fn, kwargs in steps:
             _journal(store, run_id, p, step, "intended", caller)
             try:

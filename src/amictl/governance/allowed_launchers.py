@@ -13,6 +13,9 @@ from collections import defaultdict
 from typing import Any
 
 from ..aws.session import Connector, Target, aws_error
+from ..inventory.launchers.batch import launches_amazon_default
+from ..inventory.launchers.imagebuilder import amazon_parent
+from ..inventory.registry import pages
 from ..inventory.scan import scan
 from ..model import IN_USE_KINDS, Inventory, Reference
 
@@ -63,6 +66,84 @@ def describe(conn: Connector, t: Target, image_ids: list[str]) -> dict[str, dict
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, "DescribeImages", t.region) from None
     return out
+
+
+# What Amazon's default ECS-optimized AMI looks like to the criteria (Batch picks the
+# newest one when it launches; its exact id is not known before then).
+AMAZON_DEFAULT_ECS = {
+    "ImageOwnerAlias": "amazon",
+    "OwnerId": "591542846629",
+    "Name": "al2023-ami-ecs-hvm-2023.0-kernel-6.1-x86_64",
+}
+
+
+def amazon_defaults(conn: Connector, t: Target) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The launchers of ``t`` that launch an Amazon image they do not name by id, as
+    (kind, id, detail), and what could not be read: Batch compute environments on Amazon's
+    default ECS-optimized AMI, Image Builder recipes whose parent is an Amazon image ARN."""
+    out: list[tuple[str, str, str]] = []
+    unread: list[str] = []
+    try:
+        batch = conn.client("batch", t.region, t.role_arn)
+        for page in pages(batch, "describe_compute_environments"):
+            for ce in page.get("computeEnvironments") or []:
+                if launches_amazon_default(ce):
+                    rid = ce.get("computeEnvironmentArn") or ce["computeEnvironmentName"]
+                    out.append(
+                        (
+                            "batch-compute-environment",
+                            rid,
+                            f"Batch compute environment {rid}: no imageId, launches Amazon's "
+                            "default ECS-optimized AMI",
+                        )
+                    )
+    except Exception as exc:  # noqa: BLE001
+        err = aws_error(exc, "DescribeComputeEnvironments", t.region)
+        unread.append(f"{t.account}/{t.region}: Batch default AMIs not read ({err.code})")
+    try:
+        ib = conn.client("imagebuilder", t.region, t.role_arn)
+        for page in pages(ib, "list_image_recipes", owner="Self"):
+            for r in page.get("imageRecipeSummaryList") or []:
+                if amazon_parent(r.get("parentImage") or ""):
+                    out.append(
+                        (
+                            "imagebuilder-recipe",
+                            str(r["arn"]),
+                            f"image recipe {r.get('name', '')}: parent {r['parentImage']}",
+                        )
+                    )
+    except Exception as exc:  # noqa: BLE001
+        err = aws_error(exc, "ListImageRecipes", t.region)
+        unread.append(f"{t.account}/{t.region}: Image Builder parents not read ({err.code})")
+    return out, unread
+
+
+def default_breaks(
+    t: Target,
+    found: list[tuple[str, str, str]],
+    allows: Any,
+    criteria: list[dict[str, Any]],
+    at: dt.datetime,
+) -> list[dict[str, Any]]:
+    """One row per launcher of an Amazon image it does not name (``amazon_defaults``) when
+    the criteria would not allow an Amazon image (``allows``: ``allowed.allows``)."""
+    img = {**AMAZON_DEFAULT_ECS, "CreationDate": at.isoformat()}
+    if not found or allows(img, criteria, t.account, at):
+        return []
+    return [
+        {
+            "account": t.account,
+            "region": t.region,
+            "kind": kind,
+            "id": rid,
+            "detail": detail,
+            "image_id": "(an Amazon image)",
+            "image_name": img["Name"] if kind == "batch-compute-environment" else None,
+            "image_owner": "amazon",
+            "reason": "Amazon's images match none of the new criteria (add --also amazon)",
+        }
+        for kind, rid, detail in found
+    ]
 
 
 def would_break(

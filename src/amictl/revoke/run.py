@@ -281,8 +281,30 @@ def execute(
 # ---------------------------------------------------------------- unrevoke
 
 
-def _undo(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+def _undo(
+    conn: Connector,
+    plan: RevokePlan,
+    kind: str,
+    row: dict[str, Any],
+    keep: dict[tuple[str, str, str], RevokePlan] | None = None,
+) -> dict[str, Any]:
+    """One unrevoke step. ``keep``: the images an earlier revocation still revokes (by
+    account, region, id): they stay revoked, with that revocation's tags."""
     iid = row.get("image_id")
+    other = (keep or {}).get((row["account"], row["region"], str(iid)))
+    if other is not None and kind in ("unrevoke-deprecate", "unrevoke-disable"):
+        return {"skipped": f"revocation {other.revoke_id} still revokes it"}
+    if other is not None and kind == "unrevoke-tag":
+        tags = {REVOKED_TAG: other.reason, REVOKED_AT_TAG: other.at, REVOKED_BY_TAG: other.caller}
+        _call(
+            conn,
+            row,
+            "CreateTags",
+            "create_tags",
+            Resources=[iid],
+            Tags=[{"Key": k, "Value": v[:256]} for k, v in tags.items()],
+        )
+        return {"skipped": f"revocation {other.revoke_id} still revokes it: its tags kept"}
     if kind == "unrevoke-allowed":
         from ..governance.allowed import read_settings
 
@@ -347,6 +369,58 @@ def _undo(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> 
     raise AssertionError(kind)  # pragma: no cover
 
 
+def _images(plan: RevokePlan) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(i["account"], i["region"], i["image_id"]): i for i in plan.images}
+
+
+def standing_others(
+    store: Store, plan: RevokePlan
+) -> list[tuple[RevokePlan, set[tuple[str, str, str]], bool]]:
+    """The other revocations that ran, are not undone and revoke one of ``plan``'s images
+    too: (that revocation, the images both revoke, whether it was planned after ``plan``)."""
+    rows = store.journal_rows(plan_prefix="revoke-", limit=10_000_000)
+    heads = [r for r in rows if r["action_id"] == "plan"]
+    ran = {r["plan_checksum"] for r in rows if r["action_id"] != "plan"}
+    keys = [r["plan_checksum"] for r in heads]
+    mine = keys.index(plan.journal_key) if plan.journal_key in keys else len(keys)
+    ours = _images(plan)
+    out = []
+    for n, head in enumerate(heads):
+        if n == mine or head["plan_checksum"] not in ran:
+            continue  # itself, or planned and never carried out: it revoked nothing
+        other = RevokePlan.from_dict(json.loads(head["message"])["plan"])
+        both = set(_images(other)) & set(ours)
+        if both and not _undone(store, other):
+            out.append((other, both, n > mine))
+    return out
+
+
+def _names(plan: RevokePlan, keys: set[tuple[str, str, str]]) -> list[str]:
+    imgs = _images(plan)
+    return [f"{imgs[k]['name'] or ''} ({k[2]})".lstrip() for k in sorted(keys)]
+
+
+def _undone(store: Store, plan: RevokePlan) -> bool:
+    rows = store.journal_rows(plan_checksum=f"unrevoke-{plan.revoke_id}", limit=100000)
+    return any(r["action_id"] == "end" for r in rows)
+
+
+def check_no_later_standing(store: Store, plan: RevokePlan) -> None:
+    """Refuse (exit 3) to undo ``plan`` while a later revocation of one of its images
+    stands: it would leave that image unrevoked. Undo the later one first."""
+    later = [(o, both) for o, both, after in standing_others(store, plan) if after]
+    if later:
+        other, both = later[0]
+        more = f" (and {len(later) - 1} more revocation(s))" if len(later) > 1 else ""
+        raise SafetyError(
+            f"revocation {other.revoke_id} ({other.reason}) also revokes "
+            f"{', '.join(_names(plan, both)[:5])} and stands{more}: undoing "
+            f"{plan.revoke_id} would lift it",
+            hint=f"undo the later one first (`amictl unrevoke {other.revoke_id}`), then "
+            f"`amictl unrevoke {plan.revoke_id}`",
+        )
+
+
 def unrevoke(
     conn: Connector,
     store: Store,
@@ -354,15 +428,22 @@ def unrevoke(
     caller: str,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Undo, in reverse order, every step of the revocation that was started."""
+    """Undo, in reverse order, every step of the revocation that was started; refused
+    while a later revocation of one of its images stands (``check_no_later_standing``)."""
+    check_no_later_standing(store, plan)
+    keep = {k: o for o, both, _after in standing_others(store, plan) for k in both}
     started = Journal(store, plan.journal_key, plan.caller).states()
     todo = [
         (f"u-{aid}", kind.replace("revoke-", "unrevoke-"), row)
         for aid, kind, row in reversed(steps(plan))
         if aid in started
     ]
-    if not todo:
-        raise AmictlError(f"revocation {plan.revoke_id} changed nothing: nothing to undo")
+    if not todo:  # e.g. a second revocation of images already revoked: it still stands
+        if set(started) <= {"plan"}:
+            raise AmictlError(f"revocation {plan.revoke_id} never ran: nothing to undo")
+        (progress or (lambda _m: None))(
+            f"revocation {plan.revoke_id} changed nothing in AWS: it is marked undone"
+        )
     journal = Journal(store, f"unrevoke-{plan.revoke_id}", caller)
     out = _run_steps(
         conn,
@@ -371,7 +452,7 @@ def unrevoke(
         lock_keys(plan),
         f"unrevoke {plan.revoke_id}",
         todo,
-        lambda kind, row: _undo(conn, plan, kind, row),
+        lambda kind, row: _undo(conn, plan, kind, row, keep),
         progress or (lambda _m: None),
     )
     revoke_journal = Journal(store, plan.journal_key, plan.caller)
@@ -382,6 +463,5 @@ def unrevoke(
 
 
 def check_not_undone(store: Store, plan: RevokePlan) -> None:
-    rows = store.journal_rows(plan_checksum=f"unrevoke-{plan.revoke_id}", limit=100000)
-    if any(r["action_id"] == "end" for r in rows):
+    if _undone(store, plan):
         raise SafetyError(f"revocation {plan.revoke_id} was already undone")

@@ -33,6 +33,20 @@ def _template_specs(ce: dict[str, Any], rid: str, label: str) -> list[Any]:
     return out
 
 
+def launches_amazon_default(ce: dict[str, Any]) -> bool:
+    """Whether a managed EC2/Spot compute environment launches Amazon's default
+    (ECS-optimized) AMI: no ``imageId``, no launch template, and an image type without an
+    ``imageIdOverride`` (no ec2Configuration at all: Batch's default type). Fargate runs no
+    AMI; an unmanaged environment launches nothing itself."""
+    res = ce.get("computeResources") or {}
+    if ce.get("status") == "DELETED" or ce.get("type") != "MANAGED":
+        return False
+    if res.get("type") not in ("EC2", "SPOT") or res.get("imageId") or res.get("launchTemplate"):
+        return False
+    confs = res.get("ec2Configuration") or []
+    return not confs or any(not c.get("imageIdOverride") for c in confs)
+
+
 @collector(
     "batch-compute-environments",
     "batch",

@@ -25,6 +25,13 @@ DISTRIBUTION = "imagebuilder-distribution"
 WORKERS = 3
 
 
+def amazon_parent(parent: str) -> bool:
+    """Whether a recipe's parent is an Image Builder image ARN that Amazon owns
+    (``arn:aws:imagebuilder:REGION:aws:image/...``): its build launches an Amazon AMI."""
+    parts = str(parent or "").split(":")
+    return len(parts) >= 6 and parts[2] == "imagebuilder" and parts[4] == "aws"
+
+
 def _recipe_refs(
     summary: dict[str, Any], what: str, fields: tuple[str, ...], account: str, region: str
 ) -> list[Reference]:

@@ -33,6 +33,7 @@ from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 
+from ...governance.names import image_name_matches
 from .helpers import err, now, parse_time, patch
 
 DISABLED, AUDIT, ENABLED = "disabled", "audit-mode", "enabled"
@@ -121,7 +122,7 @@ def criterion_matches(ami: Any, c: dict[str, Any], at: dt.datetime) -> bool:
         if not any(p == alias or p == ami.owner_id for p in providers if p != "none"):
             return False
     names = c.get("ImageNames") or []
-    if names and not any(fnmatch.fnmatchcase(ami.name or "", n) for n in names):
+    if names and not any(image_name_matches(ami.name or "", n) for n in names):
         return False
     codes = c.get("MarketplaceProductCodes") or []
     if codes and not set(codes) & set(ami.product_codes or ()):
