@@ -403,7 +403,6 @@ def test_a_rollout_confirmed_late_supersedes_one_started_meanwhile(
     mid-refresh to staging while its $Default now launches prod's image.
     Safe outcome: B re-reads the refreshes live and refuses before changing anything; A
     stays unfinished, and the template's default is A's version."""
-    import pytest
 
     from amictl import rollout
     from amictl.errors import AmictlError
