@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import test_approvals
 from cli_fleet import CliFleet
 
 FAST = ["--yes", "--poll", "0", "--canary-wait", "0", "--canary", "50%"]
@@ -319,21 +320,8 @@ def test_resume_takes_over_someone_elses_refresh_of_a_channel_following_group(
     assert code == 3 and rid in err, out + err
 
 
-APPROVAL_FLEET = """
-images:
-  - {alias: a1, name: app-1.0.0, age_days: 100, tags: {family: app, version: 1.0.0},
-     snapshots: [{size_gib: 8}]}
-  - {alias: a2, name: app-2.0.0, age_days: 10, tags: {family: app, version: 2.0.0},
-     snapshots: [{size_gib: 8}]}
-"""
-APPROVAL_POLICY = """format: 1
-name: appr
-rules:
-  - name: old
-    select: {families: ["*"]}
-    keep: {latest: 1}
-    retire: {deregister: 0d, snapshots: delete}
-"""
+# the fleet and policy of tests/test_approvals.py, attacked here
+APPROVAL_FLEET, APPROVAL_POLICY = test_approvals.FLEET, test_approvals.POLICY
 
 
 def test_edited_plan_without_family_fields_escapes_the_protected_family_threshold(
