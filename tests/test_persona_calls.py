@@ -97,11 +97,17 @@ rules:
 class Recorder:
     def __init__(self) -> None:
         self.calls: set[str] = set()
+        self.request_tags: dict[str, dict[str, str]] = {}  # EC2 action -> the request's tags
 
     def on_call(self, counter: CallCounter, model: Any = None, **kw: Any) -> None:
         if model is not None:
             svc = model.service_model.service_name
             self.calls.add(iam_action(f"{svc}.{model.name}"))
+            body = (kw.get("params") or {}).get("body")
+            if svc == "ec2" and isinstance(body, dict):  # the query protocol's flat keys
+                keys = {k[: -len(".Key")]: v for k, v in body.items() if k.endswith(".Key")}
+                tags = {v: body.get(f"{k}.Value", "") for k, v in keys.items()}
+                self.request_tags[f"ec2:{model.name}"] = tags
 
 
 def _runs(f: CliFleet, tmp: Path) -> dict[str, list[list[str]]]:
@@ -180,4 +186,12 @@ def test_every_call_each_command_makes_is_granted_to_its_persona(
             calls = {c for c in rec.calls if not c.startswith("sts:AssumeRole")}
             assert calls, (persona, args)
             failures += [(persona, args[0], c) for c in sorted(calls) if not grants(doc, c)]
+            if persona == "releaser" and args[0] == "copy":
+                # the releaser may copy only with the family in the request's tags
+                tags = rec.request_tags["ec2:CopyImage"]
+                context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+                context["aws:TagKeys"] = sorted(tags)
+                image = "arn:aws:ec2:eu-west-1::image/ami-0123456789abcdef0"
+                request = Request("ec2:CopyImage", image, context)
+                assert evaluate(doc, request) == ALLOWED, (tags, evaluate(doc, request))
     assert failures == []

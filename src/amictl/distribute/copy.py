@@ -66,6 +66,11 @@ def preflight(conn: Connector, src: Found, regions: list[str]) -> None:
                 )
 
 
+def _family_tags(src: Found) -> list[dict[str, str]]:
+    tags = {t["Key"]: t["Value"] for t in src.data.get("Tags") or []}
+    return [{"Key": k, "Value": tags[k]} for k in (FAMILY_TAG, VERSION_TAG) if k in tags]
+
+
 def copy_image(
     conn: Connector,
     targets: list[Target],
@@ -103,9 +108,13 @@ def copy_image(
             "TagSpecifications": [
                 {
                     "ResourceType": "image",
+                    # The family and version go in the request too, not only through
+                    # CopyImageTags: a releaser's policy allows CopyImage on a condition
+                    # on aws:RequestTag/family, which sees only the request's tags.
                     "Tags": [
                         {"Key": SOURCE_IMAGE_TAG, "Value": src.image_id},
                         {"Key": SOURCE_REGION_TAG, "Value": src.region},
+                        *_family_tags(src),
                     ],
                 }
             ],
