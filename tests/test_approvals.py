@@ -210,3 +210,17 @@ def test_the_gib_threshold_counts_the_live_snapshot_sizes(sandbox, tmp_path, mon
         assert f.ids["a1"] in left
     else:
         assert code == 0 and f.ids["a1"] not in left, out + err
+
+
+def test_one_image_retire_cannot_go_around_the_thresholds(sandbox, tmp_path):
+    """`retire AMI` makes and applies its own one-image plan in one run: over the thresholds
+    it is refused (nobody else can have approved that plan), and the image stays."""
+    f = CliFleet(sandbox, FLEET, tmp_path)
+    f.run("approval-config", "--required", "1", "--protected-family", "app")
+    a1 = f.ids["a1"]
+    code, out, err = f.run("retire", a1, "--snapshots", "delete", "--yes")
+    assert code == 3 and "approval thresholds" in err, out + err
+    assert a1 in images(f)
+    # deprecating deregisters nothing: under every threshold, it is not held up
+    code, out, err = f.run("deprecate", a1, "--yes")
+    assert code == 0, out + err

@@ -2,7 +2,7 @@
 state store, who planned each plan (recorded when ``plan --out`` signs it, never read from
 the plan file), approvals per plan checksum, and the check apply makes."""
 
-from .check import ApprovalStatus, live_status, require, status
+from .check import ApprovalStatus, live_status, require, require_for_single, status
 from .config import ApprovalConfig, load_config, save_config
 from .records import (
     Approval,
@@ -27,6 +27,7 @@ __all__ = [
     "planner_of",
     "record_planner",
     "require",
+    "require_for_single",
     "save_config",
     "status",
 ]

@@ -147,3 +147,19 @@ def require(store: Store, plan: Plan, connector: Connector) -> ApprovalStatus:
         f"{len(st.counted)}. Who may approve: {st.who_may_approve()}",
         hint="`amictl approve PLAN` by another identity; `amictl approvals PLAN` lists them",
     )
+
+
+def require_for_single(store: Store, plan: Plan, connector: Connector, command: str) -> None:
+    """``deprecate|disable|retire AMI``'s check: a one-image plan is made and applied in one
+    run, so nobody else can have approved its checksum. Over the team's thresholds (judged
+    live, as apply judges them) it is refused (exit 3), naming the way that can be approved:
+    a plan file, ``approve`` by another identity, then ``apply``."""
+    st = live_status(store, plan, connector)
+    if not st.needed:
+        return
+    raise SafetyError(
+        f"refusing to {command}: it crosses the team's approval thresholds "
+        f"({'; '.join(st.reasons)}) and needs {st.required} approval(s) by another identity",
+        hint="plan it with `amictl plan -p POLICY --out PLAN` (a rule with select.images), have "
+        "it approved (`amictl approve PLAN`), then `amictl apply PLAN`",
+    )

@@ -14,6 +14,7 @@ from rich.markup import escape
 from ..apply.executor import ApplyOptions, execute, prepare
 from ..apply.single import single_plan
 from ..apply.trust import own_signature
+from ..approvals import require_for_single
 from ..aws.session import aws_error
 from ..durations import parse_duration
 from ..errors import AmictlError, InputError, PartialFailure, SafetyError
@@ -66,6 +67,7 @@ def _run(
     store = context.store()
     plan = single_plan(conn, target, image_id.strip(), stage, snapshots)
     store.save_plan(plan.checksum, plan.to_dict())
+    require_for_single(store, plan, conn, f"{stage} {image_id.strip()}")
     con = err_console()
     table = settings().output == "table"
     if table:
