@@ -71,6 +71,15 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _hash_repr_list(h: Any, rows: list[Any], chunk: int = 4096) -> None:
+    """Feed ``repr(rows).encode()`` to ``h`` in pieces (the same bytes)."""
+    h.update(b"[")
+    for start in range(0, len(rows), chunk):
+        piece = ", ".join(map(repr, rows[start : start + chunk]))
+        h.update(((", " if start else "") + piece).encode())
+    h.update(b"]")
+
+
 def now_iso() -> str:
     """The current time as :func:`iso` writes it (the state store's timestamps)."""
     return iso(dt.datetime.now(UTC)) or ""
@@ -446,7 +455,7 @@ class Inventory:
         if "_fingerprint" in self.__dict__:
             return str(self.__dict__["_fingerprint"])
         h = hashlib.sha256()
-        rows = sorted(
+        rows = [
             (
                 i.image_id,
                 i.state,
@@ -457,8 +466,12 @@ class Inventory:
                 i.public,
             )
             for i in self.images
-        )
-        h.update(repr(rows).encode())
+        ]
+        if len(self.by_id) == len(rows):
+            rows.sort(key=lambda r: r[0])  # ids unique: the same order as the tuples', faster
+        else:
+            rows.sort()
+        _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
         h.update(repr(sorted(s.snapshot_id for s in self.snapshots)).encode())
         h.update(repr(sorted((r.image_id, r.kind, r.id) for r in self.references)).encode())
         h.update(
