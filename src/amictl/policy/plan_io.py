@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from ..memory import gc_paused
 from .plan_model import FORMAT, Plan
 
 # One encoder each, made once: ``json.dumps`` with arguments builds a new encoder per call.
@@ -103,9 +104,7 @@ def _list(h: Any, fh: IO[str] | None, items: Iterable[Any]) -> None:
         fh.write("\n  ],\n")
 
 
-def _flush(
-    h: Any, fh: IO[str] | None, chunk: list[dict[str, Any]], first: bool, line: Any
-) -> bool:
+def _flush(h: Any, fh: IO[str] | None, chunk: list[dict[str, Any]], first: bool, line: Any) -> bool:
     h.update(("" if first else ",").encode() + _CANON.encode(chunk)[1:-1].encode())
     if fh is not None:
         sep = "\n    " if first else ",\n    "
@@ -115,7 +114,8 @@ def _flush(
 
 def streamed_checksum(p: Plan) -> str:
     """The same value as ``p.checksum``, without building the canonical JSON at once."""
-    return _stream(p, None)
+    with gc_paused():
+        return _stream(p, None)
 
 
 def write_plan(
@@ -125,7 +125,7 @@ def write_plan(
 ) -> str:
     """The plan's JSON to ``path``, item by item, hashed as it is written; then ``checksum``
     and what ``extra_of(checksum)`` adds (the signature). Returns the checksum."""
-    with open(path, "w", encoding="utf-8") as fh:
+    with gc_paused(), open(path, "w", encoding="utf-8") as fh:
         fh.write("{\n")
         checksum = _stream(p, fh)
         head = _head(p)
