@@ -46,10 +46,11 @@ from amictl.inventory.registry import PAGE_SIZES
 from amictl.inventory.scan import MAX_WORKERS
 from amictl.sandbox.builtin import large
 
-# planner CPU and memory per image, from bench/plan.py at 100,000 images (a quiet run:
-# model build + plan, and peak RSS incl. two snapshots an image)
-PLAN_CPU_S_PER_IMAGE = 2.0 / 100_000
-PLAN_MIB_PER_IMAGE = 470 / 100_000
+# planner CPU and memory per image, from bench/plan.py at 100,000 images: model build +
+# plan 4.06 s on a quiet machine before issue 30's changes (an upper bound), peak RSS
+# 468 MiB (the inventory with two snapshots an image, the plan and its file written)
+PLAN_CPU_S_PER_IMAGE = 4.06 / 100_000
+PLAN_MIB_PER_IMAGE = 468 / 100_000
 SSM_NAMES_PER_CALL = 10  # GetParameters takes 10 names
 OTHER_KINDS = (  # the other launchers' listings: one page each where nothing is found
     "elasticbeanstalk.DescribeEnvironments",
