@@ -28,6 +28,24 @@ from .plan_model import FORMAT, Plan
 _CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _LINE = json.JSONEncoder()  # json.dumps's defaults: the file's lines
 LISTS = ("actions", "decisions")
+
+
+def _no_default(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _line_encoder() -> Callable[[Any], str]:
+    """``json.dumps(d)`` for the file's lines, the C encoder called directly when there is
+    one (no encoder object and no circular-reference markers per line: a plan's dicts
+    have no cycles); the same text."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _LINE.encode
+    ascii_str = json.encoder.encode_basestring_ascii
+    enc = make(None, _no_default, ascii_str, None, ": ", ", ", False, False, True)
+    return lambda d: "".join(enc(d, 0))
+
+
 CHUNK = 1000  # items encoded (canonically) and hashed at a time
 
 
@@ -92,7 +110,7 @@ def _list(h: Any, fh: IO[str] | None, items: Iterable[Any]) -> None:
     canonical JSON, brackets off, is its items' joined by commas), its line written."""
     chunk: list[dict[str, Any]] = []
     first = True
-    line = _LINE.encode
+    line = _line_encoder()
     for x in items:
         chunk.append(x.to_dict())
         if len(chunk) == CHUNK:
