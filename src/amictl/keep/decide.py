@@ -77,7 +77,7 @@ def history_depth(ref_id: str) -> int:
     return int(depth) if depth.isdigit() else 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Eval:
     image: Image
     rule: Rule | None
@@ -376,7 +376,11 @@ def assess(
     for img in inv.images:
         if not img.owned:
             continue
-        rule = next((r for r in policy.rules if selects(r, img, now)), None)
+        rule = None
+        for r in policy.rules:
+            if selects(r, img, now):
+                rule = r
+                break
         evals[img.image_id] = (
             evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
             if rule
