@@ -1,12 +1,14 @@
 """`make bench`: every benchmark, then one table of the figures with their goals.
 
-    .venv/bin/python bench/all.py [--only apply,custodian,org,inventory,plan] [--runs 3]
+    .venv/bin/python bench/all.py [--only apply,custodian,org,org-paper,inventory,plan] [--runs 3]
         [--org-accounts 40 --org-images 500] [--markdown]
 
 Runs, one after the other (each on its own private sandbox):
 
 - ``bench/inventory.py`` and ``bench/plan.py`` (the scan of the `large` fleet; a
-  100,000-image plan in memory): their own reports, printed as they run;
+  100,000-image plan in memory, issue 30: model + plan < 2 s, its JSON < 2 s, < 512 MiB);
+- ``bench/org_paper.py``: 1,000 accounts x 17 regions x 2,000 images on paper (calls and
+  hours per shard count at EC2's documented buckets, no sandbox);
 - ``bench/apply_limit.py``: apply of 960 actions under ``--aws-model`` against the floor
   its mutating calls need (issue 22: <= 1.1x);
 - ``bench/versus_custodian.py``: amictl ``plan`` vs Cloud Custodian, cold and warm, plain
@@ -82,6 +84,25 @@ def rows(out: Path) -> list[tuple[str, str, str, str]]:
                     yes(r["ratio"] >= goal) if goal else "-",
                 )
             )
+    p = load(out / "plan.json")
+    if p:
+        from plan import table as plan_rows  # bench/plan.py: the same rows it prints
+
+        label = f"planner, {p['images']:,} images in memory: "
+        table.extend((label + fig, m, g, ok) for fig, m, g, ok in plan_rows(p))
+    paper = load(out / "org_paper.json")
+    if paper:
+        for name, ph in paper["phases"].items():
+            hours = ", ".join(f"{r['hours']:.2f} h on {r['shards']}" for r in ph["shards"])
+            table.append(
+                (
+                    f"organization on paper ({paper['accounts']:,} accounts x "
+                    f"{paper['regions']} regions x {paper['images_per_slice']:,} images), {name}",
+                    f"{ph['calls_total']:,} calls; {hours} shard(s)",
+                    "-",
+                    "-",
+                )
+            )
     o = load(out / "org.json")
     if o:
         table.append(
@@ -130,7 +151,7 @@ def print_table(table: list[tuple[str, str, str, str]], markdown: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="inventory,plan,apply,custodian,org")
+    ap.add_argument("--only", default="inventory,plan,org-paper,apply,custodian,org")
     ap.add_argument("--runs", default="3", help="versus_custodian.py's interleaved runs")
     ap.add_argument("--org-accounts", default="40")
     ap.add_argument("--org-images", default="500")
@@ -143,7 +164,12 @@ def main() -> None:
     failed = []
     steps = [
         ("inventory", "inventory.py", []),
-        ("plan", "plan.py", []),
+        ("plan", "plan.py", ["--json", str(out / "plan.json")]),
+        (
+            "org-paper",
+            "org_paper.py",
+            ["--shards", "1,16,64", "--json", str(out / "org_paper.json")],
+        ),
         ("apply", "apply_limit.py", ["--json", str(out / "apply_limit.json")]),
         (
             "custodian",

@@ -10,9 +10,12 @@ system as soon as they are freed) bring it down without slowing the scan measura
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import gc
 import sys
+from collections.abc import Iterator
 
 M_MMAP_THRESHOLD = -3  # glibc malloc.h
 M_ARENA_MAX = -8
@@ -29,3 +32,17 @@ def compact_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> bool:
         return False  # not glibc (musl has no mallopt)
     ok = bool(mallopt(M_ARENA_MAX, arenas))
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and ok
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the inventory's indexes, the planner and the
+    plan's writer make many small objects and no cycles, and full collections over a
+    100,000-image inventory's objects cost more than the work itself (bench/plan.py)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .memory import gc_paused
 from .versions import NAME_VERSION
 from .versions import version_key as version_key  # the one version order
 
@@ -41,6 +42,8 @@ IN_USE_KINDS = (
     "emr-cluster",  # an EMR cluster's CustomAmiId (inventory.launchers.emr)
     "batch-compute-environment",  # a Batch compute environment (inventory.launchers.batch)
 )
+
+IN_USE = frozenset(IN_USE_KINDS)  # the same kinds, for membership tests
 
 DEFAULT_NAME_PATTERN = rf"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>{NAME_VERSION})$"
 CREATED_FOR_RE = re.compile(r"^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)")
@@ -69,6 +72,15 @@ def iso(t: dt.datetime | None) -> str | None:
     if t is None:
         return None
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hash_repr_list(h: Any, rows: list[Any], chunk: int = 4096) -> None:
+    """Feed ``repr(rows).encode()`` to ``h`` in pieces (the same bytes)."""
+    h.update(b"[")
+    for start in range(0, len(rows), chunk):
+        piece = ", ".join(map(repr, rows[start : start + chunk]))
+        h.update(((", " if start else "") + piece).encode())
+    h.update(b"]")
 
 
 def now_iso() -> str:
@@ -377,13 +389,19 @@ class Inventory:
         if self.__dict__.get("_family_rule") == rule:
             return
         self.__dict__["_family_rule"] = rule
-        for img in self.images:
-            img.family, img.version = rule.resolve(img)
+        with gc_paused():
+            for img in self.images:
+                img.family, img.version = rule.resolve(img)
         self.__dict__.pop("families", None)
         self.__dict__.pop("family_rank", None)
 
     def build_indexes(self) -> None:
-        """Build every index and the fingerprint now (the scanner does, once per inventory)."""
+        """Build every index and the fingerprint now (the scanner does, once per inventory),
+        the garbage collector paused (no cycles are made)."""
+        with gc_paused():
+            self._build_indexes()
+
+    def _build_indexes(self) -> None:
         _ = (
             self.by_id,
             self.snapshot_by_id,
@@ -446,7 +464,7 @@ class Inventory:
         if "_fingerprint" in self.__dict__:
             return str(self.__dict__["_fingerprint"])
         h = hashlib.sha256()
-        rows = sorted(
+        rows = [
             (
                 i.image_id,
                 i.state,
@@ -457,8 +475,12 @@ class Inventory:
                 i.public,
             )
             for i in self.images
-        )
-        h.update(repr(rows).encode())
+        ]
+        if len(self.by_id) == len(rows):
+            rows.sort(key=lambda r: r[0])  # ids unique: the same order as the tuples', faster
+        else:
+            rows.sort()
+        _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
         h.update(repr(sorted(s.snapshot_id for s in self.snapshots)).encode())
         h.update(repr(sorted((r.image_id, r.kind, r.id) for r in self.references)).encode())
         h.update(

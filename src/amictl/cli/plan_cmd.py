@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..model import parse_time
 from ..policy import load_policy
 from ..policy.parse import iac_paths
-from ..policy.plan_io import streamed_checksum, write_plan
+from ..policy.plan_io import write_plan
 from ..policy.plan_model import ACTION_TYPES, Plan, action_order
 from ..policy.schema import json_schema
 from . import context
@@ -263,10 +263,11 @@ def register(cli: click.Group) -> None:
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
         p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac)
-        # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
-        checksum = streamed_checksum(p)
         key, why_unsigned = context.store().plan_key_or_none()
-        signature = Plan.signature_of(checksum, key) if key is not None else None
+
+        def sign(checksum: str) -> dict[str, str]:
+            return {"signature": Plan.signature_of(checksum, key)} if key is not None else {}
+
         if why_unsigned:
             info(f"[yellow]note:[/] the plan is not signed: {why_unsigned}")
         if now:
@@ -276,12 +277,12 @@ def register(cli: click.Group) -> None:
             )
         if out:
             try:
-                extra = {"checksum": checksum}
-                if signature:
-                    extra["signature"] = signature
-                write_plan(p, out, extra)
+                # one pass: each item written and hashed as it is made (issue 30: a
+                # 100,000-image plan is not held as dicts and JSON strings on top of itself)
+                checksum = write_plan(p, out, sign)
             except OSError as exc:
                 raise InputError(f"cannot write the plan: {exc.strerror}", file=out) from None
+            signature = sign(checksum).get("signature")
             signed = "signed by this state store" if signature else "NOT signed"
             info(f"plan saved to {out} (checksum {checksum[:12]}..., {signed})")
             if signature:  # issue 29: who planned it, for second-person approvals
@@ -297,7 +298,7 @@ def register(cli: click.Group) -> None:
             emit({"out": out, "checksum": checksum, "summary": p.summary})
         else:
             body = p.to_dict()
-            body["signature"] = signature
+            body["signature"] = sign(body["checksum"]).get("signature")
             emit(body)
         if send_notify:
             send_notices(p, config_path, conventions_file, dry_run=False, json_out=False)

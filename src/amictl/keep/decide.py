@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..durations import human_duration
-from ..model import IN_USE_KINDS, Image, Inventory, Snapshot, iso, parse_time
+from ..model import IN_USE, Image, Inventory, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Retain, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
@@ -77,7 +77,7 @@ def history_depth(ref_id: str) -> int:
     return int(depth) if depth.isdigit() else 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Eval:
     image: Image
     rule: Rule | None
@@ -175,8 +175,10 @@ def _image_holds(
     out = hold_reasons(
         img.tags, img.protected, img.deregistration_protection, holds, now, warnings, img.image_id
     )
-    for sid in img.snapshot_ids:
-        snap = inv.snapshot_by_id.get(sid)
+    by_id = inv.snapshot_by_id
+    for b in img.block_devices:
+        sid = b.get("snapshot_id")
+        snap = by_id.get(sid) if sid else None
         if snap is not None and snap.tags:
             out.extend(
                 f"{r} (on its snapshot {sid})" for r in snapshot_holds(holds, snap, now, warnings)
@@ -236,7 +238,7 @@ def evaluate(
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
-    use = [r for r in refs if r.kind in IN_USE_KINDS]
+    use = [r for r in refs if r.kind in IN_USE] if refs else []
     if k.latest is not None and img.family:
         rank, size = ranks.get(img.image_id, (None, 0))
         hit = rank is not None and rank <= k.latest
@@ -306,7 +308,7 @@ def evaluate(
             ev.unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
     elif explain:
         checks.append(("shared", False, "private"))
-    if k.channels:
+    if k.channels and (refs or explain):
         if not (k.in_use and use):
             ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
         history = [
@@ -374,7 +376,11 @@ def assess(
     for img in inv.images:
         if not img.owned:
             continue
-        rule = next((r for r in policy.rules if selects(r, img, now)), None)
+        rule = None
+        for r in policy.rules:
+            if selects(r, img, now):
+                rule = r
+                break
         evals[img.image_id] = (
             evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
             if rule

@@ -56,7 +56,7 @@ def image_retention_reasons(
     out = [
         f"its snapshot {sid} is {lock_text(snap)}"
         for sid in img.snapshot_ids
-        if (snap := snapshots.get(sid)) is not None and lock_active(snap, now)
+        if (snap := snapshots.get(sid)) is not None and snap.lock_state and lock_active(snap, now)
     ]
     if img.store_task == "InProgress":
         out.append(f"being stored to S3 ({img.stored_to}): CreateStoreImageTask in progress")

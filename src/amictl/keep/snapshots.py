@@ -26,6 +26,14 @@ def snapshot_origin(snap: Snapshot, recorded: Mapping[str, str] | None = None) -
     return snap.made_for_image
 
 
+def may_be_orphan(view: Inventory, snap: Snapshot) -> bool:
+    """False when :func:`snapshot_keep_reasons` of it as an orphan surely has a reason that is
+    not a hold: a registered image of the view uses it ("used by registered image(s)"), and
+    it has no tags (so no hold, nor a hold's warning). The planner skips those without
+    building their reasons: most snapshots of an account belong to a registered image."""
+    return bool(snap.tags) or not view.images_by_snapshot.get(snap.snapshot_id)
+
+
 def snapshot_keep_reasons(
     view: Inventory,
     policy: Policy,
@@ -49,13 +57,14 @@ def snapshot_keep_reasons(
     out: list[str] = []
     if snap.owner_id and snap.owner_id != snap.account:
         out.append(f"not owned by {snap.account} (owner {snap.owner_id})")
-    out.extend(snapshot_holds(holds, snap, now, warnings))
-    out.extend(snapshot_lock_reasons(snap, now))
-    users = sorted(
-        i.image_id
-        for i in view.images_by_snapshot.get(snap.snapshot_id, [])
-        if i.image_id not in leaving
-    )
+    # (an untagged snapshot has no hold, an unlocked one no lock: skipped, the same result,
+    # for the 200,000 snapshots of a 100,000-image plan)
+    if snap.tags:
+        out.extend(snapshot_holds(holds, snap, now, warnings))
+    if snap.lock_state:
+        out.extend(snapshot_lock_reasons(snap, now))
+    using = view.images_by_snapshot.get(snap.snapshot_id)
+    users = sorted(i.image_id for i in using if i.image_id not in leaving) if using else []
     if users:
         out.append(
             ("also used by " if of_image else "used by registered image(s) ") + ", ".join(users[:5])

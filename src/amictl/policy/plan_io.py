@@ -1,10 +1,15 @@
-"""Write a large plan without holding it twice: checksum and file streamed item by item.
+"""Write a large plan without holding it twice: file and checksum streamed in one pass.
 
 ``Plan.to_dict()`` builds every action and decision as a dict, then the canonical JSON
 of the whole body as one string for the checksum, then the file's JSON as another: for a
-20,000-image plan that is most of a plan command's peak memory. These functions produce
-the same checksum (the canonical JSON's bytes are fed to sha256 piece by piece) and a
-plan file with one action or decision per line, which ``json.loads`` reads back as the
+100,000-image plan that is most of a plan command's peak memory and seconds of CPU.
+:func:`write_plan` turns each action and decision into its dict once, writes its line to
+the file and feeds its canonical JSON to sha256 (a chunk of items at a time), then ends
+the file with the checksum (and whatever is made from it: the signature). The bytes fed
+to sha256 are exactly ``Plan.checksum_of``'s canonical JSON, so the checksum is the one
+plans always had (tests/test_plan_io.py checks plans written before against it).
+
+The file holds one action or decision per line, which ``json.loads`` reads back as the
 same body.
 """
 
@@ -12,18 +17,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from ..memory import gc_paused
 from .plan_model import FORMAT, Plan
 
-_canon = partial(json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+# One encoder each, made once: ``json.dumps`` with arguments builds a new encoder per call.
+_CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+_LINE = json.JSONEncoder()  # json.dumps's defaults: the file's lines
 LISTS = ("actions", "decisions")
 
 
+def _no_default(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _line_encoder() -> Callable[[Any], str]:
+    """``json.dumps(d)`` for the file's lines, the C encoder called directly when there is
+    one (no encoder object and no circular-reference markers per line: a plan's dicts
+    have no cycles); the same text."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _LINE.encode
+    ascii_str = json.encoder.encode_basestring_ascii
+    enc = make(None, _no_default, ascii_str, None, ": ", ", ", False, False, True)
+    return lambda d: "".join(enc(d, 0))
+
+
+CHUNK = 1000  # items encoded (canonically) and hashed at a time
+
+
 def _head(p: Plan) -> dict[str, Any]:
+    """The plan body in the file's key order, with the two long lists left out (None)."""
     return {
         "format": FORMAT,
         "created_at": p.created_at,
@@ -37,42 +64,91 @@ def _head(p: Plan) -> dict[str, Any]:
     }
 
 
-def _items(p: Plan, key: str) -> Iterator[dict[str, Any]]:
-    for x in p.actions if key == "actions" else p.decisions:
-        yield x.to_dict()
+def _canon(value: Any) -> str:
+    return _CANON.encode(value)
+
+
+def _items(p: Plan, key: str) -> Iterable[Any]:
+    return p.actions if key == "actions" else p.decisions
+
+
+def _stream(p: Plan, fh: IO[str] | None) -> str:
+    """Hash the canonical body (its keys sorted, lists included) while writing the file's
+    head and lists (in the file's order) to ``fh``; returns the checksum. Both orders put
+    ``actions`` before ``decisions``, and every other key is small: its canonical text is
+    known beforehand, so one pass over the lists serves both."""
+    head = _head(p)
+    h = hashlib.sha256()
+    pending = ["{"]  # canonical text not hashed yet, up to the next list
+    for n, key in enumerate(sorted(head)):
+        pending.append(("," if n else "") + _canon(key) + ":")
+        if key not in LISTS:
+            pending.append(_canon(head[key]))
+            continue
+        h.update("".join(pending).encode() + b"[")
+        pending = []
+        if fh is not None:
+            _write_head(fh, head, key)
+        _list(h, fh, _items(p, key))
+        pending.append("]")
+    pending.append("}")
+    h.update("".join(pending).encode())
+    return h.hexdigest()
+
+
+def _write_head(fh: IO[str], head: dict[str, Any], upto: str) -> None:
+    """The file's keys before list ``upto`` that are not written yet, and the list's key."""
+    keys = list(head)
+    start = keys.index("actions") + 1 if upto == "decisions" else 0
+    for key in keys[start : keys.index(upto)]:
+        fh.write(f"  {_LINE.encode(key)}: {_LINE.encode(head[key])},\n")
+    fh.write(f"  {_LINE.encode(upto)}: [")
+
+
+def _list(h: Any, fh: IO[str] | None, items: Iterable[Any]) -> None:
+    """Each item's dict made once: its canonical JSON hashed a chunk at a time (a list's
+    canonical JSON, brackets off, is its items' joined by commas), its line written."""
+    chunk: list[dict[str, Any]] = []
+    first = True
+    line = _line_encoder()
+    for x in items:
+        chunk.append(x.to_dict())
+        if len(chunk) == CHUNK:
+            first = _flush(h, fh, chunk, first, line)
+            chunk = []
+    if chunk:
+        first = _flush(h, fh, chunk, first, line)
+    if fh is not None:
+        fh.write("\n  ],\n")
+
+
+def _flush(h: Any, fh: IO[str] | None, chunk: list[dict[str, Any]], first: bool, line: Any) -> bool:
+    h.update(("" if first else ",").encode() + _CANON.encode(chunk)[1:-1].encode())
+    if fh is not None:
+        sep = "\n    " if first else ",\n    "
+        fh.write(sep + ",\n    ".join(line(d) for d in chunk))
+    return False
 
 
 def streamed_checksum(p: Plan) -> str:
     """The same value as ``p.checksum``, without building the canonical JSON at once."""
-    head = _head(p)
-    h = hashlib.sha256(b"{")
-    for n, key in enumerate(sorted(head)):
-        h.update((b"," if n else b"") + _canon(key).encode() + b":")
-        if key in LISTS:
-            h.update(b"[")
-            for i, item in enumerate(_items(p, key)):
-                h.update((b"," if i else b"") + _canon(item).encode())
-            h.update(b"]")
-        else:
-            h.update(_canon(head[key]).encode())
-    h.update(b"}")
-    return h.hexdigest()
+    with gc_paused():
+        return _stream(p, None)
 
 
-def write_plan(p: Plan, path: str | Path, extra: dict[str, Any]) -> None:
-    """The plan's JSON (plus ``extra``: checksum, signature) to ``path``, item by item."""
-    head = _head(p)
-    with open(path, "w", encoding="utf-8") as fh:
+def write_plan(
+    p: Plan,
+    path: str | Path,
+    extra_of: Callable[[str], dict[str, Any]] | None = None,
+) -> str:
+    """The plan's JSON to ``path``, item by item, hashed as it is written; then ``checksum``
+    and what ``extra_of(checksum)`` adds (the signature). Returns the checksum."""
+    with gc_paused(), open(path, "w", encoding="utf-8") as fh:
         fh.write("{\n")
-        keys = [*head, *extra]
-        for n, key in enumerate(keys):
-            end = ",\n" if n < len(keys) - 1 else "\n"
-            if key in LISTS:
-                fh.write(f"  {json.dumps(key)}: [")
-                for i, item in enumerate(_items(p, key)):
-                    fh.write(("," if i else "") + "\n    " + json.dumps(item))
-                fh.write("\n  ]" + end)
-            else:
-                value = extra[key] if key in extra else head[key]
-                fh.write(f"  {json.dumps(key)}: {json.dumps(value)}{end}")
-        fh.write("}\n")
+        checksum = _stream(p, fh)
+        head = _head(p)
+        tail = {"summary": head["summary"], "warnings": head["warnings"], "checksum": checksum}
+        tail.update(extra_of(checksum) if extra_of else {})
+        fh.write(",\n".join(f"  {_LINE.encode(k)}: {_LINE.encode(v)}" for k, v in tail.items()))
+        fh.write("\n}\n")
+    return checksum

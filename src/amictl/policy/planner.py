@@ -12,12 +12,20 @@ Safety rules (shared/spec/policy.md), never broken:
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..keep import Assessment, Eval, ImageDecision, assess, image_decision, snapshot_keep_reasons
+from ..keep import (
+    Assessment,
+    Eval,
+    ImageDecision,
+    assess,
+    image_decision,
+    may_be_orphan,
+    snapshot_keep_reasons,
+)
 from ..keep.decide import STAGES
+from ..memory import gc_paused
 from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
 from .model import Hold, Policy
@@ -57,13 +65,8 @@ def plan(
     objects and no cycles, and full collections over a 100k-image inventory cost more than
     the planning itself (bench/plan.py).
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _plan(inv, policy, now, created_at, explain, unread, blocked)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plan(
@@ -277,7 +280,7 @@ class _Builder:
             return 0
         reported = 0
         for snap in self.inv.snapshots:
-            if snap.snapshot_id in planned:
+            if snap.snapshot_id in planned or not may_be_orphan(self.inv, snap):
                 continue
             stays = snapshot_keep_reasons(
                 self.inv, self.policy, holds, snap, self.now, of_image=None, warnings=self.warnings
