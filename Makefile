@@ -39,10 +39,11 @@ sysdeps:
 	  fi; \
 	fi
 
-# The suite runs on PYTEST_WORKERS processes (2 cores is the budget: under 10 minutes).
+# The suite runs on PYTEST_WORKERS processes (2 cores is the budget: under 10 minutes); the
+# 25 slowest test phases are listed at the end so a run shows what eats the budget.
 PYTEST_WORKERS ?= 2
 test: install sysdeps lint typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 demo: install
 	$(BIN)/amictl demo

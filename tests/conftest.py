@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,14 @@ import pytest
 
 from amictl.aws.session import AwsConfig, Connector
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
+
+# Test speed: every process the suite starts (the xdist workers, each worker's sandbox server,
+# the CLI subprocesses) imports amictl's ~45k lines; where PYTHONDONTWRITEBYTECODE is set (CI
+# images often set it) each one compiled them all again, ~0.7 s of CPU a process. Let the
+# first process cache the bytecode and the others reuse it. Loaded before xdist starts the
+# workers, so they and their children inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 _accounts = itertools.count(100000000001 + (os.getpid() % 1000) * 1000000)
 
