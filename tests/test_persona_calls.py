@@ -139,7 +139,7 @@ def _runs(f: CliFleet, tmp: Path) -> dict[str, list[list[str]]]:
             ["inventory"],
             ["plan", "-p", str(pol), "--out", str(tmp / "plan.json")],
             ["apply", str(tmp / "plan.json"), "--yes"],
-            ["deprecate", ids["w2"], "--yes"],
+            ["deprecate", ids["new"], "--yes"],  # not w2: the releaser promotes it after
             ["recycle-bin", "status"],
         ],
         "releaser": [
