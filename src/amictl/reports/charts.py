@@ -62,6 +62,7 @@ def _html(fig: go.Figure, div_id: str) -> str:
     """The figure's ``div`` and script: the common :data:`LAYOUT` under what the chart set
     (a chart's own height, margins or legend win over the defaults)."""
     own = fig.layout.to_plotly_json()
+    own.pop("template", None)  # plotly's default template, set on every new figure
     fig.layout = go.Layout(LAYOUT)
     fig.update_layout(own)
     return str(
