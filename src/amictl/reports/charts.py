@@ -48,6 +48,9 @@ SEVERITY_COLOURS = {
     "critical": "#8e1b10",
 }
 REVOKED = "#8e1b10"
+# how a mark on the last point of a time axis (at the plot's right edge) is anchored: its
+# text ends at the point, inside the chart
+RIGHT_EDGE_ANCHOR = "right"
 LAYOUT = {
     "template": TEMPLATE,
     # the right margin leaves room for half of a tick label centred on the last point
@@ -194,7 +197,7 @@ def _cost_per_scope(history: list[dict[str, Any]], scopes: list[str]) -> str:
                 showarrow=False,
                 yanchor="bottom",
                 # the last point is at the plot's right edge: the label goes left of it
-                xanchor="right" if p is history[-1] else "left",
+                xanchor=RIGHT_EDGE_ANCHOR if p is history[-1] else "left",
                 font={"size": 11, "color": "#6b7785"},
             )
     fig.update_layout(yaxis_title="USD / month", legend={"orientation": "h", "y": -0.25})
