@@ -313,3 +313,30 @@ def test_demo_report_layout_in_chromium(demo_report, tmp_path, monkeypatch):
     assert len(twin["labels"]) >= len(facts["labels"])
     box = twin["labels"][0]
     assert overlaps([box, {**box, "text": "x", "l": box["l"] + 1, "r": box["r"] + 1}]) != []
+
+
+def test_each_chart_keeps_its_own_height():
+    """A chart's own height wins over the common layout's 380 px: 11 families in the
+    lineage get 48 px a row (at 380 px their labels piled onto the next row's points)."""
+    fams = [
+        {
+            "label": f"fam-{n}",
+            "versions": [
+                {
+                    "image_id": f"ami-{n:04d}",
+                    "created_at": f"2026-0{1 + n % 9}-01T00:00:00Z",
+                    "version": f"{n}.0.0",
+                    "channels": [],
+                    "state": "available",
+                }
+            ],
+        }
+        for n in range(11)
+    ]
+    assert '"height":618' in charts.lineage(fams).replace(" ", "")
+    groups = [
+        {"key": f"f{n}", "images": 1, "full_size_usd": 1.0, "standard_usd": 1.0}
+        | {"archive_usd": 0.0, "estimate_usd": 0.5}
+        for n in range(10)
+    ]
+    assert '"height":400' in charts.cost_by_family(groups).replace(" ", "")
