@@ -340,3 +340,28 @@ def test_each_chart_keeps_its_own_height():
         for n in range(10)
     ]
     assert '"height":400' in charts.cost_by_family(groups).replace(" ", "")
+
+
+# The report's size: plotly.js's basic bundle once (~1.2 MB) and a bounded part per image
+# (the demo fleet's report was 4.9 MB with the full bundle, 1.3 MB with the basic one).
+MAX_FIXED_BYTES = 1_350_000
+MAX_BYTES_PER_IMAGE = 4_000
+
+
+def test_report_size_is_bounded_per_image(demo_report, monkeypatch):
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    from amictl.reports import html
+
+    size = len(reports.render(demo_report).encode())
+    images = demo_report.summary["images"]
+    bound = MAX_FIXED_BYTES + MAX_BYTES_PER_IMAGE * images
+    print(f"report: {size:,} bytes for {images} images (bound {bound:,})")
+    assert size < bound
+    assert html.plotly_js().count("plotly.js (basic - minified) v") == 1  # inlined once
+    bundled = html.plotly_js().split("plotly.js (basic - minified) v", 1)[1].split()[0]
+    assert bundled.split(".")[0] == get_plotlyjs_version().split(".")[0]
+    # the twin: the full bundle, as before, breaks the bound
+    html.plotly_js.cache_clear()
+    monkeypatch.setattr(html, "plotly_js", lambda: str(get_plotlyjs()))
+    assert len(reports.render(demo_report).encode()) > bound
