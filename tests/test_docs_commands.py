@@ -11,6 +11,7 @@ in the docs (illustrative: real AWS) must at least parse: its command and option
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from docs_commands import ROOT, DocCommand, commands, doc_files
 
 # Sandbox examples that cannot run yet, with why; the lead trims this list as the branches
 # that make them run are merged. A listed command that runs is reported (stale entry).
-SKIP: dict[str, str] = {}
+# Keyed by "FILE: the command as written" (no line numbers: they move).
+SKIP: dict[str, str] = {
+    "README.md: amictl --sandbox rollout web --channel prod --canary 10% --wait --yes": (
+        "issue 31 item 2: the demo fleet has no family `web` with a prod channel, tagged "
+        "launch templates and ASGs yet (another branch adds them; drop this entry then)"
+    ),
+}
 
 FILES = [p for p in doc_files() if commands(p)]
 
@@ -90,15 +97,20 @@ def test_sandbox_examples_run_as_written(path: Path, demo_sandbox: Any) -> None:
         if sub in ("up", "down"):
             assert sub == "down" or "demo" in cmd.args, f"{cmd.where}: the demo fleet"
             continue  # the fixture's own start and stop
-        skip = SKIP.get(f"{cmd.where}: {cmd.text}")
+        skip = SKIP.get(f"{cmd.file}: {cmd.text}")
+        t0 = time.monotonic()
         code, out = run(cmd, work, env)
+        print(f"{time.monotonic() - t0:5.1f} s  exit {code}  {cmd.where}: {cmd.text}")
         if skip is not None:
             if code == cmd.exit_code:
                 stale.append(f"{cmd.where}: {cmd.text} (runs now: drop it from SKIP)")
+            print(f"  skipped: {skip}")
             continue
         if code != cmd.exit_code:
-            failed.append(f"{cmd.where}: {cmd.text}\n  exit {code}, documented {cmd.exit_code}:\n"
-                          f"  {out.strip()[-600:]}")
+            failed.append(
+                f"{cmd.where}: {cmd.text}\n  exit {code}, documented {cmd.exit_code}:\n"
+                f"  {out.strip()[-600:]}"
+            )
     assert not failed, "\n".join(failed)
     assert not stale, "\n".join(stale)
 
