@@ -170,6 +170,10 @@ def test_the_extractor_reads_the_convention(tmp_path: Path, monkeypatch: Any) ->
         "```console\n$ amictl --profile p ls\nIMAGE  NAME\n```\n"
         "```yaml\nx: amictl ls\n```\n"
     )
+    for wrong in (["ls", "--no-such-option"], ["no-such-command"], ["--sandbox", "plan", "-x"]):
+        with pytest.raises(click.UsageError):
+            _parse(wrong)
+    _parse(["--sandbox", "--region", "all", "ls", "--unused"])
     monkeypatch.setattr(docs_commands, "ROOT", tmp_path)
     got = [(c.line, c.args, c.sandbox, c.exit_code) for c in commands(doc)]
     assert got == [
