@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from ..findings import summary as scan_summary
 from ..inventory import views
 from ..model import Inventory, iso
 from ..state.store import Store
+from ..tagnames import REVOKED_AT_TAG, REVOKED_TAG
 from ..yamlpos import read_text
 
 
@@ -53,7 +55,9 @@ def load_plan_file(path: str) -> dict[str, Any]:
     return data
 
 
-def _families(inv: Inventory, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _families(
+    inv: Inventory, rows: dict[str, dict[str, Any]], now: dt.datetime
+) -> list[dict[str, Any]]:
     regions = {r for (_a, r, _f) in inv.families}
     accounts = {a for (a, _r, _f) in inv.families}
     out = []
@@ -67,6 +71,7 @@ def _families(inv: Inventory, rows: dict[str, dict[str, Any]]) -> list[dict[str,
         for img in imgs:
             row = rows.get(img.image_id, {})
             src = inv.by_id.get(img.source_image_id or "")
+            scan = scan_summary(img.scan_results, now)
             versions.append(
                 {
                     "image_id": img.image_id,
@@ -85,6 +90,12 @@ def _families(inv: Inventory, rows: dict[str, dict[str, Any]]) -> list[dict[str,
                         else img.source_image_id
                     ),
                     "monthly_cost_usd": row.get("monthly_cost_usd", 0.0),
+                    # issue 28: `amictl revoke`'s tag (its reason) and Inspector's worst
+                    # finding ("not scanned" / "no findings" / a severity and fix age)
+                    "revoked": img.tags.get(REVOKED_TAG),
+                    "revoked_at": img.tags.get(REVOKED_AT_TAG),
+                    "severity": scan.worst if scan.scanned else None,
+                    "findings": scan.text,
                 }
             )
         out.append({"family": family, "label": label, "region": region, "versions": versions})
@@ -175,7 +186,7 @@ def build(
     now = now or dt.datetime.now(dt.UTC)
     images = views.list_images(inv, now)
     by_id = {r["image_id"]: r for r in images}
-    families = _families(inv, by_id)
+    families = _families(inv, by_id, now)
     states = Counter(r["state"] for r in images)
     t = cost["totals"]
     summary = {

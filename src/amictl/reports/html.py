@@ -11,9 +11,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from functools import cache
+from importlib import resources
 from typing import Any
-
-from plotly.offline import get_plotlyjs
 
 from . import charts
 from . import drift as drift_chart
@@ -26,9 +25,14 @@ MAX_FINDINGS_PER_CHECK = 100
 MAX_JOURNAL = 20
 
 
+# plotly.js's basic bundle (scatter and bar), MIT, from its npm release; the same version as
+# the plotly.js the plotly package ships (a test compares them)
+PLOTLY_BUNDLE = "data/plotly-basic.min.js"
+
+
 @cache
 def plotly_js() -> str:
-    js = str(get_plotlyjs())
+    js = resources.files("amictl").joinpath(PLOTLY_BUNDLE).read_text(encoding="utf-8")
     return js.replace("https://", "https:\\/\\/").replace("http://", "http:\\/\\/")
 
 
@@ -64,13 +68,18 @@ def table(
                 cells.append(f'<td class="num">{e(f"{v:,}")}</td>')
             elif k == "severity":
                 cells.append(f'<td><span class="sev sev-{e(v)}">{e(v)}</span></td>')
+            elif k == "revoked":
+                cells.append(f"<td>{revoked_badge(v)}</td>")
+            elif k == "findings":
+                cells.append(f"<td>{findings_badge(v, r.get('severity'))}</td>")
             elif isinstance(v, list):
                 cells.append(f"<td>{e(', '.join(map(str, v)))}</td>")
             elif isinstance(v, bool):
                 cells.append(f"<td>{'yes' if v else ''}</td>")
             else:
                 cells.append(f"<td>{e(v)}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        row_cls = ' class="revoked"' if r.get("revoked") else ""
+        body.append(f"<tr{row_cls}>{''.join(cells)}</tr>")
     more = ""
     if len(rows) > limit:
         more = f'<p class="muted">... and {len(rows) - limit:,} more (see `-o json`)</p>'
@@ -78,6 +87,21 @@ def table(
         f'<div class="tablewrap"><table class="{cls}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>{more}"
     )
+
+
+def revoked_badge(reason: Any) -> str:
+    """``amictl revoke``'s mark on a version: a red badge and the reason (empty: not revoked)."""
+    if not reason:
+        return ""
+    return f'<span class="badge-revoked">revoked</span> {e(reason)}'
+
+
+def findings_badge(text: Any, severity: Any) -> str:
+    """Inspector's worst finding on a version: a badge coloured by severity; "not scanned"
+    and "no findings" stay plain text (an unscanned image is never shown as clean)."""
+    if not severity:
+        return f'<span class="muted">{e(text)}</span>' if text else ""
+    return f'<span class="sev sev-{e(str(severity).lower())}">{e(text)}</span>'
 
 
 def card(label: str, value: str, sub: str = "", cls: str = "") -> str:
@@ -192,7 +216,9 @@ def _lineage(d: ReportData) -> str:
     parts = [chart(charts.lineage(shown), "no image has a family")]
     parts.append(
         '<p class="note">a version label is drawn where it fits (channel versions and the '
-        "newest first); hover a point for its image, version and channels</p>"
+        "newest first); a star is a version a channel points at, a red cross a revoked version "
+        "(<code>amictl revoke</code>), a ring its worst Amazon Inspector finding (colour by "
+        "severity); hover a point for its image, version, channels, revocation and findings</p>"
     )
     if len(shown) < len(d.families):
         parts.append(
@@ -207,6 +233,8 @@ def _lineage(d: ReportData) -> str:
         ("built_from", "built from"),
         ("channels", "channels"),
         ("state", "state"),
+        ("revoked", "revoked"),
+        ("findings", "worst finding"),
         ("in_use", "in use"),
         ("monthly_cost_usd", "full size $/mo"),
     ]
@@ -214,10 +242,24 @@ def _lineage(d: ReportData) -> str:
         vs = fam["versions"]
         parts.append(
             f'<details class="family"><summary><b>{e(fam["label"])}</b> '
-            f'<span class="muted">{len(vs)} version{"s" if len(vs) != 1 else ""}</span></summary>'
-            f"{table(vs, cols, limit=MAX_VERSIONS)}</details>"
+            f'<span class="muted">{len(vs)} version{"s" if len(vs) != 1 else ""}</span>'
+            f"{_family_marks(vs)}</summary>{table(vs, cols, limit=MAX_VERSIONS)}</details>"
         )
     return section("lineage", "Lineage per family", *parts)
+
+
+def _family_marks(versions: list[dict[str, Any]]) -> str:
+    """A family's line in the version view: how many versions are revoked, the worst
+    finding of any version (so a folded family still shows both)."""
+    out = ""
+    revoked = sum(1 for v in versions if v.get("revoked"))
+    if revoked:
+        out += f' <span class="badge-revoked">{revoked} revoked</span>'
+    sevs = [str(v["severity"]).lower() for v in versions if v.get("severity")]
+    if sevs:
+        worst = max(sevs, key=charts.severity_rank)
+        out += f' <span class="sev sev-{e(worst)}">worst finding: {e(worst)}</span>'
+    return out
 
 
 def _audit(d: ReportData) -> str:
@@ -347,10 +389,12 @@ th{text-align:left;background:#f0f3f7;border-bottom:1px solid var(--line);paddin
 td{border-bottom:1px solid #eef1f4;padding:4px 8px;vertical-align:top}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
 .sev{display:inline-block;padding:1px 8px;border-radius:10px;font-size:11.5px;font-weight:600;color:#fff;background:#6b7785}
-.sev-critical{background:#8e1b10}.sev-high{background:#c0392b}.sev-medium{background:#d68910}.sev-low{background:#2f6fad}.sev-info{background:#6b7785}
+.sev-critical{background:#8e1b10}.sev-high{background:#c0392b}.sev-medium{background:#d68910}.sev-low{background:#2f6fad}.sev-info,.sev-informational{background:#6b7785}
 details.check{margin:4px 0;border:1px solid var(--line);border-radius:8px;padding:5px 10px}details.check summary{cursor:pointer}
 details.check .count{display:inline-block;min-width:26px;text-align:center;padding:0 7px;border-radius:10px;background:#eef1f4;font-weight:600;font-size:12px}
 details.check .fix{color:var(--muted);font-size:12px;margin:2px 0 0 4px}
+.badge-revoked{display:inline-block;padding:1px 8px;border-radius:10px;font-size:11.5px;font-weight:600;color:#fff;background:#8e1b10}
+tr.revoked td:first-child{text-decoration:line-through;color:#8e1b10}
 details.family{margin:6px 0;border:1px solid var(--line);border-radius:8px;padding:6px 10px}details.family summary{cursor:pointer}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:10px}
 """
