@@ -421,7 +421,7 @@ def execute(
         finished_since: list[Action] = []  # for ``between_batches``: done since the last read
         horizon = 0.0  # how long the last wave's read took
         workers = max(1, opts.workers)
-        cap = min(BATCH_MAX, opts.batch or workers)
+        per_api = min(BATCH_MAX, opts.batch or workers)  # a wave's actions of one API
         with interrupts.cooperative(), ThreadPoolExecutor(max_workers=workers) as pool:
             while not stop() and (pending or inflight):
                 ready = _ready(pending, status, record)
@@ -434,8 +434,8 @@ def execute(
                 if between_batches is not None and finished_since and ready:
                     between_batches(finished_since)
                     finished_since = []
-                free = min(cap, workers - len(inflight))
-                wave = pick(ready, started, pacer, free, horizon) if ready and free > 0 else []
+                room = ready and len(inflight) < workers
+                wave = pick(ready, started, pacer, per_api, horizon) if room else []
                 if not wave and ready and not inflight:
                     wave = ready[:1]  # its bucket is empty: it waits in the pacer
                 if wave:

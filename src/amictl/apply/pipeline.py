@@ -7,11 +7,13 @@ the next wave is picked and read while they run, as soon as an action finishes o
 request bucket refills. So an image's snapshot deletion, another's deregister and a third's
 mark overlap, each decided on a view read after the action it depends on finished.
 
-``pick`` fills a wave by the EC2 request buckets (``amictl.aws.pacing``, the table of
-``aws.ec2_limits``): an action is taken when its API's bucket will have a token for it
-within ``horizon`` (about one wave's read), counting the actions already started and not
-finished; so the actions of one API never wait long on its bucket while another API's
-bucket has tokens, and a decision is never much older than the call it allows.
+``pick`` fills a wave: at most ``--workers`` actions (``--batch N``: N) of each API, each
+only when its API's request bucket (``amictl.aws.pacing``, the table of
+``aws.ec2_limits``) will have a token for it within ``horizon`` (about one wave's read),
+counting the actions already started and not finished; so the actions of one API never
+wait long on its bucket while another API's bucket has tokens, and a decision is never
+much older than the call it allows. The wave's actions run ``--workers`` at a time; the
+next wave is picked once fewer than ``--workers`` of the started actions are unfinished.
 
 ``with_associated``: a deregister whose image's every snapshot the same live decision
 lets go (``keep.snapshot_keep_reasons``, as the snapshot's own delete-snapshot action
@@ -45,26 +47,29 @@ def api_key(a: Action) -> Key | None:
 
 
 def pick(
-    ready: list[Action], started: Counter[Key], pacer: Pacer, cap: int, horizon: float
+    ready: list[Action], started: Counter[Key], pacer: Pacer, per_api: int, horizon: float
 ) -> list[Action]:
-    """Up to ``cap`` of ``ready`` (in their order) whose API's bucket has a token for them
-    now or within ``horizon`` seconds, after the ``started`` actions' tokens."""
+    """Of ``ready`` (in their order), at most ``per_api`` for each (account, region, API),
+    each only when its API's bucket has a token for it now or within ``horizon`` seconds,
+    after the tokens the ``started`` actions will take."""
     budget: dict[Key, float] = {}
+    taken: Counter[Key | str] = Counter()
     out: list[Action] = []
     horizon = min(HORIZON_MAX_S, max(HORIZON_MIN_S, horizon))
     for a in ready:
-        if len(out) >= cap:
-            break
         key = api_key(a)
-        if key is None:
-            out.append(a)
+        slot: Key | str = key if key is not None else a.type
+        if taken[slot] >= per_api:
             continue
-        if key not in budget:
-            _cap, refill = pacer.size(key[2])
-            budget[key] = pacer.tokens(*key) - started[key] + refill * horizon
-        if budget[key] >= 1:
+        if key is not None:
+            if key not in budget:
+                _cap, refill = pacer.size(key[2])
+                budget[key] = pacer.tokens(*key) - started[key] + refill * horizon
+            if budget[key] < 1:
+                continue
             budget[key] -= 1
-            out.append(a)
+        taken[slot] += 1
+        out.append(a)
     return out
 
 
