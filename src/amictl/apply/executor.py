@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 import time
 from collections import Counter, defaultdict
@@ -377,9 +378,10 @@ def execute(
             )
             return out.status, ("NotFound" if out.status == "not-found" else None), msg, snaps
 
-        def record(a: Action, st: str, code: str | None, msg: str) -> None:
+        def record(a: Action, st: str, code: str | None, msg: str, journaled: bool = False) -> None:
             status[a.id] = st
-            journal(a, st, code, msg)
+            if not journaled:
+                journal(a, st, code, msg)
             if st == "done":
                 result.done.append(a.id)
             elif st == "skipped":
@@ -394,26 +396,42 @@ def execute(
         def stop() -> bool:
             return interrupts.stop_requested() or bool(journal_errors)
 
+        def work(a: Action, verdict: Verdict | Exception | None) -> Ran:
+            """``run``, then its final rows journaled by this worker (the scheduler reads the
+            next wave meanwhile); the action counts as final once the scheduler sees it."""
+            try:
+                st, code, msg, snaps = run(a, verdict)
+            except (_JournalDown, _NotStarted, Interrupted):
+                raise
+            except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
+                err = aws_error(exc, a.type, a.region)
+                st, code, msg, snaps = "failed", err.code, err.message, {}
+            journal(a, st, code, msg)
+            for f in _deleted_with(a, st, verdict, snaps):
+                journal(f, "done", None, _with_image(a))
+            return st, code, msg, snaps
+
+        def _deleted_with(
+            a: Action, st: str, verdict: Verdict | Exception | None, snaps: dict[str, str]
+        ) -> list[Action]:
+            """The delete-snapshot actions AWS did with ``a``'s DeleteAssociatedSnapshots; a
+            snapshot AWS kept (or did not report) is decided again as its own action."""
+            if st != "done" or not isinstance(verdict, Verdict):
+                return []
+            fs = [by_id[fid] for fid in verdict.with_snapshots]
+            return [f for f in fs if snaps.get(f.snapshot_id or "") == "success"]
+
         def finished(a: Action, fut: Future[Ran], verdict: Verdict | Exception | None) -> None:
             try:
                 st, code, msg, snaps = fut.result()
             except (_JournalDown, _NotStarted, Interrupted):
                 pending[a.id] = a  # not called: stays to do
                 return
-            except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
-                err = aws_error(exc, a.type, a.region)
-                st, code, msg, snaps = "failed", err.code, err.message, {}
-            record(a, st, code, msg)
-            if st != "done" or not isinstance(verdict, Verdict):
-                return
-            for fid in verdict.with_snapshots:
-                f = by_id[fid]
-                rc = snaps.get(f.snapshot_id or "")
-                if rc == "success" and fid in pending:
-                    del pending[fid]
-                    record(f, "done", None, f"deleted with image {a.image_id} (DeregisterImage "
-                           "DeleteAssociatedSnapshots)")  # fmt: skip
-                # else AWS kept it (or did not say): decided again as its own action
+            record(a, st, code, msg, journaled=True)
+            for f in _deleted_with(a, st, verdict, snaps):
+                if f.id in pending:
+                    del pending[f.id]
+                    record(f, "done", None, _with_image(a), journaled=True)
 
         pacer = default_pacer()
         started: Counter[tuple[str, str, str]] = Counter()
@@ -453,7 +471,7 @@ def execute(
                             break
                         del pending[a.id]
                         v = verdicts.get(a.id)
-                        inflight[pool.submit(run, a, v)] = (a, v)
+                        inflight[pool.submit(work, a, v)] = (a, v)
                         if (k := api_key(a)) is not None:
                             started[k] += 1
                 if not inflight:
@@ -519,6 +537,15 @@ def execute(
     return result
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _order(aid: str) -> tuple[int, str]:
+    return action_order(aid)
+
+
+def _with_image(dereg: Action) -> str:
+    return f"deleted with image {dereg.image_id} (DeregisterImage DeleteAssociatedSnapshots)"
+
+
 def _ready(
     pending: dict[str, Action],
     status: dict[str, str],
@@ -527,7 +554,7 @@ def _ready(
     """The pending actions whose dependencies are all done, in plan order; those whose
     dependency ended otherwise are recorded skipped (and leave ``pending``)."""
     ready: list[Action] = []
-    for aid in sorted(pending, key=action_order):
+    for aid in sorted(pending, key=_order):
         a = pending[aid]
         deps = [status.get(d) for d in a.after]
         if any(d in FINAL and d != "done" for d in deps):
