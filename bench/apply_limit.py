@@ -12,8 +12,11 @@ the plan in a subprocess and prints:
   (each API its own bucket, per ``amictl.aws.ec2_limits``, the table the sandbox uses):
   max over mutating APIs of (calls - bucket capacity) / refill rate;
 - the apply's wall time and the ratio wall / floor (goal: <= 1.1);
-- the calls per API as the sandbox counted them, and the calls it throttled
-  (``RequestLimitExceeded``: each one a wasted round trip).
+- per API: the calls the sandbox counted, the calls it throttled (``RequestLimitExceeded``:
+  each one a wasted round trip) and, for a mutating API, the floor of its calls alone;
+- the floor the plan's actions would need made one call each: apply deregisters an image
+  with ``DeleteAssociatedSnapshots`` where every snapshot of it goes (docs/cli.md), so its
+  snapshots cost no DeleteSnapshot call and the floor is the DeregisterImage bucket's.
 
 It runs against whatever `amictl apply` the checkout has. The machine's load average is
 printed with the results: on a shared machine run it when it is quiet.
@@ -147,6 +150,17 @@ def measure(
     }
     muts = mutating(calls)
     floor = ec2_limits.floor_seconds(muts)
+    # the floor if every action of the plan were its own call (no DeleteAssociatedSnapshots)
+    api = {
+        "mark": "CreateTags",
+        "deregister": "DeregisterImage",
+        "delete-snapshot": "DeleteSnapshot",
+    }
+    one_each: dict[str, int] = {}
+    for act in plan["actions"]:
+        if act["type"] in api:
+            one_each[api[act["type"]]] = one_each.get(api[act["type"]], 0) + 1
+    plan_floor = ec2_limits.floor_seconds(one_each)
     result = {
         "images": images,
         "actions": len(plan["actions"]),
@@ -154,6 +168,7 @@ def measure(
         "latency_ms": latency_ms,
         "wall_s": round(wall, 2),
         "floor_s": round(floor, 2),
+        "plan_floor_s": round(plan_floor, 2),
         "ratio": round(wall / floor, 2) if floor else None,
         "calls": dict(sorted(calls.items())),
         "calls_total": sum(calls.values()),
@@ -169,26 +184,40 @@ def measure(
     return result
 
 
+def per_api(r: dict[str, Any]) -> list[tuple[str, int, int, float | None]]:
+    """(EC2 API, calls, throttled, floor seconds or None for a read), most calls first."""
+    rows = []
+    for k, n in sorted(r["calls"].items(), key=lambda kv: -kv[1]):
+        action = k.partition(".")[2]
+        floor = None
+        if k.startswith("ec2.") and ec2_limits.is_mutating(action):
+            floor = ec2_limits.floor_seconds({action: n})
+        rows.append((k, n, r["throttled"].get(k, 0), floor))
+    return rows
+
+
 def report(r: dict[str, Any]) -> None:
     print(
         f"apply of {r['actions']} actions ({r['images']} images: "
         + ", ".join(f"{n} {k}" for k, n in r["plan_summary"].items())
         + f"), --aws-model {r['latency_ms']:g} ms a call"
     )
-    print(f"  floor (mutating calls under the buckets): {r['floor_s']:.1f} s")
-    print(f"  apply wall time:                          {r['wall_s']:.1f} s")
+    print(f"  floor (mutating calls made, under the buckets): {r['floor_s']:.1f} s")
+    print(f"  floor of the plan's actions one call each:      {r['plan_floor_s']:.1f} s")
+    print(f"  apply wall time:                                {r['wall_s']:.1f} s")
     ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "n/a (no mutating call above a bucket)"
-    print(f"  ratio wall / floor:                       {ratio}  (goal <= 1.1x)")
+    load = ", ".join(f"{x:.1f}" for x in r["load_average"])
+    print(f"  ratio wall / floor: {ratio}  (goal <= 1.1x)   load average: {load}")
     print(f"  calls: {r['calls_total']}, throttled (RequestLimitExceeded): {r['throttled_total']}")
-    for k, n in sorted(r["calls"].items(), key=lambda kv: -kv[1]):
+    print(f"    {'calls':>6}  {'throttled':>9}  {'floor':>7}  API")
+    for k, n, thr, floor in per_api(r):
         action = k.partition(".")[2]
         size = ""
-        if k.startswith("ec2.") and ec2_limits.is_mutating(action):
+        if floor is not None:
             cap, refill = ec2_limits.size(action)
             size = f"  (mutating; bucket {cap:g}, {refill:g}/s)"
-        print(f"    {n:6d}  {k}{size}")
-    load = ", ".join(f"{x:.1f}" for x in r["load_average"])
-    print(f"  load average: {load}")
+        fl = f"{floor:6.1f}s" if floor is not None else "      -"
+        print(f"    {n:6d}  {thr:9d}  {fl}  {k}{size}")
 
 
 def main() -> None:

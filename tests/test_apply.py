@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -265,16 +263,54 @@ def test_concurrent_apply_is_refused(env, run):
     assert run.apply()[0] == 0
 
 
-def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
-    """Kill the apply process at random points; resume until done; the end state equals a clean run."""
+def _journal_now(store: Store, checksum: str) -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """(action -> final status, actions intended and not final, action -> type)."""
+    final: dict[str, str] = {}
+    opened: set[str] = set()
+    types: dict[str, str] = {}
+    for r in store.journal_rows(plan_checksum=checksum, limit=100000):
+        types[r["action_id"]] = r["type"]
+        if r["status"] == "intended":
+            opened.add(r["action_id"])
+        else:
+            final[r["action_id"]] = r["status"]
+    return final, opened - set(final), types
+
+
+def test_sigkill_at_overlapping_stages_then_resume(env, run, tmp_path):
+    """SIGKILL the pipelined apply where its stages overlap (an image's snapshot deletion
+    done or in flight while other images' marks and deregisters are not), then at points
+    counted in journal rows; resume until done: the end state equals a clean run's, every
+    action done exactly once. The fleet mixes images whose snapshots go with their
+    deregister (DeleteAssociatedSnapshots) and images with a snapshot shared since the
+    plan (a plain deregister, then the other snapshot's own DeleteSnapshot)."""
     more = "".join(
-        f"  - {{alias: h{i}, age_days: {400 - i}, tags: {{family: h, version: '{i}'}}}}\n"
+        f"  - {{alias: h{i}, age_days: {400 - i}, tags: {{family: h, version: '{i}'}}"
+        + (", snapshots: [{size_gib: 8}, {size_gib: 4, device: /dev/sdf}]" if i in (2, 5) else "")
+        + "}\n"
         for i in range(1, 11)
     )
-    env.load(fleet(12, more=more))
+    ids = env.load(fleet(12, more=more))["aliases"]
     p = run.plan()
+    ec2 = env.client("ec2")
+    shared = set()
+    for alias in ("h2", "h5"):
+        img = ec2.describe_images(ImageIds=[ids[alias]])["Images"][0]
+        sid = img["BlockDeviceMappings"][1]["Ebs"]["SnapshotId"]
+        ec2.modify_snapshot_attribute(
+            SnapshotId=sid,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=["444455556666"],
+        )
+        shared.add(sid)
+    kept = {a["id"] for a in p["actions"] if a.get("snapshot_id") in shared}
+    assert len(kept) == 2
+    types = {a["id"]: a["type"] for a in p["actions"]}
+    assert {"mark", "deregister", "delete-snapshot"} <= set(types.values())
     images, snaps = live_images(env), live_snapshots(env)
     environment = {**os.environ, **env.cli_env(tmp_path)}
+    store = Store(environment["AMICTL_STATE"])
     cmd = [
         sys.executable,
         "-m",
@@ -284,34 +320,56 @@ def test_sigkill_at_random_points_then_resume(env, run, tmp_path):
         "--yes",
         "--max-share",
         "100",
+        "--workers",
+        "2",
         "--no-progress",
         "-o",
         "json",
         *env.cli_args(),
     ]
-    rng = random.Random(1234)
-    kills = 0
-    for _ in range(4):
+    marks = {aid for aid, t in types.items() if t == "mark"}
+
+    def overlapping(final: dict[str, str], opened: set[str], start: int) -> bool:
+        snap_started = any(types[a] == "delete-snapshot" for a in set(final) | opened)
+        return snap_started and not marks <= set(final)
+
+    def after_rows(n: int):  # noqa: ANN202
+        return lambda final, opened, start: len(final) >= start + n
+
+    # the first kill: a snapshot deletion started while marks remain (stages overlap)
+    points = [overlapping, after_rows(3), after_rows(7)]
+    seen_overlap = False
+    for point in points:
+        start = len(_journal_now(store, p["checksum"])[0])
         proc = subprocess.Popen(
             cmd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(1.0, 2.5))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            final, opened, _ = _journal_now(store, p["checksum"])
+            if point(final, opened, start):
+                os.kill(proc.pid, signal.SIGKILL)
+                seen_overlap |= overlapping(final, opened, start)
+                break
+            time.sleep(0.01)
         proc.wait()
-    final = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    assert seen_overlap, "no kill landed where a snapshot stage overlapped the marks"
+    final_run = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=300)
+    assert final_run.returncode == 0, final_run.stderr
     want_i, want_s = expected_end(p, images, snaps)
     assert live_images(env) == want_i
-    assert live_snapshots(env) == want_s
-    rows = Store(environment["AMICTL_STATE"]).journal_rows(
-        plan_checksum=p["checksum"], limit=100000
-    )
+    assert live_snapshots(env) == want_s | shared  # the shared ones stay
+    rows = store.journal_rows(plan_checksum=p["checksum"], limit=100000)
     done = Counter(r["action_id"] for r in rows if r["status"] == "done")
-    assert set(done) == {a["id"] for a in p["actions"]}
+    assert set(done) == {a["id"] for a in p["actions"]} - kept
     assert max(done.values()) == 1  # no action done twice
-    Path(tmp_path / "kills.txt").write_text(str(kills))
+    assert {r["action_id"] for r in rows if r["status"] == "skipped"} == kept
+    # both ways of deleting a snapshot were exercised
+    msgs = [
+        r["message"] or "" for r in rows if r["status"] == "done" and r["type"] == "delete-snapshot"
+    ]
+    assert any("DeleteAssociatedSnapshots" in m for m in msgs)
+    assert any("DeleteAssociatedSnapshots" not in m for m in msgs)
 
 
 def test_recycle_bin_awareness_and_requirement(env, run):

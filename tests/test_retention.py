@@ -83,7 +83,10 @@ def test_sandbox_snapshot_locks_as_aws(env):
     with pytest.raises(ClientError, match="cannot change"):
         ec2.lock_snapshot(SnapshotId=s2, LockMode="governance", LockDuration=60)
     ec2.lock_snapshot(SnapshotId=s2, LockMode="compliance", LockDuration=60)  # extended
-    ec2.deregister_image(ImageId=ids["a2"], DeleteAssociatedSnapshots=True)
+    resp = ec2.deregister_image(ImageId=ids["a2"], DeleteAssociatedSnapshots=True)
+    assert {r["SnapshotId"]: r["ReturnCode"] for r in resp["DeleteSnapshotResults"]}[s2] == (
+        "client-error"
+    )
     assert ec2.describe_snapshots(SnapshotIds=[s2])["Snapshots"]  # the lock kept it
 
 

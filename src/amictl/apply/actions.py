@@ -23,6 +23,19 @@ from .recheck import code_of, tags_of
 
 GONE_IMAGE = {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound"}
+# The EC2 API whose request bucket an action spends (the executor's mutating call; the
+# pipeline starts an action when that bucket has a token, ``amictl.aws.pacing``).
+API_OF = {
+    "mark": "CreateTags",
+    "unmark": "DeleteTags",
+    "deprecate": "EnableImageDeprecation",
+    "undeprecate": "DisableImageDeprecation",
+    "disable": "DisableImage",
+    "enable": "EnableImage",
+    "deregister": "DeregisterImage",
+    "delete-snapshot": "DeleteSnapshot",
+    "archive-snapshot": "ModifySnapshotTier",
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,25 @@ def do_deregister(ec2: Any, a: Action, policy: str) -> Outcome:
             return Outcome("done", "already deregistered")
         raise
     return Outcome("done", "deregistered")
+
+
+def deregister_with_snapshots(ec2: Any, a: Action) -> tuple[Outcome, dict[str, str]]:
+    """DeregisterImage with ``DeleteAssociatedSnapshots``: the image and, in the same call,
+    its snapshots that AWS finds no other image using. Returns the outcome and AWS's
+    per-snapshot ``ReturnCode`` (``success`` or why it skipped one); a retry that finds
+    the image gone returns no results (the snapshots are then decided again, one by one)."""
+    try:
+        resp = ec2.deregister_image(ImageId=a.image_id, DeleteAssociatedSnapshots=True)
+    except ClientError as exc:
+        if code_of(exc) in GONE_IMAGE:
+            return Outcome("done", "already deregistered"), {}
+        raise
+    results = {
+        str(r.get("SnapshotId")): str(r.get("ReturnCode", ""))
+        for r in resp.get("DeleteSnapshotResults", []) or []
+    }
+    said = ", ".join(f"{sid} {code}" for sid, code in sorted(results.items()))
+    return Outcome("done", f"deregistered with its snapshots ({said or 'none reported'})"), results
 
 
 @executor("delete-snapshot", ["ec2:DeleteSnapshot"], destructive=True)

@@ -15,36 +15,39 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from .. import interrupts
-from ..aws.pacing import pace_client
+from ..aws.pacing import default_pacer, pace_client
 from ..aws.session import Connector, Target, aws_error
 from ..durations import format_duration, human_duration
 from ..errors import Interrupted, JournalError, SafetyError
-from ..inventory.collectors import image_from_api
 from ..keep import assess, effective_holds
 from ..keep.decide import STAGES
-from ..model import FamilyRule, parse_time
-from ..policy.model import Policy
+from ..model import parse_time
 from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
 from ..state import timeouts
 from ..state.store import FINAL, Store
-from .actions import EXECUTORS, Outcome
+from .actions import EXECUTORS, deregister_with_snapshots
+from .blast import SHARE_MIN_IMAGES, blast_radius, live_blast_radius  # noqa: F401  (re-exported)
 from .live import LiveReader, plan_regions
 from .options import ApplyOptions, ApplyResult, Prepared  # noqa: F401  (re-exported)
+from .pipeline import api_key, pick, snapshot_followers, with_associated
 from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
 from .trust import sign_limits
 
 Progress = Callable[[Action, str, str], None]
+Ran = tuple[str, str | None, str, dict[str, str]]  # status, code, message, snapshot results
 BatchHook = Callable[[list[Action]], None]
 IMAGE_DECIDED = ("mark", *STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
@@ -53,8 +56,8 @@ DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
 # wave of `workers` concurrent actions, the default). A bigger batch spends fewer reads;
 # the default decides every action on a view read after the previous wave finished.
 BATCH_MAX = 1000
+TOKEN_POLL_S = 0.05  # how often a wave waiting on an empty request bucket looks again
 CLOCK_SKEW = dt.timedelta(minutes=5)
-SHARE_MIN_IMAGES = 20
 
 
 def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -> list[str]:
@@ -102,90 +105,6 @@ def check_plan(plan: Plan, opts: ApplyOptions, now: dt.datetime | None = None) -
             hint=f"review the plan, then pass --max-destroy {len(dereg)}",
         )
     return notes
-
-
-def blast_radius(
-    plan: Plan,
-    policy: Policy,
-    live: dict[tuple[str, str], list[dict[str, Any]]],
-    opts: ApplyOptions,
-    done: frozenset[str] = frozenset(),
-) -> None:
-    """Refuse plans that look like policy bugs, counted on the LIVE images (exit 3):
-    deregistering every available image of a family in an account/region, or more than
-    ``max_share`` of the images of an account/region that has at least 20. ``done``: the
-    actions an earlier run of this plan did (a resumed plan counts what it deregistered)."""
-    dereg: dict[tuple[str, str], set[str]] = defaultdict(set)
-    earlier: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for a in plan.actions:
-        if a.type == "deregister" and a.image_id:
-            dereg[(a.account, a.region)].add(a.image_id)
-            if a.id in done:
-                earlier[(a.account, a.region)].add(a.image_id)
-    for key, ids in sorted(dereg.items()):
-        images = live.get(key, [])
-        live_ids = {i["ImageId"] for i in images}
-        gone = earlier[key] - live_ids
-        hit = (live_ids & ids) | gone
-        where = f"{key[0]}/{key[1]}"
-        if not opts.allow_whole_family:
-            # Families by the plan's rule AND by the default one: a plan edited to a family
-            # rule that matches nothing cannot hide a whole family.
-            families: dict[str, list[str]] = defaultdict(list)
-            for raw in images:
-                if raw.get("State") != "available":
-                    continue
-                img = image_from_api(raw, key[0], key[1])
-                for rule in (policy.families, FamilyRule()):
-                    fam, _ = rule.resolve(img)
-                    if fam and raw["ImageId"] not in families[fam]:
-                        families[fam].append(raw["ImageId"])
-            whole = sorted(f for f, members in families.items() if set(members) <= hit)
-            if whole:
-                raise SafetyError(
-                    f"blast radius: the plan deregisters every available image of famil"
-                    f"{'ies' if len(whole) > 1 else 'y'} {', '.join(whole[:5])} in {where}",
-                    hint="if that is really meant, pass --allow-whole-family",
-                )
-        n = len(images) + len(gone)
-        if n >= SHARE_MIN_IMAGES and len(hit) / n > opts.max_share:
-            need = -(-100 * len(hit) // n)
-            raise SafetyError(
-                f"blast radius: the plan deregisters {len(hit)} of the {n} images in {where} "
-                f"({len(hit) / n:.0%}, limit {opts.max_share:.0%})",
-                hint=f"review the plan, then pass --max-share {need}",
-            )
-
-
-def _live_images(connector: Connector, target: Target) -> list[dict[str, Any]]:
-    ec2 = connector.client("ec2", target.region, target.role_arn)
-    out: list[dict[str, Any]] = []
-    for page in ec2.get_paginator("describe_images").paginate(
-        Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True, MaxResults=1000
-    ):
-        out.extend(page.get("Images", []))
-    return out
-
-
-def live_blast_radius(
-    connector: Connector,
-    plan: Plan,
-    policy: Policy,
-    targets: dict[tuple[str, str], Target],
-    opts: ApplyOptions,
-    store: Store | None,
-) -> None:
-    """The blast-radius refusals on the images live now (run again under the lock)."""
-    deregistering = sorted({(a.account, a.region) for a in plan.actions if a.type == "deregister"})
-    try:
-        live = {key: _live_images(connector, targets[key]) for key in deregistering}
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_error(exc, "DescribeImages (blast-radius check)") from None
-    done: frozenset[str] = frozenset()
-    if store is not None and deregistering:
-        states = store.journal_final_states(plan.checksum)
-        done = frozenset(k for k, v in states.items() if v in ("done", "intended"))
-    blast_radius(plan, policy, live, opts, done)
 
 
 def recycle_bin_coverage(connector: Connector, target: Target) -> dict[str, Any]:
@@ -357,6 +276,9 @@ def execute(
                 status[a.id] = st
                 result.final_earlier[a.id] = st
         pending = {a.id: a for a in plan.actions if a.id not in status}
+        by_id = {a.id: a for a in plan.actions}
+
+        followers = snapshot_followers(plan.actions)
 
         def decide(batch: list[Action]) -> dict[str, Verdict | Exception]:
             """One live view per account/region of the batch, read now; every verdict
@@ -368,12 +290,19 @@ def execute(
                     groups[(a.account, a.region)].append(a)
             for key, acts in sorted(groups.items()):
                 t = targets[key]
+                # a deregister's snapshots the plan deletes right after it: their sharing
+                # is read with the view, for DeleteAssociatedSnapshots (``apply.pipeline``)
+                follow = {
+                    a.id: [f for f in followers.get(a.id, []) if f.id in pending]
+                    for a in acts
+                    if a.type == "deregister"
+                }
+                snap_ids = {a.snapshot_id or "" for a in acts if a.type in SNAPSHOT_ACTIONS}
+                snap_ids |= {f.snapshot_id or "" for fs in follow.values() for f in fs}
                 try:
                     ec2 = connector.client("ec2", t.region, t.role_arn)
                     view = reader.read(
-                        t,
-                        {a.image_id or "" for a in acts if a.type in IMAGE_DECIDED},
-                        {a.snapshot_id or "" for a in acts if a.type in SNAPSHOT_ACTIONS},
+                        t, {a.image_id or "" for a in acts if a.type in IMAGE_DECIDED}, snap_ids
                     )
                     now = utcnow()
                     assessment = (
@@ -384,7 +313,10 @@ def execute(
                     for a in acts:
                         if a.type in IMAGE_DECIDED:
                             assert assessment is not None
-                            out[a.id] = decide_image(ec2, a, view, assessment, ctx, now)
+                            v = decide_image(ec2, a, view, assessment, ctx, now)
+                            if a.id in follow:
+                                v = with_associated(ec2, a, v, follow[a.id], view, ctx, now)
+                            out[a.id] = v
                         else:
                             out[a.id] = decide_snapshot(ec2, a, view, ctx, now)
                 except (ClientError, BotoCoreError) as exc:
@@ -405,7 +337,7 @@ def execute(
                     done.append(f"{type_}: {o.message}")
             return "; marks removed (" + "; ".join(done) + ")" if done else ""
 
-        def run(a: Action, verdict: Verdict | Exception | None) -> tuple[str, str | None, str]:
+        def run(a: Action, verdict: Verdict | Exception | None) -> Ran:
             if interrupts.stop_requested() or journal_errors:
                 raise _NotStarted()
             if isinstance(verdict, Exception):
@@ -419,9 +351,9 @@ def execute(
                 if verdict.kind == "gone":
                     if a.id in intended_before:
                         # an earlier run of this plan was killed after its call
-                        return "done", None, f"{verdict.reason}: done by the interrupted run"
-                    return "not-found", "NotFound", verdict.reason
-                return "skipped", "Recheck", verdict.reason + restore(ec2, a, verdict)
+                        return "done", None, f"{verdict.reason}: done by the interrupted run", {}
+                    return "not-found", "NotFound", verdict.reason, {}
+                return "skipped", "Recheck", verdict.reason + restore(ec2, a, verdict), {}
             if verdict is not None and a.type == "deregister":
                 with ctx.lock:
                     ctx.origins[a.image_id or ""] = set(verdict.snapshots)
@@ -432,15 +364,24 @@ def execute(
                     raise _JournalDown() from None
             if not journal(a, "intended"):
                 raise _JournalDown()
-            out: Outcome = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
+            snaps: dict[str, str] = {}
+            if verdict is not None and verdict.with_snapshots:
+                # the snapshot deletions this call makes are intended too: a kill after it
+                # finds them gone and done by this run (never done twice, never lost)
+                if not all(journal(by_id[f], "intended") for f in verdict.with_snapshots):
+                    raise _JournalDown()
+                out, snaps = deregister_with_snapshots(ec2, a)
+            else:
+                out = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
             msg = out.message + (
                 f"; {verdict.note}" if verdict is not None and verdict.note else ""
             )
-            return out.status, ("NotFound" if out.status == "not-found" else None), msg
+            return out.status, ("NotFound" if out.status == "not-found" else None), msg, snaps
 
-        def record(a: Action, st: str, code: str | None, msg: str) -> None:
+        def record(a: Action, st: str, code: str | None, msg: str, journaled: bool = False) -> None:
             status[a.id] = st
-            journal(a, st, code, msg)
+            if not journaled:
+                journal(a, st, code, msg)
             if st == "done":
                 result.done.append(a.id)
             elif st == "skipped":
@@ -455,51 +396,98 @@ def execute(
         def stop() -> bool:
             return interrupts.stop_requested() or bool(journal_errors)
 
-        with interrupts.cooperative(), ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-            while pending and not stop():
-                ready: list[Action] = []
-                for aid in sorted(pending, key=action_order):
-                    a = pending[aid]
-                    deps = [status.get(d) for d in a.after]
-                    if any(d in FINAL and d != "done" for d in deps):
-                        del pending[aid]
-                        bad = [d for d in a.after if status.get(d) not in (None, "done")]
-                        record(a, "skipped", "Dependency", f"depends on {', '.join(bad)}: not done")
-                    elif all(d == "done" for d in deps):
-                        ready.append(a)
-                if not ready:
+        def work(a: Action, verdict: Verdict | Exception | None) -> Ran:
+            """``run``, then its final rows journaled by this worker (the scheduler reads the
+            next wave meanwhile); the action counts as final once the scheduler sees it."""
+            try:
+                st, code, msg, snaps = run(a, verdict)
+            except (_JournalDown, _NotStarted, Interrupted):
+                raise
+            except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
+                err = aws_error(exc, a.type, a.region)
+                st, code, msg, snaps = "failed", err.code, err.message, {}
+            journal(a, st, code, msg)
+            for f in _deleted_with(a, st, verdict, snaps):
+                journal(f, "done", None, _with_image(a))
+            return st, code, msg, snaps
+
+        def _deleted_with(
+            a: Action, st: str, verdict: Verdict | Exception | None, snaps: dict[str, str]
+        ) -> list[Action]:
+            """The delete-snapshot actions AWS did with ``a``'s DeleteAssociatedSnapshots; a
+            snapshot AWS kept (or did not report) is decided again as its own action."""
+            if st != "done" or not isinstance(verdict, Verdict):
+                return []
+            fs = [by_id[fid] for fid in verdict.with_snapshots]
+            return [f for f in fs if snaps.get(f.snapshot_id or "") == "success"]
+
+        def finished(a: Action, fut: Future[Ran], verdict: Verdict | Exception | None) -> None:
+            try:
+                st, code, msg, snaps = fut.result()
+            except (_JournalDown, _NotStarted, Interrupted):
+                pending[a.id] = a  # not called: stays to do
+                return
+            record(a, st, code, msg, journaled=True)
+            for f in _deleted_with(a, st, verdict, snaps):
+                if f.id in pending:
+                    del pending[f.id]
+                    record(f, "done", None, _with_image(a), journaled=True)
+
+        pacer = default_pacer()
+        started: Counter[tuple[str, str, str]] = Counter()
+        inflight: dict[Future[Ran], tuple[Action, Verdict | Exception | None]] = {}
+        finished_since: list[Action] = []  # for ``between_batches``: done since the last read
+        horizon = 0.0  # how long the last wave's read took
+        workers = max(1, opts.workers)
+        per_api = min(BATCH_MAX, opts.batch or workers)  # a wave's actions of one API
+        with interrupts.cooperative(), ThreadPoolExecutor(max_workers=workers) as pool:
+            while not stop() and (pending or inflight):
+                ready = _ready(pending, status, record)
+                if not ready and not inflight:
                     # a dependency cycle (only an edited plan has one): never run
                     for a in list(pending.values()):
                         record(a, "skipped", "Dependency", "unresolvable dependency")
                     pending.clear()
                     break
-                batch = ready[: min(BATCH_MAX, opts.batch or max(1, opts.workers))]
-                try:
-                    verdicts = decide(batch)
-                except Interrupted:
-                    break  # the live read was stopped: nothing of the batch was started
-                except (SQLAlchemyError, OSError) as exc:  # the store, read for the live view
-                    failed_write("live view", exc)
-                    break
-                futures: dict[Future[tuple[str, str | None, str]], Action] = {}
-                for a in batch:
-                    if stop():
-                        break
-                    del pending[a.id]
-                    futures[pool.submit(run, a, verdicts.get(a.id))] = a
-                for fut in as_completed(futures):
-                    a = futures[fut]
+                if between_batches is not None and finished_since and ready:
+                    between_batches(finished_since)
+                    finished_since = []
+                room = ready and len(inflight) < workers
+                wave = pick(ready, started, pacer, per_api, horizon) if room else []
+                if not wave and ready and not inflight:
+                    wave = ready[:1]  # its bucket is empty: it waits in the pacer
+                if wave:
+                    t0 = time.monotonic()
                     try:
-                        st, code, msg = fut.result()
-                    except (_JournalDown, _NotStarted, Interrupted):
-                        pending[a.id] = a  # not called: stays to do
-                        continue
-                    except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
-                        err = aws_error(exc, a.type, a.region)
-                        st, code, msg = "failed", err.code, err.message
-                    record(a, st, code, msg)
-                if between_batches is not None and pending and not stop():
-                    between_batches([futures[f] for f in futures])
+                        verdicts = decide(wave)
+                    except Interrupted:
+                        break  # the live read was stopped: nothing of the wave was started
+                    except (SQLAlchemyError, OSError) as exc:  # the store, read for the view
+                        failed_write("live view", exc)
+                        break
+                    horizon = time.monotonic() - t0
+                    for a in wave:
+                        if stop():
+                            break
+                        del pending[a.id]
+                        v = verdicts.get(a.id)
+                        inflight[pool.submit(work, a, v)] = (a, v)
+                        if (k := api_key(a)) is not None:
+                            started[k] += 1
+                if not inflight:
+                    continue
+                # an action finished, or (a slot free) a bucket may have refilled for a ready one
+                poll = TOKEN_POLL_S if ready and len(inflight) < workers else None
+                done, _ = wait(inflight, timeout=poll, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    a, v = inflight.pop(fut)
+                    if (k := api_key(a)) is not None:
+                        started[k] -= 1
+                    finished(a, fut, v)
+                    finished_since.append(a)
+            for fut in as_completed(list(inflight)):  # stopping: the calls in flight end
+                a, v = inflight.pop(fut)
+                finished(a, fut, v)
         result.not_started = sorted(pending, key=action_order)
         sig = interrupts.signum() if interrupts.stop_requested() else None
         if lost:
@@ -547,6 +535,35 @@ def execute(
         intr.result = result
         raise intr
     return result
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _order(aid: str) -> tuple[int, str]:
+    return action_order(aid)
+
+
+def _with_image(dereg: Action) -> str:
+    return f"deleted with image {dereg.image_id} (DeregisterImage DeleteAssociatedSnapshots)"
+
+
+def _ready(
+    pending: dict[str, Action],
+    status: dict[str, str],
+    record: Callable[[Action, str, str | None, str], None],
+) -> list[Action]:
+    """The pending actions whose dependencies are all done, in plan order; those whose
+    dependency ended otherwise are recorded skipped (and leave ``pending``)."""
+    ready: list[Action] = []
+    for aid in sorted(pending, key=_order):
+        a = pending[aid]
+        deps = [status.get(d) for d in a.after]
+        if any(d in FINAL and d != "done" for d in deps):
+            del pending[aid]
+            bad = [d for d in a.after if status.get(d) not in (None, "done")]
+            record(a, "skipped", "Dependency", f"depends on {', '.join(bad)}: not done")
+        elif all(d == "done" for d in deps):
+            ready.append(a)
+    return ready
 
 
 def store_lost(store: Store, exc: BaseException) -> bool:

@@ -1,11 +1,15 @@
 """The live view apply decides on: read just before the actions it guards.
 
-For a batch of actions in one (account, region), apply reads that region as the
-inventory does (every reference kind, channels and their history included) and
-evaluates it with the planner's own decision function (``amictl.keep``). Nothing is
-cached from one batch to the next: every reference kind is as fresh as the batch.
+For a wave of actions in one (account, region) (``amictl.apply.pipeline``), apply reads
+that region as the inventory does (every reference kind, channels and their history
+included) and evaluates it with the planner's own decision function (``amictl.keep``).
+Nothing is cached from one wave to the next: every reference kind is as fresh as the wave,
+and every read of it begins after the actions the wave's actions depend on finished. The
+reads are shared by the wave's actions: each listing is paginated once for all of them;
+only what AWS answers for one id at a time (launch permissions, a snapshot's
+createVolumePermission) is read per image or snapshot, in parallel.
 
-What it reads, per batch:
+What it reads, per wave:
 
 - image actions: every kind of the region (images, snapshots, instances, launch
   templates and all their versions, launch configurations, ASGs, SSM parameters and
@@ -14,11 +18,12 @@ What it reads, per batch:
   find copies and children made since the plan (a region holding one is read whole,
   so that whether the copy is kept is decided as a fresh plan would).
 - snapshot actions: the region's images and snapshots, and each snapshot's
-  createVolumePermission.
+  createVolumePermission; for a deregister, also the createVolumePermission of the
+  snapshots the plan deletes right after it (DeleteAssociatedSnapshots is decided on them).
 - the team's infrastructure code (``amictl.iac``): the paths the plan's policy carries
   (its ``iac:`` key and ``plan --iac``; the policy part of a plan is covered by its
   checksum and signature, so an edited plan that drops them is refused as unsigned), read
-  again for every batch of image actions. A file that cannot be read or parsed now makes
+  again for every wave of image actions. A file that cannot be read or parsed now makes
   the view incomplete (kind ``iac``): nothing is retired.
 """
 

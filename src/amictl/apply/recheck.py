@@ -58,6 +58,9 @@ class Verdict:
     # kept by this policy now: the marks it made are removed (undeprecate/enable/unmark)
     restore: tuple[str, ...] = ()
     note: str = ""  # said with the outcome (the S3 bundle an instance-store image leaves)
+    # a deregister whose every snapshot the same live decision lets go: the plan's
+    # delete-snapshot actions done by its DeleteAssociatedSnapshots (``apply.associated``)
+    with_snapshots: tuple[str, ...] = ()
 
     @property
     def go(self) -> bool:
@@ -179,9 +182,16 @@ def decide_image(
 
 
 def decide_snapshot(
-    ec2: Any, action: Action, view: View, ctx: Context, now: dt.datetime
+    ec2: Any,
+    action: Action,
+    view: View,
+    ctx: Context,
+    now: dt.datetime,
+    leaving: frozenset[str] = frozenset(),
 ) -> Verdict:
-    """The verdict for a delete-snapshot / archive-snapshot, from the live view."""
+    """The verdict for a delete-snapshot / archive-snapshot, from the live view.
+    ``leaving``: the image deregistered in the same call (DeleteAssociatedSnapshots), still
+    in the view; nothing else is treated as gone."""
     sid = action.snapshot_id or ""
     snap: Snapshot | None = view.inventory.snapshot_by_id.get(sid)
     if snap is None:
@@ -195,6 +205,7 @@ def decide_snapshot(
         snap,
         now,
         of_image=action.image_id or None,
+        leaving=leaving,
         recorded=ctx.recorded(),
         shared_with=view.snapshot_shares.get(sid),
     )

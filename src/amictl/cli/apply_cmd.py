@@ -141,7 +141,7 @@ def register(cli: click.Group) -> None:
         type=click.IntRange(0, 1000),
         default=0,
         show_default=True,
-        help="Actions decided on one live read (0: each wave of --workers actions gets its own).",
+        help="Actions of one API decided on one live read (0: up to --workers of each per wave).",
     )
     @click.option(
         "--accept-unsigned",

@@ -647,8 +647,14 @@ def deregister_image_as_aws() -> None:
             for sid in snaps:
                 if sid not in b.snapshots:
                     continue
-                if snapshot_users(b, sid) or is_locked(sid):
-                    results.append({"SnapshotId": sid, "ReturnCode": "error-generic"})
+                # AWS's codes (botocore SnapshotReturnCodes): ``skipped`` for a snapshot
+                # another AMI uses; a lock's refusal is reported ``client-error`` (the
+                # sandbox's choice: AWS documents no code for it)
+                if snapshot_users(b, sid):
+                    results.append({"SnapshotId": sid, "ReturnCode": "skipped"})
+                    continue
+                if is_locked(sid):
+                    results.append({"SnapshotId": sid, "ReturnCode": "client-error"})
                     continue
                 b.snapshots.pop(sid)
                 results.append({"SnapshotId": sid, "ReturnCode": "success"})

@@ -1,0 +1,106 @@
+"""Apply's pipeline: which ready actions start in the next wave, and the deregisters that
+take their snapshots with them.
+
+Apply runs waves: the ready actions (every action they depend on done) that the next one
+takes are decided together on one live view read for them (``apply.live``), then started;
+the next wave is picked and read while they run, as soon as an action finishes or a
+request bucket refills. So an image's snapshot deletion, another's deregister and a third's
+mark overlap, each decided on a view read after the action it depends on finished.
+
+``pick`` fills a wave: at most ``--workers`` actions (``--batch N``: N) of each API, each
+only when its API's request bucket (``amictl.aws.pacing``, the table of
+``aws.ec2_limits``) will have a token for it within ``horizon`` (about one wave's read),
+counting the actions already started and not finished; so the actions of one API never
+wait long on its bucket while another API's bucket has tokens, and a decision is never
+much older than the call it allows. The wave's actions run ``--workers`` at a time; the
+next wave is picked once fewer than ``--workers`` of the started actions are unfinished.
+
+``with_associated``: a deregister whose image's every snapshot the same live decision
+lets go (``keep.snapshot_keep_reasons``, as the snapshot's own delete-snapshot action
+would be decided, with the image counted as leaving) and that the plan deletes right
+after it, runs as ``DeregisterImage DeleteAssociatedSnapshots=True``; never when any
+snapshot must stay or is not the plan's to delete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from ..aws.pacing import Pacer
+from ..policy.plan_model import Action
+from .actions import API_OF
+from .live import View
+from .recheck import Context, Verdict, decide_snapshot
+
+Key = tuple[str, str, str]  # account, region, API
+HORIZON_MIN_S = 0.2
+HORIZON_MAX_S = 2.0
+
+
+def api_key(a: Action) -> Key | None:
+    api = API_OF.get(a.type)
+    return (a.account, a.region, api) if api else None
+
+
+def pick(
+    ready: list[Action], started: Counter[Key], pacer: Pacer, per_api: int, horizon: float
+) -> list[Action]:
+    """Of ``ready`` (in their order), at most ``per_api`` for each (account, region, API),
+    each only when its API's bucket has a token for it now or within ``horizon`` seconds,
+    after the tokens the ``started`` actions will take."""
+    budget: dict[Key, float] = {}
+    taken: Counter[Key | str] = Counter()
+    out: list[Action] = []
+    horizon = min(HORIZON_MAX_S, max(HORIZON_MIN_S, horizon))
+    for a in ready:
+        key = api_key(a)
+        slot: Key | str = key if key is not None else a.type
+        if taken[slot] >= per_api:
+            continue
+        if key is not None:
+            if key not in budget:
+                _cap, refill = pacer.size(key[2])
+                budget[key] = pacer.tokens(*key) - started[key] + refill * horizon
+            if budget[key] < 1:
+                continue
+            budget[key] -= 1
+        taken[slot] += 1
+        out.append(a)
+    return out
+
+
+def snapshot_followers(actions: Iterable[Action]) -> dict[str, list[Action]]:
+    """deregister id -> the plan's delete-snapshot actions that depend on it alone."""
+    out: dict[str, list[Action]] = {}
+    for a in actions:
+        if a.type == "delete-snapshot" and len(a.after) == 1 and a.snapshot_id:
+            out.setdefault(a.after[0], []).append(a)
+    return out
+
+
+def with_associated(
+    ec2: Any,
+    dereg: Action,
+    verdict: Verdict,
+    followers: list[Action],
+    view: View,
+    ctx: Context,
+    now: dt.datetime,
+) -> Verdict:
+    """``verdict`` with ``with_snapshots`` set when DeleteAssociatedSnapshots may be used:
+    the image's live snapshots are exactly the followers' (none the plan leaves), and each
+    follower is decided ``go`` on this view with the image counted as deregistered."""
+    if not verdict.go or not verdict.snapshots or not followers:
+        return verdict
+    by_sid = {a.snapshot_id: a for a in followers if a.image_id == dereg.image_id}
+    if set(verdict.snapshots) != set(by_sid):
+        return verdict
+    leaving = frozenset({dereg.image_id or ""})
+    for sid in verdict.snapshots:
+        if not decide_snapshot(ec2, by_sid[sid], view, ctx, now, leaving=leaving).go:
+            return verdict
+    return replace(verdict, with_snapshots=tuple(by_sid[s].id for s in sorted(verdict.snapshots)))
