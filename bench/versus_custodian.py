@@ -14,8 +14,14 @@
    tree (RUSAGE_CHILDREN of a wrapper process), API calls as the sandbox counted them
    (the same way for both tools), the CPU the sandbox itself spent serving the tool's calls
    (moto and its serializer: work AWS does on its own machines, here on the same cores as
-   the tool), and the ratios; then the images each flags and the disagreement broken down
-   by reason.
+   the tool), and the ratios beside their goals; then the images each flags and the
+   disagreement broken down by reason.
+5. Prints the breakdown of a warm run (issue 30): calls per API of each tool, and amictl's
+   seconds per phase (`plan -v`: scan, decide, store, write; "start" is the rest of the
+   wall time: the interpreter, imports, the policy, the connector).
+
+amictl's byte code is compiled first (as `pip install` does for Custodian's venv), so
+neither tool pays for compiling its sources when PYTHONDONTWRITEBYTECODE is set.
 
 The machine may be shared: runs are interleaved and medians reported; the load average
 is printed with the results.
@@ -87,6 +93,25 @@ def ensure_custodian(venv: Path, version: str) -> Path:
     return exe
 
 
+def compile_amictl() -> None:
+    """Byte-compile the amictl package (an editable install has no .pyc until imported
+    with writes allowed; Custodian's venv got its .pyc from pip)."""
+    import amictl
+
+    pkg = Path(amictl.__file__).resolve().parent
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(pkg)], check=False, stdout=subprocess.DEVNULL
+    )
+
+
+def phase_seconds(stderr: str) -> dict[str, float]:
+    """`plan -v`'s "phase seconds: scan=1.234 decide=..." line."""
+    m = re.search(r"^phase seconds: (.*)$", stderr, re.M)
+    if not m:
+        return {}
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
 def measure(cmd: list[str], env: dict[str, str], out: Path) -> dict[str, Any]:
     subprocess.check_call([sys.executable, "-c", WRAPPER, str(out), *cmd], env=env)
     return dict(json.loads(out.read_text()))
@@ -149,6 +174,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     custodian = ensure_custodian(HERE / ".venv-custodian", args.c7n_version)
+    compile_amictl()
     amictl = str(Path(sys.executable).with_name("amictl"))
     work = Path(tempfile.mkdtemp(prefix="amictl-vs-c7n-"))
     (work / "c7n.yml").write_text(CUSTODIAN_POLICY)
@@ -228,6 +254,7 @@ def main() -> None:
                                 re.M,
                             )
                             m["v_calls"] = int(said.group(1)) if said else None
+                            m["phases"] = phase_seconds(Path(str(out) + ".stderr").read_text())
                             got, kept = amictl_flagged(plan_file)
                             flagged.setdefault("amictl", got)
                             kept_reasons.update(kept)
@@ -240,6 +267,7 @@ def main() -> None:
                             flush=True,
                         )
     ratios = report(results, flagged, kept_reasons, args)
+    breakdown(results)
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(ratios, indent=1))
     if args.json:
@@ -283,10 +311,12 @@ def report(
             c, a = med.get((mode, state, "custodian")), med.get((mode, state, "amictl"))
             if c and a:
                 goal = GOALS.get((mode, state))
+                ratio = c["wall"] / a["wall"]
+                verdict = ("met" if ratio >= goal else "MISSED") if goal else ""
                 print(
-                    f"  {mode:10} {state:5} wall {c['wall'] / a['wall']:.2f}x   "
+                    f"  {mode:10} {state:5} wall {ratio:.2f}x   "
                     f"RSS {c['rss_mib'] / a['rss_mib']:.2f}x   calls {c['calls'] / max(a['calls'], 1):.2f}x"
-                    + (f"   (goal >= {goal}x)" if goal else "")
+                    + (f"   (goal >= {goal}x: {verdict})" if goal else "")
                 )
                 ratios[f"{state} {mode}"] = {
                     "ratio": round(c["wall"] / a["wall"], 2),
@@ -311,6 +341,41 @@ def report(
         print(f"  {n:6d}  {k}")
     print(f"flagged by amictl only: {len(ami - c7n)}")
     return ratios
+
+
+def breakdown(results: list[dict[str, Any]]) -> None:
+    """The warm run of the last mode (the AWS model when it ran): calls per API of each
+    tool (medians), and amictl's seconds per phase."""
+    modes = list(dict.fromkeys(r["mode"] for r in results))
+    if not modes:
+        return
+    mode = "aws-model" if "aws-model" in modes else modes[-1]
+    rows = [r for r in results if r["mode"] == mode and r["state"] == "warm" and r["rc"] == 0]
+    if not rows:
+        return
+    print(f"\nbreakdown of a warm run ({mode}, medians): calls per API")
+    ops = sorted({op for r in rows for op in r["per_call"]})
+    tools = ("custodian", "amictl")
+    print(f"  {'API':55} {'Custodian':>10} {'amictl':>8}")
+    for op in ops:
+        got = [
+            statistics.median(r["per_call"].get(op, 0) for r in rows if r["tool"] == t)
+            if any(r["tool"] == t for r in rows)
+            else 0
+            for t in tools
+        ]
+        print(f"  {op:55} {got[0]:10.0f} {got[1]:8.0f}")
+    ami = [r for r in rows if r["tool"] == "amictl" and r.get("phases")]
+    if ami:
+        names = list(dict.fromkeys(k for r in ami for k in r["phases"]))
+        med = {k: statistics.median(r["phases"].get(k, 0.0) for r in ami) for k in names}
+        wall = statistics.median(r["wall"] for r in ami)
+        med = {"start": max(0.0, wall - sum(med.values())), **med}
+        print(
+            "amictl seconds per phase: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
+            + f" (wall {wall:.2f})"
+        )
 
 
 if __name__ == "__main__":
