@@ -31,6 +31,7 @@ from ..inventory.from_state import inventory_from_state
 from ..inventory.kinds import COLLECTORS
 from ..inventory.lt_cache import LtVersionCache
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
+from ..memory import frozen_heap
 from ..model import Image, Inventory
 from ..policy.facts import needs_snapshots, plan_reading_sharing
 from ..policy.model import Policy
@@ -221,30 +222,33 @@ def plan_live(
             refs.extend(consumer_references(conn, t, [img]))
         return refs, disagreements, problems
 
-    started = time.perf_counter()
-    created_at = dt.datetime.now(dt.UTC)
-    p = plan_reading_sharing(inv, policy, now, read, created_at=created_at, second_opinion=ask_aws)
-    if explain or extra:
-        # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
-        # makes from the same inventory; the second pass (every keep condition evaluated,
-        # the explained image's sharing read) only gives the decision its every reason.
-        plain = p.actions
+    with frozen_heap():  # the inventory outlives the decision: no full collection walks it
+        started = time.perf_counter()
+        created_at = dt.datetime.now(dt.UTC)
         p = plan_reading_sharing(
-            inv,
-            policy,
-            now,
-            read,
-            created_at=created_at,
-            extra=extra,
-            explain=explain,
-            second_opinion=ask_aws,
+            inv, policy, now, read, created_at=created_at, second_opinion=ask_aws
         )
-        p = dataclasses.replace(p, actions=plain)
-    phases["decide"] = time.perf_counter() - started
-    started = time.perf_counter()
-    if not from_state and kinds is None:
-        st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
-    phases["store"] = time.perf_counter() - started
+        if explain or extra:
+            # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
+            # makes from the same inventory; the second pass (every keep condition evaluated,
+            # the explained image's sharing read) only gives the decision its every reason.
+            plain = p.actions
+            p = plan_reading_sharing(
+                inv,
+                policy,
+                now,
+                read,
+                created_at=created_at,
+                extra=extra,
+                explain=explain,
+                second_opinion=ask_aws,
+            )
+            p = dataclasses.replace(p, actions=plain)
+        phases["decide"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if not from_state and kinds is None:
+            st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
+        phases["store"] = time.perf_counter() - started
     if conn is not None:
         print_calls(conn)
     return p, stats.to_dict(), inv
