@@ -10,7 +10,7 @@ commands; anything that walks every command (``group.commands.items()``) loads t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -63,15 +63,15 @@ class LazyCommands(dict[str, click.Command]):
         self._ensure_all()
         return dict.__len__(self)
 
-    def keys(self) -> KeysView[str]:
+    def keys(self) -> Any:
         self._ensure_all()
         return dict.keys(self)
 
-    def values(self) -> ValuesView[click.Command]:
+    def values(self) -> Any:
         self._ensure_all()
         return dict.values(self)
 
-    def items(self) -> ItemsView[str, click.Command]:
+    def items(self) -> Any:
         self._ensure_all()
         return dict.items(self)
 
@@ -89,27 +89,26 @@ class LazyGroup(click.Group):
     ) -> None:
         super().__init__(*args, **kw)
         self.on_load = on_load
-        self.commands = LazyCommands(COMMANDS, self._load_module)
+        self.lazy = LazyCommands(COMMANDS, self._load_module)
+        self.commands = self.lazy
 
     def _load_module(self, module: str) -> None:
-        before = set(dict.keys(self.commands))
+        before = set(dict.keys(self.lazy))
         importlib.import_module(f"{__package__}.{module}").register(self)
-        added = sorted(set(dict.keys(self.commands)) - before)
+        added = sorted(set(dict.keys(self.lazy)) - before)
         if self.on_load is not None:
             self.on_load(self, added)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        assert isinstance(self.commands, LazyCommands)
-        return sorted({*self.commands.index, *dict.keys(self.commands)})
+        return sorted({*self.lazy.index, *dict.keys(self.lazy)})
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """As click's, with the help line of a command not imported taken from the index."""
-        assert isinstance(self.commands, LazyCommands)
         rows: list[tuple[str, click.Command]] = []
         for name in self.list_commands(ctx):
-            cmd = self.commands.loaded(name)
+            cmd = self.lazy.loaded(name)
             if cmd is None:
-                cmd = click.Command(name, help=self.commands.index[name][1])
+                cmd = click.Command(name, help=self.lazy.index[name][1])
             if not cmd.hidden:
                 rows.append((name, cmd))
         if rows:
