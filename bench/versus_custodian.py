@@ -76,8 +76,9 @@ t0 = time.perf_counter()
 with open(out + ".stdout", "wb") as so, open(out + ".stderr", "wb") as se:
     rc = subprocess.call(sys.argv[2:], stdout=so, stderr=se)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-json.dump({"rc": rc, "wall": wall, "rss_mib": rss}, open(out, "w"))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss, cpu = ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
+json.dump({"rc": rc, "wall": wall, "rss_mib": rss, "cpu": cpu}, open(out, "w"))
 """
 
 
@@ -104,12 +105,17 @@ def compile_amictl() -> None:
     )
 
 
-def phase_seconds(stderr: str) -> dict[str, float]:
-    """`plan -v`'s "phase seconds: scan=1.234 decide=..." line."""
-    m = re.search(r"^phase seconds: (.*)$", stderr, re.M)
+def phase_seconds(stderr: str) -> dict[str, tuple[float, float]]:
+    """`plan -v`'s "phase seconds (wall/cpu): scan=1.234/0.567 decide=..." line."""
+    m = re.search(r"^phase seconds \(wall/cpu\): (.*)$", stderr, re.M)
     if not m:
         return {}
-    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    out: dict[str, tuple[float, float]] = {}
+    for kv in m.group(1).split():
+        k, v = kv.split("=")
+        wall, cpu = v.split("/")
+        out[k] = (float(wall), float(cpu))
+    return out
 
 
 def measure(cmd: list[str], env: dict[str, str], out: Path) -> dict[str, Any]:
@@ -261,6 +267,7 @@ def main() -> None:
                         results.append(m)
                         print(
                             f"  {mode:9} run {run} {temp:4} {tool:9} {m['wall']:7.1f} s "
+                            f"(CPU {m['cpu']:5.1f} s) "
                             f"{m['rss_mib']:6.0f} MiB {m['calls']:6d} calls "
                             f"({m['throttled']} throttled), sandbox CPU {m['sandbox_cpu']:5.1f} s"
                             + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
@@ -365,16 +372,31 @@ def breakdown(results: list[dict[str, Any]]) -> None:
             for t in tools
         ]
         print(f"  {op:55} {got[0]:10.0f} {got[1]:8.0f}")
+    cpu = {
+        t: statistics.median(r["cpu"] for r in rows if r["tool"] == t)
+        for t in tools
+        if any(r["tool"] == t for r in rows)
+    }
+    sb = {t: statistics.median(r["sandbox_cpu"] for r in rows if r["tool"] == t) for t in cpu}
+    print(
+        "CPU seconds (the tool's process tree / the sandbox serving it): "
+        + ", ".join(f"{t} {cpu[t]:.2f} / {sb[t]:.2f}" for t in cpu)
+    )
     ami = [r for r in rows if r["tool"] == "amictl" and r.get("phases")]
     if ami:
         names = list(dict.fromkeys(k for r in ami for k in r["phases"]))
-        med = {k: statistics.median(r["phases"].get(k, 0.0) for r in ami) for k in names}
-        wall = statistics.median(r["wall"] for r in ami)
-        med = {"start": max(0.0, wall - sum(med.values())), **med}
+        zero = (0.0, 0.0)
+        wall = {k: statistics.median(r["phases"].get(k, zero)[0] for r in ami) for k in names}
+        used = {k: statistics.median(r["phases"].get(k, zero)[1] for r in ami) for k in names}
+        total = statistics.median(r["wall"] for r in ami)
+        total_cpu = statistics.median(r["cpu"] for r in ami)
+        wall = {"start": max(0.0, total - sum(wall.values())), **wall}
+        used = {"start": max(0.0, total_cpu - sum(used.values())), **used}
         print(
-            "amictl seconds per phase: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
-            + f" (wall {wall:.2f})"
+            "amictl seconds per phase, wall / CPU (start: interpreter, imports, policy, "
+            "connector): "
+            + ", ".join(f"{k} {wall[k]:.2f} / {used[k]:.2f}" for k in wall)
+            + f"; whole run {total:.2f} / {total_cpu:.2f}"
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +25,7 @@ from .common import emit, global_options, info, out_console, settings
 from .notices import notify_options, send_notices
 from .output import hanging, text_width, wrap_width
 from .owners import owner_column
+from .phases import Phases
 from .scan_facts import (
     describe_sharing,
     iac_option,
@@ -66,7 +66,7 @@ def plan_and_owners(
     refresh: bool = False,
     max_age: str = "24h",
     iac: tuple[str, ...] = (),
-    phases: dict[str, float] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[Plan, dict[str, str | None]]:
     """The plan, and the owner of each image it decides on (cli/owners.py); ``phases``:
     the seconds of each phase, for ``-v``."""
@@ -266,9 +266,9 @@ def register(cli: click.Group) -> None:
         conventions_file: str | None,
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
-        phases: dict[str, float] = {}
+        phases = Phases()
         p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac, phases)
-        started = time.perf_counter()
+        phases.start("write")
         # streamed: a 20,000-image plan is not held as dicts and JSON strings on top of itself
         checksum = streamed_checksum(p)
         key, why_unsigned = context.store().plan_key_or_none()
@@ -305,9 +305,9 @@ def register(cli: click.Group) -> None:
             body = p.to_dict()
             body["signature"] = signature
             emit(body)
-        phases["write"] = time.perf_counter() - started
+        phases.stop("write")
         if settings().verbosity > 0:  # issue 30: the bench's breakdown of a run
-            info("phase seconds: " + " ".join(f"{k}={v:.3f}" for k, v in phases.items()))
+            info(phases.line())
         if send_notify:
             send_notices(p, config_path, conventions_file, dry_run=False, json_out=False)
 

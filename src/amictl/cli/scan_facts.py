@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from ..policy.model import Policy
 from ..policy.plan_model import Plan
 from . import context
 from .common import err_console, info, settings
+from .phases import Phases
 from .progress import scan_progress
 
 
@@ -145,15 +145,15 @@ def plan_live(
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     also: str | None = None,
     explain: bool = False,
-    phases: dict[str, float] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[Plan, dict[str, Any], Inventory]:
     """Scan (or take the stored inventory), read the sharing the plan needs, plan.
 
     ``also``: an image whose launch permissions are read in any case (explain).
     ``phases``: filled with the seconds of each phase (scan, decide, store) for ``-v``.
     Returns the plan, what the sharing read did (live / cached / failed) and the inventory."""
-    phases = phases if phases is not None else {}
-    started = time.perf_counter()
+    phases = phases if phases is not None else Phases()
+    phases.start("scan")
     st = context.store()
     conn: Connector | None = None
     roles: dict[str, str | None] = {}
@@ -180,7 +180,7 @@ def plan_live(
         cache = None if refresh else LtVersionCache(st)
         inv = _scan(conn, targets, policy.families, kinds, cache)
     add_recorded_history(inv, st)  # rollback targets SSM's 100-version history lost
-    phases["scan"] = time.perf_counter() - started
+    phases.stop("scan")
     add_iac(inv, policy.iac)  # the team's code (the policy's iac: and --iac), before deciding
     stats = SharingRead()
 
@@ -223,7 +223,7 @@ def plan_live(
         return refs, disagreements, problems
 
     with frozen_heap():  # the inventory outlives the decision: no full collection walks it
-        started = time.perf_counter()
+        phases.start("decide")
         created_at = dt.datetime.now(dt.UTC)
         p = plan_reading_sharing(
             inv, policy, now, read, created_at=created_at, second_opinion=ask_aws
@@ -244,11 +244,12 @@ def plan_live(
                 second_opinion=ask_aws,
             )
             p = dataclasses.replace(p, actions=plain)
-        phases["decide"] = time.perf_counter() - started
-        started = time.perf_counter()
-        if not from_state and kinds is None:
-            st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
-        phases["store"] = time.perf_counter() - started
+        phases.stop("decide")
+        with phases("store"):
+            if not from_state and kinds is None:
+                st.save_inventory(
+                    inv
+                )  # a partial scan (no snapshots) is not stored as the inventory
     if conn is not None:
         print_calls(conn)
     return p, stats.to_dict(), inv
