@@ -14,8 +14,14 @@
    tree (RUSAGE_CHILDREN of a wrapper process), API calls as the sandbox counted them
    (the same way for both tools), the CPU the sandbox itself spent serving the tool's calls
    (moto and its serializer: work AWS does on its own machines, here on the same cores as
-   the tool), and the ratios; then the images each flags and the disagreement broken down
-   by reason.
+   the tool), and the ratios beside their goals; then the images each flags and the
+   disagreement broken down by reason.
+5. Prints the breakdown of a warm run (issue 30): calls per API of each tool, and amictl's
+   seconds per phase (`plan -v`: scan, decide, store, write; "start" is the rest of the
+   wall time: the interpreter, imports, the policy, the connector).
+
+amictl's byte code is compiled first (as `pip install` does for Custodian's venv), so
+neither tool pays for compiling its sources when PYTHONDONTWRITEBYTECODE is set.
 
 The machine may be shared: runs are interleaved and medians reported; the load average
 is printed with the results.
@@ -70,8 +76,9 @@ t0 = time.perf_counter()
 with open(out + ".stdout", "wb") as so, open(out + ".stderr", "wb") as se:
     rc = subprocess.call(sys.argv[2:], stdout=so, stderr=se)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-json.dump({"rc": rc, "wall": wall, "rss_mib": rss}, open(out, "w"))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss, cpu = ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
+json.dump({"rc": rc, "wall": wall, "rss_mib": rss, "cpu": cpu}, open(out, "w"))
 """
 
 
@@ -85,6 +92,30 @@ def ensure_custodian(venv: Path, version: str) -> Path:
         [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"c7n=={version}"]
     )
     return exe
+
+
+def compile_amictl() -> None:
+    """Byte-compile the amictl package (an editable install has no .pyc until imported
+    with writes allowed; Custodian's venv got its .pyc from pip)."""
+    import amictl
+
+    pkg = Path(amictl.__file__).resolve().parent
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(pkg)], check=False, stdout=subprocess.DEVNULL
+    )
+
+
+def phase_seconds(stderr: str) -> dict[str, tuple[float, float]]:
+    """`plan -v`'s "phase seconds (wall/cpu): scan=1.234/0.567 decide=..." line."""
+    m = re.search(r"^phase seconds \(wall/cpu\): (.*)$", stderr, re.M)
+    if not m:
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for kv in m.group(1).split():
+        k, v = kv.split("=")
+        wall, cpu = v.split("/")
+        out[k] = (float(wall), float(cpu))
+    return out
 
 
 def measure(cmd: list[str], env: dict[str, str], out: Path) -> dict[str, Any]:
@@ -149,6 +180,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     custodian = ensure_custodian(HERE / ".venv-custodian", args.c7n_version)
+    compile_amictl()
     amictl = str(Path(sys.executable).with_name("amictl"))
     work = Path(tempfile.mkdtemp(prefix="amictl-vs-c7n-"))
     (work / "c7n.yml").write_text(CUSTODIAN_POLICY)
@@ -228,18 +260,21 @@ def main() -> None:
                                 re.M,
                             )
                             m["v_calls"] = int(said.group(1)) if said else None
+                            m["phases"] = phase_seconds(Path(str(out) + ".stderr").read_text())
                             got, kept = amictl_flagged(plan_file)
                             flagged.setdefault("amictl", got)
                             kept_reasons.update(kept)
                         results.append(m)
                         print(
                             f"  {mode:9} run {run} {temp:4} {tool:9} {m['wall']:7.1f} s "
+                            f"(CPU {m['cpu']:5.1f} s) "
                             f"{m['rss_mib']:6.0f} MiB {m['calls']:6d} calls "
                             f"({m['throttled']} throttled), sandbox CPU {m['sandbox_cpu']:5.1f} s"
                             + (f"; -v said {m['v_calls']}" if tool == "amictl" else ""),
                             flush=True,
                         )
     ratios = report(results, flagged, kept_reasons, args)
+    breakdown(results)
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(ratios, indent=1))
     if args.json:
@@ -283,10 +318,12 @@ def report(
             c, a = med.get((mode, state, "custodian")), med.get((mode, state, "amictl"))
             if c and a:
                 goal = GOALS.get((mode, state))
+                ratio = c["wall"] / a["wall"]
+                verdict = ("met" if ratio >= goal else "MISSED") if goal else ""
                 print(
-                    f"  {mode:10} {state:5} wall {c['wall'] / a['wall']:.2f}x   "
+                    f"  {mode:10} {state:5} wall {ratio:.2f}x   "
                     f"RSS {c['rss_mib'] / a['rss_mib']:.2f}x   calls {c['calls'] / max(a['calls'], 1):.2f}x"
-                    + (f"   (goal >= {goal}x)" if goal else "")
+                    + (f"   (goal >= {goal}x: {verdict})" if goal else "")
                 )
                 ratios[f"{state} {mode}"] = {
                     "ratio": round(c["wall"] / a["wall"], 2),
@@ -311,6 +348,56 @@ def report(
         print(f"  {n:6d}  {k}")
     print(f"flagged by amictl only: {len(ami - c7n)}")
     return ratios
+
+
+def breakdown(results: list[dict[str, Any]]) -> None:
+    """The warm run of the last mode (the AWS model when it ran): calls per API of each
+    tool (medians), and amictl's seconds per phase."""
+    modes = list(dict.fromkeys(r["mode"] for r in results))
+    if not modes:
+        return
+    mode = "aws-model" if "aws-model" in modes else modes[-1]
+    rows = [r for r in results if r["mode"] == mode and r["state"] == "warm" and r["rc"] == 0]
+    if not rows:
+        return
+    print(f"\nbreakdown of a warm run ({mode}, medians): calls per API")
+    ops = sorted({op for r in rows for op in r["per_call"]})
+    tools = ("custodian", "amictl")
+    print(f"  {'API':55} {'Custodian':>10} {'amictl':>8}")
+    for op in ops:
+        got = [
+            statistics.median(r["per_call"].get(op, 0) for r in rows if r["tool"] == t)
+            if any(r["tool"] == t for r in rows)
+            else 0
+            for t in tools
+        ]
+        print(f"  {op:55} {got[0]:10.0f} {got[1]:8.0f}")
+    cpu = {
+        t: statistics.median(r["cpu"] for r in rows if r["tool"] == t)
+        for t in tools
+        if any(r["tool"] == t for r in rows)
+    }
+    sb = {t: statistics.median(r["sandbox_cpu"] for r in rows if r["tool"] == t) for t in cpu}
+    print(
+        "CPU seconds (the tool's process tree / the sandbox serving it): "
+        + ", ".join(f"{t} {cpu[t]:.2f} / {sb[t]:.2f}" for t in cpu)
+    )
+    ami = [r for r in rows if r["tool"] == "amictl" and r.get("phases")]
+    if ami:
+        names = list(dict.fromkeys(k for r in ami for k in r["phases"]))
+        zero = (0.0, 0.0)
+        wall = {k: statistics.median(r["phases"].get(k, zero)[0] for r in ami) for k in names}
+        used = {k: statistics.median(r["phases"].get(k, zero)[1] for r in ami) for k in names}
+        total = statistics.median(r["wall"] for r in ami)
+        total_cpu = statistics.median(r["cpu"] for r in ami)
+        wall = {"start": max(0.0, total - sum(wall.values())), **wall}
+        used = {"start": max(0.0, total_cpu - sum(used.values())), **used}
+        print(
+            "amictl seconds per phase, wall / CPU (start: interpreter, imports, policy, "
+            "connector): "
+            + ", ".join(f"{k} {wall[k]:.2f} / {used[k]:.2f}" for k in wall)
+            + f"; whole run {total:.2f} / {total_cpu:.2f}"
+        )
 
 
 if __name__ == "__main__":

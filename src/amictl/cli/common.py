@@ -118,12 +118,15 @@ def drop_shadowed_globals(group: click.Group) -> None:
     global ``--org ROLE``) keeps its own: the global one is dropped from that command (it
     still works before the sub-command, on the group)."""
     for cmd in group.commands.values():
-        if isinstance(cmd, click.Group):
-            drop_shadowed_globals(cmd)
-        own = {o for p in cmd.params if not isinstance(p, GlobalOption) for o in p.opts}
-        cmd.params = [
-            p for p in cmd.params if not (isinstance(p, GlobalOption) and own & set(p.opts))
-        ]
+        drop_shadowed(cmd)
+
+
+def drop_shadowed(cmd: click.Command) -> None:
+    """``drop_shadowed_globals`` of one command (and its sub-commands)."""
+    if isinstance(cmd, click.Group):
+        drop_shadowed_globals(cmd)
+    own = {o for p in cmd.params if not isinstance(p, GlobalOption) for o in p.opts}
+    cmd.params = [p for p in cmd.params if not (isinstance(p, GlobalOption) and own & set(p.opts))]
 
 
 def _gopt(*decls: str, **kwargs: Any) -> Callable[[F], F]:

@@ -7,15 +7,28 @@ import sys
 
 import click
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
 from .. import __version__
 from ..errors import AmictlError, Interrupted
 from ..interrupts import Terminate, handle_signals
-from .common import drop_shadowed_globals, err_console, global_options, settings
+from .common import drop_shadowed, err_console, global_options, settings
+from .lazy import LazyGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _loaded(group: click.Group, names: list[str]) -> None:
+    """A command module was imported: its commands keep their own options over the global
+    ones of the same name (issue 22: `share --org ARN` keeps its own --org)."""
+    for name in names:
+        drop_shadowed(group.commands[name])
+
+
+# Every command's module is imported when the command is used, not before (cli/lazy.py:
+# `amictl --help` and `amictl plan` import what they need only; command_index.py lists them).
+@click.group(
+    cls=LazyGroup,
+    on_load=_loaded,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="amictl")
 @global_options
 def cli() -> None:
@@ -27,31 +40,11 @@ def cli() -> None:
     settings()
 
 
-def _register() -> None:
-    from . import apply_cmd, demo, inventory_cmd, plan_cmd, recyclebin_cmd, sandbox_cmd
-
-    for mod in (sandbox_cmd, demo, inventory_cmd, plan_cmd, apply_cmd, recyclebin_cmd):
-        mod.register(cli)
-    __import__(f"{__package__}.distribute_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.channels_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.create_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.catalog_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.lint_cmd", fromlist=["register"]).register(cli)
-    for name in ("cost_cmd", "audit_cmd", "report_cmd"):  # issue 11
-        __import__(f"{__package__}.{name}", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.state_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.bake_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.single_cmd", fromlist=["register"]).register(cli)
-    __import__(f"{__package__}.rollout_cmd", fromlist=["register"]).register(cli)  # issue 21
-    __import__(f"{__package__}.governance_cmd", fromlist=["register"]).register(cli)  # issue 20
-    __import__(f"{__package__}.retain_cmd", fromlist=["register"]).register(cli)  # issue 29
-    __import__(f"{__package__}.approvals_cmd", fromlist=["register"]).register(cli)  # issue 29
-    __import__(f"{__package__}.notify_cmd", fromlist=["register"]).register(cli)  # issue 29
-    __import__(f"{__package__}.revoke_cmd", fromlist=["register"]).register(cli)  # issue 28
-
-
-_register()
-drop_shadowed_globals(cli)  # issue 22: `share --org ARN` keeps its own --org
+def _state_store_failed(exc: Exception) -> bool:
+    """Whether ``exc`` is SQLAlchemy's (not imported here: `--help` and the commands that
+    use no state store never import it)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,19 +88,22 @@ def _run(argv: list[str] | None) -> int:
         if exc.hint:
             con.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
         return exc.exit_code
-    except SQLAlchemyError as exc:  # the state store failed mid-command (its server went away)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-        con.print(f"[bold red]error:[/] the state store failed: {escape(reason)}", highlight=False)
-        con.print(
-            "[dim]hint:[/] check it with `amictl state info`; see docs/team.md", highlight=False
-        )
-        return 1
     except KeyboardInterrupt:
         con.print("interrupted")
         return 130
     except Terminate:
         con.print("terminated")
         return 143
+    except Exception as exc:
+        if not _state_store_failed(exc):
+            raise
+        # the state store failed mid-command (its server went away)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        con.print(f"[bold red]error:[/] the state store failed: {escape(reason)}", highlight=False)
+        con.print(
+            "[dim]hint:[/] check it with `amictl state info`; see docs/team.md", highlight=False
+        )
+        return 1
     return 0
 
 

@@ -25,6 +25,7 @@ from .common import emit, global_options, info, out_console, settings
 from .notices import notify_options, send_notices
 from .output import hanging, text_width, wrap_width
 from .owners import owner_column
+from .phases import Phases
 from .scan_facts import (
     describe_sharing,
     iac_option,
@@ -65,8 +66,10 @@ def plan_and_owners(
     refresh: bool = False,
     max_age: str = "24h",
     iac: tuple[str, ...] = (),
+    phases: Phases | None = None,
 ) -> tuple[Plan, dict[str, str | None]]:
-    """The plan, and the owner of each image it decides on (cli/owners.py)."""
+    """The plan, and the owner of each image it decides on (cli/owners.py); ``phases``:
+    the seconds of each phase, for ``-v``."""
     policy = load_policy(policy_path)
     if iac:
         policy = dataclasses.replace(policy, iac=iac_paths([*policy.iac, *iac]))
@@ -76,6 +79,7 @@ def plan_and_owners(
         from_state=from_state,
         refresh=refresh,
         max_age=parse_max_age(max_age),
+        phases=phases,
     )
     describe_sharing(sharing)
     rows: list[dict[str, Any]] = [{"image_id": d.image_id} for d in p.decisions]
@@ -262,7 +266,9 @@ def register(cli: click.Group) -> None:
         conventions_file: str | None,
     ) -> None:
         """Compute the plan (changes nothing): actions by family, reasons, savings; -o json for the exact JSON."""
-        p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac)
+        phases = Phases()
+        p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac, phases)
+        phases.start("write")
         key, why_unsigned = context.store().plan_key_or_none()
 
         def sign(checksum: str) -> dict[str, str]:
@@ -300,6 +306,9 @@ def register(cli: click.Group) -> None:
             body = p.to_dict()
             body["signature"] = sign(body["checksum"]).get("signature")
             emit(body)
+        phases.stop("write")
+        if settings().verbosity > 0:  # issue 30: the bench's breakdown of a run
+            info(phases.line())
         if send_notify:
             send_notices(p, config_path, conventions_file, dry_run=False, json_out=False)
 

@@ -30,12 +30,14 @@ from ..inventory.from_state import inventory_from_state
 from ..inventory.kinds import COLLECTORS
 from ..inventory.lt_cache import LtVersionCache
 from ..inventory.sharing import DEFAULT_MAX_AGE, SharingRead, read_sharing
+from ..memory import frozen_heap
 from ..model import Image, Inventory
 from ..policy.facts import needs_snapshots, plan_reading_sharing
 from ..policy.model import Policy
 from ..policy.plan_model import Plan
 from . import context
 from .common import err_console, info, settings
+from .phases import Phases
 from .progress import scan_progress
 
 
@@ -143,11 +145,15 @@ def plan_live(
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     also: str | None = None,
     explain: bool = False,
+    phases: Phases | None = None,
 ) -> tuple[Plan, dict[str, Any], Inventory]:
     """Scan (or take the stored inventory), read the sharing the plan needs, plan.
 
     ``also``: an image whose launch permissions are read in any case (explain).
+    ``phases``: filled with the seconds of each phase (scan, decide, store) for ``-v``.
     Returns the plan, what the sharing read did (live / cached / failed) and the inventory."""
+    phases = phases if phases is not None else Phases()
+    phases.start("scan")
     st = context.store()
     conn: Connector | None = None
     roles: dict[str, str | None] = {}
@@ -174,6 +180,7 @@ def plan_live(
         cache = None if refresh else LtVersionCache(st)
         inv = _scan(conn, targets, policy.families, kinds, cache)
     add_recorded_history(inv, st)  # rollback targets SSM's 100-version history lost
+    phases.stop("scan")
     add_iac(inv, policy.iac)  # the team's code (the policy's iac: and --iac), before deciding
     stats = SharingRead()
 
@@ -215,26 +222,34 @@ def plan_live(
             refs.extend(consumer_references(conn, t, [img]))
         return refs, disagreements, problems
 
-    created_at = dt.datetime.now(dt.UTC)
-    p = plan_reading_sharing(inv, policy, now, read, created_at=created_at, second_opinion=ask_aws)
-    if explain or extra:
-        # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
-        # makes from the same inventory; the second pass (every keep condition evaluated,
-        # the explained image's sharing read) only gives the decision its every reason.
-        plain = p.actions
+    with frozen_heap():  # the inventory outlives the decision: no full collection walks it
+        phases.start("decide")
+        created_at = dt.datetime.now(dt.UTC)
         p = plan_reading_sharing(
-            inv,
-            policy,
-            now,
-            read,
-            created_at=created_at,
-            extra=extra,
-            explain=explain,
-            second_opinion=ask_aws,
+            inv, policy, now, read, created_at=created_at, second_opinion=ask_aws
         )
-        p = dataclasses.replace(p, actions=plain)
-    if not from_state and kinds is None:
-        st.save_inventory(inv)  # a partial scan (no snapshots) is not stored as "the inventory"
+        if explain or extra:
+            # explain: the actions (and their ids a1, a2, ...) are those of the plan `plan`
+            # makes from the same inventory; the second pass (every keep condition evaluated,
+            # the explained image's sharing read) only gives the decision its every reason.
+            plain = p.actions
+            p = plan_reading_sharing(
+                inv,
+                policy,
+                now,
+                read,
+                created_at=created_at,
+                extra=extra,
+                explain=explain,
+                second_opinion=ask_aws,
+            )
+            p = dataclasses.replace(p, actions=plain)
+        phases.stop("decide")
+        with phases("store"):
+            if not from_state and kinds is None:
+                st.save_inventory(
+                    inv
+                )  # a partial scan (no snapshots) is not stored as the inventory
     if conn is not None:
         print_calls(conn)
     return p, stats.to_dict(), inv

@@ -100,106 +100,110 @@ def scan(
     for t in targets:
         for k in kinds:
             connector.client(COLLECTORS[k].service, t.region, t.role_arn)
+    # ... and stay frozen until the inventory is assembled and indexed: its sort, indexes and
+    # fingerprint allocate enough to trigger full collections that would walk them all.
     gc.freeze()
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
-    stopped = False
     try:
-        with interrupts.cooperative():
-            futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
-            waiting = set(futures)
-            while waiting:
-                if interrupts.stop_requested():
-                    # Read-only work: nothing new starts, running slices stop at their next
-                    # page, and the caller is not kept waiting for their retries.
-                    stopped = True
-                    interrupts.check()
-                finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    key = futures[fut]
-                    data, status = fut.result()
-                    statuses[key] = status
-                    if data is not None:
-                        results[key] = data
-                    done += 1
-                    if progress:
-                        progress(f"{key[0].region} {key[1]}", done, len(jobs))
-            stopped = interrupts.stop_requested()
-            interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
-    finally:
-        pool.shutdown(wait=not stopped, cancel_futures=True)
-        gc.unfreeze()
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        stopped = False
+        try:
+            with interrupts.cooperative():
+                futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
+                waiting = set(futures)
+                while waiting:
+                    if interrupts.stop_requested():
+                        # Read-only work: nothing new starts, running slices stop at their next
+                        # page, and the caller is not kept waiting for their retries.
+                        stopped = True
+                        interrupts.check()
+                    finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        key = futures[fut]
+                        data, status = fut.result()
+                        statuses[key] = status
+                        if data is not None:
+                            results[key] = data
+                        done += 1
+                        if progress:
+                            progress(f"{key[0].region} {key[1]}", done, len(jobs))
+                stopped = interrupts.stop_requested()
+                interrupts.check()  # a slice stopped by the interrupt is not an AWS failure
+        finally:
+            pool.shutdown(wait=not stopped, cancel_futures=True)
 
-    if lt_cache is not None:  # versions of the slices read to the end only
-        lt_cache.flush(
-            (t.account, t.region) for (t, kind), st in statuses.items()
-            if kind == "launch-templates" and st.complete
-        )  # fmt: skip
-    inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
-    for (target, kind), data in list(results.items()):
-        aliases = data.raw.get("ssm_aliases") if kind == "launch-templates" else None
-        if aliases:
-            try:
-                data.references.extend(
-                    resolve_ssm_aliases(
-                        connector.client("ssm", target.region, target.role_arn),
-                        aliases,
-                        data.raw.get("templates", {}),
-                        target.account,
-                        target.region,
+        if lt_cache is not None:  # versions of the slices read to the end only
+            lt_cache.flush(
+                (t.account, t.region) for (t, kind), st in statuses.items()
+                if kind == "launch-templates" and st.complete
+            )  # fmt: skip
+        inv = Inventory(scanned_at=dt.datetime.now(dt.UTC))
+        for (target, kind), data in list(results.items()):
+            aliases = data.raw.get("ssm_aliases") if kind == "launch-templates" else None
+            if aliases:
+                try:
+                    data.references.extend(
+                        resolve_ssm_aliases(
+                            connector.client("ssm", target.region, target.role_arn),
+                            aliases,
+                            data.raw.get("templates", {}),
+                            target.account,
+                            target.region,
+                        )
                     )
-                )
-            except Exception as exc:  # noqa: BLE001 - an unresolved alias: the slice is incomplete
-                err = aws_error(exc, "GetParameter", target.region)
-                st = statuses[(target, kind)]
-                st.complete, st.error_code = False, err.code
-                st.error = f"a launch template names an SSM parameter that could not be read: {err.message}"
-                del results[(target, kind)]
-    for (target, kind), data in results.items():
-        inv.images.extend(data.images)
-        inv.snapshots.extend(data.snapshots)
-        inv.references.extend(data.references)
-        if kind == "auto-scaling-groups":
-            lt = results.get((target, "launch-templates"))
-            lc = results.get((target, "launch-configurations"))
-            if lt is None or lc is None:
-                st = statuses[(target, kind)]
-                st.complete = False
-                st.error_code = "DependencyIncomplete"
-                st.error = "launch templates or launch configurations could not be read, so ASG images are unknown"
-            else:
-                inv.references.extend(
-                    resolve_asg_references(
-                        data.raw.get("asg_specs", []),
-                        lt.raw.get("templates", {}),
-                        lc.raw.get("launch_configurations", {}),
-                        target.account,
-                        target.region,
+                except Exception as exc:  # noqa: BLE001 - an unresolved alias: the slice is incomplete
+                    err = aws_error(exc, "GetParameter", target.region)
+                    st = statuses[(target, kind)]
+                    st.complete, st.error_code = False, err.code
+                    st.error = f"a launch template names an SSM parameter that could not be read: {err.message}"
+                    del results[(target, kind)]
+        for (target, kind), data in results.items():
+            inv.images.extend(data.images)
+            inv.snapshots.extend(data.snapshots)
+            inv.references.extend(data.references)
+            if kind == "auto-scaling-groups":
+                lt = results.get((target, "launch-templates"))
+                lc = results.get((target, "launch-configurations"))
+                if lt is None or lc is None:
+                    st = statuses[(target, kind)]
+                    st.complete = False
+                    st.error_code = "DependencyIncomplete"
+                    st.error = "launch templates or launch configurations could not be read, so ASG images are unknown"
+                else:
+                    inv.references.extend(
+                        resolve_asg_references(
+                            data.raw.get("asg_specs", []),
+                            lt.raw.get("templates", {}),
+                            lc.raw.get("launch_configurations", {}),
+                            target.account,
+                            target.region,
+                        )
                     )
-                )
-        specs = data.raw.get("launch_template_specs")  # another service names a template
-        if specs:
-            lt = results.get((target, "launch-templates"))
-            if lt is None:
-                st = statuses[(target, kind)]
-                st.complete, st.error_code = False, "DependencyIncomplete"
-                st.error = (
-                    "launch templates could not be read, so the images they launch are unknown"
-                )
-            else:
-                inv.references.extend(
-                    template_references(
-                        specs, lt.raw.get("templates", {}), target.account, target.region
+            specs = data.raw.get("launch_template_specs")  # another service names a template
+            if specs:
+                lt = results.get((target, "launch-templates"))
+                if lt is None:
+                    st = statuses[(target, kind)]
+                    st.complete, st.error_code = False, "DependencyIncomplete"
+                    st.error = (
+                        "launch templates could not be read, so the images they launch are unknown"
                     )
-                )
-    inv.slices = sorted(statuses.values(), key=lambda s: (s.account, s.region, s.kind))
-    inv.accounts = sorted({t.account for t in targets})
-    inv.regions = sorted({t.region for t in targets})
-    inv.images.sort(key=lambda i: (i.account, i.region, i.image_id))
-    inv.snapshots.sort(key=lambda s: (s.account, s.region, s.snapshot_id))
-    inv.references.sort(key=lambda r: (r.image_id, r.kind, r.id))
-    inv.resolve_families(family_rule or FamilyRule())
-    after = connector.counter.snapshot()
-    inv.api_calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
-    inv.build_indexes()  # once, with the inventory: plans and views only read them
-    inv.duration = round(time.perf_counter() - started, 3)
-    return inv
+                else:
+                    inv.references.extend(
+                        template_references(
+                            specs, lt.raw.get("templates", {}), target.account, target.region
+                        )
+                    )
+        inv.slices = sorted(statuses.values(), key=lambda s: (s.account, s.region, s.kind))
+        inv.accounts = sorted({t.account for t in targets})
+        inv.regions = sorted({t.region for t in targets})
+        inv.images.sort(key=lambda i: (i.account, i.region, i.image_id))
+        inv.snapshots.sort(key=lambda s: (s.account, s.region, s.snapshot_id))
+        inv.references.sort(key=lambda r: (r.image_id, r.kind, r.id))
+        inv.resolve_families(family_rule or FamilyRule())
+        after = connector.counter.snapshot()
+        inv.api_calls = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+        inv.build_indexes()  # once, with the inventory: plans and views only read them
+        inv.duration = round(time.perf_counter() - started, 3)
+        return inv
+    finally:
+        gc.unfreeze()
