@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 
 from amictl import interrupts
 from amictl.revoke import run as revoke_run
+from amictl.state.store import Store
 from cli_fleet import CliFleet, invoke
 
 FLEET = """
@@ -226,43 +230,91 @@ def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
     assert all("amictl:revoked" not in s["tags"] for s in aws_state(fleet)["images"].values())
 
 
-class Killed(BaseException):
-    """What a SIGKILL leaves: the `intended` row written, the `done` row never (the call
-    itself made or not)."""
+def allowed_from_channels(f: CliFleet) -> None:
+    code, out, err = f(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--also",
+        "amazon",
+        "--mode",
+        "audit-mode",
+        "--yes",
+    )
+    assert code == 0, out + err
 
 
+def full_state(f: CliFleet) -> dict[str, Any]:
+    """What AWS holds, comparable across accounts and runs: tags, deprecation (set within
+    minutes of the revocation, or the seeded value), state, channels and each region's
+    Allowed AMIs settings, with the account id and image ids written as SELF and aliases."""
+    state = aws_state(f)
+    images = {}
+    for alias, s in state["images"].items():
+        at, dep = s["tags"].get("amictl:revoked-at"), s["deprecation"]
+        if at and dep:
+            lag = (dt.datetime.fromisoformat(str(dep)) - dt.datetime.fromisoformat(at)).seconds
+            dep = "at revocation" if lag <= 180 else dep
+        tags = {k: ("T" if k == "amictl:revoked-at" else v) for k, v in s["tags"].items()}
+        images[alias] = {"tags": tags, "deprecation": dep, "state": s["state"]}
+    allowed = {}
+    for region in ("us-east-1", "eu-west-1"):
+        got = f.env.client("ec2", region).get_allowed_images_settings()
+        allowed[region] = [got.get("State"), got.get("ImageCriteria")]
+    text = json.dumps(
+        {"images": images, "channels": sorted(state["channels"].items()), "allowed": allowed},
+        default=str,
+        sort_keys=True,
+    )
+    for alias, iid in f.ids.items():
+        text = text.replace(iid, alias)
+    return dict(json.loads(text.replace(f.env.account, "SELF")))
+
+
+STEPS = 18  # 6 images x (tag, deprecate), 4 channel moves, 2 regions' criteria
 _REFERENCE: dict[str, Any] = {}
 
 
 def killed_and_resumed(sandbox: Any, tmp: Path, kill_at: int, when: str) -> dict[str, Any]:
-    """The AWS state after a revoke killed at step ``kill_at`` (before or after its call)
-    and resumed."""
+    """The AWS state after `amictl revoke`, run as a process, SIGKILLed at its step
+    ``kill_at`` (before or after the step's AWS call: the `intended` row written, the `done`
+    row never), then `revoke --resume`."""
     f = fresh(sandbox, tmp)
-    calls: list[str] = []
-
-    def hook(aid: str, moment: str) -> None:
-        if moment == when:
-            calls.append(aid)
-            if len(calls) > kill_at:
-                raise Killed(aid)
-
-    revoke_run.HOOKS.append(hook)
-    try:
-        with pytest.raises(Killed):
-            revoke(f)
-    finally:
-        revoke_run.HOOKS.remove(hook)
+    allowed_from_channels(f)
+    cmd = [
+        sys.executable,
+        "-m",
+        "amictl.cli.main",
+        "revoke",
+        "base@2.0.0",
+        "--reason",
+        "CVE-2026-0001 in openssl",
+        "--yes",
+        "--from-state",
+        "-o",
+        "json",
+        *f.env.cli_args(),
+        *f.regions,
+    ]
+    env = {**os.environ, **f.vars, revoke_run.KILL_AT_ENV: f"{kill_at}:{when}"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    rows = Store(f.vars["AMICTL_STATE"]).journal_rows(plan_prefix="revoke-", limit=1000)
+    done = [r for r in rows if r["status"] == "done"]
+    assert len(done) == kill_at, rows  # the steps before it; the killed one has no `done`
     code, out, err = f("revoke", "--resume", "-o", "json")
     assert code == 0, out + err
     assert f("revoke", "--resume")[0] == 1  # nothing left to resume
-    return normal(aws_state(f))
+    return full_state(f)
 
 
 def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not _REFERENCE:
         ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
-        revoke(ref)
-        _REFERENCE["state"] = normal(aws_state(ref))
+        allowed_from_channels(ref)
+        out = revoke(ref)
+        assert len(out["steps"]) == STEPS
+        _REFERENCE["state"] = full_state(ref)
     return dict(_REFERENCE["state"])
 
 
@@ -271,8 +323,11 @@ def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(kill_at=st.integers(min_value=0, max_value=16), when=st.sampled_from(["before", "after"]))
-def test_a_revoke_killed_at_any_step_resumes_to_the_same_state(
+@given(
+    kill_at=st.integers(min_value=0, max_value=STEPS - 1),
+    when=st.sampled_from(["before", "after"]),
+)
+def test_a_revoke_sigkilled_at_any_step_resumes_to_the_same_state(
     sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int, when: str
 ) -> None:
     want = reference(sandbox, tmp_path_factory)
@@ -423,3 +478,47 @@ def test_an_image_two_revocations_name_stays_revoked_until_both_are_undone(
     assert code == 0, out + err
     s = aws_state(fleet)["images"]["app-1"]
     assert "amictl:revoked" not in s["tags"] and s["deprecation"] is None
+
+
+WATERMARKED = """
+images:
+  - {alias: gold-1, name: gold-1, age_days: 30, watermark: golden,
+     tags: {family: gold, version: "1.0.0"}}
+  - {alias: svc-1, name: svc-1, age_days: 10, watermarks_of: gold-1,
+     tags: {family: svc, version: "1.0.0"}}
+  - {alias: svc-2, name: svc-2, age_days: 5, source: svc-1, tags: {family: svc, version: "2.0.0"}}
+  - {alias: other-1, name: other-1, age_days: 5, tags: {family: other, version: "1.0.0"}}
+"""
+
+
+def test_an_image_related_only_by_watermark_is_found_and_revoked(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """svc-1 carries gold-1's watermark (as CreateImage from an instance of it would) with
+    no SourceImageId, no amictl:source-image, no copy description, and GetImageAncestry
+    names no source: only the watermark says it was built from gold-1. It is revoked, and
+    svc-2 built from it (lineage) too: the search runs to a fixed point."""
+    f = CliFleet(sandbox, WATERMARKED, tmp_path)
+    assert f("inventory")[0] == 0
+    ids = f.ids
+    ec2 = f.env.client("ec2")
+    entries = ec2.get_image_ancestry(ImageId=ids["svc-1"])["ImageAncestryEntries"]
+    assert {e["ImageId"] for e in entries} == {ids["svc-1"]}
+    assert not any(e.get("SourceImageId") for e in entries)
+    svc = ec2.describe_images(ImageIds=[ids["svc-1"]])["Images"][0]
+    assert (
+        "SourceImageId" not in svc and svc["ImageWatermarks"][0]["SourceImageId"] == ids["gold-1"]
+    )
+    code, out, err = f(
+        "revoke", "gold@1.0.0", "--reason", "leaked key", "--yes", "--from-state", "-o", "json"
+    )
+    assert code == 0, out + err
+    how = {r["image_id"]: r["how"] for r in json.loads(out)["tree"]}
+    assert how == {ids["gold-1"]: "named", ids["svc-1"]: "watermark", ids["svc-2"]: "lineage"}
+    tags = {
+        i["ImageId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for i in ec2.describe_images(Owners=["self"], IncludeDeprecated=True)["Images"]
+    }
+    for alias in ("gold-1", "svc-1", "svc-2"):
+        assert tags[ids[alias]]["amictl:revoked"] == "leaked key", alias
+    assert "amictl:revoked" not in tags[ids["other-1"]]
