@@ -102,7 +102,8 @@ def register(cli: click.Group) -> None:
         """Revoke FAMILY@VERSION (or an AMI) and every image derived from it.
 
         Finds the copies and the images built from it in every account and region read
-        (lineage, copy descriptions, GetImageAncestry) to a fixed point and shows the tree.
+        (lineage, copy descriptions, watermarks, GetImageAncestry) to a fixed point and shows
+        the tree.
         Then tags each image amictl:revoked (reason, time, caller), deprecates it now
         (--disable: disables it), moves each channel on a revoked image back to the newest
         version that is not revoked and passes its gates (a channel with none is left and
