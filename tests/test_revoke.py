@@ -21,6 +21,7 @@ from amictl import interrupts
 from amictl.revoke import run as revoke_run
 from amictl.state.store import Store
 from cli_fleet import CliFleet, invoke
+from conftest import Env, _accounts
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -522,3 +523,74 @@ def test_an_image_related_only_by_watermark_is_found_and_revoked(
     for alias in ("gold-1", "svc-1", "svc-2"):
         assert tags[ids[alias]]["amictl:revoked"] == "leaked key", alias
     assert "amictl:revoked" not in tags[ids["other-1"]]
+
+
+PRODUCER = """
+images:
+  - {{alias: base-1, name: base-1, age_days: 100, tags: {{family: base, version: "1.0.0"}},
+     shared_with: ["{b}"]}}
+  - {{alias: base-2, name: base-2, age_days: 50, tags: {{family: base, version: "2.0.0"}},
+     shared_with: ["{b}"]}}
+  - {{alias: web-1, name: web-1, age_days: 40, source: base-1,
+     tags: {{family: web, version: "1.0.0"}}, shared_with: ["{b}"]}}
+  - {{alias: web-2, name: web-2, age_days: 10, source: base-2,
+     tags: {{family: web, version: "2.0.0"}}, shared_with: ["{b}"]}}
+ssm_parameters:
+  - {{alias: c1, name: /amictl/channels/base/prod, image: base-2}}
+  - {{alias: c2, name: /amictl/channels/web/prod, image: web-2}}
+"""
+
+
+def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_fleet(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Account B launches A's shared images; B's Allowed AMIs (enabled) come from A's
+    channels (`allowed-images set --from-channels` over both accounts). Revoking base 2.0.0
+    recomputes B's criteria: a new launch of base-2 is refused by RunInstances in B, while
+    web-2, which B's own instance and template still use, stays allowed and is said to be
+    left non-compliant; without a terminal and --yes revoke stops (exit 1) first."""
+    b = Env(sandbox, str(next(_accounts)))
+    f = CliFleet(sandbox, PRODUCER.format(b=b.account), tmp_path)
+    both = ["--role-arn", b.role_arn]
+    ids = f.ids
+    bc = b.client("ec2")
+    mine = bc.run_instances(ImageId=ids["web-2"], MinCount=1, MaxCount=1)["Instances"][0]
+    bc.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": ids["web-2"]}
+    )
+    code, out, err = f(
+        "allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes", *both
+    )
+    assert code == 0, out + err
+    before = bc.get_allowed_images_settings()["ImageCriteria"]
+    assert f("inventory", *both)[0] == 0
+    args = ("revoke", "base@2.0.0", "--reason", "CVE-1", "--from-state", *both)
+    code, out, err = f(*args)
+    assert code == 1 and "confirmation" in err, out + err
+    assert (
+        f"{b.account} us-east-1: revoked {ids['web-2']} left allowed: instance {mine['InstanceId']}"
+        in err
+    )
+    assert "launch-template-version" in err
+    assert bc.get_allowed_images_settings()["ImageCriteria"] == before  # nothing done
+    code, out, err = f(*args, "--yes", "-o", "json")
+    assert code == 0, out + err
+    (mine_b,) = [a for a in json.loads(out)["allowed_images"] if a["account"] == b.account]
+    assert {k["image_id"] for k in mine_b["kept"]} == {ids["web-2"]}
+
+    def launches(alias: str) -> bool:
+        try:
+            bc.run_instances(ImageId=ids[alias], MinCount=1, MaxCount=1)
+        except bc.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "InvalidAMIID.NotFound", exc
+            return False
+        return True
+
+    assert bc.get_allowed_images_settings()["State"] == "enabled"
+    assert not launches("base-2")  # revoked, nothing of B's uses it: refused
+    assert launches("web-2")  # revoked, but B's instance and template need it
+    assert launches("base-1") and launches("web-1")  # the channels' images now
+    meta = bc.describe_instance_image_metadata(InstanceIds=[mine["InstanceId"]])
+    assert meta["InstanceImageMetadata"][0]["ImageMetadata"]["ImageAllowed"] is True
+    assert f("unrevoke", "--yes", *both)[0] == 0
+    assert bc.get_allowed_images_settings()["ImageCriteria"] == before

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import revoke
-from ..errors import AmictlError, InputError, SafetyError
+from ..errors import AmictlError, InputError
 from . import context
 from .common import emit, global_options, info, print_table, settings
 
@@ -144,15 +144,11 @@ def register(cli: click.Group) -> None:
             )
             if settings().output == "table":
                 _show(plan)  # the tree and every change, before acting
-            bad = plan.would_be_noncompliant()
-            if bad and not yes:
-                raise SafetyError(
-                    f"the recomputed Allowed AMIs criteria would leave {len(bad)} running "
-                    "instance(s) of this account on images they do not allow: "
-                    + ", ".join(f"{r['instance_id']} ({r['image_id']})" for r in bad[:10]),
-                    hint="review the list above, then pass --yes to revoke anyway",
-                )
-            _confirm(yes, f"Revoke {len(plan.images)} images?")
+            left = plan.left_noncompliant()
+            for line in left:
+                info(f"[yellow]Allowed AMIs: {line}[/]")
+            more = f", leaving the {len(left)} above non-compliant" if left else ""
+            _confirm(yes, f"Revoke {len(plan.images)} images{more}?")
             revoke.save_plan(store, plan)
         results = revoke.execute(conn, store, plan, info)
         if settings().output != "table":

@@ -58,6 +58,26 @@ class RevokePlan:
     def would_be_noncompliant(self) -> list[dict[str, Any]]:
         return [r for a in self.allowed for r in a["would_be_noncompliant"]]
 
+    def left_noncompliant(self) -> list[str]:
+        """One line per thing the recomputed Allowed AMIs criteria leave at odds with the
+        revocation: a revoked image left allowed because the account's own instances,
+        templates or groups still use it (``kept``), or a running instance on an image the
+        new criteria do not allow. revoke says them and asks before acting."""
+        out = []
+        for a in self.allowed:
+            where = f"{a['account']} {a['region']}"
+            for k in a["kept"]:
+                out.append(
+                    f"{where}: revoked {k['image_id']} left allowed: {k['kind']} {k['id']} "
+                    "still uses it"
+                )
+            for r in a["would_be_noncompliant"]:
+                out.append(
+                    f"{where}: instance {r['instance_id']} runs {r['image_id']}, which the new "
+                    "criteria do not allow"
+                )
+        return out
+
 
 def _targets(conn: Connector) -> dict[tuple[str, str], Target]:
     return {(t.account, t.region): t for t in conn.targets()}
@@ -206,10 +226,14 @@ def _allowed(
         s = allowed_mod.read_settings(conn, t)
         if not s["criteria"]:
             continue
-        chan = [r for r in chan_all if (r["account"], r["region"]) == (t.account, t.region)]
+        chan = allowed_mod.channels_for(chan_all, t)
         ids = sorted(
             {r["image_id"] for r in chan}
-            | {c["new_image_id"] for c in plan.channels if c["new_image_id"]}
+            | {
+                c["new_image_id"]
+                for c in plan.channels
+                if c["new_image_id"] and c["region"] == t.region
+            }
         )
         images = allowed_mod.images_by_id(conn.client("ec2", t.region, t.role_arn), t.region, ids)
         also = _from_channels(s["criteria"], chan, images)
