@@ -576,6 +576,8 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     code, out, err = f(*args, "--yes", "-o", "json")
     assert code == 0, out + err
     (mine_b,) = [a for a in json.loads(out)["allowed_images"] if a["account"] == b.account]
+    tags = {a: s["tags"] for a, s in aws_state(f)["images"].items()}
+    assert all(tags[a]["amictl:revoked"] == "CVE-1" for a in ("base-2", "web-2")), tags
     assert {k["image_id"] for k in mine_b["kept"]} == {ids["web-2"]}
 
     def launches(alias: str) -> bool:
@@ -594,3 +596,48 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     assert meta["InstanceImageMetadata"][0]["ImageMetadata"]["ImageAllowed"] is True
     assert f("unrevoke", "--yes", *both)[0] == 0
     assert bc.get_allowed_images_settings()["ImageCriteria"] == before
+
+
+FINDINGS = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"},
+     findings: {items: []}}
+  - {alias: app-2, name: app-2, age_days: 5, tags: {family: app, version: "2.0.0"},
+     findings: {items: [{severity: critical, title: CVE-2026-0002, fix_available_days_ago: 3}]}}
+  - {alias: job-1, name: job-1, age_days: 4, source: app-2, tags: {family: job, version: "1.0.0"}}
+  - {alias: web-1, name: web-1, age_days: 5, tags: {family: web, version: "1.0.0"},
+     findings: {items: [{severity: high}]}}
+  - {alias: db-1, name: db-1, age_days: 5, tags: {family: db, version: "1.0.0"}}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/app/prod, image: app-2}
+  - {alias: c2, name: /amictl/channels/web/prod, image: web-1}
+  - {alias: c3, name: /amictl/channels/db/prod, image: db-1}
+  - {alias: c4, name: /amictl/channels/job/prod, image: job-1}
+"""
+
+
+def test_revoke_findings_critical_revokes_each_channel_image_with_such_findings(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """`revoke --findings critical`: app-2 (critical) and job-1 built from it are revoked
+    and the app channel goes back to app-1; web-1 (high) and db-1 (never scanned: not
+    "clean", but not known bad either) are left. The list is shown first."""
+    f = CliFleet(sandbox, FINDINGS, tmp_path)
+    assert f("inventory")[0] == 0
+    ids = f.ids
+    code, out, err = f("revoke", "app@2.0.0", "--findings", "critical", "--yes", "--from-state")
+    assert code == 2 and "--findings" in err
+    code, out, err = f("revoke", "--findings", "critical", "--from-state", COLUMNS="100")
+    assert code == 1 and "confirmation" in err, out + err
+    assert "CVE" not in out and "critical" in out and ids["app-2"] in out  # listed first
+    got = f.json("revoke", "--findings", "critical", "--yes", "--from-state")
+    assert [r["image_id"] for r in got["findings"]] == [ids["app-2"]]
+    assert {r["image_id"] for r in got["tree"]} == {ids["app-2"], ids["job-1"]}
+    state = aws_state(f)
+    revoked = {a for a, s in state["images"].items() if "amictl:revoked" in s["tags"]}
+    assert revoked == {"app-2", "job-1"}
+    assert "critical" in state["images"]["app-2"]["tags"]["amictl:revoked"]
+    assert state["channels"][("app", "us-east-1")] == "app-1"
+    assert state["channels"][("web", "us-east-1")] == "web-1"
+    code, out, err = f("revoke", "--findings", "critical", "--yes")  # a new scan
+    assert code == 0 and "nothing to revoke" in err, out + err  # the channel moved off it

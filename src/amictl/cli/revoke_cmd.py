@@ -9,6 +9,7 @@ import click
 
 from .. import revoke
 from ..errors import AmictlError, InputError
+from ..findings import check_severity
 from . import context
 from .common import emit, global_options, info, print_table, settings
 
@@ -22,6 +23,7 @@ CHANNEL_COLUMNS = [
     "new_image_id",
     "status",
 ]
+FINDINGS_COLUMNS = ["family", "image_id", "detail"]
 IN_USE_COLUMNS = ["region", "kind", "id", "image_id", "rollout"]
 ALLOWED_COLUMNS = ["account", "region", "diff", "kept", "would_be_noncompliant"]
 
@@ -41,9 +43,13 @@ def _show(plan: revoke.RevokePlan, results: dict[str, Any] | None = None) -> Non
         "still_running": plan.in_use,
         "steps": results,
     }
+    if plan.findings:
+        data["findings"] = plan.findings
     if settings().output != "table":
         emit(data)
         return
+    if plan.findings:
+        print_table(plan.findings, FINDINGS_COLUMNS, title=f"revoke {plan.ref}: the channel images")
     print_table(plan.tree, TREE_COLUMNS, title=f"revoke {plan.ref}: {len(plan.tree)} images")
     print_table(plan.channels, CHANNEL_COLUMNS, title="channels on a revoked image")
     if plan.allowed:
@@ -88,6 +94,12 @@ def register(cli: click.Group) -> None:
     @click.option("--from-state", is_flag=True, help="Use the last stored inventory.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--resume", is_flag=True, help="Carry on the last interrupted revocation.")
+    @click.option(
+        "--findings",
+        metavar="SEVERITY",
+        help="Instead of REF: every channel image with Amazon Inspector findings of at least "
+        "SEVERITY (low|medium|high|critical).",
+    )
     @global_options
     def revoke_cmd(
         ref: str | None,
@@ -98,6 +110,7 @@ def register(cli: click.Group) -> None:
         from_state: bool,
         yes: bool,
         resume: bool,
+        findings: str | None,
     ) -> None:
         """Revoke FAMILY@VERSION (or an AMI) and every image derived from it.
 
@@ -110,7 +123,9 @@ def register(cli: click.Group) -> None:
         reported), recomputes Allowed AMIs criteria made by `allowed-images set
         --from-channels`, and lists what still launches a revoked image with the rollout
         that would move it. launch, promote, rollback, bake and rollout refuse revoked
-        images. Journaled under the apply lock: --resume carries on after Ctrl-C (130),
+        images. --findings SEVERITY revokes instead every channel image with Amazon
+        Inspector findings of at least SEVERITY (listed first; never-scanned images are
+        not revoked). Journaled under the apply lock: --resume carries on after Ctrl-C (130),
         SIGTERM (143) or a kill; `amictl unrevoke` undoes it.
         """
         store = context.store()
@@ -121,6 +136,12 @@ def register(cli: click.Group) -> None:
                 raise AmictlError("no interrupted revocation to resume")
             info(f"resuming revocation {plan.revoke_id} of {plan.ref}")
         else:
+            if findings is not None:
+                if ref:
+                    raise InputError("give REF or --findings, not both", key="--findings")
+                findings = check_severity(findings, "--findings")
+                ref = f"--findings {findings}"
+                reason = reason or f"Amazon Inspector findings of at least {findings}"
             if not ref:
                 raise InputError("give FAMILY@VERSION or an AMI id (or --resume)", key="REF")
             if not reason or not reason.strip():
@@ -141,7 +162,13 @@ def register(cli: click.Group) -> None:
                 disable=disable,
                 gates=gates,
                 skip_gates=skip_gates,
+                findings=findings,
             )
+            if findings and not plan.images:
+                info(f"no channel image has findings of at least {findings}: nothing to revoke")
+                if settings().output != "table":
+                    _show(plan)
+                return
             if settings().output == "table":
                 _show(plan)  # the tree and every change, before acting
             left = plan.left_noncompliant()
