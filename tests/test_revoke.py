@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,9 @@ from hypothesis import strategies as st
 
 from amictl import interrupts
 from amictl.revoke import run as revoke_run
+from amictl.state.store import Store
 from cli_fleet import CliFleet, invoke
+from conftest import Env, _accounts
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -226,43 +231,91 @@ def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
     assert all("amictl:revoked" not in s["tags"] for s in aws_state(fleet)["images"].values())
 
 
-class Killed(BaseException):
-    """What a SIGKILL leaves: the `intended` row written, the `done` row never (the call
-    itself made or not)."""
+def allowed_from_channels(f: CliFleet) -> None:
+    code, out, err = f(
+        "allowed-images",
+        "set",
+        "--from-channels",
+        "--also",
+        "amazon",
+        "--mode",
+        "audit-mode",
+        "--yes",
+    )
+    assert code == 0, out + err
 
 
+def full_state(f: CliFleet) -> dict[str, Any]:
+    """What AWS holds, comparable across accounts and runs: tags, deprecation (set within
+    minutes of the revocation, or the seeded value), state, channels and each region's
+    Allowed AMIs settings, with the account id and image ids written as SELF and aliases."""
+    state = aws_state(f)
+    images = {}
+    for alias, s in state["images"].items():
+        at, dep = s["tags"].get("amictl:revoked-at"), s["deprecation"]
+        if at and dep:
+            lag = (dt.datetime.fromisoformat(str(dep)) - dt.datetime.fromisoformat(at)).seconds
+            dep = "at revocation" if lag <= 180 else dep
+        tags = {k: ("T" if k == "amictl:revoked-at" else v) for k, v in s["tags"].items()}
+        images[alias] = {"tags": tags, "deprecation": dep, "state": s["state"]}
+    allowed = {}
+    for region in ("us-east-1", "eu-west-1"):
+        got = f.env.client("ec2", region).get_allowed_images_settings()
+        allowed[region] = [got.get("State"), got.get("ImageCriteria")]
+    text = json.dumps(
+        {"images": images, "channels": sorted(state["channels"].items()), "allowed": allowed},
+        default=str,
+        sort_keys=True,
+    )
+    for alias, iid in f.ids.items():
+        text = text.replace(iid, alias)
+    return dict(json.loads(text.replace(f.env.account, "SELF")))
+
+
+STEPS = 18  # 6 images x (tag, deprecate), 4 channel moves, 2 regions' criteria
 _REFERENCE: dict[str, Any] = {}
 
 
 def killed_and_resumed(sandbox: Any, tmp: Path, kill_at: int, when: str) -> dict[str, Any]:
-    """The AWS state after a revoke killed at step ``kill_at`` (before or after its call)
-    and resumed."""
+    """The AWS state after `amictl revoke`, run as a process, SIGKILLed at its step
+    ``kill_at`` (before or after the step's AWS call: the `intended` row written, the `done`
+    row never), then `revoke --resume`."""
     f = fresh(sandbox, tmp)
-    calls: list[str] = []
-
-    def hook(aid: str, moment: str) -> None:
-        if moment == when:
-            calls.append(aid)
-            if len(calls) > kill_at:
-                raise Killed(aid)
-
-    revoke_run.HOOKS.append(hook)
-    try:
-        with pytest.raises(Killed):
-            revoke(f)
-    finally:
-        revoke_run.HOOKS.remove(hook)
+    allowed_from_channels(f)
+    cmd = [
+        sys.executable,
+        "-m",
+        "amictl.cli.main",
+        "revoke",
+        "base@2.0.0",
+        "--reason",
+        "CVE-2026-0001 in openssl",
+        "--yes",
+        "--from-state",
+        "-o",
+        "json",
+        *f.env.cli_args(),
+        *f.regions,
+    ]
+    env = {**os.environ, **f.vars, revoke_run.KILL_AT_ENV: f"{kill_at}:{when}"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    rows = Store(f.vars["AMICTL_STATE"]).journal_rows(plan_prefix="revoke-", limit=1000)
+    done = [r for r in rows if r["status"] == "done"]
+    assert len(done) == kill_at, rows  # the steps before it; the killed one has no `done`
     code, out, err = f("revoke", "--resume", "-o", "json")
     assert code == 0, out + err
     assert f("revoke", "--resume")[0] == 1  # nothing left to resume
-    return normal(aws_state(f))
+    return full_state(f)
 
 
 def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not _REFERENCE:
         ref = fresh(sandbox, tmp_path_factory.mktemp("ref"))
-        revoke(ref)
-        _REFERENCE["state"] = normal(aws_state(ref))
+        allowed_from_channels(ref)
+        out = revoke(ref)
+        assert len(out["steps"]) == STEPS
+        _REFERENCE["state"] = full_state(ref)
     return dict(_REFERENCE["state"])
 
 
@@ -271,8 +324,11 @@ def reference(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(kill_at=st.integers(min_value=0, max_value=16), when=st.sampled_from(["before", "after"]))
-def test_a_revoke_killed_at_any_step_resumes_to_the_same_state(
+@given(
+    kill_at=st.integers(min_value=0, max_value=STEPS - 1),
+    when=st.sampled_from(["before", "after"]),
+)
+def test_a_revoke_sigkilled_at_any_step_resumes_to_the_same_state(
     sandbox: Any, tmp_path_factory: pytest.TempPathFactory, kill_at: int, when: str
 ) -> None:
     want = reference(sandbox, tmp_path_factory)
@@ -423,3 +479,165 @@ def test_an_image_two_revocations_name_stays_revoked_until_both_are_undone(
     assert code == 0, out + err
     s = aws_state(fleet)["images"]["app-1"]
     assert "amictl:revoked" not in s["tags"] and s["deprecation"] is None
+
+
+WATERMARKED = """
+images:
+  - {alias: gold-1, name: gold-1, age_days: 30, watermark: golden,
+     tags: {family: gold, version: "1.0.0"}}
+  - {alias: svc-1, name: svc-1, age_days: 10, watermarks_of: gold-1,
+     tags: {family: svc, version: "1.0.0"}}
+  - {alias: svc-2, name: svc-2, age_days: 5, source: svc-1, tags: {family: svc, version: "2.0.0"}}
+  - {alias: other-1, name: other-1, age_days: 5, tags: {family: other, version: "1.0.0"}}
+"""
+
+
+def test_an_image_related_only_by_watermark_is_found_and_revoked(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """svc-1 carries gold-1's watermark (as CreateImage from an instance of it would) with
+    no SourceImageId, no amictl:source-image, no copy description, and GetImageAncestry
+    names no source: only the watermark says it was built from gold-1. It is revoked, and
+    svc-2 built from it (lineage) too: the search runs to a fixed point."""
+    f = CliFleet(sandbox, WATERMARKED, tmp_path)
+    assert f("inventory")[0] == 0
+    ids = f.ids
+    ec2 = f.env.client("ec2")
+    entries = ec2.get_image_ancestry(ImageId=ids["svc-1"])["ImageAncestryEntries"]
+    assert {e["ImageId"] for e in entries} == {ids["svc-1"]}
+    assert not any(e.get("SourceImageId") for e in entries)
+    svc = ec2.describe_images(ImageIds=[ids["svc-1"]])["Images"][0]
+    assert (
+        "SourceImageId" not in svc and svc["ImageWatermarks"][0]["SourceImageId"] == ids["gold-1"]
+    )
+    code, out, err = f(
+        "revoke", "gold@1.0.0", "--reason", "leaked key", "--yes", "--from-state", "-o", "json"
+    )
+    assert code == 0, out + err
+    how = {r["image_id"]: r["how"] for r in json.loads(out)["tree"]}
+    assert how == {ids["gold-1"]: "named", ids["svc-1"]: "watermark", ids["svc-2"]: "lineage"}
+    tags = {
+        i["ImageId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for i in ec2.describe_images(Owners=["self"], IncludeDeprecated=True)["Images"]
+    }
+    for alias in ("gold-1", "svc-1", "svc-2"):
+        assert tags[ids[alias]]["amictl:revoked"] == "leaked key", alias
+    assert "amictl:revoked" not in tags[ids["other-1"]]
+
+
+PRODUCER = """
+images:
+  - {{alias: base-1, name: base-1, age_days: 100, tags: {{family: base, version: "1.0.0"}},
+     shared_with: ["{b}"]}}
+  - {{alias: base-2, name: base-2, age_days: 50, tags: {{family: base, version: "2.0.0"}},
+     shared_with: ["{b}"]}}
+  - {{alias: web-1, name: web-1, age_days: 40, source: base-1,
+     tags: {{family: web, version: "1.0.0"}}, shared_with: ["{b}"]}}
+  - {{alias: web-2, name: web-2, age_days: 10, source: base-2,
+     tags: {{family: web, version: "2.0.0"}}, shared_with: ["{b}"]}}
+ssm_parameters:
+  - {{alias: c1, name: /amictl/channels/base/prod, image: base-2}}
+  - {{alias: c2, name: /amictl/channels/web/prod, image: web-2}}
+"""
+
+
+def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_fleet(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Account B launches A's shared images; B's Allowed AMIs (enabled) come from A's
+    channels (`allowed-images set --from-channels` over both accounts). Revoking base 2.0.0
+    recomputes B's criteria: a new launch of base-2 is refused by RunInstances in B, while
+    web-2, which B's own instance and template still use, stays allowed and is said to be
+    left non-compliant; without a terminal and --yes revoke stops (exit 1) first."""
+    b = Env(sandbox, str(next(_accounts)))
+    f = CliFleet(sandbox, PRODUCER.format(b=b.account), tmp_path)
+    both = ["--role-arn", b.role_arn]
+    ids = f.ids
+    bc = b.client("ec2")
+    mine = bc.run_instances(ImageId=ids["web-2"], MinCount=1, MaxCount=1)["Instances"][0]
+    bc.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": ids["web-2"]}
+    )
+    code, out, err = f(
+        "allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes", *both
+    )
+    assert code == 0, out + err
+    before = bc.get_allowed_images_settings()["ImageCriteria"]
+    assert f("inventory", *both)[0] == 0
+    args = ("revoke", "base@2.0.0", "--reason", "CVE-1", "--from-state", *both)
+    code, out, err = f(*args)
+    assert code == 1 and "confirmation" in err, out + err
+    assert (
+        f"{b.account} us-east-1: revoked {ids['web-2']} left allowed: instance {mine['InstanceId']}"
+        in err
+    )
+    assert "launch-template-version" in err
+    assert bc.get_allowed_images_settings()["ImageCriteria"] == before  # nothing done
+    code, out, err = f(*args, "--yes", "-o", "json")
+    assert code == 0, out + err
+    (mine_b,) = [a for a in json.loads(out)["allowed_images"] if a["account"] == b.account]
+    tags = {a: s["tags"] for a, s in aws_state(f)["images"].items()}
+    assert all(tags[a]["amictl:revoked"] == "CVE-1" for a in ("base-2", "web-2")), tags
+    assert {k["image_id"] for k in mine_b["kept"]} == {ids["web-2"]}
+
+    def launches(alias: str) -> bool:
+        try:
+            bc.run_instances(ImageId=ids[alias], MinCount=1, MaxCount=1)
+        except bc.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "InvalidAMIID.NotFound", exc
+            return False
+        return True
+
+    assert bc.get_allowed_images_settings()["State"] == "enabled"
+    assert not launches("base-2")  # revoked, nothing of B's uses it: refused
+    assert launches("web-2")  # revoked, but B's instance and template need it
+    assert launches("base-1") and launches("web-1")  # the channels' images now
+    meta = bc.describe_instance_image_metadata(InstanceIds=[mine["InstanceId"]])
+    assert meta["InstanceImageMetadata"][0]["ImageMetadata"]["ImageAllowed"] is True
+    assert f("unrevoke", "--yes", *both)[0] == 0
+    assert bc.get_allowed_images_settings()["ImageCriteria"] == before
+
+
+FINDINGS = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"},
+     findings: {items: []}}
+  - {alias: app-2, name: app-2, age_days: 5, tags: {family: app, version: "2.0.0"},
+     findings: {items: [{severity: critical, title: CVE-2026-0002, fix_available_days_ago: 3}]}}
+  - {alias: job-1, name: job-1, age_days: 4, source: app-2, tags: {family: job, version: "1.0.0"}}
+  - {alias: web-1, name: web-1, age_days: 5, tags: {family: web, version: "1.0.0"},
+     findings: {items: [{severity: high}]}}
+  - {alias: db-1, name: db-1, age_days: 5, tags: {family: db, version: "1.0.0"}}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/app/prod, image: app-2}
+  - {alias: c2, name: /amictl/channels/web/prod, image: web-1}
+  - {alias: c3, name: /amictl/channels/db/prod, image: db-1}
+  - {alias: c4, name: /amictl/channels/job/prod, image: job-1}
+"""
+
+
+def test_revoke_findings_critical_revokes_each_channel_image_with_such_findings(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """`revoke --findings critical`: app-2 (critical) and job-1 built from it are revoked
+    and the app channel goes back to app-1; web-1 (high) and db-1 (never scanned: not
+    "clean", but not known bad either) are left. The list is shown first."""
+    f = CliFleet(sandbox, FINDINGS, tmp_path)
+    assert f("inventory")[0] == 0
+    ids = f.ids
+    code, out, err = f("revoke", "app@2.0.0", "--findings", "critical", "--yes", "--from-state")
+    assert code == 2 and "--findings" in err
+    code, out, err = f("revoke", "--findings", "critical", "--from-state", COLUMNS="100")
+    assert code == 1 and "confirmation" in err, out + err
+    assert "CVE" not in out and "critical" in out and ids["app-2"] in out  # listed first
+    got = f.json("revoke", "--findings", "critical", "--yes", "--from-state")
+    assert [r["image_id"] for r in got["findings"]] == [ids["app-2"]]
+    assert {r["image_id"] for r in got["tree"]} == {ids["app-2"], ids["job-1"]}
+    state = aws_state(f)
+    revoked = {a for a, s in state["images"].items() if "amictl:revoked" in s["tags"]}
+    assert revoked == {"app-2", "job-1"}
+    assert "critical" in state["images"]["app-2"]["tags"]["amictl:revoked"]
+    assert state["channels"][("app", "us-east-1")] == "app-1"
+    assert state["channels"][("web", "us-east-1")] == "web-1"
+    code, out, err = f("revoke", "--findings", "critical", "--yes")  # a new scan
+    assert code == 0 and "nothing to revoke" in err, out + err  # the channel moved off it

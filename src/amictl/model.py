@@ -163,6 +163,9 @@ class Image:
     # Amazon Inspector's DescribeImages ScanResults, times as ISO text (None: not scanned);
     # amictl.findings reads it (issue 28)
     scan_results: dict[str, str] | None = None
+    # The SourceImageId of each watermark it carries (DescribeImages ImageWatermarks): the
+    # watermarked images it was built or copied from; amictl revoke follows them (issue 28)
+    watermark_sources: list[str] = field(default_factory=list)
 
     @property
     def owned(self) -> bool:

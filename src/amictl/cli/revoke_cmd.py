@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from .. import revoke
-from ..errors import AmictlError, InputError, SafetyError
+from ..errors import AmictlError, InputError
+from ..findings import check_severity
 from . import context
 from .common import emit, global_options, info, print_table, settings
 
@@ -22,6 +23,7 @@ CHANNEL_COLUMNS = [
     "new_image_id",
     "status",
 ]
+FINDINGS_COLUMNS = ["family", "image_id", "detail"]
 IN_USE_COLUMNS = ["region", "kind", "id", "image_id", "rollout"]
 ALLOWED_COLUMNS = ["account", "region", "diff", "kept", "would_be_noncompliant"]
 
@@ -41,9 +43,13 @@ def _show(plan: revoke.RevokePlan, results: dict[str, Any] | None = None) -> Non
         "still_running": plan.in_use,
         "steps": results,
     }
+    if plan.findings:
+        data["findings"] = plan.findings
     if settings().output != "table":
         emit(data)
         return
+    if plan.findings:
+        print_table(plan.findings, FINDINGS_COLUMNS, title=f"revoke {plan.ref}: the channel images")
     print_table(plan.tree, TREE_COLUMNS, title=f"revoke {plan.ref}: {len(plan.tree)} images")
     print_table(plan.channels, CHANNEL_COLUMNS, title="channels on a revoked image")
     if plan.allowed:
@@ -88,6 +94,12 @@ def register(cli: click.Group) -> None:
     @click.option("--from-state", is_flag=True, help="Use the last stored inventory.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--resume", is_flag=True, help="Carry on the last interrupted revocation.")
+    @click.option(
+        "--findings",
+        metavar="SEVERITY",
+        help="Instead of REF: every channel image with Amazon Inspector findings of at least "
+        "SEVERITY (low|medium|high|critical).",
+    )
     @global_options
     def revoke_cmd(
         ref: str | None,
@@ -98,18 +110,22 @@ def register(cli: click.Group) -> None:
         from_state: bool,
         yes: bool,
         resume: bool,
+        findings: str | None,
     ) -> None:
         """Revoke FAMILY@VERSION (or an AMI) and every image derived from it.
 
         Finds the copies and the images built from it in every account and region read
-        (lineage, copy descriptions, GetImageAncestry) to a fixed point and shows the tree.
+        (lineage, copy descriptions, watermarks, GetImageAncestry) to a fixed point and shows
+        the tree.
         Then tags each image amictl:revoked (reason, time, caller), deprecates it now
         (--disable: disables it), moves each channel on a revoked image back to the newest
         version that is not revoked and passes its gates (a channel with none is left and
         reported), recomputes Allowed AMIs criteria made by `allowed-images set
         --from-channels`, and lists what still launches a revoked image with the rollout
         that would move it. launch, promote, rollback, bake and rollout refuse revoked
-        images. Journaled under the apply lock: --resume carries on after Ctrl-C (130),
+        images. --findings SEVERITY revokes instead every channel image with Amazon
+        Inspector findings of at least SEVERITY (listed first; never-scanned images are
+        not revoked). Journaled under the apply lock: --resume carries on after Ctrl-C (130),
         SIGTERM (143) or a kill; `amictl unrevoke` undoes it.
         """
         store = context.store()
@@ -120,6 +136,12 @@ def register(cli: click.Group) -> None:
                 raise AmictlError("no interrupted revocation to resume")
             info(f"resuming revocation {plan.revoke_id} of {plan.ref}")
         else:
+            if findings is not None:
+                if ref:
+                    raise InputError("give REF or --findings, not both", key="--findings")
+                findings = check_severity(findings, "--findings")
+                ref = f"--findings {findings}"
+                reason = reason or f"Amazon Inspector findings of at least {findings}"
             if not ref:
                 raise InputError("give FAMILY@VERSION or an AMI id (or --resume)", key="REF")
             if not reason or not reason.strip():
@@ -140,18 +162,20 @@ def register(cli: click.Group) -> None:
                 disable=disable,
                 gates=gates,
                 skip_gates=skip_gates,
+                findings=findings,
             )
+            if findings and not plan.images:
+                info(f"no channel image has findings of at least {findings}: nothing to revoke")
+                if settings().output != "table":
+                    _show(plan)
+                return
             if settings().output == "table":
                 _show(plan)  # the tree and every change, before acting
-            bad = plan.would_be_noncompliant()
-            if bad and not yes:
-                raise SafetyError(
-                    f"the recomputed Allowed AMIs criteria would leave {len(bad)} running "
-                    "instance(s) of this account on images they do not allow: "
-                    + ", ".join(f"{r['instance_id']} ({r['image_id']})" for r in bad[:10]),
-                    hint="review the list above, then pass --yes to revoke anyway",
-                )
-            _confirm(yes, f"Revoke {len(plan.images)} images?")
+            left = plan.left_noncompliant()
+            for line in left:
+                info(f"[yellow]Allowed AMIs: {line}[/]")
+            more = f", leaving the {len(left)} above non-compliant" if left else ""
+            _confirm(yes, f"Revoke {len(plan.images)} images{more}?")
             revoke.save_plan(store, plan)
         results = revoke.execute(conn, store, plan, info)
         if settings().output != "table":

@@ -349,6 +349,13 @@ def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
     return [f"- {x}" for x in sorted(a - b)] + [f"+ {x}" for x in sorted(b - a)]
 
 
+def channels_for(rows: list[dict[str, Any]], t: Target) -> list[dict[str, Any]]:
+    """The channel rows ``set --from-channels`` builds ``t``'s criteria from: every
+    account's channels in ``t``'s region (a consumer account's criteria come from the
+    producer account's channels). ``amictl revoke`` recomputes them with the same rule."""
+    return [r for r in rows if r["region"] == t.region]
+
+
 def plan_set(
     conn: Connector,
     targets: list[Target],
@@ -368,14 +375,11 @@ def plan_set(
             key="--from-channels",
             hint="promote a version first (`amictl promote FAMILY VERSION --channel C`)",
         )
-    by_region: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_region[r["region"]].append(r)
     at = dt.datetime.now(dt.UTC)
     inv = allowed_launchers.read(conn, targets)  # every launcher kind, every region set
     plans = []
     for t in targets:
-        chan = by_region.get(t.region, [])
+        chan = channels_for(rows, t)
         ids = sorted({r["image_id"] for r in chan if r["image_id"].startswith("ami-")})
         images = images_by_id(conn.client("ec2", t.region, t.role_arn), t.region, ids)
         criteria, why = criteria_from_channels(chan, images, also, template)

@@ -66,6 +66,11 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         description=d.get("Description") or "",
         imds_support=d.get("ImdsSupport"),
         scan_results=scan_results(d.get("ScanResults")),
+        watermark_sources=[
+            str(w["SourceImageId"])
+            for w in d.get("ImageWatermarks") or []
+            if w.get("SourceImageId")
+        ],
         **_storage(d),
     )
 

@@ -16,6 +16,7 @@ from ..channels.gates import Gate, closed_reasons
 from ..channels.names import parameter_name
 from ..channels.ops import _unusable, list_channels, owned_images, parameter_history
 from ..errors import AmictlError
+from ..findings.stale import channel_rows
 from ..governance import allowed as allowed_mod
 from ..model import IN_USE_KINDS, FamilyRule, Image, Inventory, iso, version_key
 from ..tagnames import REVOKE_TAGS, revoked_reason
@@ -36,6 +37,8 @@ class RevokePlan:
     channels: list[dict[str, Any]] = field(default_factory=list)
     allowed: list[dict[str, Any]] = field(default_factory=list)
     in_use: list[dict[str, Any]] = field(default_factory=list)
+    # `revoke --findings SEVERITY`: the channels whose image has such findings (the roots)
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def journal_key(self) -> str:
@@ -57,6 +60,26 @@ class RevokePlan:
 
     def would_be_noncompliant(self) -> list[dict[str, Any]]:
         return [r for a in self.allowed for r in a["would_be_noncompliant"]]
+
+    def left_noncompliant(self) -> list[str]:
+        """One line per thing the recomputed Allowed AMIs criteria leave at odds with the
+        revocation: a revoked image left allowed because the account's own instances,
+        templates or groups still use it (``kept``), or a running instance on an image the
+        new criteria do not allow. revoke says them and asks before acting."""
+        out = []
+        for a in self.allowed:
+            where = f"{a['account']} {a['region']}"
+            for k in a["kept"]:
+                out.append(
+                    f"{where}: revoked {k['image_id']} left allowed: {k['kind']} {k['id']} "
+                    "still uses it"
+                )
+            for r in a["would_be_noncompliant"]:
+                out.append(
+                    f"{where}: instance {r['instance_id']} runs {r['image_id']}, which the new "
+                    "criteria do not allow"
+                )
+        return out
 
 
 def _targets(conn: Connector) -> dict[tuple[str, str], Target]:
@@ -206,10 +229,14 @@ def _allowed(
         s = allowed_mod.read_settings(conn, t)
         if not s["criteria"]:
             continue
-        chan = [r for r in chan_all if (r["account"], r["region"]) == (t.account, t.region)]
+        chan = allowed_mod.channels_for(chan_all, t)
         ids = sorted(
             {r["image_id"] for r in chan}
-            | {c["new_image_id"] for c in plan.channels if c["new_image_id"]}
+            | {
+                c["new_image_id"]
+                for c in plan.channels
+                if c["new_image_id"] and c["region"] == t.region
+            }
         )
         images = allowed_mod.images_by_id(conn.client("ec2", t.region, t.role_arn), t.region, ids)
         also = _from_channels(s["criteria"], chan, images)
@@ -296,19 +323,33 @@ def make_plan(
     rule: FamilyRule | None = None,
     caller: str | None = None,
     now: dt.datetime | None = None,
+    findings: str | None = None,
 ) -> RevokePlan:
-    """Everything the revocation of ``ref`` (FAMILY@VERSION or an AMI id) will do."""
+    """Everything the revocation of ``ref`` (FAMILY@VERSION or an AMI id) will do; with
+    ``findings`` (a severity) the roots are instead every channel image with findings of at
+    least that severity (``findings.stale.channel_rows``, the rule of `stale --findings`;
+    an image never scanned or already revoked is not; none found: a plan with no image)."""
     rule = rule or FamilyRule()
     now = now or dt.datetime.now(dt.UTC)
     inv.resolve_families(rule)
-    roots = roots_of(inv, ref)
-    if not roots:
-        raise AmictlError(
-            f"{ref}: no such image in the accounts and regions read",
-            hint="`amictl versions FAMILY` lists the versions; check --region",
-        )
+    bad: list[dict[str, Any]] = []
+    if findings:
+        done = {i.image_id for i in inv.images if revoked_reason(i.tags)}  # revoked before
+        bad = [
+            r
+            for r in channel_rows(inv, findings, None, now)
+            if r["kind"] == "findings" and r["image_id"] not in done
+        ]
+        root_ids = {r["image_id"] for r in bad}  # none: an empty plan, said by the caller
+    else:
+        root_ids = {r.image_id for r in roots_of(inv, ref)}
+        if not root_ids:
+            raise AmictlError(
+                f"{ref}: no such image in the accounts and regions read",
+                hint="`amictl versions FAMILY` lists the versions; check --region",
+            )
     targets = _targets(conn)
-    found = derived(conn, inv, {r.image_id for r in roots}, targets)
+    found = derived(conn, inv, root_ids, targets)
     plan = RevokePlan(
         revoke_id=uuid.uuid4().hex[:12],
         ref=ref,
@@ -318,11 +359,14 @@ def make_plan(
         disable=disable,
         skip_gates=skip_gates,
         tree=tree_rows(inv, found),
+        findings=bad,
     )
-    by_id = inv.by_id
+    if not found:
+        return plan
+    owned = {i.image_id: i for i in inv.images if i.owned}  # not a consumer's view of it
     for iid, (parent, how) in found.items():
-        img = by_id.get(iid)
-        if img is None or not img.owned:
+        img = owned.get(iid)
+        if img is None:
             continue  # another account's image: amictl cannot tag it
         t = targets.get((img.account, img.region)) or Target(img.account, img.region)
         plan.images.append(_image_row(img, t, parent, how))

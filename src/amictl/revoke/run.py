@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -52,9 +54,29 @@ PERMISSIONS = {
 """What ``amictl revoke`` and ``unrevoke`` call besides the inventory's reads."""
 
 # Tests: called with (step id, "before" | "after") around each step's AWS call, between its
-# `intended` and `done` rows: a kill there leaves the journal as a SIGKILL would. Empty in
-# normal runs.
+# `intended` and `done` rows (tests/test_revoke.py sends a signal there). Empty in normal runs.
 HOOKS: list[Callable[[str, str], None]] = []
+
+KILL_AT_ENV = "AMICTL_TEST_KILL_AT"
+"""Tests only: ``K:before`` or ``K:after`` makes the process SIGKILL itself around the AWS
+call of the K-th step (from 0) this run carries out, between its ``intended`` and ``done``
+rows: the kill-point property of tests/test_revoke.py runs ``amictl revoke`` as a
+subprocess with it. Unset in normal runs; read here only."""
+
+
+def kill_point() -> tuple[int, str] | None:
+    """(step number, "before" | "after") from ``AMICTL_TEST_KILL_AT``, else None."""
+    raw = os.environ.get(KILL_AT_ENV, "")
+    n, _, when = raw.partition(":")
+    if not n.isdigit() or when not in ("before", "after"):
+        return None
+    return int(n), when
+
+
+def _maybe_kill(at: tuple[int, str] | None, n: int, when: str) -> None:
+    if at == (n, when):
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 Step = tuple[str, str, dict[str, Any]]  # (action id, kind, the plan row it acts on)
 
@@ -230,6 +252,7 @@ def _run_steps(
     """Each step not yet done, journaled, under the lock; Ctrl-C/SIGTERM stop between steps."""
     done = journal.states()
     results: dict[str, dict[str, Any]] = {a: m for a, (s, m) in done.items() if s == "done"}
+    kill_at, n = kill_point(), 0
     with ExitStack() as stack:
         stack.enter_context(store.lock(keys, owner=owner, caller=journal.caller))
         try:
@@ -241,6 +264,7 @@ def _run_steps(
                     journal.write(aid, kind, row, "intended")
                     for hook in HOOKS:
                         hook(aid, "before")
+                    _maybe_kill(kill_at, n, "before")
                     try:
                         res = act(kind, row)
                     except AmictlError as exc:
@@ -248,6 +272,8 @@ def _run_steps(
                         raise
                     for hook in HOOKS:
                         hook(aid, "after")
+                    _maybe_kill(kill_at, n, "after")
+                    n += 1
                     journal.write(aid, kind, row, "done", **res)
                     results[aid] = res
                     progress(

@@ -3,8 +3,10 @@ fixed point, in every account and region the inventory read.
 
 An image is derived from a revoked one when the inventory's lineage says so (its
 ``SourceImageId`` / ``amictl:source-image``, i.e. ``Inventory.children``), when CopyImage's
-description names it (``[Copied ami-… from …]``), or when AWS's GetImageAncestry lists it
-among the image's sources. Each newly found image may have children of its own: the search
+description names it (``[Copied ami-… from …]``), when the image carries a watermark
+attached to it (``ImageWatermarks``: CreateImage and CopyImage pass them on, so every image
+built or copied from a watermarked one carries its mark and ``SourceImageId``), or when AWS's
+GetImageAncestry lists it among the image's sources. Each newly found image may have children of its own: the search
 repeats until nothing is added.
 """
 
@@ -60,6 +62,11 @@ def derived(
             m = COPIED_RE.search(img.description or "")
             if m and m.group(1) in out:
                 out[img.image_id] = (m.group(1), "copy description")
+                added = True
+                continue
+            mark = next((w for w in img.watermark_sources if w in out), None)
+            if mark:
+                out[img.image_id] = (mark, "watermark")
                 added = True
                 continue
             if conn is None or not img.owned or img.source_image_id:

@@ -58,6 +58,8 @@ _INT = (int,)
 _BOOL = (bool,)
 _LIST = (list,)
 _DICT = (dict,)
+# AttachImageWatermark's WatermarkName (patches/governance.py checks it too)
+WATERMARK_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")
 
 SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "image": {
@@ -85,6 +87,8 @@ SPECS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "boot_mode": (_STR, None),
         "imds_support": (_STR, None),
         "findings": (_DICT, None),  # issue 28: Amazon Inspector's scan (patches/findings.py)
+        "watermark": (_STR, None),  # issue 28: a watermark name attached to it by its owner
+        "watermarks_of": (_STR, None),  # issue 28: carries that image's watermarks, no lineage
         "image_location": (_STR, None),  # issue 21: instance-store-backed (S3 bundle manifest)
     },
     "image_snapshot": {
@@ -613,6 +617,10 @@ def parse(data: Any, pos: Positions) -> Fleet:
                 cur = ref((*p, "reuse_snapshot_of"), cur["reuse_snapshot_of"], "image")
         if img["source"]:
             ref((*p, "source"), img["source"], "image")
+        if img["watermarks_of"]:
+            ref((*p, "watermarks_of"), img["watermarks_of"], "image")
+        if img["watermark"] is not None and not WATERMARK_NAME_RE.match(img["watermark"]):
+            raise pos.error((*p, "watermark"), "3-128 letters, digits, spaces and ()[]./-'@_")
 
     for i, inst in enumerate(fleet.instances):
         p = ("instances", i)

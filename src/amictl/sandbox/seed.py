@@ -131,6 +131,23 @@ def _seed_settings(fleet: Fleet) -> None:
         )
 
 
+def _seed_watermarks(fleet: Fleet, images_by_alias: dict[str, Any]) -> None:
+    """``watermark: NAME`` attached by the image's owner, then ``watermarks_of: ALIAS``:
+    that image's watermarks (its own, or inherited earlier in the file), as CreateImage
+    from an instance of it would carry them, without lineage (issue 28)."""
+    from .patches import governance
+
+    for img in fleet.images:
+        if img["watermark"]:
+            ami = images_by_alias[img["alias"]]
+            governance.watermark(ami, ami.owner_id, ami.ec2_backend.region_name, img["watermark"])
+    for img in fleet.images:
+        if img["watermarks_of"]:
+            governance.inherit_watermarks(
+                images_by_alias[img["alias"]].id, images_by_alias[img["watermarks_of"]].id
+            )
+
+
 def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create everything in ``fleet``; return {"aliases": {...}, "seconds": s, "counts": {...}}.
 
@@ -249,6 +266,7 @@ def seed(fleet: Fleet, *, now: dt.datetime | None = None) -> dict[str, Any]:
             ami = images_by_alias[img["alias"]]
             ami.source_image_id = src.id
             ami.source_image_region = src.ec2_backend.region_name
+    _seed_watermarks(fleet, images_by_alias)
 
     for snap in fleet.snapshots:
         b = ec2_backends[acct][snap["region"]]

@@ -34,6 +34,7 @@ from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 
 from ...governance.names import image_name_matches
+from ..fleet import WATERMARK_NAME_RE
 from .helpers import err, now, parse_time, patch
 
 DISABLED, AUDIT, ENABLED = "disabled", "audit-mode", "enabled"
@@ -44,7 +45,6 @@ MAX_NAMES = 50
 MAX_CODES = 50
 MAX_WATERMARK_FILTERS = 50
 MAX_WATERMARKS_PER_IMAGE = 5
-WATERMARK_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")
 IMAGE_NAME_RE = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_*? ]{1,128}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9]{1,25}$")
 STATE_CODES = {
@@ -463,6 +463,39 @@ def instance_image_metadata() -> None:
     AmisResponse.describe_instance_image_metadata = describe  # type: ignore[attr-defined]
 
 
+def watermark(ami: Any, account: str, region: str, name: str) -> str:
+    """Attach watermark ``name`` of ``account`` to ``ami`` (AttachImageWatermark's record;
+    the fleet's ``watermark:`` too); its key. A name already there changes nothing."""
+    key = f"{account}:{name}"
+    with _lock:
+        marks = WATERMARKS.setdefault(ami.id, [])
+        if not any(m["WatermarkKey"] == key for m in marks):
+            if len(marks) >= MAX_WATERMARKS_PER_IMAGE:
+                raise err(
+                    "ResourceLimitExceeded",
+                    f"{ami.id} already carries {MAX_WATERMARKS_PER_IMAGE} watermarks, the most "
+                    "an image can have",
+                )
+            marks.append(
+                {
+                    "WatermarkKey": key,
+                    "SourceImageRegion": region,
+                    "SourceImageId": ami.id,
+                    "SourceImageCreationTime": parse_time(ami.creation_date),
+                    "WatermarkCreationTime": now(),
+                }
+            )
+    return key
+
+
+def inherit_watermarks(new_id: str, source_id: str | None) -> None:
+    """``new_id`` carries ``source_id``'s watermarks, as CreateImage and CopyImage give
+    them (the fleet's ``watermarks_of:`` too)."""
+    if source_id and WATERMARKS.get(source_id):
+        with _lock:
+            WATERMARKS[new_id] = copy.deepcopy(WATERMARKS[source_id])
+
+
 def _owned(backend: Any, image_id: str, verb: str) -> Any:
     if not image_id:
         raise err("MissingParameter", "The request must contain the parameter ImageId")
@@ -499,26 +532,7 @@ def image_watermarks() -> None:
                 "OperationNotPermitted",
                 f"Watermarks cannot be added to public AMIs ({ami.id} is public)",
             )
-        key = f"{b.account_id}:{name}"
-        with _lock:
-            marks = WATERMARKS.setdefault(ami.id, [])
-            if any(m["WatermarkKey"] == key for m in marks):
-                return ActionResult({"WatermarkKey": key})
-            if len(marks) >= MAX_WATERMARKS_PER_IMAGE:
-                raise err(
-                    "ResourceLimitExceeded",
-                    f"{ami.id} already carries {MAX_WATERMARKS_PER_IMAGE} watermarks, the most "
-                    "an image can have",
-                )
-            marks.append(
-                {
-                    "WatermarkKey": key,
-                    "SourceImageRegion": b.region_name,
-                    "SourceImageId": ami.id,
-                    "SourceImageCreationTime": parse_time(ami.creation_date),
-                    "WatermarkCreationTime": now(),
-                }
-            )
+        key = watermark(ami, b.account_id, b.region_name, name)
         return ActionResult({"WatermarkKey": key})
 
     def detach(self: Any) -> ActionResult:
@@ -530,11 +544,6 @@ def image_watermarks() -> None:
             WATERMARKS[ami.id] = [m for m in WATERMARKS.get(ami.id, []) if m["WatermarkKey"] != key]
         return ActionResult({"Return": True})
 
-    def _inherit(new_id: str, source_id: str | None) -> None:
-        if source_id and WATERMARKS.get(source_id):
-            with _lock:
-                WATERMARKS[new_id] = copy.deepcopy(WATERMARKS[source_id])
-
     orig_create = AmisResponse.create_image
 
     def create_image(self: Any) -> Any:
@@ -543,14 +552,14 @@ def image_watermarks() -> None:
         new_id = result.result["ImageId"]
         if instance.image_id:
             CREATED_FROM[new_id] = (instance.image_id, self.ec2_backend.region_name)
-        _inherit(new_id, instance.image_id)
+        inherit_watermarks(new_id, instance.image_id)
         return result
 
     orig_copy = AmisResponse.copy_image
 
     def copy_image(self: Any) -> Any:
         result: Any = orig_copy(self)
-        _inherit(result.result["ImageId"], self._get_param("SourceImageId"))
+        inherit_watermarks(result.result["ImageId"], self._get_param("SourceImageId"))
         return result
 
     AmisResponse.attach_image_watermark = attach  # type: ignore[attr-defined]
