@@ -121,3 +121,14 @@ class AuditTrailBroken(AmictlError):
     """``amictl state verify`` found the journal changed behind amictl's back (exit 3)."""
 
     exit_code = 3
+
+
+CONFIRMATION_EXIT = 2
+"""The one exit code of every command that asks and cannot (docs/cli.md's exit codes)."""
+
+
+class NeedsConfirmation(AmictlError):
+    """A command that asks before it changes anything found no terminal to ask on and no
+    ``--yes`` (exit 2, the same for every such command: the command line lacks ``--yes``)."""
+
+    exit_code = CONFIRMATION_EXIT

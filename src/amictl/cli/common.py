@@ -299,6 +299,25 @@ def emit(
     print_table(rows, cols, title=title, drop=drop, keep=[c for c in keep if c in cols])
 
 
+def with_folded(title: str | None, folded: dict[str, str]) -> str | None:
+    """The title with the values said once: ``title (family web, region us-east-1)``; a
+    value the title already says is not said again, and a title ending in parentheses
+    gets them inside its own: ``(2 checked; family web)``, never ``(…) (…)``."""
+
+    def norm(text: str) -> str:
+        return text.replace("-", " ").replace("_", " ").lower()
+
+    said = [f"{label(c)} {v}" for c, v in folded.items() if not (title and norm(v) in norm(title))]
+    if not said:
+        return title
+    once = ", ".join(said)
+    if not title:
+        return f"({once})"
+    if title.endswith(")"):
+        return f"{title[:-1]}; {once})"
+    return f"{title} ({once})"
+
+
 def print_table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
@@ -328,9 +347,7 @@ def print_table(
         info(
             f"[dim]left out to fit {width} columns: {'; '.join(said)} (-o json has every field)[/]"
         )
-    if fit.folded:
-        once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
-        title = f"{title} ({once})" if title else f"({once})"
+    title = with_folded(title, fit.folded)
     if title and cell_len(title) > min(width, fit.width):
         # A title wider than the table (an ARN said once) is its own line, wrapped to fit.
         out_console(width).print(escape(title), style="italic")
@@ -356,9 +373,7 @@ def _print_records(
     """One block per row (like ``psql \\x``): a numbered rule, then ``label  value``
     lines; a long value wraps under itself within ``width``."""
     con = out_console(width)
-    if folded:
-        once = ", ".join(f"{label(c)} {v}" for c, v in folded.items())
-        title = f"{title} ({once})" if title else f"({once})"
+    title = with_folded(title, folded)
     info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
     if title:
         out_console(width).print(escape(title))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -16,6 +15,8 @@ from ..governance.watermarks import DEFAULT_TEMPLATE, watermark_name
 from ..model import Image, Inventory
 from . import context
 from .common import emit, global_options, info, settings
+from .confirm import ask
+from .output import fmt_time
 
 STATUS_COLUMNS = ["account", "region", "state", "managed_by", "criteria", "noncompliant"]
 INSTANCE_COLUMNS = [
@@ -28,6 +29,9 @@ INSTANCE_COLUMNS = [
     "image_owner",
     "reason",
 ]
+# What an instance table of `allowed-images` is read for: which instance, and why it is
+# not allowed (issue 31: `reason` was dropped at 80 columns, an empty `name` kept).
+INSTANCE_KEYS = ["account", "region", "instance_id", "image_id", "reason"]
 LAUNCHER_COLUMNS = ["region", "kind", "id", "image_id", "image_name", "image_owner"]
 LINEAGE_COLUMNS = ["depth", "image_id", "region", "name", "owner", "state", "created", "watermarks"]
 USAGE_COLUMNS = ["image_id", "region", "account_id", "instances", "launch_templates", "report_id"]
@@ -109,7 +113,12 @@ def register(cli: click.Group) -> None:
                     info(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
         bad = [i for r in rows for i in r["noncompliant_instances"]]
         if bad and settings().output == "table":
-            emit(bad, INSTANCE_COLUMNS, f"{plural(len(bad), 'instance')} on images not allowed")
+            emit(
+                bad,
+                INSTANCE_COLUMNS,
+                f"{plural(len(bad), 'instance')} on images not allowed",
+                keep=INSTANCE_KEYS,
+            )
 
     @allowed_images.command("set")
     @click.option(
@@ -207,6 +216,7 @@ def register(cli: click.Group) -> None:
                     bad,
                     INSTANCE_COLUMNS,
                     f"{plural(len(bad), 'running instance')} would be non-compliant",
+                    keep=INSTANCE_KEYS,
                 )
             broken = [r for p in plans for r in p["would_break"]]
             if broken:
@@ -218,18 +228,13 @@ def register(cli: click.Group) -> None:
             for line in (x for p in plans for x in p["not_read"]):
                 info(f"warning: {line}: what launches there was not checked")
         allowed.check_refusal(plans, named)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InputError(
-                    "refusing to change Allowed AMIs without confirmation: no terminal to ask on",
-                    hint="review the change above, then pass --yes",
-                )
-            click.confirm(
-                f"Set Allowed AMIs to {mode} with these criteria in "
-                f"{plural(len(plans), 'account/region')}?",
-                abort=True,
-                err=True,
-            )
+        ask(
+            yes,
+            f"Set Allowed AMIs to {mode} with these criteria in "
+            f"{plural(len(plans), 'account/region')}?",
+            "change Allowed AMIs",
+            "review the change above, then pass --yes",
+        )
         run_id = allowed.apply_set(conn, plans, context.store(), _caller(conn, targets))
         for p in plans:
             p.pop("role_arn", None)
@@ -313,7 +318,7 @@ def register(cli: click.Group) -> None:
             reports.append(rep)
             info(
                 f"{iid}: report {rep['report_id']} "
-                f"({'reused' if rep['reused'] else 'new'}, created {str(rep['created'])[:19]})"
+                f"({'reused' if rep['reused'] else 'new'}, created {fmt_time(rep['created'])})"
             )
             for acct, counts in sorted(rep["consumers"].items()):
                 rows.append(
