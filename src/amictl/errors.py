@@ -128,7 +128,7 @@ CONFIRMATION_EXIT = 2
 
 
 class NeedsConfirmation(AmictlError):
-    """A command that asks before it changes anything found no terminal to ask on and no
-    ``--yes`` (exit 2, the same for every such command: the command line lacks ``--yes``)."""
+    """A command that asks before it changes anything could not ask (stdin is not a
+    terminal) and had no ``--yes`` (exit 2, the same for every such command)."""
 
     exit_code = CONFIRMATION_EXIT

@@ -377,6 +377,7 @@ def _print_records(
     info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
     if title:
         out_console(width).print(escape(title))
+    columns = [c for c in columns if any(cells[c])]  # an empty field says nothing
     lw = min(record_label_width(columns), max(width // 3, 8))
     for i in range(nrows):
         head = f"-[ {i + 1} ]"

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..distribute.common import check_image_id, find_image
 from ..durations import parse_duration, plural
@@ -16,7 +17,7 @@ from ..model import Image, Inventory
 from . import context
 from .common import emit, global_options, info, settings
 from .confirm import ask
-from .output import fmt_time
+from .output import fmt_time, indented, wrap_width
 
 STATUS_COLUMNS = ["account", "region", "state", "managed_by", "criteria", "noncompliant"]
 INSTANCE_COLUMNS = [
@@ -31,7 +32,7 @@ INSTANCE_COLUMNS = [
 ]
 # What an instance table of `allowed-images` is read for: which instance, and why it is
 # not allowed (issue 31: `reason` was dropped at 80 columns, an empty `name` kept).
-INSTANCE_KEYS = ["account", "region", "instance_id", "image_id", "reason"]
+INSTANCE_KEYS = ["instance_id", "image_id", "reason"]
 LAUNCHER_COLUMNS = ["region", "kind", "id", "image_id", "image_name", "image_owner"]
 LINEAGE_COLUMNS = ["depth", "image_id", "region", "name", "owner", "state", "created", "watermarks"]
 USAGE_COLUMNS = ["image_id", "region", "account_id", "instances", "launch_templates", "report_id"]
@@ -76,6 +77,13 @@ def emit_aws_refs(inv: Inventory, img: Image, rows: list[dict[str, Any]]) -> Non
         info("AWS and amictl agree on the instances, launch templates and SSM parameters")
 
 
+def _say(text: str) -> None:
+    """A line on stderr that fits the width: a criterion's JSON continues under it,
+    indented, between words (issue 31: it ran past the terminal)."""
+    for line in indented(text, wrap_width(), 6):
+        info(escape(line))
+
+
 def register(cli: click.Group) -> None:
     @cli.group("allowed-images")
     @global_options
@@ -110,7 +118,7 @@ def register(cli: click.Group) -> None:
         if settings().output == "table":
             for r in rows:
                 for c in r["criteria"]:
-                    info(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
+                    _say(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
         bad = [i for r in rows for i in r["noncompliant_instances"]]
         if bad and settings().output == "table":
             emit(
@@ -207,9 +215,9 @@ def register(cli: click.Group) -> None:
             for p in plans:
                 info(f"{p['account']}/{p['region']}: {p['current_state']} -> {p['new_state']}")
                 for w in p["why"]:
-                    info(f"  allow {w}")
+                    _say(f"  allow {w}")
                 for line in p["diff"] or ["  (criteria unchanged)"]:
-                    info(f"  {line}")
+                    _say(f"  {line}")
             bad = [r for p in plans for r in p["would_be_noncompliant"]]
             if bad:
                 emit(

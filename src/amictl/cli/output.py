@@ -246,6 +246,20 @@ def hanging(head: str, tail: str, width: int, indent: int = 8) -> list[str]:
     return [head, *wrapped] if head else wrapped
 
 
+def indented(text: str, width: int, indent: int) -> list[str]:
+    """``text`` wrapped between words to ``width``, its continuation lines indented by
+    ``indent`` (never at column 0); ids and ARNs are never broken."""
+    if cell_len(text) <= width:
+        return [text]
+    return textwrap.wrap(
+        text,
+        width=max(width, indent + 20),
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 @dataclass
 class Fitted:
     columns: list[str]

@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import textwrap
 from collections import defaultdict
 from typing import Any
 
 import click
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 
@@ -25,7 +23,7 @@ from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .notices import notify_options, send_notices
-from .output import hanging, text_width, wrap_width
+from .output import hanging, indented, text_width, wrap_width
 from .owners import owner_column
 from .scan_facts import (
     describe_sharing,
@@ -202,20 +200,6 @@ def print_plan(p: Plan, owners: dict[str, str | None] | None = None) -> None:
         con.print(f"[dim]note: {escape(w)}[/]")
 
 
-def _indented(text: str, width: int, indent: int) -> list[str]:
-    """``text`` wrapped between words to ``width``, continuation lines indented (ids and
-    ARNs are never broken)."""
-    if cell_len(text) <= width:
-        return [text]
-    return textwrap.wrap(
-        text,
-        width=max(width, indent + 20),
-        subsequent_indent=" " * indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
 def register(cli: click.Group) -> None:
     @cli.group("policy")
     @global_options
@@ -383,13 +367,13 @@ def register(cli: click.Group) -> None:
         width = wrap_width()
         for r in data["reasons"]:
             # a long reason continues under itself, never at column 0 (issue 31)
-            for line in _indented(f"  - {r}", width, 4):
+            for line in indented(f"  - {r}", width, 4):
                 con.print(escape(line), soft_wrap=True)
         if data["checks"]:
             con.print("keep conditions:")
             for c in data["checks"]:
                 yes = "yes" if c["holds"] else "no "
-                lines = _indented(f"  {yes} {c['condition']}: {c['detail']}", width, 6)
+                lines = indented(f"  {yes} {c['condition']}: {c['detail']}", width, 6)
                 colour = "green" if c["holds"] else "dim"
                 con.print(f"  [{colour}]{yes}[/]{escape(lines[0][5:])}", soft_wrap=True)
                 for line in lines[1:]:
