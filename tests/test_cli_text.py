@@ -319,3 +319,24 @@ def test_listings_at_80_columns(fleet: CliFleet) -> None:
     data = json.loads(fleet("rollout", "list", "-o", "json")[1])
     assert data and heads[:2] == ["asg", "status"], out
     assert "reason" not in heads, out  # empty in every group
+
+
+def test_usage_says_the_report_time_in_the_one_format(
+    fleet: CliFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from amictl.cli import governance_cmd
+
+    created = dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    monkeypatch.setattr(governance_cmd, "find_image", lambda *_a: SimpleNamespace(target=None))
+    monkeypatch.setattr(
+        governance_cmd.usage,
+        "usage_report",
+        lambda *_a, **_k: {"report_id": "r-1", "reused": True, "created": created,
+                           "region": "us-east-1", "consumers": {}},
+    )  # fmt: skip
+    code, _, err = fleet("usage", fleet.ids["lone"])
+    assert code == 0, err
+    assert "created 2026-11-26T10:00:00Z)" in err, err

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 
 from ..apply.executor import ApplyOptions, describe_coverage, execute, prepare, unrecoverable
-from ..apply.single import single_plan
+from ..apply.single import single_plan, way_out
 from ..apply.trust import own_signature
 from ..aws.session import aws_error
 from ..durations import parse_duration
@@ -110,9 +110,10 @@ def _run(
         raise PartialFailure(f"{len(result.failed)} actions failed", hint="see `amictl journal`")
     mains = [a for a in plan.actions if a.type == stage]
     if any(a.id in result.skipped for a in mains):
+        why = [result.skipped[a.id] for a in mains if a.id in result.skipped]
         raise SafetyError(
-            f"{stage} of {image_id} was refused by the live re-check: "
-            + "; ".join(result.skipped[a.id] for a in mains if a.id in result.skipped)
+            f"{stage} of {image_id} was refused by the live re-check: " + "; ".join(why),
+            hint=way_out(image_id, stage, [r for w in why for r in w.split("; ")]),
         )
     if deprecate_at is not None and all(a.id in result.done for a in mains):
         # deprecated through the checked path; now moved to the time asked for (later)
