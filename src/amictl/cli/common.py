@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -307,7 +308,11 @@ def with_folded(title: str | None, folded: dict[str, str]) -> str | None:
     def norm(text: str) -> str:
         return text.replace("-", " ").replace("_", " ").lower()
 
-    said = [f"{label(c)} {v}" for c, v in folded.items() if not (title and norm(v) in norm(title))]
+    def told(v: str) -> bool:  # the title says it already, as a word (not "1" in "12")
+        pattern = rf"(^|\W){re.escape(norm(v))}(\W|$)"
+        return bool(title) and len(v) >= 4 and bool(re.search(pattern, norm(title or "")))
+
+    said = [f"{label(c)} {v}" for c, v in folded.items() if not told(v)]
     if not said:
         return title
     once = ", ".join(said)
