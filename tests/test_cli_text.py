@@ -268,6 +268,12 @@ def test_an_arn_in_prose_is_never_broken(capsys: pytest.CaptureFixture[str]) -> 
         print_table(rows, ["kind", "id", "detail"], width=80, keep=["kind", "id", "detail"])
     out = capsys.readouterr().out
     assert arn in out, out
+    # one record per block: an ARN longer than beside its label is whole on a line of its own
+    from amictl.cli.output import record_lines
+
+    ssm = "arn:aws:ssm:us-east-1:123456789012:parameter/amictl/channels/web-server/prod"
+    lines = record_lines("id", ssm, 6, 80)
+    assert ssm in lines and all(len(line) <= 80 for line in lines), lines
 
 
 # ---- item 7: columns ----------------------------------------------------------------------

@@ -389,13 +389,21 @@ def record_label_width(columns: Sequence[str]) -> int:
 
 def record_lines(name: str, value: str, label_width: int, width: int) -> list[str]:
     """One field of a record block: the label padded to ``label_width``, then the value;
-    a value too long for the line continues under itself (between words when it has
-    any, else cut: an ARN longer than the terminal)."""
+    a value too long for the line continues under itself, between words. A word longer
+    than the room (an ARN) is never cut (issue 31): it gets a line of its own, from
+    column 0, whole even when it is wider than the terminal."""
     pad = label_width + 2
     room = max(width - pad, 10)
     head = name if cell_len(name) <= label_width else name[: max(label_width - 1, 1)] + "…"
     head = head + " " * (label_width - cell_len(head) + 2)
     if cell_len(value) <= room:
         return [(head + value).rstrip()]
-    parts = textwrap.wrap(value, width=room, break_long_words=True, break_on_hyphens=False)
-    return [head + parts[0], *(" " * pad + p for p in parts[1:])]
+    parts = textwrap.wrap(value, width=room, break_long_words=False, break_on_hyphens=False)
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        if cell_len(part) > room:  # one word too long for beside the label
+            lines += [head.rstrip()] if i == 0 else []
+            lines.append(part)
+        else:
+            lines.append((head if i == 0 else " " * pad) + part)
+    return lines
