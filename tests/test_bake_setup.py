@@ -72,7 +72,7 @@ def test_both_example_recipes_bake_on_a_fresh_demo_fleet(env, cli, outcomes):
 def test_bake_setup_shows_asks_creates_and_is_idempotent(env, cli):
     iam = env.client("iam")
     code, out, err = cli("bake", "setup", "-o", "json")  # no terminal, no --yes: refused
-    assert code == 1 and "without confirmation" in err
+    assert code == 2 and "without confirmation" in err  # issue 31: one code
     planned = json.loads(out)["planned"]
     assert [(r["resource"], r["status"]) for r in planned] == [
         ("role", "create"),

@@ -153,13 +153,19 @@ def test_single_image_commands_read_the_account_s_other_regions(
     eu = f.env.client("ec2", "eu-west-1")
     (copy,) = eu.describe_images(ImageIds=[f.ids["copy"]])["Images"]
     assert copy.get("SourceImageId") == w1  # the fleet made it a copy of w1
-    for cmd in (["retire", w1], ["disable", w1], ["deprecate", w1]):
+    for cmd in (["retire", w1], ["disable", w1]):
         code, out, err = f.run(*cmd, "--yes")
         assert code == 3, (cmd, out, err)
         assert f.ids["copy"] in err or "eu-west-1" in err or "copy" in err, err
     img = ec2.describe_images(ImageIds=[w1], IncludeDeprecated=True, IncludeDisabled=True)
     (only,) = img["Images"]
     assert only["State"] == "available" and not only.get("DeprecationTime")
+    # issue 31: deprecating is reversible, so the source of a kept copy may be deprecated;
+    # the copy (what runs) is untouched
+    code, out, err = f.run("deprecate", w1, "--yes")
+    assert code == 0, (out, err)
+    (after,) = eu.describe_images(ImageIds=[f.ids["copy"]])["Images"]
+    assert after["State"] == "available" and not after.get("DeprecationTime")
     # w2 has no copy anywhere: it retires as before (the other region read, nothing there)
     code, out, err = f.run("deprecate", f.ids["w2"], "--yes")
     assert code == 0, (out, err)

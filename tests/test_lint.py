@@ -161,7 +161,7 @@ def test_fix_tags_images_and_journals(env, run, tmp_path):
     ids = env.load(FLEET)["aliases"]
     ec2 = env.client("ec2")
     code, out, err = run("lint", "--fix")  # no terminal, no --yes: refuses
-    assert code == 1 and "confirmation" in err
+    assert code == 2 and "confirmation" in err  # issue 31: one code
     assert "family" not in tags_of(ec2, ids["untagged"])
     code, out, err = run("lint", "--fix", "--yes", "-o", "json")
     assert code == 0, out + err

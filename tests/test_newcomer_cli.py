@@ -479,8 +479,10 @@ def test_a_declaration_says_what_identifies_a_row_and_markup_has_no_width(capsys
     cols = list(rows[0])
     keep = ["severity", "check", "resource", "detail"]
     with click.Context(cli):
-        print_table(rows, cols, title="2 audit findings", width=100, keep=keep)
+        # (130: the ARN in the detail is never broken, issue 31; the table fits only if
+        # the severity's markup is not counted)
+        print_table(rows, cols, title="2 audit findings", width=130, keep=keep)
     out = capsys.readouterr().out
     assert "┃ severity" in out and "-[ " not in out  # a table: markup is not counted as width
     assert {"severity", "check", "resource", "detail"} <= shown_labels(out)
-    assert max(len(line) for line in out.splitlines()) <= 100
+    assert max(len(line) for line in out.splitlines()) <= 130

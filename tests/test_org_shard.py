@@ -164,6 +164,21 @@ def test_shards_plan_exactly_as_one_process(org: Org) -> None:
     assert scanned == {m.account for m in org.members} | {org.mgmt.account}
     code, one, err = org.plan("single")
     assert code == 0, err
+    # issue 31: the suspended member is named, on stderr and in JSON, never skipped silently
+    assert f"skipped: account {org.suspended}" in err and "SUSPENDED" in err
+    assert [a["id"] for a in single["skipped_accounts"]] == [org.suspended]
+    # ... and each plan group says whose it is when more than one account is planned
+    code, text, err = org.run(
+        "single", "plan", "-p", str(org.tmp / "policy.yaml"), "--from-state", "--now", NOW,
+        "--org", "amictl-test", COLUMNS="200",
+    )  # fmt: skip
+    assert code == 0, err
+    heads = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    groups = [h for h in heads if " us-east-1" in h]
+    assert len(groups) >= 2 and all(re.search(r" account \d{12}", h) for h in groups), text
+    assert {re.search(r"account (\d{12})", h)[1] for h in groups} == {  # type: ignore[index]
+        m.account for m in org.members
+    }
 
     shards = [org.inventory("sharded", "--shard", f"{k}/3") for k in (1, 2, 3)]
     parts = [{r["account"] for r in s["per_region"]} for s in shards]
@@ -185,7 +200,9 @@ def test_missing_or_old_shard_refuses_naming_the_accounts(org: Org) -> None:
     done = {r["account"] for r in first["per_region"]}
     code, _plan, err = org.plan("partial")
     assert code == 3, err
-    named = set(re.findall(r"\d{12}", err))
+    # (the suspended member is named on a line of its own: it is not a missing shard)
+    refusal = "\n".join(line for line in err.splitlines() if not line.startswith("skipped:"))
+    named = set(re.findall(r"\d{12}", refusal))
     everyone = {m.account for m in org.members} | {org.mgmt.account}
     assert named == everyone - done  # exactly the accounts of the missing shards
     for k in (2, 3):
@@ -193,7 +210,8 @@ def test_missing_or_old_shard_refuses_naming_the_accounts(org: Org) -> None:
     assert org.plan("partial")[0] == 0
     code, _plan, err = org.plan("partial", "--max-age", "0h")
     assert code == 3 and "older than --max-age" in err
-    assert set(re.findall(r"\d{12}", err)) == everyone
+    refusal = "\n".join(line for line in err.splitlines() if not line.startswith("skipped:"))
+    assert set(re.findall(r"\d{12}", refusal)) == everyone
 
 
 def test_shard_needs_accounts_and_a_valid_role(org: Org) -> None:

@@ -225,7 +225,7 @@ def test_revoke_refuses_without_reason_or_confirmation(fleet: CliFleet) -> None:
     code, _, err = fleet("revoke", "base@2.0.0", "--from-state")
     assert code == 2 and "--reason" in err
     code, _, err = fleet("revoke", "base@2.0.0", "--reason", "x", "--from-state")
-    assert code == 1 and "confirmation" in err
+    assert code == 2 and "confirmation" in err
     code, _, err = fleet("revoke", "base@9", "--reason", "x", "--from-state", "--yes")
     assert code == 1 and "no such image" in err
     assert all("amictl:revoked" not in s["tags"] for s in aws_state(fleet)["images"].values())
@@ -566,7 +566,7 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     assert f("inventory", *both)[0] == 0
     args = ("revoke", "base@2.0.0", "--reason", "CVE-1", "--from-state", *both)
     code, out, err = f(*args)
-    assert code == 1 and "confirmation" in err, out + err
+    assert code == 2 and "confirmation" in err, out + err
     assert (
         f"{b.account} us-east-1: revoked {ids['web-2']} left allowed: instance {mine['InstanceId']}"
         in err
@@ -628,7 +628,7 @@ def test_revoke_findings_critical_revokes_each_channel_image_with_such_findings(
     code, out, err = f("revoke", "app@2.0.0", "--findings", "critical", "--yes", "--from-state")
     assert code == 2 and "--findings" in err
     code, out, err = f("revoke", "--findings", "critical", "--from-state", COLUMNS="100")
-    assert code == 1 and "confirmation" in err, out + err
+    assert code == 2 and "confirmation" in err, out + err
     assert "CVE" not in out and "critical" in out and ids["app-2"] in out  # listed first
     got = f.json("revoke", "--findings", "critical", "--yes", "--from-state")
     assert [r["image_id"] for r in got["findings"]] == [ids["app-2"]]

@@ -188,7 +188,7 @@ def test_rollout_refuses_bad_input_and_asks_without_yes(fleet: CliFleet) -> None
     code, _, err = fleet("rollout", "web", "--channel", "nope", "--yes")
     assert code == 1 and "does not exist" in err
     code, _, err = fleet("rollout", "web", "--channel", "prod")  # no terminal, no --yes
-    assert code == 1 and "confirmation" in err
+    assert code == 2 and "confirmation" in err  # issue 31: one code for every command
     assert images_running(fleet, "web-a") == Counter({fleet.ids["web-1"]: 10})
 
 

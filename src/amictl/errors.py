@@ -121,3 +121,14 @@ class AuditTrailBroken(AmictlError):
     """``amictl state verify`` found the journal changed behind amictl's back (exit 3)."""
 
     exit_code = 3
+
+
+CONFIRMATION_EXIT = 2
+"""The one exit code of every command that asks and cannot (docs/cli.md's exit codes)."""
+
+
+class NeedsConfirmation(AmictlError):
+    """A command that asks before it changes anything could not ask (stdin is not a
+    terminal) and had no ``--yes`` (exit 2, the same for every such command)."""
+
+    exit_code = CONFIRMATION_EXIT

@@ -117,6 +117,16 @@ def describe_coverage(c: dict[str, Any]) -> str:
     return str(c.get("summary", ""))
 
 
+def unrecoverable(coverage: dict[str, dict[str, Any]]) -> list[str]:
+    """The ``account/region`` places of :attr:`Prepared.recycle_bin` where a deleted image
+    or snapshot would NOT be recoverable (no Recycle Bin rule keeps it)."""
+    return sorted(
+        where
+        for where, c in coverage.items()
+        if not all(c.get(k, {}).get("recoverable") for k in ("images", "snapshots"))
+    )
+
+
 def _role_for(connector: Connector, account: str) -> str | None:
     for arn in connector.role_arns:
         m = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):", arn)

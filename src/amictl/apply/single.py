@@ -11,6 +11,8 @@ refusals. The marks it writes name the policy ``amictl-cli``.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 
 from ..aws.session import Connector, Target
 from ..errors import InputError, SafetyError
@@ -37,8 +39,11 @@ def single_policy(image_id: str, stage: str, snapshots: str = "keep") -> Policy:
         deregister=zero if stage == "deregister" else None,
         snapshots=snapshots,
     )
+    # Deprecating is reversible and routine (issue 31): the base of kept images may be
+    # deprecated; disabling or deregistering it stays refused.
+    keep = Keep(ancestors=stage != "deprecate")
     rule = Rule(
-        name=f"{stage}-{image_id}", select=Select(images=(image_id,)), keep=Keep(), retire=retire
+        name=f"{stage}-{image_id}", select=Select(images=(image_id,)), keep=keep, retire=retire
     )
     return Policy(name=MANUAL_POLICY, rules=(rule,), path=f"<amictl {stage} {image_id}>")
 
@@ -78,7 +83,7 @@ def single_plan(
     if decision is not None and decision.verdict == "keep":
         raise SafetyError(
             f"refusing to {stage} {image_id}: " + "; ".join(decision.reasons[:5]),
-            hint="remove what keeps it first (`amictl explain`/`amictl refs` show why)",
+            hint=way_out(image_id, stage, decision.reasons),
         )
     if not p.inventory.get("complete", False):
         raise SafetyError(
@@ -87,3 +92,48 @@ def single_plan(
             hint="fix access to the kinds named, then try again",
         )
     return p
+
+
+_CHANNEL_RE = re.compile(r"channel (\S+) of family (\S+)")
+
+# What ends each reason to keep an image: (the reason's start, the way out).
+_WAYS = (
+    (
+        "ancestor of kept image",
+        "`amictl deprecate {id}` is allowed (reversible); to {stage} it, "
+        "retire the images built from it first",
+    ),
+    ("in use", "move what launches it to another image (`amictl refs {id}` lists them)"),
+    ("launched ", "wait until it has not been launched for the rule's launched_within"),
+    ("shared", "`amictl unshare {id} --account ...` ends the sharing (`amictl sharing`)"),
+    ("channel history", "promote newer versions until no channel's history names it"),
+    (
+        "channel",
+        "promote another version to the channel first (`amictl promote {family} "
+        "VERSION --channel {channel}`)",
+    ),
+    ("held: tag", "`amictl tag {id} KEY=VALUE --release-hold` ends a tag hold"),
+    (
+        "held: deregistration protection",
+        "turn off deregistration protection first (EC2 DisableImageDeregistrationProtection)",
+    ),
+    ("still pending", "wait until the image is available"),
+    ("not retired: ", "fix access to what could not be read, then try again"),
+)
+
+
+def way_out(image_id: str, stage: str, reasons: Sequence[str]) -> str:
+    """The ways out of a refusal, one per kind of reason (README: every refusal names
+    one): what to do, since ``deprecate``/``disable``/``retire`` take no override."""
+    ways: list[str] = []
+    for reason in reasons:
+        for start, way in _WAYS:
+            if reason.startswith(start):
+                m = _CHANNEL_RE.search(reason)
+                family, channel = (m.group(2), m.group(1)) if m else ("FAMILY", "C")
+                text = way.format(id=image_id, stage=stage, family=family, channel=channel)
+                if text not in ways and not (start.startswith("ancestor") and stage == "deprecate"):
+                    ways.append(text)
+                break
+    ways.append("`amictl explain` shows every reason")
+    return "; ".join(ways)

@@ -79,10 +79,16 @@ def org_accounts(org_client: Any) -> list[dict[str, str]]:
 def discover_role_arns(org_client: Any, template: str) -> list[str]:
     """One role ARN per ACTIVE account of the organization (suspended and closing accounts
     cannot be scanned and are left out), sorted by account id."""
+    return discover(org_client, template)[0]
+
+
+def discover(org_client: Any, template: str) -> tuple[list[str], list[dict[str, str]]]:
+    """(one role ARN per ACTIVE account, the accounts left out: ``{id, name, status}``),
+    so that a suspended or closing member is named, never skipped silently (issue 31)."""
     check_role_template(template)
-    return [
-        role_arn_for(template, a["id"]) for a in org_accounts(org_client) if a["status"] == "ACTIVE"
-    ]
+    accounts = org_accounts(org_client)
+    arns = [role_arn_for(template, a["id"]) for a in accounts if a["status"] == "ACTIVE"]
+    return arns, [a for a in accounts if a["status"] != "ACTIVE"]
 
 
 def account_of_arn(arn: str) -> str | None:
@@ -146,14 +152,14 @@ def parse_shard(text: str, environ: Mapping[str, str] | None = None) -> Shard:
             break
         if index is None:
             raise InputError(
-                "--shard auto: no shard index in the environment",
+                "auto: no shard index in the environment",
                 key="--shard",
                 hint="set JOB_COMPLETION_INDEX (Kubernetes Indexed Job), "
                 "AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job) or AMICTL_SHARD=K/N",
             )
         if not count_text:
             raise InputError(
-                f"--shard auto: the shard count is unknown (index from {source})",
+                f"auto: the shard count is unknown (index from {source})",
                 key="--shard",
                 hint="give it as --shard auto/N or AMICTL_SHARDS=N",
             )
@@ -161,13 +167,11 @@ def parse_shard(text: str, environ: Mapping[str, str] | None = None) -> Shard:
     else:
         k, sep, n = text.partition("/")
         if not sep:
-            raise InputError(
-                f"--shard {text!r}: expected K/N (e.g. 2/4), auto or auto/N", key="--shard"
-            )
+            raise InputError(f"{text!r}: expected K/N (e.g. 2/4), auto or auto/N", key="--shard")
         index, count = _int(k, "shard"), _int(n, "shard count")
     if count < 1 or not 1 <= index <= count:
         raise InputError(
-            f"--shard {index}/{count}: K must be between 1 and N (N >= 1)",
+            f"{index}/{count}: K must be between 1 and N (N >= 1)",
             key="--shard",
             hint="runner indexes count from 0 and are read as K = index + 1",
         )

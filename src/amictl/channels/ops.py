@@ -445,8 +445,8 @@ def rollback(
     if problems:
         raise SafetyError(
             f"refusing to roll back channel {channel} of {family}: " + "; ".join(problems),
-            hint="promote a known-good version instead: amictl promote FAMILY VERSION --channel "
-            + channel,
+            hint=f"promote a known-good version instead: amictl promote {family} VERSION "
+            f"--channel {channel}",
         )
     if not todo:
         raise AmictlError(

@@ -19,12 +19,12 @@ from ..apply.executor import (
     describe_coverage,
     execute,
     prepare,
+    unrecoverable,
 )
 from ..apply.trust import Signature, check_signature, limits_signed, own_signature
 from ..approvals import require as require_approvals
 from ..durations import format_duration, parse_duration, plural
 from ..errors import (
-    AmictlError,
     InputError,
     Interrupted,
     JournalError,
@@ -34,6 +34,7 @@ from ..model import iso, parse_time
 from ..policy.plan_model import Plan
 from . import context
 from .common import emit, global_options, info, out_console, settings
+from .confirm import ask
 from .output import wrap_width
 from .plan_cmd import make_plan, plan_line, print_plan
 
@@ -294,23 +295,10 @@ def register(cli: click.Group) -> None:
                 for line in _coverage_lines(prep):
                     con.print(f"  {escape(line)}")
         if not yes:
-            if not sys.stdin.isatty():
-                raise AmictlError(
-                    "refusing to apply without confirmation: no terminal to ask on",
-                    hint="review the plan, then pass --yes",
-                )
             n = len(remaining) if remaining is not None else len(plan.actions)
-            unrecoverable = [
-                where
-                for where, c in prep.recycle_bin.items()
-                if not all(c.get(k, {}).get("recoverable") for k in ("images", "snapshots"))
-            ]
-            warn = (
-                f" Deletions in {', '.join(sorted(unrecoverable))} are NOT recoverable."
-                if unrecoverable
-                else ""
-            )
-            click.confirm(f"Apply these {n} actions?{warn}", abort=True, err=True)
+            lost = unrecoverable(prep.recycle_bin)
+            warn = f" Deletions in {', '.join(lost)} are NOT recoverable." if lost else ""
+            ask(yes, f"Apply these {n} actions?{warn}", "apply", "review the plan, then pass --yes")
 
         def progress(a, st, msg):  # type: ignore[no-untyped-def]
             if table:

@@ -24,6 +24,7 @@ from ..durations import plural
 from ..errors import AmictlError, InputError, PartialFailure
 from . import context
 from .common import emit, global_options, info, settings
+from .confirm import ask
 
 STEP_COLUMNS = ["phase", "name", "document", "status", "response_code", "seconds"]
 STALE_COLUMNS = ["family", "kind", "region", "image_id", "version", "age_days", "detail"]
@@ -121,15 +122,14 @@ def _setup(conn: Any, name: str, yes: bool) -> None:
         if not table:
             emit(data)
         builder_role.apply(conn, targets, rows, name)  # refuses (exit 3), changing nothing
-    if not yes:
-        if not sys.stdin.isatty():
-            if not table:
-                emit(data)
-            raise AmictlError(
-                "refusing to change IAM without confirmation: no terminal to ask on",
-                hint="review what `bake setup` will create above, then pass --yes",
-            )
-        click.confirm(f"Make these {len(todo)} IAM changes?", abort=True, err=True)
+    if not yes and not sys.stdin.isatty() and not table:
+        emit(data)
+    ask(
+        yes,
+        f"Make these {len(todo)} IAM changes?",
+        "change IAM",
+        "review what `bake setup` will create above, then pass --yes",
+    )
     data["result"] = builder_role.apply(conn, targets, rows, name)
     if table:
         emit(data["result"], SETUP_COLUMNS, title=f"bake setup: {name}")

@@ -1,7 +1,7 @@
 """The columns each listing exists for: never left out of its table (issue 23).
 
-A table too wide for the terminal leaves out columns (lowest value first, named on
-stderr), but never these: ``sharing`` without who it is shared with, or ``journal``
+A table too wide for the terminal leaves out columns (empty ones first, then the lowest
+value first, named on stderr), but never these: ``sharing`` without who it is shared with, or ``journal``
 without when, would not answer what the command was run for. When the declared columns
 cannot fit side by side, the listing is printed one record per block (like ``psql \\x``).
 
@@ -46,13 +46,18 @@ DECLARED: dict[str, tuple[str, ...]] = {
     "promote": ("region", "channel", "version", "image_id", "previous_image_id", "status"),
     "rollback": ("region", "channel", "version", "image_id", "previous_image_id", "status"),
     "channels list": ("family", "channel", "region", "image_id", "version"),
-    "channels history": ("channel", "version", "image_id", "by", "place"),
+    "channels history": ("channel", "version", "image_id", "by", "at", "place"),
     # distribution and launch
     "copy": ("source_image_id", "region", "image_id", "state"),
     "share": ("image_id", "region", "share"),
     "unshare": ("image_id", "region", "unshare"),
     "sharing": ("image_id", "name", "who"),
     "launch": ("instance_id", "image_id", "region"),
+    # governance (their instance tables keep INSTANCE_KEYS of cli/governance_cmd.py)
+    "allowed-images status": ("account", "region", "state", "criteria"),
+    "allowed-images set": ("account", "region", "new_state", "criteria"),
+    # rollout: which group, and what happened to it
+    "rollout": ("region", "asg", "status", "to_replace", "new_version"),
     # conventions, catalog
     "lint": ("image_id", "name", "rule", "detail"),
     "catalog list": ("name", "description", "ssm_parameter"),

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,29 @@ def emit(
     print_table(rows, cols, title=title, drop=drop, keep=[c for c in keep if c in cols])
 
 
+def with_folded(title: str | None, folded: dict[str, str]) -> str | None:
+    """The title with the values said once: ``title (family web, region us-east-1)``; a
+    value the title already says is not said again, and a title ending in parentheses
+    gets them inside its own: ``(2 checked; family web)``, never ``(…) (…)``."""
+
+    def norm(text: str) -> str:
+        return text.replace("-", " ").replace("_", " ").lower()
+
+    def told(v: str) -> bool:  # the title says it already, as a word (not "1" in "12")
+        pattern = rf"(^|\W){re.escape(norm(v))}(\W|$)"
+        return bool(title) and len(v) >= 4 and bool(re.search(pattern, norm(title or "")))
+
+    said = [f"{label(c)} {v}" for c, v in folded.items() if not told(v)]
+    if not said:
+        return title
+    once = ", ".join(said)
+    if not title:
+        return f"({once})"
+    if title.endswith(")"):
+        return f"{title[:-1]}; {once})"
+    return f"{title} ({once})"
+
+
 def print_table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[str],
@@ -331,9 +355,7 @@ def print_table(
         info(
             f"[dim]left out to fit {width} columns: {'; '.join(said)} (-o json has every field)[/]"
         )
-    if fit.folded:
-        once = ", ".join(f"{label(c)} {v}" for c, v in fit.folded.items())
-        title = f"{title} ({once})" if title else f"({once})"
+    title = with_folded(title, fit.folded)
     if title and cell_len(title) > min(width, fit.width):
         # A title wider than the table (an ARN said once) is its own line, wrapped to fit.
         out_console(width).print(escape(title), style="italic")
@@ -359,12 +381,11 @@ def _print_records(
     """One block per row (like ``psql \\x``): a numbered rule, then ``label  value``
     lines; a long value wraps under itself within ``width``."""
     con = out_console(width)
-    if folded:
-        once = ", ".join(f"{label(c)} {v}" for c, v in folded.items())
-        title = f"{title} ({once})" if title else f"({once})"
+    title = with_folded(title, folded)
     info(f"[dim]one record per block: the columns do not fit {width} side by side[/]")
     if title:
         out_console(width).print(escape(title))
+    columns = [c for c in columns if any(cells[c])]  # an empty field says nothing
     lw = min(record_label_width(columns), max(width // 3, 8))
     for i in range(nrows):
         head = f"-[ {i + 1} ]"

@@ -10,7 +10,7 @@ from ..aws.session import AwsConfig, Connector
 from ..errors import InputError
 from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from ..state.store import Store
-from .common import settings
+from .common import info, settings
 
 
 def connector() -> Connector:
@@ -29,12 +29,25 @@ def connector() -> Connector:
         cfg.access_key, cfg.secret_key = SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
         cfg.profile = None
     conn = Connector(cfg)
+    ORG_SKIPPED.clear()
     if s.org:
-        from ..aws.org import discover_role_arns
+        from ..aws.org import discover
 
-        found = discover_role_arns(conn.client("organizations", "us-east-1"), s.org)
+        found, skipped = discover(conn.client("organizations", "us-east-1"), s.org)
         conn.role_arns = list(dict.fromkeys([*conn.role_arns, *found]))
+        ORG_SKIPPED.extend(skipped)
+        for a in skipped:
+            name = f" ({a['name']})" if a["name"] else ""
+            info(
+                f"skipped: account {a['id']}{name} is {a['status']}: --org reads ACTIVE "
+                "accounts only"
+            )
     return conn
+
+
+ORG_SKIPPED: list[dict[str, str]] = []
+"""The organization's accounts --org left out (not ACTIVE) in this run: ``{id, name,
+status}``; said on stderr, and in ``inventory -o json`` as ``skipped_accounts``."""
 
 
 def store() -> Store:

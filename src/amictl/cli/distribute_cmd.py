@@ -106,8 +106,8 @@ def register(cli: click.Group) -> None:
     ) -> None:
         g = distribute.grantees(list(accounts), list(orgs), list(ous), public)
         if add and public and not yes:
-            raise InputError(
-                f"--public lets every AWS account launch {image_id.strip()}",
+            raise InputError(  # exit 2, as every command that needs a confirmation
+                f"lets every AWS account launch {image_id.strip()}: refusing without confirmation",
                 key="--public",
                 hint="add --yes to confirm that it really is to be public",
             )

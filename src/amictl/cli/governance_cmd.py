@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..distribute.common import check_image_id, find_image
 from ..durations import parse_duration, plural
@@ -16,6 +16,8 @@ from ..governance.watermarks import DEFAULT_TEMPLATE, watermark_name
 from ..model import Image, Inventory
 from . import context
 from .common import emit, global_options, info, settings
+from .confirm import ask
+from .output import fmt_time, indented, wrap_width
 
 STATUS_COLUMNS = ["account", "region", "state", "managed_by", "criteria", "noncompliant"]
 INSTANCE_COLUMNS = [
@@ -28,6 +30,9 @@ INSTANCE_COLUMNS = [
     "image_owner",
     "reason",
 ]
+# What an instance table of `allowed-images` is read for: which instance, and why it is
+# not allowed (issue 31: `reason` was dropped at 80 columns, an empty `name` kept).
+INSTANCE_KEYS = ["instance_id", "image_id", "reason"]
 LAUNCHER_COLUMNS = ["region", "kind", "id", "image_id", "image_name", "image_owner"]
 LINEAGE_COLUMNS = ["depth", "image_id", "region", "name", "owner", "state", "created", "watermarks"]
 USAGE_COLUMNS = ["image_id", "region", "account_id", "instances", "launch_templates", "report_id"]
@@ -72,6 +77,13 @@ def emit_aws_refs(inv: Inventory, img: Image, rows: list[dict[str, Any]]) -> Non
         info("AWS and amictl agree on the instances, launch templates and SSM parameters")
 
 
+def _say(text: str) -> None:
+    """A line on stderr that fits the width: a criterion's JSON continues under it,
+    indented, between words (issue 31: it ran past the terminal)."""
+    for line in indented(text, wrap_width(), 6):
+        info(escape(line))
+
+
 def register(cli: click.Group) -> None:
     @cli.group("allowed-images")
     @global_options
@@ -106,10 +118,15 @@ def register(cli: click.Group) -> None:
         if settings().output == "table":
             for r in rows:
                 for c in r["criteria"]:
-                    info(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
+                    _say(f"{r['account']}/{r['region']} criterion: {_criteria_text([c])}")
         bad = [i for r in rows for i in r["noncompliant_instances"]]
         if bad and settings().output == "table":
-            emit(bad, INSTANCE_COLUMNS, f"{plural(len(bad), 'instance')} on images not allowed")
+            emit(
+                bad,
+                INSTANCE_COLUMNS,
+                f"{plural(len(bad), 'instance')} on images not allowed",
+                keep=INSTANCE_KEYS,
+            )
 
     @allowed_images.command("set")
     @click.option(
@@ -198,15 +215,16 @@ def register(cli: click.Group) -> None:
             for p in plans:
                 info(f"{p['account']}/{p['region']}: {p['current_state']} -> {p['new_state']}")
                 for w in p["why"]:
-                    info(f"  allow {w}")
+                    _say(f"  allow {w}")
                 for line in p["diff"] or ["  (criteria unchanged)"]:
-                    info(f"  {line}")
+                    _say(f"  {line}")
             bad = [r for p in plans for r in p["would_be_noncompliant"]]
             if bad:
                 emit(
                     bad,
                     INSTANCE_COLUMNS,
                     f"{plural(len(bad), 'running instance')} would be non-compliant",
+                    keep=INSTANCE_KEYS,
                 )
             broken = [r for p in plans for r in p["would_break"]]
             if broken:
@@ -218,18 +236,13 @@ def register(cli: click.Group) -> None:
             for line in (x for p in plans for x in p["not_read"]):
                 info(f"warning: {line}: what launches there was not checked")
         allowed.check_refusal(plans, named)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InputError(
-                    "refusing to change Allowed AMIs without confirmation: no terminal to ask on",
-                    hint="review the change above, then pass --yes",
-                )
-            click.confirm(
-                f"Set Allowed AMIs to {mode} with these criteria in "
-                f"{plural(len(plans), 'account/region')}?",
-                abort=True,
-                err=True,
-            )
+        ask(
+            yes,
+            f"Set Allowed AMIs to {mode} with these criteria in "
+            f"{plural(len(plans), 'account/region')}?",
+            "change Allowed AMIs",
+            "review the change above, then pass --yes",
+        )
         run_id = allowed.apply_set(conn, plans, context.store(), _caller(conn, targets))
         for p in plans:
             p.pop("role_arn", None)
@@ -313,7 +326,7 @@ def register(cli: click.Group) -> None:
             reports.append(rep)
             info(
                 f"{iid}: report {rep['report_id']} "
-                f"({'reused' if rep['reused'] else 'new'}, created {str(rep['created'])[:19]})"
+                f"({'reused' if rep['reused'] else 'new'}, created {fmt_time(rep['created'])})"
             )
             for acct, counts in sorted(rep["consumers"].items()):
                 rows.append(

@@ -18,7 +18,7 @@ from . import context
 from .common import emit, err_console, global_options, info, settings
 from .owners import owner_column
 from .progress import scan_progress
-from .scan_facts import add_iac, iac_option
+from .scan_facts import add_iac, iac_option, say_incomplete
 
 LS_COLUMNS = [
     "image_id",
@@ -94,12 +94,7 @@ def load_inventory(
         inv = scan(conn, family_rule=family_rule, progress=cb, lt_cache=LtVersionCache(st))
     add_iac(inv, iac_paths(iac))  # a file that does not parse: exit 2, nothing stored
     st.save_inventory(inv)
-    for s in inv.incomplete_slices():
-        err_console().print(
-            f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
-            markup=True,
-            highlight=False,
-        )
+    say_incomplete(inv)
     if settings().verbosity > 0:
         for op, n in sorted(inv.api_calls.items()):
             err_console().print(f"  {n:6d}  {op}")
@@ -186,7 +181,7 @@ def register(cli: click.Group) -> None:
                 f"{summary['api_calls_total']} API calls in {inv.duration:.1f} s; {state}"
             )
         else:
-            emit(summary)
+            emit({**summary, "skipped_accounts": list(context.ORG_SKIPPED)})
 
     @cli.command("ls")
     @click.option("--family", help="Only this family (glob).")

@@ -14,6 +14,7 @@ from ..errors import AmictlError, PartialFailure
 from ..inventory.scan import scan
 from . import context
 from .common import emit, global_options, info, out_console, settings
+from .confirm import ask
 
 COLUMNS = ["image_id", "name", "region", "rule", "detail"]
 
@@ -118,15 +119,14 @@ def _fix(
         if not table:
             emit({**data, "result": None})
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            if not table:
-                emit({**data, "result": None})
-            raise AmictlError(
-                "refusing to tag without confirmation: no terminal to ask on",
-                hint="review the fix plan above, then pass --yes",
-            )
-        click.confirm(f"Tag these {len(plan.actions)} images?", abort=True, err=True)
+    if not yes and not sys.stdin.isatty() and not table:
+        emit({**data, "result": None})
+    ask(
+        yes,
+        f"Tag these {len(plan.actions)} images?",
+        "tag",
+        "review the fix plan above, then pass --yes",
+    )
 
     def progress(a: dict[str, Any], st: str, msg: str) -> None:
         if table:

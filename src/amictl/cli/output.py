@@ -49,6 +49,15 @@ LABELS = {
     "shared_with": "shared with",
     "incomplete_kinds": "incomplete kinds",
     "storage_tier": "tier",
+    # cost: GiB and $ per month, as docs/cost.md names them
+    "standard_gib": "standard GiB",
+    "archive_gib": "archive GiB",
+    "standard_usd": "standard $/month",
+    "archive_usd": "archive $/month",
+    "full_size_usd": "full size $/month",
+    "estimate_usd": "estimate $/month",
+    "orphaned_usd": "orphaned $/month",
+    "unused_images": "unused images",
 }
 
 # Free text that may wrap between words. Every other column is kept on one line.
@@ -68,6 +77,7 @@ PROSE = frozenset(
         "incomplete_kinds",
         "value",
         "does",
+        "criteria",
     }
 )
 
@@ -162,7 +172,7 @@ def cell(v: Any, col: str = "") -> str:
     if v is None:
         return ""
     if isinstance(v, bool):
-        return "yes" if v else ""
+        return "yes" if v else "no"
     if isinstance(v, dt.datetime):
         return str(fmt_time(v))
     if isinstance(v, float):
@@ -236,6 +246,20 @@ def hanging(head: str, tail: str, width: int, indent: int = 8) -> list[str]:
     return [head, *wrapped] if head else wrapped
 
 
+def indented(text: str, width: int, indent: int) -> list[str]:
+    """``text`` wrapped between words to ``width``, its continuation lines indented by
+    ``indent`` (never at column 0); ids and ARNs are never broken."""
+    if cell_len(text) <= width:
+        return [text]
+    return textwrap.wrap(
+        text,
+        width=max(width, indent + 20),
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 @dataclass
 class Fitted:
     columns: list[str]
@@ -259,10 +283,19 @@ def _minimum(col: str, cells: Sequence[str]) -> int:
     nat = _natural(col, cells)
     if col not in PROSE:
         return nat
-    longest_word = max(
-        [cell_len(w) for c in cells for w in c.split()] + [cell_len(label(col))], default=0
-    )
-    return min(nat, max(PROSE_MIN, min(longest_word, PROSE_WORD_MAX)))
+    words = [w for c in cells for w in c.split()]
+    longest_word = max([cell_len(w) for w in words] + [cell_len(label(col))], default=0)
+    # An id or an ARN in prose is never broken (issue 31): the column is at least as wide.
+    longest_id = max((cell_len(w) for w in words if is_id_word(w)), default=0)
+    return min(nat, max(PROSE_MIN, min(longest_word, PROSE_WORD_MAX), longest_id))
+
+
+_ID_WORD_RE = re.compile(r"^[(\[]?(arn:[\w-]+:|[a-z]+-[0-9a-f]{8,}\b)")
+
+
+def is_id_word(word: str) -> bool:
+    """An ARN or a resource id (``arn:aws:…``, ``lt-0abc…``, ``ami-…``): kept whole."""
+    return bool(_ID_WORD_RE.match(word))
 
 
 def table_width(widths: Sequence[int]) -> int:
@@ -285,9 +318,9 @@ def fit_columns(
 ) -> Fitted:
     """Keep the columns that fit in ``width``; say the rest once or leave them out.
 
-    Until the table fits, in this order: a column with the same value in every row is
-    said once (``folded``, e.g. the account of a one-account listing); an empty column
-    goes; then the columns of ``drop`` go, lowest value first (by default every column
+    Until the table fits, in this order: an empty column goes (even an id or a name,
+    unless declared in ``keep``); a column with the same value in every row is said once
+    (``folded``, e.g. the account of a one-account listing); then the columns of ``drop`` go, lowest value first (by default every column
     that does not identify the row, from the right). Ids, and names or else the columns
     of ``keep`` (what the command exists for), are never dropped; no column is narrowed
     below its longest value except prose, which wraps. When what is left still does not
@@ -305,14 +338,20 @@ def fit_columns(
     if drop is None:  # from the right; without a declaration, what identifies a row stays
         drop = [c for c in reversed(cols) if kept or c not in KEY]
     order = [c for c in drop if c in cols and not protected(c)]
+    # Empty columns go first (they say nothing), whatever they are, unless declared.
+    empty = [c for c in cols if nrows and not any(cells[c]) and c not in kept]
     same = [
         c
         for c in cols
-        if nrows >= 2 and not never_dropped(c) and c not in PROSE and len(set(cells[c])) == 1
+        if nrows >= 2
+        and c not in empty
+        and not never_dropped(c)
+        and c not in PROSE
+        and len(set(cells[c])) == 1
     ]
-    candidates = [(c, "fold") for c in same if cells[c][0]]
-    candidates += [(c, "drop") for c in same if not cells[c][0] and c not in kept]
-    candidates += [(c, "drop") for c in order if c not in same]
+    candidates = [(c, "drop") for c in empty]
+    candidates += [(c, "fold") for c in same if cells[c][0]]
+    candidates += [(c, "drop") for c in order if c not in same and c not in empty]
     fit = Fitted(cols)
     fit.width = table_width([_minimum(c, cells[c]) for c in cols])
     for c, how in candidates:
@@ -350,13 +389,21 @@ def record_label_width(columns: Sequence[str]) -> int:
 
 def record_lines(name: str, value: str, label_width: int, width: int) -> list[str]:
     """One field of a record block: the label padded to ``label_width``, then the value;
-    a value too long for the line continues under itself (between words when it has
-    any, else cut: an ARN longer than the terminal)."""
+    a value too long for the line continues under itself, between words. A word longer
+    than the room (an ARN) is never cut (issue 31): it gets a line of its own, from
+    column 0, whole even when it is wider than the terminal."""
     pad = label_width + 2
     room = max(width - pad, 10)
     head = name if cell_len(name) <= label_width else name[: max(label_width - 1, 1)] + "…"
     head = head + " " * (label_width - cell_len(head) + 2)
     if cell_len(value) <= room:
         return [(head + value).rstrip()]
-    parts = textwrap.wrap(value, width=room, break_long_words=True, break_on_hyphens=False)
-    return [head + parts[0], *(" " * pad + p for p in parts[1:])]
+    parts = textwrap.wrap(value, width=room, break_long_words=False, break_on_hyphens=False)
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        if cell_len(part) > room:  # one word too long for beside the label
+            lines += [head.rstrip()] if i == 0 else []
+            lines.append(part)
+        else:
+            lines.append((head if i == 0 else " " * pad) + part)
+    return lines

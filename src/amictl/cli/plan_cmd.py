@@ -23,7 +23,7 @@ from ..policy.schema import json_schema
 from . import context
 from .common import emit, global_options, info, out_console, settings
 from .notices import notify_options, send_notices
-from .output import hanging, text_width, wrap_width
+from .output import hanging, indented, text_width, wrap_width
 from .owners import owner_column
 from .phases import Phases
 from .scan_facts import (
@@ -152,26 +152,31 @@ def print_plan(p: Plan, owners: dict[str, str | None] | None = None) -> None:
             "[yellow]The inventory is INCOMPLETE[/] "
             f"({escape('; '.join(map(str, p.inventory.get('incomplete', []))))}): no destructive action is planned there."
         )
-    groups: dict[tuple[str, str], list] = defaultdict(list)
+    # One group per family, region and account; the account is said in each header when
+    # more than one is planned (issue 31: two accounts' `svc us-east-1` were one group).
+    groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for a in p.actions:
         fam = a.family or (
             "(orphaned snapshots)" if a.rule == "snapshots.orphaned" else "(no family)"
         )
-        groups[(fam, a.region)].append(a)
+        groups[(fam, a.region, a.account)].append(a)
+    accounts = {a.account for a in p.actions} | set(p.inventory.get("accounts") or [])
     if not groups:
         con.print("Nothing to do: the plan is empty.")
     versions = {d.image_id: d.version for d in p.decisions}
-    for fam, region in sorted(groups):
+    for key in sorted(groups):
+        fam, region, account = key
         who = sorted(
             {
                 str(owners.get(a.image_id))
-                for a in groups[(fam, region)]
+                for a in groups[key]
                 if a.image_id and owners and owners.get(a.image_id)
             }
         )
         owned = f" [dim]owner {escape(', '.join(who))}[/]" if who else ""
-        con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]{owned}")
-        for a in sorted(groups[(fam, region)], key=lambda x: action_order(x.id)):
+        acct = f" [dim]account {escape(account)}[/]" if len(accounts) > 1 else ""
+        con.print(f"[bold]{escape(fam)}[/] [dim]{region}[/]{acct}{owned}")
+        for a in sorted(groups[key], key=lambda x: action_order(x.id)):
             target = a.snapshot_id or a.image_id or ""
             ver = f"v{versions[a.image_id]}" if a.image_id in versions and not a.snapshot_id else ""
             after = f"after {','.join(a.after)}" if a.after else ""
@@ -369,14 +374,19 @@ def register(cli: click.Group) -> None:
             f"[bold]{ami}[/] {img.name} (family {img.family}, version {img.version}, {img.region})"
         )
         con.print(f"verdict: [bold]{data['verdict']}[/]   rule: {data['rule'] or '(none)'}")
+        width = wrap_width()
         for r in data["reasons"]:
-            con.print(f"  - {escape(r)}")
+            # a long reason continues under itself, never at column 0 (issue 31)
+            for line in indented(f"  - {r}", width, 4):
+                con.print(escape(line), soft_wrap=True)
         if data["checks"]:
             con.print("keep conditions:")
             for c in data["checks"]:
-                con.print(
-                    f"  [{'green' if c['holds'] else 'dim'}]{'yes' if c['holds'] else 'no '}[/] "
-                    f"{c['condition']}: {c['detail']}"
-                )
+                yes = "yes" if c["holds"] else "no "
+                lines = indented(f"  {yes} {c['condition']}: {c['detail']}", width, 6)
+                colour = "green" if c["holds"] else "dim"
+                con.print(f"  [{colour}]{yes}[/]{escape(lines[0][5:])}", soft_wrap=True)
+                for line in lines[1:]:
+                    con.print(escape(line), soft_wrap=True)
         for a in acts:
             con.print(f"  action {a['id']}: {a['type']}")

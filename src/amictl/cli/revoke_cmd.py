@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -12,6 +11,7 @@ from ..errors import AmictlError, InputError
 from ..findings import check_severity
 from . import context
 from .common import emit, global_options, info, print_table, settings
+from .confirm import ask
 
 TREE_COLUMNS = ["tree", "region", "family", "version", "state", "how"]
 CHANNEL_COLUMNS = [
@@ -71,12 +71,7 @@ def _show(plan: revoke.RevokePlan, results: dict[str, Any] | None = None) -> Non
 def _confirm(yes: bool, question: str) -> None:
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise AmictlError(
-            "refusing to act without confirmation: no terminal to ask on",
-            hint="review what is shown above, then pass --yes",
-        )
-    click.confirm(question, abort=True, err=True)
+    ask(yes, question, "act", "review what is shown above, then pass --yes")
 
 
 def register(cli: click.Group) -> None:

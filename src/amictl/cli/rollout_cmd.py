@@ -3,16 +3,19 @@ canary first, rolled back on failure; ``drift``: what runs behind its channel.""
 
 from __future__ import annotations
 
-import sys
+import signal
 from typing import Any
 
 import click
 from rich.markup import escape
 
 from .. import rollout
-from ..errors import AmictlError, InputError
+from ..durations import plural
+from ..errors import AmictlError, InputError, Interrupted
+from ..interrupts import Terminate
 from . import context
 from .common import emit, err_console, global_options, info, progress_enabled, settings
+from .confirm import ask
 
 PLAN_COLUMNS = [
     "region",
@@ -197,16 +200,13 @@ def register(cli: click.Group) -> None:
                 info(f"note: {escape(what)} is owned by infrastructure as code")
             rollout.refuse_unsafe(plan)
             rollout.check_conflicts(store, plan, conn)
-            if not yes:
-                if not sys.stdin.isatty():
-                    raise AmictlError(
-                        "refusing to roll out without confirmation: no terminal to ask on",
-                        hint="review the plan, then pass --yes",
-                    )
-                n = sum(g.to_replace for g in plan.groups)
-                click.confirm(
-                    f"Replace {n} instances in {len(plan.groups)} groups?", abort=True, err=True
-                )
+            n = sum(g.to_replace for g in plan.groups)
+            ask(
+                yes,
+                f"Replace {n} instances in {len(plan.groups)} groups?",
+                "roll out",
+                "review the plan, then pass --yes",
+            )
             rollout.save_plan(store, plan)
         show = _printer()
         try:
@@ -217,6 +217,16 @@ def register(cli: click.Group) -> None:
                 rollout.Options(wait=wait or resume is not None, poll=poll, timeout=timeout),
                 show,
             )
+        except (KeyboardInterrupt, Terminate) as exc:
+            # Ctrl-C outside the journaled section (taking the lock, the first journal
+            # row): the plan is saved, so it is resumed like any other stop (issue 31).
+            sig = signal.SIGTERM if isinstance(exc, Terminate) else signal.SIGINT
+            raise Interrupted(
+                sig,
+                f"interrupted: rollout {plan.rollout_id} stopped",
+                hint=f"carry it on (or roll it back) with `amictl rollout --resume "
+                f"{plan.rollout_id}`",
+            ) from None
         finally:
             show.stop()  # type: ignore[attr-defined]
         data = {
@@ -228,10 +238,12 @@ def register(cli: click.Group) -> None:
             "plan": plan.rows(),
             "groups": out.rows(),
         }
+        rows = out.rows()
         emit(
             data,
-            OUTCOME_COLUMNS,
-            table_rows=out.rows(),
+            # a column no group has a value in says nothing (issue 31)
+            [c for c in OUTCOME_COLUMNS if c in ("asg", "status") or any(r.get(c) for r in rows)],
+            table_rows=rows,
             title=f"rollout {plan.rollout_id}: {out.status}",
         )
         if not out.ok:
@@ -290,12 +302,13 @@ def register(cli: click.Group) -> None:
             },
             DRIFT_COLUMNS,
             table_rows=rows,
-            title=f"{len(rows)} behind their channel ({len(groups)} channels checked)",
+            title=f"{len(rows)} behind their channel, {plural(len(groups), 'channel')} checked",
         )
         if strict is not None and worst > strict:
+            g = max(groups, key=lambda g: g["max_versions_behind"])
             raise AmictlError(
-                f"something runs {worst} versions behind its channel (--strict {strict})",
-                hint="roll the channel out: amictl rollout FAMILY --channel C",
+                f"something runs {plural(worst, 'version')} behind its channel (--strict {strict})",
+                hint=f"roll the channel out: amictl rollout {g['family']} --channel {g['channel']}",
             )
         for line in missing:
             info(f"warning: {line}: what runs there was not checked")

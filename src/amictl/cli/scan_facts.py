@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..aws.org import account_of_arn
 from ..aws.session import Connector, Target, aws_error
@@ -127,13 +128,24 @@ def _scan(
             launch_permissions=False,
             lt_cache=lt_cache,
         )
+    say_incomplete(inv)
+    return inv
+
+
+def say_incomplete(inv: Inventory) -> None:
+    """``incomplete: ACCOUNT REGION KIND: CODE: why``, one line per slice not read; the
+    code and the kind are said once, not again from AWS's message (issue 31)."""
     for s in inv.incomplete_slices():
+        why = s.error or ""
+        for prefix in (f"{s.kind} in {s.region}: ", f"{s.kind}: "):
+            why = why.removeprefix(prefix)
+        why = why.removeprefix(f"{s.error_code}: ") if s.error_code else why
+        code = f"{s.error_code}: " if s.error_code else ""
         err_console().print(
-            f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {s.error_code}: {s.error}",
+            f"[yellow]incomplete:[/] {s.account} {s.region} {s.kind}: {code}{escape(why)}".rstrip(),
             markup=True,
             highlight=False,
         )
-    return inv
 
 
 def plan_live(

@@ -4,15 +4,14 @@ path of a plan (a one-action plan: the live decision, the journal, the lock, ``-
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 
-from ..apply.executor import ApplyOptions, execute, prepare
-from ..apply.single import single_plan
+from ..apply.executor import ApplyOptions, describe_coverage, execute, prepare, unrecoverable
+from ..apply.single import single_plan, way_out
 from ..apply.trust import own_signature
 from ..approvals import require_for_single
 from ..aws.session import aws_error
@@ -24,6 +23,7 @@ from ..model import iso, parse_time
 from ..tagnames import check_user_tags
 from . import context
 from .common import emit, err_console, global_options, info, settings
+from .confirm import ask
 
 
 def _target(conn: Any) -> Any:
@@ -79,13 +79,17 @@ def _run(
     opts = ApplyOptions(max_destroy=1, allow_whole_family=True, workers=1, every_region=True)
     prep = prepare(conn, plan, opts, store)
     prep.signature, prep.key = own_signature(store, plan.checksum)  # for --resume
-    if not yes:
-        if not sys.stdin.isatty():
-            raise AmictlError(
-                "refusing to act without confirmation: no terminal to ask on",
-                hint="review what it will do, then pass --yes",
-            )
-        click.confirm(f"{stage} {image_id} ({len(plan.actions)} actions)?", abort=True, err=True)
+    # What deleting costs, as apply says it (issue 31): recoverable or NOT.
+    for where, c in sorted(prep.recycle_bin.items()):
+        info(f"recovery (Recycle Bin) {where}: {describe_coverage(c)}")
+    lost = unrecoverable(prep.recycle_bin)
+    warn = f" Deletions in {', '.join(lost)} are NOT recoverable." if lost else ""
+    if lost:
+        info(
+            f"[yellow]warning:[/] deletions in {escape(', '.join(lost))} are NOT recoverable "
+            "(no Recycle Bin rule keeps them: `amictl recycle-bin ensure --retention 7d`)"
+        )
+    ask(yes, f"{stage} {image_id} ({len(plan.actions)} actions)?{warn}", "act")
     result = execute(conn, store, prep, opts)
     status = {
         **dict.fromkeys(result.done, "done"),
@@ -108,9 +112,10 @@ def _run(
         raise PartialFailure(f"{len(result.failed)} actions failed", hint="see `amictl journal`")
     mains = [a for a in plan.actions if a.type == stage]
     if any(a.id in result.skipped for a in mains):
+        why = [result.skipped[a.id] for a in mains if a.id in result.skipped]
         raise SafetyError(
-            f"{stage} of {image_id} was refused by the live re-check: "
-            + "; ".join(result.skipped[a.id] for a in mains if a.id in result.skipped)
+            f"{stage} of {image_id} was refused by the live re-check: " + "; ".join(why),
+            hint=way_out(image_id, stage, [r for w in why for r in w.split("; ")]),
         )
     if deprecate_at is not None and all(a.id in result.done for a in mains):
         # deprecated through the checked path; now moved to the time asked for (later)

@@ -75,6 +75,22 @@ def _one(images: list[dict[str, Any]], what: str) -> dict[str, Any]:
     return images[0]
 
 
+def _hidden_hint(ec2: Any) -> str | None:
+    """Why an image may not be found (issue 31): with Allowed AMIs ``enabled``, AWS hides
+    every image no criterion allows (the account's own excepted). Read live
+    (GetAllowedImagesSettings); a failed read says nothing rather than guess."""
+    try:
+        got = ec2.get_allowed_images_settings()
+    except Exception:  # noqa: BLE001 - a hint only: the "not found" stands either way
+        return None
+    if got.get("State") != "enabled":
+        return None
+    return (
+        "Allowed AMIs is enabled in this account and region: it hides every image no "
+        "criterion allows (`amictl allowed-images status` shows the criteria)"
+    )
+
+
 def resolve(conn: Connector, target: Target, ref: str) -> Resolved:
     """The one image ``ref`` names in the target's account/region, and why."""
     ref = ref.strip()
@@ -83,7 +99,9 @@ def resolve(conn: Connector, target: Target, ref: str) -> Resolved:
         image_id = check_image_id(ref)
         data = describe_image(ec2, image_id, target.region)
         if data is None:
-            raise AmictlError(f"image {image_id} not found in {target.region}")
+            raise AmictlError(
+                f"image {image_id} not found in {target.region}", hint=_hidden_hint(ec2)
+            )
         return Resolved(Found(target, data), f"{image_id} given by id")
     family, sep, token = ref.partition("@")
     if not sep or not family or not token or "@" in token:
@@ -118,7 +136,9 @@ def resolve(conn: Connector, target: Target, ref: str) -> Resolved:
         data = describe_image(ec2, value, target.region)
         if data is None:
             raise AmictlError(
-                f"channel {family}@{token} ({name}) points at {value}, which is not in {target.region}"
+                f"channel {family}@{token} ({name}) points at {value}, which is not in "
+                f"{target.region}",
+                hint=_hidden_hint(ec2),
             )
         return Resolved(Found(target, data), f"channel {token} of {family}: {name} = {value}")
     images = _by_version(ec2, target.region, family, value)

@@ -18,6 +18,7 @@ PERMISSIONS = {
     "ssm:GetParameter",
     "ec2:RunInstances",
     "ec2:CreateTags",
+    "ec2:GetAllowedImagesSettings",  # why an image is not found (Allowed AMIs hides it)
 }
 
 

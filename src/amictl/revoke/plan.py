@@ -346,7 +346,9 @@ def make_plan(
         if not root_ids:
             raise AmictlError(
                 f"{ref}: no such image in the accounts and regions read",
-                hint="`amictl versions FAMILY` lists the versions; check --region",
+                hint=f"`amictl versions {ref.partition('@')[0]}` lists the versions; check --region"
+                if "@" in ref
+                else "check the image id and --region",
             )
     targets = _targets(conn)
     found = derived(conn, inv, root_ids, targets)
