@@ -363,7 +363,7 @@ def test_a_real_process_stopped_while_following_resumes(
         "prod",
         "--wait",
         "--canary-wait",
-        "4",
+        "4000",  # 4 s on the sandbox's Auto Scaling clock (1000x AWS's, docs/sandbox.md)
         "--poll",
         "0.2",
         "--yes",

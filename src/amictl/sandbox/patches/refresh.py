@@ -10,11 +10,11 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.
   (id or name, version); ``Preferences``: ``MinHealthyPercentage`` (default 90) sets how
   many instances are replaced at a time, ``CheckpointPercentages`` (ascending, 1..100),
   ``CheckpointDelay`` (seconds, default 3600), ``SkipMatching``, ``AutoRollback``.
-* Time runs ``SPEED`` (200) times faster than AWS's: a refresh moves on its own, one step
+* Time runs ``SPEED`` (1000) times faster than AWS's: a refresh moves on its own, one step
   (Pending -> InProgress, then one batch of instances terminated and replaced by instances
-  of the desired launch template version) every ``WARMUP`` (60) AWS seconds, 0.3 s real,
-  and waits at a checkpoint ``CheckpointDelay`` AWS seconds (600 s: 3 s real; StatusReason
-  says so). DescribeInstanceRefreshes reports how far it got by then, and also advances it
+  of the desired launch template version) every ``WARMUP`` (300) AWS seconds, 0.3 s real,
+  and waits at a checkpoint ``CheckpointDelay`` AWS seconds (600 s: 0.6 s real;
+  StatusReason says so). DescribeInstanceRefreshes reports how far it got by then, and also advances it
   one step itself (a client polling without pause sees every step). When all are replaced
   the group takes the desired configuration (``Successful``).
 * RollbackInstanceRefresh: only while the refresh is active, and only when it has a desired
@@ -50,8 +50,8 @@ REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}
 _lock = threading.RLock()
 
 ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress"}
-SPEED = 200.0  # sandbox seconds are SPEED AWS seconds (docs/sandbox.md, "Timing")
-WARMUP = 60.0  # AWS seconds a batch takes to launch and warm up (one step)
+SPEED = 1000.0  # one sandbox second is SPEED AWS seconds (docs/sandbox.md, "Instance refresh timing")
+WARMUP = 300.0  # AWS seconds a batch takes to launch and warm up (one step)
 STEP = dt.timedelta(seconds=WARMUP / SPEED)
 CONTROL_KEYS = {"asg", "outcome", "at", "reason", "count", "reset"}
 OUTCOME_KINDS = ("succeed", "fail", "hang")
