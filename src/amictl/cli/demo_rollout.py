@@ -23,7 +23,8 @@ def _targets(ctx: Any) -> list[Any]:
 
 
 def _drift(ctx: Any, when: str) -> list[dict[str, Any]]:
-    rows = drift_mod.rows(drift_mod.drift(scan(ctx.conn), FAMILY, CHANNEL))
+    inv = scan(ctx.conn, _targets(ctx))
+    rows = drift_mod.rows(drift_mod.drift(inv, FAMILY, CHANNEL))
     kinds = Counter(r["kind"] for r in rows)
     said = ", ".join(f"{plural(n, k)}" for k, n in sorted(kinds.items())) or "nothing"
     ctx.con.print(f"`amictl drift --family {FAMILY}` {when}: {said} behind {CHANNEL}")
@@ -84,7 +85,7 @@ def run_rollout(ctx: Any) -> None:
     )
     rollout.save_plan(ctx.store, plan)
     out = rollout.execute(
-        ctx.conn, ctx.store, plan, rollout.Options(wait=True, poll=0.5), _follow(con)
+        ctx.conn, ctx.store, plan, rollout.Options(wait=True, poll=0.2), _follow(con)
     )
     for r in out.rows():
         running = _images(ctx, r["asg"], r["region"])
