@@ -351,7 +351,7 @@ def test_demo_fleet_tags_agree_with_names():
 
     conv = conventions.load(str(ROOT / "examples" / "conventions.yml"))
     owned = [i for i in builtin.demo()["images"] if "owner" not in i]
-    assert len(owned) == 40
+    assert len(owned) == 42  # issue 31: family web (rollout, drift, Allowed AMIs)
     for img in owned:
         (parsed,) = conv.parses(img["name"])
         assert parsed == {"family": img["tags"]["family"], "version": img["tags"]["version"]}
