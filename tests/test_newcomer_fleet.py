@@ -122,6 +122,8 @@ def test_rollout_as_written_moves_the_group_to_the_channel(demo: Demo) -> None:
     new = demo.ssm(CHANNEL)
     assert new == demo.ids["web-v2"]
     assert demo.asg_images("web-app") == Counter({demo.ids["web-v1"]: 10})
+    others = {g: demo.asg_images(g) for g in ("batch-asg", "win-asg")}
+    web_server = demo.default_image("web-lt")
     started = time.monotonic()
     code, out, err = demo(argv, answer="y\n")
     took = time.monotonic() - started
@@ -140,7 +142,8 @@ def test_rollout_as_written_moves_the_group_to_the_channel(demo: Demo) -> None:
     # the sandbox's 1000x clock: a 600 s canary wait and 10 batches, in seconds not an hour
     assert took < 20, took
     # the other families' groups were not touched
-    assert demo.asg_images("batch-asg") and demo.default_image("web-lt") == demo.ids["web-server-v8"]
+    assert {g: demo.asg_images(g) for g in others} == others
+    assert demo.default_image("web-lt") == web_server
 
 
 def test_drift_after_the_rollout_is_empty(demo: Demo) -> None:
@@ -207,11 +210,14 @@ def test_example_recipes_bake_as_their_header_says_and_prod_never_moves(demo: De
         assert rec["status"] == "succeeded", rec
         chan = f"/amictl/channels/{recipe.family}/{recipe.promote}"
         assert demo.ssm(chan) == rec["image_id"], (path.name, chan)  # the header's channel
-        tags = {
-            t["Key"]: t["Value"]
-            for t in demo.env.client("ec2").describe_images(ImageIds=[rec["image_id"]])[
-                "Images"
-            ][0]["Tags"]
-        }
+        (image,) = demo.env.client("ec2").describe_images(ImageIds=[rec["image_id"]])["Images"]
+        tags = {t["Key"]: t["Value"] for t in image["Tags"]}
         assert tags["amictl:bake-status"] == "tested"
+        if recipe.source_ref == "base-al2023@prod":  # the demo fleet's base channel
+            assert rec["source"]["image_id"] == before["/amictl/channels/base-al2023/prod"]
     assert prods() == before  # no prod channel moved, the source's included
+    # and `bake setup` on the demo account has nothing to do: the demo fleet has it
+    code, out, err = demo(["bake", "setup", "-o", "json"])
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert {r["status"] for r in data["planned"]} == {"ok"} and data["result"] is None

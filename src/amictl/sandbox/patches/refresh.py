@@ -50,7 +50,8 @@ REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}
 _lock = threading.RLock()
 
 ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress"}
-SPEED = 1000.0  # one sandbox second is SPEED AWS seconds (docs/sandbox.md, "Instance refresh timing")
+# One sandbox second is SPEED AWS seconds (docs/sandbox.md, "Instance refresh timing").
+SPEED = 1000.0
 WARMUP = 300.0  # AWS seconds a batch takes to launch and warm up (one step)
 STEP = dt.timedelta(seconds=WARMUP / SPEED)
 CONTROL_KEYS = {"asg", "outcome", "at", "reason", "count", "reset"}
