@@ -81,6 +81,8 @@ class Demo:
             AutoScalingGroupNames=[name]
         )["AutoScalingGroups"][0]
         ids = [i["InstanceId"] for i in g["Instances"]]
+        if not ids:  # DescribeInstances without ids lists every instance
+            return Counter()
         res = self.env.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
         return Counter(i["ImageId"] for r in res for i in r["Instances"])
 
@@ -122,7 +124,7 @@ def test_rollout_as_written_moves_the_group_to_the_channel(demo: Demo) -> None:
     new = demo.ssm(CHANNEL)
     assert new == demo.ids["web-v2"]
     assert demo.asg_images("web-app") == Counter({demo.ids["web-v1"]: 10})
-    others = {g: demo.asg_images(g) for g in ("batch-asg", "win-asg")}
+    others = {g: demo.asg_images(g) for g in ("batch-asg", "win-asg", "web-asg")}
     web_server = demo.default_image("web-lt")
     started = time.monotonic()
     code, out, err = demo(argv, answer="y\n")
