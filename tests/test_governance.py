@@ -63,7 +63,7 @@ def test_allowed_images_from_channels_on_the_demo_fleet(sandbox, tmp_path):
     acct = demo.env.account
     assert change["criteria"] == [
         {"ImageWatermarks": [{"WatermarkKey": f"{acct}:amictl/web-server"}]},
-        {"ImageProviders": [acct], "ImageNames": ["base-al2023-*", "batch-worker-*"]},
+        {"ImageProviders": [acct], "ImageNames": ["base-al2023-*", "batch-worker-*", "web-*"]},
     ]
     assert [r["instance_id"] for r in change["would_be_noncompliant"]] == [stray_id]
 
@@ -121,7 +121,10 @@ def test_done_means_audit_mode_then_status_on_the_demo_sandbox(sandbox, tmp_path
     (st,) = demo.json("allowed-images", "status")
     assert st["state"] == "audit-mode"
     assert st["criteria"] == [
-        {"ImageProviders": [demo.env.account], "ImageNames": ["base-al2023-*", "web-server-*"]}
+        {
+            "ImageProviders": [demo.env.account],
+            "ImageNames": ["base-al2023-*", "web-*", "web-server-*"],
+        }
     ]
     assert [i["instance_id"] for i in st["noncompliant_instances"]] == [demo.ids["stray-1"]]
 

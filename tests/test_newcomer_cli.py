@@ -351,7 +351,7 @@ def test_demo_fleet_tags_agree_with_names():
 
     conv = conventions.load(str(ROOT / "examples" / "conventions.yml"))
     owned = [i for i in builtin.demo()["images"] if "owner" not in i]
-    assert len(owned) == 40
+    assert len(owned) == 42  # issue 31: family web (rollout, drift, Allowed AMIs)
     for img in owned:
         (parsed,) = conv.parses(img["name"])
         assert parsed == {"family": img["tags"]["family"], "version": img["tags"]["version"]}
@@ -361,7 +361,7 @@ def test_demo_fleet_tags_agree_with_names():
 def test_lint_on_the_demo_fleet_is_clean_and_version_launches(walked: Walk) -> None:
     # --strict exits 1 on any violation: the walk asserted exit 0
     lint = [e for a, _, _, e in walked.runs if a[0] == "lint" and "--strict" in a]
-    assert lint and "40 images: no violations of" in lint[0]
+    assert lint and "42 images: no violations of" in lint[0]
     launched = [o for a, _, o, _ in walked.runs if a[:2] == ["launch", "web-server@2.0.5"]]
     assert len(launched) == 2 and walked.ids["web-server-v2"] in launched[1]
 

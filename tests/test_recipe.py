@@ -58,8 +58,8 @@ def test_example_details():
     assert script.parameters["executionTimeout"] == ["300"]
     assert web.copy_to == ["eu-west-1"] and web.encrypted and web.max_age_days == 30
     hard = load_recipe(str(next(p for p in EXAMPLES if p.name.startswith("hardened"))))
-    assert hard.source_ref == "base-al2023@prod" and hard.promote == "prod"
-    assert [t.name for t in hard.tests] == ["root-login-off", "fips-enabled"]
+    assert hard.source_ref == "base-al2023@prod" and hard.promote == "staging"
+    assert [t.name for t in hard.tests] == ["root-login-off", "password-login-off"]
 
 
 @pytest.mark.parametrize(

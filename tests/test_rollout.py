@@ -141,6 +141,35 @@ def test_sandbox_instance_refresh_control_refuses_unknown_keys(sandbox: Any) -> 
         sandbox.set_instance_refresh(outcome="explode")
 
 
+def test_sandbox_refresh_moves_on_its_own_clock(fleet: CliFleet) -> None:
+    """docs/sandbox.md, "Instance refresh timing": a step every 0.3 s (300 AWS seconds at
+    1000x), a checkpoint's delay divided by 1000, whether anyone asks or not."""
+    ec2, asg = fleet.env.client("ec2"), fleet.env.client("autoscaling")
+    ec2.create_launch_template_version(
+        LaunchTemplateName="web-b",
+        SourceVersion="1",
+        LaunchTemplateData={"ImageId": fleet.ids["web-2"]},
+    )
+    asg.start_instance_refresh(
+        AutoScalingGroupName="web-b",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateName": "web-b", "Version": "2"}},
+        Preferences={
+            "MinHealthyPercentage": 50,  # 5 of 10 at a time
+            "CheckpointPercentages": [50, 100],
+            "CheckpointDelay": 1000,  # 1 s on the sandbox
+        },
+    )
+    time.sleep(1.0)  # nobody asked: Pending -> InProgress at 0.3 s, 5 replaced at 0.6 s
+    (r,) = asg.describe_instance_refreshes(AutoScalingGroupName="web-b")["InstanceRefreshes"]
+    assert r["Status"] == "InProgress" and r["PercentageComplete"] == 50, r
+    assert "Waiting for checkpoint" in r["StatusReason"]
+    assert images_running(fleet, "web-b") == Counter({fleet.ids["web-1"]: 5, fleet.ids["web-2"]: 5})
+    time.sleep(1.3)  # the checkpoint ends at 1.6 s, the last 5 at 1.9 s
+    (r,) = asg.describe_instance_refreshes(AutoScalingGroupName="web-b")["InstanceRefreshes"]
+    assert r["Status"] == "Successful", r
+    assert images_running(fleet, "web-b") == Counter({fleet.ids["web-2"]: 10})
+
+
 def test_interrupted_rollout_resumes_without_repeating_a_step(fleet: CliFleet) -> None:
     from amictl import interrupts, rollout
     from amictl.errors import Interrupted
@@ -363,7 +392,7 @@ def test_a_real_process_stopped_while_following_resumes(
         "prod",
         "--wait",
         "--canary-wait",
-        "4",
+        "4000",  # 4 s on the sandbox's Auto Scaling clock (1000x AWS's, docs/sandbox.md)
         "--poll",
         "0.2",
         "--yes",

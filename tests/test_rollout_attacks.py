@@ -107,9 +107,12 @@ def test_r1_a_failed_rollout_of_a_latest_group_brings_it_back(fleet: CliFleet) -
 
 
 def test_r2_a_rollout_never_takes_over_another_rollouts_refresh(fleet: CliFleet) -> None:
+    # the refresh moves on its own (docs/sandbox.md, "Instance refresh timing"): a canary
+    # wait of 12000 s (12 s on the sandbox's clock) keeps it running for the second rollout
     code, out, err = fleet(
-        "rollout", "web", "--channel", "staging", "--asg", "web-pinned-asg", *FAST, "-o", "json"
-    )
+        "rollout", "web", "--channel", "staging", "--asg", "web-pinned-asg", *FAST,
+        "--canary-wait", "12000", "-o", "json",
+    )  # fmt: skip
     assert code == 0, out + err
     first = json.loads(out)
     assert first["status"] == "started"

@@ -76,6 +76,7 @@ def _run_demo(con: Console, workdir: str, seed: int, report_path: str | None) ->
 
         run_lifecycle(ctx)
         __import__(f"{__package__}.demo_bake", fromlist=["run_bakes"]).run_bakes(ctx, sb)
+        __import__(f"{__package__}.demo_rollout", fromlist=["x"]).run_rollout(ctx)  # issue 31
         __import__(f"{__package__}.demo_revoke", fromlist=["x"]).run_revoke(ctx)  # issue 28
         __import__(f"{__package__}.demo_report", fromlist=["x"]).run_report(ctx)  # issue 11
         store.engine.dispose()

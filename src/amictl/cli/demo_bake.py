@@ -53,7 +53,7 @@ tests:
   steps:
     - {name: root-login-off, shell: "sshd -T | grep -qx 'permitrootlogin no'", timeout: 1m}
     - {name: fips-enabled, shell: "test $(cat /proc/sys/crypto/fips_enabled) = 1", timeout: 1m}
-promote: prod
+promote: staging
 """
 
 

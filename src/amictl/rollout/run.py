@@ -76,7 +76,7 @@ PERMISSIONS = {
 @dataclass
 class Options:
     wait: bool = True
-    poll: float = 15.0  # seconds between DescribeInstanceRefreshes calls
+    poll: float = 15.0  # at most this many seconds between DescribeInstanceRefreshes calls
     timeout: float = 3 * 3600.0  # a refresh not ended by then counts as failed
 
 
@@ -265,6 +265,7 @@ class Runner:
         """Poll every refresh until each has ended (or the timeout); the last answer of each."""
         last: dict[str, dict[str, Any]] = {}
         started = time.monotonic()
+        pause = 1.0  # 1, 2, 4, 8 s ... up to --poll: a short refresh is seen to end soon
         while True:
             pending = 0
             for key, (g, rid) in groups.items():
@@ -291,8 +292,9 @@ class Runner:
                     if last[key].get("Status") in ACTIVE:
                         last[key] = {**last[key], "Status": "TimedOut"}
                 return last
-            if interrupts.sleep(self.opts.poll):
+            if interrupts.sleep(min(pause, self.opts.poll)):
                 interrupts.check()
+            pause *= 2
 
     # ---------------------------------------------------------------- the run
     def run(self) -> Outcome:

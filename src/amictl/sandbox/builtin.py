@@ -57,6 +57,10 @@ def demo(seed: int = 0) -> dict[str, Any]:
     batch = family("batch-worker", 6, 400, size=12, base="base-al2023-v3", team="data")
     win = family("win-iis", 4, 360, size=50, platform="windows", team="web")
     ci = family("ci-runner", 10, 60, size=10, team="ci")
+    # issue 31: the README's rollout, drift and Allowed AMIs family: its launch template is
+    # tagged amictl:family=web, its group runs 1.x, its channel prod names 2.x (last: the
+    # families above keep the versions and ages they had)
+    web_app = family("web", 2, 45, size=8, team="web")
     by = {i["alias"]: i for i in images}
 
     by[base[0]]["public"] = True
@@ -120,6 +124,12 @@ def demo(seed: int = 0) -> dict[str, Any]:
             {"alias": "batch-lt", "name": "batch-lt", "versions": [{"image": batch[4]}]},
             {"alias": "batch-spot-lt", "name": "batch-spot-lt", "versions": [{"image": batch[3]}]},
             {
+                "alias": "web-app-lt",
+                "name": "web-app",
+                "versions": [{"image": web_app[0], "description": "web 1.x"}],
+                "tags": {"amictl:family": "web"},
+            },
+            {
                 "alias": "ci-lt",
                 "name": "ci-lt",
                 "versions": [{"image": ci[8]}, {"image": ci[9]}],
@@ -138,6 +148,14 @@ def demo(seed: int = 0) -> dict[str, Any]:
                 "version": "$Default",
             },
             {"alias": "win-asg", "name": "win-asg", "launch_configuration": "win-lc"},
+            # `amictl rollout web --channel prod --canary 10%`: 1 instance of 10 first
+            {
+                "alias": "web-app-asg",
+                "name": "web-app",
+                "launch_template": "web-app-lt",
+                "version": "$Default",
+                "desired": 10,
+            },
             {
                 "alias": "batch-asg",
                 "name": "batch-asg",
@@ -167,6 +185,13 @@ def demo(seed: int = 0) -> dict[str, Any]:
             },
             # a release channel (issue 20: `allowed-images set --from-channels`)
             {"alias": "web-prod", "name": "/amictl/channels/web-server/prod", "image": web[7]},
+            # the README's `rollout web --channel prod` and `drift --family web`
+            {
+                "alias": "web-app-prod",
+                "name": "/amictl/channels/web/prod",
+                "image": web_app[-1],
+                "data_type": "aws:ec2:image",
+            },
         ],
         "snapshots": [
             {"alias": "orphan-1", "size_gib": 50, "age_days": 200, "made_for_deleted_image": True},

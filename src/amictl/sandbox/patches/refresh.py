@@ -10,11 +10,13 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.
   (id or name, version); ``Preferences``: ``MinHealthyPercentage`` (default 90) sets how
   many instances are replaced at a time, ``CheckpointPercentages`` (ascending, 1..100),
   ``CheckpointDelay`` (seconds, default 3600), ``SkipMatching``, ``AutoRollback``.
-* Nothing really waits: each DescribeInstanceRefreshes of the group advances its active
-  refresh one step (Pending -> InProgress, then one batch of instances terminated and
-  replaced by instances of the desired launch template version). At a checkpoint it stays
-  ``InProgress`` (StatusReason says so) until ``CheckpointDelay`` real seconds have passed.
-  When all are replaced the group takes the desired configuration (``Successful``).
+* Time runs ``SPEED`` (1000) times faster than AWS's: a refresh moves on its own, one step
+  (Pending -> InProgress, then one batch of instances terminated and replaced by instances
+  of the desired launch template version) every ``WARMUP`` (300) AWS seconds, 0.3 s real,
+  and waits at a checkpoint ``CheckpointDelay`` AWS seconds (600 s: 0.6 s real;
+  StatusReason says so). DescribeInstanceRefreshes reports how far it got by then, and also advances it
+  one step itself (a client polling without pause sees every step). When all are replaced
+  the group takes the desired configuration (``Successful``).
 * RollbackInstanceRefresh: only while the refresh is active, and only when it has a desired
   configuration and the group used a numbered launch template version
   (``IrreversibleInstanceRefresh`` otherwise, as AWS); the instances replaced so far are
@@ -48,6 +50,10 @@ REFRESHES: dict[tuple[str, str, str], list[Refresh]] = {}
 _lock = threading.RLock()
 
 ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress"}
+# One sandbox second is SPEED AWS seconds (docs/sandbox.md, "Instance refresh timing").
+SPEED = 1000.0
+WARMUP = 300.0  # AWS seconds a batch takes to launch and warm up (one step)
+STEP = dt.timedelta(seconds=WARMUP / SPEED)
 CONTROL_KEYS = {"asg", "outcome", "at", "reason", "count", "reset"}
 OUTCOME_KINDS = ("succeed", "fail", "hang")
 
@@ -112,6 +118,7 @@ class Refresh:
     rollback: dict[str, Any] | None = None
     rollback_todo: list[str] = field(default_factory=list)
     rollback_total: int = 0
+    last_step: dt.datetime | None = None  # when the refresh last moved on its own
 
     @property
     def percent(self) -> int:
@@ -238,10 +245,35 @@ def _start_rollback(r: Refresh, reason: str) -> None:
     r.rollback_total = len(r.new)
 
 
-def _advance(group: Any, r: Refresh) -> None:
+def _state(r: Refresh) -> tuple[Any, ...]:
+    return (r.status, len(r.todo), len(r.rollback_todo), r.waiting_until, r.reason)
+
+
+def _catch_up(group: Any, r: Refresh, own_step: bool = True) -> None:
+    """The steps the refresh took since the last one (one every ``STEP``, after a
+    checkpoint's delay); for a DescribeInstanceRefreshes (``own_step``) one more."""
+    now = _now()
+    last = r.last_step or r.start
+    while r.status in ACTIVE:
+        due = last + STEP
+        if r.waiting_until is not None and due < r.waiting_until:
+            due = r.waiting_until
+        if due > now:
+            break
+        before = _state(r)
+        _advance(group, r, due)
+        last = due
+        if _state(r) == before:  # hanging: nothing moves until cancelled or rolled back
+            break
+    if own_step:
+        _advance(group, r, now)
+        last = now
+    r.last_step = last
+
+
+def _advance(group: Any, r: Refresh, now: dt.datetime) -> None:
     if r.status not in ACTIVE:
         return
-    now = _now()
     if r.status == "Pending":
         r.status = "InProgress"
         return
@@ -293,7 +325,7 @@ def _advance(group: Any, r: Refresh) -> None:
         if c not in r.passed and r.percent >= c:
             r.passed.append(c)
             delay = float(r.prefs.get("CheckpointDelay", 3600))
-            r.waiting_until = now + dt.timedelta(seconds=delay)
+            r.waiting_until = now + dt.timedelta(seconds=delay / SPEED)
             r.reason = f"Waiting for checkpoint: {c}% complete, continuing after {delay:.0f} s"
 
 
@@ -386,7 +418,7 @@ def instance_refresh() -> None:
             refs = REFRESHES.get(_key(self, name), [])
             active = _active(refs)
             if active is not None:
-                _advance(group, active)
+                _catch_up(group, active)
             found = [r.body() for r in reversed(refs) if not ids or r.id in ids]
         size = int(params.get("MaxRecords") or 50)
         start = int(params.get("NextToken") or 0)
@@ -397,9 +429,11 @@ def instance_refresh() -> None:
 
     def cancel_instance_refresh(self: Any) -> ActionResult:
         name = self._get_param("AutoScalingGroupName") or ""
-        _group(self.autoscaling_backend, name)
+        group = _group(self.autoscaling_backend, name)
         with _lock:
             r = _active(REFRESHES.get(_key(self, name), []))
+            if r is not None:
+                _catch_up(group, r, own_step=False)  # where it got to by now
             if r is None or r.status not in ("Pending", "InProgress"):
                 raise _err(
                     "ActiveInstanceRefreshNotFound",
@@ -410,9 +444,11 @@ def instance_refresh() -> None:
 
     def rollback_instance_refresh(self: Any) -> ActionResult:
         name = self._get_param("AutoScalingGroupName") or ""
-        _group(self.autoscaling_backend, name)
+        group = _group(self.autoscaling_backend, name)
         with _lock:
             r = _active(REFRESHES.get(_key(self, name), []))
+            if r is not None:
+                _catch_up(group, r, own_step=False)  # where it got to by now
             if r is None or r.status not in ("Pending", "InProgress"):
                 raise _err(
                     "ActiveInstanceRefreshNotFound",
