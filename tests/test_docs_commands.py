@@ -27,12 +27,7 @@ from docs_commands import ROOT, DocCommand, commands, doc_files
 # Sandbox examples that cannot run yet, with why; the lead trims this list as the branches
 # that make them run are merged. A listed command that runs is reported (stale entry).
 # Keyed by "FILE: the command as written" (no line numbers: they move).
-SKIP: dict[str, str] = {
-    "README.md: amictl --sandbox rollout web --channel prod --canary 10% --wait --yes": (
-        "issue 31 item 2: the demo fleet has no family `web` with a prod channel, tagged "
-        "launch templates and ASGs yet (another branch adds them; drop this entry then)"
-    ),
-}
+SKIP: dict[str, str] = {}
 
 FILES = [p for p in doc_files() if commands(p)]
 
