@@ -260,8 +260,10 @@ def test_stopped_an_edited_plan_with_its_regions_intact_keeps_the_copys_source(e
 
 
 def test_stopped_an_image_registered_from_the_snapshot_mid_apply_keeps_it(env, tmp_path):
-    """Stopped: between the deregister and the snapshot delete, someone registers a new
-    image from the snapshot: the delete is decided on a live view that lists it."""
+    """Stopped: after the mark, before the wave that deregisters the image (and would delete
+    its snapshot with it, DeleteAssociatedSnapshots), someone registers a new image from the
+    snapshot: that wave's live view lists it, so the image goes alone and the snapshot
+    stays. (There is no moment between a deregister-with-snapshots and its deletes.)"""
     ids = env.load(fleet(["1", "2"]))["aliases"]
     sid = snap_of(env, ids["f1"])
     p = make_plan(env, policy())
@@ -275,14 +277,15 @@ def test_stopped_an_image_registered_from_the_snapshot_mid_apply_keeps_it(env, t
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": sid}}],
         )
 
-    res = run_apply(env, p, tmp_path, once(reuse))
+    res = run_apply(env, p, tmp_path, once(reuse, when="mark"))
     assert ids["f1"] not in images(env)
     assert sid in snaps(env), res.to_dict()
 
 
 def test_stopped_a_snapshot_shared_mid_apply_is_not_deleted(env, tmp_path):
-    """Stopped: the snapshot is shared with another account after its image is
-    deregistered: apply reads createVolumePermission just before the delete."""
+    """Stopped: the snapshot is shared with another account after the image's mark, before
+    the wave that deregisters it: that wave reads createVolumePermission, so the image is
+    deregistered without its snapshots and the snapshot's own delete is skipped."""
     ids = env.load(fleet(["1", "2"]))["aliases"]
     sid = snap_of(env, ids["f1"])
     p = make_plan(env, policy())
@@ -296,7 +299,8 @@ def test_stopped_a_snapshot_shared_mid_apply_is_not_deleted(env, tmp_path):
             UserIds=["123456789012"],
         )
 
-    res = run_apply(env, p, tmp_path, once(share))
+    res = run_apply(env, p, tmp_path, once(share, when="mark"))
+    assert ids["f1"] not in images(env)
     assert sid in snaps(env), res.to_dict()
 
 

@@ -230,7 +230,7 @@ def test_drift_lists_what_is_behind_before_the_rollout_and_nothing_after(fleet: 
     assert {b["versions_behind"] for b in group["behind"]} == {1}
     assert {b["days_behind"] for b in group["behind"]} == {55}
     code, _, err = fleet("drift", "--family", "web", "--strict", "0")
-    assert code == 1 and "1 versions behind" in err
+    assert code == 1 and "1 version behind" in err
     assert fleet("drift", "--family", "web", "--strict", "1")[0] == 0
     html = fleet.tmp / "report.html"
     fleet.json("report", "--html", str(html), "--from-state")
