@@ -5,6 +5,7 @@ Attacks that break a promise are ``xfail(strict=True)`` with the missing guard n
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from amictl.apply import executor
 from amictl.policy.plan_model import Action, Plan
 from amictl.state.store import Store
+from cli_fleet import CliFleet
 from conftest import Env
 from test_apply_pipeline import FLEET, apply, live_snapshots, make_plan, snaps_of
 
@@ -69,7 +71,9 @@ def test_kill_around_deregister_with_snapshots_then_resume(
     finals = _finals(store, p)
     assert max(finals.values()) == 1, finals
     st = _statuses(store, p)
-    mine = [a.id for a in p.actions if a.image_id == f1 and a.type in ("deregister", "delete-snapshot")]
+    mine = [
+        a.id for a in p.actions if a.image_id == f1 and a.type in ("deregister", "delete-snapshot")
+    ]
     assert len(mine) == 3 and all(st.get(aid) == "done" for aid in mine), st
 
 
@@ -105,3 +109,43 @@ def test_legal_hold_put_while_the_deregister_is_in_flight_keeps_the_snapshot(
     apply(env, p, tmp_path, workers=1)
     assert f1 not in _images(env)
     assert data in live_snapshots(env)  # the held snapshot must still exist
+
+
+SOLO = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"}}
+  - {alias: app-2, name: app-2, age_days: 5, tags: {family: app, version: "2.0.0"}}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/app/prod, image: app-2}
+"""
+
+
+def _deprecation(f: Any, alias: str) -> str | None:
+    (img,) = f.env.client("ec2").describe_images(
+        ImageIds=[f.ids[alias]], IncludeDeprecated=True, IncludeDisabled=True
+    )["Images"]
+    return img.get("DeprecationTime")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="unrevoke-deprecate (src/amictl/revoke/run.py _undo, 'unrevoke-deprecate' branch) "
+    "restores the deprecation time from before the revocation without checking that the "
+    "image still has the one revoke set (the step's done row records deprecate_at): a "
+    "deprecation someone set since is clobbered, unlike the channel and criteria steps",
+)
+def test_unrevoke_leaves_a_deprecation_someone_set_since(sandbox: Any, tmp_path: Any) -> None:
+    """Attack: revoke app 2.0.0, then an operator schedules its deprecation for a date of
+    their own (EnableImageDeprecation). unrevoke must leave what someone changed since
+    (module doc of revoke/run.py) — here it removes the operator's deprecation."""
+    f = CliFleet(sandbox, SOLO, tmp_path)
+    assert f("inventory")[0] == 0
+    code, out, err = f("revoke", "app@2.0.0", "--reason", "bad", "--yes", "--from-state")
+    assert code == 0, out + err
+    assert _deprecation(f, "app-2") is not None
+    theirs = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(second=0, microsecond=0)
+    f.env.client("ec2").enable_image_deprecation(ImageId=f.ids["app-2"], DeprecateAt=theirs)
+    mine = _deprecation(f, "app-2")
+    code, out, err = f("unrevoke", "--yes")
+    assert code == 0, out + err
+    assert _deprecation(f, "app-2") == mine  # the operator's date stands
