@@ -5,6 +5,7 @@ Attacks that break a promise are ``xfail(strict=True)`` with the missing guard n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from amictl.apply import executor
+from amictl.inventory import scan
+from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_model import Action, Plan
 from amictl.state.store import Store
 from cli_fleet import CliFleet
@@ -149,3 +152,60 @@ def test_unrevoke_leaves_a_deprecation_someone_set_since(sandbox: Any, tmp_path:
     code, out, err = f("unrevoke", "--yes")
     assert code == 0, out + err
     assert _deprecation(f, "app-2") == mine  # the operator's date stands
+
+
+TWO_RULES = """format: 1
+name: p2
+rules:
+  - name: keepsnaps
+    select: {families: ["f"]}
+    keep: {latest: 1}
+    retire: {deregister: 0d, snapshots: keep}
+  - name: delsnaps
+    select: {families: ["g"]}
+    keep: {latest: 1}
+    retire: {deregister: 0d, snapshots: delete}
+"""
+G_FLEET = """
+  - {alias: g1, age_days: 300, tags: {family: g, version: '1'}, snapshots: [{size_gib: 8}]}
+  - {alias: g2, age_days: 100, tags: {family: g, version: '2'}}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="decide_snapshot (src/amictl/apply/recheck.py, the `if action.image_id:` branch) "
+    "trusts the ACTION's rule name: it never checks that the rule governing the image live "
+    "(assessment ev.rule, as decide_image does with 'now governed by rule') is the one named, "
+    "so an action-only edit (policy untouched, --accept-unsigned) deletes — here with "
+    "DeleteAssociatedSnapshots — the snapshots of an image whose rule says snapshots: keep",
+)
+def test_edited_plan_borrows_another_rules_snapshots_delete(env: Env, tmp_path: Any) -> None:
+    """Attack: the reviewed policy keeps family f's snapshots; the edited plan adds
+    delete-snapshot actions for f1's snapshots naming rule `delsnaps` (family g's), after
+    f1's deregister. Safe outcome: f1 goes, its snapshots stay."""
+    ids = env.load(FLEET + G_FLEET)["aliases"]
+    f1_snaps = snaps_of(env, ids["f1"])
+    p = plan(
+        scan(env.connector()), parse_policy_text(TWO_RULES, "p2.yaml"), dt.datetime.now(dt.UTC)
+    )
+    dereg = next(a for a in p.actions if a.type == "deregister" and a.image_id == ids["f1"])
+    assert not any(a.type == "delete-snapshot" and a.image_id == ids["f1"] for a in p.actions)
+    extra = tuple(
+        Action(
+            id=f"x{n}",
+            type="delete-snapshot",
+            account=dereg.account,
+            region=dereg.region,
+            rule="delsnaps",
+            reasons=("edited",),
+            image_id=ids["f1"],
+            snapshot_id=sid,
+            after=(dereg.id,),
+        )
+        for n, sid in enumerate(f1_snaps)
+    )
+    edited = dataclasses.replace(p, actions=p.actions + extra)
+    apply(env, edited, tmp_path)
+    assert ids["f1"] not in _images(env)
+    assert set(f1_snaps) <= live_snapshots(env)  # the policy keeps f's snapshots
