@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from amictl.apply import executor
+from amictl.apply.actions import EXECUTORS
 from amictl.inventory import scan
 from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_model import Action, Plan
@@ -247,3 +248,58 @@ def test_edited_plan_borrows_another_rules_snapshots_delete(env: Env, tmp_path: 
     apply(env, edited, tmp_path)
     assert ids["f1"] not in _images(env)
     assert set(f1_snaps) <= live_snapshots(env)  # the policy keeps f's snapshots
+
+
+def test_twin_the_plain_deregister_keeps_a_snapshot_held_while_it_is_in_flight(
+    env: Env, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same hold, in the same window, with DeleteAssociatedSnapshots switched off: the
+    plain DeregisterImage, then the snapshot decided on a view read after it finished,
+    keeps the held snapshot. The loss above is the new pipeline's, not an inherent race."""
+    ids = env.load(FLEET)["aliases"]
+    f1 = ids["f1"]
+    root, data = snaps_of(env, f1)
+    p = make_plan(env)
+    spec = EXECUTORS["deregister"]
+
+    def racing(ec2: Any, a: Action, policy: str) -> Any:
+        if a.image_id == f1:
+            env.client("ec2").create_tags(
+                Resources=[data], Tags=[{"Key": "legal-hold", "Value": "true"}]
+            )
+        return spec.fn(ec2, a, policy)
+
+    monkeypatch.setattr(executor, "with_associated", lambda ec2, d, v, *rest: v)
+    monkeypatch.setitem(EXECUTORS, "deregister", dataclasses.replace(spec, fn=racing))
+    res, _store = apply(env, p, tmp_path, workers=1)
+    left = live_snapshots(env)
+    assert f1 not in _images(env)
+    assert data in left and root not in left
+
+
+OLD_DEPRECATED = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"}}
+  - {alias: app-2, name: app-2, age_days: 20, deprecated_days_ago: 3,
+     tags: {family: app, version: "2.0.0"}}
+"""
+
+
+def test_unrevoke_of_an_image_deprecated_before_the_revocation(sandbox: Any, tmp_path: Any) -> None:
+    """Attack: app 2.0.0 was deprecated 3 days before it is revoked (revoke's deprecate
+    step finds it already deprecated). unrevoke must give back exactly the state before:
+    the same past deprecation time, the revoke tags gone — not fail on restoring a
+    deprecation time AWS refuses because it is in the past."""
+    f = CliFleet(sandbox, OLD_DEPRECATED, tmp_path)
+    assert f("inventory")[0] == 0
+    before = _deprecation(f, "app-2")
+    assert before is not None
+    code, out, err = f("revoke", "app@2.0.0", "--reason", "bad", "--yes", "--from-state")
+    assert code == 0, out + err
+    code, out, err = f("unrevoke", "--yes")
+    assert code == 0, out + err
+    (img,) = f.env.client("ec2").describe_images(ImageIds=[f.ids["app-2"]], IncludeDeprecated=True)[
+        "Images"
+    ]
+    assert img.get("DeprecationTime") == before
+    assert not any(t["Key"].startswith("amictl:revoked") for t in img.get("Tags", []))
