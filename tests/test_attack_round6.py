@@ -303,3 +303,33 @@ def test_unrevoke_of_an_image_deprecated_before_the_revocation(sandbox: Any, tmp
     ]
     assert img.get("DeprecationTime") == before
     assert not any(t["Key"].startswith("amictl:revoked") for t in img.get("Tags", []))
+
+
+THREE = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"}}
+  - {alias: app-2, name: app-2, age_days: 20, tags: {family: app, version: "2.0.0"}}
+  - {alias: app-0, name: app-0, age_days: 90, tags: {family: app, version: "0.9.0"}}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/app/prod, image: app-2}
+"""
+
+
+def test_unrevoke_after_someone_else_moved_the_channel_leaves_it(
+    sandbox: Any, tmp_path: Any
+) -> None:
+    """Attack: revoke app 2.0.0 (prod moves back to 1.0.0), then someone pins 0.9.0
+    behind amictl's back (PutParameter). unrevoke must not put prod back on 2.0.0."""
+    f = CliFleet(sandbox, THREE, tmp_path)
+    assert f("inventory")[0] == 0
+    ssm = f.env.client("ssm")
+    name = "/amictl/channels/app/prod"
+    code, out, err = f("revoke", "app@2.0.0", "--reason", "bad", "--yes", "--from-state")
+    assert code == 0, out + err
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == f.ids["app-1"]
+    ssm.put_parameter(
+        Name=name, Value=f.ids["app-0"], Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    code, out, err = f("unrevoke", "--yes")
+    assert code == 0, out + err
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == f.ids["app-0"]
