@@ -42,13 +42,13 @@ def _statuses(store: Store, p: Plan) -> dict[str, str]:
     return {r["action_id"]: r["status"] for r in rows if r["status"] != "intended"}
 
 
-@pytest.mark.parametrize("when", ["after-call", "before-call"])
+@pytest.mark.parametrize("when", ["after-call", "before-call", "between-done-rows"])
 def test_kill_around_deregister_with_snapshots_then_resume(
     env: Env, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
     """Attack: SIGKILL right after (or right before) DeregisterImage
     DeleteAssociatedSnapshots=True, with the deregister and its snapshot deletions journaled
-    `intended` only. Resume must end with the image and both snapshots gone, each action
+    `intended` only (or after the deregister's `done` row, before its snapshots' rows). Resume must end with the image and both snapshots gone, each action
     exactly one final row `done` (none lost, none done twice), nothing failed."""
     ids = env.load(FLEET)["aliases"]
     f1 = ids["f1"]
@@ -63,11 +63,21 @@ def test_kill_around_deregister_with_snapshots_then_resume(
             raise _Kill()
         return real(ec2, a)
 
-    monkeypatch.setattr(executor, "deregister_with_snapshots", killed)
-    with pytest.raises(_Kill):
-        apply(env, p, tmp_path, workers=1)
+    write = Store.journal_write
+
+    def killed_write(self: Store, **kw: Any) -> Any:
+        if kw["status"] == "done" and "DeleteAssociatedSnapshots" in (kw.get("message") or ""):
+            raise _Kill()
+        return write(self, **kw)
+
+    with monkeypatch.context() as m:
+        if when == "between-done-rows":
+            m.setattr(Store, "journal_write", killed_write)
+        else:
+            m.setattr(executor, "deregister_with_snapshots", killed)
+        with pytest.raises(_Kill):
+            apply(env, p, tmp_path, workers=1)
     assert (f1 in _images(env)) == (when == "before-call")
-    monkeypatch.setattr(executor, "deregister_with_snapshots", real)
     res, store = apply(env, p, tmp_path, workers=1)
     assert not res.failed, res.failed
     assert f1 not in _images(env)
