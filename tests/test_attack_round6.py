@@ -343,3 +343,33 @@ def test_unrevoke_after_someone_else_moved_the_channel_leaves_it(
     code, out, err = f("unrevoke", "--yes")
     assert code == 0, out + err
     assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == f.ids["app-0"]
+
+
+NEWER = """
+images:
+  - {alias: app-1, name: app-1, age_days: 50, tags: {family: app, version: "1.0.0"}}
+  - {alias: app-2, name: app-2, age_days: 20, tags: {family: app, version: "2.0.0"}}
+  - {alias: app-3, name: app-3, age_days: 0, tags: {family: app, version: "3.0.0"}}
+ssm_parameters:
+  - {alias: c1, name: /amictl/channels/app/prod, image: app-2}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="revoke's channel move is 'goes back to the newest version ... not revoked' "
+    "(docs/cli.md), but _replacement (src/amictl/revoke/plan.py, cands = every version of "
+    "the family) takes versions NEWER than the revoked one: without --gates a 3.0.0 that was "
+    "never promoted anywhere is put in prod by a revocation, with no gate and no question "
+    "naming it as a promotion; the candidates are not limited to versions older than the "
+    "revoked one (or held by the channel's history)",
+)
+def test_revoke_never_promotes_a_newer_unreleased_version(sandbox: Any, tmp_path: Any) -> None:
+    """Attack: prod is on app 2.0.0; 3.0.0 was baked an hour ago and promoted nowhere.
+    Revoking 2.0.0 must move prod BACK (to 1.0.0), not forward to the unreleased 3.0.0."""
+    f = CliFleet(sandbox, NEWER, tmp_path)
+    assert f("inventory")[0] == 0
+    code, out, err = f("revoke", "app@2.0.0", "--reason", "bad", "--yes", "--from-state")
+    assert code == 0, out + err
+    value = f.env.client("ssm").get_parameter(Name="/amictl/channels/app/prod")["Parameter"]
+    assert value["Value"] != f.ids["app-3"]
