@@ -373,3 +373,43 @@ def test_revoke_never_promotes_a_newer_unreleased_version(sandbox: Any, tmp_path
     assert code == 0, out + err
     value = f.env.client("ssm").get_parameter(Name="/amictl/channels/app/prod")["Parameter"]
     assert value["Value"] != f.ids["app-3"]
+
+
+TEAM_FAMILIES = """
+images:
+  - {alias: p1, name: payments-build-a, age_days: 100, tags: {svc: payments, rel: "1.0.0"}}
+  - {alias: p2, name: payments-build-b, age_days: 10, tags: {svc: payments, rel: "2.0.0"}}
+"""
+TEAM_POLICY = """format: 1
+name: team
+families: {tag: svc, version_tag: rel}
+rules:
+  - name: old
+    select: {families: ["*"]}
+    keep: {latest: 1}
+    retire: {deregister: 0d}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="require_for_single (src/amictl/approvals/check.py) judges protected families "
+    "with the one-image plan's policy, whose family rule is the default "
+    "(apply/single.py single_policy builds Policy without the team's `families:`); an "
+    "image whose family comes from the team's rule (tag svc) is in no family there, so "
+    "`retire AMI` deregisters a protected-family image that the team's own plan of the "
+    "same retirement must get approved",
+)
+def test_one_image_retire_of_a_protected_family_by_the_teams_family_rule(
+    sandbox: Any, tmp_path: Any
+) -> None:
+    f = CliFleet(sandbox, TEAM_FAMILIES, tmp_path)
+    pol, plan_file = tmp_path / "team.yaml", tmp_path / "plan.json"
+    pol.write_text(TEAM_POLICY)
+    assert f("approval-config", "--required", "1", "--protected-family", "payments")[0] == 0
+    assert f("plan", "--policy", str(pol), "--out", str(plan_file))[0] == 0
+    st = f.json("approvals", str(plan_file))
+    assert st["reasons"] == ["deregisters in protected family payments"]  # the team's plan
+    code, out, err = f("retire", f.ids["p1"], "--yes")
+    assert code == 3, out + err  # the same retirement, one image at a time
+    assert f.ids["p1"] in _images(f.env)
