@@ -66,7 +66,8 @@ def test_kill_around_deregister_with_snapshots_then_resume(
     write = Store.journal_write
 
     def killed_write(self: Store, **kw: Any) -> Any:
-        if kw["status"] == "done" and "DeleteAssociatedSnapshots" in (kw.get("message") or ""):
+        msg = kw.get("message") or ""
+        if kw["status"] == "done" and "DeleteAssociatedSnapshots" in msg and f1 in msg:
             raise _Kill()
         return write(self, **kw)
 
