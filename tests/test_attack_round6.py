@@ -95,15 +95,18 @@ def test_kill_around_deregister_with_snapshots_then_resume(
 def _in_flight(env: Env, monkeypatch: pytest.MonkeyPatch, how: str) -> Any:
     """A plan that deletes both snapshots of f1 with it; while f1's wave is in flight
     (after its view was read, before DeregisterImage DeleteAssociatedSnapshots=True),
-    someone puts f1's data snapshot under a legal hold, shares it, or locks it."""
+    someone puts f1's data snapshot under a legal hold, shares it, or locks it. The change
+    lands just before apply's last look at the snapshots (``still_as_decided``); what is
+    left is the moment between that look and the call, as every action has between its
+    last read and its call."""
     ids = env.load(FLEET)["aliases"]
     f1 = ids["f1"]
     _root, data = snaps_of(env, f1)
     p = make_plan(env)
-    real = executor.deregister_with_snapshots
+    real = executor.still_as_decided
 
-    def racing(ec2: Any, a: Action) -> Any:
-        if a.image_id == f1:
+    def racing(ec2: Any, verdict: Any) -> Any:
+        if verdict.with_snapshots:
             other = env.client("ec2")
             if how == "hold":
                 other.create_tags(Resources=[data], Tags=[{"Key": "legal-hold", "Value": "true"}])
@@ -116,9 +119,9 @@ def _in_flight(env: Env, monkeypatch: pytest.MonkeyPatch, how: str) -> Any:
                 )
             else:
                 other.lock_snapshot(SnapshotId=data, LockMode="governance", LockDuration=1)
-        return real(ec2, a)
+        return real(ec2, verdict)
 
-    monkeypatch.setattr(executor, "deregister_with_snapshots", racing)
+    monkeypatch.setattr(executor, "still_as_decided", racing)
     return p, f1, data
 
 
@@ -135,22 +138,8 @@ IN_FLIGHT = (
 @pytest.mark.parametrize(
     "how",
     [
-        pytest.param(
-            "hold",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=IN_FLIGHT.format(what="legal-hold tag", why="amictl's holds"),
-            ),
-        ),
-        pytest.param(
-            "share",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=IN_FLIGHT.format(
-                    what="createVolumePermission", why="deleting a shared snapshot"
-                ),
-            ),
-        ),
+        "hold",  # changed after the view: the image goes alone, the snapshot is decided again
+        "share",
         "lock",  # AWS refuses a locked snapshot (client-error): its own action keeps it
     ],
 )

@@ -42,7 +42,7 @@ from .actions import EXECUTORS, deregister_with_snapshots
 from .blast import SHARE_MIN_IMAGES, blast_radius, live_blast_radius  # noqa: F401  (re-exported)
 from .live import LiveReader, plan_regions
 from .options import ApplyOptions, ApplyResult, Prepared  # noqa: F401  (re-exported)
-from .pipeline import api_key, pick, snapshot_followers, with_associated
+from .pipeline import api_key, pick, snapshot_followers, still_as_decided, with_associated
 from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
 from .trust import sign_limits
 
@@ -375,7 +375,11 @@ def execute(
             if not journal(a, "intended"):
                 raise _JournalDown()
             snaps: dict[str, str] = {}
-            if verdict is not None and verdict.with_snapshots:
+            if (
+                verdict is not None
+                and verdict.with_snapshots
+                and still_as_decided(ec2, verdict)  # else the image goes alone
+            ):
                 # the snapshot deletions this call makes are intended too: a kill after it
                 # finds them gone and done by this run (never done twice, never lost)
                 if not all(journal(by_id[f], "intended") for f in verdict.with_snapshots):

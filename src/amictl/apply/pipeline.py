@@ -103,4 +103,39 @@ def with_associated(
     for sid in verdict.snapshots:
         if not decide_snapshot(ec2, by_sid[sid], view, ctx, now, leaving=leaving).go:
             return verdict
-    return replace(verdict, with_snapshots=tuple(by_sid[s].id for s in sorted(verdict.snapshots)))
+    facts = []
+    for sid in sorted(verdict.snapshots):
+        snap = view.inventory.snapshot_by_id[sid]
+        shares = tuple(sorted(view.snapshot_shares.get(sid) or ()))
+        facts.append((sid, tuple(sorted(snap.tags.items())), shares))
+    return replace(
+        verdict,
+        with_snapshots=tuple(by_sid[s].id for s in sorted(verdict.snapshots)),
+        snapshot_facts=tuple(facts),
+    )
+
+
+def still_as_decided(ec2: Any, verdict: Verdict) -> bool:
+    """Just before DeregisterImage DeleteAssociatedSnapshots: the snapshots' tags and
+    createVolumePermission are what the view that decided them said (one DescribeSnapshots
+    and a DescribeSnapshotAttribute each, the reads the plain path's own view makes). Any
+    change (a hold tagged, a share added, a snapshot gone) and the image is deregistered
+    alone; its snapshots are then decided one by one on a view read after it, by the same
+    keep decision. An error reading them counts as a change."""
+    ids = [sid for sid, _tags, _shares in verdict.snapshot_facts]
+    try:
+        live = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+        tags = {
+            s["SnapshotId"]: tuple(sorted((t["Key"], t["Value"]) for t in s.get("Tags") or []))
+            for s in live
+        }
+        for sid, was_tags, was_shares in verdict.snapshot_facts:
+            perms = ec2.describe_snapshot_attribute(
+                SnapshotId=sid, Attribute="createVolumePermission"
+            ).get("CreateVolumePermissions", [])
+            shares = tuple(sorted(p.get("UserId") or p.get("Group") or "?" for p in perms))
+            if tags.get(sid) != was_tags or shares != was_shares:
+                return False
+    except (ClientError, BotoCoreError):
+        return False
+    return True

@@ -61,6 +61,9 @@ class Verdict:
     # a deregister whose every snapshot the same live decision lets go: the plan's
     # delete-snapshot actions done by its DeleteAssociatedSnapshots (``apply.associated``)
     with_snapshots: tuple[str, ...] = ()
+    # what the view said of those snapshots, (id, tags, shares), checked again just before
+    # the call: any change and the image goes alone (``apply.pipeline.still_as_decided``)
+    snapshot_facts: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], ...] = ()
 
     @property
     def go(self) -> bool:
