@@ -290,6 +290,14 @@ def execute(
 
         followers = snapshot_followers(plan.actions)
 
+        dereg_by_image = {
+            d.image_id: d for d in plan.actions if d.type == "deregister" and d.image_id
+        }
+
+        def _dereg_of(a: Action) -> Action | None:
+            """The plan's deregister of the snapshot action's image, if it has one."""
+            return dereg_by_image.get(a.image_id or "")
+
         def decide(batch: list[Action]) -> dict[str, Verdict | Exception]:
             """One live view per account/region of the batch, read now; every verdict
             from the planner's own decision on it."""
@@ -328,7 +336,7 @@ def execute(
                                 v = with_associated(ec2, a, v, follow[a.id], view, ctx, now)
                             out[a.id] = v
                         else:
-                            out[a.id] = decide_snapshot(ec2, a, view, ctx, now)
+                            out[a.id] = decide_snapshot(ec2, a, view, ctx, now, dereg=_dereg_of(a))
                 except (ClientError, BotoCoreError) as exc:
                     for a in acts:
                         out[a.id] = exc

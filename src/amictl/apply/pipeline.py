@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..aws.pacing import Pacer
 from ..policy.plan_model import Action
 from .actions import API_OF
@@ -101,7 +103,7 @@ def with_associated(
         return verdict
     leaving = frozenset({dereg.image_id or ""})
     for sid in verdict.snapshots:
-        if not decide_snapshot(ec2, by_sid[sid], view, ctx, now, leaving=leaving).go:
+        if not decide_snapshot(ec2, by_sid[sid], view, ctx, now, leaving=leaving, dereg=dereg).go:
             return verdict
     facts = []
     for sid in sorted(verdict.snapshots):

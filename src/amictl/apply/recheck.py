@@ -191,10 +191,14 @@ def decide_snapshot(
     ctx: Context,
     now: dt.datetime,
     leaving: frozenset[str] = frozenset(),
+    dereg: Action | None = None,
 ) -> Verdict:
     """The verdict for a delete-snapshot / archive-snapshot, from the live view.
     ``leaving``: the image deregistered in the same call (DeleteAssociatedSnapshots), still
-    in the view; nothing else is treated as gone."""
+    in the view; nothing else is treated as gone. ``dereg``: the plan's deregister of the
+    snapshot's image, whose rule ``decide_image`` checked against the rule governing the
+    image live: the snapshot action must name that same rule (an edited plan may not borrow
+    another family's ``snapshots: delete``)."""
     sid = action.snapshot_id or ""
     snap: Snapshot | None = view.inventory.snapshot_by_id.get(sid)
     if snap is None:
@@ -217,6 +221,11 @@ def decide_snapshot(
     if stays:
         return _skip("; ".join(stays[:3]))
     if action.image_id:
+        if dereg is not None and dereg.rule != action.rule:
+            return _skip(
+                f"the plan's rule(s) {action.rule!r} are not those its image was deregistered "
+                f"under ({dereg.rule!r})"
+            )
         rules = [ctx.rule(n) for n in action.rule.split(",")]
         modes = {r.retire.snapshots for r in rules if r is not None}
         if (
