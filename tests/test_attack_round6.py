@@ -373,15 +373,6 @@ rules:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="require_for_single (src/amictl/approvals/check.py) judges protected families "
-    "with the one-image plan's policy, whose family rule is the default "
-    "(apply/single.py single_policy builds Policy without the team's `families:`); an "
-    "image whose family comes from the team's rule (tag svc) is in no family there, so "
-    "`retire AMI` deregisters a protected-family image that the team's own plan of the "
-    "same retirement must get approved",
-)
 def test_one_image_retire_of_a_protected_family_by_the_teams_family_rule(
     sandbox: Any, tmp_path: Any
 ) -> None:

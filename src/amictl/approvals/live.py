@@ -41,9 +41,11 @@ def _chunks(ids: list[str]) -> list[list[str]]:
     return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
-def read_live_facts(connector: Connector, plan: Plan) -> LiveFacts:
+def read_live_facts(connector: Connector, plan: Plan, every_tag: bool = False) -> LiveFacts:
     """Read the families of the images the plan deregisters and the sizes of the snapshots
-    it deletes, live; an AWS error is an AwsError naming the call (exit 1)."""
+    it deletes, live; an AWS error is an AwsError naming the call (exit 1). ``every_tag``:
+    also count each tag value and the name of an image as a family it may be in (the
+    one-image commands, which do not know the team's family rule: more careful, never less)."""
     images: dict[tuple[str, str], set[str]] = defaultdict(set)
     snaps: dict[tuple[str, str], set[str]] = defaultdict(set)
     for a in plan.actions:
@@ -62,6 +64,8 @@ def read_live_facts(connector: Connector, plan: Plan) -> LiveFacts:
                 for raw in _describe_images(ec2, part):
                     img = image_from_api(raw, account, region)
                     fams = {f for f in (r.resolve(img)[0] for r in rules) if f}
+                    if every_tag:
+                        fams |= {v for v in img.tags.values() if v} | {img.name or ""} - {""}
                     families[raw["ImageId"]] = frozenset(fams)
         op = "DescribeSnapshots"
         for (account, region), ids in sorted(snaps.items()):
