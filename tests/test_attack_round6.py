@@ -169,13 +169,6 @@ def _deprecation(f: Any, alias: str) -> str | None:
     return img.get("DeprecationTime")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unrevoke-deprecate (src/amictl/revoke/run.py _undo, 'unrevoke-deprecate' branch) "
-    "restores the deprecation time from before the revocation without checking that the "
-    "image still has the one revoke set (the step's done row records deprecate_at): a "
-    "deprecation someone set since is clobbered, unlike the channel and criteria steps",
-)
 def test_unrevoke_leaves_a_deprecation_someone_set_since(sandbox: Any, tmp_path: Any) -> None:
     """Attack: revoke app 2.0.0, then an operator schedules its deprecation for a date of
     their own (EnableImageDeprecation). unrevoke must leave what someone changed since

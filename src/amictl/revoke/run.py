@@ -369,6 +369,16 @@ def _undo(
             _call(conn, row, "EnableImage", "enable_image", ImageId=iid)
         return {}
     if kind == "unrevoke-deprecate":
+        cur = image_by_id(conn, _target(row), str(iid))
+        # revoke deprecates at the next minute, so by now its time is past (or within a
+        # minute): a later time, or none, was set by someone since, and is theirs to keep
+        if cur is None or cur.deprecation_time is None:
+            return {"skipped": "the image is no longer deprecated: left as it is"}
+        if cur.deprecation_time > _next_minute():
+            return {
+                "skipped": f"deprecated at {iso(cur.deprecation_time)} since the revocation: "
+                "left as it is"
+            }
         before = parse_time(row["deprecation_time"])
         if before is None:
             _call(conn, row, "DisableImageDeprecation", "disable_image_deprecation", ImageId=iid)
