@@ -330,15 +330,6 @@ ssm_parameters:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="revoke's channel move is 'goes back to the newest version ... not revoked' "
-    "(docs/cli.md), but _replacement (src/amictl/revoke/plan.py, cands = every version of "
-    "the family) takes versions NEWER than the revoked one: without --gates a 3.0.0 that was "
-    "never promoted anywhere is put in prod by a revocation, with no gate and no question "
-    "naming it as a promotion; the candidates are not limited to versions older than the "
-    "revoked one (or held by the channel's history)",
-)
 def test_revoke_never_promotes_a_newer_unreleased_version(sandbox: Any, tmp_path: Any) -> None:
     """Attack: prod is on app 2.0.0; 3.0.0 was baked an hour ago and promoted nowhere.
     Revoking 2.0.0 must move prod BACK (to 1.0.0), not forward to the unreleased 3.0.0."""

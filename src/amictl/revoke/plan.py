@@ -113,11 +113,16 @@ def _replacement(
     gate: Gate | None,
     skip_gates: str | None,
     now: dt.datetime,
+    below: str | None = None,
 ) -> tuple[Image | None, list[str]]:
-    """The newest version of ``family`` in ``t`` that is not revoked, is usable and passes
-    the channel's gate (None, and why each candidate failed, when there is none)."""
+    """The newest version of ``family`` in ``t`` older than ``below`` (the revoked version
+    the channel held: a channel goes back, a revocation never promotes a newer version) that
+    is not revoked, is usable and passes the channel's gate (None, and why each candidate
+    failed, when there is none)."""
     why: list[str] = []
     cands = [i for i in images if i.family == family and i.version and i.image_id not in revoked]
+    if below:
+        cands = [i for i in cands if version_key(i.version or "") < version_key(below)]
     cands.sort(key=lambda i: (version_key(i.version or ""), i.created_at or now), reverse=True)
     for img in cands:
         bad = _unusable(img, now) or revoked_reason(img.tags)
@@ -166,6 +171,7 @@ def _channel_moves(
             gates.get(r["channel"]),
             skip_gates,
             now,
+            below=r.get("version") or None,
         )
         out.append(
             {
