@@ -365,17 +365,7 @@ def test_tag_names_are_reserved() -> None:
 def test_allowed_images_from_channels_are_recomputed_and_restored(fleet: CliFleet) -> None:
     from amictl.governance.allowed import allows
 
-    code, out, err = fleet(
-        "allowed-images",
-        "set",
-        "--from-channels",
-        "--also",
-        "amazon",
-        "--mode",
-        "audit-mode",
-        "--yes",
-    )
-    assert code == 0, out + err
+    allowed_from_channels(fleet)
 
     def criteria(region: str) -> list[dict[str, Any]]:
         got = fleet.env.client("ec2", region).get_allowed_images_settings()
