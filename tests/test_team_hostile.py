@@ -284,7 +284,9 @@ def test_a_frozen_lock_session_stops_the_apply_within_the_bound(
     env, sandbox, team_db, tmp_path, wait_for
 ):
     t = Team(env, team_db, tmp_path)
-    env.load(fleet(6))
+    # enough actions that the pipelined apply (waves, snapshots deleted with their image)
+    # is still running when the frozen session is noticed, a few seconds later
+    env.load(fleet(16))
     plan = t.plan("signer", "lean", "plan.json")
     store = Store(team_db.url("app"))
     sandbox.set_aws_model(enabled=True, latency_ms=40)
