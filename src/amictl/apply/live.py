@@ -170,13 +170,7 @@ class LiveReader:
             present = sorted(s for s in snapshot_ids if s in inv.snapshot_by_id)
 
             def shares(sid: str) -> list[str]:
-                perms = ec2.describe_snapshot_attribute(
-                    SnapshotId=sid, Attribute="createVolumePermission"
-                )
-                return [
-                    p.get("UserId") or p.get("Group") or "?"
-                    for p in perms.get("CreateVolumePermissions", [])
-                ]
+                return snapshot_shares(ec2, sid)
 
             if present:
                 with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(present))) as pool:
@@ -241,6 +235,14 @@ class LiveReader:
                     del listings[region]
                     changed = True
                     break
+
+
+def snapshot_shares(ec2: Any, sid: str) -> list[str]:
+    """Who the snapshot's createVolumePermission names: account ids, or ``all``."""
+    perms = ec2.describe_snapshot_attribute(SnapshotId=sid, Attribute="createVolumePermission")
+    return [
+        p.get("UserId") or p.get("Group") or "?" for p in perms.get("CreateVolumePermissions", [])
+    ]
 
 
 def plan_regions(plan_inventory: dict[str, Any], actions: list[Any]) -> dict[str, list[str]]:

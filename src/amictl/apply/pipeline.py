@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws.pacing import Pacer
 from ..policy.plan_model import Action
 from .actions import API_OF
-from .live import View
+from .live import View, snapshot_shares
 from .recheck import Context, Verdict, decide_snapshot
 
 Key = tuple[str, str, str]  # account, region, API
@@ -132,10 +132,7 @@ def still_as_decided(ec2: Any, verdict: Verdict) -> bool:
             for s in live
         }
         for sid, was_tags, was_shares in verdict.snapshot_facts:
-            perms = ec2.describe_snapshot_attribute(
-                SnapshotId=sid, Attribute="createVolumePermission"
-            ).get("CreateVolumePermissions", [])
-            shares = tuple(sorted(p.get("UserId") or p.get("Group") or "?" for p in perms))
+            shares = tuple(sorted(snapshot_shares(ec2, sid)))
             if tags.get(sid) != was_tags or shares != was_shares:
                 return False
     except (ClientError, BotoCoreError):

@@ -173,6 +173,20 @@ def _call(conn: Connector, row: dict[str, Any], op: str, method: str, **kw: Any)
         raise aws_error(exc, op, row["region"]) from None
 
 
+def _deprecate_at(
+    conn: Connector, row: dict[str, Any], image_id: str, at: dt.datetime
+) -> dict[str, Any]:
+    _call(
+        conn,
+        row,
+        "EnableImageDeprecation",
+        "enable_image_deprecation",
+        ImageId=image_id,
+        DeprecateAt=at,
+    )
+    return {"deprecate_at": iso(at)}
+
+
 def _next_minute() -> dt.datetime:
     # AWS refuses a time in the past and rounds to the minute (apply's deprecate does so too)
     return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
@@ -196,16 +210,7 @@ def _do(conn: Connector, plan: RevokePlan, kind: str, row: dict[str, Any]) -> di
         cur = image_by_id(conn, _target(row), str(iid))
         if cur is not None and cur.deprecation_time and cur.deprecation_time <= _next_minute():
             return {"deprecate_at": iso(cur.deprecation_time), "already": True}
-        at = _next_minute()
-        _call(
-            conn,
-            row,
-            "EnableImageDeprecation",
-            "enable_image_deprecation",
-            ImageId=iid,
-            DeprecateAt=at,
-        )
-        return {"deprecate_at": iso(at)}
+        return _deprecate_at(conn, row, str(iid), _next_minute())
     if kind == "revoke-disable":
         cur = image_by_id(conn, _target(row), str(iid))
         if cur is not None and cur.state == "available":
@@ -383,15 +388,7 @@ def _undo(
         if before is None:
             _call(conn, row, "DisableImageDeprecation", "disable_image_deprecation", ImageId=iid)
             return {}
-        _call(
-            conn,
-            row,
-            "EnableImageDeprecation",
-            "enable_image_deprecation",
-            ImageId=iid,
-            DeprecateAt=before,
-        )
-        return {"deprecate_at": iso(before)}
+        return _deprecate_at(conn, row, str(iid), before)
     if kind == "unrevoke-tag":
         _call(
             conn,
