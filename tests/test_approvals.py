@@ -192,7 +192,7 @@ def test_the_gib_threshold_counts_the_live_snapshot_sizes(sandbox, tmp_path, mon
     from amictl.approvals.live import LiveFacts
 
     if not guard:
-        monkeypatch.setattr(check, "read_live_facts", lambda conn, plan: LiveFacts())
+        monkeypatch.setattr(check, "read_live_facts", lambda conn, plan, *_: LiveFacts())
     f = CliFleet(sandbox, FLEET, tmp_path)
     pol, plan = tmp_path / "p.yaml", tmp_path / "plan.json"
     pol.write_text(POLICY)

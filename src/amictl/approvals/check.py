@@ -121,11 +121,14 @@ def status(
     )
 
 
-def live_status(store: Store, plan: Plan, connector: Connector) -> ApprovalStatus:
+def live_status(
+    store: Store, plan: Plan, connector: Connector, every_tag: bool = False
+) -> ApprovalStatus:
     """``status`` with the thresholds judged on the live account's facts (and the plan's,
-    the larger): what apply checks and ``amictl approvals PLAN`` shows."""
+    the larger): what apply checks and ``amictl approvals PLAN`` shows. ``every_tag``: see
+    ``read_live_facts``."""
     config = load_config(store)
-    live = read_live_facts(connector, plan) if config.enabled and plan.actions else None
+    live = read_live_facts(connector, plan, every_tag) if config.enabled and plan.actions else None
     return status(store, plan, config, live)
 
 
@@ -154,12 +157,9 @@ def require_for_single(store: Store, plan: Plan, connector: Connector, command: 
     run, so nobody else can have approved its checksum. Over the team's thresholds (judged
     live, as apply judges them) it is refused (exit 3), naming the way that can be approved:
     a plan file, ``approve`` by another identity, then ``apply``."""
-    config = load_config(store)
-    if not config.enabled or not plan.actions:
-        return
     # the team's family rule is in its policies, not here: every tag value and the name
     # of the image count as families it may be in (a protected family by any rule)
-    st = status(store, plan, config, read_live_facts(connector, plan, every_tag=True))
+    st = live_status(store, plan, connector, every_tag=True)
     if not st.needed:
         return
     raise SafetyError(
