@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from .memory import gc_paused
+from .tagnames import FAMILY_TAG
 from .versions import NAME_VERSION
 from .versions import version_key as version_key  # the one version order
 
@@ -247,7 +248,7 @@ class SliceStatus:
 
 @dataclass
 class FamilyRule:
-    tag: str = "family"
+    tag: str = FAMILY_TAG
     version_tag: str = "version"
     name_pattern: str = DEFAULT_NAME_PATTERN
 

@@ -14,6 +14,14 @@ from .errors import InputError
 
 RESERVED_TAG_PREFIX = "amictl:"
 
+# ---------------------------------------------------------------- families and versions
+# An image's family and version as `create`, `bake` and `copy` write them (the default
+# family rule reads them; the personas' IAM conditions name them), and the tag that makes
+# a launch template follow a family's channel (`rollout`, `drift`, the releaser persona).
+FAMILY_TAG = "family"
+VERSION_TAG = "version"
+TEMPLATE_FAMILY_TAG = "amictl:family"
+
 # ---------------------------------------------------------------- retirement marks
 # Written by `apply` (the first stage of a retirement), read by plans and apply's live
 # decision: when the retirement started, and which policy owns it.

@@ -21,11 +21,10 @@ from ..errors import AmictlError, InputError
 from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
 from ..governance.watermarks import try_attach
 from ..model import DEFAULT_NAME_PATTERN, version_key
+from ..tagnames import FAMILY_TAG, VERSION_TAG
 from ..versions import written_version_problem
 from . import volumes as volumes_mod
 
-FAMILY_TAG = "family"
-VERSION_TAG = "version"
 CREATED_BY_TAG = "amictl:created-by"
 SOURCE_INSTANCE_TAG = "amictl:source-instance"
 SOURCE_IMAGE_TAG = "amictl:source-image"

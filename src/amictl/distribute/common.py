@@ -8,9 +8,7 @@ from typing import Any
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError, InputError
 from ..model import FamilyRule
-
-FAMILY_TAG = "family"
-VERSION_TAG = "version"
+from ..tagnames import FAMILY_TAG, VERSION_TAG  # noqa: F401  (re-exported)
 
 
 def check_image_id(image_id: str) -> str:

@@ -37,10 +37,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..iam import permissions
+from ..tagnames import FAMILY_TAG, TEMPLATE_FAMILY_TAG
 from .roles import ROLE_READ_PERMISSIONS
 
-FAMILY_TAG = "family"  # amictl's family tag on images (FamilyRule's default)
-TEMPLATE_FAMILY_TAG = "amictl:family"  # on launch templates (amictl rollout)
 BAKE_TAG = "amictl:bake-id"  # on build instances (amictl bake)
 MARK_TAGS = ["amictl:retire-since", "amictl:retired-by"]
 

@@ -25,8 +25,8 @@ from ..channels.ops import image_by_id
 from ..distribute.common import Found, describe_image
 from ..errors import AmictlError, InputError, SafetyError
 from ..launch.resolve import check_launchable
+from ..tagnames import TEMPLATE_FAMILY_TAG
 
-FAMILY_TAG = "amictl:family"
 CFN_TAG_PREFIX = "aws:cloudformation:"
 PINNED, DEFAULT, LATEST, FOLLOWS_SSM = "pinned", "default", "latest", "ssm"
 ACTIVE = {"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"}
@@ -284,7 +284,7 @@ def _mode(
         followed = str(image)[len("resolve:ssm:") :]
         return FOLLOWS_SSM if followed == parameter_name(family, channel) else None
     tags = {x["Key"]: x.get("Value", "") for x in tmpl.get("Tags") or []}
-    if tags.get(FAMILY_TAG) != family or not image:
+    if tags.get(TEMPLATE_FAMILY_TAG) != family or not image:
         return None
     return PINNED if spec.isdigit() else LATEST if spec == "$Latest" else DEFAULT
 
@@ -339,7 +339,7 @@ def make_plan(
             f"no Auto Scaling group {', '.join(missing)} launches a template version that "
             f"follows channel {channel} of family {family}",
             key="--asg",
-            hint=f"tag its launch template {FAMILY_TAG}={family}, or make its ImageId "
+            hint=f"tag its launch template {TEMPLATE_FAMILY_TAG}={family}, or make its ImageId "
             f"resolve:ssm:{parameter_name(family, channel)}",
         )
     return plan
