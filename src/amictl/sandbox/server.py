@@ -32,6 +32,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from . import patches  # noqa: E402
 from .aws_model import AwsModel  # noqa: E402
 from .httpd import Server  # noqa: E402
+from .readcache import CACHED, ReadCache, may_write  # noqa: E402
 from .rwlock import RWLock, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
@@ -56,6 +57,8 @@ def rest_action(service: str, path: str) -> str:
     return ops.get(path.rstrip("/").lower(), "")
 
 
+# Control endpoints that change nothing an AWS read shows (the others drop kept answers).
+CONTROL_READS = frozenset({"/_amictl/health", "/_amictl/faults", "/_amictl/aws-model"})
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -128,6 +131,7 @@ class SandboxApp:
         self.requests = 0
         self._requests_lock = threading.Lock()
         self.aws_model = AwsModel()
+        self.read_cache = ReadCache()
         self._accounts: dict[str, str] = {}
         self._apps: dict[tuple[str, str], Any] = {}
 
@@ -143,6 +147,7 @@ class SandboxApp:
                 "moto": moto_version,
                 "patches": [p[0] for p in patches.PATCHES],
                 "requests": self.requests,
+                "read_cache_hits": self.read_cache.hits,
             }
         if path == "/_amictl/load" and method == "POST":
             from . import builtin, fleet, seed
@@ -239,6 +244,9 @@ class SandboxApp:
                 }
                 if status == 500:
                     payload["traceback"] = traceback.format_exc()
+            finally:
+                if path not in CONTROL_READS:
+                    self.read_cache.written()
             out = json.dumps(payload, default=str).encode()
             start_response(
                 f"{status} X",
@@ -292,10 +300,16 @@ class SandboxApp:
             )
             return [out]
 
-        if service == "rbin":
-            return self.recycle_bin(environ, body, auth, region, start_response)
-        if service == "imagebuilder":  # moto has no Image Builder (patches/imagebuilder.py)
-            return self.image_builder(environ, body, auth, region, start_response)
+        if service in ("rbin", "imagebuilder"):
+            # served outside moto, without the state lock: may change what EC2 reads show
+            try:
+                if service == "rbin":
+                    return self.recycle_bin(environ, body, auth, region, start_response)
+                # moto has no Image Builder (patches/imagebuilder.py)
+                return self.image_builder(environ, body, auth, region, start_response)
+            finally:
+                if may_write(service, action):
+                    self.read_cache.written()
 
         captured: dict[str, Any] = {}
 
@@ -305,11 +319,26 @@ class SandboxApp:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
+        reading = read_only(service, action)
+        cache_key = (
+            (self._account_of(auth), region, path, environ.get("QUERY_STRING", ""), body)
+            if reading and (counted, action) in CACHED
+            else None
+        )
         try:
             app = self._app_for(service, region, environ) if m else self.moto
-            with self.lock.read() if read_only(service, action) else self.lock:
+            with self.lock.read() if reading else self.lock:
                 cpu = time.thread_time()
-                chunks = b"".join(app(environ, capture))
+                generation = self.read_cache.generation
+                kept = self.read_cache.get(cache_key) if cache_key else None
+                if kept is not None:
+                    start_response(kept[0], kept[1])
+                    return [kept[2]]
+                try:
+                    chunks = b"".join(app(environ, capture))
+                finally:
+                    if may_write(service, action):
+                        self.read_cache.written()
                 self.aws_model.spent(counted, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
             traceback.print_exc()
@@ -331,6 +360,8 @@ class SandboxApp:
             return [out]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(chunks))))
+        if cache_key and status.startswith("200"):
+            self.read_cache.put(generation, cache_key, (status, headers, chunks))
         start_response(status, headers)
         return [chunks]
 
