@@ -525,9 +525,14 @@ images:
      tags: {{family: web, version: "1.0.0"}}, shared_with: ["{b}"]}}
   - {{alias: web-2, name: web-2, age_days: 10, source: base-2,
      tags: {{family: web, version: "2.0.0"}}, shared_with: ["{b}"]}}
+  - {{alias: api-1, name: api-1, age_days: 40, source: base-1,
+     tags: {{family: api, version: "1.0.0"}}, shared_with: ["{b}"]}}
+  - {{alias: api-2, name: api-2, age_days: 10, source: base-2,
+     tags: {{family: api, version: "2.0.0"}}, shared_with: ["{b}"]}}
 ssm_parameters:
   - {{alias: c1, name: /amictl/channels/base/prod, image: base-2}}
   - {{alias: c2, name: /amictl/channels/web/prod, image: web-2}}
+  - {{alias: c3, name: /amictl/channels/api/prod, image: api-2}}
 """
 
 
@@ -537,8 +542,9 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     """Account B launches A's shared images; B's Allowed AMIs (enabled) come from A's
     channels (`allowed-images set --from-channels` over both accounts). Revoking base 2.0.0
     recomputes B's criteria: a new launch of base-2 is refused by RunInstances in B, while
-    web-2, which B's own instance and template still use, stays allowed and is said to be
-    left non-compliant; without a terminal and --yes revoke stops (exit 1) first."""
+    web-2, which B's own instance and template still use, and api-2, which B's Beanstalk
+    environment launches, stay allowed and are said to be
+    left non-compliant; without a terminal and --yes revoke stops (exit 2) first."""
     b = Env(sandbox, str(next(_accounts)))
     f = CliFleet(sandbox, PRODUCER.format(b=b.account), tmp_path)
     both = ["--role-arn", b.role_arn]
@@ -547,6 +553,21 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     mine = bc.run_instances(ImageId=ids["web-2"], MinCount=1, MaxCount=1)["Instances"][0]
     bc.create_launch_template(
         LaunchTemplateName="web", LaunchTemplateData={"ImageId": ids["web-2"]}
+    )
+    # a launcher of another service: B's Beanstalk environment launches api-2
+    eb = b.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="shop")
+    eb.create_environment(
+        ApplicationName="shop",
+        EnvironmentName="shop-prod",
+        SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
+        OptionSettings=[
+            {
+                "Namespace": "aws:autoscaling:launchconfiguration",
+                "OptionName": "ImageId",
+                "Value": ids["api-2"],
+            }
+        ],
     )
     code, out, err = f(
         "allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes", *both
@@ -567,8 +588,8 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     assert code == 0, out + err
     (mine_b,) = [a for a in json.loads(out)["allowed_images"] if a["account"] == b.account]
     tags = {a: s["tags"] for a, s in aws_state(f)["images"].items()}
-    assert all(tags[a]["amictl:revoked"] == "CVE-1" for a in ("base-2", "web-2")), tags
-    assert {k["image_id"] for k in mine_b["kept"]} == {ids["web-2"]}
+    assert all(tags[a]["amictl:revoked"] == "CVE-1" for a in ("base-2", "web-2", "api-2")), tags
+    assert {k["image_id"] for k in mine_b["kept"]} == {ids["web-2"], ids["api-2"]}
 
     def launches(alias: str) -> bool:
         try:
@@ -581,6 +602,7 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
     assert bc.get_allowed_images_settings()["State"] == "enabled"
     assert not launches("base-2")  # revoked, nothing of B's uses it: refused
     assert launches("web-2")  # revoked, but B's instance and template need it
+    assert launches("api-2")  # revoked, but B's Beanstalk environment needs it
     assert launches("base-1") and launches("web-1")  # the channels' images now
     meta = bc.describe_instance_image_metadata(InstanceIds=[mine["InstanceId"]])
     assert meta["InstanceImageMetadata"][0]["ImageMetadata"]["ImageAllowed"] is True

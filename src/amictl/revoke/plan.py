@@ -18,7 +18,7 @@ from ..channels.ops import _unusable, list_channels, owned_images, parameter_his
 from ..errors import AmictlError
 from ..findings.stale import channel_rows
 from ..governance import allowed as allowed_mod
-from ..model import IN_USE_KINDS, FamilyRule, Image, Inventory, iso, version_key
+from ..model import IN_USE, IN_USE_KINDS, FamilyRule, Image, Inventory, iso, version_key
 from ..tagnames import REVOKE_TAGS, revoked_reason
 from .tree import derived, roots_of, tree_rows
 
@@ -214,6 +214,12 @@ def _from_channels(
     return also if same and current else None
 
 
+# What launches from an image in the account it is found in: every in-use kind but the
+# channels (revoke moves them) and the producer's view of other accounts' use (an image
+# usage report: that account's own launchers are read in its own inventory).
+LAUNCHING_HERE = IN_USE - {"channel", "consumer-account"}
+
+
 def _allowed(
     conn: Connector,
     targets: dict[tuple[str, str], Target],
@@ -223,8 +229,10 @@ def _allowed(
     """Per account/region whose Allowed AMIs criteria come from the channels: the criteria
     after the revocation. Families with a revoked image are allowed by the exact names of
     their (new) channel images instead of a watermark or pattern that would still match the
-    revoked ones; a revoked image the account's own instances or templates still use stays
-    allowed by its exact name and is reported (``kept``)."""
+    revoked ones; a revoked image the account's own launchers still use (instances, templates,
+    groups, Spot requests and fleets, EMR, Batch, Beanstalk, CloudFormation, Image Builder,
+    SSM parameters, its infrastructure code) stays allowed by its exact name and is
+    reported (``kept``)."""
     revoked = plan.image_ids
     moved = {(c["account"], c["region"], c["parameter"]): c for c in plan.channels}
     fams = {i["family"] for i in plan.images if i["family"]}
@@ -265,7 +273,7 @@ def _allowed(
         for ref in inv.references:
             if (
                 ref.image_id in revoked
-                and ref.kind in ("instance", "launch-template-version", "auto-scaling-group")
+                and ref.kind in LAUNCHING_HERE
                 and (ref.account, ref.region) == (t.account, t.region)
             ):
                 used = inv.by_id.get(ref.image_id)
