@@ -196,9 +196,9 @@ def test_throttling_and_5xx_bursts_still_complete(env, run, sandbox):
             "code": "RequestLimitExceeded",
             "status": 503,
             "rate": 0.25,
-            "count": 20,
+            "count": 8,
         },
-        {"service": "ec2", "code": "InternalError", "status": 500, "rate": 0.1, "count": 8},
+        {"service": "ec2", "code": "InternalError", "status": 500, "rate": 0.1, "count": 4},
     ]
     sandbox.set_faults(faults, seed=7)
     try:

@@ -114,7 +114,7 @@ def test_sigterm_exits_143(env, run, sandbox, tmp_path):
     environment = {**os.environ, **env.cli_env(tmp_path)}
     store = Store(environment["AMICTL_STATE"])
     sandbox.set_faults(
-        [{"service": "ec2", "code": "RequestLimitExceeded", "status": 503, "rate": 0.3}], seed=5
+        [{"service": "ec2", "code": "RequestLimitExceeded", "status": 503, "rate": 0.15}], seed=5
     )
     try:
         proc = subprocess.Popen(
