@@ -381,25 +381,7 @@ def test_fleet_reports_every_bad_item():
     assert [x.line for x in e.value.errors] == [2, 3, 5]
 
 
-# ---- Demo wording -------------------------------------------------------------------------
-
-
-def test_demo_wording_and_counts():
-    res = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["demo"])
-    assert res.exit_code == 0, res.output
-    out = res.output
-    assert not re.search(r"\b1 (versions|rules|images|snapshots|actions)\b", out)
-    assert "(s)" not in out and "users left" not in out
-    assert " 1 version\n" in out  # the one-image family
-    m = re.search(r"(\d+) actions done \((\d+) listed above(?:; (.*?) not listed)?\)", out)
-    assert m, out
-    done, listed = int(m.group(1)), int(m.group(2))
-    step = out[out.index("4. Apply") : m.start()]
-    not_done = re.findall(r"^\s+(?!done)\w+\s+a\d+ .*$", step, re.M)
-    assert listed == len(re.findall(r"^\s+done\s+a\d+", step, re.M)), (not_done, out[-6000:])
-    unlisted = sum(int(n) for n in re.findall(r"(\d+) \w+", m.group(3) or ""))
-    assert done == listed + unlisted
-    assert not ISO_OFFSET.search(out)
+# ---- Demo wording: tests/test_newcomer_cli.py (one demo run checks width and wording)
 
 
 # ---- Table fitting (no sandbox) ------------------------------------------------------------

@@ -451,7 +451,11 @@ def test_reserved_prefix_is_one_constant():
     assert e.value.exit_code == 2 and "recipe.yaml:4" in e.value.message
 
 
-def test_demo_fits_100_columns_and_leaves_no_files(tmp_path, monkeypatch):
+ISO_OFFSET = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:\d{2}\b")
+
+
+def test_demo_fits_100_columns_counts_right_and_leaves_no_files(tmp_path, monkeypatch):
+    """One demo run (it is the suite's slowest command): its width, its files, its wording."""
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -461,6 +465,19 @@ def test_demo_fits_100_columns_and_leaves_no_files(tmp_path, monkeypatch):
     assert not wide, wide[:3]
     assert list(tmp_path.iterdir()) == []  # sandbox home, state store, report, recipes: gone
     assert "--report FILE" in " ".join(out.split())
+    # wording: plurals agree with their counts, the apply's tally adds up, local times only
+    assert not re.search(r"\b1 (versions|rules|images|snapshots|actions)\b", out)
+    assert "(s)" not in out and "users left" not in out
+    assert " 1 version\n" in out  # the one-image family
+    m = re.search(r"(\d+) actions done \((\d+) listed above(?:; (.*?) not listed)?\)", out)
+    assert m, out
+    done, listed = int(m.group(1)), int(m.group(2))
+    step = out[out.index("4. Apply") : m.start()]
+    not_done = re.findall(r"^\s+(?!done)\w+\s+a\d+ .*$", step, re.M)
+    assert listed == len(re.findall(r"^\s+done\s+a\d+", step, re.M)), (not_done, out[-6000:])
+    unlisted = sum(int(n) for n in re.findall(r"(\d+) \w+", m.group(3) or ""))
+    assert done == listed + unlisted
+    assert not ISO_OFFSET.search(out)
 
 
 def test_a_declaration_says_what_identifies_a_row_and_markup_has_no_width(capsys):
