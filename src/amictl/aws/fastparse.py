@@ -27,11 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from botocore.model import Shape, StructureShape
 from botocore.parsers import EC2QueryParser, ResponseParserFactory
 from botocore.utils import parse_timestamp as DEFAULT_TIMESTAMP_PARSER
+
+from .pagememo import KEPT_SHAPES, PageMemo
 
 _STRUCT, _LIST, _STRING, _BOOL, _INT, _OTHER = range(6)
 _KINDS = {
@@ -90,6 +93,22 @@ class _Repeated(Exception):
 
 
 class FastEC2QueryParser(EC2QueryParser):
+    memo: PageMemo | None = None  # pages parsed before (aws.pagememo), where a command uses it
+
+    def _do_parse(self, response: Any, shape: Any) -> Any:
+        memo = self.memo
+        body = response.get("body")
+        if memo is None or shape is None or shape.name not in KEPT_SHAPES or not body:
+            return super()._do_parse(response, shape)
+        key, rid = memo.key(shape.name, body)
+        parsed = memo.get(key)
+        if parsed is None:
+            parsed = super()._do_parse(response, shape)
+            memo.put(key, parsed)
+        elif rid is not None:
+            parsed["ResponseMetadata"] = {"RequestId": rid}
+        return parsed
+
     def _handle_structure(self, shape: Any, node: Any) -> Any:
         model = shape._shape_model
         entry = _PLANS.get(id(model))
@@ -171,14 +190,26 @@ def fast_timestamp(text: str) -> Any:
 class FastParserFactory(ResponseParserFactory):
     """botocore's factory, with :class:`FastEC2QueryParser` for the ``ec2`` protocol."""
 
+    def __init__(self, memo: PageMemo | None = None) -> None:
+        super().__init__()
+        self.memo = memo
+
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "ec2":
-            return FastEC2QueryParser(**{"timestamp_parser": fast_timestamp, **self._defaults})
+            parser = FastEC2QueryParser(**{"timestamp_parser": fast_timestamp, **self._defaults})
+            parser.memo = self.memo
+            return parser
         return super().create_parser(protocol_name)
 
 
-def install(botocore_session: Any) -> None:
-    """Clients made from this botocore session from now on parse EC2 responses faster."""
+def page_memo(directory: Path) -> PageMemo:
+    """Pages parsed before, kept in ``directory`` (``aws.pagememo``)."""
+    return PageMemo(directory, fast_timestamp)
+
+
+def install(botocore_session: Any, memo: PageMemo | None = None) -> None:
+    """Clients made from this botocore session from now on parse EC2 responses faster;
+    with ``memo``, pages parsed before are not parsed again."""
     if os.environ.get("AMICTL_BOTOCORE_PARSER") == "1":
         return
-    botocore_session.register_component("response_parser_factory", FastParserFactory())
+    botocore_session.register_component("response_parser_factory", FastParserFactory(memo))

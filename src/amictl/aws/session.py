@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -165,6 +166,9 @@ class AwsConfig:
     max_pool: int = 32
     read_timeout: int = 60
     connect_timeout: int = 10
+    # pages parsed before are not parsed again (aws.pagememo): for commands whose output
+    # apply never trusts (plan, inventory), never for apply's live view
+    page_memo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,8 @@ class Connector:
             connect_timeout=config.connect_timeout,
         )
         _share_loader(self.base._session)
-        fastparse.install(self.base._session)
+        self.page_memo = fastparse.page_memo(Path(config.page_memo)) if config.page_memo else None
+        fastparse.install(self.base._session, self.page_memo)
         self._sessions: dict[str | None, boto3.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._lock = threading.Lock()
@@ -327,7 +332,7 @@ class Connector:
             aws_session_token=creds["SessionToken"],
         )
         _share_loader(sess._session)
-        fastparse.install(sess._session)
+        fastparse.install(sess._session, self.page_memo)
         with self._lock:
             self._sessions[role_arn] = sess
         return sess

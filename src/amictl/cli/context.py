@@ -8,12 +8,15 @@ import sqlalchemy as sa
 
 from ..aws.session import AwsConfig, Connector
 from ..errors import InputError
+from ..paths import state_dir
 from ..sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from ..state.store import Store
 from .common import info, settings
 
 
-def connector() -> Connector:
+def connector(page_memo: bool = False) -> Connector:
+    """``page_memo``: pages parsed before are not parsed again (aws.pagememo); only for
+    commands whose output apply never trusts (plan, inventory)."""
     s = settings()
     cfg = AwsConfig(
         profile=s.profile,
@@ -21,6 +24,7 @@ def connector() -> Connector:
         endpoint_url=s.endpoint_url,
         role_arns=list(s.role_arns),
         accounts_file=s.accounts_file,
+        page_memo=str(state_dir() / "pages") if page_memo else None,
     )
     if s.sandbox:
         home = os.environ.get("AMICTL_SANDBOX_HOME")

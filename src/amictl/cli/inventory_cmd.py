@@ -78,7 +78,7 @@ def load_inventory(
             inv.resolve_families(family_rule)
         return inv
     sh = parse_shard(shard) if shard is not None else None  # bad input before any call
-    conn = context.connector()
+    conn = context.connector(page_memo=True)  # pages parsed before: not parsed again
     if sh is not None:
         if not conn.role_arns:
             raise InputError(

@@ -54,8 +54,8 @@ def sharing_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--refresh",
         is_flag=True,
-        help="Read every needed launch permission and every launch-template version live "
-        "(no cache).",
+        help="Read every needed launch permission and every launch-template version live, "
+        "and parse every page afresh (no cache).",
     )(fn)
 
 
@@ -182,7 +182,9 @@ def plan_live(
                 img.lp, img.lp_read_at, img.shared_with = "unread", None, []
         inv.facts_changed()
     else:
-        conn = context.connector()
+        # pages parsed by earlier scans are not parsed again (the same bytes; a plan is
+        # re-decided live by apply, whose own reads parse every page); --refresh parses all
+        conn = context.connector(page_memo=not refresh)
         targets = conn.targets()
         roles = {t.account: t.role_arn for t in targets}
         # snapshots only when a decision can depend on them (holds, snapshot actions, orphans)

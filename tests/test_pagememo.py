@@ -1,0 +1,100 @@
+"""Pages parsed before (aws/pagememo.py): the same answer as a fresh parse, a changed page
+parsed afresh, and apply never trusting a kept page (a forged one fools only a plan)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from amictl.aws.session import Connector
+from cli_fleet import CliFleet
+from conftest import Env
+
+FLEET = """regions: [us-east-1]
+images:
+  - {alias: a, name: app-1, age_days: 90, tags: {family: app, version: "1"},
+     deprecate_in_days: 30, snapshots: [{size_gib: 8}]}
+  - {alias: b, name: app-2, age_days: 60, tags: {family: app, version: "2"}}
+  - {alias: c, name: app-3, age_days: 2, tags: {family: app, version: "3"}}
+instances:
+  - {alias: i, image: a, count: 2}
+"""
+
+POLICY = """format: 1
+name: unused
+rules:
+  - name: unused
+    select: {families: ["*"]}
+    keep: {in_use: true, latest: 1}
+    retire: {deregister: 0d, snapshots: keep}
+"""
+
+
+def _pages(conn: Connector) -> dict[str, Any]:
+    ec2 = conn.client("ec2", "us-east-1", conn.role_arns[0])
+    out = {
+        "images": ec2.describe_images(Owners=["self"]),
+        "instances": ec2.describe_instances(),
+        "snapshots": ec2.describe_snapshots(OwnerIds=["self"]),
+    }
+    for page in out.values():
+        page.pop("ResponseMetadata")
+    return out
+
+
+def test_a_kept_page_is_what_a_fresh_parse_gives_and_a_changed_one_is_parsed(
+    env: Env, tmp_path: Path
+) -> None:
+    ids = env.load(FLEET)["aliases"]
+    plain = _pages(env.connector())
+    memo_conn = env.connector(page_memo=str(tmp_path / "pages"))
+    assert _pages(memo_conn) == plain  # parsed, kept
+    memo = memo_conn.page_memo
+    assert memo is not None and memo.hits == 0
+    again = _pages(memo_conn)
+    assert memo.hits == 3 and again == plain  # the kept pages, the same dicts
+    assert again["images"]["Images"][0] is not plain["images"]["Images"][0]
+    times = [i["LaunchTime"] for r in again["instances"]["Reservations"] for i in r["Instances"]]
+    assert times and all(t.tzinfo is not None for t in times)
+
+    env.client("ec2").create_tags(Resources=[ids["b"]], Tags=[{"Key": "hold", "Value": "x"}])
+    changed = _pages(memo_conn)
+    assert memo.hits == 5  # instances and snapshots unchanged; the images page parsed again
+    tags = {
+        i["ImageId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for i in changed["images"]["Images"]
+    }
+    assert tags[ids["b"]]["hold"] == "x"
+
+
+def _deregistered(plan: Path) -> set[str]:
+    return {
+        a["image_id"] for a in json.loads(plan.read_text())["actions"] if a["type"] == "deregister"
+    }
+
+
+def test_a_forged_kept_page_fools_a_plan_but_never_apply(sandbox: Any, tmp_path: Path) -> None:
+    """Someone who can write the state directory edits the kept DescribeImages page: app-3,
+    the family's newest (kept by ``latest: 1``), now says version 0. The next plan believes
+    it and proposes to retire app-3; apply parses every page it reads afresh, sees version 3
+    and leaves app-3 registered."""
+    f = CliFleet(sandbox, FLEET, tmp_path)
+    (tmp_path / "policy.yml").write_text(POLICY)
+    plan = ["plan", "-p", str(tmp_path / "policy.yml"), "--out", str(tmp_path / "plan.json")]
+    code, out, err = f(*plan)
+    assert code == 0, out + err
+    assert f.ids["c"] not in _deregistered(tmp_path / "plan.json")
+    (kept,) = (tmp_path / "amictl" / "pages").glob("DescribeImagesResult-*.json")
+    page = json.loads(kept.read_text())
+    for img in page["Images"]:
+        if img["ImageId"] == f.ids["c"]:
+            img["Tags"] = [{"Key": "family", "Value": "app"}, {"Key": "version", "Value": "0"}]
+    kept.write_text(json.dumps(page))
+    code, out, err = f(*plan)
+    assert code == 0, out + err
+    assert f.ids["c"] in _deregistered(tmp_path / "plan.json")  # the plan was fooled
+    code, out, err = f("apply", str(tmp_path / "plan.json"), "--yes", "-o", "json")
+    assert code == 0, out + err
+    live = f.env.client("ec2").describe_images(Owners=["self"])["Images"]
+    assert f.ids["c"] in {i["ImageId"] for i in live}  # apply's own reads: version 3, kept
