@@ -19,8 +19,9 @@ anyone but amictl can at worst change what a plan proposes, which apply re-decid
 
 Kept pages are JSON files (never pickle: a file in the state directory must not be able
 to run code) under ``$XDG_STATE_HOME/amictl/pages/``, at most ``MAX_BYTES`` of them, the
-least recently used dropped first. A timestamp is kept as EC2's text and parsed back by the parser's own
-timestamp function; a page holding anything JSON cannot carry exactly is not kept.
+least recently used dropped first. A timestamp is kept as EC2's text (its path listed
+beside the page) and parsed back by the parser's own timestamp function; a page holding
+anything else JSON cannot carry exactly (bytes) is not kept.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ KEPT_SHAPES = frozenset(
 )
 MAX_BYTES = 512 * 1024 * 1024  # ~500 pages of 1,000 images
 REQUEST_ID = re.compile(rb"<requestId>([^<]*)</requestId>")
-_TIME = "$time"
+_TIMES = "$times"  # the paths of the page's timestamps, kept as EC2's text
 
 
 class PageMemo:
@@ -67,8 +68,15 @@ class PageMemo:
     def get(self, key: str) -> dict[str, Any] | None:
         try:
             text = (self.dir / f"{key}.json").read_bytes()
-            page = json.loads(text, object_hook=self._decode)
-        except (OSError, ValueError):
+            page = json.loads(text)  # no object hook: C speed; the times are put back below
+            times = page.pop(_TIMES, [])
+            for path in times:
+                *parents, last = path
+                node = page
+                for step in parents:
+                    node = node[step]
+                node[last] = self.timestamp(node[last])
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
             with self._lock:
                 self.misses += 1
             return None
@@ -80,10 +88,13 @@ class PageMemo:
 
     def put(self, key: str, parsed: dict[str, Any]) -> None:
         page = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+        times: list[list[str | int]] = []
         try:
-            text = json.dumps(page, default=self._encode, separators=(",", ":"))
+            plain = self._plain(page, [], times)
         except _NotKept:
             return
+        plain[_TIMES] = times
+        text = json.dumps(plain, separators=(",", ":"))
         try:  # a page that cannot be kept is parsed again next time: nothing else changes
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
@@ -99,7 +110,18 @@ class PageMemo:
             return
         self._prune()
 
-    def _encode(self, value: Any) -> Any:
+    def _plain(self, value: Any, path: list[str | int], times: list[list[str | int]]) -> Any:
+        """``value`` with each timestamp as EC2's text (its path noted in ``times``)."""
+        if isinstance(value, dict):
+            return {k: self._plain(v, [*path, k], times) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._plain(v, [*path, i], times) for i, v in enumerate(value)]
+        if isinstance(value, str | int | float | bool) or value is None:
+            return value
+        times.append(path)
+        return self._time_text(value)
+
+    def _time_text(self, value: Any) -> str:
         if (
             isinstance(value, dt.datetime)
             and value.tzinfo is not None
@@ -111,13 +133,8 @@ class PageMemo:
             text += "Z"
             back = self.timestamp(text)
             if back == value and type(back.tzinfo) is type(value.tzinfo):
-                return {_TIME: text}
+                return text
         raise _NotKept
-
-    def _decode(self, obj: dict[str, Any]) -> Any:
-        if len(obj) == 1 and _TIME in obj:
-            return self.timestamp(obj[_TIME])
-        return obj
 
     def _prune(self) -> None:
         """At most MAX_BYTES kept, the least recently used dropped (once per process)."""
