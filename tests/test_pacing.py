@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amictl.aws import ec2_limits
@@ -154,6 +154,7 @@ def test_threads_each_wait_for_their_own_token() -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@example(cap=1, refill=5.0, gaps=[0.0, 0.0, 0.0])  # exactly one refill time apart
 @given(
     cap=st.integers(1, 20),
     refill=st.sampled_from([0.5, 1.0, 5.0, 20.0]),

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore
 import botocore.exceptions
 import botocore.session
@@ -231,6 +230,23 @@ _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
 
+def _botocore_session(
+    profile: str | None = None,
+    key: str | None = None,
+    secret: str | None = None,
+    token: str | None = None,
+) -> botocore.session.Session:
+    """A botocore session as ``boto3.Session(profile_name=..., aws_access_key_id=...)``
+    makes one (boto3's own adds resources and S3 transfers, which amictl does not use; not
+    importing it saves a third of a second at every start). A profile that does not exist
+    raises ProfileNotFound here, as boto3's does."""
+    sess = botocore.session.Session(profile=profile)
+    if key:
+        sess.set_credentials(key, secret, token)
+    sess.get_scoped_config()  # ProfileNotFound now, not at the first call
+    return sess
+
+
 def _share_loader(session: Any) -> None:
     """One loader of service models per process: each botocore session (one per account
     assumed, one per connector) would otherwise read and parse the EC2 model, megabytes of
@@ -280,22 +296,19 @@ class Connector:
     def __init__(self, config: AwsConfig) -> None:
         self.config = config
         self.counter = CallCounter()
-        kwargs: dict[str, Any] = {}
-        if config.profile:
-            kwargs["profile_name"] = config.profile
-        if config.access_key:
-            kwargs["aws_access_key_id"] = config.access_key
-            kwargs["aws_secret_access_key"] = config.secret_key
         try:
-            self.base = boto3.Session(**kwargs)
+            self.base = _botocore_session(
+                profile=config.profile, key=config.access_key, secret=config.secret_key
+            )
+            self.region_name: str | None = self.base.get_config_variable("region")
         except botocore.exceptions.ProfileNotFound as exc:
             raise AwsError(
                 str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
             ) from None
         # unknown region names are bad input (exit 2), not an error row per region later
         check_regions(config.regions)
-        if not self._explicit_regions() and self.base.region_name:
-            check_regions([self.base.region_name], key="region of the profile / AWS_DEFAULT_REGION")
+        if not self._explicit_regions() and self.region_name:
+            check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
         self.botocore_config = Config(
             retries={"mode": "adaptive", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
@@ -303,10 +316,10 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
-        _share_loader(self.base._session)
+        _share_loader(self.base)
         self.page_memo = fastparse.page_memo(Path(config.page_memo)) if config.page_memo else None
-        fastparse.install(self.base._session, self.page_memo)
-        self._sessions: dict[str | None, boto3.Session] = {None: self.base}
+        fastparse.install(self.base, self.page_memo)
+        self._sessions: dict[str | None, botocore.session.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._lock = threading.Lock()
         self._identity: dict[str, str] | None = None
@@ -315,7 +328,7 @@ class Connector:
             arns += load_accounts_file(config.accounts_file)
         self.role_arns = arns
 
-    def _session(self, role_arn: str | None) -> boto3.Session:
+    def _session(self, role_arn: str | None) -> botocore.session.Session:
         with self._lock:
             if role_arn in self._sessions:
                 return self._sessions[role_arn]
@@ -326,13 +339,11 @@ class Connector:
             ]
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, "AssumeRole") from None
-        sess = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
+        sess = _botocore_session(
+            key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"]
         )
-        _share_loader(sess._session)
-        fastparse.install(sess._session, self.page_memo)
+        _share_loader(sess)
+        fastparse.install(sess, self.page_memo)
         with self._lock:
             self._sessions[role_arn] = sess
         return sess
@@ -354,7 +365,7 @@ class Connector:
         cfg = self.botocore_config
         if max_attempts is not None:
             cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
-        c = sess.client(
+        c = sess.create_client(
             service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
         )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
@@ -369,7 +380,7 @@ class Connector:
         explicit = self._explicit_regions()
         if explicit:
             return explicit[0]
-        return self.base.region_name or DEFAULT_REGION
+        return self.region_name or DEFAULT_REGION
 
     def identity(self, role_arn: str | None = None) -> dict[str, str]:
         try:
