@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable
@@ -43,6 +44,7 @@ KEPT_SHAPES = frozenset(
     {"DescribeImagesResult", "DescribeInstancesResult", "DescribeSnapshotsResult"}
 )
 MAX_BYTES = 512 * 1024 * 1024  # ~500 pages of 1,000 images
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # a kept page larger than this is not read
 REQUEST_ID = re.compile(rb"<requestId>([^<]*)</requestId>")
 _TIMES = "$times"  # the paths of the page's timestamps, kept as EC2's text
 
@@ -67,16 +69,10 @@ class PageMemo:
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
-            text = (self.dir / f"{key}.json").read_bytes()
-            page = json.loads(text)  # no object hook: C speed; the times are put back below
-            times = page.pop(_TIMES, [])
-            for path in times:
-                *parents, last = path
-                node = page
-                for step in parents:
-                    node = node[step]
-                node[last] = self.timestamp(node[last])
-        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            page = self._read(self.dir / f"{key}.json")
+        except Exception:  # noqa: BLE001 - whatever is wrong with a kept page, parse the page
+            page = None
+        if not isinstance(page, dict):
             with self._lock:
                 self.misses += 1
             return None
@@ -84,7 +80,25 @@ class PageMemo:
             self.hits += 1
         with contextlib.suppress(OSError):
             os.utime(self.dir / f"{key}.json")  # the oldest pruned first: this one is in use
-        return page if isinstance(page, dict) else None
+        return page
+
+    def _read(self, path: Path) -> Any:
+        """A kept page, or None: only a regular file of at most MAX_PAGE_BYTES is read
+        (opened without blocking, so a FIFO or a device put there is refused, not read)."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PAGE_BYTES:
+                return None
+            text = fh.read(MAX_PAGE_BYTES + 1)
+        page = json.loads(text)  # no object hook: C speed; the times are put back below
+        for path_ in page.pop(_TIMES, []):
+            *parents, last = path_
+            node = page
+            for step in parents:
+                node = node[step]
+            node[last] = self.timestamp(node[last])
+        return page
 
     def put(self, key: str, parsed: dict[str, Any]) -> None:
         page = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}

@@ -64,10 +64,13 @@ def load_inventory(
     family_rule: Any = None,
     shard: str | None = None,
     iac: tuple[str, ...] = (),
+    page_memo: bool = False,
 ) -> Inventory:
     """Scan live (and store the run), or take the latest stored run with --from-state.
     ``shard`` (``K/N``, ``auto``, ``auto/N``): scan only that shard of the accounts.
-    ``iac``: infrastructure-code paths whose references join the scan's (and are stored)."""
+    ``iac``: infrastructure-code paths whose references join the scan's (and are stored).
+    ``page_memo``: pages parsed before are not parsed again (aws.pagememo): only for the
+    ``inventory`` command itself, never for a command that acts on what it reads."""
     st = context.store()
     if from_state:
         latest = st.latest_inventory()
@@ -78,7 +81,7 @@ def load_inventory(
             inv.resolve_families(family_rule)
         return inv
     sh = parse_shard(shard) if shard is not None else None  # bad input before any call
-    conn = context.connector(page_memo=True)  # pages parsed before: not parsed again
+    conn = context.connector(page_memo=page_memo)
     if sh is not None:
         if not conn.role_arns:
             raise InputError(
@@ -155,7 +158,7 @@ def register(cli: click.Group) -> None:
     @global_options
     def inventory_cmd(shard: str | None, iac: tuple[str, ...]) -> None:
         """Scan images, snapshots and references; print counts per region and completeness; store the run."""
-        inv = load_inventory(shard=shard, iac=iac)
+        inv = load_inventory(shard=shard, iac=iac, page_memo=True)
         summary = inventory_summary(inv)
         if settings().output == "table":
             emit(
