@@ -339,9 +339,17 @@ class Connector:
             ]
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, "AssumeRole") from None
-        sess = _botocore_session(
-            key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"]
-        )
+        try:  # the base session's profile (its config), not AWS_PROFILE's: checked once
+            sess = _botocore_session(
+                profile=self.config.profile,
+                key=creds["AccessKeyId"],
+                secret=creds["SecretAccessKey"],
+                token=creds["SessionToken"],
+            )
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise AwsError(
+                str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
+            ) from None
         _share_loader(sess)
         fastparse.install(sess, self.page_memo)
         with self._lock:

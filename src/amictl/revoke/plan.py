@@ -215,9 +215,10 @@ def _from_channels(
 
 
 # What launches from an image in the account it is found in: every in-use kind but the
-# channels (revoke moves them) and the producer's view of other accounts' use (an image
-# usage report: that account's own launchers are read in its own inventory).
-LAUNCHING_HERE = IN_USE - {"channel", "consumer-account"}
+# channels (revoke moves them), the producer's view of other accounts' use (an image usage
+# report: that account's own launchers are read in its own inventory) and infrastructure
+# code (it names an image, not the account it is deployed to).
+LAUNCHING_HERE = IN_USE - {"channel", "consumer-account", "iac"}
 
 
 def _allowed(
@@ -231,8 +232,7 @@ def _allowed(
     their (new) channel images instead of a watermark or pattern that would still match the
     revoked ones; a revoked image the account's own launchers still use (instances, templates,
     groups, Spot requests and fleets, EMR, Batch, Beanstalk, CloudFormation, Image Builder,
-    SSM parameters, its infrastructure code) stays allowed by its exact name and is
-    reported (``kept``)."""
+    SSM parameters) stays allowed by its exact name and is reported (``kept``)."""
     revoked = plan.image_ids
     moved = {(c["account"], c["region"], c["parameter"]): c for c in plan.channels}
     fams = {i["family"] for i in plan.images if i["family"]}

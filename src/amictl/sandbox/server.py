@@ -270,6 +270,10 @@ class SandboxApp:
             action = (qs.get("Action") or [""])[0]
             if not action and service in REST_JSON:  # rest-json: the operation is the path
                 action = rest_action(service, path)
+        # moto reads the action from the URL's query when the body is not a form: a request
+        # naming two actions (a read in its body, a write in its URL) is served as a write
+        url_actions = set(parse_qs(environ.get("QUERY_STRING", "")).get("Action") or [])
+        two_actions = bool(url_actions - {action})
         counted = CLIENT_NAMES.get(service, service)
         with self._requests_lock:
             self.requests += 1
@@ -308,7 +312,7 @@ class SandboxApp:
                 # moto has no Image Builder (patches/imagebuilder.py)
                 return self.image_builder(environ, body, auth, region, start_response)
             finally:
-                if may_write(service, action):
+                if two_actions or may_write(service, action):
                     self.read_cache.written()
 
         captured: dict[str, Any] = {}
@@ -319,7 +323,7 @@ class SandboxApp:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        reading = read_only(service, action)
+        reading = read_only(service, action) and not two_actions
         cache_key = (
             (self._account_of(auth), region, path, environ.get("QUERY_STRING", ""), body)
             if reading and (counted, action) in CACHED
@@ -337,7 +341,7 @@ class SandboxApp:
                 try:
                     chunks = b"".join(app(environ, capture))
                 finally:
-                    if may_write(service, action):
+                    if two_actions or may_write(service, action):
                         self.read_cache.written()
                 self.aws_model.spent(counted, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
