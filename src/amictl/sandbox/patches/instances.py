@@ -12,9 +12,10 @@ tests/test_sandbox_instances_xml.py compares what boto3 parses with FAST_XML on 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
-from botocore.model import StructureShape
+from botocore.model import ServiceModel, StructureShape
 from botocore.utils import parse_to_aware_datetime
 from moto.core.responses import ActionResult
 from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
@@ -33,11 +34,15 @@ class Uncovered(Exception):
     """moto would write something this module does not: the page goes through moto."""
 
 
-def _shape(name: str) -> StructureShape:
+@functools.cache
+def _ec2_model() -> ServiceModel:
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("ec2")
-    shape = model.shape_for(name)
+    return botocore.session.get_session().get_service_model("ec2")
+
+
+def _shape(name: str) -> StructureShape:
+    shape = _ec2_model().shape_for(name)
     assert isinstance(shape, StructureShape)
     return shape
 
