@@ -142,7 +142,9 @@ def _build(s: Served) -> dict[str, Any]:
         LaunchTemplateData={
             "ImageId": img,
             "InstanceType": "t3.small",
-            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "lt", "Value": "1"}]}],
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": [{"Key": "lt", "Value": "1"}]}
+            ],
         },
     )
     ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateName": "fi-lt"})
@@ -270,7 +272,11 @@ _TEXT = st.text(
 
 
 @settings(max_examples=8, deadline=None)
-@given(tags=st.dictionaries(_TEXT.filter(lambda k: k.strip() and not k.startswith("aws:")), _TEXT, max_size=4))
+@given(
+    tags=st.dictionaries(
+        _TEXT.filter(lambda k: k.strip() and not k.startswith("aws:")), _TEXT, max_size=4
+    )
+)
 def test_any_tags_parse_alike(served: tuple[Served, dict[str, Any]], tags: dict[str, str]) -> None:
     s, made = served
     ec2 = s.client("ec2")
@@ -278,7 +284,9 @@ def test_any_tags_parse_alike(served: tuple[Served, dict[str, Any]], tags: dict[
     old = [{"Key": k} for k in ("Name", "empty")]
     ec2.delete_tags(Resources=[instance], Tags=old + [{"Key": k} for k in tags])
     if tags:
-        ec2.create_tags(Resources=[instance], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        ec2.create_tags(
+            Resources=[instance], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
     try:
         slow, fast = s.both(ec2, InstanceIds=[instance])
         assert fast == slow

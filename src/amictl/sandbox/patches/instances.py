@@ -25,7 +25,6 @@ from moto.ec2.models.instances import Instance
 from ..fastxml import FastResult
 from .helpers import FAST_XML, patch
 
-
 # Pages written here / by moto because an object held something not written here.
 STATS = {"fast": 0, "moto": 0}
 
@@ -94,7 +93,9 @@ WRITTEN: dict[str, frozenset[str]] = {
             "VpcId",
         }
     ),
-    "EbsInstanceBlockDevice": frozenset({"AttachTime", "DeleteOnTermination", "Status", "VolumeId"}),
+    "EbsInstanceBlockDevice": frozenset(
+        {"AttachTime", "DeleteOnTermination", "Status", "VolumeId"}
+    ),
     "InstanceBlockDeviceMapping": frozenset({"DeviceName", "Ebs"}),
     "IamInstanceProfile": frozenset({"Arn", "Id"}),
     "HibernationOptions": frozenset({"Configured"}),
@@ -135,7 +136,14 @@ WRITTEN: dict[str, frozenset[str]] = {
     ),
     "InstanceNetworkInterfaceAssociation": frozenset({"IpOwnerId", "PublicDnsName", "PublicIp"}),
     "InstanceNetworkInterfaceAttachment": frozenset(
-        {"AttachTime", "AttachmentId", "DeleteOnTermination", "DeviceIndex", "NetworkCardIndex", "Status"}
+        {
+            "AttachTime",
+            "AttachmentId",
+            "DeleteOnTermination",
+            "DeviceIndex",
+            "NetworkCardIndex",
+            "Status",
+        }
     ),
     "InstancePrivateIpAddress": frozenset({"Association", "Primary", "PrivateIpAddress"}),
     "InstanceIpv6Address": frozenset({"Ipv6Address", "IsPrimaryIpv6"}),
