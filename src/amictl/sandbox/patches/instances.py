@@ -173,6 +173,7 @@ class _Unwritten:
         self.only_own = (
             cls is dict
             or not hasattr(cls, "__getitem__")
+            and not hasattr(cls, "__getattr__")
             and hasattr(obj, "__dict__")
             and not any(hasattr(cls, n) for n in every)
         )
@@ -218,13 +219,19 @@ def _time(v: Any) -> str | None:
     return v.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _known_dict(v: Any, shape_name: str, keys: frozenset[str]) -> dict[str, Any]:
+    """``v``, a dict holding only ``keys`` (moto's own dicts for these members; any other
+    key might be one moto's picker finds first)."""
+    if type(v) is not dict or not keys.issuperset(v):
+        raise Uncovered(shape_name)
+    return _silent(v, shape_name)
+
+
 def _plain_dict(v: Any, shape_name: str, kinds: dict[str, Any]) -> dict[str, Any] | None:
     """A dict member whose keys are the members' names (moto's picker reads them as is)."""
     if v is None:
         return None
-    if not isinstance(v, dict):
-        raise Uncovered(shape_name)
-    _silent(v, shape_name)
+    _known_dict(v, shape_name, frozenset(kinds))
     return {k: conv(v.get(k)) for k, conv in kinds.items()}
 
 
@@ -250,12 +257,17 @@ def _ebs(device: str, block: Any) -> dict[str, Any]:
     }
 
 
+# the keys of moto's NetworkInterface.association and instance_private_ip_address_list
+_ASSOCIATION_KEYS = frozenset(
+    {"allocationId", "associationId", "natEnabled", "publicIp", "publicDnsName", "ipOwnerId"}
+)
+_PRIVATE_IP_KEYS = frozenset({"PrivateIpAddress", "Primary", "Association"})
+
+
 def _association(a: Any) -> dict[str, Any] | None:
     if a is None:
         return None
-    if not isinstance(a, dict):
-        raise Uncovered("InstanceNetworkInterfaceAssociation")
-    _silent(a, "InstanceNetworkInterfaceAssociation")
+    _known_dict(a, "InstanceNetworkInterfaceAssociation", _ASSOCIATION_KEYS)
     return {
         "IpOwnerId": a.get("ipOwnerId"),
         "PublicDnsName": a.get("publicDnsName"),
@@ -264,9 +276,7 @@ def _association(a: Any) -> dict[str, Any] | None:
 
 
 def _private_ip(item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise Uncovered("InstancePrivateIpAddress")
-    _silent(item, "InstancePrivateIpAddress")
+    _known_dict(item, "InstancePrivateIpAddress", _PRIVATE_IP_KEYS)
     return {
         "Association": _association(item.get("Association")),
         "Primary": _bool(item.get("Primary")),
