@@ -19,6 +19,7 @@ from amictl.sandbox.patches.dispatch import moto_unpatched
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 patches.apply_all()
+patches.FAST_XML["on"] = False  # moto's serializer on both sides: the speed patches are what is compared
 seed.seed(builtin.build("demo"))
 seed.seed(builtin.build("large", seed=3, images=200, snapshots=300, instances=300, launch_templates=12))
 client = Client(DomainDispatcherApplication(create_backend_app))

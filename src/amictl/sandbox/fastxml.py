@@ -54,30 +54,33 @@ def _writer(shape: Shape) -> Writer:
     if key in _COMPILED:
         return _COMPILED[key]
     if isinstance(shape, StructureShape):
-        members: list[tuple[str, str, Writer]] = []
+        members: list[tuple[str, str, str, Writer]] = []
 
         def write_struct(v: Any, out: list[str]) -> None:
-            for name, tag, w in members:
-                x = v.get(name)
+            get = v.get
+            for name, open_tag, close_tag, w in members:
+                x = get(name)
                 if x is None:
                     continue
-                out.append(f"<{tag}>")
+                out.append(open_tag)
                 w(x, out)
-                out.append(f"</{tag}>")
+                out.append(close_tag)
 
         _COMPILED[key] = write_struct  # before the members: shapes may recurse
         for name, m in shape.members.items():
-            members.append((name, m.serialization.get("name", name), _writer(m)))
+            tag = m.serialization.get("name", name)
+            members.append((name, f"<{tag}>", f"</{tag}>", _writer(m)))
         return write_struct
     if isinstance(shape, ListShape):
         item = shape.member.serialization.get("name", "item")
         inner = _writer(shape.member)
+        open_item, close_item = f"<{item}>", f"</{item}>"
 
         def write_list(v: Any, out: list[str]) -> None:
             for x in v:
-                out.append(f"<{item}>")
+                out.append(open_item)
                 inner(x, out)
-                out.append(f"</{item}>")
+                out.append(close_item)
 
         _COMPILED[key] = write_list
         return write_list

@@ -53,6 +53,7 @@ def apply_all() -> list[str]:
         governance,
         iam,
         instance_store,
+        instances,
         launch_templates,
         org,  # the control API's organizations (no @patch)
         refresh,
