@@ -183,6 +183,8 @@ class Image:
     @property
     def protected(self) -> bool:
         p = self.deregistration_protection or "disabled"
+        if p == "disabled":
+            return False
         if p.startswith("enabled"):
             return True
         if p.startswith("disabled-until "):

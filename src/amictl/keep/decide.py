@@ -108,7 +108,7 @@ class Assessment:
     holds: tuple[Hold, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageDecision:
     """What the policy wants for one image now.
 
@@ -196,16 +196,15 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     unfinished bake, which is not ranked at all: it never counts among the newest."""
     out: dict[str, tuple[int, int]] = {}
     for imgs in inv.families.values():
-        usable = [i for i in imgs if i.state == "available" and not bake_unusable(i.tags)]
+        ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
+        size = sum(1 for i in ranked if i.state == "available")
         newer = 0
-        for img in imgs:  # newest first
-            if bake_unusable(img.tags):
-                continue
+        for img in ranked:
             if img.state == "available":
                 newer += 1
-                out[img.image_id] = (newer, len(usable))
+                out[img.image_id] = (newer, size)
             else:
-                out[img.image_id] = (newer + 1, len(usable))
+                out[img.image_id] = (newer + 1, size)
     return out
 
 

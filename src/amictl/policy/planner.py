@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from ..keep import (
@@ -184,10 +185,10 @@ class _Builder:
         """Each selected image's decision and its actions (the marks a kept image loses, or
         its retirement chain); returns the images deregistered, with their deregister."""
         deregistered: dict[str, tuple[Action, Eval]] = {}
-        evals = sorted(
-            assessment.evals.values(),
-            key=lambda e: (e.image.account, e.image.region, e.image.image_id),
-        )
+        # by (account, region, image id): two stable sorts on C key functions, not a
+        # Python key tuple per image
+        evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
+        evals.sort(key=attrgetter("image.account", "image.region"))
         for ev in evals:
             d = image_decision(
                 ev, self.policy, self.now, assessment.doubted, unread=unread, warnings=self.warnings
@@ -335,14 +336,22 @@ class _Builder:
 def _saving(
     a: Action, prices: dict[str, dict[str, float]] | None, cache: dict[tuple[str, str], float]
 ) -> float:
-    def rate(tier: str) -> float:
-        key = (a.region, tier)
-        if key not in cache:
-            cache[key] = monthly_cost(1, a.region, tier, prices)
-        return cache[key]
-
     if a.type == "delete-snapshot":
-        return a.size_gib * rate("standard")
+        return a.size_gib * _rate(a.region, "standard", prices, cache)
     if a.type == "archive-snapshot":
-        return a.size_gib * (rate("standard") - rate("archive"))
+        standard = _rate(a.region, "standard", prices, cache)
+        return a.size_gib * (standard - _rate(a.region, "archive", prices, cache))
     return 0.0
+
+
+def _rate(
+    region: str,
+    tier: str,
+    prices: dict[str, dict[str, float]] | None,
+    cache: dict[tuple[str, str], float],
+) -> float:
+    """The monthly price of one GiB in ``region`` and ``tier``, looked up once per plan."""
+    key = (region, tier)
+    if key not in cache:
+        cache[key] = monthly_cost(1, region, tier, prices)
+    return cache[key]
