@@ -168,14 +168,45 @@ def snapshot_holds(
     return hold_reasons(snap.tags, False, "disabled", holds, now, warnings, snap.snapshot_id)
 
 
-def _image_holds(
-    holds: tuple[Hold, ...], inv: Inventory, img: Image, now: dt.datetime, warnings: list[str]
-) -> list[str]:
+@dataclass(slots=True)
+class _Facts:
+    """What :func:`evaluate` reads for every image, looked up once per assessment."""
+
+    inv: Inventory
+    now: dt.datetime
+    holds: tuple[Hold, ...]
+    ranks: dict[str, tuple[int, int]]
+    warnings: list[str]
+    explain: bool
+    retain: tuple[Retain, ...]
+    # the tags a hold reads, and whether a hold reads deregistration protection: an image
+    # with none of those tags and no protection has no hold (hold_reasons is not asked)
+    hold_tags: frozenset[str] = frozenset()
+    protection_holds: bool = False
+
+    def __post_init__(self) -> None:
+        self.hold_tags = frozenset(
+            h.tag for h in self.holds if h.tag is not None and not h.deregistration_protection
+        )
+        self.protection_holds = any(h.deregistration_protection for h in self.holds)
+
+
+def _image_holds(f: _Facts, img: Image) -> list[str]:
     """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
-    out = hold_reasons(
-        img.tags, img.protected, img.deregistration_protection, holds, now, warnings, img.image_id
-    )
-    by_id = inv.snapshot_by_id
+    if not f.hold_tags.isdisjoint(img.tags) or (f.protection_holds and img.protected):
+        out = hold_reasons(
+            img.tags,
+            img.protected,
+            img.deregistration_protection,
+            f.holds,
+            f.now,
+            f.warnings,
+            img.image_id,
+        )
+    else:
+        out = []  # what hold_reasons says of it, without asking each hold
+    holds, now, warnings = f.holds, f.now, f.warnings
+    by_id = f.inv.snapshot_by_id
     for b in img.block_devices:
         sid = b.get("snapshot_id")
         snap = by_id.get(sid) if sid else None
@@ -208,20 +239,11 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     return out
 
 
-def evaluate(
-    inv: Inventory,
-    img: Image,
-    rule: Rule,
-    now: dt.datetime,
-    holds: tuple[Hold, ...],
-    ranks: dict[str, tuple[int, int]],
-    warnings: list[str],
-    explain: bool = False,
-    retain: tuple[Retain, ...] = (),
-) -> Eval:
-    """Holds and keep conditions of one selected image. With ``explain``, every condition is
-    also recorded as a check (held or not) with its detail; plans skip that work."""
-    ev = Eval(img, rule, held=_image_holds(holds, inv, img, now, warnings))
+def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
+    """Holds and keep conditions of one selected image. With ``f.explain``, every condition
+    is also recorded as a check (held or not) with its detail; plans skip that work."""
+    inv, now, explain = f.inv, f.now, f.explain
+    ev = Eval(img, rule, held=_image_holds(f, img))
     owner = managed_by(img.tags, img.description)
     if owner is not None:
         reason = managed_reason(owner, rule.select.managed)
@@ -232,14 +254,14 @@ def evaluate(
         if explain:
             ev.checks.append(("managed", reason is not None, owner.label))
     ev.held.extend(image_retention_reasons(img, inv.snapshot_by_id, now))
-    if retain:
-        ev.held.extend(retain_reasons(retain, inv, img, now))
+    if f.retain:
+        ev.held.extend(retain_reasons(f.retain, inv, img, now))
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
     use = [r for r in refs if r.kind in IN_USE] if refs else []
     if k.latest is not None and img.family:
-        rank, size = ranks.get(img.image_id, (None, 0))
+        rank, size = f.ranks.get(img.image_id, (None, 0))
         hit = rank is not None and rank <= k.latest
         if hit or explain:
             if rank is None:
@@ -266,11 +288,11 @@ def evaluate(
             ev.keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
     ev.in_use = bool(use)
     if use:
-        checks.append(("in_use", True, "; ".join(r.detail for r in use)))
+        checks.append(("in_use", True, "; ".join([r.detail for r in use])))
         if k.in_use:
-            ev.keep.extend(f"in use: {r.detail}" for r in use)
+            ev.keep.extend([f"in use: {r.detail}" for r in use])
         else:
-            ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
+            ev.unsafe.extend([f"in use ({r.detail}) but the rule says in_use: false" for r in use])
     elif explain:
         checks.append(
             (
@@ -309,7 +331,7 @@ def evaluate(
         checks.append(("shared", False, "private"))
     if k.channels and (refs or explain):
         if not (k.in_use and use):
-            ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
+            ev.keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
         history = [
             r
             for r in refs
@@ -323,7 +345,8 @@ def evaluate(
                     "; ".join(r.detail for r in history) or "no channel's recent history",
                 )
             )
-        ev.keep.extend(f"channel history: {r.detail}" for r in history)
+        if history:
+            ev.keep.extend([f"channel history: {r.detail}" for r in history])
     if k.tags:
         hit = all(img.tags.get(t) == v for t, v in k.tags)
         if explain:
@@ -370,7 +393,7 @@ def assess(
     warnings: list[str] = []
     holds = effective_holds(policy.holds)
     inv.resolve_families(policy.families)
-    ranks = usable_ranks(inv)
+    facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
     for img in inv.images:
         if not img.owned:
@@ -380,11 +403,7 @@ def assess(
             if selects(r, img, now):
                 rule = r
                 break
-        evals[img.image_id] = (
-            evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
-            if rule
-            else Eval(img, None)
-        )
+        evals[img.image_id] = evaluate(facts, img, rule) if rule else Eval(img, None)
 
     # keep.ancestors: an image a kept image (or copy) was built from stays (to a fixed point).
     children = inv.children
