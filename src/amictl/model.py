@@ -363,8 +363,10 @@ class Inventory:
     def images_by_snapshot(self) -> dict[str, list[Image]]:
         out: dict[str, list[Image]] = defaultdict(list)
         for img in self.images:
-            for sid in img.snapshot_ids:
-                out[sid].append(img)
+            for b in img.block_devices:  # img.snapshot_ids, without making the list
+                sid = b.get("snapshot_id")
+                if sid:
+                    out[sid].append(img)
         return dict(out)
 
     @cached_property

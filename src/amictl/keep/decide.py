@@ -183,12 +183,20 @@ class _Facts:
     # with none of those tags and no protection has no hold (hold_reasons is not asked)
     hold_tags: frozenset[str] = frozenset()
     protection_holds: bool = False
+    # the snapshots with tags (only those can hold an image) and with a lock state (only
+    # those can keep it by their lock): usually few of an account's, so most images'
+    # block devices are not looked up at all
+    tagged: dict[str, Snapshot] = field(default_factory=dict)
+    locked: dict[str, Snapshot] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hold_tags = frozenset(
             h.tag for h in self.holds if h.tag is not None and not h.deregistration_protection
         )
         self.protection_holds = any(h.deregistration_protection for h in self.holds)
+        snaps = self.inv.snapshot_by_id
+        self.tagged = {sid: s for sid, s in snaps.items() if s.tags}
+        self.locked = {sid: s for sid, s in snaps.items() if s.lock_state}
 
 
 def _image_holds(f: _Facts, img: Image) -> list[str]:
@@ -205,8 +213,10 @@ def _image_holds(f: _Facts, img: Image) -> list[str]:
         )
     else:
         out = []  # what hold_reasons says of it, without asking each hold
+    if not f.tagged:
+        return out
     holds, now, warnings = f.holds, f.now, f.warnings
-    by_id = f.inv.snapshot_by_id
+    by_id = f.tagged  # an untagged snapshot has no hold
     for b in img.block_devices:
         sid = b.get("snapshot_id")
         snap = by_id.get(sid) if sid else None
@@ -228,7 +238,7 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for imgs in inv.families.values():
         ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
-        size = sum(1 for i in ranked if i.state == "available")
+        size = len([i for i in ranked if i.state == "available"])
         newer = 0
         for img in ranked:
             if img.state == "available":
@@ -253,7 +263,8 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
             ev.notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
         if explain:
             ev.checks.append(("managed", reason is not None, owner.label))
-    ev.held.extend(image_retention_reasons(img, inv.snapshot_by_id, now))
+    # (an unlocked snapshot keeps nothing: only the locked ones are looked at)
+    ev.held.extend(image_retention_reasons(img, f.locked, now))
     if f.retain:
         ev.held.extend(retain_reasons(f.retain, inv, img, now))
     k = rule.keep

@@ -54,7 +54,7 @@ def image_retention_reasons(
     """Why retention AWS enforces keeps the image: a locked snapshot of it, a store task
     still running."""
     out = []
-    for b in img.block_devices:  # img.snapshot_ids, without making the list
+    for b in img.block_devices if snapshots else ():  # img.snapshot_ids, without a list
         sid = b.get("snapshot_id")
         snap = snapshots.get(sid) if sid else None
         if snap is not None and snap.lock_state and lock_active(snap, now):
