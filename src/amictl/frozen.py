@@ -21,7 +21,8 @@ def fast_init(cls: type[T]) -> type[T]:
     """Replace the ``__init__`` of a frozen ``slots=True`` dataclass whose fields have no
     ``default_factory`` and that has no ``__post_init__`` (TypeError otherwise)."""
     params = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if not getattr(cls, "__dataclass_params__").frozen or "__slots__" not in vars(cls):
+    dc_params = vars(cls).get("__dataclass_params__")
+    if dc_params is None or not dc_params.frozen or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__}: not a frozen slots dataclass")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: has __post_init__")
