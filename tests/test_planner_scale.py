@@ -17,6 +17,7 @@ import pytest
 
 from amictl.keep import decide as keep_decide
 from amictl.keep import snapshots as keep_snapshots
+from amictl.model import made_for_image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy import planner as planner_mod
 
@@ -142,3 +143,24 @@ def test_twin_shortcuts_that_miss_holds_retire_held_images(
     kept = {d.image_id for d in fast.decisions if d.verdict == "keep"}
     retired = {d.image_id for d in broken.decisions if d.verdict != "keep"}
     assert kept & retired  # held or locked images the broken shortcut would retire
+
+
+@pytest.mark.parametrize(
+    ("description", "want"),
+    [
+        ("Created by CreateImage(i-0abc) for ami-0123abcd from vol-1", "ami-0123abcd"),
+        ("Created by CreateImage() for ami-1f", "ami-1f"),
+        ("Copied for DestinationAmi ami-00ff from SourceAmi ami-1", "ami-00ff"),
+        ("Created by CreateImage(i-0abc) for snap-1", None),
+        (" Copied for DestinationAmi ami-00ff", None),  # AWS writes it from the start
+        ("Created by CreateImage(i-(x)) for ami-1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_made_for_image_one_match_for_both_descriptions(
+    description: str | None, want: str | None
+) -> None:
+    """The orphan scan reads every candidate's description with one regular expression,
+    which gives what CreateImage's and CopyImage's descriptions each said."""
+    assert made_for_image(description) == want

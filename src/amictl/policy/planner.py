@@ -189,12 +189,12 @@ class _Builder:
         # Python key tuple per image
         evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
         evals.sort(key=attrgetter("image.account", "image.region"))
+        policy, now, doubted, warnings = self.policy, self.now, assessment.doubted, self.warnings
         for ev in evals:
-            d = image_decision(
-                ev, self.policy, self.now, assessment.doubted, unread=unread, warnings=self.warnings
-            )
+            d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
-                self._restore(ev, d)
+                if ev.rule is not None or d.restore:  # else: not part of this plan
+                    self._restore(ev, d)
                 continue
             assert ev.rule is not None
             if d.blind and blocked is not None:
@@ -210,9 +210,8 @@ class _Builder:
         return deregistered
 
     def _restore(self, ev: Eval, d: ImageDecision) -> None:
-        """A kept image: the actions that undo this policy's marks (unmark last)."""
-        if ev.rule is None and not d.restore:
-            return  # not selected and not marked by this policy: not part of this plan
+        """A kept image (selected, or marked by this policy): the actions that undo this
+        policy's marks (unmark last)."""
         first: list[str] = []
         for type_, reasons in d.restore:
             a = self.image_action(
@@ -280,11 +279,13 @@ class _Builder:
         if o is None:
             return 0
         reported = 0
-        for snap in self.inv.snapshots:
-            if snap.snapshot_id in planned or not may_be_orphan(self.inv, snap):
+        inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
+        maybe = may_be_orphan  # (looked up once per plan; tests replace it)
+        for snap in inv.snapshots:
+            if snap.snapshot_id in planned or not maybe(inv, snap):
                 continue
             stays = snapshot_keep_reasons(
-                self.inv, self.policy, holds, snap, self.now, of_image=None, warnings=self.warnings
+                inv, policy, holds, snap, now, of_image=None, warnings=warnings
             )
             held = [r for r in stays if r.startswith("held:")]
             if len(held) != len(stays):
