@@ -141,7 +141,11 @@ def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
-def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
+def selects(
+    rule: Rule, img: Image, now: dt.datetime, families: dict[str, bool] | None = None
+) -> bool:
+    """The rule selects the image. ``families``: the rule's ``select.families`` verdict per
+    family met so far (kept by the caller for one rule: each family is matched once)."""
     s = rule.select
     if s.images is not None:
         if img.image_id not in s.images:
@@ -149,8 +153,14 @@ def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     elif img.family is None:
         if not s.unfamilied:
             return False
-    elif s.families is not None and not _glob_re(s.families).match(img.family):
-        return False
+    elif s.families is not None:
+        hit = families.get(img.family) if families is not None else None
+        if hit is None:
+            hit = _glob_re(s.families).match(img.family) is not None
+            if families is not None:
+                families[img.family] = hit
+        if not hit:
+            return False
     if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
         return False
     if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
@@ -406,12 +416,13 @@ def assess(
     inv.resolve_families(policy.families)
     facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
+    rules = [(r, dict[str, bool]()) for r in policy.rules]  # each with its family verdicts
     for img in inv.images:
         if not img.owned:
             continue
         rule = None
-        for r in policy.rules:
-            if selects(r, img, now):
+        for r, families in rules:
+            if selects(r, img, now, families):
                 rule = r
                 break
         evals[img.image_id] = evaluate(facts, img, rule) if rule else Eval(img, None)
