@@ -492,8 +492,8 @@ class Inventory:
         else:
             rows.sort()
         _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
-        h.update(repr(sorted(s.snapshot_id for s in self.snapshots)).encode())
-        h.update(repr(sorted((r.image_id, r.kind, r.id) for r in self.references)).encode())
+        h.update(repr(sorted([s.snapshot_id for s in self.snapshots])).encode())
+        h.update(repr(sorted([(r.image_id, r.kind, r.id) for r in self.references])).encode())
         h.update(
             repr(sorted((s.account, s.region, s.kind, s.complete) for s in self.slices)).encode()
         )
