@@ -29,7 +29,7 @@ def fast_init(cls: type[T]) -> type[T]:
     ns: dict[str, Any] = {}
     args, body = [], []
     for n, f in enumerate(params):
-        if not f.init or f.default_factory is not dataclasses.MISSING:
+        if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: only plain init fields are supported")
         if f.default is dataclasses.MISSING:
             args.append(f.name)
