@@ -163,6 +163,8 @@ def measure(n_images: int, n_snaps: int, n_refs: int, out: Path) -> dict[str, An
         "plan_s": times["plan"][0],
         "model_plan_s": times["model"][0] + times["plan"][0],
         "model_plan_cpu_s": times["model"][1] + times["plan"][1],
+        "model_cpu_s": times["model"][1],
+        "plan_cpu_s": times["plan"][1],
         "json_s": times["json"][0],
         "json_cpu_s": times["json"][1],
         "json_mb": out.stat().st_size / 1e6,
@@ -181,7 +183,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             "model build + plan (wall; CPU)",
             f"{r['model_plan_s']:.2f} s ({r['model_s']:.2f} + {r['plan_s']:.2f}); "
-            f"CPU {r['model_plan_cpu_s']:.2f} s",
+            f"CPU {r['model_plan_cpu_s']:.2f} s ({r['model_cpu_s']:.2f} + {r['plan_cpu_s']:.2f})",
             f"< {GOALS['model_plan_s']:.0f} s",
             met("model_plan_s"),
         ),

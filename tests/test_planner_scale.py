@@ -2,7 +2,9 @@
 skips untagged snapshots a registered image uses without building their keep reasons
 (``keep.may_be_orphan``); with the shortcut patched out the plan, its warnings and its
 checksum are the same, and without the reasons' own check ("used by registered image")
-the shortcut is what keeps those snapshots (the twin)."""
+the shortcut is what keeps those snapshots (the twin). Likewise the assessment's hold and
+lock shortcuts (``keep.decide._Facts``): off, the plan is the same; wrong, held images
+retire (the twin)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from amictl.keep import decide as keep_decide
 from amictl.keep import snapshots as keep_snapshots
+from amictl.model import made_for_image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy import planner as planner_mod
 
@@ -74,3 +78,89 @@ def test_twin_without_the_reason_the_shortcut_alone_keeps_used_snapshots(
     slow = _plan_with(monkeypatch, lambda view, snap: True, from_images=False)
     gone = {a.snapshot_id for a in slow.actions if a.snapshot_id and a.rule == "snapshots.orphaned"}
     assert gone & used  # the guard removed: snapshots in use would be deleted
+
+
+class _AnyTag(frozenset[str]):
+    """A hold-tag set that every image's tags meet: hold_reasons is asked for each."""
+
+    def isdisjoint(self, other: Any) -> bool:
+        return False
+
+
+def _held_case() -> tuple[Any, Any, dt.datetime]:
+    """Holds on images (tags, a date that is not one, protection) and on their snapshots,
+    locked snapshots: what the assessment's shortcuts skip looking at for other images."""
+    inv, policy, now = _case(from_images=False)
+    for n, img in enumerate(inv.images[::9]):
+        kind = n % 4
+        if kind == 0:
+            img.tags["legal-hold"] = "yes"
+        elif kind == 1:
+            img.tags["retain-until"] = "later"
+        elif kind == 2:
+            img.deregistration_protection = "enabled"
+        else:
+            img.tags["legal-hold"] = "false"
+    for k, snap in enumerate(inv.snapshots[::23]):
+        snap.lock_state, snap.lock_until = "governance", ("2099-01-01T00:00:00Z", None)[k % 2]
+    return inv, policy, now
+
+
+def _plan_facts(monkeypatch: pytest.MonkeyPatch, shortcut: str) -> Any:
+    real = keep_decide._Facts.__post_init__
+
+    def post_init(self: Any) -> None:
+        real(self)
+        if shortcut == "off":  # every image's holds asked, every snapshot looked up
+            self.hold_tags, self.protection_holds = _AnyTag(), True
+            self.tagged = self.locked = dict(self.inv.snapshot_by_id)
+        elif shortcut == "broken":  # the shortcuts wrongly say nothing is held or locked
+            self.hold_tags, self.protection_holds, self.tagged, self.locked = (
+                frozenset(), False, {}, {}
+            )  # fmt: skip
+
+    monkeypatch.setattr(keep_decide._Facts, "__post_init__", post_init)
+    inv, policy, now = _held_case()
+    return plan(inv, policy, now)
+
+
+def test_hold_and_lock_shortcuts_change_no_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The assessment asks hold_reasons only for an image with a tag a hold reads (or
+    protection), and looks up only tagged / locked snapshots: the plan is the same as when
+    every image and snapshot is asked."""
+    fast = _plan_facts(monkeypatch, "on")
+    slow = _plan_facts(monkeypatch, "off")
+    held = [d for d in fast.decisions if any(r.startswith(("held:", "its snapshot")) for r in d.reasons)]  # fmt: skip
+    assert len(held) > 10 and any("on its snapshot" in r for d in held for r in d.reasons)
+    assert fast.to_dict() == slow.to_dict() and fast.checksum == slow.checksum
+
+
+def test_twin_shortcuts_that_miss_holds_retire_held_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = _plan_facts(monkeypatch, "on")
+    broken = _plan_facts(monkeypatch, "broken")
+    kept = {d.image_id for d in fast.decisions if d.verdict == "keep"}
+    retired = {d.image_id for d in broken.decisions if d.verdict != "keep"}
+    assert kept & retired  # held or locked images the broken shortcut would retire
+
+
+@pytest.mark.parametrize(
+    ("description", "want"),
+    [
+        ("Created by CreateImage(i-0abc) for ami-0123abcd from vol-1", "ami-0123abcd"),
+        ("Created by CreateImage() for ami-1f", "ami-1f"),
+        ("Copied for DestinationAmi ami-00ff from SourceAmi ami-1", "ami-00ff"),
+        ("Created by CreateImage(i-0abc) for snap-1", None),
+        (" Copied for DestinationAmi ami-00ff", None),  # AWS writes it from the start
+        ("Created by CreateImage(i-(x)) for ami-1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_made_for_image_one_match_for_both_descriptions(
+    description: str | None, want: str | None
+) -> None:
+    """The orphan scan reads every candidate's description with one regular expression,
+    which gives what CreateImage's and CopyImage's descriptions each said."""
+    assert made_for_image(description) == want

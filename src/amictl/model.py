@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from .memory import gc_paused
@@ -47,14 +48,16 @@ IN_USE_KINDS = (
 IN_USE = frozenset(IN_USE_KINDS)  # the same kinds, for membership tests
 
 DEFAULT_NAME_PATTERN = rf"^(?P<family>[a-z0-9][a-z0-9-]*?)-v?(?P<version>{NAME_VERSION})$"
-CREATED_FOR_RE = re.compile(r"^Created by CreateImage\([^)]*\) for (ami-[0-9a-f]+)")
-COPIED_FOR_RE = re.compile(r"^Copied for DestinationAmi (ami-[0-9a-f]+)")
+# what CreateImage ("Created by CreateImage(i-...) for ami-...") and CopyImage ("Copied for
+# DestinationAmi ami-...") write in a snapshot's description: one match for either
+MADE_FOR_RE = re.compile(
+    r"^(?:Created by CreateImage\([^)]*\) for |Copied for DestinationAmi )(ami-[0-9a-f]+)"
+)
 
 
 def made_for_image(description: str | None) -> str | None:
     """The image id in a snapshot description written by CreateImage or CopyImage."""
-    d = description or ""
-    m = CREATED_FOR_RE.match(d) or COPIED_FOR_RE.match(d)
+    m = MADE_FOR_RE.match(description or "")
     return m.group(1) if m else None
 
 
@@ -183,6 +186,8 @@ class Image:
     @property
     def protected(self) -> bool:
         p = self.deregistration_protection or "disabled"
+        if p == "disabled":
+            return False
         if p.startswith("enabled"):
             return True
         if p.startswith("disabled-until "):
@@ -361,8 +366,10 @@ class Inventory:
     def images_by_snapshot(self) -> dict[str, list[Image]]:
         out: dict[str, list[Image]] = defaultdict(list)
         for img in self.images:
-            for sid in img.snapshot_ids:
-                out[sid].append(img)
+            for b in img.block_devices:  # img.snapshot_ids, without making the list
+                sid = b.get("snapshot_id")
+                if sid:
+                    out[sid].append(img)
         return dict(out)
 
     @cached_property
@@ -481,12 +488,12 @@ class Inventory:
             for i in self.images
         ]
         if len(self.by_id) == len(rows):
-            rows.sort(key=lambda r: r[0])  # ids unique: the same order as the tuples', faster
+            rows.sort(key=itemgetter(0))  # ids unique: the same order as the tuples', faster
         else:
             rows.sort()
         _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
-        h.update(repr(sorted(s.snapshot_id for s in self.snapshots)).encode())
-        h.update(repr(sorted((r.image_id, r.kind, r.id) for r in self.references)).encode())
+        h.update(repr(sorted([s.snapshot_id for s in self.snapshots])).encode())
+        h.update(repr(sorted([(r.image_id, r.kind, r.id) for r in self.references])).encode())
         h.update(
             repr(sorted((s.account, s.region, s.kind, s.complete) for s in self.slices)).encode()
         )

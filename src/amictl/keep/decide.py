@@ -108,7 +108,7 @@ class Assessment:
     holds: tuple[Hold, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageDecision:
     """What the policy wants for one image now.
 
@@ -141,7 +141,11 @@ def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
-def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
+def selects(
+    rule: Rule, img: Image, now: dt.datetime, families: dict[str, bool] | None = None
+) -> bool:
+    """The rule selects the image. ``families``: the rule's ``select.families`` verdict per
+    family met so far (kept by the caller for one rule: each family is matched once)."""
     s = rule.select
     if s.images is not None:
         if img.image_id not in s.images:
@@ -149,8 +153,14 @@ def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     elif img.family is None:
         if not s.unfamilied:
             return False
-    elif s.families is not None and not _glob_re(s.families).match(img.family):
-        return False
+    elif s.families is not None:
+        hit = families.get(img.family) if families is not None else None
+        if hit is None:
+            hit = _glob_re(s.families).match(img.family) is not None
+            if families is not None:
+                families[img.family] = hit
+        if not hit:
+            return False
     if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
         return False
     if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
@@ -168,14 +178,55 @@ def snapshot_holds(
     return hold_reasons(snap.tags, False, "disabled", holds, now, warnings, snap.snapshot_id)
 
 
-def _image_holds(
-    holds: tuple[Hold, ...], inv: Inventory, img: Image, now: dt.datetime, warnings: list[str]
-) -> list[str]:
+@dataclass(slots=True)
+class _Facts:
+    """What :func:`evaluate` reads for every image, looked up once per assessment."""
+
+    inv: Inventory
+    now: dt.datetime
+    holds: tuple[Hold, ...]
+    ranks: dict[str, tuple[int, int]]
+    warnings: list[str]
+    explain: bool
+    retain: tuple[Retain, ...]
+    # the tags a hold reads, and whether a hold reads deregistration protection: an image
+    # with none of those tags and no protection has no hold (hold_reasons is not asked)
+    hold_tags: frozenset[str] = frozenset()
+    protection_holds: bool = False
+    # the snapshots with tags (only those can hold an image) and with a lock state (only
+    # those can keep it by their lock): usually few of an account's, so most images'
+    # block devices are not looked up at all
+    tagged: dict[str, Snapshot] = field(default_factory=dict)
+    locked: dict[str, Snapshot] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hold_tags = frozenset(
+            h.tag for h in self.holds if h.tag is not None and not h.deregistration_protection
+        )
+        self.protection_holds = any(h.deregistration_protection for h in self.holds)
+        snaps = self.inv.snapshot_by_id
+        self.tagged = {sid: s for sid, s in snaps.items() if s.tags}
+        self.locked = {sid: s for sid, s in snaps.items() if s.lock_state}
+
+
+def _image_holds(f: _Facts, img: Image) -> list[str]:
     """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
-    out = hold_reasons(
-        img.tags, img.protected, img.deregistration_protection, holds, now, warnings, img.image_id
-    )
-    by_id = inv.snapshot_by_id
+    if not f.hold_tags.isdisjoint(img.tags) or (f.protection_holds and img.protected):
+        out = hold_reasons(
+            img.tags,
+            img.protected,
+            img.deregistration_protection,
+            f.holds,
+            f.now,
+            f.warnings,
+            img.image_id,
+        )
+    else:
+        out = []  # what hold_reasons says of it, without asking each hold
+    if not f.tagged:
+        return out
+    holds, now, warnings = f.holds, f.now, f.warnings
+    by_id = f.tagged  # an untagged snapshot has no hold
     for b in img.block_devices:
         sid = b.get("snapshot_id")
         snap = by_id.get(sid) if sid else None
@@ -196,33 +247,23 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     unfinished bake, which is not ranked at all: it never counts among the newest."""
     out: dict[str, tuple[int, int]] = {}
     for imgs in inv.families.values():
-        usable = [i for i in imgs if i.state == "available" and not bake_unusable(i.tags)]
+        ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
+        size = len([i for i in ranked if i.state == "available"])
         newer = 0
-        for img in imgs:  # newest first
-            if bake_unusable(img.tags):
-                continue
+        for img in ranked:
             if img.state == "available":
                 newer += 1
-                out[img.image_id] = (newer, len(usable))
+                out[img.image_id] = (newer, size)
             else:
-                out[img.image_id] = (newer + 1, len(usable))
+                out[img.image_id] = (newer + 1, size)
     return out
 
 
-def evaluate(
-    inv: Inventory,
-    img: Image,
-    rule: Rule,
-    now: dt.datetime,
-    holds: tuple[Hold, ...],
-    ranks: dict[str, tuple[int, int]],
-    warnings: list[str],
-    explain: bool = False,
-    retain: tuple[Retain, ...] = (),
-) -> Eval:
-    """Holds and keep conditions of one selected image. With ``explain``, every condition is
-    also recorded as a check (held or not) with its detail; plans skip that work."""
-    ev = Eval(img, rule, held=_image_holds(holds, inv, img, now, warnings))
+def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
+    """Holds and keep conditions of one selected image. With ``f.explain``, every condition
+    is also recorded as a check (held or not) with its detail; plans skip that work."""
+    inv, now, explain = f.inv, f.now, f.explain
+    ev = Eval(img, rule, held=_image_holds(f, img))
     owner = managed_by(img.tags, img.description)
     if owner is not None:
         reason = managed_reason(owner, rule.select.managed)
@@ -232,15 +273,16 @@ def evaluate(
             ev.notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
         if explain:
             ev.checks.append(("managed", reason is not None, owner.label))
-    ev.held.extend(image_retention_reasons(img, inv.snapshot_by_id, now))
-    if retain:
-        ev.held.extend(retain_reasons(retain, inv, img, now))
+    # (an unlocked snapshot keeps nothing: only the locked ones are looked at)
+    ev.held.extend(image_retention_reasons(img, f.locked, now))
+    if f.retain:
+        ev.held.extend(retain_reasons(f.retain, inv, img, now))
     k = rule.keep
     checks = ev.checks
     refs = inv.refs_by_image.get(img.image_id, ())
     use = [r for r in refs if r.kind in IN_USE] if refs else []
     if k.latest is not None and img.family:
-        rank, size = ranks.get(img.image_id, (None, 0))
+        rank, size = f.ranks.get(img.image_id, (None, 0))
         hit = rank is not None and rank <= k.latest
         if hit or explain:
             if rank is None:
@@ -267,11 +309,11 @@ def evaluate(
             ev.keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
     ev.in_use = bool(use)
     if use:
-        checks.append(("in_use", True, "; ".join(r.detail for r in use)))
+        checks.append(("in_use", True, "; ".join([r.detail for r in use])))
         if k.in_use:
-            ev.keep.extend(f"in use: {r.detail}" for r in use)
+            ev.keep.extend([f"in use: {r.detail}" for r in use])
         else:
-            ev.unsafe.extend(f"in use ({r.detail}) but the rule says in_use: false" for r in use)
+            ev.unsafe.extend([f"in use ({r.detail}) but the rule says in_use: false" for r in use])
     elif explain:
         checks.append(
             (
@@ -310,7 +352,7 @@ def evaluate(
         checks.append(("shared", False, "private"))
     if k.channels and (refs or explain):
         if not (k.in_use and use):
-            ev.keep.extend(f"channel: {r.detail}" for r in refs if r.kind == "channel")
+            ev.keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
         history = [
             r
             for r in refs
@@ -324,7 +366,8 @@ def evaluate(
                     "; ".join(r.detail for r in history) or "no channel's recent history",
                 )
             )
-        ev.keep.extend(f"channel history: {r.detail}" for r in history)
+        if history:
+            ev.keep.extend([f"channel history: {r.detail}" for r in history])
     if k.tags:
         hit = all(img.tags.get(t) == v for t, v in k.tags)
         if explain:
@@ -371,21 +414,18 @@ def assess(
     warnings: list[str] = []
     holds = effective_holds(policy.holds)
     inv.resolve_families(policy.families)
-    ranks = usable_ranks(inv)
+    facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
+    rules = [(r, dict[str, bool]()) for r in policy.rules]  # each with its family verdicts
     for img in inv.images:
         if not img.owned:
             continue
         rule = None
-        for r in policy.rules:
-            if selects(r, img, now):
+        for r, families in rules:
+            if selects(r, img, now, families):
                 rule = r
                 break
-        evals[img.image_id] = (
-            evaluate(inv, img, rule, now, holds, ranks, warnings, explain, policy.retain)
-            if rule
-            else Eval(img, None)
-        )
+        evals[img.image_id] = evaluate(facts, img, rule) if rule else Eval(img, None)
 
     # keep.ancestors: an image a kept image (or copy) was built from stays (to a fixed point).
     children = inv.children

@@ -42,9 +42,13 @@ def managed_by(tags: dict[str, str], description: str = "") -> Owner | None:
         schedule = tags.get(DLM_SCHEDULE)
         extra = f", schedule {schedule}" if schedule else ""
         return Owner("dlm", policy, f"Data Lifecycle Manager policy {policy}{extra}")
-    backup = [k for k in tags if k.startswith(BACKUP_PREFIX)]
+    backup = None  # the first aws:backup: tag
+    for k in tags:
+        if k.startswith(BACKUP_PREFIX):
+            backup = k
+            break
     if backup or description.startswith(BACKUP_DESCRIPTION):
-        source = tags.get(BACKUP_SOURCE) or (tags[backup[0]] if backup else "")
+        source = tags.get(BACKUP_SOURCE) or (tags[backup] if backup else "")
         what = f"recovery point of {source}" if source else "recovery point"
         return Owner("backup", source, f"AWS Backup {what} (its backup vault's retention)")
     return None

@@ -53,11 +53,12 @@ def image_retention_reasons(
 ) -> list[str]:
     """Why retention AWS enforces keeps the image: a locked snapshot of it, a store task
     still running."""
-    out = [
-        f"its snapshot {sid} is {lock_text(snap)}"
-        for sid in img.snapshot_ids
-        if (snap := snapshots.get(sid)) is not None and snap.lock_state and lock_active(snap, now)
-    ]
+    out = []
+    for b in img.block_devices if snapshots else ():  # img.snapshot_ids, without a list
+        sid = b.get("snapshot_id")
+        snap = snapshots.get(sid) if sid else None
+        if snap is not None and snap.lock_state and lock_active(snap, now):
+            out.append(f"its snapshot {sid} is {lock_text(snap)}")
     if img.store_task == "InProgress":
         out.append(f"being stored to S3 ({img.stored_to}): CreateStoreImageTask in progress")
     return out

@@ -3,8 +3,10 @@
 ``Plan.to_dict()`` builds every action and decision as a dict, then the canonical JSON
 of the whole body as one string for the checksum, then the file's JSON as another: for a
 100,000-image plan that is most of a plan command's peak memory and seconds of CPU.
-:func:`write_plan` turns each action and decision into its dict once, writes its line to
-the file and feeds its canonical JSON to sha256 (a chunk of items at a time), then ends
+:func:`write_plan` makes each action's and decision's two texts in one pass
+(:mod:`.plan_text`: its canonical JSON and its line, each string escaped once), writes
+the line to the file and feeds the canonical JSON to sha256 (a chunk of items at a
+time), then ends
 the file with the checksum (and whatever is made from it: the signature). The bytes fed
 to sha256 are exactly ``Plan.checksum_of``'s canonical JSON, so the checksum is the one
 plans always had (tests/test_plan_io.py checks plans written before against it).
@@ -23,27 +25,12 @@ from typing import IO, Any
 
 from ..memory import gc_paused
 from .plan_model import FORMAT, Plan
+from .plan_text import item_texts
 
 # One encoder each, made once: ``json.dumps`` with arguments builds a new encoder per call.
 _CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _LINE = json.JSONEncoder()  # json.dumps's defaults: the file's lines
 LISTS = ("actions", "decisions")
-
-
-def _no_default(o: Any) -> Any:
-    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """``json.dumps(d)`` for the file's lines, the C encoder called directly when there is
-    one (no encoder object and no circular-reference markers per line: a plan's dicts
-    have no cycles); the same text."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _LINE.encode
-    ascii_str = json.encoder.encode_basestring_ascii
-    enc = make(None, _no_default, ascii_str, None, ": ", ", ", False, False, True)
-    return lambda d: "".join(enc(d, 0))
 
 
 CHUNK = 1000  # items encoded (canonically) and hashed at a time
@@ -106,27 +93,29 @@ def _write_head(fh: IO[str], head: dict[str, Any], upto: str) -> None:
 
 
 def _list(h: Any, fh: IO[str] | None, items: Iterable[Any]) -> None:
-    """Each item's dict made once: its canonical JSON hashed a chunk at a time (a list's
-    canonical JSON, brackets off, is its items' joined by commas), its line written."""
-    chunk: list[dict[str, Any]] = []
+    """Each item's canonical text and file line made in one pass (plan_text): the canonical
+    texts hashed a chunk at a time (a list's canonical JSON, brackets off, is its items'
+    joined by commas), the lines written."""
+    canon: list[str] = []
+    lines: list[str] = []
     first = True
-    line = _line_encoder()
     for x in items:
-        chunk.append(x.to_dict())
-        if len(chunk) == CHUNK:
-            first = _flush(h, fh, chunk, first, line)
-            chunk = []
-    if chunk:
-        first = _flush(h, fh, chunk, first, line)
+        c, line = item_texts(x)
+        canon.append(c)
+        lines.append(line)
+        if len(canon) == CHUNK:
+            first = _flush(h, fh, canon, lines, first)
+            canon, lines = [], []
+    if canon:
+        first = _flush(h, fh, canon, lines, first)
     if fh is not None:
         fh.write("\n  ],\n")
 
 
-def _flush(h: Any, fh: IO[str] | None, chunk: list[dict[str, Any]], first: bool, line: Any) -> bool:
-    h.update(("" if first else ",").encode() + _CANON.encode(chunk)[1:-1].encode())
+def _flush(h: Any, fh: IO[str] | None, canon: list[str], lines: list[str], first: bool) -> bool:
+    h.update((("" if first else ",") + ",".join(canon)).encode())
     if fh is not None:
-        sep = "\n    " if first else ",\n    "
-        fh.write(sep + ",\n    ".join(line(d) for d in chunk))
+        fh.write(("\n    " if first else ",\n    ") + ",\n    ".join(lines))
     return False
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from ..frozen import fast_init
 
 ACTION_TYPES = (
     "mark",
@@ -27,6 +28,7 @@ DESTRUCTIVE = {"deprecate", "disable", "deregister", "delete-snapshot", "archive
 FORMAT = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Action:
     id: str
@@ -70,6 +72,7 @@ class Action:
         return d
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     image_id: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from ..keep import (
@@ -184,16 +185,16 @@ class _Builder:
         """Each selected image's decision and its actions (the marks a kept image loses, or
         its retirement chain); returns the images deregistered, with their deregister."""
         deregistered: dict[str, tuple[Action, Eval]] = {}
-        evals = sorted(
-            assessment.evals.values(),
-            key=lambda e: (e.image.account, e.image.region, e.image.image_id),
-        )
+        # by (account, region, image id): two stable sorts on C key functions, not a
+        # Python key tuple per image
+        evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
+        evals.sort(key=attrgetter("image.account", "image.region"))
+        policy, now, doubted, warnings = self.policy, self.now, assessment.doubted, self.warnings
         for ev in evals:
-            d = image_decision(
-                ev, self.policy, self.now, assessment.doubted, unread=unread, warnings=self.warnings
-            )
+            d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
-                self._restore(ev, d)
+                if ev.rule is not None or d.restore:  # else: not part of this plan
+                    self._restore(ev, d)
                 continue
             assert ev.rule is not None
             if d.blind and blocked is not None:
@@ -209,9 +210,8 @@ class _Builder:
         return deregistered
 
     def _restore(self, ev: Eval, d: ImageDecision) -> None:
-        """A kept image: the actions that undo this policy's marks (unmark last)."""
-        if ev.rule is None and not d.restore:
-            return  # not selected and not marked by this policy: not part of this plan
+        """A kept image (selected, or marked by this policy): the actions that undo this
+        policy's marks (unmark last)."""
         first: list[str] = []
         for type_, reasons in d.restore:
             a = self.image_action(
@@ -279,11 +279,13 @@ class _Builder:
         if o is None:
             return 0
         reported = 0
-        for snap in self.inv.snapshots:
-            if snap.snapshot_id in planned or not may_be_orphan(self.inv, snap):
+        inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
+        maybe = may_be_orphan  # (looked up once per plan; tests replace it)
+        for snap in inv.snapshots:
+            if snap.snapshot_id in planned or not maybe(inv, snap):
                 continue
             stays = snapshot_keep_reasons(
-                self.inv, self.policy, holds, snap, self.now, of_image=None, warnings=self.warnings
+                inv, policy, holds, snap, now, of_image=None, warnings=warnings
             )
             held = [r for r in stays if r.startswith("held:")]
             if len(held) != len(stays):
@@ -335,14 +337,22 @@ class _Builder:
 def _saving(
     a: Action, prices: dict[str, dict[str, float]] | None, cache: dict[tuple[str, str], float]
 ) -> float:
-    def rate(tier: str) -> float:
-        key = (a.region, tier)
-        if key not in cache:
-            cache[key] = monthly_cost(1, a.region, tier, prices)
-        return cache[key]
-
     if a.type == "delete-snapshot":
-        return a.size_gib * rate("standard")
+        return a.size_gib * _rate(a.region, "standard", prices, cache)
     if a.type == "archive-snapshot":
-        return a.size_gib * (rate("standard") - rate("archive"))
+        standard = _rate(a.region, "standard", prices, cache)
+        return a.size_gib * (standard - _rate(a.region, "archive", prices, cache))
     return 0.0
+
+
+def _rate(
+    region: str,
+    tier: str,
+    prices: dict[str, dict[str, float]] | None,
+    cache: dict[tuple[str, str], float],
+) -> float:
+    """The monthly price of one GiB in ``region`` and ``tier``, looked up once per plan."""
+    key = (region, tier)
+    if key not in cache:
+        cache[key] = monthly_cost(1, region, tier, prices)
+    return cache[key]
