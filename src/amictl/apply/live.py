@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..aws.session import Connector, Target
 from ..channels.record import add_recorded_history
 from ..errors import AmictlError
@@ -60,6 +62,7 @@ VIEW_PERMISSIONS = tuple(
 )
 READ_WORKERS = 8
 RE_READS = 2
+GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}  # no such snapshot
 TRANSIENT = {
     "RequestLimitExceeded",
     "Throttling",
@@ -145,13 +148,26 @@ class LiveReader:
         read_sharing_into(ec2, todo, READ_WORKERS)
 
     def read(self, target: Target, image_ids: set[str], snapshot_ids: set[str]) -> View:
+        """The view of ``target`` for a wave. The reads that need only the wave's ids (AWS's
+        reference check of its images, the createVolumePermission of its snapshots) run
+        alongside the listings; every one of them begins when the view is asked for."""
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
-        inv = self._scan(target, kinds)
-        if image_ids:
-            self.add_copies(target, inv, image_ids)
+        ec2 = self.connector.client("ec2", target.region, target.role_arn)
+        with ThreadPoolExecutor(max_workers=2) as side:
             # AWS's own reference check, a reason to keep like any other reference; when it
             # cannot be asked (no permission, no API) amictl's graph alone decides.
-            refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
+            asked = (
+                side.submit(aws_image_references, self.connector, target, sorted(image_ids))
+                if image_ids
+                else None
+            )
+            early = side.submit(_shares_of, ec2, sorted(snapshot_ids))
+            inv = self._scan(target, kinds)
+            if image_ids:
+                self.add_copies(target, inv, image_ids)
+            shares = early.result()
+            refs = asked.result()[0] if asked is not None else []
+        if image_ids:
             inv.references.extend(refs)
             shared = [i for i in inv.images if i.image_id in image_ids and i.shared]
             if shared:  # other accounts still launching a shared image keep it
@@ -165,18 +181,11 @@ class LiveReader:
                 except IacError as exc:
                     iac_unreadable(inv, target.account, target.region, exc)
         view = View(target, inv)
-        if snapshot_ids:
-            ec2 = self.connector.client("ec2", target.region, target.role_arn)
-            present = sorted(s for s in snapshot_ids if s in inv.snapshot_by_id)
-
-            def shares(sid: str) -> list[str]:
-                return snapshot_shares(ec2, sid)
-
-            if present:
-                with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(present))) as pool:
-                    view.snapshot_shares = dict(
-                        zip(present, pool.map(shares, present), strict=True)
-                    )
+        for sid in sorted(s for s in snapshot_ids if s in inv.snapshot_by_id):
+            # a snapshot the listing shows whose sharing read found it gone (a race: the
+            # listing began first) is read again, and an error then fails the view
+            got = shares.get(sid)
+            view.snapshot_shares[sid] = got if got is not None else snapshot_shares(ec2, sid)
         return view
 
     def add_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
@@ -235,6 +244,24 @@ class LiveReader:
                     del listings[region]
                     changed = True
                     break
+
+
+def _shares_of(ec2: Any, ids: list[str]) -> dict[str, list[str] | None]:
+    """The createVolumePermission of each snapshot, in parallel; None for one AWS says is
+    gone (the listing decides whether it is)."""
+
+    def one(sid: str) -> list[str] | None:
+        try:
+            return snapshot_shares(ec2, sid)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in GONE_SNAPSHOT:
+                return None
+            raise
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
 
 
 def snapshot_shares(ec2: Any, sid: str) -> list[str]:
