@@ -60,9 +60,8 @@ BatchHook = Callable[[list[Action]], None]
 IMAGE_DECIDED = ("mark", *STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
 DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
-# Actions decided on one live read at most (ApplyOptions.batch; 0 = one read for each
-# wave of `workers` concurrent actions, the default). A bigger batch spends fewer reads;
-# the default decides every action on a view read after the previous wave finished.
+# Actions of one API decided on one live read at most (ApplyOptions.batch; 0 = sized by
+# ``pipeline.Cadence``: what the workers start within about one read, the default).
 BATCH_MAX = 1000
 TOKEN_POLL_S = 0.05  # how often a wave waiting on an empty request bucket looks again
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -214,9 +213,9 @@ def execute(
     progress: Progress | None = None,
     between_batches: BatchHook | None = None,
 ) -> ApplyResult:
-    """Run the actions in batches: the ready actions (their dependencies done), at most
-    ``opts.batch`` at a time (default: one wave of ``opts.workers``), each batch decided on
-    live views read just before it
+    """Run the actions in waves: the ready actions (their dependencies done), at most
+    ``opts.batch`` of each API at a time (default: sized by ``pipeline.Cadence``), each
+    wave decided on live views read just before it
     (``apply.live``), then run ``opts.workers`` at a time. ``between_batches`` is called
     with each finished batch before the next is read (tests use it to change the live
     account between two actions of one apply)."""

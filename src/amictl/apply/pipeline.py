@@ -131,9 +131,7 @@ def opens_an_api(
     flight, so that API's first calls start together (the first deregisters after the
     first marks) instead of one wave later. A delete-snapshot that a deregister in flight
     makes with DeleteAssociatedSnapshots is not held back by it: it will not run."""
-    covered = {
-        f for v in inflight.values() if isinstance(v, Verdict) for f in v.with_snapshots
-    }
+    covered = {f for v in inflight.values() if isinstance(v, Verdict) for f in v.with_snapshots}
     for a in pending:
         slot = api_key(a) or a.type
         if slot in seen or a.id in covered or a.id in inflight:
