@@ -34,6 +34,7 @@ import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -189,17 +190,19 @@ def still_as_decided(ec2: Any, verdict: Verdict) -> bool:
     and a DescribeSnapshotAttribute each, the reads the plain path's own view makes). Any
     change (a hold tagged, a share added, a snapshot gone) and the image is deregistered
     alone; its snapshots are then decided one by one on a view read after it, by the same
-    keep decision. An error reading them counts as a change."""
+    keep decision. An error reading them counts as a change. The reads go out together."""
     ids = [sid for sid, _tags, _shares in verdict.snapshot_facts]
     try:
-        live = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+        with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:  # the reads at once
+            sharing = [pool.submit(snapshot_shares, ec2, sid) for sid in ids]
+            live = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+            shares = {sid: tuple(sorted(f.result())) for sid, f in zip(ids, sharing, strict=True)}
         tags = {
             s["SnapshotId"]: tuple(sorted((t["Key"], t["Value"]) for t in s.get("Tags") or []))
             for s in live
         }
         for sid, was_tags, was_shares in verdict.snapshot_facts:
-            shares = tuple(sorted(snapshot_shares(ec2, sid)))
-            if tags.get(sid) != was_tags or shares != was_shares:
+            if tags.get(sid) != was_tags or shares[sid] != was_shares:
                 return False
     except (ClientError, BotoCoreError):
         return False
