@@ -72,6 +72,7 @@ class AwsModel:
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.cpu: dict[str, float] = {}  # the sandbox's own CPU seconds per action
+        self.first: dict[str, float] = {}  # when each action was first served (epoch s)
 
     def configure(self, body: dict[str, Any]) -> None:
         """``{"enabled": bool, "latency_ms": float, "buckets": {name: [capacity, refill]}}``
@@ -122,6 +123,7 @@ class AwsModel:
             self.calls.clear()
             self.throttled.clear()
             self.cpu.clear()
+            self.first.clear()
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -136,6 +138,7 @@ class AwsModel:
                 "throttled_total": sum(self.throttled.values()),
                 "sandbox_cpu_s": {k: round(v, 3) for k, v in sorted(self.cpu.items())},
                 "sandbox_cpu_total_s": round(sum(self.cpu.values()), 3),
+                "first_call_at": dict(sorted(self.first.items())),
             }
 
     def admit(
@@ -155,6 +158,7 @@ class AwsModel:
                     self.throttled[key] += 1
                     return False
             self.calls[key] += 1
+            self.first.setdefault(key, time.time())
             return True
 
     def spent(self, service: str, action: str, cpu_seconds: float) -> None:
