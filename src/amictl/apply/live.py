@@ -43,12 +43,13 @@ from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
 from ..iac import IacError, add_iac_references, iac_unreadable
-from ..inventory.collectors import read_sharing_into
+from ..inventory.collectors import read_launch_permissions, read_sharing_into
 from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
 from ..state.store import Store
 
+Sharing = tuple[bool, list[str]]  # an image's launch permissions: public, accounts/targets
 IMAGE_KINDS = list(COLLECTORS)
 SNAPSHOT_KINDS = ["images", "snapshots"]
 # What the live view reads (registered for `amictl iam-policy apply`).
@@ -62,6 +63,7 @@ VIEW_PERMISSIONS = tuple(
 )
 READ_WORKERS = 8
 RE_READS = 2
+GONE_IMAGE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"}
 GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}  # no such snapshot
 TRANSIENT = {
     "RequestLimitExceeded",
@@ -137,11 +139,25 @@ class LiveReader:
             workers=len(kinds),
         )
 
-    def _permissions(self, target: Target, images: list[Image]) -> None:
+    def _permissions(
+        self, target: Target, images: list[Image], early: dict[str, Sharing | None] | None = None
+    ) -> None:
+        """Launch permissions into ``images``: those read alongside the view's listings
+        (``early``, for the wave's own images) are used, the rest read now."""
         todo = [i for i in images if i.lp == "unread" and i.state != "disabled"]
         for img in images:
             if img.state == "disabled":
                 img.lp = "live"  # a disabled image cannot be launched by anyone
+        rest = []
+        for img in todo:
+            got = (early or {}).get(img.image_id)
+            if got is None:
+                rest.append(img)  # not read early, or AWS said it was gone then
+                continue
+            img.public = img.public or got[0]
+            img.shared_with = got[1]
+            img.lp = "live"
+        todo = rest
         if not todo:
             return
         ec2 = self.connector.client("ec2", target.region, target.role_arn)
@@ -153,7 +169,7 @@ class LiveReader:
         alongside the listings; every one of them begins when the view is asked for."""
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
         ec2 = self.connector.client("ec2", target.region, target.role_arn)
-        with ThreadPoolExecutor(max_workers=2) as side:
+        with ThreadPoolExecutor(max_workers=3) as side:
             # AWS's own reference check, a reason to keep like any other reference; when it
             # cannot be asked (no permission, no API) amictl's graph alone decides.
             asked = (
@@ -162,9 +178,10 @@ class LiveReader:
                 else None
             )
             early = side.submit(_shares_of, ec2, sorted(snapshot_ids))
+            perms = side.submit(_sharing_of, ec2, sorted(image_ids))
             inv = self._scan(target, kinds)
             if image_ids:
-                self.add_copies(target, inv, image_ids)
+                self.add_copies(target, inv, image_ids, perms.result())
             shares = early.result()
             refs = asked.result()[0] if asked is not None else []
         if image_ids:
@@ -188,10 +205,17 @@ class LiveReader:
             view.snapshot_shares[sid] = got if got is not None else snapshot_shares(ec2, sid)
         return view
 
-    def add_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
+    def add_copies(
+        self,
+        target: Target,
+        inv: Inventory,
+        image_ids: set[str],
+        early: dict[str, Sharing | None] | None = None,
+    ) -> None:
         """Merge into ``inv`` the copies and children of ``image_ids`` in the account's
         other regions (see ``_with_copies``), with the launch permissions of the images and
-        of every image built from them read live."""
+        of every image built from them read live (``early``: those of ``target``'s region
+        read alongside its listings)."""
         self._with_copies(target, inv, image_ids)
         by_region: dict[str, list[Image]] = {}
         wanted = image_ids | inv.descendants(image_ids)
@@ -199,7 +223,8 @@ class LiveReader:
             if img.image_id in wanted:
                 by_region.setdefault(img.region, []).append(img)
         for region, imgs in by_region.items():
-            self._permissions(Target(target.account, region, target.role_arn), imgs)
+            here = early if region == target.region else None
+            self._permissions(Target(target.account, region, target.role_arn), imgs, here)
 
     def _copy_regions(self, target: Target) -> list[str]:
         """The other regions to look for copies in: the plan's, and the regions this apply
@@ -244,6 +269,24 @@ class LiveReader:
                     del listings[region]
                     changed = True
                     break
+
+
+def _sharing_of(ec2: Any, ids: list[str]) -> dict[str, Sharing | None]:
+    """The launch permissions of each image, in parallel; None for one AWS says is gone
+    (the listing decides whether it is)."""
+
+    def one(image_id: str) -> Sharing | None:
+        try:
+            return read_launch_permissions(ec2, image_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in GONE_IMAGE:
+                return None
+            raise
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
 
 
 def _shares_of(ec2: Any, ids: list[str]) -> dict[str, list[str] | None]:
