@@ -7,7 +7,10 @@ Nothing is cached from one wave to the next: every reference kind is as fresh as
 and every read of it begins after the actions the wave's actions depend on finished. The
 reads are shared by the wave's actions: each listing is paginated once for all of them;
 only what AWS answers for one id at a time (launch permissions, a snapshot's
-createVolumePermission) is read per image or snapshot, in parallel.
+createVolumePermission) is read per image or snapshot, in parallel. What needs only the
+wave's ids (the launch permissions of its images, AWS's reference check of them, the
+sharing of its snapshots) is read alongside the listings; what needs the listings (the
+images built from the wave's, copies in other regions) after them.
 
 What it reads, per wave:
 
