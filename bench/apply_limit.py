@@ -13,7 +13,10 @@ the plan in a subprocess and prints:
   max over mutating APIs of (calls - bucket capacity) / refill rate;
 - the apply's wall time and the ratio wall / floor (goal: <= 1.1);
 - per API: the calls the sandbox counted, the calls it throttled (``RequestLimitExceeded``:
-  each one a wasted round trip) and, for a mutating API, the floor of its calls alone;
+  each one a wasted round trip), for a mutating API the floor of its calls alone, and when
+  the sandbox served its first call (seconds after the apply started: a bucket is full, and
+  its refill lost, until its API's first call; the first DeregisterImage's time does not
+  depend on the machine's other load as much as the wall time does);
 - the floor the plan's actions would need made one call each: apply deregisters an image
   with ``DeleteAssociatedSnapshots`` where every snapshot of it goes (docs/cli.md), so its
   snapshots cost no DeleteSnapshot call and the floor is the DeregisterImage bucket's.
@@ -112,8 +115,10 @@ def measure(
         summary = {k: v for k, v in plan["summary"].items() if k in ACTION_TYPES and v}
         # the model on, buckets full, counts from zero: only the apply is measured
         sb.set_aws_model(enabled=True, latency_ms=latency_ms, reset_buckets=True)
+        sb.reset_call_counts()
         before = sb.aws_model_state()
         t0 = time.perf_counter()
+        t0_epoch = time.time()
         a = run(
             [
                 *amictl,
@@ -175,6 +180,10 @@ def measure(
         "mutating_calls": muts,
         "throttled": throttled,
         "throttled_total": sum(throttled.values()),
+        # seconds from the apply's start to each API's first call the sandbox served
+        "first_call_s": {
+            k: round(at - t0_epoch, 2) for k, at in after.get("first_call_at", {}).items()
+        },
         "load_average": os.getloadavg(),
     }
     if not keep:
@@ -185,7 +194,7 @@ def measure(
 
 
 def per_api(r: dict[str, Any]) -> list[tuple[str, int, int, float | None]]:
-    """(EC2 API, calls, throttled, floor seconds or None for a read), most calls first."""
+    """(API, calls, throttled, floor seconds or None for a read), most calls first."""
     rows = []
     for k, n in sorted(r["calls"].items(), key=lambda kv: -kv[1]):
         action = k.partition(".")[2]
@@ -209,7 +218,11 @@ def report(r: dict[str, Any]) -> None:
     load = ", ".join(f"{x:.1f}" for x in r["load_average"])
     print(f"  ratio wall / floor: {ratio}  (goal <= 1.1x)   load average: {load}")
     print(f"  calls: {r['calls_total']}, throttled (RequestLimitExceeded): {r['throttled_total']}")
-    print(f"    {'calls':>6}  {'throttled':>9}  {'floor':>7}  API")
+    first = r.get("first_call_s", {}).get("ec2.DeregisterImage")
+    if first is not None:
+        # the bucket is full until then: every second before it is refill lost for good
+        print(f"  first DeregisterImage {first:.2f} s after the apply started")
+    print(f"    {'calls':>6}  {'throttled':>9}  {'floor':>7}  {'first':>6}  API")
     for k, n, thr, floor in per_api(r):
         action = k.partition(".")[2]
         size = ""
@@ -217,7 +230,9 @@ def report(r: dict[str, Any]) -> None:
             cap, refill = ec2_limits.size(action)
             size = f"  (mutating; bucket {cap:g}, {refill:g}/s)"
         fl = f"{floor:6.1f}s" if floor is not None else "      -"
-        print(f"    {n:6d}  {thr:9d}  {fl}  {k}{size}")
+        at = r.get("first_call_s", {}).get(k)
+        first = f"{at:5.2f}s" if at is not None else "     -"
+        print(f"    {n:6d}  {thr:9d}  {fl}  {first}  {k}{size}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ the guard out and shows the kept snapshot is then lost.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -197,3 +198,96 @@ def test_pick_fills_a_wave_by_each_api_bucket(horizon):
         "mark": 1,
     }
     assert pipeline.api_key(_act(1, "unmark")) == ("111122223333", "us-east-1", "DeleteTags")
+
+
+def test_cadence_sizes_a_wave_by_what_the_workers_start_within_one_read():
+    c = pipeline.Cadence(workers=4)
+    assert c.per_api(2) == 4  # nothing measured: --workers of each (the first wave)
+    assert not c.room(1) and c.room(0)
+    c.read_s, c.action_s = 0.5, 0.1
+    assert c.per_api(1) == 20 and c.per_api(2) == 10  # 4 workers x 5 actions a read
+    c.read_s = 0.05
+    assert c.per_api(2) == 4  # never fewer than --workers of each API
+    c.read_s = 0.5
+    assert c.room(10)  # 10 waiting x 0.1 s / 4 workers = 0.25 s <= half a read
+    assert not c.room(11)
+    c.took(0.3)
+    assert c.action_s == pytest.approx(0.1 + 0.2 * (0.3 - 0.1))
+    assert pipeline.Cadence(workers=4, batch=7).per_api(2) == 7  # --batch fixes it
+
+
+def test_the_first_actions_of_an_api_wait_for_what_unlocks_them():
+    marks = [_act(i, "mark") for i in range(3)]
+    dereg = replace(_act(10, "deregister"), after=("a0",))
+    snap = replace(_act(20, "delete-snapshot"), after=("a10",), snapshot_id="snap-1")
+    inflight = {"a0": None}
+    assert pipeline.opens_an_api([dereg, *marks[1:]], inflight, seen={"mark"}) is True
+    key = pipeline.api_key(dereg)
+    assert pipeline.opens_an_api([dereg], inflight, seen={key}) is False  # started before
+    assert pipeline.opens_an_api(marks[1:], inflight, seen=set()) is False  # none held back
+    # a snapshot its in-flight deregister deletes with it (DeleteAssociatedSnapshots)
+    verdict = executor.Verdict("go", with_snapshots=("a20",))
+    assert pipeline.opens_an_api([snap], {"a10": verdict}, seen=set()) is False
+    assert pipeline.opens_an_api([snap], {"a10": None}, seen=set()) is True
+
+
+FRESH_FLEET = "images:\n" + "".join(
+    f"  - {{alias: g{i}, age_days: {300 - i}, tags: {{family: g, version: '{i}'}}}}\n"
+    for i in range(1, 10)
+)
+
+
+def _freshness(env: Env, tmp_path: Any, monkeypatch: Any) -> tuple[list[str], int]:
+    """Apply a 24-action plan with 2 workers, the next wave read while calls go out;
+    return the actions decided on a view that began before one of their dependencies
+    finished (the scheduler saw it final). Each read's start and each finish is timed."""
+    env.load(FRESH_FLEET)
+    p = make_plan(env)
+    reads: list[tuple[float, set[str]]] = []
+    real_read = executor.LiveReader.read
+
+    def read(self: Any, target: Any, image_ids: set[str], snapshot_ids: set[str]) -> Any:
+        reads.append((time.monotonic(), set(image_ids) | set(snapshot_ids)))
+        return real_read(self, target, image_ids, snapshot_ids)
+
+    monkeypatch.setattr(executor.LiveReader, "read", read)
+    done_at: dict[str, float] = {}
+    store = Store(f"sqlite:///{tmp_path}/fresh.db")
+    o = ApplyOptions(max_destroy=100, max_share=1.0, allow_whole_family=True, workers=2)
+    conn = env.connector()
+    res = execute(
+        conn,
+        store,
+        prepare(conn, p, o, store),
+        o,
+        progress=lambda a, st, msg: done_at.setdefault(a.id, time.monotonic()),
+    )
+    with_image = {aid for aid, m in messages(store, p).items() if "DeleteAssociatedSnapshots" in m}
+    stale = []
+    for a in p.actions:
+        if a.id in with_image:
+            continue  # done by its deregister's call, decided on that deregister's view
+        resource = a.snapshot_id if a.type == "delete-snapshot" else a.image_id
+        # the view it was decided on: the last read of its resource before it ended
+        began = [t for t, ids in reads if resource in ids and t < done_at[a.id]]
+        deps = [done_at.get(d, float("inf")) for d in a.after]
+        if began and deps and max(began) < max(deps):
+            stale.append(a.id)
+    return stale, len(res.done)
+
+
+def test_every_view_begins_after_the_actions_its_wave_depends_on(env, tmp_path, monkeypatch):
+    assert _freshness(env, tmp_path, monkeypatch) == ([], 24)
+
+
+def test_twin_a_wave_that_takes_actions_whose_dependency_is_in_flight_is_stale(
+    env, tmp_path, monkeypatch
+):
+    """The same apply with the dependency guard of ``_ready`` weakened (an action counts
+    as ready while its dependency is still in flight): the freshness check catches it."""
+
+    def ready(pending: Any, status: Any, record: Any) -> list[Action]:
+        return sorted(pending.values(), key=lambda a: executor._order(a.id))
+
+    monkeypatch.setattr(executor, "_ready", ready)
+    assert _freshness(env, tmp_path, monkeypatch)[0]

@@ -107,10 +107,16 @@ def test_counts_calls_when_off_and_rejects_bad_settings(sb: Sandbox) -> None:
     from amictl.errors import InputError
 
     sb.reset_aws_model()
+    t0 = time.time()
+    ec2(sb, "us-east-1").describe_availability_zones()
     ec2(sb, "us-east-1").describe_availability_zones()
     state = sb.aws_model_state()
     assert state["enabled"] is False
-    assert state["calls"] == {"ec2.DescribeAvailabilityZones": 1}
+    assert state["calls"] == {"ec2.DescribeAvailabilityZones": 2}
+    # when the first of them was served (the benchmark's first DeregisterImage time)
+    first = state["first_call_at"]["ec2.DescribeAvailabilityZones"]
+    assert t0 <= first <= time.time()
+    assert sb.reset_call_counts()["first_call_at"] == {}
     with pytest.raises(InputError, match="unknown bucket class"):
         sb.set_aws_model(buckets={"fast": [1, 1]})
 

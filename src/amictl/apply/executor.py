@@ -42,7 +42,15 @@ from .actions import EXECUTORS, deregister_with_snapshots
 from .blast import SHARE_MIN_IMAGES, blast_radius, live_blast_radius  # noqa: F401  (re-exported)
 from .live import LiveReader, plan_regions
 from .options import ApplyOptions, ApplyResult, Prepared  # noqa: F401  (re-exported)
-from .pipeline import api_key, pick, snapshot_followers, still_as_decided, with_associated
+from .pipeline import (
+    Cadence,
+    api_key,
+    opens_an_api,
+    pick,
+    snapshot_followers,
+    still_as_decided,
+    with_associated,
+)
 from .recheck import Context, Verdict, decide_image, decide_snapshot, utcnow
 from .trust import sign_limits
 
@@ -52,9 +60,8 @@ BatchHook = Callable[[list[Action]], None]
 IMAGE_DECIDED = ("mark", *STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
 DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
-# Actions decided on one live read at most (ApplyOptions.batch; 0 = one read for each
-# wave of `workers` concurrent actions, the default). A bigger batch spends fewer reads;
-# the default decides every action on a view read after the previous wave finished.
+# Actions of one API decided on one live read at most (ApplyOptions.batch; 0 = sized by
+# ``pipeline.Cadence``: what the workers start within about one read, the default).
 BATCH_MAX = 1000
 TOKEN_POLL_S = 0.05  # how often a wave waiting on an empty request bucket looks again
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -206,9 +213,9 @@ def execute(
     progress: Progress | None = None,
     between_batches: BatchHook | None = None,
 ) -> ApplyResult:
-    """Run the actions in batches: the ready actions (their dependencies done), at most
-    ``opts.batch`` at a time (default: one wave of ``opts.workers``), each batch decided on
-    live views read just before it
+    """Run the actions in waves: the ready actions (their dependencies done), at most
+    ``opts.batch`` of each API at a time (default: sized by ``pipeline.Cadence``), each
+    wave decided on live views read just before it
     (``apply.live``), then run ``opts.workers`` at a time. ``between_batches`` is called
     with each finished batch before the next is read (tests use it to change the live
     account between two actions of one apply)."""
@@ -421,6 +428,8 @@ def execute(
         def work(a: Action, verdict: Verdict | Exception | None) -> Ran:
             """``run``, then its final rows journaled by this worker (the scheduler reads the
             next wave meanwhile); the action counts as final once the scheduler sees it."""
+            began.add(a.id)
+            t0 = time.monotonic()
             try:
                 st, code, msg, snaps = run(a, verdict)
             except (_JournalDown, _NotStarted, Interrupted):
@@ -431,6 +440,7 @@ def execute(
             journal(a, st, code, msg)
             for f in _deleted_with(a, st, verdict, snaps):
                 journal(f, "done", None, _with_image(a))
+            cadence.took(time.monotonic() - t0)
             return st, code, msg, snaps
 
         def _deleted_with(
@@ -461,7 +471,10 @@ def execute(
         finished_since: list[Action] = []  # for ``between_batches``: done since the last read
         horizon = 0.0  # how long the last wave's read took
         workers = max(1, opts.workers)
-        per_api = min(BATCH_MAX, opts.batch or workers)  # a wave's actions of one API
+        cadence = Cadence(workers, min(BATCH_MAX, opts.batch))  # wave size and pick time
+        began: set[str] = set()  # actions a worker has taken up
+        fresh = True  # an action finished since the last wave was picked
+        seen: set[Any] = set()  # the APIs (or types) of the actions of every wave so far
         with interrupts.cooperative(), ThreadPoolExecutor(max_workers=workers) as pool:
             while not stop() and (pending or inflight):
                 ready = _ready(pending, status, record)
@@ -474,11 +487,18 @@ def execute(
                 if between_batches is not None and finished_since and ready:
                     between_batches(finished_since)
                     finished_since = []
-                room = ready and len(inflight) < workers
-                wave = pick(ready, started, pacer, per_api, horizon) if room else []
+                waiting = sum(1 for a, _v in inflight.values() if a.id not in began)
+                room = bool(ready) and (not inflight or (fresh and cadence.room(waiting)))
+                if room and inflight:
+                    flying = {a.id: v for a, v in inflight.values()}
+                    room = not opens_an_api(pending.values(), flying, seen)
+                apis = len({api_key(a) or a.type for a in ready})
+                wave = pick(ready, started, pacer, cadence.per_api(apis), horizon) if room else []
                 if not wave and ready and not inflight:
                     wave = ready[:1]  # its bucket is empty: it waits in the pacer
                 if wave:
+                    fresh = False
+                    seen.update(api_key(a) or a.type for a in wave)
                     t0 = time.monotonic()
                     try:
                         verdicts = decide(wave)
@@ -487,7 +507,7 @@ def execute(
                     except (SQLAlchemyError, OSError) as exc:  # the store, read for the view
                         failed_write("live view", exc)
                         break
-                    horizon = time.monotonic() - t0
+                    horizon = cadence.read_s = time.monotonic() - t0
                     for a in wave:
                         if stop():
                             break
@@ -498,9 +518,10 @@ def execute(
                             started[k] += 1
                 if not inflight:
                     continue
-                # an action finished, or (a slot free) a bucket may have refilled for a ready one
-                poll = TOKEN_POLL_S if ready and len(inflight) < workers else None
+                # an action finished, or (a wave may be picked) a bucket may have refilled
+                poll = TOKEN_POLL_S if room else None
                 done, _ = wait(inflight, timeout=poll, return_when=FIRST_COMPLETED)
+                fresh = fresh or bool(done)
                 for fut in done:
                     a, v = inflight.pop(fut)
                     if (k := api_key(a)) is not None:

@@ -7,7 +7,10 @@ Nothing is cached from one wave to the next: every reference kind is as fresh as
 and every read of it begins after the actions the wave's actions depend on finished. The
 reads are shared by the wave's actions: each listing is paginated once for all of them;
 only what AWS answers for one id at a time (launch permissions, a snapshot's
-createVolumePermission) is read per image or snapshot, in parallel.
+createVolumePermission) is read per image or snapshot, in parallel. What needs only the
+wave's ids (the launch permissions of its images, AWS's reference check of them, the
+sharing of its snapshots) is read alongside the listings; what needs the listings (the
+images built from the wave's, copies in other regions) after them.
 
 What it reads, per wave:
 
@@ -33,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..aws.session import Connector, Target
 from ..channels.record import add_recorded_history
 from ..errors import AmictlError
@@ -41,12 +46,13 @@ from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
 from ..iac import IacError, add_iac_references, iac_unreadable
-from ..inventory.collectors import read_sharing_into
+from ..inventory.collectors import read_launch_permissions, read_sharing_into
 from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
 from ..state.store import Store
 
+Sharing = tuple[bool, list[str]]  # an image's launch permissions: public, accounts/targets
 IMAGE_KINDS = list(COLLECTORS)
 SNAPSHOT_KINDS = ["images", "snapshots"]
 # What the live view reads (registered for `amictl iam-policy apply`).
@@ -60,6 +66,8 @@ VIEW_PERMISSIONS = tuple(
 )
 READ_WORKERS = 8
 RE_READS = 2
+GONE_IMAGE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed"}
+GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}  # no such snapshot
 TRANSIENT = {
     "RequestLimitExceeded",
     "Throttling",
@@ -134,24 +142,52 @@ class LiveReader:
             workers=len(kinds),
         )
 
-    def _permissions(self, target: Target, images: list[Image]) -> None:
+    def _permissions(
+        self, target: Target, images: list[Image], early: dict[str, Sharing | None] | None = None
+    ) -> None:
+        """Launch permissions into ``images``: those read alongside the view's listings
+        (``early``, for the wave's own images) are used, the rest read now."""
         todo = [i for i in images if i.lp == "unread" and i.state != "disabled"]
         for img in images:
             if img.state == "disabled":
                 img.lp = "live"  # a disabled image cannot be launched by anyone
+        rest = []
+        for img in todo:
+            got = (early or {}).get(img.image_id)
+            if got is None:
+                rest.append(img)  # not read early, or AWS said it was gone then
+                continue
+            img.public = img.public or got[0]
+            img.shared_with = got[1]
+            img.lp = "live"
+        todo = rest
         if not todo:
             return
         ec2 = self.connector.client("ec2", target.region, target.role_arn)
         read_sharing_into(ec2, todo, READ_WORKERS)
 
     def read(self, target: Target, image_ids: set[str], snapshot_ids: set[str]) -> View:
+        """The view of ``target`` for a wave. The reads that need only the wave's ids (AWS's
+        reference check of its images, the createVolumePermission of its snapshots) run
+        alongside the listings; every one of them begins when the view is asked for."""
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
-        inv = self._scan(target, kinds)
-        if image_ids:
-            self.add_copies(target, inv, image_ids)
+        ec2 = self.connector.client("ec2", target.region, target.role_arn)
+        with ThreadPoolExecutor(max_workers=3) as side:
             # AWS's own reference check, a reason to keep like any other reference; when it
             # cannot be asked (no permission, no API) amictl's graph alone decides.
-            refs, _problem = aws_image_references(self.connector, target, sorted(image_ids))
+            asked = (
+                side.submit(aws_image_references, self.connector, target, sorted(image_ids))
+                if image_ids
+                else None
+            )
+            early = side.submit(_shares_of, ec2, sorted(snapshot_ids))
+            perms = side.submit(_sharing_of, ec2, sorted(image_ids))
+            inv = self._scan(target, kinds)
+            if image_ids:
+                self.add_copies(target, inv, image_ids, perms.result())
+            shares = early.result()
+            refs = asked.result()[0] if asked is not None else []
+        if image_ids:
             inv.references.extend(refs)
             shared = [i for i in inv.images if i.image_id in image_ids and i.shared]
             if shared:  # other accounts still launching a shared image keep it
@@ -165,24 +201,24 @@ class LiveReader:
                 except IacError as exc:
                     iac_unreadable(inv, target.account, target.region, exc)
         view = View(target, inv)
-        if snapshot_ids:
-            ec2 = self.connector.client("ec2", target.region, target.role_arn)
-            present = sorted(s for s in snapshot_ids if s in inv.snapshot_by_id)
-
-            def shares(sid: str) -> list[str]:
-                return snapshot_shares(ec2, sid)
-
-            if present:
-                with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(present))) as pool:
-                    view.snapshot_shares = dict(
-                        zip(present, pool.map(shares, present), strict=True)
-                    )
+        for sid in sorted(s for s in snapshot_ids if s in inv.snapshot_by_id):
+            # a snapshot the listing shows whose sharing read found it gone (a race: the
+            # listing began first) is read again, and an error then fails the view
+            got = shares.get(sid)
+            view.snapshot_shares[sid] = got if got is not None else snapshot_shares(ec2, sid)
         return view
 
-    def add_copies(self, target: Target, inv: Inventory, image_ids: set[str]) -> None:
+    def add_copies(
+        self,
+        target: Target,
+        inv: Inventory,
+        image_ids: set[str],
+        early: dict[str, Sharing | None] | None = None,
+    ) -> None:
         """Merge into ``inv`` the copies and children of ``image_ids`` in the account's
         other regions (see ``_with_copies``), with the launch permissions of the images and
-        of every image built from them read live."""
+        of every image built from them read live (``early``: those of ``target``'s region
+        read alongside its listings)."""
         self._with_copies(target, inv, image_ids)
         by_region: dict[str, list[Image]] = {}
         wanted = image_ids | inv.descendants(image_ids)
@@ -190,7 +226,8 @@ class LiveReader:
             if img.image_id in wanted:
                 by_region.setdefault(img.region, []).append(img)
         for region, imgs in by_region.items():
-            self._permissions(Target(target.account, region, target.role_arn), imgs)
+            here = early if region == target.region else None
+            self._permissions(Target(target.account, region, target.role_arn), imgs, here)
 
     def _copy_regions(self, target: Target) -> list[str]:
         """The other regions to look for copies in: the plan's, and the regions this apply
@@ -235,6 +272,42 @@ class LiveReader:
                     del listings[region]
                     changed = True
                     break
+
+
+def _sharing_of(ec2: Any, ids: list[str]) -> dict[str, Sharing | None]:
+    """The launch permissions of each image, in parallel; None for one AWS says is gone
+    (the listing decides whether it is)."""
+
+    def one(image_id: str) -> Sharing | None:
+        try:
+            return read_launch_permissions(ec2, image_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in GONE_IMAGE:
+                return None
+            raise
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
+
+
+def _shares_of(ec2: Any, ids: list[str]) -> dict[str, list[str] | None]:
+    """The createVolumePermission of each snapshot, in parallel; None for one AWS says is
+    gone (the listing decides whether it is)."""
+
+    def one(sid: str) -> list[str] | None:
+        try:
+            return snapshot_shares(ec2, sid)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in GONE_SNAPSHOT:
+                return None
+            raise
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
 
 
 def snapshot_shares(ec2: Any, sid: str) -> list[str]:

@@ -25,7 +25,7 @@ class ApplyOptions:
     force_unsafe: bool = False
     workers: int = 4
     recycle_bin_check: bool = True
-    batch: int = 0  # actions decided on one live read (0: one wave of `workers`)
+    batch: int = 0  # actions of one API decided on one live read (0: measured, pipeline.Cadence)
     every_region: bool = False  # copies looked for in every enabled region (single image)
 
     def to_dict(self) -> dict[str, Any]:

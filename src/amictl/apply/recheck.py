@@ -35,11 +35,10 @@ from ..keep import Assessment, image_decision, snapshot_keep_reasons
 from ..model import IN_USE_KINDS, Snapshot
 from ..policy.model import Hold, Policy, Rule
 from ..policy.plan_model import Action
-from .live import VIEW_PERMISSIONS, View
+from .live import GONE_SNAPSHOT, VIEW_PERMISSIONS, View
 
 # What the live view and the refusals read (registered for `amictl iam-policy apply`).
 RECHECK_PERMISSIONS = (*VIEW_PERMISSIONS, "rbin:ListRules", "rbin:GetRule")
-GONE_SNAPSHOT = {"InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed"}
 
 
 def code_of(exc: ClientError) -> str:

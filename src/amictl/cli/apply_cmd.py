@@ -142,7 +142,7 @@ def register(cli: click.Group) -> None:
         type=click.IntRange(0, 1000),
         default=0,
         show_default=True,
-        help="Actions of one API decided on one live read (0: up to --workers of each per wave).",
+        help="Actions of one API decided on one live read (0: what the workers start in about one read).",
     )
     @click.option(
         "--accept-unsigned",

@@ -74,6 +74,7 @@ class AwsModel:
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.cpu: dict[str, float] = {}  # the sandbox's own CPU seconds per action
+        self.first: dict[str, float] = {}  # when each action was first served (epoch s)
 
     def configure(self, body: dict[str, Any]) -> None:
         """``{"enabled": bool, "latency_ms": float, "buckets": {name: [capacity, refill]}}``
@@ -124,6 +125,7 @@ class AwsModel:
             self.calls.clear()
             self.throttled.clear()
             self.cpu.clear()
+            self.first.clear()
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -138,6 +140,7 @@ class AwsModel:
                 "throttled_total": sum(self.throttled.values()),
                 "sandbox_cpu_s": {k: round(v, 3) for k, v in sorted(self.cpu.items())},
                 "sandbox_cpu_total_s": round(sum(self.cpu.values()), 3),
+                "first_call_at": dict(sorted(self.first.items())),
             }
 
     def admit(
@@ -157,6 +160,7 @@ class AwsModel:
                     self.throttled[key] += 1
                     return False
             self.calls[key] += 1
+            self.first.setdefault(key, time.time())
             return True
 
     def spent(self, service: str, action: str, cpu_seconds: float) -> None:
