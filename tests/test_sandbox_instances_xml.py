@@ -299,3 +299,41 @@ def test_any_tags_parse_alike(served: tuple[Served, dict[str, Any]], tags: dict[
             Resources=[instance],
             Tags=[{"Key": "Name", "Value": "a&b <c> 'd'"}, {"Key": "empty", "Value": ""}],
         )
+
+
+def test_pages_written_side_by_side_on_first_use(
+    served: tuple[Served, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads run side by side (the read lock): a shape compiled by one must never be seen
+    half built by another (its struct writer is cached before its members are filled)."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from amictl.sandbox import fastxml
+
+    s, made = served
+    s.app.read_cache.written()
+    client = s.client("ec2")
+    view = fast_instances.describe_instances_view(
+        {"Reservations": _reservations(made["spot"]), "NextToken": None}
+    )
+    assert view is not None
+    op = client.meta.service_model.operation_model("DescribeInstances")
+    for _ in range(3):
+        monkeypatch.setattr(fastxml, "_COMPILED", {})
+        monkeypatch.setattr(fastxml, "_OUTPUTS", {})
+        barrier = threading.Barrier(8)
+
+        def write(_i: int, barrier: threading.Barrier = barrier) -> str:
+            barrier.wait()
+            return re.sub(r"<requestId>[^<]*</requestId>", "", fastxml.ec2_xml(op, view))
+
+        with ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(write, range(8)))
+        assert len(set(pages)) == 1 and "<instanceId>" in pages[0]
+
+
+def _reservations(instance_id: str) -> list[Any]:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends["123456789012"][REGION].get_reservations_by_instance_ids([instance_id])

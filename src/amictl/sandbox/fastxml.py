@@ -12,6 +12,7 @@ parses exactly what it parsed before (tests/test_aws_model.py compares both).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,10 @@ from moto.core.responses import ActionResult
 XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 Writer = Callable[[Any, list[str]], None]
 _COMPILED: dict[str, Writer] = {}
+# Readers write pages side by side (the sandbox's read lock): a shape is compiled under this
+# lock and published whole (a struct writer is cached before its members are filled in).
+_COMPILING = threading.Lock()
+_OUTPUTS: dict[str, Writer] = {}
 
 
 def _scalar(shape: Shape) -> Writer:
@@ -97,7 +102,11 @@ def ec2_xml(operation: OperationModel, result: dict[str, Any]) -> str:
     ]
     shape = operation.output_shape
     assert isinstance(shape, StructureShape)
-    _writer(shape)(result, out)
+    write = _OUTPUTS.get(operation.name)
+    if write is None:
+        with _COMPILING:
+            write = _OUTPUTS[operation.name] = _writer(shape)
+    write(result, out)
     out.append(f"</{operation.name}Response>")
     return "".join(out)
 
