@@ -123,3 +123,23 @@ DENY = {
     "emr-cluster": {"action": "ListClusters"},
     "batch-compute-environment": {"service": "batch"},
 }
+
+
+def beanstalk_environment(env: Any, image: str) -> str:
+    """A Beanstalk environment whose ImageId option is ``image``: its ARN."""
+    eb = env.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="shop")
+    return str(
+        eb.create_environment(
+            ApplicationName="shop",
+            EnvironmentName="shop-prod",
+            SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
+            OptionSettings=[
+                {
+                    "Namespace": "aws:autoscaling:launchconfiguration",
+                    "OptionName": "ImageId",
+                    "Value": image,
+                }
+            ],
+        )["EnvironmentArn"]
+    )

@@ -26,6 +26,7 @@ from amictl.model import IN_USE_KINDS
 from amictl.policy import parse_policy_text, plan
 from amictl.state.store import Store
 from conftest import Env
+from launcher_makers import beanstalk_environment
 
 FLEET = "images:\n" + "".join(
     f"  - {{alias: f{i}, name: f-{i}.0.0, age_days: {100 - i}, "
@@ -76,22 +77,7 @@ def _stack_gone(env: Env, rid: str) -> None:
 
 
 def _beanstalk(env: Env, image: str) -> str:
-    eb = env.client("elasticbeanstalk")
-    eb.create_application(ApplicationName="shop")
-    return str(
-        eb.create_environment(
-            ApplicationName="shop",
-            EnvironmentName="shop-prod",
-            SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
-            OptionSettings=[
-                {
-                    "Namespace": "aws:autoscaling:launchconfiguration",
-                    "OptionName": "ImageId",
-                    "Value": image,
-                }
-            ],
-        )["EnvironmentArn"]
-    )
+    return beanstalk_environment(env, image)
 
 
 def _beanstalk_gone(env: Env, rid: str) -> None:

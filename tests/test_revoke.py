@@ -22,6 +22,7 @@ from amictl.revoke import run as revoke_run
 from amictl.state.store import Store
 from cli_fleet import CliFleet, invoke
 from conftest import Env, _accounts
+from launcher_makers import beanstalk_environment
 
 FLEET = """
 regions: [us-east-1, eu-west-1]
@@ -555,20 +556,7 @@ def test_a_consumer_accounts_criteria_refuse_the_revoked_image_but_keep_its_flee
         LaunchTemplateName="web", LaunchTemplateData={"ImageId": ids["web-2"]}
     )
     # a launcher of another service: B's Beanstalk environment launches api-2
-    eb = b.client("elasticbeanstalk")
-    eb.create_application(ApplicationName="shop")
-    eb.create_environment(
-        ApplicationName="shop",
-        EnvironmentName="shop-prod",
-        SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
-        OptionSettings=[
-            {
-                "Namespace": "aws:autoscaling:launchconfiguration",
-                "OptionName": "ImageId",
-                "Value": ids["api-2"],
-            }
-        ],
-    )
+    beanstalk_environment(b, ids["api-2"])
     code, out, err = f(
         "allowed-images", "set", "--from-channels", "--mode", "enabled", "--yes", *both
     )

@@ -32,9 +32,10 @@ What it reads, per wave:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -51,6 +52,8 @@ from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
 from ..state.store import Store
+
+T = TypeVar("T")
 
 Sharing = tuple[bool, list[str]]  # an image's launch permissions: public, accounts/targets
 IMAGE_KINDS = list(COLLECTORS)
@@ -277,30 +280,23 @@ class LiveReader:
 def _sharing_of(ec2: Any, ids: list[str]) -> dict[str, Sharing | None]:
     """The launch permissions of each image, in parallel; None for one AWS says is gone
     (the listing decides whether it is)."""
-
-    def one(image_id: str) -> Sharing | None:
-        try:
-            return read_launch_permissions(ec2, image_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in GONE_IMAGE:
-                return None
-            raise
-
-    if not ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
-        return dict(zip(ids, pool.map(one, ids), strict=True))
+    return _each(lambda i: read_launch_permissions(ec2, i), ids, GONE_IMAGE)
 
 
 def _shares_of(ec2: Any, ids: list[str]) -> dict[str, list[str] | None]:
     """The createVolumePermission of each snapshot, in parallel; None for one AWS says is
     gone (the listing decides whether it is)."""
+    return _each(lambda s: snapshot_shares(ec2, s), ids, GONE_SNAPSHOT)
 
-    def one(sid: str) -> list[str] | None:
+
+def _each(read: Callable[[str], T], ids: list[str], gone: Iterable[str]) -> dict[str, T | None]:
+    """``read`` of each id, READ_WORKERS at a time; None where AWS answers one of ``gone``."""
+
+    def one(i: str) -> T | None:
         try:
-            return snapshot_shares(ec2, sid)
+            return read(i)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in GONE_SNAPSHOT:
+            if exc.response.get("Error", {}).get("Code") in gone:
                 return None
             raise
 
