@@ -29,6 +29,7 @@ from amictl.policy.plan_model import Action
 from amictl.state.store import Store
 from conftest import Env, _accounts
 from launcher_makers import MAKERS as LAUNCHERS
+from launcher_makers import beanstalk_environment
 
 REGIONS = ["us-east-1", "eu-west-1"]
 POLICY = """format: 1
@@ -195,20 +196,7 @@ def _stack(env: Env, image: str, newest: str, others: list[str]) -> None:
 
 
 def _beanstalk(env: Env, image: str, newest: str, others: list[str]) -> None:
-    eb = env.client("elasticbeanstalk")
-    eb.create_application(ApplicationName="shop")
-    eb.create_environment(
-        ApplicationName="shop",
-        EnvironmentName="shop-prod",
-        SolutionStackName="64bit Amazon Linux 2023 v4.0.0 running Python 3.11",
-        OptionSettings=[
-            {
-                "Namespace": "aws:autoscaling:launchconfiguration",
-                "OptionName": "ImageId",
-                "Value": image,
-            }
-        ],
-    )
+    beanstalk_environment(env, image)
 
 
 def _recipe(env: Env, image: str, newest: str, others: list[str]) -> None:

@@ -239,11 +239,17 @@ def _botocore_session(
     """A botocore session as ``boto3.Session(profile_name=..., aws_access_key_id=...)``
     makes one (boto3's own adds resources and S3 transfers, which amictl does not use; not
     importing it saves a third of a second at every start). A profile that does not exist
-    raises ProfileNotFound here, as boto3's does."""
-    sess = botocore.session.Session(profile=profile)
-    if key:
-        sess.set_credentials(key, secret, token)
-    sess.get_scoped_config()  # ProfileNotFound now, not at the first call
+    is an AwsError here (botocore's ProfileNotFound, as boto3's session raises it), not at
+    the first call."""
+    try:
+        sess = botocore.session.Session(profile=profile)
+        if key:
+            sess.set_credentials(key, secret, token)
+        sess.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise AwsError(
+            str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
+        ) from None
     return sess
 
 
@@ -296,15 +302,10 @@ class Connector:
     def __init__(self, config: AwsConfig) -> None:
         self.config = config
         self.counter = CallCounter()
-        try:
-            self.base = _botocore_session(
-                profile=config.profile, key=config.access_key, secret=config.secret_key
-            )
-            self.region_name: str | None = self.base.get_config_variable("region")
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise AwsError(
-                str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
-            ) from None
+        self.base = _botocore_session(
+            profile=config.profile, key=config.access_key, secret=config.secret_key
+        )
+        self.region_name: str | None = self.base.get_config_variable("region")
         # unknown region names are bad input (exit 2), not an error row per region later
         check_regions(config.regions)
         if not self._explicit_regions() and self.region_name:
@@ -339,17 +340,12 @@ class Connector:
             ]
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, "AssumeRole") from None
-        try:  # the base session's profile (its config), not AWS_PROFILE's: checked once
-            sess = _botocore_session(
-                profile=self.config.profile,
-                key=creds["AccessKeyId"],
-                secret=creds["SecretAccessKey"],
-                token=creds["SessionToken"],
-            )
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise AwsError(
-                str(exc), code="ProfileNotFound", hint="check --profile / AWS_PROFILE"
-            ) from None
+        sess = _botocore_session(  # the base session's profile (its config), not AWS_PROFILE's
+            profile=self.config.profile,
+            key=creds["AccessKeyId"],
+            secret=creds["SecretAccessKey"],
+            token=creds["SessionToken"],
+        )
         _share_loader(sess)
         fastparse.install(sess, self.page_memo)
         with self._lock:

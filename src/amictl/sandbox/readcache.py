@@ -3,20 +3,22 @@
 moto writes a DescribeInstances page through its generic model walker: about 2.5 ms of
 the sandbox's CPU per instance, so a region of 1,250 instances costs ~3 s on the same
 cores as the tool being measured, every time it is read (fastxml, patches/instances.py,
-brings that to ~0.2 ms; a page it cannot write still goes through moto). AWS serves that page from its
-own machines. The sandbox keeps the answer to such a read, keyed by the request itself
-(account, region, the signed body), and drops every kept answer at the end of any call
-that may write (:func:`may_write`: anything but a Describe, List or Get that does not
-advance a state machine; it holds the state lock alone, so no read runs beside it), or a
-control-API call that changes the fleet. A read that started before a write finished is never kept under the new
-generation. What is cached answers exactly what moto would answer again: nothing in a
-DescribeInstances answer moves with the clock alone.
+brings that to ~0.2 ms; a page it cannot write still goes through moto). AWS serves that
+page from its own machines. The sandbox keeps the answer to such a read, keyed by the
+request itself (account, region, the signed body), and drops every kept answer at the end
+of any call that may write (:func:`may_write`: anything but a Describe, List or Get that
+does not advance a state machine; it holds the state lock alone, so no read runs beside
+it), or a control-API call that changes the fleet. A read that started before a write
+finished is never kept under the new generation. What is cached answers exactly what moto
+would answer again: nothing in a DescribeInstances answer moves with the clock alone.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Any
+
+from .rwlock import WRITING_DESCRIBES
 
 # Reads (by name) that change nothing another service shows. They may still take the state
 # lock alone (SSM's GetParameter* load moto's /aws/service tree); the sandbox's own
@@ -26,8 +28,6 @@ READ_VERBS = ("Describe", "List", "Get")
 
 def may_write(service: str, action: str) -> bool:
     """Whether a call may change what a kept answer shows."""
-    from .rwlock import WRITING_DESCRIBES
-
     if action in WRITING_DESCRIBES.get(service, frozenset()):
         return True
     return not action.startswith(READ_VERBS)

@@ -274,6 +274,7 @@ class SandboxApp:
         # naming two actions (a read in its body, a write in its URL) is served as a write
         url_actions = set(parse_qs(environ.get("QUERY_STRING", "")).get("Action") or [])
         two_actions = bool(url_actions - {action})
+        writes = two_actions or may_write(service, action)  # kept answers dropped after it
         counted = CLIENT_NAMES.get(service, service)
         with self._requests_lock:
             self.requests += 1
@@ -312,7 +313,7 @@ class SandboxApp:
                 # moto has no Image Builder (patches/imagebuilder.py)
                 return self.image_builder(environ, body, auth, region, start_response)
             finally:
-                if two_actions or may_write(service, action):
+                if writes:
                     self.read_cache.written()
 
         captured: dict[str, Any] = {}
@@ -341,7 +342,7 @@ class SandboxApp:
                 try:
                     chunks = b"".join(app(environ, capture))
                 finally:
-                    if two_actions or may_write(service, action):
+                    if writes:
                         self.read_cache.written()
                 self.aws_model.spent(counted, action, time.thread_time() - cpu)
         except Exception as exc:  # noqa: BLE001 - becomes an AWS error document
