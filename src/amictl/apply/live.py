@@ -47,7 +47,12 @@ from ..governance.references import aws_image_references
 from ..governance.usage import PERMISSIONS as USAGE_PERMISSIONS
 from ..governance.usage import consumer_references
 from ..iac import IacError, add_iac_references, iac_unreadable
-from ..inventory.collectors import read_launch_permissions, read_sharing_into
+from ..inventory.collectors import (
+    Sharing,
+    read_launch_permissions,
+    read_sharing_into,
+    set_sharing,
+)
 from ..inventory.kinds import COLLECTORS
 from ..inventory.scan import scan
 from ..model import FamilyRule, Image, Inventory
@@ -55,7 +60,6 @@ from ..state.store import Store
 
 T = TypeVar("T")
 
-Sharing = tuple[bool, list[str]]  # an image's launch permissions: public, accounts/targets
 IMAGE_KINDS = list(COLLECTORS)
 SNAPSHOT_KINDS = ["images", "snapshots"]
 # What the live view reads (registered for `amictl iam-policy apply`).
@@ -160,9 +164,7 @@ class LiveReader:
             if got is None:
                 rest.append(img)  # not read early, or AWS said it was gone then
                 continue
-            img.public = img.public or got[0]
-            img.shared_with = got[1]
-            img.lp = "live"
+            set_sharing(img, got)
         todo = rest
         if not todo:
             return

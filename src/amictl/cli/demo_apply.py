@@ -47,9 +47,9 @@ def run_apply(ctx: Any) -> None:
     result = execute(ctx.conn, ctx.store, prep, ApplyOptions(), progress)
     ctx.result = result
     by_id = {a.id: a for a in p.actions}
-    done = set(result.done)
+    shown, done = set(listed), set(result.done)
     listed_done = [i for i in listed if i in done]  # the skipped ones are counted apart
-    unlisted = Counter(by_id[i].type for i in result.done if i not in set(listed))
+    unlisted = Counter(by_id[i].type for i in result.done if i not in shown)
     words = [plural(n, UNLISTED_WORDS.get(t, t)) for t, n in sorted(unlisted.items())]
     also = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
     con.print(

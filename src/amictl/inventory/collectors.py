@@ -94,10 +94,20 @@ def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[s
     return public, sorted(out)
 
 
-def read_launch_permissions(ec2: Any, image_id: str) -> tuple[bool, list[str]]:
+Sharing = tuple[bool, list[str]]  # an image's launch permissions: public, accounts/targets
+
+
+def read_launch_permissions(ec2: Any, image_id: str) -> Sharing:
     interrupts.check()
     resp = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
     return launch_permission_targets(resp.get("LaunchPermissions", []))
+
+
+def set_sharing(img: Image, sharing: Sharing) -> None:
+    """Launch permissions read live, into ``public``, ``shared_with`` and ``lp``."""
+    img.public = img.public or sharing[0]
+    img.shared_with = sharing[1]
+    img.lp = "live"
 
 
 def read_sharing_into(ec2: Any, images: list[Image], workers: int = 8) -> None:
@@ -106,14 +116,12 @@ def read_sharing_into(ec2: Any, images: list[Image], workers: int = 8) -> None:
     if not images:
         return
     with ThreadPoolExecutor(max_workers=min(workers, len(images))) as pool:
-        for img, (public, targets) in zip(
+        for img, sharing in zip(
             images,
             pool.map(lambda i: read_launch_permissions(ec2, i.image_id), images),
             strict=True,
         ):
-            img.public = img.public or public
-            img.shared_with = targets
-            img.lp = "live"
+            set_sharing(img, sharing)
 
 
 @collector(
