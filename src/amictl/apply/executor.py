@@ -60,9 +60,6 @@ BatchHook = Callable[[list[Action]], None]
 IMAGE_DECIDED = ("mark", *STAGES)
 SNAPSHOT_ACTIONS = ("delete-snapshot", "archive-snapshot")
 DECIDED = (*IMAGE_DECIDED, *SNAPSHOT_ACTIONS)
-# Actions of one API decided on one live read at most (ApplyOptions.batch; 0 = sized by
-# ``pipeline.Cadence``: what the workers start within about one read, the default).
-BATCH_MAX = 1000
 TOKEN_POLL_S = 0.05  # how often a wave waiting on an empty request bucket looks again
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -471,7 +468,9 @@ def execute(
         finished_since: list[Action] = []  # for ``between_batches``: done since the last read
         horizon = 0.0  # how long the last wave's read took
         workers = max(1, opts.workers)
-        cadence = Cadence(workers, min(BATCH_MAX, opts.batch))  # wave size and pick time
+        # actions of one API decided on one live read (opts.batch, at most pipeline.WAVE_MAX;
+        # 0: what the workers start within about one read) and when the next wave is picked
+        cadence = Cadence(workers, opts.batch)
         began: set[str] = set()  # actions a worker has taken up
         fresh = True  # an action finished since the last wave was picked
         seen: set[Any] = set()  # the APIs (or types) of the actions of every wave so far
