@@ -53,8 +53,7 @@ class PageMemo:
     def __init__(self, directory: Path, timestamp: Callable[[str], Any]) -> None:
         self.dir = directory
         self.timestamp = timestamp
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # pages answered from a kept copy
         self._lock = threading.Lock()
         self._pruned = False
 
@@ -73,8 +72,6 @@ class PageMemo:
         except Exception:  # noqa: BLE001 - whatever is wrong with a kept page, parse the page
             page = None
         if not isinstance(page, dict):
-            with self._lock:
-                self.misses += 1
             return None
         with self._lock:
             self.hits += 1
