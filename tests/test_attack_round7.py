@@ -92,7 +92,7 @@ def test_retain_never_acts_on_a_forged_kept_page(sandbox: Any, tmp_path: Path) -
     [
         pytest.param("[" * 200_000, id="deeply-nested-json"),
         pytest.param(
-            '{"Images": [{"CreationDate": "1e300"}], "$times": [["Images", 0, "CreationDate"]]}',
+            '{"Images": [{"ImageId": "ami-1", "ScanResults": {"FindingScanDate": "1e300"}}]}',
             id="time-out-of-range",
         ),
     ],

@@ -1,5 +1,6 @@
-"""Pages parsed before (aws/pagememo.py): the same answer as a fresh parse, a changed page
-parsed afresh, and apply never trusting a kept page (a forged one fools only a plan)."""
+"""Pages parsed before (aws/pagememo.py): the same answer as a fresh parse (projected to
+what the instance collector reads, which finds the same either way), a changed page parsed
+afresh, and apply never trusting a kept page (a forged one fools only a plan)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from amictl.aws.session import Connector
+from amictl.inventory.collectors import INSTANCE_PAGE, collect_instances
 from cli_fleet import CliFleet
 from conftest import Env
 
@@ -18,7 +20,9 @@ images:
   - {alias: b, name: app-2, age_days: 60, tags: {family: app, version: "2"}}
   - {alias: c, name: app-3, age_days: 2, tags: {family: app, version: "3"}}
 instances:
-  - {alias: i, image: a, count: 2}
+  - {alias: i, image: a, count: 2, tags: {Name: web, team: x}}
+  - {alias: j, image: b, state: stopped}
+  - {alias: k, image: c, state: terminated}
 """
 
 POLICY = """format: 1
@@ -43,20 +47,32 @@ def _pages(conn: Connector) -> dict[str, Any]:
     return out
 
 
+def _projected(page: dict[str, Any]) -> dict[str, Any]:
+    """A DescribeInstances page cut to INSTANCE_PAGE, written out by hand."""
+    (members,) = INSTANCE_PAGE["Reservations"][0]["Instances"]
+    return {
+        **{k: v for k, v in page.items() if k != "Reservations"},
+        "Reservations": [
+            {"Instances": [{k: i[k] for k in members if k in i} for i in r["Instances"]]}
+            for r in page["Reservations"]
+        ],
+    }
+
+
 def test_a_kept_page_is_what_a_fresh_parse_gives_and_a_changed_one_is_parsed(
     env: Env, tmp_path: Path
 ) -> None:
     ids = env.load(FLEET)["aliases"]
     plain = _pages(env.connector())
     memo_conn = env.connector(page_memo=str(tmp_path / "pages"))
-    assert _pages(memo_conn) == plain  # parsed, kept
+    cut = {**plain, "instances": _projected(plain["instances"])}
+    assert len(str(cut["instances"])) < len(str(plain["instances"])) / 3
+    assert _pages(memo_conn) == cut  # parsed (instances projected), kept
     memo = memo_conn.page_memo
     assert memo is not None and memo.hits == 0
     again = _pages(memo_conn)
-    assert memo.hits == 3 and again == plain  # the kept pages, the same dicts
+    assert memo.hits == 3 and again == cut  # the kept pages, the same dicts
     assert again["images"]["Images"][0] is not plain["images"]["Images"][0]
-    times = [i["LaunchTime"] for r in again["instances"]["Reservations"] for i in r["Instances"]]
-    assert times and all(t.tzinfo is not None for t in times)
 
     env.client("ec2").create_tags(Resources=[ids["b"]], Tags=[{"Key": "hold", "Value": "x"}])
     changed = _pages(memo_conn)
@@ -66,6 +82,27 @@ def test_a_kept_page_is_what_a_fresh_parse_gives_and_a_changed_one_is_parsed(
         for i in changed["images"]["Images"]
     }
     assert tags[ids["b"]]["hold"] == "x"
+    snaps = changed["snapshots"]["Snapshots"]
+    assert snaps and all(s["StartTime"].tzinfo is not None for s in snaps)  # times read back
+
+
+def test_the_instance_collector_finds_the_same_on_projected_pages(env: Env, tmp_path: Path) -> None:
+    """What INSTANCE_PAGE leaves out, collect_instances never reads: the same references
+    from full pages and from projected ones, freshly parsed or kept."""
+    env.load(FLEET)
+
+    def found(conn: Connector) -> list[Any]:
+        ec2 = conn.client("ec2", "us-east-1", conn.role_arns[0])
+        data = collect_instances(ec2, env.account, "us-east-1")
+        return [data.items, data.references]
+
+    full = found(env.connector())
+    assert full[0] == 4 and len(full[1]) == 3  # the terminated one is no reference
+    assert any("(web)" in r.detail for r in full[1])
+    memo_conn = env.connector(page_memo=str(tmp_path / "pages"))
+    assert found(memo_conn) == full  # projected, freshly parsed
+    assert found(memo_conn) == full  # projected, kept
+    assert memo_conn.page_memo is not None and memo_conn.page_memo.hits == 1
 
 
 def _deregistered(plan: Path) -> set[str]:

@@ -100,11 +100,11 @@ class FastEC2QueryParser(EC2QueryParser):
         body = response.get("body")
         if memo is None or shape is None or shape.name not in KEPT_SHAPES or not body:
             return super()._do_parse(response, shape)
-        key, rid = memo.key(shape.name, body)
-        parsed = memo.get(key)
+        key, rid = memo.key(shape, body)
+        parsed = memo.get(key, shape)
         if parsed is None:
-            parsed = super()._do_parse(response, shape)
-            memo.put(key, parsed)
+            parsed = memo.project(shape, super()._do_parse(response, shape))
+            memo.put(key, parsed, shape)
         elif rid is not None:
             parsed["ResponseMetadata"] = {"RequestId": rid}
         return parsed

@@ -19,9 +19,18 @@ anyone but amictl can at worst change what a plan proposes, which apply re-decid
 
 Kept pages are JSON files (never pickle: a file in the state directory must not be able
 to run code) under ``$XDG_STATE_HOME/amictl/pages/``, at most ``MAX_BYTES`` of them, the
-least recently used dropped first. A timestamp is kept as EC2's text (its path listed
-beside the page) and parsed back by the parser's own timestamp function; a page holding
-anything else JSON cannot carry exactly (bytes) is not kept.
+least recently used dropped first. Where a page's timestamps can be is read from the
+operation's output shape (botocore's model), once per shape: a timestamp is kept as EC2's
+text and parsed back by the parser's own timestamp function, and only the way down to
+those members is walked, never the whole page. A page holding anything else JSON cannot
+carry exactly (bytes, a time that does not read back the same) is not kept.
+
+Projection: a collector that reads little of a big page registers what it reads
+(:func:`keep_only`, e.g. the instance collector's few members of an instance's ~30); a
+memo-enabled client then answers pages of that shape projected to those members, kept or
+freshly parsed alike, so what the collector sees never depends on whether the page was
+kept. The projection is part of a kept page's key: a projection that changes never reads
+a page kept under the old one.
 """
 
 from __future__ import annotations
@@ -46,7 +55,73 @@ KEPT_SHAPES = frozenset(
 MAX_BYTES = 512 * 1024 * 1024  # ~500 pages of 1,000 images
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a kept page larger than this is not read
 REQUEST_ID = re.compile(rb"<requestId>([^<]*)</requestId>")
-_TIMES = "$times"  # the paths of the page's timestamps, kept as EC2's text
+FORMAT = "2"  # of a kept page: bumped when what a key names changes
+WHOLE: Any = True  # in a projection: the member as parsed, whole
+_TIME = "t"  # a walk's node for a timestamp member
+# A walk over a parsed page (see _node): None (the value as is), _TIME, or
+# ("S", {member: node}, whole), ("L", node) for each item, ("M", node) for each value.
+Node = Any
+_PROJECTIONS: dict[str, Any] = {}  # output shape name -> the members its collector reads
+
+
+def keep_only(shape_name: str, fields: dict[str, Any]) -> None:
+    """Pages of ``shape_name`` are answered projected to ``fields`` by memo-enabled
+    clients: ``{member: WHOLE | {member: ...} | [item projection]}``; the top level's
+    scalar members (the paginator's tokens) are always kept."""
+    if shape_name not in KEPT_SHAPES:
+        raise ValueError(f"{shape_name} is not a kept page")
+    _PROJECTIONS[shape_name] = fields
+
+
+def _node(shape: Any, spec: Any, seen: frozenset[str]) -> Node:
+    """The walk over values of ``shape`` that reaches every timestamp it can hold and,
+    with a projection ``spec``, keeps only the members the spec names."""
+    kind = shape.type_name
+    if kind == "timestamp":
+        return _TIME
+    if kind == "structure":
+        if spec is WHOLE:
+            if shape.name in seen:
+                raise _NotKept(shape.name)  # a recursive shape: never walked, never kept
+            inner = seen | {shape.name}
+            walks = {n: _node(m, WHOLE, inner) for n, m in shape.members.items()}
+            kept = {n: w for n, w in walks.items() if w is not None}
+            return ("S", kept, True) if kept else None
+        return ("S", {n: _node(shape.members[n], s, seen) for n, s in spec.items()}, False)
+    if kind == "list":
+        sub = _node(shape.member, spec[0] if isinstance(spec, list) else WHOLE, seen)
+        return None if sub is None else ("L", sub)
+    if kind == "map":
+        sub = _node(shape.value, WHOLE, seen)
+        return None if sub is None else ("M", sub)
+    return None
+
+
+def _walk(value: Any, node: Node, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with ``leaf`` applied to each timestamp ``node`` reaches (and only the
+    members a projection keeps); copies only what it changes."""
+    if node is None:
+        return value
+    if node is _TIME:
+        return leaf(value)
+    kind, sub = node[0], node[1]
+    if kind == "L":
+        if not isinstance(value, list):
+            raise _NotKept("list")
+        return [_walk(v, sub, leaf) for v in value]
+    if not isinstance(value, dict):
+        raise _NotKept("structure")
+    if kind == "M":
+        return {k: _walk(v, sub, leaf) for k, v in value.items()}
+    if node[2]:  # the whole structure: copied only where a timestamp is in it
+        out = value
+        for name, walk in sub.items():
+            if name in value:
+                if out is value:
+                    out = dict(value)
+                out[name] = _walk(value[name], walk, leaf)
+        return out
+    return {name: _walk(value[name], walk, leaf) for name, walk in sub.items() if name in value}
 
 
 class PageMemo:
@@ -56,19 +131,58 @@ class PageMemo:
         self.hits = 0  # pages answered from a kept copy
         self._lock = threading.Lock()
         self._pruned = False
+        self._nodes: dict[int, tuple[Any, Node, str]] = {}  # id(shape model) -> walk, tag
 
-    def key(self, shape: str, body: bytes) -> tuple[str, str | None]:
-        """(the page's key, its request id)."""
+    def _shape(self, shape: Any) -> tuple[Node, str]:
+        """The walk over pages of ``shape`` (the output shape, projected where a collector
+        registered one) and the tag that names it in keys. Keyed by the shape's model dict
+        (kept alive, so its id is never reused), like aws.fastparse's plans."""
+        model = shape._shape_model
+        entry = self._nodes.get(id(model))
+        if entry is None:
+            spec = _PROJECTIONS.get(shape.name)
+            if spec is None:
+                node, tag = _node(shape, WHOLE, frozenset()), FORMAT
+            else:
+                tops = {n: WHOLE for n, m in shape.members.items() if m.type_name == "string"}
+                node = _node(shape, {**tops, **spec}, frozenset())
+                digest = hashlib.blake2b(repr(sorted(spec.items())).encode(), digest_size=4)
+                tag = f"{FORMAT}p{digest.hexdigest()}"
+            entry = self._nodes[id(model)] = (model, node, tag)
+        return entry[1], entry[2]
+
+    def project(self, shape: Any, parsed: dict[str, Any]) -> dict[str, Any]:
+        """A freshly parsed page as the memo answers it (projected, if its shape is)."""
+        try:
+            node, _ = self._shape(shape)
+        except _NotKept:
+            return parsed
+        if node is None or node[2]:
+            return parsed
+        out: dict[str, Any] = _walk(parsed, node, lambda t: t)
+        if "ResponseMetadata" in parsed:
+            out["ResponseMetadata"] = parsed["ResponseMetadata"]
+        return out
+
+    def key(self, shape: Any, body: bytes) -> tuple[str, str | None]:
+        """(the page's key, its request id). ``shape``: the output shape (or its name)."""
+        name, tag = shape, FORMAT
+        if not isinstance(shape, str):
+            name = shape.name
+            try:
+                tag = self._shape(shape)[1]
+            except _NotKept:
+                tag = "x"  # never kept (put refuses it): a key still
         m = REQUEST_ID.search(body, 0, 512)
         rid = None
         if m is not None:
             rid = m.group(1).decode("utf-8", "replace")
             body = body[: m.start()] + body[m.end() :]
-        return f"{shape}-{hashlib.blake2b(body, digest_size=20).hexdigest()}", rid
+        return f"{name}-{tag}-{hashlib.blake2b(body, digest_size=20).hexdigest()}", rid
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str, shape: Any) -> dict[str, Any] | None:
         try:
-            page = self._read(self.dir / f"{key}.json")
+            page = self._read(self.dir / f"{key}.json", shape)
         except Exception:  # noqa: BLE001 - whatever is wrong with a kept page, parse the page
             page = None
         if not isinstance(page, dict):
@@ -79,7 +193,7 @@ class PageMemo:
             os.utime(self.dir / f"{key}.json")  # the oldest pruned first: this one is in use
         return page
 
-    def _read(self, path: Path) -> Any:
+    def _read(self, path: Path, shape: Any) -> Any:
         """A kept page, or None: only a regular file of at most MAX_PAGE_BYTES is read
         (opened without blocking, so a FIFO or a device put there is refused, not read)."""
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -89,23 +203,22 @@ class PageMemo:
                 return None
             text = fh.read(MAX_PAGE_BYTES + 1)
         page = json.loads(text)  # no object hook: C speed; the times are put back below
-        for path_ in page.pop(_TIMES, []):
-            *parents, last = path_
-            node = page
-            for step in parents:
-                node = node[step]
-            node[last] = self.timestamp(node[last])
-        return page
+        node, _ = self._shape(shape)
+        return _walk(page, node, self._time_value)
 
-    def put(self, key: str, parsed: dict[str, Any]) -> None:
+    def _time_value(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            raise _NotKept("a kept time is not text")
+        return self.timestamp(text)
+
+    def put(self, key: str, parsed: dict[str, Any], shape: Any) -> None:
+        """Keep a page as ``project`` answered it."""
         page = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
-        times: list[list[str | int]] = []
         try:
-            plain = self._plain(page, [], times)
-        except _NotKept:
-            return
-        plain[_TIMES] = times
-        text = json.dumps(plain, separators=(",", ":"))
+            node, _ = self._shape(shape)
+            text = json.dumps(_walk(page, node, self._time_text), separators=(",", ":"))
+        except (_NotKept, TypeError, ValueError):
+            return  # bytes, a time JSON cannot carry exactly, a shape never kept
         try:  # a page that cannot be kept is parsed again next time: nothing else changes
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
@@ -120,17 +233,6 @@ class PageMemo:
                 os.unlink(tmp)
             return
         self._prune()
-
-    def _plain(self, value: Any, path: list[str | int], times: list[list[str | int]]) -> Any:
-        """``value`` with each timestamp as EC2's text (its path noted in ``times``)."""
-        if isinstance(value, dict):
-            return {k: self._plain(v, [*path, k], times) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._plain(v, [*path, i], times) for i, v in enumerate(value)]
-        if isinstance(value, str | int | float | bool) or value is None:
-            return value
-        times.append(path)
-        return self._time_text(value)
 
     def _time_text(self, value: Any) -> str:
         if (

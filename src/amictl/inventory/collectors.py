@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import interrupts
+from ..aws.pagememo import WHOLE, keep_only
 from ..findings import scan_results
 from ..model import Image, Reference, Snapshot, parse_time
 from .instance_store import storage_fields
@@ -185,6 +186,18 @@ def collect_snapshots(ec2: Any, account: str, region: str) -> SliceData:
     read_snapshot_locks(ec2, out.snapshots)
     out.items = len(out.snapshots)
     return out
+
+
+# What collect_instances reads of an instance (5 of its ~30 members, ~0.2 of 2.4 KB): a
+# plan's kept DescribeInstances pages hold only these (aws.pagememo.keep_only), and a
+# memo-enabled client answers every such page projected, kept or not.
+# tests/test_pagememo.py checks the collector finds the same on projected pages.
+INSTANCE_PAGE = {
+    "Reservations": [
+        {"Instances": [{"InstanceId": WHOLE, "ImageId": WHOLE, "State": WHOLE, "Tags": WHOLE}]}
+    ]
+}
+keep_only("DescribeInstancesResult", INSTANCE_PAGE)
 
 
 @collector("instances", "ec2", ["ec2:DescribeInstances"], "instances in every state but terminated")
