@@ -35,8 +35,9 @@ def _i(value: Any) -> Any:
 
 
 def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
+    get = d.get
     bdm = []
-    for m in d.get("BlockDeviceMappings", []) or []:
+    for m in get("BlockDeviceMappings") or ():
         ebs = m.get("Ebs") or {}
         bdm.append(
             {
@@ -46,41 +47,42 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
                 "encrypted": bool(ebs.get("Encrypted")),
             }
         )
+    tags = _tags(get("Tags"))
     return Image(
         image_id=d["ImageId"],
         account=account,
         region=region,
-        name=d.get("Name") or "",
-        owner_id=_i(d.get("OwnerId", "")),
-        state=_i(d.get("State", "available")),
-        created_at=parse_time(d.get("CreationDate")),
-        tags=_tags(d.get("Tags")),
-        architecture=_i(d.get("Architecture", "")),
-        platform="windows" if d.get("Platform") == "windows" else "linux",
-        public=bool(d.get("Public")),
-        deprecation_time=parse_time(d.get("DeprecationTime")),
-        last_launched_time=parse_time(d.get("LastLaunchedTime")),
-        deregistration_protection=_i(d.get("DeregistrationProtection") or "disabled"),
-        source_image_id=d.get("SourceImageId") or _tags(d.get("Tags")).get("amictl:source-image"),
-        source_image_region=d.get("SourceImageRegion"),
+        name=get("Name") or "",
+        owner_id=_i(get("OwnerId", "")),
+        state=_i(get("State", "available")),
+        created_at=parse_time(get("CreationDate")),
+        tags=tags,
+        architecture=_i(get("Architecture", "")),
+        platform="windows" if get("Platform") == "windows" else "linux",
+        public=bool(get("Public")),
+        deprecation_time=parse_time(get("DeprecationTime")),
+        last_launched_time=parse_time(get("LastLaunchedTime")),
+        deregistration_protection=_i(get("DeregistrationProtection") or "disabled"),
+        source_image_id=get("SourceImageId") or tags.get("amictl:source-image"),
+        source_image_region=get("SourceImageRegion"),
         block_devices=bdm,
-        description=d.get("Description") or "",
-        imds_support=d.get("ImdsSupport"),
-        scan_results=scan_results(d.get("ScanResults")),
+        description=get("Description") or "",
+        imds_support=get("ImdsSupport"),
+        scan_results=scan_results(get("ScanResults")),
         watermark_sources=[
-            str(w["SourceImageId"])
-            for w in d.get("ImageWatermarks") or []
-            if w.get("SourceImageId")
+            str(w["SourceImageId"]) for w in get("ImageWatermarks") or () if w.get("SourceImageId")
         ],
         **_storage(d),
     )
 
 
+_STORAGE_FIELDS = frozenset(Image.__dataclass_fields__)
+
+
 def _storage(d: dict[str, Any]) -> dict[str, Any]:
     """Root device type and S3 manifest location (issue 21), for the Image fields the model
     has (``root_device_type``, ``image_location``: proposed for model.Image)."""
-    have = Image.__dataclass_fields__
-    return {k: v for k, v in storage_fields(d).items() if k in have}
+    return {k: v for k, v in storage_fields(d).items() if k in _STORAGE_FIELDS}
 
 
 def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[str]]:
