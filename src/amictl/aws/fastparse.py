@@ -34,7 +34,7 @@ from botocore.model import Shape, StructureShape
 from botocore.parsers import EC2QueryParser, ResponseParserFactory
 from botocore.utils import parse_timestamp as DEFAULT_TIMESTAMP_PARSER
 
-from .pagememo import KEPT_SHAPES, PageMemo
+from .pagememo import KEPT_SHAPES, PageMemo, cut, is_projected
 
 _STRUCT, _LIST, _STRING, _BOOL, _INT, _OTHER = range(6)
 _KINDS = {
@@ -103,18 +103,67 @@ class FastEC2QueryParser(EC2QueryParser):
         key, rid = memo.key(shape, body)
         parsed = memo.get(key, shape)
         if parsed is None:
-            parsed = memo.project(shape, super()._do_parse(response, shape))
+            node = memo.projection(shape)
+            try:
+                if node is None:
+                    parsed = super()._do_parse(response, shape)
+                else:
+                    parsed = self._parse_projected(response, shape, node)
+            except Exception:  # noqa: BLE001 - botocore's parse decides: its result or error
+                parsed = memo.project(shape, super()._do_parse(response, shape))
             memo.put(key, parsed, shape)
         elif rid is not None:
             parsed["ResponseMetadata"] = {"RequestId": rid}
         return parsed
 
-    def _handle_structure(self, shape: Any, node: Any) -> Any:
+    def _parse_projected(self, response: Any, shape: Any, node: Any) -> Any:
+        """A page parsed to the members a collector reads (``node``: its projection,
+        aws.pagememo): botocore's parse cut to them, without walking the rest (an instance's
+        ~30 members, its interfaces and volumes, for the 5 the instance collector reads)."""
+        root = self._parse_xml_string_to_dom(response["body"])
+        start = root
+        if "resultWrapper" in shape.serialization:
+            start = self._find_result_wrapped_shape(shape.serialization["resultWrapper"], root)
+        parsed = self._projected_structure(shape, start, node)
+        self._inject_response_metadata(root, parsed)
+        return parsed
+
+    def _projected_structure(self, shape: Any, xml: Any, node: Any) -> dict[str, Any]:
+        members = node[1]
+        plan = self._plan(shape)
+        if plan is None or isinstance(xml, list):
+            return cut(self._handle_structure(shape, xml), node)
+        out: dict[str, Any] = {}
+        for child in xml:
+            entry = plan.get(_LOCAL.get(child.tag) or _local(child.tag))
+            if entry is None or entry[0] not in members:
+                continue  # not a member, or one nobody reads
+            name, member = entry[0], entry[1]
+            if name in out:  # a repeated tag: botocore's aggregation rules, then the cut
+                return cut(self._handle_structure(shape, xml), node)
+            sub = members[name]
+            if is_projected(sub):
+                out[name] = self._projected_structure(member, child, sub)
+            elif (
+                isinstance(sub, tuple)
+                and sub[0] == "L"
+                and is_projected(sub[1])
+                and not member.serialization.get("flattened")
+            ):
+                out[name] = [self._projected_structure(member.member, i, sub[1]) for i in child]
+            else:
+                out[name] = self._parse_shape(member, child)
+        return out
+
+    def _plan(self, shape: Any) -> _Plan | None:
         model = shape._shape_model
         entry = _PLANS.get(id(model))
         if entry is None:
             entry = _PLANS[id(model)] = (model, _compile(shape))
-        plan = entry[1]
+        return entry[1]
+
+    def _handle_structure(self, shape: Any, node: Any) -> Any:
+        plan = self._plan(shape)
         if plan is None or isinstance(node, list):
             return super()._handle_structure(shape, node)
         try:

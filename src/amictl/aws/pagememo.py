@@ -97,6 +97,20 @@ def _node(shape: Any, spec: Any, seen: frozenset[str]) -> Node:
     return None
 
 
+def is_projected(node: Node) -> bool:
+    """Whether ``node`` walks a structure keeping only some of its members."""
+    return isinstance(node, tuple) and node[0] == "S" and not node[2]
+
+
+def cut(value: Any, node: Node) -> Any:
+    """``value`` (as botocore parsed it) with only the members ``node`` keeps."""
+    return _walk(value, node, _same)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _walk(value: Any, node: Node, leaf: Callable[[Any], Any]) -> Any:
     """``value`` with ``leaf`` applied to each timestamp ``node`` reaches (and only the
     members a projection keeps); copies only what it changes."""
@@ -151,15 +165,21 @@ class PageMemo:
             entry = self._nodes[id(model)] = (model, node, tag)
         return entry[1], entry[2]
 
-    def project(self, shape: Any, parsed: dict[str, Any]) -> dict[str, Any]:
-        """A freshly parsed page as the memo answers it (projected, if its shape is)."""
+    def projection(self, shape: Any) -> Node:
+        """The walk that projects pages of ``shape`` (None where they are kept whole): the
+        parser (aws.fastparse) parses only the members it keeps."""
         try:
             node, _ = self._shape(shape)
         except _NotKept:
+            return None
+        return node if is_projected(node) else None
+
+    def project(self, shape: Any, parsed: dict[str, Any]) -> dict[str, Any]:
+        """A page botocore parsed whole, as the memo answers it (projected, if its shape is)."""
+        node = self.projection(shape)
+        if node is None:
             return parsed
-        if node is None or node[2]:
-            return parsed
-        out: dict[str, Any] = _walk(parsed, node, lambda t: t)
+        out = cut(parsed, node)
         if "ResponseMetadata" in parsed:
             out["ResponseMetadata"] = parsed["ResponseMetadata"]
         return out
