@@ -47,7 +47,7 @@ _KINDS = {
     "long": _INT,
 }
 _MISSING: Any = object()
-_Plan = dict[str, tuple[str, Shape, int, int]]
+_Plan = dict[str, tuple[str, Shape, int, int] | None]
 # id(the shape's model dict) -> (that dict, {xml local name: (member name, member shape,
 # kind, member index)} or None where botocore's own walk must run). Keyed by the model
 # dict, not the shape's name: two models (EC2's API versions, e.g. api_version=
@@ -172,11 +172,16 @@ class FastEC2QueryParser(EC2QueryParser):
             # (a repeated tag, or a bad value botocore never reads because of one)
             return super()._handle_structure(shape, node)
 
-    def _fast_structure(self, plan: dict[str, tuple[str, Shape, int, int]], node: Any) -> Any:
+    def _fast_structure(self, plan: _Plan, node: Any) -> Any:
         parsed: dict[str, Any] = {}
         last, ordered = -1, True
+        get = plan.get
         for child in node:
-            entry = plan.get(_LOCAL.get(child.tag) or _local(child.tag))
+            tag = child.tag
+            entry = get(tag, _MISSING)  # by the namespaced tag once it was seen
+            if entry is _MISSING:
+                entry = get(_LOCAL.get(tag) or _local(tag))
+                plan[tag] = entry  # (None: not a member) the same answer each time
             if entry is None:
                 continue  # not a member: botocore ignores it too
             name, member, kind, index = entry
@@ -185,7 +190,12 @@ class FastEC2QueryParser(EC2QueryParser):
             if kind == _STRING:
                 parsed[name] = child.text or ""
             elif kind == _STRUCT:
-                parsed[name] = self._handle_structure(member, child)
+                sub = _PLANS.get(id(member._shape_model))
+                if sub is not None and sub[1] is not None:
+                    # an error in it falls back to botocore's walk of this structure's parent
+                    parsed[name] = self._fast_structure(sub[1], child)
+                else:
+                    parsed[name] = self._handle_structure(member, child)
             elif kind == _LIST:
                 parsed[name] = self._handle_list(member, child)
             elif kind == _BOOL:
@@ -198,7 +208,8 @@ class FastEC2QueryParser(EC2QueryParser):
                 ordered = False
             last = index
         if not ordered:  # botocore writes the keys in the model's member order
-            rank = {e[0]: e[3] for e in plan.values()}
+            # (a snapshot: other threads add the tags they meet to the plan)
+            rank = {e[0]: e[3] for e in tuple(plan.values()) if e is not None}
             parsed = dict(sorted(parsed.items(), key=lambda kv: rank[kv[0]]))
         return parsed
 
@@ -208,6 +219,14 @@ class FastEC2QueryParser(EC2QueryParser):
         member = shape.member
         kind = _KINDS.get(member.type_name, _OTHER)
         if kind == _STRUCT:
+            sub = _PLANS.get(id(member._shape_model))
+            if sub is not None and sub[1] is not None:
+                fast = self._fast_structure
+                plan = sub[1]
+                try:
+                    return [fast(plan, item) for item in node]
+                except Exception:  # noqa: BLE001 - botocore's walk of each item decides
+                    pass
             return [self._handle_structure(member, item) for item in node]
         if kind == _STRING:
             return [item.text or "" for item in node]
