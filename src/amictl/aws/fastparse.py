@@ -63,10 +63,10 @@ _Z_NAME: Any = None  # its tzname() for that time
 _EC2_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
-def _compile(shape: StructureShape) -> dict[str, tuple[str, Shape, int, int]] | None:
+def _compile(shape: StructureShape) -> _Plan | None:
     if shape.metadata.get("exception") or shape.is_tagged_union or shape.is_document_type:
         return None
-    plan: dict[str, tuple[str, Shape, int, int]] = {}
+    plan: _Plan = {}
     for i, (name, member) in enumerate(shape.members.items()):
         ser = member.serialization
         if ser.get("xmlAttribute") or ser.get("eventheader") or ser.get("flattened"):
