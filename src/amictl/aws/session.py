@@ -25,7 +25,7 @@ from botocore.config import Config
 from .. import __version__
 from ..errors import AwsError, InputError
 from ..yamlpos import load_file
-from . import fastparse
+from . import endpoint_memo, fastparse
 
 DEFAULT_REGION = "us-east-1"
 
@@ -100,8 +100,13 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
 
 @functools.cache
 def known_regions(partitions: tuple[str, ...] = ()) -> frozenset[str]:
-    """Every region botocore knows EC2 in, opt-in regions included (all partitions by default)."""
+    """Every region botocore knows EC2 in, opt-in regions included (all partitions by default).
+
+    Read through the process's shared loader: endpoints.json and EC2's model (its
+    endpoint prefix) are then parsed once, for this and for every client (a loader of its
+    own parsed them twice: a fifth of a second at every start)."""
     sess = botocore.session.get_session()
+    _share_loader(sess)
     parts = partitions or tuple(sess.get_available_partitions())
     return frozenset(
         r for part in parts for r in sess.get_available_regions("ec2", partition_name=part)
@@ -294,6 +299,7 @@ def _memoize_client_methods() -> None:
 
 
 _memoize_client_methods()
+endpoint_memo.install()
 
 
 class Connector:
@@ -306,6 +312,7 @@ class Connector:
             profile=config.profile, key=config.access_key, secret=config.secret_key
         )
         self.region_name: str | None = self.base.get_config_variable("region")
+        _share_loader(self.base)  # before check_regions: its files are the clients' ones
         # unknown region names are bad input (exit 2), not an error row per region later
         check_regions(config.regions)
         if not self._explicit_regions() and self.region_name:
@@ -317,7 +324,6 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
-        _share_loader(self.base)
         self.page_memo = fastparse.page_memo(Path(config.page_memo)) if config.page_memo else None
         fastparse.install(self.base, self.page_memo)
         self._sessions: dict[str | None, botocore.session.Session] = {None: self.base}
