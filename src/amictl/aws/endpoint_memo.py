@@ -56,9 +56,7 @@ def install() -> bool:
     made: dict[tuple[int, int, Any], tuple[Any, Any, Any]] = {}
     lock = threading.Lock()
 
-    def shared_provider(
-        ruleset_data: Any, partition_data: Any, excluded_params: Any = None
-    ) -> Any:
+    def shared_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
         key = (id(ruleset_data), id(partition_data), excluded_params)
         with lock:
             got = made.get(key)

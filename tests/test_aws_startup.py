@@ -1,0 +1,111 @@
+"""Issue 30: what every command pays before its first call, paid once a process.
+
+botocore's endpoints.json and EC2's model are parsed once (the region check reads them
+through the clients' shared loader), and the clients of one service share one parsed
+endpoint rule set — each still resolving its own region's endpoint, or --endpoint-url.
+No network: the URL a call would go to is taken at ``before-call`` and answered there."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+import botocore.endpoint_provider
+import botocore.regions
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.loaders import JSONFileLoader
+
+from amictl.aws import endpoint_memo, session
+from amictl.aws.session import AwsConfig, Connector
+from amictl.errors import InputError
+
+
+def _connector(endpoint_url: str | None = None, regions: list[str] | None = None) -> Connector:
+    return Connector(
+        AwsConfig(
+            regions=regions or ["us-east-1", "eu-west-1"],
+            endpoint_url=endpoint_url,
+            access_key="AKIDEXAMPLE",
+            secret_key="secret",
+        )
+    )
+
+
+def _url(client: Any) -> str:
+    """The URL DescribeRegions / DescribeParameters would be sent to."""
+    seen: dict[str, str] = {}
+
+    def answer(params: dict[str, Any], **_kw: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        seen["url"] = params["url"]
+        return AWSResponse(params["url"], 200, {}, None), {}
+
+    client.meta.events.register_first("before-call", answer)
+    name = "describe_regions" if client.meta.service_model.service_name == "ec2" else None
+    getattr(client, name or "describe_parameters")()
+    return seen["url"]
+
+
+def _provider(client: Any) -> Any:
+    return client._ruleset_resolver._provider
+
+
+def test_clients_of_a_service_share_one_rule_set_and_resolve_their_own_region() -> None:
+    assert endpoint_memo.install()  # this botocore is the one the wrapper was written for
+    conn = _connector()
+    east, west = conn.client("ec2", "us-east-1"), conn.client("ec2", "eu-west-1")
+    assert _provider(east) is _provider(west)
+    assert _provider(conn.client("ssm", "us-east-1")) is not _provider(east)
+    assert _url(east) == "https://ec2.us-east-1.amazonaws.com/"
+    assert _url(west) == "https://ec2.eu-west-1.amazonaws.com/"
+    assert _url(conn.client("ssm", "eu-west-1")) == "https://ssm.eu-west-1.amazonaws.com/"
+    # another connector (another account's session) shares it too, and --endpoint-url wins
+    other = _connector(endpoint_url="http://127.0.0.1:9")
+    local = other.client("ec2", "eu-west-1")
+    assert _provider(local) is _provider(east)
+    assert _url(local) == "http://127.0.0.1:9/"
+    assert _url(conn.client("ec2", "ap-southeast-2")) == "https://ec2.ap-southeast-2.amazonaws.com/"
+
+
+def test_a_botocore_that_builds_providers_otherwise_keeps_its_own_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Other:  # e.g. a later botocore whose provider takes other arguments
+        def __init__(self, ruleset_data: Any, partition_data: Any, options: Any = None) -> None:
+            pass
+
+    monkeypatch.setattr(botocore.endpoint_provider, "EndpointProvider", Other)
+    monkeypatch.setattr(botocore.regions, "EndpointProvider", Other)
+    assert not endpoint_memo.supported()
+    assert not endpoint_memo.install()
+    assert botocore.regions.EndpointProvider is Other  # left as botocore has it
+
+
+def test_endpoints_and_ec2_model_are_parsed_once_and_a_bad_region_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: Counter[str] = Counter()
+    original = JSONFileLoader.load_file
+
+    def counting(self: Any, file_path: str) -> Any:
+        found = original(self, file_path)
+        if found is not None:
+            loads[os.path.join(*file_path.split(os.sep)[-3:])] += 1
+        return found
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", counting)
+    monkeypatch.setattr(session, "_LOADER", None)  # a fresh process's first connector
+    session.known_regions.cache_clear()
+    try:
+        conn = _connector(regions=["eu-west-1"])
+        conn.client("ec2", "eu-west-1")
+        conn.client("ec2", "us-east-1")
+        with pytest.raises(InputError, match="unknown region 'eu-wset-1'"):
+            _connector(regions=["eu-wset-1"])
+    finally:
+        session.known_regions.cache_clear()
+    endpoints = [k for k in loads if k.endswith(f"data{os.sep}endpoints")]
+    ec2 = [k for k in loads if k.startswith(f"ec2{os.sep}") and k.endswith("service-2")]
+    assert endpoints and ec2, loads
+    assert loads[endpoints[0]] == 1 and loads[ec2[0]] == 1, loads
