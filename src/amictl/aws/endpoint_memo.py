@@ -38,7 +38,7 @@ def supported() -> bool:
     if provider is None or getattr(botocore.regions, "EndpointProvider", None) is not provider:
         return False
     try:
-        params = list(inspect.signature(provider.__init__).parameters)
+        params = list(inspect.signature(provider.__init__).parameters)  # type: ignore[misc]
     except (TypeError, ValueError):
         return False
     return params == EXPECTED_PARAMETERS
