@@ -109,3 +109,48 @@ def test_endpoints_and_ec2_model_are_parsed_once_and_a_bad_region_still_refused(
     ec2 = [k for k in loads if k.startswith(f"ec2{os.sep}") and k.endswith("service-2")]
     assert endpoints and ec2, loads
     assert loads[endpoints[0]] == 1 and loads[ec2[0]] == 1, loads
+
+
+def test_gc_paused_nests_and_overlaps_across_threads() -> None:
+    """The collector paused around a command's imports and each client (any thread) is
+    back on when the last pause ends, and only if it was on before the first began."""
+    import gc
+    import threading
+
+    from amictl.memory import gc_paused
+
+    assert gc.isenabled()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def a() -> None:
+        with gc_paused():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with gc_paused():
+            b_in.set()
+            a_out.wait(5)
+            seen.append(gc.isenabled())  # A's pause ended, B's has not: still off
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [False] and gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # off before: left off
+    finally:
+        gc.enable()

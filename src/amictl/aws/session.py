@@ -24,6 +24,7 @@ from botocore.config import Config
 
 from .. import __version__
 from ..errors import AwsError, InputError
+from ..memory import gc_paused
 from ..yamlpos import load_file
 from . import endpoint_memo, fastparse
 
@@ -313,10 +314,12 @@ class Connector:
         )
         self.region_name: str | None = self.base.get_config_variable("region")
         _share_loader(self.base)  # before check_regions: its files are the clients' ones
-        # unknown region names are bad input (exit 2), not an error row per region later
-        check_regions(config.regions)
-        if not self._explicit_regions() and self.region_name:
-            check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
+        # unknown region names are bad input (exit 2), not an error row per region later;
+        # the first check parses botocore's endpoints and EC2's model (no garbage to collect)
+        with gc_paused():
+            check_regions(config.regions)
+            if not self._explicit_regions() and self.region_name:
+                check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
         self.botocore_config = Config(
             retries={"mode": "adaptive", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
@@ -375,9 +378,10 @@ class Connector:
         cfg = self.botocore_config
         if max_attempts is not None:
             cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
-        c = sess.create_client(
-            service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
-        )
+        with gc_paused():  # botocore's models and clients: many objects, no garbage
+            c = sess.create_client(
+                service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
+            )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
         with self._lock:
             self._clients[key] = c
