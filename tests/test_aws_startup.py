@@ -154,3 +154,44 @@ def test_gc_paused_nests_and_overlaps_across_threads() -> None:
         assert not gc.isenabled()  # off before: left off
     finally:
         gc.enable()
+
+
+def test_model_files_decode_to_the_same_keys_values_and_order() -> None:
+    """botocore's files decoded as dicts: what botocore's own loader gives, in its order."""
+    import json
+
+    from botocore.loaders import Loader
+
+    from amictl.aws import model_files
+
+    assert model_files.supported()
+    ours, theirs = Loader(), Loader()
+    assert model_files.use_dicts(ours) and type(theirs.file_loader) is JSONFileLoader
+    for load in (
+        lambda loader: loader.load_service_model("ssm", "service-2"),
+        lambda loader: loader.load_data("endpoints"),
+    ):
+        got, want = load(ours), load(theirs)
+        assert type(got) is dict and type(want) is not dict
+        assert json.dumps(got) == json.dumps(want)  # keys, values and their order
+    assert session._LOADER is None or model_files.use_dicts(session._LOADER)
+
+
+def test_a_file_loader_not_botocores_own_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.loaders import Loader
+
+    from amictl.aws import model_files
+
+    class Custom(JSONFileLoader):
+        pass
+
+    custom = Loader(file_loader=Custom())
+    assert not model_files.use_dicts(custom) and type(custom.file_loader) is Custom
+
+    def other(self: Any, full_path: str) -> Any:  # a botocore whose loader reads otherwise
+        return None
+
+    monkeypatch.setattr(JSONFileLoader, "_load_file", other)
+    plain = Loader()
+    assert not model_files.supported() and not model_files.use_dicts(plain)
+    assert type(plain.file_loader) is JSONFileLoader

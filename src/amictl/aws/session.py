@@ -26,7 +26,7 @@ from .. import __version__
 from ..errors import AwsError, InputError
 from ..memory import gc_paused
 from ..yamlpos import load_file
-from . import endpoint_memo, fastparse
+from . import endpoint_memo, fastparse, model_files
 
 DEFAULT_REGION = "us-east-1"
 
@@ -267,6 +267,7 @@ def _share_loader(session: Any) -> None:
     with _LOADER_LOCK:
         if _LOADER is None:
             _LOADER = session.get_component("data_loader")
+            model_files.use_dicts(_LOADER)  # its files decoded at C speed (0.1 s a start)
         else:
             session.register_component("data_loader", _LOADER)
 
