@@ -11,13 +11,11 @@ import os
 from collections import Counter
 from typing import Any
 
-import botocore.endpoint_provider
-import botocore.regions
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.loaders import JSONFileLoader
 
-from amictl.aws import endpoint_memo, session
+from amictl.aws import session, shared_parts
 from amictl.aws.session import AwsConfig, Connector
 from amictl.errors import InputError
 
@@ -51,12 +49,17 @@ def _provider(client: Any) -> Any:
     return client._ruleset_resolver._provider
 
 
-def test_clients_of_a_service_share_one_rule_set_and_resolve_their_own_region() -> None:
-    assert endpoint_memo.install()  # this botocore is the one the wrapper was written for
+def test_clients_of_a_service_share_one_rule_set_and_model_and_resolve_their_own_region() -> None:
+    assert shared_parts.install() == (True, True)  # the botocore the wrappers were written for
     conn = _connector()
     east, west = conn.client("ec2", "us-east-1"), conn.client("ec2", "eu-west-1")
     assert _provider(east) is _provider(west)
-    assert _provider(conn.client("ssm", "us-east-1")) is not _provider(east)
+    assert east.meta.service_model is west.meta.service_model
+    ssm = conn.client("ssm", "us-east-1")
+    assert _provider(ssm) is not _provider(east)
+    assert ssm.meta.service_model is not east.meta.service_model
+    # S3's rule set leaves parameters out (a set: botocore's S3_UNREFERENCED_PARAMS)
+    assert _provider(conn.client("s3", "us-east-1")) is _provider(conn.client("s3", "eu-west-1"))
     assert _url(east) == "https://ec2.us-east-1.amazonaws.com/"
     assert _url(west) == "https://ec2.eu-west-1.amazonaws.com/"
     assert _url(conn.client("ssm", "eu-west-1")) == "https://ssm.eu-west-1.amazonaws.com/"
@@ -64,22 +67,57 @@ def test_clients_of_a_service_share_one_rule_set_and_resolve_their_own_region() 
     other = _connector(endpoint_url="http://127.0.0.1:9")
     local = other.client("ec2", "eu-west-1")
     assert _provider(local) is _provider(east)
+    assert local.meta.service_model is east.meta.service_model
     assert _url(local) == "http://127.0.0.1:9/"
     assert _url(conn.client("ec2", "ap-southeast-2")) == "https://ec2.ap-southeast-2.amazonaws.com/"
 
 
-def test_a_botocore_that_builds_providers_otherwise_keeps_its_own_path(
+def test_a_botocore_that_builds_them_otherwise_keeps_its_own_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class Other:  # e.g. a later botocore whose provider takes other arguments
+    import botocore.client
+    import botocore.model
+
+    class Other:  # e.g. a later botocore whose classes take other arguments
         def __init__(self, ruleset_data: Any, partition_data: Any, options: Any = None) -> None:
             pass
 
-    monkeypatch.setattr(botocore.endpoint_provider, "EndpointProvider", Other)
-    monkeypatch.setattr(botocore.regions, "EndpointProvider", Other)
-    assert not endpoint_memo.supported()
-    assert not endpoint_memo.install()
+    for module in (botocore.endpoint_provider, botocore.regions):
+        monkeypatch.setattr(module, "EndpointProvider", Other)
+    for module in (botocore.model, botocore.client):
+        monkeypatch.setattr(module, "ServiceModel", Other)
+    assert not shared_parts.providers_supported() and not shared_parts.service_models_supported()
+    assert shared_parts.install() == (False, False)
     assert botocore.regions.EndpointProvider is Other  # left as botocore has it
+    assert botocore.client.ServiceModel is Other
+
+
+def test_another_loaders_models_are_not_kept_beyond_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that also makes clients from loaders of its own (boto3 sessions) gets
+    its own models and keeps at most MAX_SLOTS of what was made from them."""
+    import botocore.session
+
+    assert shared_parts.install() == (True, True)
+    ours = _connector().client("ec2", "eu-west-1")
+    theirs = botocore.session.Session().create_client(
+        "ec2", "eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    assert theirs.meta.service_model is not ours.meta.service_model
+    assert _url(theirs) == "https://ec2.eu-west-1.amazonaws.com/"
+    again = _connector().client("ec2", "us-east-1")
+    assert again.meta.service_model._service_description is (
+        ours.meta.service_model._service_description
+    )
+    monkeypatch.setattr(shared_parts, "MAX_SLOTS", 2)
+    made = shared_parts._Made(lambda n: [n])
+    datas = [{"n": n} for n in range(3)]
+    first = made.get(id(datas[0]), (datas[0],), 0)
+    assert made.get(id(datas[0]), (datas[0],), 0) is first
+    for n in (1, 2):
+        made.get(id(datas[n]), (datas[n],), n)
+    assert len(made.slots) == 2 and id(datas[0]) not in made.slots
 
 
 def test_endpoints_and_ec2_model_are_parsed_once_and_a_bad_region_still_refused(

@@ -26,7 +26,7 @@ from .. import __version__
 from ..errors import AwsError, InputError
 from ..memory import gc_paused
 from ..yamlpos import load_file
-from . import endpoint_memo, fastparse, model_files
+from . import fastparse, model_files, shared_parts
 
 DEFAULT_REGION = "us-east-1"
 
@@ -301,7 +301,7 @@ def _memoize_client_methods() -> None:
 
 
 _memoize_client_methods()
-endpoint_memo.install()
+shared_parts.install()
 
 
 class Connector:
