@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 
 M_MMAP_THRESHOLD = -3  # glibc malloc.h
@@ -34,18 +35,32 @@ def compact_malloc(arenas: int = 2, mmap_threshold: int = 256 * 1024) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and ok
 
 
+_PAUSE_LOCK = threading.Lock()
+_pauses = 0  # blocks in gc_paused now, in any thread
+_resume = False  # whether the collector was enabled when the first of them began
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: the inventory's indexes, the planner and the
     plan's writer make many small objects and no cycles, and full collections over a
-    100,000-image inventory's objects cost more than the work itself (bench/plan.py)."""
-    enabled = gc.isenabled()
-    gc.disable()
+    100,000-image inventory's objects cost more than the work itself (bench/plan.py).
+    So do a command's imports and botocore's clients (issue 30: a tenth of a second of
+    every start). Blocks may nest and overlap in threads: the collector is enabled again
+    when the last one ends, if it was enabled when the first began."""
+    global _pauses, _resume
+    with _PAUSE_LOCK:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _PAUSE_LOCK:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
 
 
 @contextlib.contextmanager

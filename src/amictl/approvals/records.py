@@ -4,6 +4,7 @@ approval never carries to an edited plan (its checksum differs)."""
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,12 +48,13 @@ def record_planner(store: Store, checksum: str, arn: str) -> None:
         pass
 
 
-def note_planner(store: Store, checksum: str, conn: Any) -> str | None:
+def note_planner(store: Store, checksum: str, caller_arn: Callable[[], str]) -> str | None:
     """``plan --out``: when the team requires approvals, record the caller's STS identity
-    (the connector's own credentials, not a role it assumes) as the plan's planner."""
+    (``caller_arn``: the connector's own credentials, not a role it assumes; asked only
+    then) as the plan's planner."""
     if not load_config(store).enabled:
         return None
-    arn = conn.identity()["arn"]
+    arn = caller_arn()
     record_planner(store, checksum, arn)
     return arn
 

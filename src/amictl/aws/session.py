@@ -24,8 +24,9 @@ from botocore.config import Config
 
 from .. import __version__
 from ..errors import AwsError, InputError
+from ..memory import gc_paused
 from ..yamlpos import load_file
-from . import fastparse
+from . import fastparse, model_files, shared_parts
 
 DEFAULT_REGION = "us-east-1"
 
@@ -100,8 +101,13 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
 
 @functools.cache
 def known_regions(partitions: tuple[str, ...] = ()) -> frozenset[str]:
-    """Every region botocore knows EC2 in, opt-in regions included (all partitions by default)."""
+    """Every region botocore knows EC2 in, opt-in regions included (all partitions by default).
+
+    Read through the process's shared loader: endpoints.json and EC2's model (its
+    endpoint prefix) are then parsed once, for this and for every client (a loader of its
+    own parsed them twice: a fifth of a second at every start)."""
     sess = botocore.session.get_session()
+    _share_loader(sess)
     parts = partitions or tuple(sess.get_available_partitions())
     return frozenset(
         r for part in parts for r in sess.get_available_regions("ec2", partition_name=part)
@@ -261,6 +267,7 @@ def _share_loader(session: Any) -> None:
     with _LOADER_LOCK:
         if _LOADER is None:
             _LOADER = session.get_component("data_loader")
+            model_files.use_dicts(_LOADER)  # its files decoded at C speed (0.1 s a start)
         else:
             session.register_component("data_loader", _LOADER)
 
@@ -294,6 +301,7 @@ def _memoize_client_methods() -> None:
 
 
 _memoize_client_methods()
+shared_parts.install()
 
 
 class Connector:
@@ -306,10 +314,13 @@ class Connector:
             profile=config.profile, key=config.access_key, secret=config.secret_key
         )
         self.region_name: str | None = self.base.get_config_variable("region")
-        # unknown region names are bad input (exit 2), not an error row per region later
-        check_regions(config.regions)
-        if not self._explicit_regions() and self.region_name:
-            check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
+        _share_loader(self.base)  # before check_regions: its files are the clients' ones
+        # unknown region names are bad input (exit 2), not an error row per region later;
+        # the first check parses botocore's endpoints and EC2's model (no garbage to collect)
+        with gc_paused():
+            check_regions(config.regions)
+            if not self._explicit_regions() and self.region_name:
+                check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
         self.botocore_config = Config(
             retries={"mode": "adaptive", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
@@ -317,7 +328,6 @@ class Connector:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
         )
-        _share_loader(self.base)
         self.page_memo = fastparse.page_memo(Path(config.page_memo)) if config.page_memo else None
         fastparse.install(self.base, self.page_memo)
         self._sessions: dict[str | None, botocore.session.Session] = {None: self.base}
@@ -369,9 +379,10 @@ class Connector:
         cfg = self.botocore_config
         if max_attempts is not None:
             cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
-        c = sess.create_client(
-            service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
-        )
+        with gc_paused():  # botocore's models and clients: many objects, no garbage
+            c = sess.create_client(
+                service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
+            )
         c.meta.events.register("before-call.*.*", self.counter.on_call)
         with self._lock:
             self._clients[key] = c

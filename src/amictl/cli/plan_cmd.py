@@ -274,7 +274,8 @@ def register(cli: click.Group) -> None:
         phases = Phases()
         p, owners = plan_and_owners(policy_path, now, from_state, refresh, max_age, iac, phases)
         phases.start("write")
-        key, why_unsigned = context.store().plan_key_or_none()
+        store = context.store()
+        key, why_unsigned = store.plan_key_or_none()
 
         def sign(checksum: str) -> dict[str, str]:
             return {"signature": Plan.signature_of(checksum, key)} if key is not None else {}
@@ -297,7 +298,9 @@ def register(cli: click.Group) -> None:
             signed = "signed by this state store" if signature else "NOT signed"
             info(f"plan saved to {out} (checksum {checksum[:12]}..., {signed})")
             if signature:  # issue 29: who planned it, for second-person approvals
-                planner = note_planner(context.store(), checksum, context.connector())
+                planner = note_planner(  # a connector only if approvals are required
+                    store, checksum, lambda: context.connector().identity()["arn"]
+                )
                 if planner:
                     info(f"planned by {planner} (approvals by another identity count)")
         if settings().output == "table":

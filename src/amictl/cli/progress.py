@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from .common import err_console, progress_enabled
 
 
@@ -16,6 +14,15 @@ def scan_progress(label: str) -> Iterator[Any]:
     if not progress_enabled():
         yield None
         return
+    # imported only when a bar is drawn (issue 30: not by a plan in a pipe or a cron job)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn(label),
         BarColumn(),
