@@ -130,6 +130,7 @@ class ImageDecision:
 
 
 @functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def days(td: dt.timedelta) -> str:
     return (
         f"{td.days}d"
@@ -523,6 +524,9 @@ def image_decision(
     warnings = warnings if warnings is not None else []
     img = ev.image
     marked = MARK_TAG in img.tags
+    if not marked and ev.kept:  # most images: kept, and no mark of any policy to undo
+        reasons = ev.reasons if ev.rule is not None else ["no rule selects it any more"]
+        return ImageDecision("keep", reasons, [], set(), [], False)
     owner = img.tags.get(BY_TAG)
     # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
     # before marks recorded their policy) is adopted by a policy that selects the image.

@@ -119,15 +119,28 @@ class _Builder:
         self.actions: list[Action] = []
         self.decisions: list[Decision] = []
         self.savings = 0.0
-        self._counter = iter(range(1, 10**9))
+        # an action's expectations, one tuple per distinct value (actions never change them)
+        self._expects: dict[tuple[bool, bool, bool, str], tuple[tuple[str, Any], ...]] = {}
 
     def next_id(self) -> str:
-        return f"a{next(self._counter)}"
+        """The id of the next action added: ``a1``, ``a2``, ... in the order added."""
+        return f"a{len(self.actions) + 1}"
 
     def add(self, a: Action) -> Action:
         self.actions.append(a)
         self.savings += _saving(a, self.prices, self.rate_cache)
         return a
+
+    def expect(self, ev: Eval) -> tuple[tuple[str, Any], ...]:
+        """What apply checks the image still is before a retirement stage."""
+        img = ev.image
+        key = (ev.in_use, img.protected, img.shared, img.state)
+        out = self._expects.get(key)
+        if out is None:
+            out = self._expects[key] = tuple(
+                zip(("in_use", "protected", "shared", "state"), key, strict=True)
+            )
+        return out
 
     def image_action(
         self,
@@ -139,29 +152,22 @@ class _Builder:
     ) -> Action:
         img = ev.image
         stage = type_ in STAGES
-        return self.add(
-            Action(
-                id=self.next_id(),
-                type=type_,
-                account=img.account,
-                region=img.region,
-                rule=ev.rule.name if ev.rule else "",
-                reasons=tuple(reasons),
-                image_id=img.image_id,
-                after=after,
-                unsafe=bool(ev.unsafe) and stage,
-                family=img.family,
-                size_gib=size_gib,
-                expect=(
-                    ("in_use", ev.in_use),
-                    ("protected", img.protected),
-                    ("shared", img.shared),
-                    ("state", img.state),
-                )
-                if stage
-                else (),
-            )
+        a = Action(
+            id=self.next_id(),
+            type=type_,
+            account=img.account,
+            region=img.region,
+            rule=ev.rule.name if ev.rule else "",
+            reasons=tuple(reasons),
+            image_id=img.image_id,
+            after=after,
+            unsafe=bool(ev.unsafe) and stage,
+            family=img.family,
+            size_gib=size_gib,
+            expect=self.expect(ev) if stage else (),
         )
+        self.actions.append(a)  # (no saving: only snapshot actions save)
+        return a
 
     def decide(self, ev: Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
         img = ev.image
@@ -193,8 +199,10 @@ class _Builder:
         for ev in evals:
             d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
-                if ev.rule is not None or d.restore:  # else: not part of this plan
+                if d.restore:
                     self._restore(ev, d)
+                elif ev.rule is not None:  # else: not part of this plan
+                    self.decide(ev, "keep", ev.rule.name, d.reasons)
                 continue
             assert ev.rule is not None
             if d.blind and blocked is not None:
