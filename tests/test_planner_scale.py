@@ -1,6 +1,6 @@
 """Issue 30.3: the planner's shortcuts at 100,000 images change no plan. The orphan scan
 skips untagged snapshots a registered image uses without building their keep reasons
-(``keep.may_be_orphan``); with the shortcut patched out the plan, its warnings and its
+(``keep.orphan_candidates``); with the shortcut patched out the plan, its warnings and its
 checksum are the same, and without the reasons' own check ("used by registered image")
 the shortcut is what keeps those snapshots (the twin). Likewise the assessment's hold and
 lock shortcuts (``keep.decide._Facts``): off, the plan is the same; wrong, held images
@@ -45,7 +45,7 @@ def _case(from_images: bool = True) -> tuple[Any, Any, dt.datetime]:
 
 def _plan_with(monkeypatch: pytest.MonkeyPatch, shortcut: Any, from_images: bool = True) -> Any:
     inv, policy, now = _case(from_images)
-    monkeypatch.setattr(planner_mod, "may_be_orphan", shortcut)
+    monkeypatch.setattr(planner_mod, "orphan_candidates", shortcut)
     return plan(inv, policy, now)
 
 
@@ -53,8 +53,8 @@ def _plan_with(monkeypatch: pytest.MonkeyPatch, shortcut: Any, from_images: bool
 def test_orphan_shortcut_changes_no_plan(
     monkeypatch: pytest.MonkeyPatch, from_images: bool
 ) -> None:
-    fast = _plan_with(monkeypatch, keep_snapshots.may_be_orphan, from_images)
-    slow = _plan_with(monkeypatch, lambda view, snap: True, from_images)
+    fast = _plan_with(monkeypatch, keep_snapshots.orphan_candidates, from_images)
+    slow = _plan_with(monkeypatch, lambda view, snaps: list(snaps), from_images)
     assert fast.summary["delete-snapshot"] > 0 and fast.warnings
     assert fast.to_dict() == slow.to_dict() and fast.checksum == slow.checksum
 
@@ -75,7 +75,7 @@ def test_twin_without_the_reason_the_shortcut_alone_keeps_used_snapshots(
     fast = plan(inv, policy, now)
     gone = {a.snapshot_id for a in fast.actions if a.snapshot_id and a.rule == "snapshots.orphaned"}
     assert not gone & {s.snapshot_id for s in inv.snapshots if not s.tags} & used
-    slow = _plan_with(monkeypatch, lambda view, snap: True, from_images=False)
+    slow = _plan_with(monkeypatch, lambda view, snaps: list(snaps), from_images=False)
     gone = {a.snapshot_id for a in slow.actions if a.snapshot_id and a.rule == "snapshots.orphaned"}
     assert gone & used  # the guard removed: snapshots in use would be deleted
 

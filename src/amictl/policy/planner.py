@@ -22,7 +22,7 @@ from ..keep import (
     ImageDecision,
     assess,
     image_decision,
-    may_be_orphan,
+    orphan_candidates,
     snapshot_keep_reasons,
 )
 from ..keep.decide import STAGES
@@ -152,19 +152,20 @@ class _Builder:
     ) -> Action:
         img = ev.image
         stage = type_ in STAGES
-        a = Action(
-            id=self.next_id(),
-            type=type_,
-            account=img.account,
-            region=img.region,
-            rule=ev.rule.name if ev.rule else "",
-            reasons=tuple(reasons),
-            image_id=img.image_id,
-            after=after,
-            unsafe=bool(ev.unsafe) and stage,
-            family=img.family,
-            size_gib=size_gib,
-            expect=self.expect(ev) if stage else (),
+        a = Action(  # (by position: a call by keywords costs more than the object)
+            self.next_id(),  # id
+            type_,
+            img.account,
+            img.region,
+            ev.rule.name if ev.rule else "",  # rule
+            tuple(reasons),
+            img.image_id,
+            None,  # snapshot_id
+            after,
+            size_gib,
+            bool(ev.unsafe) and stage,  # unsafe
+            img.family,
+            self.expect(ev) if stage else (),
         )
         self.actions.append(a)  # (no saving: only snapshot actions save)
         return a
@@ -288,17 +289,19 @@ class _Builder:
             return 0
         reported = 0
         inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
-        maybe = may_be_orphan  # (looked up once per plan; tests replace it)
-        for snap in inv.snapshots:
-            if snap.snapshot_id in planned or not maybe(inv, snap):
+        type_ = f"{o.action}-snapshot"
+        for snap in orphan_candidates(inv, inv.snapshots):
+            if snap.snapshot_id in planned:
                 continue
             stays = snapshot_keep_reasons(
                 inv, policy, holds, snap, now, of_image=None, warnings=warnings
             )
-            held = [r for r in stays if r.startswith("held:")]
-            if len(held) != len(stays):
-                continue  # not an orphan by the policy's criteria
-            if held or o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):  # fmt: skip
+            if stays:
+                if any(not r.startswith("held:") for r in stays):
+                    continue  # not an orphan by the policy's criteria
+                reported += 1  # held
+                continue
+            if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):  # fmt: skip
                 reported += 1
                 continue
             assert snap.start_time is not None
@@ -307,18 +310,20 @@ class _Builder:
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
             self.add(
-                Action(
-                    id=self.next_id(),
-                    type=f"{o.action}-snapshot",
-                    account=snap.account,
-                    region=snap.region,
-                    rule="snapshots.orphaned",
-                    reasons=(
+                Action(  # (by position, as image_action)
+                    self.next_id(),  # id
+                    type_,
+                    snap.account,
+                    snap.region,
+                    "snapshots.orphaned",  # rule
+                    (
                         f"orphaned: no registered image uses it; {origin}; "
                         f"{(self.now - snap.start_time).days} days old",
                     ),
-                    snapshot_id=snap.snapshot_id,
-                    size_gib=snap.size_gib,
+                    None,  # image_id
+                    snap.snapshot_id,
+                    (),  # after
+                    snap.size_gib,
                 )
             )
         return reported
