@@ -8,6 +8,7 @@ The inventory is the ground truth every decision stands on. It keeps indexes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -55,6 +56,7 @@ MADE_FOR_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # the planner asks twice of each orphan, one after the other
 def made_for_image(description: str | None) -> str | None:
     """The image id in a snapshot description written by CreateImage or CopyImage."""
     m = MADE_FOR_RE.match(description or "")
@@ -376,25 +378,20 @@ class Inventory:
     def families(self) -> dict[tuple[str, str, str], list[Image]]:
         """(account, region, family) -> images, newest version first (ties: newest CreationDate)."""
         out: dict[tuple[str, str, str], list[Image]] = defaultdict(list)
+        keys: dict[str | None, tuple[Any, ...]] = {}  # version -> its key, made once
         for img in self.images:
             if img.family and img.owned:
                 out[(img.account, img.region, img.family)].append(img)
+                if img.version not in keys:
+                    keys[img.version] = version_key(img.version)
         epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
         for imgs in out.values():
-            imgs.sort(
-                key=lambda i: (version_key(i.version), i.created_at or epoch, i.image_id),
-                reverse=True,
-            )
+            if len(imgs) > 1:
+                imgs.sort(
+                    key=lambda i: (keys[i.version], i.created_at or epoch, i.image_id),
+                    reverse=True,
+                )
         return dict(out)
-
-    @cached_property
-    def family_rank(self) -> dict[str, tuple[int, int]]:
-        """image id -> (rank in its family, newest = 1; family size)."""
-        out: dict[str, tuple[int, int]] = {}
-        for imgs in self.families.values():
-            for n, img in enumerate(imgs, 1):
-                out[img.image_id] = (n, len(imgs))
-        return out
 
     def resolve_families(self, rule: FamilyRule) -> None:
         if self.__dict__.get("_family_rule") == rule:
@@ -404,7 +401,6 @@ class Inventory:
             for img in self.images:
                 img.family, img.version = rule.resolve(img)
         self.__dict__.pop("families", None)
-        self.__dict__.pop("family_rank", None)
 
     def build_indexes(self) -> None:
         """Build every index and the fingerprint now (the scanner does, once per inventory),
@@ -419,7 +415,6 @@ class Inventory:
             self.refs_by_image,
             self.images_by_snapshot,
             self.families,
-            self.family_rank,
             self.incomplete_index,
         )
         self.fingerprint()
