@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amictl.keep import decide as keep_decide
+from amictl.keep import managed
 from amictl.keep import snapshots as keep_snapshots
-from amictl.model import made_for_image
+from amictl.model import Image, made_for_image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy import planner as planner_mod
+from amictl.policy.model import Rule, Select
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -164,3 +168,55 @@ def test_made_for_image_one_match_for_both_descriptions(
     """The orphan scan reads every candidate's description with one regular expression,
     which gives what CreateImage's and CopyImage's descriptions each said."""
     assert made_for_image(description) == want
+
+
+TAG_KEYS = ["family", "version", "Ec2ImageBuilderArn", "CreatedBy", "aws:dlm:lifecycle-policy-id",
+            "aws:dlm:lifecycle-schedule-name", "aws:backup:source-resource", "aws:backup:x", "team"]  # fmt: skip
+TAG_VALUES = ["", "x", "EC2 Image Builder", "arn:aws:imagebuilder:1"]
+IMAGE_TAGS = st.lists(
+    st.dictionaries(st.sampled_from(TAG_KEYS), st.sampled_from(TAG_VALUES), max_size=4),
+    min_size=1,
+    max_size=12,
+)
+DESCRIPTIONS = st.sampled_from(
+    ["", "x", managed.BACKUP_DESCRIPTION, managed.BACKUP_DESCRIPTION + "!"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(IMAGE_TAGS, st.lists(DESCRIPTIONS, min_size=12, max_size=12))
+def test_managed_by_with_inert_keys_is_managed_by(
+    tags: list[dict[str, str]], descs: list[str]
+) -> None:
+    """The assessment asks managed_by with the tag keys met so far that say nothing of a
+    managing service: for a run of images, the same owners as asking each afresh."""
+    inert: set[str] = set()
+    for t, d in zip(tags, descs, strict=False):
+        assert managed.managed_by(t, d, inert) == managed.managed_by(t, d)
+    assert not inert & managed.MARKER_KEYS and not any(k.startswith("aws:backup:") for k in inert)
+
+
+def test_twin_inert_keys_that_hold_a_marker_miss_a_managed_image() -> None:
+    tags = {"family": "web", "aws:dlm:lifecycle-policy-id": "policy-1"}
+    assert managed.managed_by(tags, "", set()) is not None
+    assert managed.managed_by(tags, "", {"family", "aws:dlm:lifecycle-policy-id"}) is None
+
+
+AGES = st.one_of(
+    st.none(), st.integers(0, 40).map(lambda h: NOW_S - dt.timedelta(hours=h))
+)  # fmt: skip
+NOW_S = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
+
+
+@settings(max_examples=80, deadline=None)
+@given(AGES, st.sampled_from([None, 0, 1, 24, 25, 10**9]))
+def test_selector_age_limit_is_the_rules(created: dt.datetime | None, hours: int | None) -> None:
+    """Selector compares the creation time with now - older_than once computed (or, when
+    that is before year 1, as the rule says it): the same verdict as now - created >=
+    older_than, at the limit too."""
+    older = None if hours is None else dt.timedelta(hours=hours)
+    rule = Rule("r", select=Select(families=("*",), older_than=older))
+    img = Image("ami-1", "1", "r", owner_id="1", created_at=created, family="web")
+    want = older is None or (created is not None and NOW_S - created >= older)
+    assert keep_decide.Selector(rule, NOW_S)(img) is want
+    assert keep_decide.selects(rule, img, NOW_S) is want

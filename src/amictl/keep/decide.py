@@ -243,7 +243,10 @@ class _Facts:
 
 def _image_holds(f: _Facts, img: Image) -> list[str]:
     """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
-    if not f.hold_tags.isdisjoint(img.tags) or (f.protection_holds and img.protected):
+    if not f.hold_tags.isdisjoint(img.tags) or (
+        # (Image.protected, asked only where it can be true: not of the usual "disabled")
+        f.protection_holds and img.deregistration_protection != "disabled" and img.protected
+    ):
         out = hold_reasons(
             img.tags,
             img.protected,
