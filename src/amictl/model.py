@@ -80,13 +80,39 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _hash_repr_list(h: Any, rows: list[Any], chunk: int = 4096) -> None:
-    """Feed ``repr(rows).encode()`` to ``h`` in pieces (the same bytes)."""
+def _hash_joined(h: Any, texts: list[str], chunk: int = 4096) -> None:
+    """Feed ``("[" + ", ".join(texts) + "]").encode()`` to ``h`` in pieces (the same
+    bytes): with the items' reprs, the repr of their list."""
     h.update(b"[")
-    for start in range(0, len(rows), chunk):
-        piece = ", ".join(map(repr, rows[start : start + chunk]))
+    for start in range(0, len(texts), chunk):
+        piece = ", ".join(texts[start : start + chunk])
         h.update(((", " if start else "") + piece).encode())
     h.update(b"]")
+
+
+def _fingerprint_row(i: Image) -> tuple[Any, ...]:
+    """What the fingerprint reads of an image."""
+    return (
+        i.image_id,
+        i.state,
+        sorted(i.tags.items()),
+        [b.get("snapshot_id") for b in i.block_devices],
+        i.deprecation_time.isoformat() if i.deprecation_time else "",
+        i.shared_with,
+        i.public,
+    )
+
+
+def _fingerprint_row_text(i: Image) -> str:
+    """``repr(_fingerprint_row(i))``, made from the reprs of its parts: a tuple's (of more
+    than one item) and a list's repr are their items' reprs, joined, in brackets."""
+    tags = ", ".join([f"({k!r}, {v!r})" for k, v in sorted(i.tags.items())])
+    snaps = ", ".join([repr(b.get("snapshot_id")) for b in i.block_devices])
+    dep = i.deprecation_time.isoformat() if i.deprecation_time else ""
+    return (
+        f"({i.image_id!r}, {i.state!r}, [{tags}], [{snaps}], {dep!r}, "
+        f"{i.shared_with!r}, {i.public!r})"
+    )
 
 
 def now_iso() -> str:
@@ -470,23 +496,16 @@ class Inventory:
         if "_fingerprint" in self.__dict__:
             return str(self.__dict__["_fingerprint"])
         h = hashlib.sha256()
-        rows = [
-            (
-                i.image_id,
-                i.state,
-                sorted(i.tags.items()),
-                [b.get("snapshot_id") for b in i.block_devices],
-                i.deprecation_time.isoformat() if i.deprecation_time else "",
-                i.shared_with,
-                i.public,
-            )
-            for i in self.images
-        ]
-        if len(self.by_id) == len(rows):
-            rows.sort(key=itemgetter(0))  # ids unique: the same order as the tuples', faster
+        if len(self.by_id) == len(self.images):
+            # ids unique: the rows in id order (the tuples' order), each row's repr made
+            # from its parts' (the same text, without building the row)
+            texts = [(i.image_id, _fingerprint_row_text(i)) for i in self.images]
+            texts.sort(key=itemgetter(0))
+            _hash_joined(h, [t for _, t in texts])
         else:
+            rows = [_fingerprint_row(i) for i in self.images]
             rows.sort()
-        _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
+            _hash_joined(h, list(map(repr, rows)))
         h.update(repr(sorted([s.snapshot_id for s in self.snapshots])).encode())
         h.update(repr(sorted([(r.image_id, r.kind, r.id) for r in self.references])).encode())
         h.update(
