@@ -5,14 +5,18 @@ byte."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from amictl.model import FamilyRule
+from amictl import model
+from amictl.model import FamilyRule, Image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy.plan_io import CHUNK, streamed_checksum, write_plan
 from amictl.policy.plan_model import Plan
@@ -85,3 +89,28 @@ def test_empty_plan(tmp_path: Path) -> None:
     out = tmp_path / "empty.json"
     assert write_plan(p, out) == p.checksum
     assert json.loads(out.read_text()) == p.to_dict()
+
+
+TEXT = st.text(alphabet=st.sampled_from(["a", "'", '"', "\\", "\u00e9", "\n", "\x00", "\U0001f600", " "]), max_size=6)  # fmt: skip
+IMAGES = st.builds(
+    Image,
+    image_id=TEXT,
+    account=st.just("1"),
+    region=st.just("r"),
+    state=TEXT,
+    tags=st.dictionaries(TEXT, TEXT, max_size=3),
+    block_devices=st.lists(
+        st.fixed_dictionaries({}, optional={"snapshot_id": st.one_of(st.none(), TEXT)}), max_size=3
+    ),  # fmt: skip
+    deprecation_time=st.one_of(st.none(), st.just(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))),
+    shared_with=st.lists(TEXT, max_size=2),
+    public=st.booleans(),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(IMAGES)
+def test_fingerprint_row_text_is_the_rows_repr(img: Image) -> None:
+    """The fingerprint hashes each image's row text made from its parts' reprs: exactly
+    the repr of the row it hashed before (quotes, escapes, non-ASCII, None, empty lists)."""
+    assert model._fingerprint_row_text(img) == repr(model._fingerprint_row(img))

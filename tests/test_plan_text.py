@@ -7,8 +7,10 @@ built through their slots (amictl.frozen) are the dataclasses they were."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -100,6 +102,7 @@ def test_fast_init_builds_the_same_frozen_dataclass() -> None:
     )  # fmt: skip
     assert a == b and hash(a) == hash(b) and a.size_gib == 0 and a.after == ()
     assert dataclasses.replace(a, id="a2").id == "a2"
+    assert type(a) is Action and pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.id = "a3"  # type: ignore[misc]
     with pytest.raises(TypeError):

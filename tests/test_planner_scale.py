@@ -1,6 +1,6 @@
 """Issue 30.3: the planner's shortcuts at 100,000 images change no plan. The orphan scan
 skips untagged snapshots a registered image uses without building their keep reasons
-(``keep.may_be_orphan``); with the shortcut patched out the plan, its warnings and its
+(``keep.orphan_candidates``); with the shortcut patched out the plan, its warnings and its
 checksum are the same, and without the reasons' own check ("used by registered image")
 the shortcut is what keeps those snapshots (the twin). Likewise the assessment's hold and
 lock shortcuts (``keep.decide._Facts``): off, the plan is the same; wrong, held images
@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amictl.keep import decide as keep_decide
+from amictl.keep import managed
 from amictl.keep import snapshots as keep_snapshots
-from amictl.model import made_for_image
+from amictl.model import Image, made_for_image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy import planner as planner_mod
+from amictl.policy.model import Rule, Select
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -45,7 +49,7 @@ def _case(from_images: bool = True) -> tuple[Any, Any, dt.datetime]:
 
 def _plan_with(monkeypatch: pytest.MonkeyPatch, shortcut: Any, from_images: bool = True) -> Any:
     inv, policy, now = _case(from_images)
-    monkeypatch.setattr(planner_mod, "may_be_orphan", shortcut)
+    monkeypatch.setattr(planner_mod, "orphan_candidates", shortcut)
     return plan(inv, policy, now)
 
 
@@ -53,8 +57,8 @@ def _plan_with(monkeypatch: pytest.MonkeyPatch, shortcut: Any, from_images: bool
 def test_orphan_shortcut_changes_no_plan(
     monkeypatch: pytest.MonkeyPatch, from_images: bool
 ) -> None:
-    fast = _plan_with(monkeypatch, keep_snapshots.may_be_orphan, from_images)
-    slow = _plan_with(monkeypatch, lambda view, snap: True, from_images)
+    fast = _plan_with(monkeypatch, keep_snapshots.orphan_candidates, from_images)
+    slow = _plan_with(monkeypatch, lambda view, snaps: list(snaps), from_images)
     assert fast.summary["delete-snapshot"] > 0 and fast.warnings
     assert fast.to_dict() == slow.to_dict() and fast.checksum == slow.checksum
 
@@ -75,7 +79,7 @@ def test_twin_without_the_reason_the_shortcut_alone_keeps_used_snapshots(
     fast = plan(inv, policy, now)
     gone = {a.snapshot_id for a in fast.actions if a.snapshot_id and a.rule == "snapshots.orphaned"}
     assert not gone & {s.snapshot_id for s in inv.snapshots if not s.tags} & used
-    slow = _plan_with(monkeypatch, lambda view, snap: True, from_images=False)
+    slow = _plan_with(monkeypatch, lambda view, snaps: list(snaps), from_images=False)
     gone = {a.snapshot_id for a in slow.actions if a.snapshot_id and a.rule == "snapshots.orphaned"}
     assert gone & used  # the guard removed: snapshots in use would be deleted
 
@@ -164,3 +168,55 @@ def test_made_for_image_one_match_for_both_descriptions(
     """The orphan scan reads every candidate's description with one regular expression,
     which gives what CreateImage's and CopyImage's descriptions each said."""
     assert made_for_image(description) == want
+
+
+TAG_KEYS = ["family", "version", "Ec2ImageBuilderArn", "CreatedBy", "aws:dlm:lifecycle-policy-id",
+            "aws:dlm:lifecycle-schedule-name", "aws:backup:source-resource", "aws:backup:x", "team"]  # fmt: skip
+TAG_VALUES = ["", "x", "EC2 Image Builder", "arn:aws:imagebuilder:1"]
+IMAGE_TAGS = st.lists(
+    st.dictionaries(st.sampled_from(TAG_KEYS), st.sampled_from(TAG_VALUES), max_size=4),
+    min_size=1,
+    max_size=12,
+)
+DESCRIPTIONS = st.sampled_from(
+    ["", "x", managed.BACKUP_DESCRIPTION, managed.BACKUP_DESCRIPTION + "!"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(IMAGE_TAGS, st.lists(DESCRIPTIONS, min_size=12, max_size=12))
+def test_managed_by_with_inert_keys_is_managed_by(
+    tags: list[dict[str, str]], descs: list[str]
+) -> None:
+    """The assessment asks managed_by with the tag keys met so far that say nothing of a
+    managing service: for a run of images, the same owners as asking each afresh."""
+    inert: set[str] = set()
+    for t, d in zip(tags, descs, strict=False):
+        assert managed.managed_by(t, d, inert) == managed.managed_by(t, d)
+    assert not inert & managed.MARKER_KEYS and not any(k.startswith("aws:backup:") for k in inert)
+
+
+def test_twin_inert_keys_that_hold_a_marker_miss_a_managed_image() -> None:
+    tags = {"family": "web", "aws:dlm:lifecycle-policy-id": "policy-1"}
+    assert managed.managed_by(tags, "", set()) is not None
+    assert managed.managed_by(tags, "", {"family", "aws:dlm:lifecycle-policy-id"}) is None
+
+
+AGES = st.one_of(
+    st.none(), st.integers(0, 40).map(lambda h: NOW_S - dt.timedelta(hours=h))
+)  # fmt: skip
+NOW_S = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
+
+
+@settings(max_examples=80, deadline=None)
+@given(AGES, st.sampled_from([None, 0, 1, 24, 25, 10**9]))
+def test_selector_age_limit_is_the_rules(created: dt.datetime | None, hours: int | None) -> None:
+    """Selector compares the creation time with now - older_than once computed (or, when
+    that is before year 1, as the rule says it): the same verdict as now - created >=
+    older_than, at the limit too."""
+    older = None if hours is None else dt.timedelta(hours=hours)
+    rule = Rule("r", select=Select(families=("*",), older_than=older))
+    img = Image("ami-1", "1", "r", owner_id="1", created_at=created, family="web")
+    want = older is None or (created is not None and NOW_S - created >= older)
+    assert keep_decide.Selector(rule, NOW_S)(img) is want
+    assert keep_decide.selects(rule, img, NOW_S) is want

@@ -8,6 +8,7 @@ The inventory is the ground truth every decision stands on. It keeps indexes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -55,6 +56,7 @@ MADE_FOR_RE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # the planner asks twice of each orphan, one after the other
 def made_for_image(description: str | None) -> str | None:
     """The image id in a snapshot description written by CreateImage or CopyImage."""
     m = MADE_FOR_RE.match(description or "")
@@ -78,13 +80,39 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _hash_repr_list(h: Any, rows: list[Any], chunk: int = 4096) -> None:
-    """Feed ``repr(rows).encode()`` to ``h`` in pieces (the same bytes)."""
+def _hash_joined(h: Any, texts: list[str], chunk: int = 4096) -> None:
+    """Feed ``("[" + ", ".join(texts) + "]").encode()`` to ``h`` in pieces (the same
+    bytes): with the items' reprs, the repr of their list."""
     h.update(b"[")
-    for start in range(0, len(rows), chunk):
-        piece = ", ".join(map(repr, rows[start : start + chunk]))
+    for start in range(0, len(texts), chunk):
+        piece = ", ".join(texts[start : start + chunk])
         h.update(((", " if start else "") + piece).encode())
     h.update(b"]")
+
+
+def _fingerprint_row(i: Image) -> tuple[Any, ...]:
+    """What the fingerprint reads of an image."""
+    return (
+        i.image_id,
+        i.state,
+        sorted(i.tags.items()),
+        [b.get("snapshot_id") for b in i.block_devices],
+        i.deprecation_time.isoformat() if i.deprecation_time else "",
+        i.shared_with,
+        i.public,
+    )
+
+
+def _fingerprint_row_text(i: Image) -> str:
+    """``repr(_fingerprint_row(i))``, made from the reprs of its parts: a tuple's (of more
+    than one item) and a list's repr are their items' reprs, joined, in brackets."""
+    tags = ", ".join([f"({k!r}, {v!r})" for k, v in sorted(i.tags.items())])
+    snaps = ", ".join([repr(b.get("snapshot_id")) for b in i.block_devices])
+    dep = i.deprecation_time.isoformat() if i.deprecation_time else ""
+    return (
+        f"({i.image_id!r}, {i.state!r}, [{tags}], [{snaps}], {dep!r}, "
+        f"{i.shared_with!r}, {i.public!r})"
+    )
 
 
 def now_iso() -> str:
@@ -376,25 +404,20 @@ class Inventory:
     def families(self) -> dict[tuple[str, str, str], list[Image]]:
         """(account, region, family) -> images, newest version first (ties: newest CreationDate)."""
         out: dict[tuple[str, str, str], list[Image]] = defaultdict(list)
+        keys: dict[str | None, tuple[Any, ...]] = {}  # version -> its key, made once
         for img in self.images:
             if img.family and img.owned:
                 out[(img.account, img.region, img.family)].append(img)
+                if img.version not in keys:
+                    keys[img.version] = version_key(img.version)
         epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
         for imgs in out.values():
-            imgs.sort(
-                key=lambda i: (version_key(i.version), i.created_at or epoch, i.image_id),
-                reverse=True,
-            )
+            if len(imgs) > 1:
+                imgs.sort(
+                    key=lambda i: (keys[i.version], i.created_at or epoch, i.image_id),
+                    reverse=True,
+                )
         return dict(out)
-
-    @cached_property
-    def family_rank(self) -> dict[str, tuple[int, int]]:
-        """image id -> (rank in its family, newest = 1; family size)."""
-        out: dict[str, tuple[int, int]] = {}
-        for imgs in self.families.values():
-            for n, img in enumerate(imgs, 1):
-                out[img.image_id] = (n, len(imgs))
-        return out
 
     def resolve_families(self, rule: FamilyRule) -> None:
         if self.__dict__.get("_family_rule") == rule:
@@ -404,7 +427,6 @@ class Inventory:
             for img in self.images:
                 img.family, img.version = rule.resolve(img)
         self.__dict__.pop("families", None)
-        self.__dict__.pop("family_rank", None)
 
     def build_indexes(self) -> None:
         """Build every index and the fingerprint now (the scanner does, once per inventory),
@@ -419,7 +441,6 @@ class Inventory:
             self.refs_by_image,
             self.images_by_snapshot,
             self.families,
-            self.family_rank,
             self.incomplete_index,
         )
         self.fingerprint()
@@ -475,23 +496,16 @@ class Inventory:
         if "_fingerprint" in self.__dict__:
             return str(self.__dict__["_fingerprint"])
         h = hashlib.sha256()
-        rows = [
-            (
-                i.image_id,
-                i.state,
-                sorted(i.tags.items()),
-                [b.get("snapshot_id") for b in i.block_devices],
-                i.deprecation_time.isoformat() if i.deprecation_time else "",
-                i.shared_with,
-                i.public,
-            )
-            for i in self.images
-        ]
-        if len(self.by_id) == len(rows):
-            rows.sort(key=itemgetter(0))  # ids unique: the same order as the tuples', faster
+        if len(self.by_id) == len(self.images):
+            # ids unique: the rows in id order (the tuples' order), each row's repr made
+            # from its parts' (the same text, without building the row)
+            texts = [(i.image_id, _fingerprint_row_text(i)) for i in self.images]
+            texts.sort(key=itemgetter(0))
+            _hash_joined(h, [t for _, t in texts])
         else:
+            rows = [_fingerprint_row(i) for i in self.images]
             rows.sort()
-        _hash_repr_list(h, rows)  # repr(rows), a chunk at a time: not one big string
+            _hash_joined(h, list(map(repr, rows)))
         h.update(repr(sorted([s.snapshot_id for s in self.snapshots])).encode())
         h.update(repr(sorted([(r.image_id, r.kind, r.id) for r in self.references])).encode())
         h.update(

@@ -16,7 +16,7 @@ from .decide import (
     released_holds,
     snapshot_holds,
 )
-from .snapshots import may_be_orphan, snapshot_keep_reasons, snapshot_origin
+from .snapshots import orphan_candidates, snapshot_keep_reasons, snapshot_origin
 
 __all__ = [
     "DEFAULT_HOLDS",
@@ -27,7 +27,7 @@ __all__ = [
     "effective_holds",
     "released_holds",
     "image_decision",
-    "may_be_orphan",
+    "orphan_candidates",
     "snapshot_holds",
     "snapshot_keep_reasons",
     "snapshot_origin",

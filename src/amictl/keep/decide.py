@@ -22,10 +22,11 @@ import datetime as dt
 import fnmatch
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..durations import human_duration
-from ..model import IN_USE, Image, Inventory, Snapshot, iso, parse_time
+from ..model import IN_USE, Image, Inventory, Reference, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Retain, Rule
 from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
@@ -128,6 +129,8 @@ class ImageDecision:
     foreign: str | None = None  # the other policy that marked it
 
 
+@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def days(td: dt.timedelta) -> str:
     return (
         f"{td.days}d"
@@ -141,35 +144,59 @@ def _glob_re(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
-def selects(
-    rule: Rule, img: Image, now: dt.datetime, families: dict[str, bool] | None = None
-) -> bool:
-    """The rule selects the image. ``families``: the rule's ``select.families`` verdict per
-    family met so far (kept by the caller for one rule: each family is matched once)."""
-    s = rule.select
-    if s.images is not None:
-        if img.image_id not in s.images:
+class Selector:
+    """A rule's ``select``, matched against many images at one ``now`` (an assessment):
+    each family's verdict is made once, the age limit computed once."""
+
+    __slots__ = ("rule", "select", "now", "verdicts", "cutoff")
+
+    def __init__(self, rule: Rule, now: dt.datetime) -> None:
+        s = self.select = rule.select
+        self.rule, self.now = rule, now
+        # family -> verdict, as met; an image without a family only with select.unfamilied
+        self.verdicts: dict[str | None, bool] = {None: s.unfamilied}
+        # created at or before it: old enough (None: no older_than, or a limit before year 1)
+        self.cutoff: dt.datetime | None = None
+        if s.older_than is not None:
+            try:
+                self.cutoff = now - s.older_than
+            except OverflowError:
+                self.cutoff = None
+
+    def __call__(self, img: Image) -> bool:
+        """The rule selects the image."""
+        s = self.select
+        if s.images is not None:
+            if img.image_id not in s.images:
+                return False
+        else:
+            family = img.family
+            hit = self.verdicts.get(family)
+            if hit is None:
+                assert family is not None
+                hit = s.families is None or _glob_re(s.families).match(family) is not None
+                self.verdicts[family] = hit
+            if not hit:
+                return False
+        if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
             return False
-    elif img.family is None:
-        if not s.unfamilied:
+        if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
             return False
-    elif s.families is not None:
-        hit = families.get(img.family) if families is not None else None
-        if hit is None:
-            hit = _glob_re(s.families).match(img.family) is not None
-            if families is not None:
-                families[img.family] = hit
-        if not hit:
+        if s.regions is not None and not _glob_re(s.regions).match(img.region):
             return False
-    if s.name is not None and not _glob_re((s.name,)).match(img.name or ""):
-        return False
-    if s.tags and any(img.tags.get(k) != v for k, v in s.tags):
-        return False
-    if s.regions is not None and not _glob_re(s.regions).match(img.region):
-        return False
-    return not (
-        s.older_than is not None and (img.created_at is None or now - img.created_at < s.older_than)
-    )
+        if s.older_than is None:
+            return True
+        created = img.created_at
+        if created is None:
+            return False
+        if self.cutoff is not None:
+            return created <= self.cutoff  # now - created >= older_than, without a timedelta
+        return not self.now - created < s.older_than
+
+
+def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
+    """The rule selects the image (:class:`Selector`, for one image)."""
+    return Selector(rule, now)(img)
 
 
 def snapshot_holds(
@@ -198,8 +225,13 @@ class _Facts:
     # block devices are not looked up at all
     tagged: dict[str, Snapshot] = field(default_factory=dict)
     locked: dict[str, Snapshot] = field(default_factory=dict)
+    refs: dict[str, list[Reference]] = field(default_factory=dict)  # inv.refs_by_image
+    # tag keys met so far that say nothing of another service managing an image
+    # (keep.managed.managed_by): an image with only such keys is asked no more
+    inert_keys: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.refs = self.inv.refs_by_image
         self.hold_tags = frozenset(
             h.tag for h in self.holds if h.tag is not None and not h.deregistration_protection
         )
@@ -211,7 +243,10 @@ class _Facts:
 
 def _image_holds(f: _Facts, img: Image) -> list[str]:
     """Holds on the image, and on each of its snapshots (a held snapshot holds its image)."""
-    if not f.hold_tags.isdisjoint(img.tags) or (f.protection_holds and img.protected):
+    if not f.hold_tags.isdisjoint(img.tags) or (
+        # (Image.protected, asked only where it can be true: not of the usual "disabled")
+        f.protection_holds and img.deregistration_protection != "disabled" and img.protected
+    ):
         out = hold_reasons(
             img.tags,
             img.protected,
@@ -263,24 +298,29 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
     """Holds and keep conditions of one selected image. With ``f.explain``, every condition
     is also recorded as a check (held or not) with its detail; plans skip that work."""
     inv, now, explain = f.inv, f.now, f.explain
-    ev = Eval(img, rule, held=_image_holds(f, img))
-    owner = managed_by(img.tags, img.description)
+    held = _image_holds(f, img)
+    keep: list[str] = []
+    checks: list[tuple[str, bool, str]] = []
+    unsafe: list[str] = []
+    notes: list[str] = []
+    owner = managed_by(img.tags, img.description, f.inert_keys)
     if owner is not None:
         reason = managed_reason(owner, rule.select.managed)
         if reason:
-            ev.keep.append(reason)
+            keep.append(reason)
         else:
-            ev.notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
+            notes.append(f"managed by {owner.label}, adopted by rule {rule.name}")
         if explain:
-            ev.checks.append(("managed", reason is not None, owner.label))
-    # (an unlocked snapshot keeps nothing: only the locked ones are looked at)
-    ev.held.extend(image_retention_reasons(img, f.locked, now))
+            checks.append(("managed", reason is not None, owner.label))
+    # Only a locked snapshot or a store task keeps an image by retention AWS enforces (and
+    # an unlocked snapshot keeps nothing: only the locked ones are looked at).
+    if f.locked or img.store_task is not None:
+        held.extend(image_retention_reasons(img, f.locked, now))
     if f.retain:
-        ev.held.extend(retain_reasons(f.retain, inv, img, now))
+        held.extend(retain_reasons(f.retain, inv, img, now))
     k = rule.keep
-    checks = ev.checks
-    refs = inv.refs_by_image.get(img.image_id, ())
-    use = [r for r in refs if r.kind in IN_USE] if refs else []
+    refs = f.refs.get(img.image_id)
+    use: Sequence[Reference] = [r for r in refs if r.kind in IN_USE] if refs else ()
     if k.latest is not None and img.family:
         rank, size = f.ranks.get(img.image_id, (None, 0))
         hit = rank is not None and rank <= k.latest
@@ -299,21 +339,20 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
                 )
             checks.append((f"latest {k.latest}", hit, detail))
             if hit:
-                ev.keep.append(f"among the {k.latest} newest of its family: {detail}")
+                keep.append(f"among the {k.latest} newest of its family: {detail}")
     if k.newer_than is not None:
         age = now - img.created_at if img.created_at else dt.timedelta(0)
         hit = age < k.newer_than
         if explain:
             checks.append((f"newer_than {days(k.newer_than)}", hit, f"{age.days} days old"))
         if hit:
-            ev.keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
-    ev.in_use = bool(use)
+            keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
     if use:
         checks.append(("in_use", True, "; ".join([r.detail for r in use])))
         if k.in_use:
-            ev.keep.extend([f"in use: {r.detail}" for r in use])
+            keep.extend([f"in use: {r.detail}" for r in use])
         else:
-            ev.unsafe.extend([f"in use ({r.detail}) but the rule says in_use: false" for r in use])
+            unsafe.extend([f"in use ({r.detail}) but the rule says in_use: false" for r in use])
     elif explain:
         checks.append(
             (
@@ -337,22 +376,21 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
                 )
             )
         if hit and last is not None:
-            ev.keep.append(
-                f"launched {(now - last).days} days ago (within {days(k.launched_within)})"
-            )
+            keep.append(f"launched {(now - last).days} days ago (within {days(k.launched_within)})")
     if img.public or img.shared_with:
         targets = (["public"] if img.public else []) + img.shared_with
         checks.append(("shared", True, ", ".join(targets)))
         if k.shared:
-            ev.keep.append(f"shared: {', '.join(targets)}")
+            keep.append(f"shared: {', '.join(targets)}")
         else:
             # Another account can launch it: retiring it is as unsafe as retiring one in use.
-            ev.unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
+            unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
     elif explain:
         checks.append(("shared", False, "private"))
     if k.channels and (refs or explain):
+        refs = refs or []
         if not (k.in_use and use):
-            ev.keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
+            keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
         history = [
             r
             for r in refs
@@ -367,38 +405,45 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
                 )
             )
         if history:
-            ev.keep.extend([f"channel history: {r.detail}" for r in history])
+            keep.extend([f"channel history: {r.detail}" for r in history])
     if k.tags:
         hit = all(img.tags.get(t) == v for t, v in k.tags)
         if explain:
             checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
         if hit:
-            ev.keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
+            keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
     if img.state == "pending":
-        ev.keep.append("still pending")
-    if inv.incomplete_index:
-        incomplete = inv.incomplete_index.get((img.account, img.region))
-        if incomplete:
-            ev.blocked.append(
-                "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
-                    img.account,
-                    img.region,
-                    ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete),
-                )
+        keep.append("still pending")
+    blocked = _blocked(inv, img, k.ancestors) if inv.incomplete_index else []
+    return Eval(img, rule, held, keep, checks, unsafe, blocked, bool(use), notes)
+
+
+def _blocked(inv: Inventory, img: Image, ancestors: bool) -> list[str]:
+    """Why an incomplete inventory forbids retiring the image (its own account and region,
+    or, when a kept image keeps its ancestors, a region whose images could not be read)."""
+    out = []
+    incomplete = inv.incomplete_index.get((img.account, img.region))
+    if incomplete:
+        out.append(
+            "not retired: the inventory of {}/{} is incomplete ({}): no destructive action".format(
+                img.account,
+                img.region,
+                ", ".join(f"{s.kind}: {s.error_code}" for s in incomplete),
             )
-        if k.ancestors:
-            unread = [
-                s
-                for s in inv.incomplete_index.get((img.account, "*"), [])
-                if s.kind == "images" and s.region != img.region
-            ]
-            if unread:
-                ev.blocked.append(
-                    "not retired: images built from it may exist in "
-                    + ", ".join(sorted({s.region for s in unread}))
-                    + " which could not be read"
-                )
-    return ev
+        )
+    if ancestors:
+        unread = [
+            s
+            for s in inv.incomplete_index.get((img.account, "*"), [])
+            if s.kind == "images" and s.region != img.region
+        ]
+        if unread:
+            out.append(
+                "not retired: images built from it may exist in "
+                + ", ".join(sorted({s.region for s in unread}))
+                + " which could not be read"
+            )
+    return out
 
 
 def assess(
@@ -416,16 +461,16 @@ def assess(
     inv.resolve_families(policy.families)
     facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
-    rules = [(r, dict[str, bool]()) for r in policy.rules]  # each with its family verdicts
+    selectors = [Selector(r, now) for r in policy.rules]
     for img in inv.images:
         if not img.owned:
             continue
-        rule = None
-        for r, families in rules:
-            if selects(r, img, now, families):
-                rule = r
+        for select in selectors:
+            if select(img):
+                evals[img.image_id] = evaluate(facts, img, select.rule)
                 break
-        evals[img.image_id] = evaluate(facts, img, rule) if rule else Eval(img, None)
+        else:
+            evals[img.image_id] = Eval(img, None)
 
     # keep.ancestors: an image a kept image (or copy) was built from stays (to a fixed point).
     children = inv.children
@@ -482,6 +527,9 @@ def image_decision(
     warnings = warnings if warnings is not None else []
     img = ev.image
     marked = MARK_TAG in img.tags
+    if not marked and ev.kept:  # most images: kept, and no mark of any policy to undo
+        reasons = ev.reasons if ev.rule is not None else ["no rule selects it any more"]
+        return ImageDecision("keep", reasons, [], set(), [], False)
     owner = img.tags.get(BY_TAG)
     # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
     # before marks recorded their policy) is adopted by a policy that selects the image.

@@ -31,8 +31,27 @@ class Owner:
     label: str  # said in plans: "EC2 Image Builder (arn:...)"
 
 
-def managed_by(tags: dict[str, str], description: str = "") -> Owner | None:
-    """The service that manages an image with these tags and description, or None."""
+MARKER_KEYS = frozenset((IMAGE_BUILDER_ARN, IMAGE_BUILDER_CREATED_BY[0], DLM_POLICY))
+
+
+def inert_key(key: str) -> bool:
+    """A tag key that says nothing of which service manages an image."""
+    return key not in MARKER_KEYS and not key.startswith(BACKUP_PREFIX)
+
+
+def managed_by(
+    tags: dict[str, str], description: str = "", inert: set[str] | None = None
+) -> Owner | None:
+    """The service that manages an image with these tags and description, or None.
+
+    ``inert``: tag keys known to be :func:`inert_key`, kept by a caller that asks for many
+    images (their tags share few keys): an image with only such keys, and a description
+    AWS Backup did not write, is managed by none without looking further; the keys of
+    every other image asked are added to it."""
+    if inert is not None:
+        if inert.issuperset(tags) and not description.startswith(BACKUP_DESCRIPTION):
+            return None
+        inert.update([k for k in tags if inert_key(k)])
     arn = tags.get(IMAGE_BUILDER_ARN)
     if arn or tags.get(IMAGE_BUILDER_CREATED_BY[0]) == IMAGE_BUILDER_CREATED_BY[1]:
         what = arn or f"tag {IMAGE_BUILDER_CREATED_BY[0]}={IMAGE_BUILDER_CREATED_BY[1]}"

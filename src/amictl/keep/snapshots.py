@@ -9,7 +9,7 @@ tags onto its snapshots, and anyone can set one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ..durations import human_duration
 from ..model import Inventory, Snapshot
@@ -26,12 +26,14 @@ def snapshot_origin(snap: Snapshot, recorded: Mapping[str, str] | None = None) -
     return snap.made_for_image
 
 
-def may_be_orphan(view: Inventory, snap: Snapshot) -> bool:
-    """False when :func:`snapshot_keep_reasons` of it as an orphan surely has a reason that is
-    not a hold: a registered image of the view uses it ("used by registered image(s)"), and
-    it has no tags (so no hold, nor a hold's warning). The planner skips those without
-    building their reasons: most snapshots of an account belong to a registered image."""
-    return bool(snap.tags) or not view.images_by_snapshot.get(snap.snapshot_id)
+def orphan_candidates(view: Inventory, snaps: Iterable[Snapshot]) -> list[Snapshot]:
+    """``snaps`` less those of which :func:`snapshot_keep_reasons` as an orphan surely has a
+    reason that is not a hold: a registered image of the view uses it ("used by registered
+    image(s)"), and it has no tags (so no hold, nor a hold's warning). The planner skips
+    those without building their reasons: most snapshots of an account belong to a
+    registered image."""
+    used = view.images_by_snapshot
+    return [s for s in snaps if s.tags or not used.get(s.snapshot_id)]
 
 
 def snapshot_keep_reasons(

@@ -22,7 +22,7 @@ from ..keep import (
     ImageDecision,
     assess,
     image_decision,
-    may_be_orphan,
+    orphan_candidates,
     snapshot_keep_reasons,
 )
 from ..keep.decide import STAGES
@@ -119,15 +119,28 @@ class _Builder:
         self.actions: list[Action] = []
         self.decisions: list[Decision] = []
         self.savings = 0.0
-        self._counter = iter(range(1, 10**9))
+        # an action's expectations, one tuple per distinct value (actions never change them)
+        self._expects: dict[tuple[bool, bool, bool, str], tuple[tuple[str, Any], ...]] = {}
 
     def next_id(self) -> str:
-        return f"a{next(self._counter)}"
+        """The id of the next action added: ``a1``, ``a2``, ... in the order added."""
+        return f"a{len(self.actions) + 1}"
 
     def add(self, a: Action) -> Action:
         self.actions.append(a)
         self.savings += _saving(a, self.prices, self.rate_cache)
         return a
+
+    def expect(self, ev: Eval) -> tuple[tuple[str, Any], ...]:
+        """What apply checks the image still is before a retirement stage."""
+        img = ev.image
+        key = (ev.in_use, img.protected, img.shared, img.state)
+        out = self._expects.get(key)
+        if out is None:
+            out = self._expects[key] = tuple(
+                zip(("in_use", "protected", "shared", "state"), key, strict=True)
+            )
+        return out
 
     def image_action(
         self,
@@ -139,29 +152,23 @@ class _Builder:
     ) -> Action:
         img = ev.image
         stage = type_ in STAGES
-        return self.add(
-            Action(
-                id=self.next_id(),
-                type=type_,
-                account=img.account,
-                region=img.region,
-                rule=ev.rule.name if ev.rule else "",
-                reasons=tuple(reasons),
-                image_id=img.image_id,
-                after=after,
-                unsafe=bool(ev.unsafe) and stage,
-                family=img.family,
-                size_gib=size_gib,
-                expect=(
-                    ("in_use", ev.in_use),
-                    ("protected", img.protected),
-                    ("shared", img.shared),
-                    ("state", img.state),
-                )
-                if stage
-                else (),
-            )
+        a = Action(  # (by position: a call by keywords costs more than the object)
+            self.next_id(),  # id
+            type_,
+            img.account,
+            img.region,
+            ev.rule.name if ev.rule else "",  # rule
+            tuple(reasons),
+            img.image_id,
+            None,  # snapshot_id
+            after,
+            size_gib,
+            bool(ev.unsafe) and stage,  # unsafe
+            img.family,
+            self.expect(ev) if stage else (),
         )
+        self.actions.append(a)  # (no saving: only snapshot actions save)
+        return a
 
     def decide(self, ev: Eval, verdict: str, rule_name: str | None, reasons: list[str]) -> None:
         img = ev.image
@@ -193,8 +200,10 @@ class _Builder:
         for ev in evals:
             d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
-                if ev.rule is not None or d.restore:  # else: not part of this plan
+                if d.restore:
                     self._restore(ev, d)
+                elif ev.rule is not None:  # else: not part of this plan
+                    self.decide(ev, "keep", ev.rule.name, d.reasons)
                 continue
             assert ev.rule is not None
             if d.blind and blocked is not None:
@@ -280,17 +289,19 @@ class _Builder:
             return 0
         reported = 0
         inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
-        maybe = may_be_orphan  # (looked up once per plan; tests replace it)
-        for snap in inv.snapshots:
-            if snap.snapshot_id in planned or not maybe(inv, snap):
+        type_ = f"{o.action}-snapshot"
+        for snap in orphan_candidates(inv, inv.snapshots):
+            if snap.snapshot_id in planned:
                 continue
             stays = snapshot_keep_reasons(
                 inv, policy, holds, snap, now, of_image=None, warnings=warnings
             )
-            held = [r for r in stays if r.startswith("held:")]
-            if len(held) != len(stays):
-                continue  # not an orphan by the policy's criteria
-            if held or o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):  # fmt: skip
+            if stays:
+                if any(not r.startswith("held:") for r in stays):
+                    continue  # not an orphan by the policy's criteria
+                reported += 1  # held
+                continue
+            if o.action == "report" or (o.action == "archive" and snap.storage_tier == "archive"):  # fmt: skip
                 reported += 1
                 continue
             assert snap.start_time is not None
@@ -299,18 +310,20 @@ class _Builder:
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
             self.add(
-                Action(
-                    id=self.next_id(),
-                    type=f"{o.action}-snapshot",
-                    account=snap.account,
-                    region=snap.region,
-                    rule="snapshots.orphaned",
-                    reasons=(
+                Action(  # (by position, as image_action)
+                    self.next_id(),  # id
+                    type_,
+                    snap.account,
+                    snap.region,
+                    "snapshots.orphaned",  # rule
+                    (
                         f"orphaned: no registered image uses it; {origin}; "
                         f"{(self.now - snap.start_time).days} days old",
                     ),
-                    snapshot_id=snap.snapshot_id,
-                    size_gib=snap.size_gib,
+                    None,  # image_id
+                    snap.snapshot_id,
+                    (),  # after
+                    snap.size_gib,
                 )
             )
         return reported
