@@ -87,3 +87,43 @@ def test_a_mistyped_kept_instance_page_is_a_miss(
     assert code == 0, text
     out = json.JSONDecoder().raw_decode(text)[0]
     assert out["incomplete"] == [], out["incomplete"]
+
+
+IN_USE_FLEET = """regions: [us-east-1]
+images:
+  - {alias: a, name: app-1, age_days: 90, tags: {family: app, version: "1"}}
+  - {alias: b, name: app-2, age_days: 1, tags: {family: app, version: "2"}}
+instances:
+  - {alias: i, image: a, tags: {Name: web}}
+"""
+
+IN_USE_POLICY = """format: 1
+name: p
+rules:
+  - name: app
+    select: {families: ["*"]}
+    keep: {in_use: true, latest: 1}
+    retire: {deregister: 0d, snapshots: keep}
+"""
+
+
+def test_apply_p_never_trusts_a_forged_projected_instance_page(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """`apply -p` plans with kept pages on: the kept (projected) DescribeInstances page is
+    forged to hold no instance. app-1, which an instance runs, stays: the plan still finds
+    it in use (DescribeImageReferences) and apply's live view reads every page afresh.
+    A guard: holds on main."""
+    f = CliFleet(sandbox, IN_USE_FLEET, tmp_path)
+    pol = tmp_path / "p.yml"
+    pol.write_text(IN_USE_POLICY)
+    assert _run(f, "plan", "-p", str(pol), "-o", "json")[0] == 0  # keeps its pages
+    kept = sorted((f.tmp / "amictl" / "pages").glob("DescribeInstancesResult-*.json"))
+    assert kept
+    for page in kept:
+        page.write_text(json.dumps({"Reservations": []}))
+    code, text = _run(f, "apply", "-p", str(pol), "--yes", "-o", "json")
+    assert code == 0, text
+    live = f.env.client("ec2").describe_images(ImageIds=[f.ids["a"]])["Images"]
+    assert [i["State"] for i in live] == ["available"]
+    assert not any(t["Key"].startswith("amictl:") for t in live[0].get("Tags", []))
