@@ -1,6 +1,7 @@
 """Round 8 attacks (hostile4): this session's speed work (issue 30) against the old code
-(commit 368d2c7). Each xfail(strict) test is an attack that got through: the lead fixes
-the code and removes the mark."""
+(commit 368d2c7). Two got through and are fixed: the age limit across a DST change (the
+Selector's cutoff is computed in UTC) and a mistyped kept page (a slice that fails on a
+shape error after kept pages answered is read again with every page parsed)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,6 @@ from cli_fleet import CliFleet
 LONDON = ZoneInfo("Europe/London")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keep/decide.py Selector.__init__: cutoff = now - older_than is wall-clock "
-    "arithmetic in now's zone; across a DST change it is an hour off the old "
-    "now - created >= older_than (a library caller's zone-aware now selects a younger image)",
-)
 def test_older_than_across_dst_is_the_old_verdict() -> None:
     """now in BST (+1), 30 days back is GMT (+0): the old code measured elapsed time."""
     now = dt.datetime(2026, 3, 30, 12, 0, tzinfo=LONDON)  # 11:00Z
@@ -57,13 +52,6 @@ def _run(f: CliFleet, *args: str) -> tuple[Any, str]:
     return code, out + err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws/pagememo.py PageMemo._read/_walk: a kept DescribeInstances page is checked "
-    "for its timestamps only, never that a projected member has the shape's type: a forged "
-    "page (State as text) makes collect_instances (inventory/collectors.py:212) raise, and "
-    "the slice is reported incomplete instead of the page being a miss",
-)
 @pytest.mark.parametrize(
     "instance",
     [

@@ -101,7 +101,7 @@ class FastEC2QueryParser(EC2QueryParser):
         if memo is None or shape is None or shape.name not in KEPT_SHAPES or not body:
             return super()._do_parse(response, shape)
         key, rid = memo.key(shape, body)
-        parsed = memo.get(key, shape)
+        parsed = None if memo.bypassing() else memo.get(key, shape)
         if parsed is None:
             node = memo.projection(shape)
             try:

@@ -44,7 +44,7 @@ import re
 import stat
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,27 @@ class PageMemo:
         self.hits = 0  # pages answered from a kept copy
         self._lock = threading.Lock()
         self._pruned = False
+        self._thread = threading.local()  # .hits: pages answered in this thread; .off
         self._nodes: dict[int, tuple[Any, Node, str]] = {}  # id(shape model) -> walk, tag
+
+    def thread_hits(self) -> int:
+        """Pages answered from a kept copy in the calling thread."""
+        return int(getattr(self._thread, "hits", 0))
+
+    def bypassing(self) -> bool:
+        """Whether the calling thread is in :meth:`bypassed`."""
+        return bool(getattr(self._thread, "off", False))
+
+    @contextlib.contextmanager
+    def bypassed(self) -> Iterator[None]:
+        """In this block the calling thread's pages are all parsed (and kept afresh):
+        for a read that failed on a kept page (forged or damaged in a way no parse gives,
+        e.g. a member of the wrong type), which is then read again."""
+        self._thread.off = True
+        try:
+            yield
+        finally:
+            self._thread.off = False
 
     def _shape(self, shape: Any) -> tuple[Node, str]:
         """The walk over pages of ``shape`` (the output shape, projected where a collector
@@ -209,6 +229,7 @@ class PageMemo:
             return None
         with self._lock:
             self.hits += 1
+        self._thread.hits = self.thread_hits() + 1
         with contextlib.suppress(OSError):
             os.utime(self.dir / f"{key}.json")  # the oldest pruned first: this one is in use
         return page

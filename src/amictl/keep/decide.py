@@ -158,8 +158,8 @@ class Selector:
         # created at or before it: old enough (None: no older_than, or a limit before year 1)
         self.cutoff: dt.datetime | None = None
         if s.older_than is not None:
-            try:
-                self.cutoff = now - s.older_than
+            try:  # in UTC: elapsed time, not a zone's clock across a DST change
+                self.cutoff = (now.astimezone(dt.UTC) if now.tzinfo else now) - s.older_than
             except OverflowError:
                 self.cutoff = None
 
