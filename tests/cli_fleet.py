@@ -73,6 +73,15 @@ class CliFleet:
         return json.loads(out)
 
 
+def run_or_traceback(f: CliFleet, *args: str) -> tuple[Any, str]:
+    """(exit code, or the exception a user would see as a traceback; stdout + stderr)."""
+    try:
+        code, out, err = f(*args)
+    except Exception as exc:  # noqa: BLE001 - main() re-raises these: a traceback
+        return f"traceback: {type(exc).__name__}", str(exc)[:200]
+    return code, out + err
+
+
 class ReportFleet(CliFleet):
     def __init__(self, sandbox: Any, tmp: Path) -> None:
         super().__init__(sandbox, FLEET, tmp)

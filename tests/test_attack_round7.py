@@ -18,7 +18,7 @@ import requests
 from amictl.aws.fastparse import page_memo
 from amictl.aws.session import AwsConfig, Connector
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY
-from cli_fleet import CliFleet, invoke
+from cli_fleet import CliFleet, invoke, run_or_traceback
 from conftest import Env
 
 FLEET = """regions: [us-east-1]
@@ -43,13 +43,7 @@ retain:
 """
 
 
-def _run(f: CliFleet, *args: str) -> tuple[Any, str]:
-    """(exit code, or the exception a user would see as a traceback; stdout + stderr)."""
-    try:
-        code, out, err = f(*args)
-    except Exception as exc:  # noqa: BLE001 - main() re-raises these: a traceback
-        return f"traceback: {type(exc).__name__}", str(exc)[:200]
-    return code, out + err
+_run = run_or_traceback
 
 
 def _kept(f: CliFleet, shape: str = "DescribeImagesResult") -> list[Path]:

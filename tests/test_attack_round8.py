@@ -16,7 +16,7 @@ import pytest
 from amictl.keep import decide as keep_decide
 from amictl.model import Image
 from amictl.policy.model import Rule, Select
-from cli_fleet import CliFleet
+from cli_fleet import CliFleet, run_or_traceback
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -43,13 +43,7 @@ instances:
 """
 
 
-def _run(f: CliFleet, *args: str) -> tuple[Any, str]:
-    """(exit code, or the exception a user would see as a traceback; stdout + stderr)."""
-    try:
-        code, out, err = f(*args)
-    except Exception as exc:  # noqa: BLE001 - main() re-raises these: a traceback
-        return f"traceback: {type(exc).__name__}", str(exc)[:200]
-    return code, out + err
+_run = run_or_traceback
 
 
 @pytest.mark.parametrize(
