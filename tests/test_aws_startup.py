@@ -233,3 +233,24 @@ def test_a_file_loader_not_botocores_own_is_left_alone(monkeypatch: pytest.Monke
     plain = Loader()
     assert not model_files.supported() and not model_files.use_dicts(plain)
     assert type(plain.file_loader) is JSONFileLoader
+
+
+def test_threads_asking_for_one_client_at_once_get_the_one_client() -> None:
+    """The scan's threads make their regions' clients as their slices start: the threads
+    of one region's slices ask for its EC2 client at once, and one client is made."""
+    import threading
+
+    conn = _connector()
+    made: list[Any] = []
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait()
+        made.append(conn.client("ec2", "eu-west-1"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 8 and len({id(c) for c in made}) == 1

@@ -332,6 +332,7 @@ class Connector:
         fastparse.install(self.base, self.page_memo)
         self._sessions: dict[str | None, botocore.session.Session] = {None: self.base}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
+        self._making: dict[tuple[str | None, str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         self._identity: dict[str, str] | None = None
         arns = list(config.role_arns)
@@ -373,19 +374,26 @@ class Connector:
         key = (role_arn, region, service if max_attempts is None else f"{service}#{max_attempts}")
         with self._lock:
             c = self._clients.get(key)
+            making = self._making.setdefault(key, threading.Lock()) if c is None else None
         if c is not None:
             return c
-        sess = self._session(role_arn) if role_arn else self.base
-        cfg = self.botocore_config
-        if max_attempts is not None:
-            cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
-        with gc_paused():  # botocore's models and clients: many objects, no garbage
-            c = sess.create_client(
-                service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
-            )
-        c.meta.events.register("before-call.*.*", self.counter.on_call)
-        with self._lock:
-            self._clients[key] = c
+        assert making is not None
+        with making:  # threads asking for the same client at once: one makes it
+            with self._lock:
+                c = self._clients.get(key)
+            if c is not None:
+                return c
+            sess = self._session(role_arn) if role_arn else self.base
+            cfg = self.botocore_config
+            if max_attempts is not None:
+                cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
+            with gc_paused():  # botocore's models and clients: many objects, no garbage
+                c = sess.create_client(
+                    service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
+                )
+            c.meta.events.register("before-call.*.*", self.counter.on_call)
+            with self._lock:
+                self._clients[key] = c
         return c
 
     def _explicit_regions(self) -> list[str]:

@@ -116,9 +116,15 @@ def scan(
     # The clients (and the botocore service models behind them: half a million objects
     # for EC2) are made first and frozen out of the garbage collector's full collections,
     # which otherwise walk them again and again while pages are parsed.
+    # One client per service and account is enough for that (clients of a service share
+    # its model: aws.shared_parts), and assumes each account's role once, here; the other
+    # regions' clients are made by the slices' threads, whose first calls go out meanwhile.
+    accounts: dict[str | None, Target] = {}
     for t in targets:
-        for k in kinds:
-            connector.client(COLLECTORS[k].service, t.region, t.role_arn)
+        accounts.setdefault(t.role_arn, t)  # each account's first target
+    for t in accounts.values():
+        for service in dict.fromkeys(COLLECTORS[k].service for k in kinds):
+            connector.client(service, t.region, t.role_arn)
     # ... and stay frozen until the inventory is assembled and indexed: its sort, indexes and
     # fingerprint allocate enough to trigger full collections that would walk them all.
     gc.freeze()
