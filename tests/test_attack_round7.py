@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 import requests
 
@@ -169,14 +170,16 @@ def test_a_page_key_ignores_the_request_id_and_nothing_else(tmp_path: Path) -> N
         b'ec2.amazonaws.com/doc/2016-11-15/"><requestId>%s</requestId><imagesSet><item>'
         b"<name>%s</name></item></imagesSet>%s</DescribeImagesResponse>"
     )
-    shape = "DescribeImagesResult"
+    ec2 = botocore.session.get_session().get_service_model("ec2")
+    shape = ec2.operation_model("DescribeImages").output_shape
     k1, rid = memo.key(shape, head % (b"r1", b"app", b""))
     assert rid == "r1" and memo.key(shape, head % (b"r2", b"app", b""))[0] == k1
     forged = b"&lt;requestId&gt;r1&lt;/requestId&gt;app"
     assert memo.key(shape, head % (b"r1", forged, b""))[0] != k1
     second = b"<requestId>r9</requestId>"
     assert memo.key(shape, head % (b"r1", b"app", second))[0] != k1
-    assert memo.key("DescribeSnapshotsResult", head % (b"r1", b"app", b""))[0] != k1
+    snapshots = ec2.operation_model("DescribeSnapshots").output_shape
+    assert memo.key(snapshots, head % (b"r1", b"app", b""))[0] != k1
 
 
 # ---------------------------------------------------------------- 2. sandbox read cache

@@ -190,10 +190,10 @@ class FastEC2QueryParser(EC2QueryParser):
             if kind == _STRING:
                 parsed[name] = child.text or ""
             elif kind == _STRUCT:
-                sub = _PLANS.get(id(member._shape_model))
-                if sub is not None and sub[1] is not None:
+                sub = self._plan(member)
+                if sub is not None:
                     # an error in it falls back to botocore's walk of this structure's parent
-                    parsed[name] = self._fast_structure(sub[1], child)
+                    parsed[name] = self._fast_structure(sub, child)
                 else:
                     parsed[name] = self._handle_structure(member, child)
             elif kind == _LIST:
@@ -219,10 +219,9 @@ class FastEC2QueryParser(EC2QueryParser):
         member = shape.member
         kind = _KINDS.get(member.type_name, _OTHER)
         if kind == _STRUCT:
-            sub = _PLANS.get(id(member._shape_model))
-            if sub is not None and sub[1] is not None:
+            plan = self._plan(member)
+            if plan is not None:
                 fast = self._fast_structure
-                plan = sub[1]
                 try:
                     return [fast(plan, item) for item in node]
                 except Exception:  # noqa: BLE001 - botocore's walk of each item decides

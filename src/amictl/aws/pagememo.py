@@ -205,20 +205,17 @@ class PageMemo:
         return out
 
     def key(self, shape: Any, body: bytes) -> tuple[str, str | None]:
-        """(the page's key, its request id). ``shape``: the output shape (or its name)."""
-        name, tag = shape, FORMAT
-        if not isinstance(shape, str):
-            name = shape.name
-            try:
-                tag = self._shape(shape)[1]
-            except _NotKept:
-                tag = "x"  # never kept (put refuses it): a key still
+        """(the page's key, its request id). ``shape``: the operation's output shape."""
+        try:
+            tag = self._shape(shape)[1]
+        except _NotKept:
+            tag = "x"  # never kept (put refuses it): a key still
         m = REQUEST_ID.search(body, 0, 512)
         rid = None
         if m is not None:
             rid = m.group(1).decode("utf-8", "replace")
             body = body[: m.start()] + body[m.end() :]
-        return f"{name}-{tag}-{hashlib.blake2b(body, digest_size=20).hexdigest()}", rid
+        return f"{shape.name}-{tag}-{hashlib.blake2b(body, digest_size=20).hexdigest()}", rid
 
     def get(self, key: str, shape: Any) -> dict[str, Any] | None:
         try:
