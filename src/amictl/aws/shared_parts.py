@@ -101,52 +101,55 @@ def install() -> tuple[bool, bool]:
     return _share_providers(), _share_service_models()
 
 
+def _replace(module: Any, name: str, supported: Callable[[], bool], wrap: Any) -> bool:
+    """Put ``wrap(made)`` in place of ``module.name`` (botocore's class), where ``made``
+    hands out what that class makes; once a process, and only where ``supported``."""
+    current = getattr(module, name)
+    if getattr(current, "_amictl_shared", False):
+        return True
+    if not supported():
+        return False
+    shared = wrap(_Made(current))
+    shared._amictl_shared = True
+    shared.original = current
+    setattr(module, name, shared)
+    return True
+
+
 def _share_providers() -> bool:
     import botocore.regions
 
-    if getattr(botocore.regions.EndpointProvider, "_amictl_shared", False):
-        return True
-    if not providers_supported():
-        return False
-    original = botocore.regions.EndpointProvider
-    made = _Made(original)
+    def wrap(made: _Made) -> Any:
+        def shared_provider(
+            ruleset_data: Any, partition_data: Any, excluded_params: Any = None
+        ) -> Any:
+            excluded = None if excluded_params is None else frozenset(excluded_params)  # S3's
+            return made.get(
+                (id(ruleset_data), id(partition_data), excluded),
+                (ruleset_data, partition_data),
+                ruleset_data=ruleset_data,
+                partition_data=partition_data,
+                excluded_params=excluded_params,
+            )
 
-    def shared_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
-        excluded = None if excluded_params is None else frozenset(excluded_params)  # S3's: a set
-        return made.get(
-            (id(ruleset_data), id(partition_data), excluded),
-            (ruleset_data, partition_data),
-            ruleset_data=ruleset_data,
-            partition_data=partition_data,
-            excluded_params=excluded_params,
-        )
+        return shared_provider
 
-    shared_provider._amictl_shared = True  # type: ignore[attr-defined]
-    shared_provider.original = original  # type: ignore[attr-defined]
-    botocore.regions.EndpointProvider = shared_provider  # type: ignore[misc,assignment]
-    return True
+    return _replace(botocore.regions, "EndpointProvider", providers_supported, wrap)
 
 
 def _share_service_models() -> bool:
     import botocore.client
 
-    if getattr(botocore.client.ServiceModel, "_amictl_shared", False):
-        return True
-    if not service_models_supported():
-        return False
-    original = botocore.client.ServiceModel
-    made = _Made(original)
+    def wrap(made: _Made) -> Any:
+        def shared_model(service_description: Any, service_name: Any = None) -> Any:
+            version = service_description.get("metadata", {}).get("apiVersion")
+            return made.get(  # one slot per service and API version: another loader's replaces
+                (service_name, version),
+                (service_description,),
+                service_description,
+                service_name=service_name,
+            )
 
-    def shared_model(service_description: Any, service_name: Any = None) -> Any:
-        version = service_description.get("metadata", {}).get("apiVersion")
-        return made.get(  # one slot per service and API version: another loader's replaces it
-            (service_name, version),
-            (service_description,),
-            service_description,
-            service_name=service_name,
-        )
+        return shared_model
 
-    shared_model._amictl_shared = True  # type: ignore[attr-defined]
-    shared_model.original = original  # type: ignore[attr-defined]
-    botocore.client.ServiceModel = shared_model  # type: ignore[misc,assignment]
-    return True
+    return _replace(botocore.client, "ServiceModel", service_models_supported, wrap)
