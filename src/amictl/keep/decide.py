@@ -130,7 +130,6 @@ class ImageDecision:
 
 
 @functools.lru_cache(maxsize=256)
-@functools.lru_cache(maxsize=256)
 def days(td: dt.timedelta) -> str:
     return (
         f"{td.days}d"
