@@ -20,7 +20,7 @@ import urllib3.connection
 
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
 from amictl.sandbox.httpd import Server
-from amictl.sandbox.rwlock import RWLock, read_only
+from amictl.sandbox.rwlock import RWLock, local_read, read_only
 from cli_fleet import sandbox_ec2
 
 
@@ -169,6 +169,75 @@ def test_the_write_side_is_reentrant_and_a_writer_may_read() -> None:
     t.start()
     t.join(5)
     assert done.is_set()  # released fully after the nesting
+
+
+def test_a_local_read_runs_beside_other_services_reads_alone_in_its_own() -> None:
+    # an SSM read may change SSM's state (moto's lazy /aws tree, a defaultdict entry): it
+    # runs beside EC2's reads, one at a time among SSM's, and never beside a write
+    lock = RWLock()
+    ec2_in, ec2_out, ssm_in, ssm_out = (threading.Event() for _ in range(4))
+    log: list[str] = []
+
+    def ec2_read() -> None:
+        with lock.read():
+            ec2_in.set()
+            ec2_out.wait(5)
+
+    def ssm_read(name: str, inside: threading.Event, out: threading.Event) -> None:
+        with lock.local("ssm"):
+            log.append(name)
+            inside.set()
+            out.wait(5)
+
+    e = threading.Thread(target=ec2_read)
+    e.start()
+    ec2_in.wait(5)
+    first = threading.Thread(target=ssm_read, args=("ssm 1", ssm_in, ssm_out))
+    first.start()
+    assert ssm_in.wait(2)  # beside the EC2 read
+    second_in, second_out = threading.Event(), threading.Event()
+    second = threading.Thread(target=ssm_read, args=("ssm 2", second_in, second_out))
+    second.start()
+    assert not second_in.wait(0.2)  # not beside the other SSM read
+    with lock.local("cloudformation"):
+        pass  # another service's local read is not held up
+    ssm_out.set()
+    assert second_in.wait(5)
+    wrote = threading.Event()
+
+    def write() -> None:
+        with lock:
+            wrote.set()
+
+    w = threading.Thread(target=write)
+    w.start()
+    assert not wrote.wait(0.2)  # a write waits for the EC2 read and the SSM read
+    ec2_out.set()
+    for t in (e, first):
+        t.join(5)
+    assert not wrote.wait(0.1)  # ssm 2 still holds its read
+    second_out.set()
+    second.join(5)
+    assert wrote.wait(5) and log == ["ssm 1", "ssm 2"]
+
+
+@pytest.mark.parametrize(
+    "service,action,local",
+    [
+        ("ssm", "GetParameters", True),
+        ("ssm", "DescribeParameters", True),
+        ("ssm", "GetCommandInvocation", True),
+        ("cloudformation", "DescribeStacks", True),
+        ("emr", "ListClusters", True),
+        ("ssm", "PutParameter", False),
+        ("ssm", "SendCommand", False),
+        ("ec2", "DescribeImages", False),  # a plain read
+        ("cloudformation", "CreateStack", False),  # makes EC2 resources
+        ("emr", "RunJobFlow", False),  # launches EC2 instances
+    ],
+)
+def test_which_reads_change_only_their_own_service(service: str, action: str, local: bool) -> None:
+    assert local_read(service, action) is local
 
 
 @pytest.mark.parametrize(

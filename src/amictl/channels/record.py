@@ -98,13 +98,12 @@ def recorded_history_refs(
 
 def add_recorded_history(inv: Inventory, store: Store) -> int:
     """Add the recorded rollback targets the inventory's own (SSM) history lacks."""
-    have = {(r.kind, r.id, r.image_id) for r in inv.references}
     scope = {(a, r) for a in inv.accounts for r in inv.regions}
-    new = [
-        ref
-        for ref in recorded_history_refs(store)
-        if (ref.account, ref.region) in scope and (ref.kind, ref.id, ref.image_id) not in have
-    ]
+    recorded = [ref for ref in recorded_history_refs(store) if (ref.account, ref.region) in scope]
+    if not recorded:  # (most stores: the set below walks every reference of the inventory)
+        return 0
+    have = {(r.kind, r.id, r.image_id) for r in inv.references}
+    new = [ref for ref in recorded if (ref.kind, ref.id, ref.image_id) not in have]
     if new:
         inv.references.extend(new)
         inv.facts_changed()

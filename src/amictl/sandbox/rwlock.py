@@ -27,6 +27,23 @@ READ_ONLY_ACTIONS = {
 }
 
 
+# Reads of services whose moto backend changes only its own state when read: SSM loads its
+# /aws/service tree on first use and makes an empty entry for a name it is asked and lacks
+# (ParameterDict.__getitem__ on a defaultdict), and the sandbox's Run Command counts polls
+# down on GetCommandInvocation. Such a read cannot run beside another read of the same
+# service, but nothing it changes is read by another service: it runs beside every other
+# service's reads (holding the state lock's read side and its service's own mutex), and
+# alone against any write. Taking the whole lock for it made one SSM call, waiting as a
+# writer, hold every EC2 page behind the pages already being served.
+LOCAL_READ_PREFIXES = {
+    "ssm": ("Get", "Describe", "List"),
+    "cloudformation": ("Describe", "List", "Get"),
+    "batch": ("Describe", "List"),
+    "elasticbeanstalk": ("Describe",),
+    "emr": ("Describe", "List"),
+}
+
+
 # Describe calls that write: moto's DescribeManagedPrefixLists counts a deleted list down
 # and drops it from the backend's dict (ManagedPrefixListBackend.describe_managed_prefix_lists)
 WRITING_DESCRIBES = {
@@ -44,6 +61,11 @@ def read_only(service: str, action: str) -> bool:
     )
 
 
+def local_read(service: str, action: str) -> bool:
+    """A read that changes at most its own service's state (:data:`LOCAL_READ_PREFIXES`)."""
+    return action.startswith(LOCAL_READ_PREFIXES.get(service, ("\0",)))
+
+
 class RWLock:
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -51,6 +73,8 @@ class RWLock:
         self._writer: int | None = None  # the thread id holding the write side
         self._depth = 0
         self._writers_waiting = 0
+        self._services: dict[str, threading.Lock] = {}
+        self._services_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -69,6 +93,15 @@ class RWLock:
                 self._readers -= 1
                 if not self._readers:
                     self._cond.notify_all()
+
+    @contextmanager
+    def local(self, service: str) -> Iterator[None]:
+        """The read side, and ``service``'s own mutex: a read that changes only that
+        service's state (:func:`local_read`), alone among its service's reads."""
+        with self._services_lock:
+            mutex = self._services.setdefault(service, threading.Lock())
+        with self.read(), mutex:
+            yield
 
     def acquire(self) -> None:
         me = threading.get_ident()

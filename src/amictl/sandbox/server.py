@@ -33,7 +33,7 @@ from . import patches  # noqa: E402
 from .aws_model import AwsModel  # noqa: E402
 from .httpd import Server  # noqa: E402
 from .readcache import CACHED, ReadCache, may_write  # noqa: E402
-from .rwlock import RWLock, read_only  # noqa: E402
+from .rwlock import RWLock, local_read, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
 # JSON services without X-Amz-Target (REST-JSON): their errors are JSON documents too.
@@ -332,7 +332,13 @@ class SandboxApp:
         )
         try:
             app = self._app_for(service, region, environ) if m else self.moto
-            with self.lock.read() if reading else self.lock:
+            if reading:
+                held: Any = self.lock.read()
+            elif not writes and local_read(service, action):
+                held = self.lock.local(service)
+            else:
+                held = self.lock
+            with held:
                 cpu = time.thread_time()
                 generation = self.read_cache.generation
                 kept = self.read_cache.get(cache_key) if cache_key else None
