@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import botocore.exceptions
 import pytest
 from botocore.config import Config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amictl.sandbox.aws_model import bucket_class
 from amictl.sandbox.control import SANDBOX_ACCESS_KEY, SANDBOX_SECRET_KEY, Sandbox
@@ -187,3 +189,42 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
             assert fast == slow
     finally:
         patches.FAST_XML["on"] = True
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+    value=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+    public=st.booleans(),
+    size=st.integers(min_value=0, max_value=16384),
+)
+def test_fast_xml_writes_any_text_and_scalar_as_boto3_reads_it(
+    name: str, value: str, public: bool, size: int
+) -> None:
+    # scalars are written in place by their structure, escaped only when they hold & < >
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    from amictl.sandbox import fastxml
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    op = model.operation_model("DescribeImages")
+    image = {
+        "ImageId": "ami-0123456789abcdef0",
+        "Name": name,
+        "Public": public,
+        "Tags": [{"Key": "k<&>", "Value": value}],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": size}}],
+    }
+    body = fastxml.ec2_xml(op, {"Images": [image]}).encode()
+    out = create_parser("ec2").parse(
+        {"body": body, "headers": {}, "status_code": 200}, op.output_shape
+    )
+    # (XML has no carriage return in text: a parser reads one as a newline)
+    assert out["Images"] == [
+        {
+            **image,
+            "Name": name.replace("\r", "\n"),
+            "Tags": [{"Key": "k<&>", "Value": value.replace("\r", "\n")}],
+        }
+    ]

@@ -54,27 +54,48 @@ def _scalar(shape: Shape) -> Writer:
     return write_text
 
 
+_OTHER, _TEXT, _BOOL = 0, 1, 2
+
+
+def _inline(shape: Shape) -> int:
+    """How a structure writes this member in place, without calling its writer: the
+    same text as :func:`_scalar`'s ``write_text`` / ``write_bool`` (a timestamp and any
+    other shape go through their writer)."""
+    if isinstance(shape, (StructureShape, ListShape)) or shape.type_name in ("timestamp", "map"):
+        return _OTHER
+    return _BOOL if shape.type_name == "boolean" else _TEXT
+
+
 def _writer(shape: Shape) -> Writer:
     key = shape.name
     if key in _COMPILED:
         return _COMPILED[key]
     if isinstance(shape, StructureShape):
-        members: list[tuple[str, str, str, Writer]] = []
+        # (name, open tag, close tag, writer, how a scalar is written in place: see _inline)
+        members: list[tuple[str, str, str, Writer, int]] = []
 
         def write_struct(v: Any, out: list[str]) -> None:
             get = v.get
-            for name, open_tag, close_tag, w in members:
+            for name, open_tag, close_tag, w, inline in members:
                 x = get(name)
                 if x is None:
                     continue
-                out.append(open_tag)
-                w(x, out)
-                out.append(close_tag)
+                if inline == _TEXT:  # a string or number: one piece, escaped only if needed
+                    t = x if type(x) is str else str(x)
+                    if "&" in t or "<" in t or ">" in t:
+                        t = escape(t)
+                    out.append(open_tag + t + close_tag)
+                elif inline == _BOOL:
+                    out.append(open_tag + ("true" if x and x != "false" else "false") + close_tag)
+                else:
+                    out.append(open_tag)
+                    w(x, out)
+                    out.append(close_tag)
 
         _COMPILED[key] = write_struct  # before the members: shapes may recurse
         for name, m in shape.members.items():
             tag = m.serialization.get("name", name)
-            members.append((name, f"<{tag}>", f"</{tag}>", _writer(m)))
+            members.append((name, f"<{tag}>", f"</{tag}>", _writer(m), _inline(m)))
         return write_struct
     if isinstance(shape, ListShape):
         item = shape.member.serialization.get("name", "item")
