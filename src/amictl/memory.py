@@ -63,6 +63,26 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+_FREEZE_IMPORTS = False  # set by :func:`command_process`
+
+
+def command_process() -> None:
+    """This process runs one command and ends (the CLI's entry point, not a library
+    caller or a test): young collections every 50,000 allocations rather than 700, and
+    what a command's imports made (modules, classes, functions: never garbage) left out of
+    every collection after them (:func:`imports_done`). A warm plan spent 0.3 s of its
+    3.5 s of CPU in collections that found nothing (issue 30); its peak RSS is the same."""
+    global _FREEZE_IMPORTS
+    _FREEZE_IMPORTS = True
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+
+
+def imports_done() -> None:
+    """A command's modules are imported: in a command's process, freeze what is alive."""
+    if _FREEZE_IMPORTS:
+        gc.freeze()
+
+
 @contextlib.contextmanager
 def frozen_heap() -> Iterator[None]:
     """Leave every object alive now out of the garbage collector's full collections until

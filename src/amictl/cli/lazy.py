@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..memory import gc_paused
+from ..memory import gc_paused, imports_done
 from .command_index import COMMANDS
 
 
@@ -97,6 +97,7 @@ class LazyGroup(click.Group):
         before = set(dict.keys(self.lazy))
         with gc_paused():  # a command's imports make no garbage (issue 30: 60 ms of a plan)
             importlib.import_module(f"{__package__}.{module}").register(self)
+        imports_done()
         added = sorted(set(dict.keys(self.lazy)) - before)
         if self.on_load is not None:
             self.on_load(self, added)

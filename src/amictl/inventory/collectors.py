@@ -76,13 +76,10 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
     )
 
 
-_STORAGE_FIELDS = frozenset(Image.__dataclass_fields__)
-
-
 def _storage(d: dict[str, Any]) -> dict[str, Any]:
-    """Root device type and S3 manifest location (issue 21), for the Image fields the model
-    has (``root_device_type``, ``image_location``: proposed for model.Image)."""
-    return {k: v for k, v in storage_fields(d).items() if k in _STORAGE_FIELDS}
+    """Root device type and S3 manifest location (issue 21): Image's ``root_device_type``
+    and ``image_location``."""
+    return storage_fields(d)
 
 
 def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[str]]:
