@@ -135,3 +135,41 @@ def test_a_forged_kept_page_fools_a_plan_but_never_apply(sandbox: Any, tmp_path:
     assert code == 0, out + err
     live = f.env.client("ec2").describe_images(Owners=["self"])["Images"]
     assert f.ids["c"] in {i["ImageId"] for i in live}  # apply's own reads: version 3, kept
+
+
+def test_kept_shapes_have_no_float_member_and_odd_values_are_not_kept(tmp_path: Path) -> None:
+    # orjson writes a float NaN as null (json: NaN): no kept shape may hold a float, so the
+    # kept copy reads back as parsed; a value JSON carries differently is never kept
+    import datetime as dt
+
+    import botocore.session
+
+    from amictl.aws.pagememo import KEPT_SHAPES, PageMemo
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    shapes = {model.operation_model(op).output_shape for op in model.operation_names}
+    kept = [s for s in shapes if s is not None and s.name in KEPT_SHAPES]
+    assert len(kept) == len(KEPT_SHAPES)
+
+    def floats(shape: Any, seen: frozenset[str]) -> list[str]:
+        if shape.name in seen:
+            return []
+        seen |= {shape.name}
+        if shape.type_name in ("double", "float"):
+            return [shape.name]
+        if shape.type_name == "structure":
+            return [f for m in shape.members.values() for f in floats(m, seen)]
+        if shape.type_name == "list":
+            return floats(shape.member, seen)
+        if shape.type_name == "map":
+            return floats(shape.value, seen)
+        return []
+
+    assert [f for s in kept for f in floats(s, frozenset())] == []
+    memo = PageMemo(tmp_path, dt.datetime.fromisoformat)
+    images = next(s for s in kept if s.name == "DescribeImagesResult")
+    for odd in (b"bytes", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)):
+        memo.put("odd", {"Images": [{"ImageId": "ami-1", "Name": odd}]}, images)
+        assert not (tmp_path / "odd.json").exists()
+    memo.put("fine", {"Images": [{"ImageId": "ami-1", "Name": "x"}]}, images)
+    assert memo.get("fine", images) == {"Images": [{"ImageId": "ami-1", "Name": "x"}]}
