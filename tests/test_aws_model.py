@@ -170,6 +170,7 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
         ),
         ("DescribeSnapshots", "Owner.1=self&MaxResults=60"),
     ]
+    cases.append(("DescribeLaunchTemplates", "MaxResults=10"))
     templates = call("DescribeLaunchTemplates", "MaxResults=10")["LaunchTemplates"]
     cases.append(
         (
@@ -183,7 +184,12 @@ def test_fast_xml_parses_exactly_like_motos_serializer() -> None:
             slow = call(action, query)
             patches.FAST_XML["on"] = True
             fast = call(action, query)
-            items = slow.get("Images") or slow.get("Snapshots") or slow["LaunchTemplateVersions"]
+            items = (
+                slow.get("Images")
+                or slow.get("Snapshots")
+                or slow.get("LaunchTemplates")
+                or slow["LaunchTemplateVersions"]
+            )
             assert items and len(items) >= (40 if "Launch" not in action else 2)
             assert action != "DescribeImages" or any(i.get("Tags") for i in items)
             assert fast == slow

@@ -908,6 +908,8 @@ def launch_template_pagination() -> None:
         }
         if token:
             result["NextToken"] = token
+        if FAST_XML["on"]:  # (tests/test_aws_model.py: boto3 reads the same as from moto's)
+            return FastResult(result)
         return ActionResult(result)
 
     def describe_launch_template_versions(self: Any) -> ActionResult:
