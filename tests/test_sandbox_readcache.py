@@ -103,3 +103,32 @@ def test_a_read_racing_writes_never_answers_older_than_the_last_write(env: Env) 
         stop.set()
         for t in threads:
             t.join()
+
+
+def _images(ec2: Any) -> dict[str, dict[str, Any]]:
+    pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], IncludeDeprecated=True)
+    return {i["ImageId"]: i for p in pages for i in p["Images"]}
+
+
+def test_images_are_kept_while_allowed_amis_are_off_and_every_write_is_seen(env: Env) -> None:
+    # DescribeImages is kept only while the caller's Allowed AMIs settings are disabled:
+    # their criteria may name an image's age, which moves with the clock alone
+    env.load(FLEET)
+    ec2 = env.client("ec2")
+    first = _images(ec2)
+    hits = env.sandbox.health()["read_cache_hits"]
+    assert _images(ec2) == first
+    assert env.sandbox.health()["read_cache_hits"] > hits, "a repeated read was not kept"
+    (image,) = first
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+    assert {"Key": "k", "Value": "v"} in _images(ec2)[image]["Tags"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
+    assert _images(ec2)[image].get("LastLaunchedTime")
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    _images(ec2)
+    hits = env.sandbox.health()["read_cache_hits"]
+    assert "ImageAllowed" in _images(ec2)[image]
+    assert env.sandbox.health()["read_cache_hits"] == hits, "kept while Allowed AMIs are on"
+    ec2.disable_allowed_images_settings()
+    ec2.deregister_image(ImageId=image)
+    assert image not in _images(ec2)

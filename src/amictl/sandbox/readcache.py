@@ -16,6 +16,7 @@ would answer again: nothing in a DescribeInstances answer moves with the clock a
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .rwlock import WRITING_DESCRIBES
@@ -33,9 +34,24 @@ def may_write(service: str, action: str) -> bool:
     return not action.startswith(READ_VERBS)
 
 
-# (service, action) whose answers are kept. Only reads whose answer depends on moto's
-# state alone (not on the time of the call) belong here.
-CACHED = frozenset({("ec2", "DescribeInstances")})
+def _always(account: str, region: str) -> bool:
+    return True
+
+
+# (service, action) whose answers are kept -> whether they are, for the caller's (account,
+# region), now. Only reads whose answer depends on moto's state alone (not on the time of
+# the call) belong here. DescribeImages is added by the Allowed AMIs patch
+# (patches/governance.py): only while the caller's Allowed AMIs settings are disabled, as
+# its criteria can name an image's age, and a page of 1,000 images costs the sandbox ~50 ms.
+CACHED: dict[tuple[str, str], Callable[[str, str], bool]] = {("ec2", "DescribeInstances"): _always}
+
+
+def kept_here(service: str, action: str, account: str, region: str) -> bool:
+    """Whether this read's answer is kept (:data:`CACHED`)."""
+    when = CACHED.get((service, action))
+    return when is not None and when(account, region)
+
+
 MAX_ENTRIES = 64
 
 

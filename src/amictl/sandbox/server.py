@@ -32,7 +32,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from . import patches  # noqa: E402
 from .aws_model import AwsModel  # noqa: E402
 from .httpd import Server  # noqa: E402
-from .readcache import CACHED, ReadCache, may_write  # noqa: E402
+from .readcache import ReadCache, kept_here, may_write  # noqa: E402
 from .rwlock import RWLock, local_read, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
@@ -327,7 +327,7 @@ class SandboxApp:
         reading = read_only(service, action) and not two_actions
         cache_key = (
             (self._account_of(auth), region, path, environ.get("QUERY_STRING", ""), body)
-            if reading and (counted, action) in CACHED
+            if reading and kept_here(counted, action, self._account_of(auth), region)
             else None
         )
         try:

@@ -35,6 +35,7 @@ from moto.ec2.responses.amis import AmisResponse
 
 from ...governance.names import image_name_matches
 from ..fleet import WATERMARK_NAME_RE
+from ..readcache import CACHED
 from .helpers import err, now, parse_time, patch
 
 DISABLED, AUDIT, ENABLED = "disabled", "audit-mode", "enabled"
@@ -346,6 +347,12 @@ def allowed_images_settings() -> None:
     AmisResponse.replace_image_criteria_in_allowed_images_settings = replace  # type: ignore[attr-defined]
     AmiBackend.describe_images = describe_images  # type: ignore[method-assign]
     AmisResponse.describe_images = describe_images_response  # type: ignore[method-assign]
+
+    # Kept by the sandbox's read cache only while nothing here can move with the clock: the
+    # criteria (a creation date condition) are read only when the settings are not disabled
+    CACHED[("ec2", "DescribeImages")] = lambda account, region: (
+        settings(account, region)["state"] == DISABLED
+    )
     InstanceBackend.run_instances = run_instances  # type: ignore[method-assign]
 
 
