@@ -17,7 +17,7 @@ import boto3
 import botocore.exceptions
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
-from botocore.parsers import EC2QueryParser, create_parser
+from botocore.parsers import EC2QueryParser, ResponseParserError, create_parser
 from botocore.utils import parse_timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -242,3 +242,26 @@ def test_the_fast_path_is_taken_and_can_be_turned_off(monkeypatch: pytest.Monkey
     s2 = botocore.session.get_session()
     fastparse.install(s2)
     assert type(s2.get_component("response_parser_factory").create_parser("ec2")) is EC2QueryParser
+
+
+@pytest.mark.parametrize("cut", [200_000, 300_001])
+def test_a_big_page_cut_short_fails_as_botocores(cut: int) -> None:
+    # a big page is given to expat a piece at a time: the same error, the same message
+    item = f"<item><imageId>ami-{'0' * 17}</imageId><name>n &amp; m</name></item>"
+    body = (
+        f'<DescribeImagesResponse xmlns="{NS}"><requestId>r</requestId><imagesSet>'
+        + item * 5000
+        + "</imagesSet></DescribeImagesResponse>"
+    ).encode()
+    assert len(body) > 2 * fastparse._FEED
+    slow, fast = both("DescribeImages", body)
+    assert same(slow, fast) and len(fast["Images"]) == 5000
+    errors = []
+    for parser in (create_parser("ec2"), FastEC2QueryParser(timestamp_parser=fast_timestamp)):
+        with pytest.raises(ResponseParserError) as exc:
+            parser.parse(
+                {"body": body[:cut], "status_code": 200, "headers": {}},
+                EC2.operation_model("DescribeImages").output_shape,
+            )
+        errors.append(str(exc.value))
+    assert errors[0] == errors[1]
