@@ -431,7 +431,7 @@ class Inventory:
     def build_indexes(self) -> None:
         """Build every index and the fingerprint now (the scanner does, once per inventory),
         the garbage collector paused (no cycles are made)."""
-        with gc_paused():
+        with gc_paused(promote=True):
             self._build_indexes()
 
     def _build_indexes(self) -> None:

@@ -66,7 +66,7 @@ def plan(
     objects and no cycles, and full collections over a 100k-image inventory cost more than
     the planning itself (bench/plan.py).
     """
-    with gc_paused():
+    with gc_paused(promote=True):
         return _plan(inv, policy, now, created_at, explain, unread, blocked)
 
 
