@@ -510,6 +510,14 @@ def assess(
     return Assessment(evals, doubted, warnings, holds)
 
 
+def plainly_kept(ev: Eval) -> bool:
+    """:func:`image_decision` keeps the image with the evaluation's reasons and nothing more
+    (no action, no restore, no warning): it is kept, and carries no mark of any policy.
+    Most images of a plan are: the planner asks this first and, when it holds, takes
+    ``ev.reasons`` without building the decision."""
+    return ev.kept and MARK_TAG not in ev.image.tags
+
+
 def image_decision(
     ev: Eval,
     policy: Policy,
@@ -525,10 +533,10 @@ def image_decision(
     THIS policy, counted from its live mark time and the real clock."""
     warnings = warnings if warnings is not None else []
     img = ev.image
-    marked = MARK_TAG in img.tags
-    if not marked and ev.kept:  # most images: kept, and no mark of any policy to undo
+    if plainly_kept(ev):  # most images: kept, and no mark of any policy to undo
         reasons = ev.reasons if ev.rule is not None else ["no rule selects it any more"]
         return ImageDecision("keep", reasons, [], set(), [], False)
+    marked = MARK_TAG in img.tags
     owner = img.tags.get(BY_TAG)
     # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
     # before marks recorded their policy) is adopted by a policy that selects the image.

@@ -25,7 +25,7 @@ from ..keep import (
     orphan_candidates,
     snapshot_keep_reasons,
 )
-from ..keep.decide import STAGES
+from ..keep.decide import STAGES, plainly_kept
 from ..memory import gc_paused
 from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
@@ -197,7 +197,18 @@ class _Builder:
         evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
         evals.sort(key=attrgetter("image.account", "image.region"))
         policy, now, doubted, warnings = self.policy, self.now, assessment.doubted, self.warnings
+        decisions = self.decisions
         for ev in evals:
+            if plainly_kept(ev):  # image_decision would say "keep", ev.reasons, no action
+                if ev.rule is not None:  # else: not part of this plan
+                    img = ev.image
+                    decisions.append(
+                        Decision(  # (as decide does, inline: most of a plan's decisions)
+                            img.image_id, img.region, img.account, "keep", ev.rule.name,
+                            tuple(ev.reasons), img.family, img.version, tuple(ev.checks),
+                        )  # fmt: skip
+                    )
+                continue
             d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
                 if d.restore:
