@@ -198,6 +198,25 @@ def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     return Selector(rule, now)(img)
 
 
+class RuleTexts:
+    """What :func:`evaluate` says of the images a rule keeps, the parts that are the same for
+    every image: made once per rule and assessment, not once per image."""
+
+    __slots__ = (
+        "latest", "latest_keep", "newer", "newer_keep", "launched", "launched_keep", "tags",
+    )  # fmt: skip
+
+    def __init__(self, rule: Rule) -> None:
+        k = rule.keep
+        self.latest = f"latest {k.latest}"
+        self.latest_keep = f"among the {k.latest} newest of its family: "
+        newer = days(k.newer_than) if k.newer_than is not None else ""
+        self.newer, self.newer_keep = f"newer_than {newer}", f"newer than {newer}: "
+        within = days(k.launched_within) if k.launched_within is not None else ""
+        self.launched, self.launched_keep = f"launched_within {within}", f" (within {within})"
+        self.tags = ", ".join(f"{t}={v}" for t, v in k.tags)
+
+
 def snapshot_holds(
     holds: tuple[Hold, ...], snap: Snapshot, now: dt.datetime, warnings: list[str] | None = None
 ) -> list[str]:
@@ -293,10 +312,12 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     return out
 
 
-def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
+def evaluate(f: _Facts, img: Image, rule: Rule, texts: RuleTexts | None = None) -> Eval:
     """Holds and keep conditions of one selected image. With ``f.explain``, every condition
-    is also recorded as a check (held or not) with its detail; plans skip that work."""
+    is also recorded as a check (held or not) with its detail; plans skip that work.
+    ``texts``: the rule's :class:`RuleTexts` (made here when not given)."""
     inv, now, explain = f.inv, f.now, f.explain
+    t = texts if texts is not None else RuleTexts(rule)
     held = _image_holds(f, img)
     keep: list[str] = []
     checks: list[tuple[str, bool, str]] = []
@@ -336,16 +357,16 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
                     f"version {img.version} is #{rank} of {size} in family {img.family} "
                     f"({img.region})"
                 )
-            checks.append((f"latest {k.latest}", hit, detail))
+            checks.append((t.latest, hit, detail))
             if hit:
-                keep.append(f"among the {k.latest} newest of its family: {detail}")
+                keep.append(t.latest_keep + detail)
     if k.newer_than is not None:
         age = now - img.created_at if img.created_at else dt.timedelta(0)
         hit = age < k.newer_than
         if explain:
-            checks.append((f"newer_than {days(k.newer_than)}", hit, f"{age.days} days old"))
+            checks.append((t.newer, hit, f"{age.days} days old"))
         if hit:
-            keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
+            keep.append(f"{t.newer_keep}{age.days} days old")
     if use:
         checks.append(("in_use", True, "; ".join([r.detail for r in use])))
         if k.in_use:
@@ -369,13 +390,13 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
         if explain:
             checks.append(
                 (
-                    f"launched_within {days(k.launched_within)}",
+                    t.launched,
                     hit,
                     f"last launched {iso(last)}" if last else "never launched (or not reported)",
                 )
             )
         if hit and last is not None:
-            keep.append(f"launched {(now - last).days} days ago (within {days(k.launched_within)})")
+            keep.append(f"launched {(now - last).days} days ago{t.launched_keep}")
     if img.public or img.shared_with:
         targets = (["public"] if img.public else []) + img.shared_with
         checks.append(("shared", True, ", ".join(targets)))
@@ -406,11 +427,11 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
         if history:
             keep.extend([f"channel history: {r.detail}" for r in history])
     if k.tags:
-        hit = all(img.tags.get(t) == v for t, v in k.tags)
+        hit = all(img.tags.get(key) == v for key, v in k.tags)
         if explain:
-            checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
+            checks.append(("tags", hit, t.tags))
         if hit:
-            keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
+            keep.append("tags: " + t.tags)
     if img.state == "pending":
         keep.append("still pending")
     blocked = _blocked(inv, img, k.ancestors) if inv.incomplete_index else []
@@ -460,13 +481,13 @@ def assess(
     inv.resolve_families(policy.families)
     facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
-    selectors = [Selector(r, now) for r in policy.rules]
+    selectors = [(Selector(r, now), RuleTexts(r)) for r in policy.rules]
     for img in inv.images:
         if not img.owned:
             continue
-        for select in selectors:
+        for select, texts in selectors:
             if select(img):
-                evals[img.image_id] = evaluate(facts, img, select.rule)
+                evals[img.image_id] = evaluate(facts, img, select.rule, texts)
                 break
         else:
             evals[img.image_id] = Eval(img, None)
