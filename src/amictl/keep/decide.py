@@ -24,11 +24,13 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 
 from ..durations import human_duration
 from ..model import IN_USE, Image, Inventory, Reference, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Retain, Rule
-from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
+from ..tagnames import BAKE_STATUS_TAG, BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
 from .managed import managed_by, managed_reason
 from .retention import image_retention_reasons, notice_wait, retain_reasons
@@ -42,6 +44,7 @@ DEFAULT_HOLDS = (
     Hold(deregistration_protection=True),
 )
 CHANNEL_HISTORY_KIND = "channel-history"
+_image_id = attrgetter("image_id")
 
 
 def effective_holds(holds: tuple[Hold, ...]) -> tuple[Hold, ...]:
@@ -299,7 +302,18 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     is #1 and stays, and the version before it is #1 too), except a failed, abandoned or
     unfinished bake, which is not ranked at all: it never counts among the newest."""
     out: dict[str, tuple[int, int]] = {}
-    for imgs in inv.families.values():
+    # the families where an image may not count (not available, or a bake status that
+    # bake_unusable may refuse); in every other family each version is #n of len(family)
+    odd = {
+        (i.account, i.region, i.family)
+        for i in inv.images
+        if i.state != "available" or BAKE_STATUS_TAG in i.tags
+    }
+    for key, imgs in inv.families.items():
+        if key not in odd:
+            size = len(imgs)
+            out.update(zip(map(_image_id, imgs), zip(range(1, size + 1), repeat(size))))
+            continue
         ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
         size = len([i for i in ranked if i.state == "available"])
         newer = 0
