@@ -312,7 +312,8 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     for key, imgs in inv.families.items():
         if key not in odd:
             size = len(imgs)
-            out.update(zip(map(_image_id, imgs), zip(range(1, size + 1), repeat(size))))
+            ranks = zip(range(1, size + 1), repeat(size, size), strict=True)
+            out.update(zip(map(_image_id, imgs), ranks, strict=True))
             continue
         ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
         size = len([i for i in ranked if i.state == "available"])

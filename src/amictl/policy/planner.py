@@ -204,8 +204,15 @@ class _Builder:
                     img = ev.image
                     decisions.append(
                         Decision(  # (as decide does, inline: most of a plan's decisions)
-                            img.image_id, img.region, img.account, "keep", ev.rule.name,
-                            tuple(ev.reasons), img.family, img.version, tuple(ev.checks),
+                            img.image_id,
+                            img.region,
+                            img.account,
+                            "keep",
+                            ev.rule.name,
+                            tuple(ev.reasons),
+                            img.family,
+                            img.version,
+                            tuple(ev.checks),
                         )  # fmt: skip
                     )
                 continue
