@@ -316,3 +316,38 @@ def test_twin_usable_ranks_shortcut_blind_to_bakes_counts_a_failed_bake(
     assert keep_decide.usable_ranks(inv())["ami-1"] == (1, 1)
     monkeypatch.setattr(keep_decide, "BAKE_STATUS_TAG", "no-such-tag")
     assert keep_decide.usable_ranks(inv())["ami-1"] == (2, 2)
+
+
+def _history_case() -> tuple[Any, Any, dt.datetime, str]:
+    """A retiring image that only a channel's history keeps (a rollback target)."""
+    from amictl.model import Reference
+
+    inv, policy, now = _case()
+    first = plan(inv, policy, now)
+    gone = next(d for d in first.decisions if d.verdict != "keep")
+    img = next(i for i in inv.images if i.image_id == gone.image_id)
+    inv, policy, now = _case()  # (a fresh inventory: its indexes not built yet)
+    ref = Reference("channel-history", "/ch/web#1", "channel web, 1 step back", img.image_id,
+                    img.account, img.region)  # fmt: skip
+    inv.references.append(ref)
+    return inv, policy, now, img.image_id
+
+
+def test_channel_shortcut_keeps_a_rollback_target_and_its_twin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The assessment filters an image's references for channels only when the inventory
+    has a channel's reference: here it has one, and it keeps the image; a shortcut that
+    wrongly said there is none would retire it."""
+    inv, policy, now, image_id = _history_case()
+    kept = {d.image_id: d for d in plan(inv, policy, now).decisions}[image_id]
+    assert kept.verdict == "keep" and any("channel history" in r for r in kept.reasons)
+    real = keep_decide._Facts.__post_init__
+
+    def blind(self: Any) -> None:
+        real(self)
+        self.channel_refs = False
+
+    monkeypatch.setattr(keep_decide._Facts, "__post_init__", blind)
+    inv, policy, now, image_id = _history_case()
+    assert {d.image_id: d for d in plan(inv, policy, now).decisions}[image_id].verdict != "keep"

@@ -247,6 +247,9 @@ class _Facts:
     tagged: dict[str, Snapshot] = field(default_factory=dict)
     locked: dict[str, Snapshot] = field(default_factory=dict)
     refs: dict[str, list[Reference]] = field(default_factory=dict)  # inv.refs_by_image
+    # whether any reference is a channel's (or its history's): without one, the channels
+    # keep nothing and, unless explained, say nothing (their references are not filtered)
+    channel_refs: bool = False
     # tag keys met so far that say nothing of another service managing an image
     # (keep.managed.managed_by): an image with only such keys is asked no more
     inert_keys: set[str] = field(default_factory=set)
@@ -260,6 +263,11 @@ class _Facts:
         snaps = self.inv.snapshot_by_id
         self.tagged = {sid: s for sid, s in snaps.items() if s.tags}
         self.locked = {sid: s for sid, s in snaps.items() if s.lock_state}
+        self.channel_refs = any(
+            r.kind == "channel" or r.kind == CHANNEL_HISTORY_KIND
+            for refs in self.refs.values()
+            for r in refs
+        )
 
 
 def _image_holds(f: _Facts, img: Image) -> list[str]:
@@ -333,7 +341,14 @@ def evaluate(f: _Facts, img: Image, rule: Rule, texts: RuleTexts | None = None) 
     ``texts``: the rule's :class:`RuleTexts` (made here when not given)."""
     inv, now, explain = f.inv, f.now, f.explain
     t = texts if texts is not None else RuleTexts(rule)
-    held = _image_holds(f, img)
+    # (_image_holds asked only where it can find one: see its first test)
+    held = (
+        _image_holds(f, img)
+        if f.tagged
+        or not f.hold_tags.isdisjoint(img.tags)
+        or (f.protection_holds and img.deregistration_protection != "disabled")
+        else []
+    )
     keep: list[str] = []
     checks: list[tuple[str, bool, str]] = []
     unsafe: list[str] = []
@@ -422,7 +437,7 @@ def evaluate(f: _Facts, img: Image, rule: Rule, texts: RuleTexts | None = None) 
             unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
     elif explain:
         checks.append(("shared", False, "private"))
-    if k.channels and (refs or explain):
+    if k.channels and (explain or (refs and f.channel_refs)):
         refs = refs or []
         if not (k.in_use and use):
             keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
