@@ -36,7 +36,7 @@ from .serial import policy_to_dict
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
 
-@dataclass
+@dataclass(slots=True)
 class _SnapPlan:
     snap: Snapshot
     mode: str
@@ -280,21 +280,22 @@ class _Builder:
                 continue
             imgs = sorted(sp.images)
             self.add(
-                Action(
-                    id=self.next_id(),
-                    type=f"{sp.mode}-snapshot",
-                    account=sp.snap.account,
-                    region=sp.snap.region,
-                    rule=",".join(sorted(sp.rules)),
-                    reasons=(
+                Action(  # (by position, as image_action)
+                    self.next_id(),  # id
+                    f"{sp.mode}-snapshot",  # type
+                    sp.snap.account,
+                    sp.snap.region,
+                    ",".join(sorted(sp.rules)),  # rule
+                    (
                         f"snapshot of deregistered image {', '.join(imgs)}; "
                         "no staying image uses it",
-                    ),
-                    image_id=imgs[0],
-                    snapshot_id=sid,
-                    after=tuple(sorted(sp.after)),
-                    size_gib=sp.snap.size_gib,
-                    family=sp.family,
+                    ),  # reasons
+                    imgs[0],  # image_id
+                    sid,  # snapshot_id
+                    tuple(sorted(sp.after)),  # after
+                    sp.snap.size_gib,
+                    False,  # unsafe
+                    sp.family,
                 )
             )
         return snap_plans
