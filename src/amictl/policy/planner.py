@@ -309,6 +309,8 @@ class _Builder:
         reported = 0
         inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
         type_ = f"{o.action}-snapshot"
+        actions = self.actions
+        per_gib: dict[str, float] = {}  # region -> what deleting (archiving) a GiB saves
         for snap in orphan_candidates(inv, inv.snapshots):
             if snap.snapshot_id in planned:
                 continue
@@ -328,16 +330,21 @@ class _Builder:
             origin = (
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
-            self.add(
+            rate = per_gib.get(snap.region)
+            if rate is None:
+                rate = per_gib[snap.region] = _per_gib(
+                    type_, snap.region, self.prices, self.rate_cache
+                )
+            actions.append(  # (as add does, inline: as many as the images)
                 Action(  # (by position, as image_action)
-                    self.next_id(),  # id
+                    f"a{len(actions) + 1}",  # id (next_id)
                     type_,
                     snap.account,
                     snap.region,
                     "snapshots.orphaned",  # rule
                     (
                         f"orphaned: no registered image uses it; {origin}; "
-                        f"{(self.now - snap.start_time).days} days old",
+                        f"{(now - snap.start_time).days} days old",
                     ),
                     None,  # image_id
                     snap.snapshot_id,
@@ -345,6 +352,7 @@ class _Builder:
                     snap.size_gib,
                 )
             )
+            self.savings += snap.size_gib * rate  # (_saving)
         return reported
 
     def summary(self, reported: int) -> dict[str, Any]:
@@ -369,11 +377,22 @@ class _Builder:
 def _saving(
     a: Action, prices: dict[str, dict[str, float]] | None, cache: dict[tuple[str, str], float]
 ) -> float:
-    if a.type == "delete-snapshot":
-        return a.size_gib * _rate(a.region, "standard", prices, cache)
-    if a.type == "archive-snapshot":
-        standard = _rate(a.region, "standard", prices, cache)
-        return a.size_gib * (standard - _rate(a.region, "archive", prices, cache))
+    """The monthly saving of an action: its size times :func:`_per_gib`."""
+    return a.size_gib * _per_gib(a.type, a.region, prices, cache)
+
+
+def _per_gib(
+    type_: str,
+    region: str,
+    prices: dict[str, dict[str, float]] | None,
+    cache: dict[tuple[str, str], float],
+) -> float:
+    """What an action of this type saves a month per GiB in ``region`` (only snapshot
+    actions save: a deleted GiB its standard price, an archived one the difference)."""
+    if type_ == "delete-snapshot":
+        return _rate(region, "standard", prices, cache)
+    if type_ == "archive-snapshot":
+        return _rate(region, "standard", prices, cache) - _rate(region, "archive", prices, cache)
     return 0.0
 
 
