@@ -155,9 +155,9 @@ def floor(inv: Inventory, p: Plan) -> float:
     as the planner builds them: every action and decision (by position), every reason
     string and check detail made anew (one f-string of two pieces: an allocation and a copy
     of its length, less than any formatting), their tuples, the plan's two tuples; the
-    garbage collector paused as the planner pauses it, so its collection of the new
-    objects when it resumes is counted too. What is reused, not made: the inventory's
-    strings (ids, regions, families) and the expectation tuples (the planner shares them)."""
+    garbage collector paused as the planner pauses it (what it made promoted when it ends,
+    not walked). What is reused, not made: the inventory's strings (ids, regions, families)
+    and the expectation tuples (the planner shares them)."""
     acts = [
         (a.type, a.account, a.region, a.rule, [_halves(r) for r in a.reasons], a.image_id,
          a.snapshot_id, list(a.after), a.size_gib, a.unsafe, a.family, a.expect)
@@ -170,7 +170,7 @@ def floor(inv: Inventory, p: Plan) -> float:
     ]  # fmt: skip
     gc.collect()
     cpu = time.process_time()
-    with gc_paused():
+    with gc_paused(promote=True):
         seen = 0
         for img in inv.images:
             if img.owner_id == img.account and img.family and img.created_at and MARK_TAG in img.tags:  # fmt: skip

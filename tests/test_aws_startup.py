@@ -194,6 +194,27 @@ def test_gc_paused_nests_and_overlaps_across_threads() -> None:
         gc.enable()
 
 
+def test_gc_paused_promote_keeps_what_it_made_without_a_walk() -> None:
+    """``gc_paused(promote=True)``: the objects made in the block go to the oldest
+    generation (the young generation's count starts again: the next allocation walks none
+    of them); inside frozen_heap they stay frozen until it ends."""
+    import gc
+
+    from amictl.memory import frozen_heap, gc_paused
+
+    with gc_paused(promote=True):
+        made = [[n] for n in range(5000)]
+    assert gc.get_count()[0] < 100 and gc.isenabled()
+    assert any(o is made for o in gc.get_objects(generation=2))
+    with frozen_heap():
+        with gc_paused(promote=True):
+            kept = [[n] for n in range(100)]
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and not any(o is kept for o in gc.get_objects(generation=2))
+    assert gc.get_freeze_count() == 0
+    assert any(o is kept for o in gc.get_objects(generation=2))
+
+
 def test_model_files_decode_to_the_same_keys_values_and_order() -> None:
     """botocore's files decoded as dicts: what botocore's own loader gives, in its order."""
     import json

@@ -114,3 +114,22 @@ def test_fingerprint_row_text_is_the_rows_repr(img: Image) -> None:
     """The fingerprint hashes each image's row text made from its parts' reprs: exactly
     the repr of the row it hashed before (quotes, escapes, non-ASCII, None, empty lists)."""
     assert model._fingerprint_row_text(img) == repr(model._fingerprint_row(img))
+
+
+REFS = st.lists(
+    st.builds(
+        model.Reference, kind=st.sampled_from(["instance", "ssm-parameter", "a'"]), id=TEXT,
+        detail=st.just("d"), image_id=st.sampled_from(["ami-1", "ami-2", "ami-\u00e9'"]),
+        account=st.just("1"), region=st.just("r"),
+    ),
+    max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(REFS)
+def test_references_text_is_the_sorted_rows_repr(refs: list[model.Reference]) -> None:
+    """The fingerprint's references part, sorted by three stable sorts and written from each
+    part's repr: exactly the repr of the sorted tuples it hashed before (ties, odd strings)."""
+    want = repr(sorted([(r.image_id, r.kind, r.id) for r in refs]))
+    assert model._references_text(refs) == want

@@ -24,6 +24,7 @@ from amictl.model import Image, made_for_image
 from amictl.policy import parse_policy_text, plan
 from amictl.policy import planner as planner_mod
 from amictl.policy.model import Rule, Select
+from amictl.tagnames import BY_TAG, MARK_TAG
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -220,3 +221,133 @@ def test_selector_age_limit_is_the_rules(created: dt.datetime | None, hours: int
     want = older is None or (created is not None and NOW_S - created >= older)
     assert keep_decide.Selector(rule, NOW_S)(img) is want
     assert keep_decide.selects(rule, img, NOW_S) is want
+
+
+def _marked_case() -> tuple[Any, Any, dt.datetime]:
+    """Marks of this policy (kept again: restored; retiring: advanced), of another policy
+    and without a policy, on kept and retiring images."""
+    inv, policy, now = _held_case()
+    since = "2026-10-01T00:00:00Z"
+    marks = [
+        {MARK_TAG: since},
+        {MARK_TAG: since, BY_TAG: "other"},
+        {MARK_TAG: since, BY_TAG: policy.name},
+        {MARK_TAG: "not a time"},
+    ]
+    for n, img in enumerate(inv.images[::5]):
+        img.tags.update(marks[n % 4])
+    return inv, policy, now
+
+
+def test_plainly_kept_shortcut_changes_no_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner takes a kept image with no mark (keep.plainly_kept) without asking
+    image_decision: off, every image asked, the plan is the same."""
+    inv, policy, now = _marked_case()
+    assert MARK_TAG in inv.images[0].tags
+    fast = plan(inv, policy, now)
+    monkeypatch.setattr(planner_mod, "plainly_kept", lambda ev: False)
+    slow = plan(*_marked_case())
+    assert fast.summary["unmark"] > 0 and fast.summary["mark"] > 0
+    assert fast.to_dict() == slow.to_dict() and fast.checksum == slow.checksum
+
+
+def test_twin_plainly_kept_that_ignores_marks_restores_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shortcut that took every kept image (marks not looked at) would leave this
+    policy's marks on images kept again: no unmark, undeprecate or enable."""
+    fast = plan(*_marked_case())
+    monkeypatch.setattr(planner_mod, "plainly_kept", lambda ev: ev.kept)
+    broken = plan(*_marked_case())
+    assert fast.summary["unmark"] > 0 and broken.summary["unmark"] == 0
+
+
+def _ranks_by_hand(inv: Any) -> dict[str, tuple[int, int]]:
+    """usable_ranks as it reads (policy.md): no shortcut."""
+    from amictl.tagnames import bake_unusable
+
+    out: dict[str, tuple[int, int]] = {}
+    for imgs in inv.families.values():
+        ranked = [i for i in imgs if not bake_unusable(i.tags)]
+        size = len([i for i in ranked if i.state == "available"])
+        newer = 0
+        for img in ranked:
+            newer += img.state == "available"
+            out[img.image_id] = (newer if img.state == "available" else newer + 1, size)
+    return out
+
+
+STATES = st.sampled_from(["available", "available", "pending", "disabled", "failed"])
+BAKES = st.sampled_from([None, None, "building", "failed", "abandoned", "passed"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 9), STATES, BAKES), max_size=25))
+def test_usable_ranks_shortcut_is_the_rule(rows: list[tuple[int, int, str, str | None]]) -> None:
+    """Families with only available images and no bake status are ranked in one step
+    (#n of their size): the same ranks as counting each image, in every family."""
+    from amictl.model import Inventory
+
+    images = []
+    for n, (fam, ver, state, bake) in enumerate(rows):
+        tags = {"family": f"f{fam}", "version": str(ver)}
+        if bake:
+            tags["amictl:bake-status"] = bake
+        images.append(Image(f"ami-{n}", "1", "r", owner_id="1", state=state, tags=tags,
+                            family=f"f{fam}", version=str(ver)))  # fmt: skip
+    inv = Inventory(images=images)
+    assert keep_decide.usable_ranks(inv) == _ranks_by_hand(inv)
+
+
+def test_twin_usable_ranks_shortcut_blind_to_bakes_counts_a_failed_bake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If the shortcut did not see bake statuses, a failed bake would count among the
+    newest and push a usable version out of them."""
+    from amictl.model import Inventory
+
+    def inv() -> Inventory:
+        return Inventory(images=[
+            Image("ami-2", "1", "r", owner_id="1", tags={"amictl:bake-status": "failed"},
+                  family="f", version="2"),
+            Image("ami-1", "1", "r", owner_id="1", family="f", version="1"),
+        ])  # fmt: skip
+
+    assert keep_decide.usable_ranks(inv())["ami-1"] == (1, 1)
+    monkeypatch.setattr(keep_decide, "BAKE_STATUS_TAG", "no-such-tag")
+    assert keep_decide.usable_ranks(inv())["ami-1"] == (2, 2)
+
+
+def _history_case() -> tuple[Any, Any, dt.datetime, str]:
+    """A retiring image that only a channel's history keeps (a rollback target)."""
+    from amictl.model import Reference
+
+    inv, policy, now = _case()
+    first = plan(inv, policy, now)
+    gone = next(d for d in first.decisions if d.verdict != "keep")
+    img = next(i for i in inv.images if i.image_id == gone.image_id)
+    inv, policy, now = _case()  # (a fresh inventory: its indexes not built yet)
+    ref = Reference("channel-history", "/ch/web#1", "channel web, 1 step back", img.image_id,
+                    img.account, img.region)  # fmt: skip
+    inv.references.append(ref)
+    return inv, policy, now, img.image_id
+
+
+def test_channel_shortcut_keeps_a_rollback_target_and_its_twin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The assessment filters an image's references for channels only when the inventory
+    has a channel's reference: here it has one, and it keeps the image; a shortcut that
+    wrongly said there is none would retire it."""
+    inv, policy, now, image_id = _history_case()
+    kept = {d.image_id: d for d in plan(inv, policy, now).decisions}[image_id]
+    assert kept.verdict == "keep" and any("channel history" in r for r in kept.reasons)
+    real = keep_decide._Facts.__post_init__
+
+    def blind(self: Any) -> None:
+        real(self)
+        self.channel_refs = False
+
+    monkeypatch.setattr(keep_decide._Facts, "__post_init__", blind)
+    inv, policy, now, image_id = _history_case()
+    assert {d.image_id: d for d in plan(inv, policy, now).decisions}[image_id].verdict != "keep"

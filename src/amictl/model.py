@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .memory import gc_paused
@@ -113,6 +113,17 @@ def _fingerprint_row_text(i: Image) -> str:
         f"({i.image_id!r}, {i.state!r}, [{tags}], [{snaps}], {dep!r}, "
         f"{i.shared_with!r}, {i.public!r})"
     )
+
+
+def _references_text(refs: list[Reference]) -> str:
+    """``repr(sorted([(r.image_id, r.kind, r.id) for r in refs]))``, without comparing
+    tuples: three stable sorts on C keys, least significant first, give the tuples' order
+    (equal tuples are alike), and each tuple's repr made from its parts' (a tuple's repr
+    builds slowly)."""
+    rows = sorted(refs, key=attrgetter("id"))
+    rows.sort(key=attrgetter("kind"))
+    rows.sort(key=attrgetter("image_id"))
+    return "[" + ", ".join([f"({r.image_id!r}, {r.kind!r}, {r.id!r})" for r in rows]) + "]"
 
 
 def now_iso() -> str:
@@ -431,7 +442,7 @@ class Inventory:
     def build_indexes(self) -> None:
         """Build every index and the fingerprint now (the scanner does, once per inventory),
         the garbage collector paused (no cycles are made)."""
-        with gc_paused():
+        with gc_paused(promote=True):
             self._build_indexes()
 
     def _build_indexes(self) -> None:
@@ -507,7 +518,7 @@ class Inventory:
             rows.sort()
             _hash_joined(h, list(map(repr, rows)))
         h.update(repr(sorted([s.snapshot_id for s in self.snapshots])).encode())
-        h.update(repr(sorted([(r.image_id, r.kind, r.id) for r in self.references])).encode())
+        h.update(_references_text(self.references).encode())
         h.update(
             repr(sorted((s.account, s.region, s.kind, s.complete) for s in self.slices)).encode()
         )

@@ -24,11 +24,13 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 
 from ..durations import human_duration
 from ..model import IN_USE, Image, Inventory, Reference, Snapshot, iso, parse_time
 from ..policy.model import Hold, Policy, Retain, Rule
-from ..tagnames import BY_TAG, MARK_TAG, bake_status, bake_unusable
+from ..tagnames import BAKE_STATUS_TAG, BY_TAG, MARK_TAG, bake_status, bake_unusable
 from .holds import hold_reasons
 from .managed import managed_by, managed_reason
 from .retention import image_retention_reasons, notice_wait, retain_reasons
@@ -42,6 +44,7 @@ DEFAULT_HOLDS = (
     Hold(deregistration_protection=True),
 )
 CHANNEL_HISTORY_KIND = "channel-history"
+_image_id = attrgetter("image_id")
 
 
 def effective_holds(holds: tuple[Hold, ...]) -> tuple[Hold, ...]:
@@ -198,6 +201,25 @@ def selects(rule: Rule, img: Image, now: dt.datetime) -> bool:
     return Selector(rule, now)(img)
 
 
+class RuleTexts:
+    """What :func:`evaluate` says of the images a rule keeps, the parts that are the same for
+    every image: made once per rule and assessment, not once per image."""
+
+    __slots__ = (
+        "latest", "latest_keep", "newer", "newer_keep", "launched", "launched_keep", "tags",
+    )  # fmt: skip
+
+    def __init__(self, rule: Rule) -> None:
+        k = rule.keep
+        self.latest = f"latest {k.latest}"
+        self.latest_keep = f"among the {k.latest} newest of its family: "
+        newer = days(k.newer_than) if k.newer_than is not None else ""
+        self.newer, self.newer_keep = f"newer_than {newer}", f"newer than {newer}: "
+        within = days(k.launched_within) if k.launched_within is not None else ""
+        self.launched, self.launched_keep = f"launched_within {within}", f" (within {within})"
+        self.tags = ", ".join(f"{t}={v}" for t, v in k.tags)
+
+
 def snapshot_holds(
     holds: tuple[Hold, ...], snap: Snapshot, now: dt.datetime, warnings: list[str] | None = None
 ) -> list[str]:
@@ -225,6 +247,9 @@ class _Facts:
     tagged: dict[str, Snapshot] = field(default_factory=dict)
     locked: dict[str, Snapshot] = field(default_factory=dict)
     refs: dict[str, list[Reference]] = field(default_factory=dict)  # inv.refs_by_image
+    # whether any reference is a channel's (or its history's): without one, the channels
+    # keep nothing and, unless explained, say nothing (their references are not filtered)
+    channel_refs: bool = False
     # tag keys met so far that say nothing of another service managing an image
     # (keep.managed.managed_by): an image with only such keys is asked no more
     inert_keys: set[str] = field(default_factory=set)
@@ -238,6 +263,11 @@ class _Facts:
         snaps = self.inv.snapshot_by_id
         self.tagged = {sid: s for sid, s in snaps.items() if s.tags}
         self.locked = {sid: s for sid, s in snaps.items() if s.lock_state}
+        self.channel_refs = any(
+            r.kind == "channel" or r.kind == CHANNEL_HISTORY_KIND
+            for refs in self.refs.values()
+            for r in refs
+        )
 
 
 def _image_holds(f: _Facts, img: Image) -> list[str]:
@@ -280,7 +310,19 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     is #1 and stays, and the version before it is #1 too), except a failed, abandoned or
     unfinished bake, which is not ranked at all: it never counts among the newest."""
     out: dict[str, tuple[int, int]] = {}
-    for imgs in inv.families.values():
+    # the families where an image may not count (not available, or a bake status that
+    # bake_unusable may refuse); in every other family each version is #n of len(family)
+    odd = {
+        (i.account, i.region, i.family)
+        for i in inv.images
+        if i.state != "available" or BAKE_STATUS_TAG in i.tags
+    }
+    for key, imgs in inv.families.items():
+        if key not in odd:
+            size = len(imgs)
+            ranks = zip(range(1, size + 1), repeat(size, size), strict=True)
+            out.update(zip(map(_image_id, imgs), ranks, strict=True))
+            continue
         ranked = [i for i in imgs if not bake_unusable(i.tags)]  # newest first
         size = len([i for i in ranked if i.state == "available"])
         newer = 0
@@ -293,11 +335,20 @@ def usable_ranks(inv: Inventory) -> dict[str, tuple[int, int]]:
     return out
 
 
-def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
+def evaluate(f: _Facts, img: Image, rule: Rule, texts: RuleTexts | None = None) -> Eval:
     """Holds and keep conditions of one selected image. With ``f.explain``, every condition
-    is also recorded as a check (held or not) with its detail; plans skip that work."""
+    is also recorded as a check (held or not) with its detail; plans skip that work.
+    ``texts``: the rule's :class:`RuleTexts` (made here when not given)."""
     inv, now, explain = f.inv, f.now, f.explain
-    held = _image_holds(f, img)
+    t = texts if texts is not None else RuleTexts(rule)
+    # (_image_holds asked only where it can find one: see its first test)
+    held = (
+        _image_holds(f, img)
+        if f.tagged
+        or not f.hold_tags.isdisjoint(img.tags)
+        or (f.protection_holds and img.deregistration_protection != "disabled")
+        else []
+    )
     keep: list[str] = []
     checks: list[tuple[str, bool, str]] = []
     unsafe: list[str] = []
@@ -336,16 +387,16 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
                     f"version {img.version} is #{rank} of {size} in family {img.family} "
                     f"({img.region})"
                 )
-            checks.append((f"latest {k.latest}", hit, detail))
+            checks.append((t.latest, hit, detail))
             if hit:
-                keep.append(f"among the {k.latest} newest of its family: {detail}")
+                keep.append(t.latest_keep + detail)
     if k.newer_than is not None:
         age = now - img.created_at if img.created_at else dt.timedelta(0)
         hit = age < k.newer_than
         if explain:
-            checks.append((f"newer_than {days(k.newer_than)}", hit, f"{age.days} days old"))
+            checks.append((t.newer, hit, f"{age.days} days old"))
         if hit:
-            keep.append(f"newer than {days(k.newer_than)}: {age.days} days old")
+            keep.append(f"{t.newer_keep}{age.days} days old")
     if use:
         checks.append(("in_use", True, "; ".join([r.detail for r in use])))
         if k.in_use:
@@ -369,13 +420,13 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
         if explain:
             checks.append(
                 (
-                    f"launched_within {days(k.launched_within)}",
+                    t.launched,
                     hit,
                     f"last launched {iso(last)}" if last else "never launched (or not reported)",
                 )
             )
         if hit and last is not None:
-            keep.append(f"launched {(now - last).days} days ago (within {days(k.launched_within)})")
+            keep.append(f"launched {(now - last).days} days ago{t.launched_keep}")
     if img.public or img.shared_with:
         targets = (["public"] if img.public else []) + img.shared_with
         checks.append(("shared", True, ", ".join(targets)))
@@ -386,7 +437,7 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
             unsafe.append(f"shared ({', '.join(targets)}) but the rule says shared: false")
     elif explain:
         checks.append(("shared", False, "private"))
-    if k.channels and (refs or explain):
+    if k.channels and (explain or (refs and f.channel_refs)):
         refs = refs or []
         if not (k.in_use and use):
             keep.extend([f"channel: {r.detail}" for r in refs if r.kind == "channel"])
@@ -406,11 +457,11 @@ def evaluate(f: _Facts, img: Image, rule: Rule) -> Eval:
         if history:
             keep.extend([f"channel history: {r.detail}" for r in history])
     if k.tags:
-        hit = all(img.tags.get(t) == v for t, v in k.tags)
+        hit = all(img.tags.get(key) == v for key, v in k.tags)
         if explain:
-            checks.append(("tags", hit, ", ".join(f"{t}={v}" for t, v in k.tags)))
+            checks.append(("tags", hit, t.tags))
         if hit:
-            keep.append("tags: " + ", ".join(f"{t}={v}" for t, v in k.tags))
+            keep.append("tags: " + t.tags)
     if img.state == "pending":
         keep.append("still pending")
     blocked = _blocked(inv, img, k.ancestors) if inv.incomplete_index else []
@@ -460,13 +511,13 @@ def assess(
     inv.resolve_families(policy.families)
     facts = _Facts(inv, now, holds, usable_ranks(inv), warnings, explain, policy.retain)
     evals: dict[str, Eval] = {}
-    selectors = [Selector(r, now) for r in policy.rules]
+    selectors = [(Selector(r, now), RuleTexts(r)) for r in policy.rules]
     for img in inv.images:
         if not img.owned:
             continue
-        for select in selectors:
+        for select, texts in selectors:
             if select(img):
-                evals[img.image_id] = evaluate(facts, img, select.rule)
+                evals[img.image_id] = evaluate(facts, img, select.rule, texts)
                 break
         else:
             evals[img.image_id] = Eval(img, None)
@@ -510,6 +561,14 @@ def assess(
     return Assessment(evals, doubted, warnings, holds)
 
 
+def plainly_kept(ev: Eval) -> bool:
+    """:func:`image_decision` keeps the image with the evaluation's reasons and nothing more
+    (no action, no restore, no warning): it is kept, and carries no mark of any policy.
+    Most images of a plan are: the planner asks this first and, when it holds, takes
+    ``ev.reasons`` without building the decision."""
+    return ev.kept and MARK_TAG not in ev.image.tags
+
+
 def image_decision(
     ev: Eval,
     policy: Policy,
@@ -525,10 +584,10 @@ def image_decision(
     THIS policy, counted from its live mark time and the real clock."""
     warnings = warnings if warnings is not None else []
     img = ev.image
-    marked = MARK_TAG in img.tags
-    if not marked and ev.kept:  # most images: kept, and no mark of any policy to undo
+    if plainly_kept(ev):  # most images: kept, and no mark of any policy to undo
         reasons = ev.reasons if ev.rule is not None else ["no rule selects it any more"]
         return ImageDecision("keep", reasons, [], set(), [], False)
+    marked = MARK_TAG in img.tags
     owner = img.tags.get(BY_TAG)
     # A mark belongs to the policy named in amictl:retired-by. A mark without it (made
     # before marks recorded their policy) is adopted by a policy that selects the image.

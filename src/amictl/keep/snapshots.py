@@ -32,8 +32,8 @@ def orphan_candidates(view: Inventory, snaps: Iterable[Snapshot]) -> list[Snapsh
     image(s)"), and it has no tags (so no hold, nor a hold's warning). The planner skips
     those without building their reasons: most snapshots of an account belong to a
     registered image."""
-    used = view.images_by_snapshot
-    return [s for s in snaps if s.tags or not used.get(s.snapshot_id)]
+    used = view.images_by_snapshot  # (each value lists at least one image)
+    return [s for s in snaps if s.tags or s.snapshot_id not in used]
 
 
 def snapshot_keep_reasons(

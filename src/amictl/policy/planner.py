@@ -25,7 +25,7 @@ from ..keep import (
     orphan_candidates,
     snapshot_keep_reasons,
 )
-from ..keep.decide import STAGES
+from ..keep.decide import STAGES, plainly_kept
 from ..memory import gc_paused
 from ..model import Inventory, Snapshot, iso
 from ..pricing import monthly_cost
@@ -36,7 +36,7 @@ from .serial import policy_to_dict
 SNAPSHOT_MODE_ORDER = {"keep": 0, "archive": 1, "delete": 2}  # lower = more conservative
 
 
-@dataclass
+@dataclass(slots=True)
 class _SnapPlan:
     snap: Snapshot
     mode: str
@@ -66,7 +66,7 @@ def plan(
     objects and no cycles, and full collections over a 100k-image inventory cost more than
     the planning itself (bench/plan.py).
     """
-    with gc_paused():
+    with gc_paused(promote=True):
         return _plan(inv, policy, now, created_at, explain, unread, blocked)
 
 
@@ -197,7 +197,25 @@ class _Builder:
         evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
         evals.sort(key=attrgetter("image.account", "image.region"))
         policy, now, doubted, warnings = self.policy, self.now, assessment.doubted, self.warnings
+        decisions = self.decisions
         for ev in evals:
+            if plainly_kept(ev):  # image_decision would say "keep", ev.reasons, no action
+                if ev.rule is not None:  # else: not part of this plan
+                    img = ev.image
+                    decisions.append(
+                        Decision(  # (as decide does, inline: most of a plan's decisions)
+                            img.image_id,
+                            img.region,
+                            img.account,
+                            "keep",
+                            ev.rule.name,
+                            tuple(ev.reasons),
+                            img.family,
+                            img.version,
+                            tuple(ev.checks),
+                        )  # fmt: skip
+                    )
+                continue
             d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
                 if d.restore:
@@ -262,21 +280,22 @@ class _Builder:
                 continue
             imgs = sorted(sp.images)
             self.add(
-                Action(
-                    id=self.next_id(),
-                    type=f"{sp.mode}-snapshot",
-                    account=sp.snap.account,
-                    region=sp.snap.region,
-                    rule=",".join(sorted(sp.rules)),
-                    reasons=(
+                Action(  # (by position, as image_action)
+                    self.next_id(),  # id
+                    f"{sp.mode}-snapshot",  # type
+                    sp.snap.account,
+                    sp.snap.region,
+                    ",".join(sorted(sp.rules)),  # rule
+                    (
                         f"snapshot of deregistered image {', '.join(imgs)}; "
                         "no staying image uses it",
-                    ),
-                    image_id=imgs[0],
-                    snapshot_id=sid,
-                    after=tuple(sorted(sp.after)),
-                    size_gib=sp.snap.size_gib,
-                    family=sp.family,
+                    ),  # reasons
+                    imgs[0],  # image_id
+                    sid,  # snapshot_id
+                    tuple(sorted(sp.after)),  # after
+                    sp.snap.size_gib,
+                    False,  # unsafe
+                    sp.family,
                 )
             )
         return snap_plans
@@ -290,6 +309,8 @@ class _Builder:
         reported = 0
         inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
         type_ = f"{o.action}-snapshot"
+        actions = self.actions
+        per_gib: dict[str, float] = {}  # region -> what deleting (archiving) a GiB saves
         for snap in orphan_candidates(inv, inv.snapshots):
             if snap.snapshot_id in planned:
                 continue
@@ -309,16 +330,21 @@ class _Builder:
             origin = (
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
-            self.add(
+            rate = per_gib.get(snap.region)
+            if rate is None:
+                rate = per_gib[snap.region] = _per_gib(
+                    type_, snap.region, self.prices, self.rate_cache
+                )
+            actions.append(  # (as add does, inline: as many as the images)
                 Action(  # (by position, as image_action)
-                    self.next_id(),  # id
+                    f"a{len(actions) + 1}",  # id (next_id)
                     type_,
                     snap.account,
                     snap.region,
                     "snapshots.orphaned",  # rule
                     (
                         f"orphaned: no registered image uses it; {origin}; "
-                        f"{(self.now - snap.start_time).days} days old",
+                        f"{(now - snap.start_time).days} days old",
                     ),
                     None,  # image_id
                     snap.snapshot_id,
@@ -326,6 +352,7 @@ class _Builder:
                     snap.size_gib,
                 )
             )
+            self.savings += snap.size_gib * rate  # (_saving)
         return reported
 
     def summary(self, reported: int) -> dict[str, Any]:
@@ -350,11 +377,22 @@ class _Builder:
 def _saving(
     a: Action, prices: dict[str, dict[str, float]] | None, cache: dict[tuple[str, str], float]
 ) -> float:
-    if a.type == "delete-snapshot":
-        return a.size_gib * _rate(a.region, "standard", prices, cache)
-    if a.type == "archive-snapshot":
-        standard = _rate(a.region, "standard", prices, cache)
-        return a.size_gib * (standard - _rate(a.region, "archive", prices, cache))
+    """The monthly saving of an action: its size times :func:`_per_gib`."""
+    return a.size_gib * _per_gib(a.type, a.region, prices, cache)
+
+
+def _per_gib(
+    type_: str,
+    region: str,
+    prices: dict[str, dict[str, float]] | None,
+    cache: dict[tuple[str, str], float],
+) -> float:
+    """What an action of this type saves a month per GiB in ``region`` (only snapshot
+    actions save: a deleted GiB its standard price, an archived one the difference)."""
+    if type_ == "delete-snapshot":
+        return _rate(region, "standard", prices, cache)
+    if type_ == "archive-snapshot":
+        return _rate(region, "standard", prices, cache) - _rate(region, "archive", prices, cache)
     return 0.0
 
 
