@@ -39,6 +39,8 @@ _PAUSE_LOCK = threading.Lock()
 _pauses = 0  # blocks in gc_paused now, in any thread
 _resume = False  # whether the collector was enabled when the first of them began
 _promote = False  # whether a block asked that what it made be kept without a walk
+_heap_blocks = 0  # frozen_heap blocks open
+_imports_frozen = False  # a command's imports are frozen (imports_done), until an unfreeze
 
 
 def promote_young() -> None:
@@ -48,9 +50,9 @@ def promote_young() -> None:
     young generation's count starts again at zero: the first allocation after a pause does
     not walk every object made during it. They are collected at a full collection, as
     long-lived objects are."""
-    frozen = gc.get_freeze_count() > 0
     gc.freeze()
-    if not frozen:
+    # (flags, not gc.get_freeze_count(), which walks every frozen object)
+    if not _heap_blocks and not _imports_frozen:
         gc.unfreeze()
 
 
@@ -103,8 +105,11 @@ def command_process() -> None:
 
 def imports_done() -> None:
     """A command's modules are imported: in a command's process, freeze what is alive."""
+    global _imports_frozen
     if _FREEZE_IMPORTS:
-        gc.freeze()
+        with _PAUSE_LOCK:
+            gc.freeze()
+            _imports_frozen = True
 
 
 @contextlib.contextmanager
@@ -113,8 +118,15 @@ def frozen_heap() -> Iterator[None]:
     the block ends (``gc.freeze``): a plan's inventory and the botocore clients (half a
     million objects) outlive the decision, and walking them at each full collection that
     the decision's allocations trigger cost a good part of its CPU (issue 30)."""
-    gc.freeze()
+    global _heap_blocks, _imports_frozen
+    with _PAUSE_LOCK:
+        gc.freeze()
+        _heap_blocks += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _PAUSE_LOCK:
+            _heap_blocks -= 1
+            if not _heap_blocks:
+                gc.unfreeze()  # every frozen object: the imports' too
+                _imports_frozen = False
