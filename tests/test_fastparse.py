@@ -265,3 +265,32 @@ def test_a_big_page_cut_short_fails_as_botocores(cut: int) -> None:
             )
         errors.append(str(exc.value))
     assert errors[0] == errors[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.from_regex(
+        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?Z?\Z",
+        fullmatch=True,
+    )
+)
+def test_any_iso_time_with_or_without_zone_is_botocores(text: str) -> None:
+    # the fast paths (EC2's "Z" times; zone-less times, as moto writes Auto Scaling's)
+    # answer what botocore's dateutil answers, or fail as it does
+    try:
+        want = repr(parse_timestamp(text))
+    except ValueError:
+        with pytest.raises(ValueError):
+            fast_timestamp(text)
+        return
+    assert repr(fast_timestamp(text)) == want
+
+
+def test_query_protocol_parsers_read_times_on_the_fast_path() -> None:
+    import botocore.session
+    from botocore.parsers import QueryParser
+
+    s = botocore.session.get_session()
+    fastparse.install(s)
+    parser = s.get_component("response_parser_factory").create_parser("query")
+    assert type(parser) is QueryParser and parser._timestamp_parser is fast_timestamp

@@ -32,7 +32,12 @@ from typing import Any
 
 from botocore.compat import ETree, XMLParseError
 from botocore.model import Shape, StructureShape
-from botocore.parsers import EC2QueryParser, ResponseParserError, ResponseParserFactory
+from botocore.parsers import (
+    EC2QueryParser,
+    QueryParser,
+    ResponseParserError,
+    ResponseParserFactory,
+)
 from botocore.utils import parse_timestamp as DEFAULT_TIMESTAMP_PARSER
 
 from .pagememo import KEPT_SHAPES, PageMemo, cut, is_projected
@@ -62,6 +67,9 @@ _Z_ZONE: Any = None  # the tzinfo botocore gives a "...Z" time on this machine
 _Z_NAME: Any = None  # its tzname() for that time
 # EC2's own timestamp format, ASCII digits only: Python's fromisoformat also reads week
 # dates, "10:00:00:000", "10:00.5", which dateutil rejects or reads otherwise
+_NAIVE_TIME = re.compile(
+    r"(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?"
+)
 _EC2_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
@@ -257,6 +265,12 @@ def fast_timestamp(text: str) -> Any:
     (``2026-11-26T10:00:00.000Z``): the same value in the same zone object (dateutil
     answers ``tzlocal()`` for "Z" on a machine whose zone is UTC, ``tzutc()`` elsewhere:
     the zone is taken from botocore's own parse of a "Z" time, once)."""
+    if len(text) in (19, 26) and _NAIVE_TIME.fullmatch(text):
+        # no zone (moto's Auto Scaling times): dateutil reads a naive time, as fromisoformat
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:  # (a day or month out of range): botocore's error
+            return DEFAULT_TIMESTAMP_PARSER(text)
     if len(text) >= 20 and text[-1] == "Z" and _EC2_TIME.fullmatch(text):
         try:
             naive = dt.datetime.fromisoformat(text[:-1])
@@ -286,6 +300,8 @@ class FastParserFactory(ResponseParserFactory):
             parser = FastEC2QueryParser(**{"timestamp_parser": fast_timestamp, **self._defaults})
             parser.memo = self.memo
             return parser
+        if protocol_name == "query":  # Auto Scaling, STS, CloudFormation: botocore's parser
+            return QueryParser(**{"timestamp_parser": fast_timestamp, **self._defaults})
         return super().create_parser(protocol_name)
 
 
