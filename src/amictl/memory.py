@@ -50,10 +50,12 @@ def promote_young() -> None:
     young generation's count starts again at zero: the first allocation after a pause does
     not walk every object made during it. They are collected at a full collection, as
     long-lived objects are."""
+    global _imports_frozen
     gc.freeze()
-    # (flags, not gc.get_freeze_count(), which walks every frozen object)
-    if not _heap_blocks and not _imports_frozen:
-        gc.unfreeze()
+    # (a flag, not gc.get_freeze_count(), which walks every frozen object)
+    if not _heap_blocks:
+        gc.unfreeze()  # every frozen object: a command's imports too, so no garbage stays
+        _imports_frozen = False  # frozen (cycles made before the pause are collected)
 
 
 @contextlib.contextmanager

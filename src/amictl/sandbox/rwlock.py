@@ -61,6 +61,12 @@ def read_only(service: str, action: str) -> bool:
     )
 
 
+# Reads of one service that read another's state a local read of it may be changing: they
+# hold that service's mutex too (EC2's DescribeImageReferences walks SSM's parameter dict,
+# patches/usage.py, which an SSM read can be filling with moto's /aws/service tree).
+READS_OF_OTHERS = {("ec2", "DescribeImageReferences"): "ssm"}
+
+
 def local_read(service: str, action: str) -> bool:
     """A read that changes at most its own service's state (:data:`LOCAL_READ_PREFIXES`)."""
     return action.startswith(LOCAL_READ_PREFIXES.get(service, ("\0",)))

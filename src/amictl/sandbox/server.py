@@ -33,7 +33,7 @@ from . import patches  # noqa: E402
 from .aws_model import AwsModel  # noqa: E402
 from .httpd import Server  # noqa: E402
 from .readcache import ReadCache, kept_here, may_write  # noqa: E402
-from .rwlock import RWLock, local_read, read_only  # noqa: E402
+from .rwlock import READS_OF_OTHERS, RWLock, local_read, read_only  # noqa: E402
 
 StartResponse = Callable[..., Any]
 # JSON services without X-Amz-Target (REST-JSON): their errors are JSON documents too.
@@ -333,7 +333,8 @@ class SandboxApp:
         try:
             app = self._app_for(service, region, environ) if m else self.moto
             if reading:
-                held: Any = self.lock.read()
+                other = READS_OF_OTHERS.get((service, action))
+                held: Any = self.lock.local(other) if other else self.lock.read()
             elif not writes and local_read(service, action):
                 held = self.lock.local(service)
             else:
