@@ -66,7 +66,7 @@ def test_promoted_pause_in_a_command_process_frees_cyclic_garbage(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="aws/fastjson.py:26 loads = orjson.loads reads an integer past 64 bits as a "
+    reason="aws/fastjson.py:27 loads = orjson.loads reads an integer past 64 bits as a "
     "float (18446744073709551616 -> 1.8446744073709552e+19, -2**63-1 likewise), where "
     "json read it exactly; fastjson's docstring says orjson refuses it. A page kept by "
     "ac6ecef (json.dumps writes any int) is read differently: pagememo.py:247",
@@ -116,8 +116,8 @@ def _signed(client: Any, service: str, body: str, target: str = "") -> Any:
 @pytest.mark.xfail(
     strict=True,
     reason="sandbox/server.py:337 serves an SSM read under RWLock.local (the read side and "
-    "SSM's own mutex, rwlock.py:97) although it changes SSM's parameter dict (moto loads "
-    "its /aws/service tree into it), and EC2's DescribeImageReferences reads that dict "
+    "SSM's own mutex, rwlock.py:98) although it changes SSM's parameter dict (moto loads "
+    "its /aws/service trees into it), and EC2's DescribeImageReferences reads that dict "
     "under the read side (patches/usage.py:95 dict.items): the two run at once "
     "('dictionary changed size during iteration' -> a 500). ac6ecef made the SSM read wait "
     "as a writer",
@@ -131,20 +131,17 @@ def test_an_ssm_read_that_loads_parameters_never_runs_beside_an_ec2_read_of_them
     from moto.ssm.models import ParameterDict
     from werkzeug.test import Client
 
-    from amictl.sandbox import fleet, patches, seed, server
+    from amictl.sandbox import patches, server
 
     patches.apply_all()
     app = server.SandboxApp()
-    seed.seed(
-        fleet.parse_text(
-            "regions: [us-east-1]\nimages:\n  - {alias: a, name: r9-1, age_days: 3, "
-            "tags: {family: r9, version: '1'}}\n",
-            "r9.yaml",
-        )
+    made = _signed(
+        Client(app),
+        "ec2",
+        "Action=RegisterImage&Version=2016-11-15&Name=r9-1&ImageLocation=bkt/r9.manifest.xml",
     )
-    images = _signed(Client(app), "ec2", "Action=DescribeImages&Version=2016-11-15&Owner.1=self")
-    image_id = images.data.split(b"<imageId>")[1].split(b"<")[0].decode()
-    tree = "/aws/service/global-infrastructure/regions"
+    image_id = made.data.split(b"<imageId>")[1].split(b"<")[0].decode()
+    tree = "/aws/service/ami-amazon-linux-latest"
     loading, go = threading.Event(), threading.Event()
     orig = ParameterDict._check_loading_status
 
@@ -155,7 +152,7 @@ def test_an_ssm_read_that_loads_parameters_never_runs_beside_an_ec2_read_of_them
         orig(self, key)
 
     monkeypatch.setattr(ParameterDict, "_check_loading_status", check)
-    body = json.dumps({"Name": f"{tree}/us-east-1"})
+    body = json.dumps({"Name": f"{tree}/al2023-ami-kernel-default-x86_64"})
     ssm = threading.Thread(
         target=_signed, args=(Client(app), "ssm", body, "AmazonSSM.GetParameter")
     )
