@@ -1,5 +1,5 @@
 """Round 9 attacks (hostile5): this session's speed work (issue 30) against the code before
-it (commit ac6ecef). Each test here fails on main and is marked xfail(strict) until fixed.
+it (commit ac6ecef). Each test here failed on main before its fix (the comment above it says which).
 
 Held (no test here): the planner's shortcuts (plainly_kept, one-step usable_ranks, holds
 asked only where one can be found, channel references filtered only when the inventory
@@ -45,13 +45,7 @@ class _Node:
         self.me = self
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory.promote_young (src/amictl/memory.py:53-56) freezes every object alive, "
-    "garbage included, and never unfreezes once a command's imports are frozen: each "
-    "gc_paused(promote=True) of a long command (apply's live view scans every wave, "
-    "model.py:445 build_indexes) leaks the cycles made so far",
-)
+# Worked (round 9), fixed: memory.promote_young unfreezes a command's frozen imports too.
 def test_promoted_pause_in_a_command_process_frees_cyclic_garbage(
     command_process_gc: None,
 ) -> None:
@@ -72,13 +66,7 @@ def test_promoted_pause_in_a_command_process_frees_cyclic_garbage(
 # ---------------------------------------------------------------- kept pages read by orjson
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws/fastjson.py:27 loads = orjson.loads reads an integer past 64 bits as a "
-    "float (18446744073709551616 -> 1.8446744073709552e+19, -2**63-1 likewise), where "
-    "json read it exactly; fastjson's docstring says orjson refuses it. A page kept by "
-    "ac6ecef (json.dumps writes any int) is read differently: pagememo.py:247",
-)
+# Worked (round 9), fixed: aws.fastjson reads a text with a 19-digit run by json.
 def test_a_page_kept_by_the_old_writer_reads_as_json_read_it(tmp_path: Any) -> None:
     import datetime as dt
     import json
@@ -121,15 +109,7 @@ def _signed(client: Any, service: str, body: str, target: str = "") -> Any:
     return client.post("/", data=body, headers=dict(req.headers))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox/server.py:337 serves an SSM read under RWLock.local (the read side and "
-    "SSM's own mutex, rwlock.py:98) although it changes SSM's parameter dict (moto loads "
-    "its /aws/service trees into it), and EC2's DescribeImageReferences reads that dict "
-    "under the read side (patches/usage.py:95 dict.items): the two run at once "
-    "('dictionary changed size during iteration' -> a 500). ac6ecef made the SSM read wait "
-    "as a writer",
-)
+# Worked (round 9), fixed: DescribeImageReferences holds SSM's mutex (rwlock.READS_OF_OTHERS).
 def test_an_ssm_read_that_loads_parameters_never_runs_beside_an_ec2_read_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
