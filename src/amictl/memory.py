@@ -105,6 +105,16 @@ def command_process() -> None:
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
 
 
+def command_done() -> None:
+    """A command's process is about to exit: leave every object out of the collections the
+    interpreter runs as it finalizes (its last collection walked every object a plan had
+    made, 0.35 s of a 4.5 s warm plan after its output was written). What is left is freed
+    as the process ends; atexit handlers (flushing, joining threads) still run first."""
+    if _FREEZE_IMPORTS:
+        gc.disable()
+        gc.freeze()
+
+
 def imports_done() -> None:
     """A command's modules are imported: in a command's process, freeze what is alive."""
     global _imports_frozen

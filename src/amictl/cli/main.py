@@ -49,13 +49,14 @@ def _state_store_failed(exc: Exception) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; AmictlError becomes one clear line, a hint, and its exit code."""
-    from ..memory import command_process, compact_malloc
+    from ..memory import command_done, command_process, compact_malloc
 
     compact_malloc()  # before any thread starts (issue 14: peak RSS of big scans)
     if argv is None:  # the process's own command line: it runs this command and ends
         command_process()
     with handle_signals():
         code = _run(argv)
+    command_done()
     sys.exit(code)
 
 
