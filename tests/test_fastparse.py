@@ -53,6 +53,18 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def time_as_botocore(text: str) -> None:
+    """fast_timestamp answers what botocore's parser answers (repr: value and zone), or
+    fails as it does."""
+    try:
+        want = repr(parse_timestamp(text))
+    except ValueError:
+        with pytest.raises(ValueError):
+            fast_timestamp(text)
+        return
+    assert repr(fast_timestamp(text)) == want
+
+
 def same(a: Any, b: Any) -> bool:
     """Equal values, equal key order, equal types (a tzlocal() is not a tzutc())."""
     a, b = _plain(a), _plain(b)
@@ -277,13 +289,7 @@ def test_a_big_page_cut_short_fails_as_botocores(cut: int) -> None:
 def test_any_iso_time_with_or_without_zone_is_botocores(text: str) -> None:
     # the fast paths (EC2's "Z" times; zone-less times, as moto writes Auto Scaling's)
     # answer what botocore's dateutil answers, or fail as it does
-    try:
-        want = repr(parse_timestamp(text))
-    except ValueError:
-        with pytest.raises(ValueError):
-            fast_timestamp(text)
-        return
-    assert repr(fast_timestamp(text)) == want
+    time_as_botocore(text)
 
 
 def test_query_protocol_parsers_read_times_on_the_fast_path() -> None:
