@@ -27,7 +27,6 @@ def command_process_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     imports frozen by memory.imports_done), put back afterwards."""
     threshold = gc.get_threshold()
     monkeypatch.setattr(memory, "_FREEZE_IMPORTS", False)
-    monkeypatch.setattr(memory, "_imports_frozen", False)
     try:
         memory.command_process()
         memory.imports_done()

@@ -40,7 +40,6 @@ _pauses = 0  # blocks in gc_paused now, in any thread
 _resume = False  # whether the collector was enabled when the first of them began
 _promote = False  # whether a block asked that what it made be kept without a walk
 _heap_blocks = 0  # frozen_heap blocks open
-_imports_frozen = False  # a command's imports are frozen (imports_done), until an unfreeze
 
 
 def promote_young() -> None:
@@ -50,12 +49,12 @@ def promote_young() -> None:
     young generation's count starts again at zero: the first allocation after a pause does
     not walk every object made during it. They are collected at a full collection, as
     long-lived objects are."""
-    global _imports_frozen
     gc.freeze()
-    # (a flag, not gc.get_freeze_count(), which walks every frozen object)
+    # (a count of frozen_heap blocks, not gc.get_freeze_count(), which walks every frozen
+    # object)
     if not _heap_blocks:
-        gc.unfreeze()  # every frozen object: a command's imports too, so no garbage stays
-        _imports_frozen = False  # frozen (cycles made before the pause are collected)
+        gc.unfreeze()  # every frozen object: a command's imports too, so no garbage made
+        # before the pause stays frozen
 
 
 @contextlib.contextmanager
@@ -117,11 +116,9 @@ def command_done() -> None:
 
 def imports_done() -> None:
     """A command's modules are imported: in a command's process, freeze what is alive."""
-    global _imports_frozen
     if _FREEZE_IMPORTS:
         with _PAUSE_LOCK:
             gc.freeze()
-            _imports_frozen = True
 
 
 @contextlib.contextmanager
@@ -130,7 +127,7 @@ def frozen_heap() -> Iterator[None]:
     the block ends (``gc.freeze``): a plan's inventory and the botocore clients (half a
     million objects) outlive the decision, and walking them at each full collection that
     the decision's allocations trigger cost a good part of its CPU (issue 30)."""
-    global _heap_blocks, _imports_frozen
+    global _heap_blocks
     with _PAUSE_LOCK:
         gc.freeze()
         _heap_blocks += 1
@@ -141,4 +138,3 @@ def frozen_heap() -> Iterator[None]:
             _heap_blocks -= 1
             if not _heap_blocks:
                 gc.unfreeze()  # every frozen object: the imports' too
-                _imports_frozen = False

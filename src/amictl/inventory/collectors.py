@@ -72,14 +72,8 @@ def image_from_api(d: dict[str, Any], account: str, region: str) -> Image:
         watermark_sources=[
             str(w["SourceImageId"]) for w in get("ImageWatermarks") or () if w.get("SourceImageId")
         ],
-        **_storage(d),
+        **storage_fields(d),  # root device type, S3 manifest location (issue 21)
     )
-
-
-def _storage(d: dict[str, Any]) -> dict[str, Any]:
-    """Root device type and S3 manifest location (issue 21): Image's ``root_device_type``
-    and ``image_location``."""
-    return storage_fields(d)
 
 
 def launch_permission_targets(perms: list[dict[str, str]]) -> tuple[bool, list[str]]:

@@ -276,12 +276,11 @@ class SandboxApp:
         two_actions = bool(url_actions - {action})
         writes = two_actions or may_write(service, action)  # kept answers dropped after it
         counted = CLIENT_NAMES.get(service, service)
+        account = self._account_of(auth)
         with self._requests_lock:
             self.requests += 1
         # AWS's latency and request limits (--aws-model): slept here, before the global lock
-        if not self.aws_model.admit(
-            counted, self._account_of(auth), region, action, {} if target else qs
-        ):
+        if not self.aws_model.admit(counted, account, region, action, {} if target else qs):
             self.aws_model.delay()
             out, ctype = error_body(
                 service, json_protocol, "RequestLimitExceeded", "Request limit exceeded."
@@ -326,8 +325,8 @@ class SandboxApp:
 
         reading = read_only(service, action) and not two_actions
         cache_key = (
-            (self._account_of(auth), region, path, environ.get("QUERY_STRING", ""), body)
-            if reading and kept_here(counted, action, self._account_of(auth), region)
+            (account, region, path, environ.get("QUERY_STRING", ""), body)
+            if reading and kept_here(counted, action, account, region)
             else None
         )
         try:
