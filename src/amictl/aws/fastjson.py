@@ -1,12 +1,12 @@
 """JSON at orjson's speed where it is installed (a declared dependency), json's otherwise.
 
 orjson reads the values json reads, and refuses (``ValueError``) what it would read
-differently (NaN and Infinity, lone surrogates) but for an integer past 64 bits, which it
+differently (NaN and Infinity, lone surrogates), but for an integer past 64 bits, which it
 reads as a float: a text with a run of 19 digits or more anywhere (1 ms a megabyte to
-find) is read by json. Told to pass
-datetimes, dataclasses and subclasses of JSON types through with no default, it refuses
-(``TypeError``) to write them, as json does; it writes a float NaN as null where json
-writes NaN, so :func:`dumps` is for values without floats (callers say why theirs have none).
+find) is read by json. Told to pass datetimes, dataclasses and subclasses of JSON types
+through with no default, it refuses (``TypeError``) to write them, as json does; it
+writes a float NaN as null where json writes NaN, so :func:`dumps` is for values without
+floats (callers say why theirs have none).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class DictJSONFileLoader(JSONFileLoader):
             payload = fp.read()
         try:  # orjson (aws.fastjson): EC2's model in 24 ms where json takes 45
             return fastjson.loads(payload)
-        except ValueError:  # what orjson refuses (NaN, integers past 64 bits): json's reading
+        except ValueError:  # what orjson refuses (NaN, lone surrogates): json's reading
             return json.loads(payload.decode("utf-8"))
 
 

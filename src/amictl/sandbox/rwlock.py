@@ -33,8 +33,9 @@ READ_ONLY_ACTIONS = {
 # down on GetCommandInvocation. Such a read cannot run beside another read of the same
 # service, and another service's reads see what it changes only through READS_OF_OTHERS
 # (which take its mutex too): it runs beside every other service's reads (holding the
-# state lock's read side and its service's own mutex), and alone against any write. Taking the whole lock for it made one SSM call, waiting as a
-# writer, hold every EC2 page behind the pages already being served.
+# state lock's read side and its service's own mutex), and alone against any write.
+# Taking the whole lock for it made one SSM call, waiting as a writer, hold every EC2 page
+# behind the pages already being served.
 LOCAL_READ_PREFIXES = {
     "ssm": ("Get", "Describe", "List"),
     "cloudformation": ("Describe", "List", "Get"),

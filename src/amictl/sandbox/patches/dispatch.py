@@ -31,9 +31,8 @@ ORIGINALS: dict[tuple[Any, str], Any] = {}
 @contextmanager
 def moto_unpatched() -> Iterator[None]:
     """moto's own dispatch and serializer for a while (tests compare the answers)."""
-    current = {
-        (owner, name): vars(owner)[name] for owner, name in ORIGINALS
-    }  # (raw: a staticmethod stays one)
+    # what is there now, raw from the owner's dict: a staticmethod stays one
+    current = {(owner, name): vars(owner)[name] for owner, name in ORIGINALS}
     for (owner, name), fn in ORIGINALS.items():
         setattr(owner, name, fn)
     try:
