@@ -197,24 +197,10 @@ class _Builder:
         evals = sorted(assessment.evals.values(), key=attrgetter("image.image_id"))
         evals.sort(key=attrgetter("image.account", "image.region"))
         policy, now, doubted, warnings = self.policy, self.now, assessment.doubted, self.warnings
-        decisions = self.decisions
         for ev in evals:
             if plainly_kept(ev):  # image_decision would say "keep", ev.reasons, no action
                 if ev.rule is not None:  # else: not part of this plan
-                    img = ev.image
-                    decisions.append(
-                        Decision(  # (as decide does, inline: most of a plan's decisions)
-                            img.image_id,
-                            img.region,
-                            img.account,
-                            "keep",
-                            ev.rule.name,
-                            tuple(ev.reasons),
-                            img.family,
-                            img.version,
-                            tuple(ev.checks),
-                        )  # fmt: skip
-                    )
+                    self.decide(ev, "keep", ev.rule.name, ev.reasons)
                 continue
             d = image_decision(ev, policy, now, doubted, unread=unread, warnings=warnings)
             if d.verdict == "keep":
@@ -309,8 +295,6 @@ class _Builder:
         reported = 0
         inv, policy, now, warnings = self.inv, self.policy, self.now, self.warnings
         type_ = f"{o.action}-snapshot"
-        actions = self.actions
-        per_gib: dict[str, float] = {}  # region -> what deleting (archiving) a GiB saves
         for snap in orphan_candidates(inv, inv.snapshots):
             if snap.snapshot_id in planned:
                 continue
@@ -330,14 +314,9 @@ class _Builder:
             origin = (
                 f"made for {made_for} (no longer registered)" if made_for else "a volume backup"
             )
-            rate = per_gib.get(snap.region)
-            if rate is None:
-                rate = per_gib[snap.region] = _per_gib(
-                    type_, snap.region, self.prices, self.rate_cache
-                )
-            actions.append(  # (as add does, inline: as many as the images)
+            self.add(
                 Action(  # (by position, as image_action)
-                    f"a{len(actions) + 1}",  # id (next_id)
+                    self.next_id(),  # id
                     type_,
                     snap.account,
                     snap.region,
@@ -352,7 +331,6 @@ class _Builder:
                     snap.size_gib,
                 )
             )
-            self.savings += snap.size_gib * rate  # (_saving)
         return reported
 
     def summary(self, reported: int) -> dict[str, Any]:
