@@ -67,10 +67,12 @@ _Z_ZONE: Any = None  # the tzinfo botocore gives a "...Z" time on this machine
 _Z_NAME: Any = None  # its tzname() for that time
 # EC2's own timestamp format, ASCII digits only: Python's fromisoformat also reads week
 # dates, "10:00:00:000", "10:00.5", which dateutil rejects or reads otherwise
+_EC2_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
+# A time with no zone, as moto writes Auto Scaling's: seconds and, if any, six digits of
+# fraction (what dateutil and fromisoformat read alike, as naive times)
 _NAIVE_TIME = re.compile(
     r"(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?"
 )
-_EC2_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z")
 
 
 def _compile(shape: StructureShape) -> _Plan | None:
