@@ -26,7 +26,7 @@ def command_process_gc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CLI process's collector settings (memory.command_process, then a command's
     imports frozen by memory.imports_done), put back afterwards."""
     threshold = gc.get_threshold()
-    monkeypatch.setattr(memory, "_FREEZE_IMPORTS", False)
+    monkeypatch.setattr(memory, "_COMMAND_PROCESS", False)
     try:
         memory.command_process()
         memory.imports_done()

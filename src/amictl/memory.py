@@ -90,7 +90,7 @@ def gc_paused(promote: bool = False) -> Iterator[None]:
                     gc.enable()
 
 
-_FREEZE_IMPORTS = False  # set by :func:`command_process`
+_COMMAND_PROCESS = False  # this process runs one command and ends (command_process)
 
 
 def command_process() -> None:
@@ -99,8 +99,8 @@ def command_process() -> None:
     what a command's imports made (modules, classes, functions: never garbage) left out of
     every collection after them (:func:`imports_done`). A warm plan spent 0.3 s of its
     3.5 s of CPU in collections that found nothing (issue 30); its peak RSS is the same."""
-    global _FREEZE_IMPORTS
-    _FREEZE_IMPORTS = True
+    global _COMMAND_PROCESS
+    _COMMAND_PROCESS = True
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
 
 
@@ -109,14 +109,14 @@ def command_done() -> None:
     interpreter runs as it finalizes (its last collection walked every object a plan had
     made, 0.35 s of a 4.5 s warm plan after its output was written). What is left is freed
     as the process ends; atexit handlers (flushing, joining threads) still run first."""
-    if _FREEZE_IMPORTS:
+    if _COMMAND_PROCESS:
         gc.disable()
         gc.freeze()
 
 
 def imports_done() -> None:
     """A command's modules are imported: in a command's process, freeze what is alive."""
-    if _FREEZE_IMPORTS:
+    if _COMMAND_PROCESS:
         with _PAUSE_LOCK:
             gc.freeze()
 
