@@ -19,6 +19,7 @@ from types import FrameType
 _stop = threading.Event()
 _signum: list[int] = []
 _depth = [0]
+_ending = [0]  # cooperative blocks whose calls end at a stop (amictl.aws.stopping)
 _lock = threading.Lock()
 
 
@@ -63,16 +64,29 @@ def reset() -> None:
     _signum.clear()
 
 
+def calls_end() -> bool:
+    """True inside a ``cooperative(end_calls=True)`` block (of any thread)."""
+    return _ending[0] > 0
+
+
 @contextmanager
-def cooperative() -> Iterator[None]:
-    """Within this block, SIGINT/SIGTERM set the stop flag instead of raising."""
+def cooperative(end_calls: bool = False) -> Iterator[None]:
+    """Within this block, SIGINT/SIGTERM set the stop flag instead of raising.
+
+    ``end_calls``: the AWS calls started in the block (by any thread) end at a stop while
+    they wait to be sent or retried, when AWS can have done none of them
+    (:mod:`amictl.aws.stopping`); for work whose caller treats ``Interrupted`` as "not
+    started" (apply, scans), never for clean-up that must reach AWS after a stop.
+    """
     with _lock:
         _depth[0] += 1
+        _ending[0] += end_calls
     try:
         yield
     finally:
         with _lock:
             _depth[0] -= 1
+            _ending[0] -= end_calls
 
 
 def _handler(sig: int, _frame: FrameType | None) -> None:

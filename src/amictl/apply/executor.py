@@ -474,7 +474,10 @@ def execute(
         began: set[str] = set()  # actions a worker has taken up
         fresh = True  # an action finished since the last wave was picked
         seen: set[Any] = set()  # the APIs (or types) of the actions of every wave so far
-        with interrupts.cooperative(), ThreadPoolExecutor(max_workers=workers) as pool:
+        with (
+            interrupts.cooperative(end_calls=True),
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
             while not stop() and (pending or inflight):
                 ready = _ready(pending, status, record)
                 if not ready and not inflight:

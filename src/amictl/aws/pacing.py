@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import ec2_limits
+from . import ec2_limits, stopping
 
 Key = tuple[str, str, str]
 
@@ -169,5 +169,5 @@ def default_pacer() -> Pacer:
     global _default
     with _default_lock:
         if _default is None:
-            _default = Pacer()
+            _default = Pacer(sleep=stopping.sleep)  # a stop ends the wait (aws/stopping.py)
         return _default

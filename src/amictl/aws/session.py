@@ -1,6 +1,7 @@
 """Sessions, clients and accounts.
 
-Every client uses botocore's ``adaptive`` retry mode and an amictl user agent, and
+Every client uses botocore's ``adaptive`` retry mode (assembled by :mod:`.stopping`, so a
+stop ends its waits) and an amictl user agent, and
 counts its calls per operation (botocore events) so that benchmarks and ``-v``
 can print them. Other accounts are reached by STS AssumeRole.
 """
@@ -26,7 +27,7 @@ from .. import __version__
 from ..errors import AwsError, InputError
 from ..memory import gc_paused
 from ..yamlpos import load_file
-from . import fastparse, model_files, shared_parts
+from . import fastparse, model_files, shared_parts, stopping
 
 DEFAULT_REGION = "us-east-1"
 
@@ -322,7 +323,7 @@ class Connector:
             if not self._explicit_regions() and self.region_name:
                 check_regions([self.region_name], key="region of the profile / AWS_DEFAULT_REGION")
         self.botocore_config = Config(
-            retries={"mode": "adaptive", "max_attempts": config.max_attempts},
+            retries={"mode": "standard", "max_attempts": config.max_attempts},
             user_agent_extra=f"amictl/{__version__}",
             max_pool_connections=config.max_pool,
             read_timeout=config.read_timeout,
@@ -386,11 +387,12 @@ class Connector:
             sess = self._session(role_arn) if role_arn else self.base
             cfg = self.botocore_config
             if max_attempts is not None:
-                cfg = cfg.merge(Config(retries={"mode": "adaptive", "max_attempts": max_attempts}))
+                cfg = cfg.merge(Config(retries={"mode": "standard", "max_attempts": max_attempts}))
             with gc_paused():  # botocore's models and clients: many objects, no garbage
                 c = sess.create_client(
                     service, region_name=region, endpoint_url=self.config.endpoint_url, config=cfg
                 )
+                stopping.install(c)  # adaptive mode, from botocore's parts
             c.meta.events.register("before-call.*.*", self.counter.on_call)
             with self._lock:
                 self._clients[key] = c

@@ -132,7 +132,7 @@ def scan(
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         stopped = False
         try:
-            with interrupts.cooperative():
+            with interrupts.cooperative(end_calls=True):
                 futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
                 waiting = set(futures)
                 while waiting:

@@ -1,0 +1,167 @@
+"""botocore's adaptive retries, with the waits inside a call ended by a stop (SIGINT/SIGTERM).
+
+botocore waits in two places a signal never wakes: the back-off before a retry (up to 20 s,
+``time.sleep`` in ``Endpoint._needs_retry``) and adaptive mode's client-side send bucket
+(``TokenBucket.acquire``, a ``Condition.wait``; throttling slows it to 0.5 sends a second).
+Under throttling a dozen of a scan's or an apply's calls wait there, so an apply took up to
+20 s to stop after Ctrl-C (``tests/test_interrupts.py``), far past its "within seconds".
+
+:func:`install` assembles botocore's own adaptive mode on a client made in ``standard`` mode,
+from botocore's parts (``botocore/retries/standard.py`` ``register_retry_handler`` and
+``adaptive.py`` ``register_retry_handler``, the same objects in the same events), with the
+two waits stop-aware. A call made inside ``interrupts.cooperative(end_calls=True)`` (apply's
+executor and live reads, the inventory scan) ends with :class:`amictl.errors.Interrupted`
+at a stop, at once from either wait or before its next request, when no attempt of it can
+have been done by AWS:
+
+- nothing sent yet; or a read (``Describe``/``Get``/``List``/``Search``);
+- a mutating call whose last answer was a throttle (AWS did not do it).
+
+A mutating call whose last attempt may have been done (a 5xx, a lost connection) is retried
+as before, so its outcome is known. A request already sent is always answered and kept.
+Callers already treat ``Interrupted`` as "not started": apply keeps the action to do and its
+"intended" journal row makes ``--resume`` look live first. Calls made outside such a block
+(a bake's clean-up in its ``finally``, anything after a command stopped) are never ended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from botocore.retries import adaptive, bucket, quota, standard, throttling
+
+from .. import interrupts
+from .ec2_limits import NON_MUTATING_PREFIXES as READ_PREFIXES
+
+SLICE_S = 0.1  # how often a wait in the send bucket looks at the stop flag
+
+
+class _Call(threading.local):
+    """The current thread's call: may a stop end it, and can AWS have done any of it?"""
+
+    ends_at_stop = False
+    undone = True  # nothing sent, or nothing AWS can have done
+
+
+_call = _Call()
+
+
+def ending() -> bool:
+    """True when a stop was requested and this thread's current call may end now."""
+    return interrupts.stop_requested() and _call.ends_at_stop and _call.undone
+
+
+def _end_if_stopped() -> None:
+    if ending():
+        interrupts.check()
+
+
+def sleep(seconds: float) -> None:
+    """Wait (a back-off, a pacer's token), cut short when this thread's call ends at a stop."""
+    if _call.ends_at_stop and _call.undone:
+        interrupts.sleep(seconds)
+    else:
+        time.sleep(seconds)
+    _end_if_stopped()
+
+
+class _StopCondition(threading.Condition):
+    """The send bucket's condition: its waits end when the waiting call ends at a stop."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            _end_if_stopped()  # raises with the lock held: ``with`` in acquire releases it
+            left = SLICE_S if end is None else min(SLICE_S, end - time.monotonic())
+            if left <= 0:
+                return False
+            if super().wait(left):
+                return True
+
+
+class _Bucket(bucket.TokenBucket):
+    def __init__(self, max_rate: float, clock: Any) -> None:
+        super().__init__(max_rate=max_rate, clock=clock)
+        # botocore's own condition, over the same lock, made stop-aware
+        self._new_fill_rate_condition = _StopCondition(self._lock)
+
+
+class _Retry:
+    """botocore's standard ``RetryHandler``, whose back-off is slept by :func:`_back_off`
+    (the last ``needs-retry`` handler, after adaptive mode has seen the answer, as
+    botocore's own sleep comes after every handler)."""
+
+    def __init__(self, handler: Any, detector: Any) -> None:
+        self.handler, self.detector = handler, detector
+        self.delay = threading.local()
+
+    def needs_retry(self, operation: Any = None, **kw: Any) -> Any:
+        delay = self.handler.needs_retry(operation=operation, **kw)
+        if not isinstance(delay, int | float) or isinstance(delay, bool):
+            return delay  # None: no retry; False: botocore's "no retry, and no sleep"
+        name = getattr(operation, "name", "")
+        _call.undone = name.startswith(READ_PREFIXES) or bool(
+            self.detector.is_throttling_error(operation=operation, **kw)
+        )
+        self.delay.s = delay
+        return 0  # botocore sleeps 0; _back_off sleeps the delay
+
+    def back_off(self, **_kw: Any) -> None:
+        s = getattr(self.delay, "s", 0)
+        self.delay.s = 0
+        if s:
+            sleep(s)
+
+
+def _start_call(**_kw: Any) -> None:
+    _call.ends_at_stop = interrupts.calls_end()
+    _call.undone = True
+
+
+def install(client: Any) -> None:
+    """botocore's ``adaptive`` retry mode on ``client`` (made with ``mode: standard``), as
+    botocore registers it, with stop-aware waits."""
+    events = client.meta.events
+    name = client.meta.service_model.service_id.hyphenize()
+    max_attempts = client.meta.config.retries.get("total_max_attempts")
+    if max_attempts is None:
+        max_attempts = standard.DEFAULT_MAX_ATTEMPTS
+    # standard: the handler botocore registered is replaced by the same one, wrapped
+    adapter = standard.RetryEventAdapter()
+    detector = standard.ThrottlingErrorDetector(adapter)
+    checker = standard.RetryQuotaChecker(quota.RetryQuota(), detector)
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=max_attempts),
+            retry_backoff=standard.ExponentialBackoff(
+                service_name=name, throttling_detector=detector
+            ),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=checker,
+        service_name=name,
+    )
+    retry = _Retry(handler, detector)
+    uid = f"retry-config-{name}"
+    events.unregister(f"needs-retry.{name}", unique_id=uid)
+    events.register(f"after-call.{name}", checker.release_retry_quota)
+    events.register(f"needs-retry.{name}", retry.needs_retry, unique_id=uid)
+    # adaptive: botocore's client rate limiter over a stop-aware bucket
+    clock = bucket.Clock()
+    limiter = adaptive.ClientRateLimiter(
+        rate_adjustor=throttling.CubicCalculator(
+            starting_max_rate=0, start_time=clock.current_time()
+        ),
+        rate_clocker=adaptive.RateClocker(clock),
+        token_bucket=_Bucket(max_rate=1, clock=clock),
+        throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter()),
+        clock=clock,
+    )
+    events.register("before-send", limiter.on_sending_request)
+    events.register("needs-retry", limiter.on_receiving_response)
+    # the call's own state, and the last word before a request leaves or is retried
+    events.register_first("before-call", _start_call)
+    events.register_last("before-send", lambda **_kw: _end_if_stopped())
+    events.register_last("needs-retry", retry.back_off)
