@@ -90,6 +90,19 @@ def test_sigint_under_throttling_stops_within_seconds_then_resume_finishes_once(
     res = json.loads(out)
     assert res["interrupted"] == "SIGINT" and res["not_started"]
     assert "--resume" in err
+    # every call in flight was answered or ended unsent ("stopped"), never left "intended";
+    # a stopped one was not done: its image or snapshot is still there in AWS
+    last = {}
+    for r in store.journal_rows(plan_checksum=p["checksum"], limit=10**6):
+        last[r["action_id"]] = r
+    assert "intended" not in {r["status"] for r in last.values()}
+    stopped = [r for r in last.values() if r["status"] == "stopped"]
+    live_i, live_s = live_images(env), live_snapshots(env)
+    for r in stopped:
+        if r["type"] == "deregister":
+            assert r["resource"] in live_i, r
+        elif r["type"] == "delete-snapshot":
+            assert r["resource"] in live_s, r
     # --resume shows what remains, keeps the original limits, and finishes exactly once
     done = subprocess.run(
         _cmd(env, "apply", "--resume", "--yes", "-o", "json"),

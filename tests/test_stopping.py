@@ -177,8 +177,8 @@ def test_a_call_waiting_in_the_send_bucket_ends_at_a_stop():
     interrupts.request_stop()
     t0 = time.monotonic()
     th.join(5)
-    assert time.monotonic() - t0 < 0.5
-    assert isinstance(got[0], Interrupted)
+    assert isinstance(got[0], Interrupted)  # not a token got 1.7 s later
+    assert time.monotonic() - t0 < 1.2
 
 
 def test_the_send_bucket_still_paces_without_a_stop():
@@ -187,4 +187,4 @@ def test_the_send_bucket_still_paces_without_a_stop():
     b.acquire()
     t0 = time.monotonic()
     b.acquire()
-    assert 0.3 < time.monotonic() - t0 < 1.5
+    assert 0.3 < time.monotonic() - t0 < 3

@@ -15,7 +15,7 @@ from ..inventory.collectors import image_from_api
 from ..model import FamilyRule
 from ..policy.model import Policy
 from ..policy.plan_model import Plan
-from ..state.store import Store
+from ..state.store import UNSETTLED, Store
 from .options import ApplyOptions
 
 SHARE_MIN_IMAGES = 20
@@ -101,5 +101,5 @@ def live_blast_radius(
     done: frozenset[str] = frozenset()
     if store is not None and deregistering:
         states = store.journal_final_states(plan.checksum)
-        done = frozenset(k for k, v in states.items() if v in ("done", "intended"))
+        done = frozenset(k for k, v in states.items() if v == "done" or v in UNSETTLED)
     blast_radius(plan, policy, live, opts, done)

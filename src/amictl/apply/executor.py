@@ -8,7 +8,9 @@ Re-running the same plan (or ``--resume``) redoes nothing final and re-derives
 everything else live, so a killed apply ends where a clean one would.
 
 At most ``workers`` actions are in flight. On SIGINT/SIGTERM (see ``amictl.interrupts``)
-no new action starts; in-flight calls finish and are journaled; ``Interrupted`` is raised.
+no new action starts; in-flight calls finish and are journaled; a call still waiting to be
+sent or retried when AWS can have done none of it ends (``aws/stopping.py``) and its action
+is journaled ``stopped``; ``Interrupted`` is raised.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..model import parse_time
 from ..policy.plan_model import Action, Plan, action_order
 from ..recyclebin import coverage
 from ..state import timeouts
-from ..state.store import FINAL, Store
+from ..state.store import FINAL, UNSETTLED, Store
 from .actions import EXECUTORS, deregister_with_snapshots
 from .blast import SHARE_MIN_IMAGES, blast_radius, live_blast_radius  # noqa: F401  (re-exported)
 from .live import LiveReader, plan_regions
@@ -277,10 +279,14 @@ def execute(
             checksum, limits, plan_signature=prep.signature, limits_signature=limits_sig
         )
         previous = store.journal_final_states(checksum)
-        intended_before = {aid for aid, st in previous.items() if st == "intended"}
+        # "stopped": the run was stopped before AWS answered (aws/stopping.py), which AWS
+        # cannot have done; looked at live first all the same, as after a kill
+        intended_before = {aid for aid, st in previous.items() if st in UNSETTLED}
         for image_id, snaps in store.origins(checksum).items():
             ctx.origins[image_id] = set(snaps)  # recorded by an earlier run of this plan
         status: dict[str, str] = {}
+        # the actions whose "intended" rows this run wrote for a call in flight
+        unsettled: dict[str, list[Action]] = {}
         for a in plan.actions:
             st = previous.get(a.id)
             if st == "done":
@@ -386,6 +392,7 @@ def execute(
                     raise _JournalDown() from None
             if not journal(a, "intended"):
                 raise _JournalDown()
+            unsettled[a.id] = [a]
             snaps: dict[str, str] = {}
             if (
                 verdict is not None
@@ -396,6 +403,7 @@ def execute(
                 # finds them gone and done by this run (never done twice, never lost)
                 if not all(journal(by_id[f], "intended") for f in verdict.with_snapshots):
                     raise _JournalDown()
+                unsettled[a.id] += [by_id[f] for f in verdict.with_snapshots]
                 out, snaps = deregister_with_snapshots(ec2, a)
             else:
                 out = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
@@ -429,7 +437,11 @@ def execute(
             t0 = time.monotonic()
             try:
                 st, code, msg, snaps = run(a, verdict)
-            except (_JournalDown, _NotStarted, Interrupted):
+            except Interrupted as exc:  # a call ended by the stop, before AWS did anything
+                for x in unsettled.pop(a.id, []):
+                    journal(x, "stopped", "Interrupted", f"{exc.message}: not sent to AWS")
+                raise
+            except (_JournalDown, _NotStarted):
                 raise
             except Exception as exc:  # noqa: BLE001 - journaled, reported, exit 4
                 err = aws_error(exc, a.type, a.region)

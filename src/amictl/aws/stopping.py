@@ -19,8 +19,8 @@ have been done by AWS:
 
 A mutating call whose last attempt may have been done (a 5xx, a lost connection) is retried
 as before, so its outcome is known. A request already sent is always answered and kept.
-Callers already treat ``Interrupted`` as "not started": apply keeps the action to do and its
-"intended" journal row makes ``--resume`` look live first. Calls made outside such a block
+Callers already treat ``Interrupted`` as "not started": apply journals the action ``stopped``
+and keeps it to do; ``--resume`` looks at AWS first, as after a kill. Calls made outside such a block
 (a bake's clean-up in its ``finally``, anything after a command stopped) are never ended.
 """
 

@@ -128,7 +128,8 @@ def journal_outcomes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per action (plan, action id) with its final status, oldest first: the
     journal writes ``intended`` before each AWS call and the result after; a reader wants
     the outcome. ``intended`` stays only for an action with nothing after it (in flight,
-    or cut off by a crash: `apply --resume` finishes it)."""
+    or cut off by a crash: `apply --resume` finishes it); ``stopped`` is an action whose call
+    a stop ended before AWS did it (resumed the same way)."""
     last: dict[tuple[Any, Any], dict[str, Any]] = {}
     first_at: dict[tuple[Any, Any], Any] = {}
     for r in rows:

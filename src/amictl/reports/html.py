@@ -358,7 +358,8 @@ def _journal(d: ReportData) -> str:
     rows = list(reversed(d.journal))[:MAX_JOURNAL]
     note = (
         '<p class="note">one row per action: its outcome (done, skipped, failed, not-found; '
-        "intended: started and not finished, `apply --resume` finishes it). `amictl journal` "
+        "intended: started and not finished; stopped: ended by Ctrl-C/SIGTERM before AWS did it; "
+        "`apply --resume` finishes both). `amictl journal` "
         "lists every step.</p>"
     )
     return section("journal", "Journal: last actions", note if rows else "", table(rows, cols))

@@ -39,6 +39,7 @@ from .tables import (  # noqa: F401  (re-exported: the store's tables)
     FINAL,
     PLAN_KEY_ENV,
     PLAN_KEY_NAME,
+    UNSETTLED,
     apply_run_ends,
     apply_runs,
     bake_instances,

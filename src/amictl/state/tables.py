@@ -58,7 +58,7 @@ journal = sa.Table(
     sa.Column("account", sa.String(12), nullable=False),
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("resource", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # intended | done | skipped | failed
+    sa.Column("status", sa.String(16), nullable=False),  # FINAL and UNSETTLED below
     sa.Column("error_code", sa.String(80)),
     sa.Column("message", sa.Text),
     sa.Column("caller", sa.String(256)),
@@ -179,6 +179,10 @@ bake_instances = sa.Table(
 
 # Statuses after which an action is over for its plan: never run again by that plan.
 FINAL = ("done", "skipped", "failed", "not-found")
+# Statuses of an action whose call may be in AWS's hands or was cut short: a resume looks
+# at AWS first. "intended" (written before the call; alone after a kill) and "stopped" (a
+# stop ended the call before AWS answered it: aws/stopping.py).
+UNSETTLED = ("intended", "stopped")
 
 locks = sa.Table(
     "locks",
