@@ -1,7 +1,9 @@
 """Round 10 attacks (hostile6): "a stop ends waiting calls" (commit 1b4a955, aws/stopping.py).
 
-Each test here fails on the code under attack (strict xfail); the comment above it names the
-bug. Every check reads AWS's own state (the tag on the image) or the call's own outcome.
+Each test here failed on the code under attack; the comment above it names the bug, fixed
+in the commit after (a one-way "undone", refused connections as never sent, a stack of call
+states ended at after-call, a thread-local end-calls mark carried by ``interrupts.Pool``,
+the pacer's token given back, this run's own "intended" rows, a lock-free stop flag). Every check reads AWS's own state (the tag on the image) or the call's own outcome.
 
 Held (no test here): the rebuilt retry handler is botocore 1.44.18's standard + adaptive
 registration (same objects, same events; ``needs-retry.ec2`` runs before the generic
@@ -70,10 +72,6 @@ def _tags(env, image: str) -> dict[str, str]:
 # then throttled is ended at a stop as "AWS did none of it": the caller (apply) records
 # "not started" while AWS did the call. The module's own contract says "when no attempt of
 # it can have been done"; the flag must stay False once an attempt may have been done.
-@pytest.mark.xfail(
-    strict=True,
-    reason="stopping._Retry.needs_retry: a throttle after a 5xx makes a maybe-done call 'undone'",
-)
 def test_a_mutating_call_done_then_throttled_is_not_ended_as_undone(env, sandbox):
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
@@ -108,10 +106,6 @@ def test_a_mutating_call_done_then_throttled_is_not_ended_as_undone(env, sandbox
 # (an apply or a scan of a long-lived service), every call of every other thread ends at a
 # stop, a bake's or rollout's clean-up included (terminate the builder, tag the image
 # abandoned), which the module promises "are never ended".
-@pytest.mark.xfail(
-    strict=True,
-    reason="interrupts._ending is process-wide: another thread's end_calls block ends clean-up",
-)
 def test_a_clean_up_call_is_not_ended_by_another_threads_end_calls_block(env, sandbox):
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
@@ -142,10 +136,6 @@ def test_a_clean_up_call_is_not_ended_by_another_threads_end_calls_block(env, sa
 # documented use (pacing.py: ``pacer.take(...)`` before ``ec2.deregister_image(...)``) outside
 # any end_calls block, on a thread whose last call was made inside one, ends with
 # Interrupted at a stop: the clean-up it paces never goes.
-@pytest.mark.xfail(
-    strict=True,
-    reason="stopping.sleep uses the last call's stale per-thread state outside any call",
-)
 def test_a_pacer_wait_outside_an_end_calls_block_is_not_ended_by_a_stale_call(env):
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
@@ -202,10 +192,6 @@ def _closed_port() -> int:
 # drops mid-apply (VPN, proxy), the operator presses Ctrl-C, and every in-flight mutating
 # call goes on through all its attempts: max_attempts x connect_timeout (8 x 10 s with the
 # defaults, 80 s) instead of "within a second" (docs/cli.md "Interrupts").
-@pytest.mark.xfail(
-    strict=True,
-    reason="stopping._Retry.needs_retry: a refused connection is taken as 'maybe done'",
-)
 def test_a_mutating_call_whose_connection_was_never_made_ends_at_a_stop():
     conn = Connector(
         AwsConfig(
@@ -241,10 +227,6 @@ def test_a_mutating_call_whose_connection_was_never_made_ends_at_a_stop():
 # ``before-call`` (``_start_call``). The outer mutating call had a 5xx (may have been done,
 # so it must be retried to its answer); after the nested read it is "undone" again and a
 # stop ends it: its retry never goes and its caller records "not started".
-@pytest.mark.xfail(
-    strict=True,
-    reason="stopping._Call is per thread: a nested call resets the outer call's state",
-)
 def test_a_nested_call_does_not_make_a_maybe_done_outer_call_undone(env, sandbox):
     image = _image(env)
     conn = env.connector()
@@ -283,10 +265,6 @@ def test_a_nested_call_does_not_make_a_maybe_done_outer_call_undone(env, sandbox
 # never sent but its token is spent. The process-wide pacer (``default_pacer``) of a
 # long-lived process then makes the next apply wait for every token the stopped one
 # reserved and never used (a wave of queued workers: seconds per API).
-@pytest.mark.xfail(
-    strict=True,
-    reason="pacing.Pacer.take keeps the token of a wait a stop ended",
-)
 def test_a_pacer_wait_ended_by_a_stop_gives_its_token_back(env):
     image = _image(env)
     pacer = pacing.Pacer(
@@ -312,10 +290,6 @@ def test_a_pacer_wait_ended_by_a_stop_gives_its_token_back(env):
 # are decided again, found gone, and reported ``not-found`` ("snapshot not found"): the run
 # says it did not delete snapshots its own call deleted (a resume would say "done by the
 # interrupted run": only an earlier run's ``intended`` rows count).
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor: snapshots deleted by this run's retried DeregisterImage end not-found",
-)
 def test_snapshots_deleted_by_a_deregister_whose_answer_was_lost_are_done(
     env, sandbox, tmp_path, monkeypatch
 ):
@@ -366,22 +340,22 @@ def test_snapshots_deleted_by_a_deregister_whose_answer_was_lost_are_done(
 # ``sleep``: apply's live reads on the main thread, e.g. DescribeRegions), as in rollout's
 # and bake's polls before. A Ctrl-C landing there deadlocks: the stop never ends. Simulated
 # here on a fresh Event (a stuck daemon thread holds only that one).
-@pytest.mark.xfail(
-    strict=True,
-    reason="interrupts._handler sets a threading.Event (takes its lock) inside a signal handler",
-)
 def test_a_signal_landing_inside_the_stop_wait_does_not_deadlock(monkeypatch):
-    ev = threading.Event()
-    monkeypatch.setattr(interrupts, "_stop", ev)
-    monkeypatch.setattr(interrupts, "_signum", [])
+    """The handler sets a plain flag (no lock, no Event): it returns even while the thread it
+    interrupts holds the module's lock, and a wait on another thread still wakes."""
     monkeypatch.setattr(interrupts, "_depth", [1])  # inside apply's cooperative block
+    woke: list[bool] = []
+    sleeper = threading.Thread(target=lambda: woke.append(interrupts.sleep(30)), daemon=True)
+    sleeper.start()
     handled = threading.Event()
 
-    def main_thread_in_stop_wait() -> None:
-        with ev._cond:  # type: ignore[attr-defined]  # Event.wait: lock taken, not yet waiting
+    def main_thread_holding_the_lock() -> None:
+        with interrupts._lock:  # cooperative() entering or leaving
             interrupts._handler(signal.SIGINT, None)  # the signal lands here
         handled.set()
 
-    th = threading.Thread(target=main_thread_in_stop_wait, daemon=True)
+    th = threading.Thread(target=main_thread_holding_the_lock, daemon=True)
     th.start()
     assert handled.wait(1), "the signal handler deadlocked on the stop flag's lock"
+    sleeper.join(2)
+    assert woke == [True]

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
 
-_stop = threading.Event()
+# The stop flag is a plain value: the signal handler takes no lock (a handler runs between
+# two bytecodes of the main thread, which may hold any lock it would take: a deadlock).
+_stop = [False]
 _signum: list[int] = []
 _depth = [0]
-_ending = [0]  # cooperative blocks whose calls end at a stop (amictl.aws.stopping)
 _lock = threading.Lock()
+POLL_S = 0.05  # how often a wait looks at the stop flag
+
+
+class _Local(threading.local):
+    ending = 0  # this thread's cooperative blocks whose calls end at a stop (aws/stopping.py)
+
+
+_local = _Local()
 
 
 class Terminate(BaseException):
@@ -28,7 +39,7 @@ class Terminate(BaseException):
 
 
 def stop_requested() -> bool:
-    return _stop.is_set()
+    return _stop[0]
 
 
 def signum() -> int:
@@ -39,12 +50,12 @@ def request_stop(sig: int = signal.SIGINT) -> None:
     """Ask cooperative loops to stop (what the signal handler does; tests call it too)."""
     if not _signum:
         _signum.append(sig)
-    _stop.set()
+    _stop[0] = True
 
 
 def check() -> None:
     """Raise :class:`amictl.errors.Interrupted` once a stop was requested."""
-    if _stop.is_set():
+    if _stop[0]:
         from .errors import Interrupted
 
         sig = signum()
@@ -55,38 +66,60 @@ def check() -> None:
 
 
 def sleep(seconds: float) -> bool:
-    """Wait up to ``seconds``, waking at once when a stop is requested; True if one was."""
-    return _stop.wait(max(0.0, seconds))
+    """Wait up to ``seconds``, waking within ``POLL_S`` of a stop; True if one was requested."""
+    end = time.monotonic() + max(0.0, seconds)
+    while not _stop[0]:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, POLL_S))
+    return True
 
 
 def reset() -> None:
-    _stop.clear()
+    _stop[0] = False
     _signum.clear()
 
 
 def calls_end() -> bool:
-    """True inside a ``cooperative(end_calls=True)`` block (of any thread)."""
-    return _ending[0] > 0
+    """True inside a ``cooperative(end_calls=True)`` block of this thread, or in a
+    :class:`Pool` worker made inside one."""
+    return _local.ending > 0
+
+
+def _inherit(ending: int) -> None:
+    _local.ending = ending
+
+
+class Pool(ThreadPoolExecutor):
+    """A thread pool whose workers' AWS calls end at a stop as its maker's do (made inside a
+    ``cooperative(end_calls=True)`` block, or ``end_calls=True``); another thread's block
+    never reaches them (a bake's clean-up beside an apply)."""
+
+    def __init__(self, max_workers: int | None = None, *, end_calls: bool = False) -> None:
+        ending = _local.ending + end_calls
+        super().__init__(max_workers=max_workers, initializer=_inherit, initargs=(ending,))
 
 
 @contextmanager
 def cooperative(end_calls: bool = False) -> Iterator[None]:
     """Within this block, SIGINT/SIGTERM set the stop flag instead of raising.
 
-    ``end_calls``: the AWS calls started in the block (by any thread) end at a stop while
+    ``end_calls``: the AWS calls started in the block (by this thread and the workers of a
+    :class:`Pool` made in it) end at a stop while
     they wait to be sent or retried, when AWS can have done none of them
     (:mod:`amictl.aws.stopping`); for work whose caller treats ``Interrupted`` as "not
     started" (apply, scans), never for clean-up that must reach AWS after a stop.
     """
     with _lock:
         _depth[0] += 1
-        _ending[0] += end_calls
+    _local.ending += end_calls
     try:
         yield
     finally:
+        _local.ending -= end_calls
         with _lock:
             _depth[0] -= 1
-            _ending[0] -= end_calls
 
 
 def _handler(sig: int, _frame: FrameType | None) -> None:

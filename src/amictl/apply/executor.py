@@ -22,7 +22,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -287,6 +287,7 @@ def execute(
         status: dict[str, str] = {}
         # the actions whose "intended" rows this run wrote for a call in flight
         unsettled: dict[str, list[Action]] = {}
+        intended_now: set[str] = set()  # ... and every action it wrote one for
         for a in plan.actions:
             st = previous.get(a.id)
             if st == "done":
@@ -380,6 +381,10 @@ def execute(
                     if a.id in intended_before:
                         # an earlier run of this plan was killed after its call
                         return "done", None, f"{verdict.reason}: done by the interrupted run", {}
+                    if a.id in intended_now:
+                        # this run's own call did it, its answer lost (a 5xx, then a retry
+                        # that found it gone): a DeregisterImage's DeleteAssociatedSnapshots
+                        return "done", None, f"{verdict.reason}: done by this run's call", {}
                     return "not-found", "NotFound", verdict.reason, {}
                 return "skipped", "Recheck", verdict.reason + restore(ec2, a, verdict), {}
             if verdict is not None and a.type == "deregister":
@@ -393,6 +398,7 @@ def execute(
             if not journal(a, "intended"):
                 raise _JournalDown()
             unsettled[a.id] = [a]
+            intended_now.add(a.id)
             snaps: dict[str, str] = {}
             if (
                 verdict is not None
@@ -404,6 +410,7 @@ def execute(
                 if not all(journal(by_id[f], "intended") for f in verdict.with_snapshots):
                     raise _JournalDown()
                 unsettled[a.id] += [by_id[f] for f in verdict.with_snapshots]
+                intended_now.update(verdict.with_snapshots)
                 out, snaps = deregister_with_snapshots(ec2, a)
             else:
                 out = EXECUTORS[a.type].fn(ec2, a, prep.policy.name)
@@ -488,7 +495,7 @@ def execute(
         seen: set[Any] = set()  # the APIs (or types) of the actions of every wave so far
         with (
             interrupts.cooperative(end_calls=True),
-            ThreadPoolExecutor(max_workers=workers) as pool,
+            interrupts.Pool(workers) as pool,
         ):
             while not stop() and (pending or inflight):
                 ready = _ready(pending, status, record)

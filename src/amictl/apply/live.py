@@ -33,12 +33,12 @@ What it reads, per wave:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from .. import interrupts
 from ..aws.session import Connector, Target
 from ..channels.record import add_recorded_history
 from ..errors import AmictlError
@@ -177,7 +177,7 @@ class LiveReader:
         alongside the listings; every one of them begins when the view is asked for."""
         kinds = IMAGE_KINDS if image_ids else SNAPSHOT_KINDS
         ec2 = self.connector.client("ec2", target.region, target.role_arn)
-        with ThreadPoolExecutor(max_workers=3) as side:
+        with interrupts.Pool(3) as side:
             # AWS's own reference check, a reason to keep like any other reference; when it
             # cannot be asked (no permission, no API) amictl's graph alone decides.
             asked = (
@@ -304,7 +304,7 @@ def _each(read: Callable[[str], T], ids: list[str], gone: Iterable[str]) -> dict
 
     if not ids:
         return {}
-    with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(ids))) as pool:
+    with interrupts.Pool(min(READ_WORKERS, len(ids))) as pool:
         return dict(zip(ids, pool.map(one, ids), strict=True))
 
 

@@ -34,12 +34,12 @@ import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import interrupts
 from ..aws.pacing import Pacer
 from ..policy.plan_model import Action
 from .actions import API_OF
@@ -193,7 +193,7 @@ def still_as_decided(ec2: Any, verdict: Verdict) -> bool:
     keep decision. An error reading them counts as a change. The reads go out together."""
     ids = [sid for sid, _tags, _shares in verdict.snapshot_facts]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:  # the reads at once
+        with interrupts.Pool(max(1, len(ids))) as pool:  # the reads at once
             sharing = [pool.submit(snapshot_shares, ec2, sid) for sid in ids]
             live = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
             shares = {sid: tuple(sorted(f.result())) for sid, f in zip(ids, sharing, strict=True)}

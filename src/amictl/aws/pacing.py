@@ -111,8 +111,17 @@ class Pacer:
         if wait > 0:
             # a microsecond more than the exact refill time: float rounding must never make
             # the call arrive a hair before its token (0.999999 of one is an empty bucket)
-            self.sleep(wait + 1e-6)
+            try:
+                self.sleep(wait + 1e-6)
+            except BaseException:  # a stop ended the wait (aws/stopping.py): nothing is sent
+                self._give_back((account, region, api))
+                raise
         return wait
+
+    def _give_back(self, key: Key) -> None:
+        with self._lock:
+            self._bucket(key, self.clock()).tokens += 1.0
+            self.calls -= 1
 
     def throttled(self, account: str, region: str, api: str) -> None:
         """AWS answered RequestLimitExceeded although the local bucket had a token: the real

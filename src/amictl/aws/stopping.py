@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
 from botocore.retries import adaptive, bucket, quota, standard, throttling
 
 from .. import interrupts
@@ -38,19 +40,38 @@ from .ec2_limits import NON_MUTATING_PREFIXES as READ_PREFIXES
 SLICE_S = 0.1  # how often a wait in the send bucket looks at the stop flag
 
 
-class _Call(threading.local):
-    """The current thread's call: may a stop end it, and can AWS have done any of it?"""
+@dataclass
+class _Call:
+    """One call in flight on a thread: may a stop end it, and can AWS have done any of it?"""
 
-    ends_at_stop = False
-    undone = True  # nothing sent, or nothing AWS can have done
+    context: int  # id() of botocore's request context: the call's own key
+    ends_at_stop: bool
+    undone: bool = True  # nothing sent, a read, or every attempt refused (nothing done)
+    delay: float = 0.0  # the back-off botocore's handler asked for, slept by back_off
 
 
-_call = _Call()
+class _Calls(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[_Call] = []  # a call made from inside another call's handler: on top
+
+
+_calls = _Calls()
+
+
+def _current() -> _Call | None:
+    stack = _calls.stack
+    return stack[-1] if stack else None
+
+
+def may_end() -> bool:
+    """This thread's current call may end at a stop (none in flight: False)."""
+    c = _current()
+    return c is not None and c.ends_at_stop and c.undone
 
 
 def ending() -> bool:
     """True when a stop was requested and this thread's current call may end now."""
-    return interrupts.stop_requested() and _call.ends_at_stop and _call.undone
+    return interrupts.stop_requested() and may_end()
 
 
 def _end_if_stopped() -> None:
@@ -60,11 +81,11 @@ def _end_if_stopped() -> None:
 
 def sleep(seconds: float) -> None:
     """Wait (a back-off, a pacer's token), cut short when this thread's call ends at a stop."""
-    if _call.ends_at_stop and _call.undone:
+    if may_end():
         interrupts.sleep(seconds)
+        _end_if_stopped()
     else:
         time.sleep(seconds)
-    _end_if_stopped()
 
 
 class _StopCondition(threading.Condition):
@@ -88,36 +109,61 @@ class _Bucket(bucket.TokenBucket):
         self._new_fill_rate_condition = _StopCondition(self._lock)
 
 
+# Errors that say no byte of the request reached AWS (botocore/httpsession.py: a refused or
+# unresolved connection, a connect timeout, a proxy that would not connect)
+NOT_SENT = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ProxyConnectionError,
+)
+
+
 class _Retry:
-    """botocore's standard ``RetryHandler``, whose back-off is slept by :func:`_back_off`
+    """botocore's standard ``RetryHandler``, whose back-off is slept by :meth:`back_off`
     (the last ``needs-retry`` handler, after adaptive mode has seen the answer, as
     botocore's own sleep comes after every handler)."""
 
     def __init__(self, handler: Any, detector: Any) -> None:
         self.handler, self.detector = handler, detector
-        self.delay = threading.local()
 
-    def needs_retry(self, operation: Any = None, **kw: Any) -> Any:
-        delay = self.handler.needs_retry(operation=operation, **kw)
-        if not isinstance(delay, int | float) or isinstance(delay, bool):
-            return delay  # None: no retry; False: botocore's "no retry, and no sleep"
-        name = getattr(operation, "name", "")
-        _call.undone = name.startswith(READ_PREFIXES) or bool(
-            self.detector.is_throttling_error(operation=operation, **kw)
+    def needs_retry(self, operation: Any = None, caught_exception: Any = None, **kw: Any) -> Any:
+        delay = self.handler.needs_retry(
+            operation=operation, caught_exception=caught_exception, **kw
         )
-        self.delay.s = delay
-        return 0  # botocore sleeps 0; _back_off sleeps the delay
+        c = _current()
+        if c is None or not isinstance(delay, int | float) or isinstance(delay, bool):
+            return delay  # None: no retry; False: botocore's "no retry, and no sleep"
+        # once an attempt may have been done, the call is retried to its answer
+        c.undone = c.undone and (
+            getattr(operation, "name", "").startswith(READ_PREFIXES)
+            or isinstance(caught_exception, NOT_SENT)
+            or bool(
+                self.detector.is_throttling_error(
+                    operation=operation, caught_exception=caught_exception, **kw
+                )
+            )
+        )
+        c.delay = delay
+        return 0  # botocore sleeps 0; back_off sleeps the delay
 
     def back_off(self, **_kw: Any) -> None:
-        s = getattr(self.delay, "s", 0)
-        self.delay.s = 0
-        if s:
+        c = _current()
+        if c is not None and c.delay:
+            s, c.delay = c.delay, 0.0
             sleep(s)
 
 
-def _start_call(**_kw: Any) -> None:
-    _call.ends_at_stop = interrupts.calls_end()
-    _call.undone = True
+def _start_call(context: Any = None, **_kw: Any) -> None:
+    _calls.stack.append(_Call(id(context), interrupts.calls_end()))
+
+
+def _end_call(context: Any = None, **_kw: Any) -> None:
+    """The call's state off the stack (with any left above it by a call that never ended)."""
+    stack, key = _calls.stack, id(context)
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i].context == key:
+            del stack[i:]
+            return
 
 
 def install(client: Any) -> None:
@@ -163,5 +209,7 @@ def install(client: Any) -> None:
     events.register("needs-retry", limiter.on_receiving_response)
     # the call's own state, and the last word before a request leaves or is retried
     events.register_first("before-call", _start_call)
+    events.register_last("after-call", _end_call)
+    events.register_last("after-call-error", _end_call)
     events.register_last("before-send", lambda **_kw: _end_if_stopped())
     events.register_last("needs-retry", retry.back_off)

@@ -4,7 +4,6 @@ launch templates, launch configurations, ASGs, SSM parameters), registered in
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from sys import intern
 from typing import Any
 
@@ -109,7 +108,7 @@ def read_sharing_into(ec2: Any, images: list[Image], workers: int = 8) -> None:
     ``shared_with`` and ``lp``. AWS has no bulk call: one DescribeImageAttribute per image."""
     if not images:
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(images))) as pool:
+    with interrupts.Pool(min(workers, len(images))) as pool:
         for img, sharing in zip(
             images,
             pool.map(lambda i: read_launch_permissions(ec2, i.image_id), images),
@@ -276,7 +275,7 @@ def collect_launch_templates(
     # One call per template (AWS lists every version only per template), a few at a time:
     # enough to spend EC2's request bucket for the API (100, then 20 per second) as fast
     # as it refills; past it, RequestLimitExceeded answers are retried by the adaptive mode.
-    with ThreadPoolExecutor(max_workers=LT_WORKERS) as pool:
+    with interrupts.Pool(LT_WORKERS) as pool:
         listed = list(pool.map(versions, list(templates)))
     for (tid, t), found in zip(templates.items(), listed, strict=True):
         for v in found:

@@ -11,7 +11,7 @@ import datetime as dt
 import gc
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Any
 
 from .. import interrupts
@@ -129,7 +129,7 @@ def scan(
     # fingerprint allocate enough to trigger full collections that would walk them all.
     gc.freeze()
     try:
-        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        pool = interrupts.Pool(max(1, workers), end_calls=True)
         stopped = False
         try:
             with interrupts.cooperative(end_calls=True):

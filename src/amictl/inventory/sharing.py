@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import interrupts
 from ..aws.session import Connector, aws_error
 from ..errors import Interrupted
 from ..model import Image, Inventory
@@ -101,7 +101,7 @@ def read_sharing(
 
     saved: list[tuple[str, str, str, dt.datetime, bool, list[str]]] = []
     if todo:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with interrupts.Pool(max(1, workers)) as pool:
             for img, got, error in pool.map(read, todo):
                 if got is None:
                     out.errors.append(error or img.image_id)

@@ -13,7 +13,6 @@ mappings, defaults). A template that does not parse makes the slice incomplete.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -99,7 +98,7 @@ def collect_stacks(cfn: Any, account: str, region: str) -> SliceData:
                 stacks.append(s)
     if not stacks:
         return out
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(stacks))) as pool:
+    with interrupts.Pool(min(WORKERS, len(stacks))) as pool:
         for refs in pool.map(lambda s: stack_references(cfn, s, account, region), stacks):
             out.references.extend(refs)
     return out

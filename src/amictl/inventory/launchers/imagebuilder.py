@@ -10,7 +10,6 @@ configuration is read whole (GetDistributionConfiguration), a few at a time.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -86,7 +85,7 @@ def collect_imagebuilder(ib: Any, account: str, region: str) -> SliceData:
             out.items += 1
             arns.append(str(d["arn"]))
     if arns:
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(arns))) as pool:
+        with interrupts.Pool(min(WORKERS, len(arns))) as pool:
             for refs in pool.map(lambda a: _distribution_refs(ib, a, account, region), arns):
                 out.references.extend(refs)
     return out
