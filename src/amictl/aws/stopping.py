@@ -10,18 +10,21 @@ Under throttling a dozen of a scan's or an apply's calls wait there, so an apply
 from botocore's parts (``botocore/retries/standard.py`` ``register_retry_handler`` and
 ``adaptive.py`` ``register_retry_handler``, the same objects in the same events), with the
 two waits stop-aware. A call made inside ``interrupts.cooperative(end_calls=True)`` (apply's
-executor and live reads, the inventory scan) ends with :class:`amictl.errors.Interrupted`
-at a stop, at once from either wait or before its next request, when no attempt of it can
-have been done by AWS:
+executor and live reads, the inventory scan), by its thread or by the workers of an
+``interrupts.Pool`` made there, ends with :class:`amictl.errors.Interrupted` at a stop, at
+once from either wait or before its next request, when no attempt of it can have been done
+by AWS:
 
 - nothing sent yet; or a read (``Describe``/``Get``/``List``/``Search``);
-- a mutating call whose last answer was a throttle (AWS did not do it).
+- a mutating call every attempt of which was throttled or never connected (AWS did none).
 
-A mutating call whose last attempt may have been done (a 5xx, a lost connection) is retried
-as before, so its outcome is known. A request already sent is always answered and kept.
-Callers already treat ``Interrupted`` as "not started": apply journals the action ``stopped``
-and keeps it to do; ``--resume`` looks at AWS first, as after a kill. Calls made outside such a block
-(a bake's clean-up in its ``finally``, anything after a command stopped) are never ended.
+A mutating call any attempt of which may have been done (a 5xx, a connection lost after
+sending) is retried as before, so its outcome is known. A request already sent is always
+answered and kept. Callers treat ``Interrupted`` as "not started": apply journals the action
+``stopped`` and keeps it to do; ``--resume`` looks at AWS first, as after a kill. Calls made
+outside such a block (a bake's clean-up in its ``finally``, even beside an apply on another
+thread) are never ended. The state is per call (a stack per thread, ended at
+``after-call``), so a call made from inside another's event handler changes nothing of it.
 """
 
 from __future__ import annotations
