@@ -37,8 +37,8 @@ from amictl import interrupts
 from amictl.aws import pacing, stopping
 from amictl.aws.session import AwsConfig, Connector
 from amictl.errors import Interrupted
+from test_stopping import _fresh_stop_flag, _image, _tag, _tags  # noqa: F401  (the autouse fixture)
 
-FLEET = "images:\n  - {alias: a1, age_days: 10, tags: {family: f}}\n"
 THROTTLE = {
     "service": "ec2",
     "action": "CreateTags",
@@ -48,22 +48,14 @@ THROTTLE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_stop_flag(sandbox):
-    interrupts.reset()
-    yield
-    interrupts.reset()
-    sandbox.clear_faults()
-
-
-def _image(env) -> str:
-    env.load(FLEET)
-    return env.client("ec2").describe_images(Owners=["self"])["Images"][0]["ImageId"]
-
-
-def _tags(env, image: str) -> dict[str, str]:
-    img = env.client("ec2").describe_images(ImageIds=[image])["Images"][0]
-    return {t["Key"]: t["Value"] for t in img.get("Tags", [])}
+def _tag_or_ended(ec2: Any, image: str) -> Interrupted | None:
+    """Tag the image in an end-calls block: None, or the Interrupted that ended the call."""
+    with interrupts.cooperative(end_calls=True):
+        try:
+            _tag(ec2, image)
+        except Interrupted as exc:
+            return exc
+    return None
 
 
 # Bug: aws/stopping.py ``_Retry.needs_retry`` (the ``_call.undone = ...`` assignment)
@@ -91,12 +83,7 @@ def test_a_mutating_call_done_then_throttled_is_not_ended_as_undone(env, sandbox
             interrupts.request_stop()  # Ctrl-C while the throttled retry waits
 
     ec2.meta.events.register_first("needs-retry.ec2", aws_did_it_then_5xx)
-    ended: Interrupted | None = None
-    with interrupts.cooperative(end_calls=True):
-        try:
-            ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
-        except Interrupted as exc:
-            ended = exc
+    ended = _tag_or_ended(ec2, image)
     assert _tags(env, image)["k"] == "v"  # AWS did it ...
     assert ended is None, "the call was ended as 'AWS did none of it'"  # ... so never 'undone'
 
@@ -250,12 +237,7 @@ def test_a_nested_call_does_not_make_a_maybe_done_outer_call_undone(env, sandbox
             interrupts.request_stop()  # then Ctrl-C, while the 5xx'd call waits its retry
 
     ec2.meta.events.register_last("needs-retry.ec2", audit_hook)
-    ended: Interrupted | None = None
-    with interrupts.cooperative(end_calls=True):
-        try:
-            ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
-        except Interrupted as exc:
-            ended = exc
+    ended = _tag_or_ended(ec2, image)
     assert ended is None, "a call that may have been done was ended as undone"
     assert _tags(env, image)["k"] == "v"
 

@@ -41,6 +41,15 @@ def _tags(env, image: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in img.get("Tags", [])}
 
 
+def _fault(env, action: str, code: str, status: int, count: int | None = None) -> None:
+    rule = {"service": "ec2", "action": action, "code": code, "status": status}
+    env.sandbox.set_faults([rule if count is None else {**rule, "count": count}])
+
+
+def _tag(ec2: Any, image: str) -> None:
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+
+
 def _stop_at_first_answer(client: Any) -> None:
     """The stop arrives between a call's first answer and its retry (as a signal would)."""
 
@@ -54,17 +63,7 @@ def test_adaptive_retry_mode_is_botocore_s_own(env):
     """The client's retries are botocore's standard handler plus adaptive mode's limiter:
     a throttled burst still gets through (the retries work at all after the rebuild)."""
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    env.sandbox.set_faults(
-        [
-            {
-                "service": "ec2",
-                "action": "DescribeRegions",
-                "code": "RequestLimitExceeded",
-                "status": 503,
-                "count": 3,
-            }
-        ]
-    )
+    _fault(env, "DescribeRegions", "RequestLimitExceeded", 503, count=3)
     assert ec2.describe_regions()["Regions"]
     assert env.sandbox.fault_state()["injected"] == 3
 
@@ -72,9 +71,7 @@ def test_adaptive_retry_mode_is_botocore_s_own(env):
 @pytest.mark.parametrize("code,status", [("RequestLimitExceeded", 503), ("InternalError", 500)])
 def test_a_read_waiting_to_be_retried_ends_at_a_stop(env, code, status):
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    env.sandbox.set_faults(
-        [{"service": "ec2", "action": "DescribeImages", "code": code, "status": status}]
-    )
+    _fault(env, "DescribeImages", code, status)
     _stop_at_first_answer(ec2)
     t0 = time.monotonic()
     with interrupts.cooperative(end_calls=True), pytest.raises(Interrupted):
@@ -86,20 +83,10 @@ def test_a_read_waiting_to_be_retried_ends_at_a_stop(env, code, status):
 def test_a_throttled_mutating_call_ends_at_a_stop_and_aws_did_nothing(env):
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    env.sandbox.set_faults(
-        [
-            {
-                "service": "ec2",
-                "action": "CreateTags",
-                "code": "RequestLimitExceeded",
-                "status": 503,
-                "count": 1,
-            }
-        ]
-    )
+    _fault(env, "CreateTags", "RequestLimitExceeded", 503, count=1)
     _stop_at_first_answer(ec2)
     with interrupts.cooperative(end_calls=True), pytest.raises(Interrupted):
-        ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+        _tag(ec2, image)
     assert "k" not in _tags(env, image)
 
 
@@ -107,20 +94,10 @@ def test_a_mutating_call_that_may_have_been_done_is_retried_to_its_answer(env):
     """A 5xx can come after AWS did the call: its outcome must be known, so it is retried."""
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    env.sandbox.set_faults(
-        [
-            {
-                "service": "ec2",
-                "action": "CreateTags",
-                "code": "InternalError",
-                "status": 500,
-                "count": 1,
-            }
-        ]
-    )
+    _fault(env, "CreateTags", "InternalError", 500, count=1)
     _stop_at_first_answer(ec2)
     with interrupts.cooperative(end_calls=True):
-        ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+        _tag(ec2, image)
     assert interrupts.stop_requested()
     assert _tags(env, image)["k"] == "v"
 
@@ -130,7 +107,7 @@ def test_nothing_is_sent_by_a_call_started_after_a_stop_in_an_end_calls_block(en
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
     interrupts.request_stop()
     with interrupts.cooperative(end_calls=True), pytest.raises(Interrupted):
-        ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+        _tag(ec2, image)
     assert "k" not in _tags(env, image)
 
 
@@ -138,20 +115,10 @@ def test_a_stop_never_ends_calls_outside_an_end_calls_block(env):
     """A bake terminates its instances in a ``finally`` after the stop: those calls go."""
     image = _image(env)
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    env.sandbox.set_faults(
-        [
-            {
-                "service": "ec2",
-                "action": "CreateTags",
-                "code": "RequestLimitExceeded",
-                "status": 503,
-                "count": 1,
-            }
-        ]
-    )
+    _fault(env, "CreateTags", "RequestLimitExceeded", 503, count=1)
     interrupts.request_stop()
     with interrupts.cooperative():
-        ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+        _tag(ec2, image)
     assert _tags(env, image)["k"] == "v"
 
 
