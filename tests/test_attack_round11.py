@@ -1,7 +1,10 @@
 """Round 11 attacks (hostile7): round 10's fixes and the ``stopped`` journal status.
 
-Each test here fails on the code under attack (``xfail(strict=True)`` until fixed); the
-comment above it names the bug with its file:line. Every check reads AWS's own state or the
+Each test here failed on the code under attack; the comment above it names the bug with
+its file:line then, fixed in the commit after (only "intended" rows count as an earlier
+run's call; a deregister's results say which snapshots this call can have deleted; the
+call state is held for exactly ``_make_api_call``; a pacer token of an attempt never sent is
+given back; waiters go through ``stopping.wait``; the docs name ``stopped``). Every check reads AWS's own state or the
 journal amictl wrote.
 
 Held (no test here): ``stopped`` in the readers (``amictl journal`` prints any status;
@@ -76,7 +79,6 @@ def _image_snapshots(side: Any, image: str) -> list[str]:
 # is decided again as its own action, and another actor has deleted it meanwhile: the run
 # reports and journals it ``done`` ("done by this run's call") although AWS said this run's
 # call did not delete it. Only a snapshot AWS did not report (a lost answer) may be counted.
-@pytest.mark.xfail(strict=True, reason="a snapshot AWS kept, deleted by another, is 'done'")
 def test_a_snapshot_aws_kept_then_another_actor_deleted_is_not_done_by_this_run(
     env, sandbox, tmp_path, monkeypatch
 ):
@@ -120,7 +122,6 @@ def test_a_snapshot_aws_kept_then_another_actor_deleted_is_not_done_by_this_run(
 # AWS answers the FIRST attempt InvalidAMIID.NotFound, this run did nothing, yet each
 # snapshot action is reported and journaled ``done`` "done by this run's call". botocore
 # says whether the gone answer came on a retry (``ResponseMetadata.RetryAttempts``).
-@pytest.mark.xfail(strict=True, reason="snapshots another actor deleted are 'done by this run'")
 def test_snapshots_another_actor_deleted_before_the_first_attempt_are_not_done(
     env, sandbox, tmp_path, monkeypatch
 ):
@@ -153,9 +154,6 @@ def test_snapshots_another_actor_deleted_before_the_first_attempt_are_not_done(
 # then deregisters the image, and ``apply --resume`` reports and journals the action ``done``
 # "by the interrupted run": the journal says amictl retired an image it never touched, and
 # contradicts its own ``stopped`` row. A ``stopped`` action found gone is ``not-found``.
-@pytest.mark.xfail(
-    strict=True, reason="a stopped (never sent) action is 'done by the interrupted run'"
-)
 def test_a_stopped_action_done_by_another_actor_is_not_done_by_amictl(
     env, sandbox, tmp_path, monkeypatch
 ):
@@ -193,7 +191,6 @@ def test_a_stopped_action_done_by_another_actor_is_not_done_by_amictl(
 # throttling: every in-flight worker of an apply) never reaches AWS, and its token is spent:
 # round 10's give-back covers only the pacer's own wait. The next apply of a long-lived
 # process (``default_pacer`` is process-wide) waits for tokens nobody used.
-@pytest.mark.xfail(strict=True, reason="a pacer token taken, then the call ended, is lost")
 def test_a_call_ended_after_its_pacer_token_gives_the_token_back(env):
     env.load("images:\n  - {alias: a1, age_days: 10, tags: {family: f}}\n")
     side = env.client("ec2")
@@ -221,7 +218,6 @@ def _section(path: str, title: str) -> str:
 # team's runner, SQL or dashboard reads, and what a resume does with an unfinished one) do
 # not name ``stopped``, the status 0ac18fe added (state/tables.py UNSETTLED). A team reading
 # the journal by those docs counts a stopped action as neither final nor in flight.
-@pytest.mark.xfail(strict=True, reason="the journal docs do not list the 'stopped' status")
 def test_the_journal_docs_name_every_status_the_journal_holds():
     for path, title in (
         ("docs/cli.md", "### `amictl journal`"),
@@ -239,7 +235,6 @@ def test_the_journal_docs_name_every_status_the_journal_holds():
 # after its current delay"; a Ctrl-C while a bake waits for its image (15 s delay, up to the
 # recipe's image timeout: an hour) is seen only when the waiter ends, then reported as a
 # waiter failure ("is not running"), not exit 130. Here: delay 1 s, 4 attempts.
-@pytest.mark.xfail(strict=True, reason="a bake's botocore waiter never sees a stop")
 def test_a_bakes_waiter_ends_after_its_current_delay_at_a_stop(env):
     from amictl.creation import bake
     from amictl.creation.runsteps import Waits
@@ -267,7 +262,6 @@ def test_a_bakes_waiter_ends_after_its_current_delay_at_a_stop(env):
 # call's state on the thread's stack for good. With a stale "may end" state on top, a pacer
 # wait made by hand after the block (pacing.py's documented use) ends at a stop and its
 # clean-up call never goes: round 10's stale-state bug, by another door.
-@pytest.mark.xfail(strict=True, reason="a handler's exception leaves a stale call state")
 def test_a_failed_before_call_hook_leaves_no_stale_call_state(env):
     env.load("images:\n  - {alias: a1, age_days: 10, tags: {family: f}}\n")
     side = env.client("ec2")

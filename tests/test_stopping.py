@@ -130,10 +130,9 @@ def test_a_call_waiting_in_the_send_bucket_ends_at_a_stop():
 
     def call() -> None:
         with interrupts.cooperative(end_calls=True):
-            stopping._start_call()
             t0 = time.monotonic()
             try:
-                b.acquire()
+                stopping._tracked(lambda _op, _params: b.acquire())("DescribeImages", {})
                 got.append(time.monotonic() - t0)
             except Interrupted as exc:
                 got.append(exc)

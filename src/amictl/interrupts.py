@@ -10,6 +10,7 @@ handlers; without them the flag simply never rises.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -113,13 +114,30 @@ def cooperative(end_calls: bool = False) -> Iterator[None]:
     """
     with _lock:
         _depth[0] += 1
-    _local.ending += end_calls
+    try:
+        if end_calls:
+            with _ending_calls():
+                yield
+        else:
+            yield
+    finally:
+        with _lock:
+            _depth[0] -= 1
+
+
+@contextmanager
+def _ending_calls() -> Iterator[None]:
+    _local.ending += 1
     try:
         yield
     finally:
-        _local.ending -= end_calls
-        with _lock:
-            _depth[0] -= 1
+        _local.ending -= 1
+
+
+def end_calls() -> contextlib.AbstractContextManager[None]:
+    """The AWS calls of this block (reads only: a waiter's polls) end at a stop, without
+    making the block cooperative (outside one a signal still raises at once)."""
+    return _ending_calls()
 
 
 def _handler(sig: int, _frame: FrameType | None) -> None:

@@ -168,16 +168,19 @@ def do_deregister(ec2: Any, a: Action, policy: str) -> Outcome:
     return Outcome("done", "deregistered")
 
 
-def deregister_with_snapshots(ec2: Any, a: Action) -> tuple[Outcome, dict[str, str]]:
+def deregister_with_snapshots(ec2: Any, a: Action) -> tuple[Outcome, dict[str, str] | None]:
     """DeregisterImage with ``DeleteAssociatedSnapshots``: the image and, in the same call,
     its snapshots that AWS finds no other image using. Returns the outcome and AWS's
-    per-snapshot ``ReturnCode`` (``success`` or why it skipped one); a retry that finds
-    the image gone returns no results (the snapshots are then decided again, one by one)."""
+    per-snapshot ``ReturnCode`` (``success`` or why it skipped one). An image already gone
+    at the first attempt: ``{}``, this call deleted nothing; at a retry: ``None``, an earlier
+    attempt may have deleted them, its answer lost (a 5xx). Either way the snapshots are
+    then decided again, one by one."""
     try:
         resp = ec2.deregister_image(ImageId=a.image_id, DeleteAssociatedSnapshots=True)
     except ClientError as exc:
         if code_of(exc) in GONE_IMAGE:
-            return Outcome("done", "already deregistered"), {}
+            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+            return Outcome("done", "already deregistered"), (None if retried else {})
         raise
     results = {
         str(r.get("SnapshotId")): str(r.get("ReturnCode", ""))

@@ -35,7 +35,7 @@ from ..keep import assess, effective_holds
 from ..keep.decide import STAGES
 from ..policy.plan_model import Action, Plan, action_order
 from ..state import timeouts
-from ..state.store import FINAL, UNSETTLED, Store
+from ..state.store import FINAL, Store
 from .actions import EXECUTORS, deregister_with_snapshots
 from .blast import SHARE_MIN_IMAGES, blast_radius, live_blast_radius  # noqa: F401  (re-exported)
 from .live import LiveReader, plan_regions
@@ -204,9 +204,9 @@ class _Apply:
 
     def resume_from(self, previous: dict[str, str], origins: dict[str, Any]) -> None:
         """What earlier runs of this plan left: final actions stay final; the rest is to do."""
-        # "stopped": the run was stopped before AWS answered (aws/stopping.py), which AWS
-        # cannot have done; looked at live first all the same, as after a kill
-        self.intended_before = {aid for aid, st in previous.items() if st in UNSETTLED}
+        # only "intended": a "stopped" call AWS did not do (aws/stopping.py), so one found
+        # gone now was done by someone else (not-found), not by the stopped run
+        self.intended_before = {aid for aid, st in previous.items() if st == "intended"}
         for image_id, snaps in origins.items():
             self.ctx.origins[image_id] = set(snaps)  # recorded by an earlier run of this plan
         for a in self.prep.plan.actions:
@@ -345,7 +345,14 @@ class _Apply:
             # the snapshot deletions this call makes are intended too: a kill after it
             # finds them gone and done by this run (never done twice, never lost)
             self._intend(a, [self.by_id[f] for f in verdict.with_snapshots])
-            out, snaps = deregister_with_snapshots(ec2, a)
+            out, said = deregister_with_snapshots(ec2, a)
+            snaps = said or {}
+            if said is not None:  # AWS said what this call did: no other snapshot is ours
+                self.intended_now.difference_update(
+                    f
+                    for f in verdict.with_snapshots
+                    if said.get(self.by_id[f].snapshot_id or "") != "success"
+                )
         else:
             out = EXECUTORS[a.type].fn(ec2, a, self.prep.policy.name)
         msg = out.message + (f"; {verdict.note}" if verdict is not None and verdict.note else "")

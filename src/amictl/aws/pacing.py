@@ -114,13 +114,14 @@ class Pacer:
             try:
                 self.sleep(wait + 1e-6)
             except BaseException:  # a stop ended the wait (aws/stopping.py): nothing is sent
-                self._give_back((account, region, api))
+                self.give_back(account, region, api)
                 raise
         return wait
 
-    def _give_back(self, key: Key) -> None:
+    def give_back(self, account: str, region: str, api: str) -> None:
+        """A token taken for a call that was never sent (a stop ended it first)."""
         with self._lock:
-            self._bucket(key, self.clock()).tokens += 1.0
+            self._bucket((account, region, api), self.clock()).tokens += 1.0
             self.calls -= 1
 
     def throttled(self, account: str, region: str, api: str) -> None:
@@ -157,6 +158,7 @@ def pace_client(
         op = event_name.rsplit(".", 1)[-1]
         if not mutating_only or ec2_limits.is_mutating(op):
             p.take(account, region, op)
+            stopping.on_unsent(lambda: p.give_back(account, region, op))
 
     def needs_retry(event_name: str = "", response: Any = None, **_kw: Any) -> None:
         parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None

@@ -21,17 +21,21 @@ by AWS:
 A mutating call any attempt of which may have been done (a 5xx, a connection lost after
 sending) is retried as before, so its outcome is known. A request already sent is always
 answered and kept. Callers treat ``Interrupted`` as "not started": apply journals the action
-``stopped`` and keeps it to do; ``--resume`` looks at AWS first, as after a kill. Calls made
-outside such a block (a bake's clean-up in its ``finally``, even beside an apply on another
-thread) are never ended. The state is per call (a stack per thread, ended at
-``after-call``), so a call made from inside another's event handler changes nothing of it.
+``stopped`` and keeps it to do (AWS did not do it: found gone at ``--resume``, someone
+else did). Calls made outside such a block (a bake's clean-up in its ``finally``, even
+beside an apply on another thread) are never ended; a waiter's polls end through
+:func:`wait`. The state is per call: a stack per thread, held for exactly the client's
+``_make_api_call`` (whatever exception ends it), so a call made from inside another's event
+handler changes nothing of it. A pacer's token taken for an attempt a stop ends before it
+is sent is given back (:func:`on_unsent`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
@@ -43,14 +47,15 @@ from .ec2_limits import NON_MUTATING_PREFIXES as READ_PREFIXES
 SLICE_S = 0.1  # how often a wait in the send bucket looks at the stop flag
 
 
-@dataclass
+@dataclass(eq=False)
 class _Call:
     """One call in flight on a thread: may a stop end it, and can AWS have done any of it?"""
 
-    context: int  # id() of botocore's request context: the call's own key
     ends_at_stop: bool
     undone: bool = True  # nothing sent, a read, or every attempt refused (nothing done)
     delay: float = 0.0  # the back-off botocore's handler asked for, slept by back_off
+    # what to give back when the attempt being prepared is never sent (a pacer's token)
+    unsent: list[Callable[[], None]] = field(default_factory=list)
 
 
 class _Calls(threading.local):
@@ -79,7 +84,35 @@ def ending() -> bool:
 
 def _end_if_stopped() -> None:
     if ending():
+        c = _current()
+        assert c is not None
+        for give_back in c.unsent:
+            give_back()
+        c.unsent.clear()
         interrupts.check()
+
+
+def on_unsent(give_back: Callable[[], None]) -> None:
+    """Call ``give_back`` if a stop ends this thread's call before its request leaves (the
+    pacer's token for this attempt)."""
+    c = _current()
+    if c is not None:
+        c.unsent.append(give_back)
+
+
+def _sending(**_kw: Any) -> None:
+    """The last word before a request leaves: ended at a stop, else it goes."""
+    _end_if_stopped()
+    c = _current()
+    if c is not None:
+        c.unsent.clear()
+
+
+def wait(waiter: Any, **kwargs: Any) -> None:
+    """botocore's ``waiter.wait``, whose polls (reads) end at a stop: a Ctrl-C is seen after
+    the current delay, as ``Interrupted`` (its ``time.sleep`` is botocore's own)."""
+    with interrupts.end_calls():
+        waiter.wait(**kwargs)
 
 
 def sleep(seconds: float) -> None:
@@ -156,17 +189,21 @@ class _Retry:
             sleep(s)
 
 
-def _start_call(context: Any = None, **_kw: Any) -> None:
-    _calls.stack.append(_Call(id(context), interrupts.calls_end()))
+def _tracked(make_api_call: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """The client's ``_make_api_call`` (every operation, page and waiter poll goes through
+    it) with the call's state on the thread's stack for exactly its duration, whatever
+    ends it (an exception of any kind, in any handler)."""
 
+    def call(operation_name: str, api_params: Any) -> Any:
+        stack = _calls.stack
+        c = _Call(interrupts.calls_end())
+        stack.append(c)
+        try:
+            return make_api_call(operation_name, api_params)
+        finally:
+            del stack[stack.index(c) :]  # with any a nested call left above it
 
-def _end_call(context: Any = None, **_kw: Any) -> None:
-    """The call's state off the stack (with any left above it by a call that never ended)."""
-    stack, key = _calls.stack, id(context)
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i].context == key:
-            del stack[i:]
-            return
+    return call
 
 
 def install(client: Any) -> None:
@@ -211,8 +248,6 @@ def install(client: Any) -> None:
     events.register("before-send", limiter.on_sending_request)
     events.register("needs-retry", limiter.on_receiving_response)
     # the call's own state, and the last word before a request leaves or is retried
-    events.register_first("before-call", _start_call)
-    events.register_last("after-call", _end_call)
-    events.register_last("after-call-error", _end_call)
-    events.register_last("before-send", lambda **_kw: _end_if_stopped())
+    client._make_api_call = _tracked(client._make_api_call)
+    events.register_last("before-send", _sending)
     events.register_last("needs-retry", retry.back_off)

@@ -29,6 +29,7 @@ from typing import Any
 import botocore.exceptions
 
 from .. import interrupts
+from ..aws import stopping
 from ..aws.session import Connector, Target, aws_error
 from ..catalog.find import find as catalog_find
 from ..channels.ops import promote
@@ -284,7 +285,8 @@ class _Bake:
         timeout = self.recipe.ready_timeout
         delay = self.waits.waiter_delay
         try:
-            self.ec2.get_waiter("instance_running").wait(
+            stopping.wait(
+                self.ec2.get_waiter("instance_running"),
                 InstanceIds=[iid],
                 WaiterConfig={
                     "Delay": delay,

@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ..aws import stopping
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError, InputError
 from ..governance.watermarks import DEFAULT_TEMPLATE as WATERMARK_TEMPLATE
@@ -508,7 +509,9 @@ def wait_image(
 ) -> dict[str, Any]:
     waiter = ec2.get_waiter("image_available")
     try:
-        waiter.wait(ImageIds=[image_id], WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts})
+        stopping.wait(
+            waiter, ImageIds=[image_id], WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}
+        )
     except botocore.exceptions.WaiterError as exc:
         last = exc.last_response or {}
         images = last.get("Images") or []

@@ -22,6 +22,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ..aws import stopping
 from ..aws.session import Target, aws_error
 from ..errors import InputError
 from ..tagnames import check_user_tags
@@ -235,8 +236,10 @@ def _encrypted_copy(
         kw["KmsKeyId"] = kms_key
     try:
         new = str(ec2.copy_snapshot(**kw)["SnapshotId"])
-        ec2.get_waiter("snapshot_completed").wait(
-            SnapshotIds=[new], WaiterConfig={"Delay": delay, "MaxAttempts": 240}
+        stopping.wait(
+            ec2.get_waiter("snapshot_completed"),
+            SnapshotIds=[new],
+            WaiterConfig={"Delay": delay, "MaxAttempts": 240},
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise aws_error(exc, "CopySnapshot", target.region) from None

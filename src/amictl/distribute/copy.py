@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..aws import stopping
 from ..aws.session import Connector, Target, aws_error, check_regions
-from ..errors import AmictlError, InputError
+from ..errors import AmictlError, InputError, Interrupted
 from .common import FAMILY_TAG, VERSION_TAG, Found, find_image
 
 SOURCE_IMAGE_TAG = "amictl:source-image"
@@ -144,10 +145,13 @@ def copy_image(
         }
         if wait:
             try:
-                ec2.get_waiter("image_available").wait(
+                stopping.wait(
+                    ec2.get_waiter("image_available"),
                     ImageIds=[new_id],
                     WaiterConfig={"Delay": wait_delay, "MaxAttempts": wait_attempts},
                 )
+            except Interrupted:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise aws_error(exc, "wait image_available", region) from None
         _tag_snapshots(ec2, region, row, family, version)

@@ -13,6 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ..aws import stopping
 from ..aws.session import Connector, Target, aws_error
 from ..errors import AmictlError
 from ..model import Reference
@@ -126,8 +127,10 @@ def usage_report(
     else:
         rid = report["ReportId"]
     try:
-        ec2.get_waiter("image_usage_report_available").wait(
-            ReportIds=[rid], WaiterConfig={"Delay": wait_delay, "MaxAttempts": max_attempts}
+        stopping.wait(
+            ec2.get_waiter("image_usage_report_available"),
+            ReportIds=[rid],
+            WaiterConfig={"Delay": wait_delay, "MaxAttempts": max_attempts},
         )
     except botocore.exceptions.WaiterError as exc:
         last = exc.last_response or {}
