@@ -63,9 +63,9 @@ def test_adaptive_retry_mode_is_botocore_s_own(env):
     """The client's retries are botocore's standard handler plus adaptive mode's limiter:
     a throttled burst still gets through (the retries work at all after the rebuild)."""
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    _fault(env, "DescribeRegions", "RequestLimitExceeded", 503, count=3)
+    _fault(env, "DescribeRegions", "RequestLimitExceeded", 503, count=2)
     assert ec2.describe_regions()["Regions"]
-    assert env.sandbox.fault_state()["injected"] == 3
+    assert env.sandbox.fault_state()["injected"] == 2
 
 
 @pytest.mark.parametrize("code,status", [("RequestLimitExceeded", 503), ("InternalError", 500)])
