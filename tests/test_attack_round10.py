@@ -28,6 +28,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
@@ -123,23 +124,21 @@ def test_a_clean_up_call_is_not_ended_by_another_threads_end_calls_block(env, sa
 # documented use (pacing.py: ``pacer.take(...)`` before ``ec2.deregister_image(...)``) outside
 # any end_calls block, on a thread whose last call was made inside one, ends with
 # Interrupted at a stop: the clean-up it paces never goes.
-def test_a_pacer_wait_outside_an_end_calls_block_is_not_ended_by_a_stale_call(env):
-    image = _image(env)
-    ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    pacer = pacing.Pacer(
-        sizes={"CreateTags": (1.0, 5.0)}, sleep=pacing.stopping.sleep, headroom_s=0
-    )
+def paced_clean_up_after_a_stop(ec2: Any, image: str, before: Callable[[], None]) -> list[Any]:
+    """On a fresh thread: ``before`` (calls in an end_calls block), then a stop, then a
+    clean-up paced by hand outside any such block (pacing.py's documented use). Returns
+    ``["sent"]`` when the clean-up call went, else the Interrupted that ended it."""
+    pacer = pacing.Pacer(sizes={"CreateTags": (1.0, 5.0)}, sleep=stopping.sleep, headroom_s=0)
     got: list[Any] = []
 
     def worker() -> None:
-        with interrupts.cooperative(end_calls=True):  # e.g. a scan, done
-            ec2.describe_images(ImageIds=[image])
+        before()
         interrupts.request_stop()
         with interrupts.cooperative():  # clean-up after the stop, paced by hand
             try:
                 pacer.take("a", "us-east-1", "CreateTags")
                 pacer.take("a", "us-east-1", "CreateTags")  # the bucket is empty: waits
-                ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
+                _tag(ec2, image)
                 got.append("sent")
             except Interrupted as exc:
                 got.append(exc)
@@ -147,7 +146,18 @@ def test_a_pacer_wait_outside_an_end_calls_block_is_not_ended_by_a_stale_call(en
     th = threading.Thread(target=worker)
     th.start()
     th.join(10)
-    assert got == ["sent"]
+    return got
+
+
+def test_a_pacer_wait_outside_an_end_calls_block_is_not_ended_by_a_stale_call(env):
+    image = _image(env)
+    ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
+
+    def a_scan_done() -> None:
+        with interrupts.cooperative(end_calls=True):
+            ec2.describe_images(ImageIds=[image])
+
+    assert paced_clean_up_after_a_stop(ec2, image, a_scan_done) == ["sent"]
     assert _tags(env, image)["k"] == "v"
 
 

@@ -39,6 +39,8 @@ from amictl.aws import pacing, stopping
 from amictl.errors import AmictlError, Interrupted
 from amictl.state.store import FINAL, UNSETTLED, Store
 from test_apply import Cli, fleet, live_images, live_snapshots
+from test_attack_round10 import paced_clean_up_after_a_stop
+from test_stopping import _fresh_stop_flag  # noqa: F401  (the autouse fixture)
 
 THROTTLED = {
     "service": "ec2",
@@ -46,14 +48,6 @@ THROTTLED = {
     "code": "RequestLimitExceeded",
     "status": 503,
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_stop_flag(sandbox):
-    interrupts.reset()
-    yield
-    interrupts.reset()
-    sandbox.clear_faults()
 
 
 def _on_clients(monkeypatch, event: str, handler: Any) -> None:
@@ -267,30 +261,17 @@ def test_a_failed_before_call_hook_leaves_no_stale_call_state(env):
     side = env.client("ec2")
     image = side.describe_images(Owners=["self"])["Images"][0]["ImageId"]
     ec2 = env.connector().client("ec2", "us-east-1", env.role_arn)
-    pacer = pacing.Pacer(sizes={"CreateTags": (1.0, 5.0)}, sleep=stopping.sleep, headroom_s=0)
-    got: list[Any] = []
 
     def audit_hook(**_kw: Any) -> None:
         raise RuntimeError("the audit sink is down")
 
-    def worker() -> None:
+    def a_failed_call() -> None:
         ec2.meta.events.register("before-call", audit_hook)
         with interrupts.cooperative(end_calls=True), contextlib.suppress(RuntimeError):
             ec2.describe_images(ImageIds=[image])  # its hook fails: the call never goes
         ec2.meta.events.unregister("before-call", audit_hook)
-        interrupts.request_stop()
-        with interrupts.cooperative():  # clean-up after the stop, paced by hand
-            try:
-                pacer.take("a", "us-east-1", "CreateTags")
-                pacer.take("a", "us-east-1", "CreateTags")  # the bucket is empty: waits
-                ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
-                got.append("sent")
-            except Interrupted as exc:
-                got.append(exc)
 
-    th = threading.Thread(target=worker)
-    th.start()
-    th.join(10)
+    got = paced_clean_up_after_a_stop(ec2, image, a_failed_call)
     assert got == ["sent"]
     img = side.describe_images(ImageIds=[image])["Images"][0]
     assert {t["Key"]: t["Value"] for t in img.get("Tags", [])}.get("k") == "v"

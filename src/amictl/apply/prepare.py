@@ -8,7 +8,6 @@ blast radius, and reads the Recycle Bin coverage of each account/region it delet
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -93,14 +92,6 @@ def unrecoverable(coverage: dict[str, dict[str, Any]]) -> list[str]:
     )
 
 
-def _role_for(connector: Connector, account: str) -> str | None:
-    for arn in connector.role_arns:
-        m = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):", arn)
-        if m and m.group(1) == account:
-            return arn
-    return None
-
-
 def prepare(
     connector: Connector, plan: Plan, opts: ApplyOptions, store: Store | None = None
 ) -> Prepared:
@@ -116,7 +107,7 @@ def _prepare(connector: Connector, plan: Plan, opts: ApplyOptions, store: Store 
     notes = check_plan(plan, opts)
     policy = plan.policy_spec()
     targets = {
-        (a.account, a.region): Target(a.account, a.region, _role_for(connector, a.account))
+        (a.account, a.region): Target(a.account, a.region, connector.role_for(a.account))
         for a in plan.actions
     }
     callers: dict[str, str] = {}

@@ -6,7 +6,6 @@ of the plan's and the live size."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,14 +26,6 @@ class LiveFacts:
 
     families: dict[str, frozenset[str]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
-
-
-def _role_for(connector: Connector, account: str) -> str | None:
-    for arn in connector.role_arns:
-        m = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):", arn)
-        if m and m.group(1) == account:
-            return arn
-    return None
 
 
 def _chunks(ids: list[str]) -> list[list[str]]:
@@ -59,7 +50,7 @@ def read_live_facts(connector: Connector, plan: Plan, every_tag: bool = False) -
     op = "DescribeImages"
     try:
         for (account, region), ids in sorted(images.items()):
-            ec2 = connector.client("ec2", region, _role_for(connector, account))
+            ec2 = connector.client("ec2", region, connector.role_for(account))
             for part in _chunks(sorted(ids)):
                 for raw in _describe_images(ec2, part):
                     img = image_from_api(raw, account, region)
@@ -69,7 +60,7 @@ def read_live_facts(connector: Connector, plan: Plan, every_tag: bool = False) -
                     families[raw["ImageId"]] = frozenset(fams)
         op = "DescribeSnapshots"
         for (account, region), ids in sorted(snaps.items()):
-            ec2 = connector.client("ec2", region, _role_for(connector, account))
+            ec2 = connector.client("ec2", region, connector.role_for(account))
             for part in _chunks(sorted(ids)):
                 pages = ec2.get_paginator("describe_snapshots").paginate(
                     OwnerIds=["self"], Filters=[{"Name": "snapshot-id", "Values": part}]

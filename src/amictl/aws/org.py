@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .session import aws_error
+from .session import ARN_ACCOUNT_RE, aws_error
 
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
-ARN_ACCOUNT_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")
 
 # The runners' index variables, in the order they are looked at; (name, counts from 0).
 RUNNER_INDEX = (

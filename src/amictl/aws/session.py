@@ -233,6 +233,7 @@ def load_accounts_file(path: str) -> list[str]:
 
 
 _ROLE_ACCOUNT_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/")
+ARN_ACCOUNT_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):")  # any IAM ARN's account
 _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
@@ -400,6 +401,14 @@ class Connector:
 
     def _explicit_regions(self) -> list[str]:
         return [r for r in self.config.regions if r != "all"]
+
+    def role_for(self, account: str) -> str | None:
+        """The role given (--role-arn, --accounts-file, --org) for ``account``, if any."""
+        for arn in self.role_arns:
+            m = ARN_ACCOUNT_RE.match(arn)
+            if m and m.group(1) == account:
+                return arn
+        return None
 
     def home_region(self) -> str:
         explicit = self._explicit_regions()
