@@ -10,7 +10,6 @@ handlers; without them the flag simply never rises.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 import time
@@ -107,37 +106,31 @@ def cooperative(end_calls: bool = False) -> Iterator[None]:
     """Within this block, SIGINT/SIGTERM set the stop flag instead of raising.
 
     ``end_calls``: the AWS calls started in the block (by this thread and the workers of a
-    :class:`Pool` made in it) end at a stop while
-    they wait to be sent or retried, when AWS can have done none of them
+    :class:`Pool` made in it) end at a stop while they wait to be sent or retried, when AWS
+    can have done none of them
     (:mod:`amictl.aws.stopping`); for work whose caller treats ``Interrupted`` as "not
     started" (apply, scans), never for clean-up that must reach AWS after a stop.
     """
     with _lock:
         _depth[0] += 1
+    _local.ending += end_calls
     try:
-        if end_calls:
-            with _ending_calls():
-                yield
-        else:
-            yield
+        yield
     finally:
+        _local.ending -= end_calls
         with _lock:
             _depth[0] -= 1
 
 
 @contextmanager
-def _ending_calls() -> Iterator[None]:
+def end_calls() -> Iterator[None]:
+    """The AWS calls of this block (reads only: a waiter's polls) end at a stop, without
+    making the block cooperative (outside one a signal still raises at once)."""
     _local.ending += 1
     try:
         yield
     finally:
         _local.ending -= 1
-
-
-def end_calls() -> contextlib.AbstractContextManager[None]:
-    """The AWS calls of this block (reads only: a waiter's polls) end at a stop, without
-    making the block cooperative (outside one a signal still raises at once)."""
-    return _ending_calls()
 
 
 def _handler(sig: int, _frame: FrameType | None) -> None:

@@ -181,7 +181,7 @@ bake_instances = sa.Table(
 FINAL = ("done", "skipped", "failed", "not-found")
 # Statuses of an action whose call may be in AWS's hands or was cut short: a resume looks
 # at AWS first. "intended" (written before the call; alone after a kill) and "stopped" (a
-# stop ended the call before AWS answered it: aws/stopping.py).
+# stop ended the call before AWS did it: aws/stopping.py).
 UNSETTLED = ("intended", "stopped")
 
 locks = sa.Table(
