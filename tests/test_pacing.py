@@ -202,6 +202,15 @@ def test_paced_client_wastes_no_call_on_the_sandbox_buckets(env) -> None:  # typ
         )
 
     def burst(ec2) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+        with ThreadPoolExecutor(8) as pool:
+            # The client's 8 connections opened first (each held 50 ms): the pacer spaces the
+            # calls' departures, and a first connection's set-up (slow on a cold sandbox)
+            # would bunch their arrivals past the bucket's burst of 5 whatever the pacer does.
+            sb.set_aws_model(enabled=True, latency_ms=50)
+            barrier = threading.Barrier(8)
+            list(
+                pool.map(lambda _i: (barrier.wait(), ec2.describe_images(ImageIds=[ami])), range(8))
+            )
         sb.set_aws_model(enabled=True, latency_ms=0, buckets={"CreateTags": [5, 25]})
         before = sb.aws_model_state()["throttled"].get("ec2.CreateTags", 0)
         t0 = time.monotonic()

@@ -15,7 +15,8 @@ local bucket so the calls that follow wait for the refill instead of adding to t
 
 Usage: wrap a call (``pacer.take(account, region, "DeregisterImage")`` before
 ``ec2.deregister_image(...)``), or pace a whole client, every HTTP attempt of its
-mutating calls (retries included): ``pace_client(ec2, account, region)``.
+mutating calls and of the reads made in bulk (``BULK_READS``; retries included):
+``pace_client(ec2, account, region)``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from typing import Any
 from . import ec2_limits, stopping
 
 Key = tuple[str, str, str]
+
+# Reads made in bulk, one call per resource, where spending the bucket as it refills beats
+# the adaptive mode's back-off: a cold scan reads every launch template's versions, one
+# call per template (250 a region at the benchmark's size: 100 at once, then EC2's refill
+# of 20 a second). Throttled, the adaptive mode cuts its send rate below the refill and
+# climbs back slowly (cubic): about a second lost per region. Other reads are a few pages
+# each and are left to the adaptive mode.
+BULK_READS = frozenset({"DescribeLaunchTemplateVersions"})
 
 
 @dataclass
@@ -147,8 +156,10 @@ def pace_client(
 ) -> None:
     """Pace every HTTP attempt of an EC2 client (retries too) by the (account, region, API)
     bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
-    the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
-    mode. A client of another service is left alone (the table is EC2's)."""
+    the local bucket (``throttled``). ``mutating_only``: reads other than ``BULK_READS`` are
+    left to the adaptive retry mode. A client of another service is left alone (the table is
+    EC2's). Pacing is per client, once: the connector's cached client is paced the same way
+    by every caller (the scan and apply)."""
     if client.meta.service_model.service_name != "ec2" or getattr(client, "_amictl_paced", False):
         return  # another service's, or paced already (the connector caches its clients)
     client._amictl_paced = True
@@ -156,7 +167,7 @@ def pace_client(
 
     def before_send(event_name: str = "", **_kw: Any) -> None:
         op = event_name.rsplit(".", 1)[-1]
-        if not mutating_only or ec2_limits.is_mutating(op):
+        if not mutating_only or op in BULK_READS or ec2_limits.is_mutating(op):
             p.take(account, region, op)
             stopping.on_unsent(lambda: p.give_back(account, region, op))
 

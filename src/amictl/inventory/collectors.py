@@ -4,6 +4,7 @@ launch templates, launch configurations, ASGs, SSM parameters), registered in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from sys import intern
 from typing import Any
 
@@ -223,11 +224,17 @@ def collect_instances(ec2: Any, account: str, region: str) -> SliceData:
     "every version of every launch template (resolve:ssm: aliases resolved, pinned versions too)",
 )
 def collect_launch_templates(
-    ec2: Any, account: str, region: str, lt_cache: Any = None
+    ec2: Any,
+    account: str,
+    region: str,
+    lt_cache: Any = None,
+    listed: Callable[[], None] | None = None,
 ) -> SliceData:
     """``lt_cache`` (an ``lt_cache.LtVersionCache``): versions read by earlier scans are
     reused; only templates whose latest version moved past them are read, from the first
-    unread version on (versions are immutable; a cached one only ever keeps an image)."""
+    unread version on (versions are immutable; a cached one only ever keeps an image).
+    ``listed`` is called once the templates are listed, before their versions are read (the
+    scan's head start for this slice: ``scan.HEAD_START_S``)."""
     out = SliceData()
     templates: dict[str, dict[str, Any]] = {}
     for page in pages(ec2, "describe_launch_templates"):
@@ -239,6 +246,8 @@ def collect_launch_templates(
                 "versions": {},
             }
 
+    if listed is not None:
+        listed()
     known: dict[str, tuple[int, dict[int, str | None]]] = (
         lt_cache.known(account, region) if lt_cache is not None else {}
     )
@@ -276,8 +285,8 @@ def collect_launch_templates(
     # enough to spend EC2's request bucket for the API (100, then 20 per second) as fast
     # as it refills; past it, RequestLimitExceeded answers are retried by the adaptive mode.
     with interrupts.Pool(LT_WORKERS) as pool:
-        listed = list(pool.map(versions, list(templates)))
-    for (tid, t), found in zip(templates.items(), listed, strict=True):
+        read = list(pool.map(versions, list(templates)))
+    for (tid, t), found in zip(templates.items(), read, strict=True):
         for v in found:
             n = int(v["VersionNumber"])
             image_id = (v.get("LaunchTemplateData") or {}).get("ImageId")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from .. import interrupts
+from ..aws.pacing import pace_client
 from ..aws.session import Connector, Target, aws_error
 from ..model import FamilyRule, Inventory, SliceStatus
 from .collectors import resolve_asg_references, resolve_ssm_aliases
@@ -26,6 +28,13 @@ Progress = Callable[[str, int, int], None]
 
 SLOW_FIRST = {"launch-templates": 0, "instances": 1, "images": 2, "snapshots": 3}
 MAX_WORKERS = 16
+# The launch-template slices' head start: when their versions must be read from AWS (one
+# call per template, paced by EC2's bucket for the API, which is full from the start and
+# wastes its refill until the first call), the other slices wait until every such slice
+# has listed its templates, at most this long. Otherwise the big pages' parsing (on the
+# client and, on one machine, the sandbox's) delays the listings by a second or more, and
+# the scan's end with them.
+HEAD_START_S = 1.5
 
 
 # What a collector raises on a page of the wrong shape (never an AWS error).
@@ -45,6 +54,21 @@ def _collect(memo: Any, spec: Any, client: Any, target: Target, extra: dict[str,
             raise
     with memo.bypassed():
         return spec.fn(client, target.account, target.region, **extra)
+
+
+def _head_start(
+    events: dict[Target, threading.Event], futures: dict[Future[Any], tuple[Target, str]]
+) -> None:
+    """Wait (at most ``HEAD_START_S``) until every launch-template slice in ``events`` has
+    listed its templates or ended; a stop ends the wait (the caller's loop sees it)."""
+    slices = {t: f for f, (t, kind) in futures.items() if kind == "launch-templates"}
+    deadline = time.monotonic() + HEAD_START_S
+    for t, event in events.items():
+        fut = slices.get(t)
+        while not (event.is_set() or fut is None or fut.done()):
+            if interrupts.stop_requested() or time.monotonic() >= deadline:
+                return
+            event.wait(0.02)
 
 
 def scan(
@@ -85,11 +109,12 @@ def scan(
         t0 = time.perf_counter()
         try:
             client = connector.client(spec.service, target.region, target.role_arn)
-            extra = {"launch_permissions": False} if spec.kind == "images" else {}
+            extra: dict[str, Any] = {"launch_permissions": False} if spec.kind == "images" else {}
             if launch_permissions:
                 extra = {}
-            if spec.kind == "launch-templates" and lt_cache is not None:
-                extra = {"lt_cache": lt_cache}
+            if spec.kind == "launch-templates":
+                extra = {"lt_cache": lt_cache, "listed": listed[target].set}
+            pace_client(client, target.account, target.region)  # its bulk reads (EC2's only)
             data = _collect(connector.page_memo, spec, client, target, extra)
             return data, SliceStatus(
                 target.account,
@@ -127,13 +152,21 @@ def scan(
             connector.client(service, t.region, t.role_arn)
     # ... and stay frozen until the inventory is assembled and indexed: its sort, indexes and
     # fingerprint allocate enough to trigger full collections that would walk them all.
+    listed = {t: threading.Event() for t in targets}
+    head_start = {t: e for t, e in listed.items() if "launch-templates" in kinds and (
+        lt_cache is None or not lt_cache.known(t.account, t.region))}  # fmt: skip
     gc.freeze()
     try:
         pool = interrupts.Pool(max(1, workers), end_calls=True)
         stopped = False
         try:
             with interrupts.cooperative(end_calls=True):
-                futures = {pool.submit(run, t, spec): (t, spec.kind) for t, spec in jobs}
+                futures: dict[Future[Any], tuple[Target, str]] = {}
+                for t, spec in jobs:  # the launch-template slices first (SLOW_FIRST)
+                    if spec.kind != "launch-templates" and head_start:
+                        _head_start(head_start, futures)
+                        head_start = {}
+                    futures[pool.submit(run, t, spec)] = (t, spec.kind)
                 waiting = set(futures)
                 while waiting:
                     if interrupts.stop_requested():
