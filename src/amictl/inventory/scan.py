@@ -144,29 +144,36 @@ def scan(
     # One client per service and account is enough for that (clients of a service share
     # its model: aws.shared_parts), and assumes each account's role once, here; the other
     # regions' clients are made by the slices' threads, whose first calls go out meanwhile.
+    # EC2's come first: the launch-template slices start while the others are made.
     accounts: dict[str | None, Target] = {}
     for t in targets:
         accounts.setdefault(t.role_arn, t)  # each account's first target
-    for t in accounts.values():
-        for service in dict.fromkeys(COLLECTORS[k].service for k in kinds):
-            connector.client(service, t.region, t.role_arn)
-    # ... and stay frozen until the inventory is assembled and indexed: its sort, indexes and
-    # fingerprint allocate enough to trigger full collections that would walk them all.
+    services = sorted(dict.fromkeys(COLLECTORS[k].service for k in kinds), key="ec2".__ne__)
     listed = {t: threading.Event() for t in targets}
     head_start = {t: e for t, e in listed.items() if "launch-templates" in kinds and (
         lt_cache is None or not lt_cache.known(t.account, t.region))}  # fmt: skip
-    gc.freeze()
+    for t in accounts.values():  # an account whose role cannot be assumed fails here
+        connector.client(services[0], t.region, t.role_arn)
+    futures: dict[Future[Any], tuple[Target, str]] = {}
     try:
         pool = interrupts.Pool(max(1, workers), end_calls=True)
         stopped = False
         try:
             with interrupts.cooperative(end_calls=True):
-                futures: dict[Future[Any], tuple[Target, str]] = {}
-                for t, spec in jobs:  # the launch-template slices first (SLOW_FIRST)
-                    if spec.kind != "launch-templates" and head_start:
-                        _head_start(head_start, futures)
-                        head_start = {}
-                    futures[pool.submit(run, t, spec)] = (t, spec.kind)
+                for t, spec in jobs:  # the launch-template slices (first in SLOW_FIRST)
+                    if spec.kind == "launch-templates":
+                        futures[pool.submit(run, t, spec)] = (t, spec.kind)
+                for t in accounts.values():
+                    for service in services[1:]:
+                        connector.client(service, t.region, t.role_arn)
+                # ... and stay frozen until the inventory is assembled and indexed: its sort,
+                # indexes and fingerprint allocate enough to trigger full collections that
+                # would walk them all.
+                gc.freeze()
+                _head_start(head_start, futures)  # the other slices wait for the listings
+                for t, spec in jobs:
+                    if spec.kind != "launch-templates":
+                        futures[pool.submit(run, t, spec)] = (t, spec.kind)
                 waiting = set(futures)
                 while waiting:
                     if interrupts.stop_requested():
