@@ -177,12 +177,12 @@ def test_a_throttled_listing_is_retried_and_the_scan_completes(env: Any, model: 
                 "action": "DescribeLaunchTemplates",
                 "code": "RequestLimitExceeded",
                 "status": 503,
-                "count": 2,
+                "count": 1,
             }
         ]
     )
     inv = scan(env.connector(REGIONS), kinds=KINDS)
-    assert env.sandbox.fault_state()["injected"] == 2
+    assert env.sandbox.fault_state()["injected"] == 1
     assert all(s.complete for s in inv.slices)
     assert len([r for r in inv.references if r.kind == "launch-template-version"]) == 6
 
