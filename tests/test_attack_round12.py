@@ -23,12 +23,13 @@ Held (plain tests below):
 - the results (references, images, slices) are identical with the head start, without
   it (``HEAD_START_S = 0``) and without the pacing (``BULK_READS`` empty).
 
-Broke (xfail strict, asserting the right behaviour):
-- a stop during the head start still starts every other slice (scan.py:173-176):
-  ``_head_start`` returns on the stop and the loop after it submits the other slices;
-- a warm scan waits for the listing of every region that has no templates
-  (scan.py:153-154): ``lt_cache.known`` is empty for such a region, so it counts as
-  cold on every run although nothing is to be read there.
+Broke, fixed (the two tests at the end):
+- a stop during the head start still started every other slice: ``_head_start`` returned
+  on the stop and the loop after it submitted the other slices (now: nothing is submitted
+  after a stop; the scan raises Interrupted at once);
+- a warm scan waited for the listing of every region that has no templates:
+  ``lt_cache.known`` was empty for such a region, so it counted as cold on every run
+  (now: the cache keeps a row saying the slice was read whole, ``LtVersionCache.read_before``).
 """
 
 from __future__ import annotations
@@ -335,7 +336,6 @@ def test_results_identical_with_and_without_head_start_and_pacing(
 # starts" after a stop (scan.py:180). Fix: after ``_head_start`` check
 # ``interrupts.stop_requested()`` (set ``stopped``, ``interrupts.check()``) before the
 # submit loop, or skip submitting when it is set.
-@pytest.mark.xfail(strict=True, reason="a stop in the head start still starts every other slice")
 def test_a_stop_during_the_head_start_starts_no_other_slice(
     env: Any, model: Any, monkeypatch: Any
 ) -> None:
@@ -370,7 +370,6 @@ def test_a_stop_during_the_head_start_starts_no_other_slice(
 # Fix: remember the (account, region)s whose listing was complete and empty (a row in the
 # cache, or ``known`` returning a marker), or only wait for regions the previous scan saw
 # templates in; at least never count a region the cache has read complete as cold.
-@pytest.mark.xfail(strict=True, reason="a warm scan waits for the listing of empty regions")
 def test_a_warm_scan_with_a_region_without_templates_does_not_wait(
     env: Any, model: Any, monkeypatch: Any, tmp_path: Any
 ) -> None:

@@ -28,6 +28,9 @@ from ..state.store import Store, lt_templates, lt_versions
 
 Versions = dict[int, str | None]
 CHUNK = 400  # ids in one IN (...): well under SQLite's 999 bound parameters
+# The template id of the row that says a slice was read whole (a region with no template
+# has no other row); no template has it (AWS's ids are lt-...), and it is never listed.
+LISTED = ""
 
 
 class LtVersionCache:
@@ -37,6 +40,7 @@ class LtVersionCache:
         self.store = store
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, str], dict[str, tuple[int, Versions]]] = {}
+        self._listed: set[tuple[str, str]] = set()  # a scan read the whole slice before
         self._new: list[tuple[str, str, str, int, Versions]] = []
         self.hits = 0  # templates answered from the cache alone
         self.partial = 0  # templates read from their first unread version
@@ -49,6 +53,7 @@ class LtVersionCache:
         if got is not None:
             return got
         out: dict[str, tuple[int, Versions]] = {}
+        listed = False
         t, v = lt_templates, lt_versions
         with self.store.engine.connect() as c:
             for tid, through in c.execute(
@@ -56,6 +61,9 @@ class LtVersionCache:
                     t.c.account == account, t.c.region == region
                 )
             ):
+                if tid == LISTED:
+                    listed = True
+                    continue
                 out[tid] = (int(through), {})
             for tid, n, image in c.execute(
                 sa.select(v.c.template_id, v.c.version, v.c.image_id).where(
@@ -66,7 +74,17 @@ class LtVersionCache:
                     out[tid][1][int(n)] = image
         with self._lock:
             self._loaded[key] = out
+            if listed or out:
+                self._listed.add(key)
         return out
+
+    def read_before(self, account: str, region: str) -> bool:
+        """Whether an earlier scan read the (account, region) slice whole (templates or none):
+        a scan reads only versions past what it read, not every template's (the scan's
+        head start waits only for slices that were never read)."""
+        self.known(account, region)
+        with self._lock:
+            return (account, region) in self._listed
 
     def record(self, account: str, region: str, tid: str, through: int, versions: Versions) -> None:
         """Versions read live (new ones only, or all), every version <= ``through`` now read."""
@@ -84,11 +102,12 @@ class LtVersionCache:
         with self._lock:
             rows = [r for r in self._new if keep is None or (r[0], r[1]) in keep]
             self._new = []
-        if not rows:
+        read = keep if keep is not None else {(r[0], r[1]) for r in rows}
+        if not read:
             return 0
         at = now_iso()
         t, v = lt_templates, lt_versions
-        groups: dict[tuple[str, str], list[tuple[str, int, Versions]]] = {}
+        groups: dict[tuple[str, str], list[tuple[str, int, Versions]]] = {k: [] for k in read}
         for account, region, tid, through, versions in rows:
             groups.setdefault((account, region), []).append((tid, through, versions))
         written = 0
@@ -96,6 +115,7 @@ class LtVersionCache:
         with self.store.engine.begin() as c:
             for (account, region), items in groups.items():
                 here = (t.c.account == account, t.c.region == region)
+                items = [(LISTED, 0, {}), *items]  # the slice was read whole
                 tids = [tid for tid, _n, _v in items]
                 for n in range(0, len(tids), CHUNK):
                     c.execute(t.delete().where(*here, t.c.template_id.in_(tids[n : n + CHUNK])))

@@ -151,7 +151,7 @@ def scan(
     services = sorted(dict.fromkeys(COLLECTORS[k].service for k in kinds), key="ec2".__ne__)
     listed = {t: threading.Event() for t in targets}
     head_start = {t: e for t, e in listed.items() if "launch-templates" in kinds and (
-        lt_cache is None or not lt_cache.known(t.account, t.region))}  # fmt: skip
+        lt_cache is None or not lt_cache.read_before(t.account, t.region))}  # fmt: skip
     for t in accounts.values():  # an account whose role cannot be assumed fails here
         connector.client(services[0], t.region, t.role_arn)
     futures: dict[Future[Any], tuple[Target, str]] = {}
@@ -171,6 +171,9 @@ def scan(
                 # would walk them all.
                 gc.freeze()
                 _head_start(head_start, futures)  # the other slices wait for the listings
+                if interrupts.stop_requested():  # nothing new starts after a stop
+                    stopped = True
+                    interrupts.check()
                 for t, spec in jobs:
                     if spec.kind != "launch-templates":
                         futures[pool.submit(run, t, spec)] = (t, spec.kind)
