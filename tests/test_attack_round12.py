@@ -254,6 +254,8 @@ def test_a_stop_during_paced_version_reads_ends_promptly_and_keeps_every_token(
         sizes={"DescribeLaunchTemplateVersions": (2, 4)}, sleep=stopping.sleep, headroom_s=0
     )
     monkeypatch.setattr(pacing, "_default", p)
+    for region in REGIONS:  # AWS throttled the API before: every call of it is paced
+        p.throttled(env.account, region, "DescribeLaunchTemplateVersions")
     sent: list[str] = []
     lock = threading.Lock()
 

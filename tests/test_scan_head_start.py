@@ -1,7 +1,8 @@
 """A cold scan spends EC2's bucket for launch-template versions from its first second
-(issue 30): those reads are paced by the bucket instead of throttled and backed off
-(``pacing.BULK_READS``), and the other slices wait until every region's templates are
-listed (``scan.HEAD_START_S``), so the big pages do not delay the first version calls."""
+(issue 30): once throttled, those reads are paced by the bucket instead of backed off by
+the adaptive mode (``pacing.BULK_READS``), and the other slices wait until every region's
+templates are listed (``scan.HEAD_START_S``), so the big pages do not delay the first
+version calls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from amictl.aws import pacing
+from amictl.inventory.collectors import LT_WORKERS
 from amictl.inventory.scan import scan
 
 scan_mod = importlib.import_module("amictl.inventory.scan")  # the package exports the function
@@ -37,34 +39,39 @@ def model(env: Any) -> Any:
     env.sandbox.reset_aws_model()
 
 
-def _versions_scan(env: Any, monkeypatch: Any, bulk: frozenset[str]) -> int:
-    """A cold scan of 16 templates a region, EC2's bucket for their versions 8 + 40/s (the
-    pacer assumes 3 + 40/s: a first connection's set-up can bunch a few arrivals); returns
-    the calls the sandbox throttled."""
-    monkeypatch.setattr(pacing, "BULK_READS", bulk)
-    pacer = pacing.Pacer(sizes={"DescribeLaunchTemplateVersions": (3, 40)}, headroom_s=0.05)
+def test_after_a_throttle_template_versions_are_paced(
+    env: Any, model: Any, monkeypatch: Any
+) -> None:
+    """The burst goes out at once; the first RequestLimitExceeded (and the calls already on
+    their way with it: 3 a region) switches the bucket to pacing, and no call is throttled
+    after: at most 3 a region. (Left to the adaptive mode, as before, the same scan took
+    three times as long: its rate limiter, enabled by the throttle, slowed every call.)"""
+    env.load(fleet(40))
+    pacer = pacing.Pacer(sizes={"DescribeLaunchTemplateVersions": (8, 40)}, headroom_s=0.05)
     monkeypatch.setattr(pacing, "_default", pacer)
     env.sandbox.set_aws_model(
         enabled=True, latency_ms=5, buckets={"DescribeLaunchTemplateVersions": [8, 40]}
     )
     inv = scan(env.connector(REGIONS), kinds=["launch-templates"])
     assert all(s.complete for s in inv.slices)
-    assert len([r for r in inv.references if r.kind == "launch-template-version"]) == 32
+    assert len([r for r in inv.references if r.kind == "launch-template-version"]) == 80
     throttled = env.sandbox.aws_model_state()["throttled"]
-    return int(throttled.get("ec2.DescribeLaunchTemplateVersions", 0))
+    assert 0 < throttled["ec2.DescribeLaunchTemplateVersions"] <= 2 * LT_WORKERS
+    assert all(pacer.limited(env.account, r, "DescribeLaunchTemplateVersions") for r in REGIONS)
+    assert pacer.calls > 0
 
 
-def test_a_cold_scan_paces_template_versions_instead_of_being_throttled(
+def test_bulk_reads_an_endpoint_never_throttled_are_not_paced(
     env: Any, model: Any, monkeypatch: Any
 ) -> None:
+    """Without EC2's buckets (the plain sandbox) nothing throttles: the reads are not paced
+    (at this pacer's 2 + 4/s they would take over 3 s a region)."""
     env.load(fleet(16))
-    assert _versions_scan(env, monkeypatch, pacing.BULK_READS) == 0
-
-
-def test_unpaced_the_same_scan_is_throttled(env: Any, model: Any, monkeypatch: Any) -> None:
-    """The twin: with the bulk reads left to the adaptive mode, the burst is throttled."""
-    env.load(fleet(16))
-    assert _versions_scan(env, monkeypatch, frozenset()) > 0
+    pacer = pacing.Pacer(sizes={"DescribeLaunchTemplateVersions": (2, 4)}, headroom_s=0)
+    monkeypatch.setattr(pacing, "_default", pacer)
+    inv = scan(env.connector(REGIONS), kinds=["launch-templates"])
+    assert all(s.complete for s in inv.slices)
+    assert pacer.calls == 0
 
 
 def _sends(conn: Any) -> list[tuple[float, str, str, str]]:

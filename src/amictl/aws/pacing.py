@@ -15,7 +15,8 @@ local bucket so the calls that follow wait for the refill instead of adding to t
 
 Usage: wrap a call (``pacer.take(account, region, "DeregisterImage")`` before
 ``ec2.deregister_image(...)``), or pace a whole client, every HTTP attempt of its
-mutating calls and of the reads made in bulk (``BULK_READS``; retries included):
+mutating calls and, once AWS throttled them, of the reads made in bulk (``BULK_READS``;
+retries included):
 ``pace_client(ec2, account, region)``.
 """
 
@@ -35,8 +36,11 @@ Key = tuple[str, str, str]
 # the adaptive mode's back-off: a cold scan reads every launch template's versions, one
 # call per template (250 a region at the benchmark's size: 100 at once, then EC2's refill
 # of 20 a second). Throttled, the adaptive mode cuts its send rate below the refill and
-# climbs back slowly (cubic): about a second lost per region. Other reads are a few pages
-# each and are left to the adaptive mode.
+# climbs back slowly (cubic): about a second lost per region. These are paced from the
+# first RequestLimitExceeded of their bucket on (``Pacer.throttled``): until then the
+# endpoint has shown no limit (an endpoint without EC2's buckets is never slowed, and
+# against EC2 the burst goes out at once), from then on each call waits for its token.
+# Other reads are a few pages each and are left to the adaptive mode.
 BULK_READS = frozenset({"DescribeLaunchTemplateVersions"})
 
 
@@ -79,6 +83,7 @@ class Pacer:
         self.share = share
         self._lock = threading.Lock()
         self._buckets: dict[Key, _Bucket] = {}
+        self._limited: set[Key] = set()  # buckets AWS throttled: ``BULK_READS`` paced there
         self.waited = 0.0  # seconds spent waiting, all callers together
         self.calls = 0
 
@@ -139,6 +144,11 @@ class Pacer:
         with self._lock:
             b = self._bucket((account, region, api), self.clock())
             b.tokens = min(b.tokens, 0.0)
+            self._limited.add((account, region, api))
+
+    def limited(self, account: str, region: str, api: str) -> bool:
+        """Whether AWS throttled this bucket in this process (``BULK_READS`` are paced then)."""
+        return (account, region, api) in self._limited
 
     def tokens(self, account: str, region: str, api: str) -> float:
         """The tokens left (negative: reserved ahead) in a bucket now."""
@@ -156,8 +166,8 @@ def pace_client(
 ) -> None:
     """Pace every HTTP attempt of an EC2 client (retries too) by the (account, region, API)
     bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
-    the local bucket (``throttled``). ``mutating_only``: reads other than ``BULK_READS`` are
-    left to the adaptive retry mode. A client of another service is left alone (the table is
+    the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
+    mode, but ``BULK_READS`` once their bucket was throttled. A client of another service is left alone (the table is
     EC2's). Pacing is per client, once: the connector's cached client is paced the same way
     by every caller (the scan and apply)."""
     if client.meta.service_model.service_name != "ec2" or getattr(client, "_amictl_paced", False):
@@ -167,7 +177,11 @@ def pace_client(
 
     def before_send(event_name: str = "", **_kw: Any) -> None:
         op = event_name.rsplit(".", 1)[-1]
-        if not mutating_only or op in BULK_READS or ec2_limits.is_mutating(op):
+        if (
+            not mutating_only
+            or ec2_limits.is_mutating(op)
+            or (op in BULK_READS and p.limited(account, region, op))
+        ):
             p.take(account, region, op)
             stopping.on_unsent(lambda: p.give_back(account, region, op))
 
@@ -176,7 +190,10 @@ def pace_client(
         if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") == (
             "RequestLimitExceeded"
         ):
-            p.throttled(account, region, event_name.rsplit(".", 1)[-1])
+            op = event_name.rsplit(".", 1)[-1]
+            p.throttled(account, region, op)
+            if op in BULK_READS:  # paced from now on: the pacer answers the throttle
+                stopping.pacer_answers()
 
     client.meta.events.register_first("before-send.ec2", before_send)
     client.meta.events.register_first("needs-retry.ec2", needs_retry)

@@ -56,6 +56,7 @@ class _Call:
     delay: float = 0.0  # the back-off botocore's handler asked for, slept by back_off
     # what to give back when the attempt being prepared is never sent (a pacer's token)
     unsent: list[Callable[[], None]] = field(default_factory=list)
+    paced: bool = False  # the pacer answers this attempt's throttle (:func:`pacer_answers`)
 
 
 class _Calls(threading.local):
@@ -98,6 +99,29 @@ def on_unsent(give_back: Callable[[], None]) -> None:
     c = _current()
     if c is not None:
         c.unsent.append(give_back)
+
+
+def pacer_answers() -> None:
+    """The throttle this thread's call just got is answered by the pacer (aws/pacing.py, which
+    paces the call's API from now on): it is not fed to the client's adaptive rate limiter,
+    which would slow every call of the client, other APIs' buckets too (EC2 throttles per
+    API), and the pacer's bucket with them."""
+    c = _current()
+    if c is not None:
+        c.paced = True
+
+
+def _limit(limiter: adaptive.ClientRateLimiter) -> Callable[..., None]:
+    """The limiter's ``needs-retry`` handler, but for a throttle the pacer answers."""
+
+    def on_response(**kw: Any) -> None:
+        c = _current()
+        if c is not None and c.paced:
+            c.paced = False
+            return
+        limiter.on_receiving_response(**kw)
+
+    return on_response
 
 
 def _sending(**_kw: Any) -> None:
@@ -246,7 +270,7 @@ def install(client: Any) -> None:
         clock=clock,
     )
     events.register("before-send", limiter.on_sending_request)
-    events.register("needs-retry", limiter.on_receiving_response)
+    events.register("needs-retry", _limit(limiter))
     # the call's own state, and the last word before a request leaves or is retried
     client._make_api_call = _tracked(client._make_api_call)
     events.register_last("before-send", _sending)
