@@ -329,7 +329,7 @@ def test_results_identical_with_and_without_head_start_and_pacing(
     assert len([r for r in base.references if r.kind == "launch-template-version"]) == 8
 
 
-# Bug: src/amictl/inventory/scan.py:173-176. A stop (Ctrl-C) during the head start makes
+# Was a bug (fixed: scan.py checks the stop after the head start). A stop (Ctrl-C) during the head start makes
 # ``_head_start`` return (line 69), and the loop right after it submits every other slice
 # anyway (lines 174-176); the stop is only seen by the ``while waiting`` loop after that.
 # Those slices start on the pool's idle threads, make their clients (other regions:
@@ -363,7 +363,7 @@ def test_a_stop_during_the_head_start_starts_no_other_slice(
     assert started == []
 
 
-# Bug: src/amictl/inventory/scan.py:153-154. A region "needs" the head start when
+# Was a bug (fixed: LtVersionCache.read_before). A region "needs" the head start when
 # ``lt_cache.known(account, region)`` is empty; a region without any launch template never
 # has a cached row (lt_cache.flush writes rows per template), so every warm scan of an
 # account with empty regions (``--region all``: most of them) holds all the other slices
