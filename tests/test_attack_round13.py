@@ -24,10 +24,11 @@ Attacked, and held (plain tests):
   with the back-off cut to 10 ms, outside this file, the slices end incomplete with
   RequestLimitExceeded: recorded, never silently short).
 
-Broke (``xfail(strict=True)``, the correct behaviour asserted):
+Broke, fixed (the last test):
 - a client paced with ``pace_client`` but not made by the Connector (no
-  ``stopping.install``), called from inside a tracked call, flags the OUTER call: the outer
-  call's own throttle never reaches the limiter (the last test).
+  ``stopping.install``), called from inside a tracked call, flagged the OUTER call: the
+  outer call's own throttle never reached the limiter. The mark is now on the throttled
+  request itself (its context, ``stopping.pacer_answers(request_dict)``), not the thread.
 """
 
 from __future__ import annotations
@@ -427,7 +428,7 @@ def test_paced_bulk_reads_under_a_smaller_real_bucket_complete_whole(
     assert len([r for r in inv.references if r.kind == "launch-template-version"]) == 12
 
 
-# Bug: src/amictl/aws/pacing.py:195-196 with src/amictl/aws/stopping.py:104-111. The pacer's
+# Was a bug (fixed: the mark is in the request's context). The pacer's
 # ``needs-retry`` hook flags "the current call of this thread" (the top of ``stopping``'s
 # per-thread stack), not the call that got the throttle. A client paced with ``pace_client``
 # but not made by the Connector (no ``stopping.install``: ``pace_client`` does not require
@@ -440,7 +441,6 @@ def test_paced_bulk_reads_under_a_smaller_real_bucket_complete_whole(
 # ``request_dict``) and ``_limit`` pops it from the same kwargs; or flag only when the
 # client is tracked (``pace_client`` records ``client._amictl_tracked``, set by
 # ``stopping.install``), or have ``_Call`` remember its client and ``_limit`` check it.
-@pytest.mark.xfail(strict=True, reason="an untracked paced client's throttle flags the outer call")
 def test_a_paced_client_outside_the_connector_does_not_flag_the_outer_call(
     env: Any, model: Any, pacer: pacing.Pacer, fast_backoff: None, monkeypatch: Any
 ) -> None:

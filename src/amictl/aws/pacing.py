@@ -185,7 +185,9 @@ def pace_client(
             p.take(account, region, op)
             stopping.on_unsent(lambda: p.give_back(account, region, op))
 
-    def needs_retry(event_name: str = "", response: Any = None, **_kw: Any) -> None:
+    def needs_retry(
+        event_name: str = "", response: Any = None, request_dict: Any = None, **_kw: Any
+    ) -> None:
         parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
         if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") == (
             "RequestLimitExceeded"
@@ -193,7 +195,7 @@ def pace_client(
             op = event_name.rsplit(".", 1)[-1]
             p.throttled(account, region, op)
             if op in BULK_READS:  # paced from now on: the pacer answers the throttle
-                stopping.pacer_answers()
+                stopping.pacer_answers(request_dict)
 
     client.meta.events.register_first("before-send.ec2", before_send)
     client.meta.events.register_first("needs-retry.ec2", needs_retry)

@@ -56,7 +56,6 @@ class _Call:
     delay: float = 0.0  # the back-off botocore's handler asked for, slept by back_off
     # what to give back when the attempt being prepared is never sent (a pacer's token)
     unsent: list[Callable[[], None]] = field(default_factory=list)
-    paced: bool = False  # the pacer answers this attempt's throttle (:func:`pacer_answers`)
 
 
 class _Calls(threading.local):
@@ -101,25 +100,26 @@ def on_unsent(give_back: Callable[[], None]) -> None:
         c.unsent.append(give_back)
 
 
-def pacer_answers() -> None:
-    """The throttle this thread's call just got is answered by the pacer (aws/pacing.py, which
-    paces the call's API from now on): it is not fed to the client's adaptive rate limiter,
-    which would slow every call of the client, other APIs' buckets too (EC2 throttles per
-    API), and the pacer's bucket with them."""
-    c = _current()
-    if c is not None:
-        c.paced = True
+PACER_ANSWERS = "amictl_pacer_answers"  # in a request's context: see pacer_answers
+
+
+def pacer_answers(request_dict: dict[str, Any] | None) -> None:
+    """The throttle the request just got is answered by the pacer (aws/pacing.py, which paces
+    the call's API from now on): it is not fed to the client's adaptive rate limiter, which
+    would slow every call of the client, other APIs' buckets too (EC2 throttles per API).
+    The mark is on the request itself (its context, which botocore hands to every handler of
+    that attempt), so no other call's throttle is ever taken for it."""
+    if request_dict is not None:
+        request_dict.setdefault("context", {})[PACER_ANSWERS] = True
 
 
 def _limit(limiter: adaptive.ClientRateLimiter) -> Callable[..., None]:
     """The limiter's ``needs-retry`` handler, but for a throttle the pacer answers."""
 
-    def on_response(**kw: Any) -> None:
-        c = _current()
-        if c is not None and c.paced:
-            c.paced = False
+    def on_response(request_dict: dict[str, Any] | None = None, **kw: Any) -> None:
+        if ((request_dict or {}).get("context") or {}).pop(PACER_ANSWERS, False):
             return
-        limiter.on_receiving_response(**kw)
+        limiter.on_receiving_response(request_dict=request_dict, **kw)
 
     return on_response
 
