@@ -2,6 +2,12 @@
 (``pacing.BULK_READS``, ``Pacer.limited``), and that throttle kept from the client's adaptive
 rate limiter (``stopping.pacer_answers`` / ``stopping._limit``).
 
+Changed after the round (its caveat: with every throttle of a bulk read kept from the
+limiter, the send rate never came down when another client spends the same bucket): only
+the throttle of an attempt sent unpaced, the one that starts the pacing, is the pacer's to
+answer; an attempt sent paced and throttled anyway is fed to the limiter, as botocore
+would (``pacing.PACED_SEND``; the tests below that throttle a paced retry say so).
+
 Attacked, and held (plain tests):
 - the flag is per response: the retry's answer of the same throttled bulk read reaches the
   limiter (a success), the throttle itself does not;
@@ -128,6 +134,23 @@ def _setup(env: Any) -> tuple[str, str]:
 # --- the flag never leaks -------------------------------------------------------------------
 
 
+def test_a_throttle_of_a_paced_bulk_read_reaches_the_limiter(
+    env: Any, model: Any, pacer: pacing.Pacer, fast_backoff: None, monkeypatch: Any
+) -> None:
+    """Once its bucket is paced, a bulk read throttled anyway (another client spends the same
+    bucket) is fed to the limiter, as botocore would: the rate must come down. Only the
+    throttle that starts the pacing is the pacer's to answer."""
+    lt, _image = _setup(env)
+    fed = Fed(monkeypatch)
+    ec2 = _client(env)
+    pacer.throttled(env.account, "us-east-1", DLTV)  # AWS throttled it before: paced
+    _faults(env, {"action": DLTV, "count": 1})
+    assert ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]
+    assert env.sandbox.fault_state()["injected"] == 1
+    assert fed.ops(throttle=True) == [DLTV]
+    assert fed.enabled(DLTV)
+
+
 def test_the_retry_s_answer_reaches_the_limiter_the_throttle_does_not(
     env: Any, model: Any, pacer: pacing.Pacer, fast_backoff: None, monkeypatch: Any
 ) -> None:
@@ -161,11 +184,15 @@ def test_a_throttled_mutating_call_after_a_throttled_bulk_read_enables_the_limit
             ec2.describe_launch_template_versions(LaunchTemplateId=lt)
     else:
         ec2.describe_launch_template_versions(LaunchTemplateId=lt)
-    assert fed.ops(throttle=True) == []
-    assert not fed.enabled(DLTV)
+    # the first throttle starts the pacing and is the pacer's; a retry sent paced and
+    # throttled again is fed to the limiter (another client spends the bucket)
+    attempts = ec2.meta.config.retries["total_max_attempts"]
+    again = [DLTV] * (attempts - 1) if bulk_fails else []
+    assert fed.ops(throttle=True) == again
+    assert fed.enabled(DLTV) == bulk_fails
     _faults(env, {"action": "CreateTags", "count": 1})
     ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])
-    assert fed.ops(throttle=True) == ["CreateTags"]
+    assert fed.ops(throttle=True) == [*again, "CreateTags"]
     assert fed.enabled("CreateTags")
 
 
@@ -386,7 +413,7 @@ def test_throttles_of_other_apis_never_pace_the_bulk_reads(
 def test_a_bulk_read_always_throttled_stops_at_max_attempts_and_is_recorded(
     env: Any, model: Any, pacer: pacing.Pacer, monkeypatch: Any, fast_backoff: None
 ) -> None:
-    env.load(fleet(3))
+    env.load(fleet(1))  # one call a region: the limiter, once on, slows each later send
     sends: list[str] = []
     lock = threading.Lock()
 
@@ -396,7 +423,9 @@ def test_a_bulk_read_always_throttled_stops_at_max_attempts_and_is_recorded(
                 sends.append(region)
 
     _hook_clients(monkeypatch, "before-send.*", sent, first=False)
-    conn = env.connector(REGIONS, max_attempts=4)
+    # (2 attempts: the second is sent paced, and its throttle is fed to the limiter, which
+    # then slows every later send to its floor of 0.5 a second, as botocore's does)
+    conn = env.connector(REGIONS, max_attempts=2)
     _faults(env, {"action": DLTV, "region": "eu-west-1"})
     t0 = time.monotonic()
     inv = scan(conn, kinds=["launch-templates"])
@@ -409,7 +438,7 @@ def test_a_bulk_read_always_throttled_stops_at_max_attempts_and_is_recorded(
     assert all(s.complete for s in inv.slices if s.region == "us-east-1")
     n = sends.count("eu-west-1")
     assert n == env.sandbox.fault_state()["injected"]
-    assert 0 < n <= 3 * attempts and n % attempts == 0  # every call: exactly max attempts
+    assert n == attempts  # the call: exactly max attempts
     assert pacer.limited(env.account, "eu-west-1", DLTV)
 
 

@@ -42,6 +42,7 @@ Key = tuple[str, str, str]
 # against EC2 the burst goes out at once), from then on each call waits for its token.
 # Other reads are a few pages each and are left to the adaptive mode.
 BULK_READS = frozenset({"DescribeLaunchTemplateVersions"})
+PACED_SEND = "amictl_paced_send"  # in a request's context: this attempt took a pacer token
 
 
 @dataclass
@@ -167,21 +168,27 @@ def pace_client(
     """Pace every HTTP attempt of an EC2 client (retries too) by the (account, region, API)
     bucket: a ``before-send`` hook takes the token; a ``RequestLimitExceeded`` answer empties
     the local bucket (``throttled``). ``mutating_only``: reads are left to the adaptive retry
-    mode, but ``BULK_READS`` once their bucket was throttled. A client of another service is left alone (the table is
-    EC2's). Pacing is per client, once: the connector's cached client is paced the same way
-    by every caller (the scan and apply)."""
+    mode, but ``BULK_READS`` once their bucket was throttled. The throttle that starts a bulk
+    read's pacing is the pacer's to answer (not fed to the client's adaptive rate limiter); a
+    throttle of an attempt sent paced is fed to it, as botocore would: another client spends
+    the same bucket, and the rate must come down. A client of another service is left alone
+    (the table is EC2's). Pacing is per client, once: the connector's cached client is paced
+    the same way by every caller (the scan and apply)."""
     if client.meta.service_model.service_name != "ec2" or getattr(client, "_amictl_paced", False):
         return  # another service's, or paced already (the connector caches its clients)
     client._amictl_paced = True
     p = pacer or default_pacer()
 
-    def before_send(event_name: str = "", **_kw: Any) -> None:
+    def before_send(event_name: str = "", request: Any = None, **_kw: Any) -> None:
         op = event_name.rsplit(".", 1)[-1]
-        if (
+        paced = (
             not mutating_only
             or ec2_limits.is_mutating(op)
             or (op in BULK_READS and p.limited(account, region, op))
-        ):
+        )
+        if request is not None:  # the attempt's (botocore hands needs-retry the same dict)
+            request.context[PACED_SEND] = paced
+        if paced:
             p.take(account, region, op)
             stopping.on_unsent(lambda: p.give_back(account, region, op))
 
@@ -194,7 +201,8 @@ def pace_client(
         ):
             op = event_name.rsplit(".", 1)[-1]
             p.throttled(account, region, op)
-            if op in BULK_READS:  # paced from now on: the pacer answers the throttle
+            sent_paced = ((request_dict or {}).get("context") or {}).get(PACED_SEND)
+            if op in BULK_READS and not sent_paced:  # paced from now on: the pacer answers
                 stopping.pacer_answers(request_dict)
 
     client.meta.events.register_first("before-send.ec2", before_send)
