@@ -41,48 +41,21 @@ from typing import Any
 
 import pytest
 
+import test_scan_head_start
 from amictl import interrupts
 from amictl.aws import pacing, stopping
 from amictl.errors import AwsError, Interrupted
 from amictl.inventory.lt_cache import LtVersionCache
 from amictl.inventory.scan import scan
 from amictl.state.store import Store
-from test_scan_head_start import REGIONS, fleet
+from test_scan_head_start import REGIONS, _hook_clients, fleet
 from test_stopping import _fresh_stop_flag  # noqa: F401  (the autouse fixture)
+
+model = test_scan_head_start.model  # the fixtures: the sandbox's model reset after a test
+pacer = test_scan_head_start.pacer  # ... and a fresh process-wide pacer
 
 scan_mod = importlib.import_module("amictl.inventory.scan")
 KINDS = ["launch-templates", "launch-configurations", "auto-scaling-groups", "images"]
-
-
-@pytest.fixture
-def model(env: Any) -> Any:
-    yield env.sandbox
-    env.sandbox.reset_aws_model()
-    env.sandbox.clear_faults()
-
-
-@pytest.fixture
-def pacer(monkeypatch: Any) -> pacing.Pacer:
-    """A fresh process-wide pacer (the default's buckets are shared by every test)."""
-    p = pacing.Pacer(sleep=stopping.sleep)
-    monkeypatch.setattr(pacing, "_default", p)
-    return p
-
-
-def _hook_clients(monkeypatch: Any, event: str, handler: Any) -> None:
-    """``handler(region, op, **kw)`` on ``event`` of every client amictl makes from now on."""
-    orig = stopping.install
-
-    def install(c: Any) -> None:
-        orig(c)
-        region = c.meta.region_name
-
-        def h(event_name: str = "", **kw: Any) -> Any:
-            return handler(region, event_name.rsplit(".", 1)[-1], **kw)
-
-        c.meta.events.register_first(event, h)
-
-    monkeypatch.setattr(stopping, "install", install)
 
 
 def _head_start_log(monkeypatch: Any) -> list[tuple[int, float]]:

@@ -46,30 +46,19 @@ from typing import Any
 import pytest
 from botocore.retries import adaptive, standard
 
+import test_scan_head_start
 from amictl import interrupts
 from amictl.aws import pacing, stopping
 from amictl.errors import Interrupted
 from amictl.inventory.scan import scan
-from test_scan_head_start import REGIONS, fleet
+from test_scan_head_start import REGIONS, _hook_clients, fleet
 from test_stopping import _fresh_stop_flag  # noqa: F401  (the autouse fixture)
+
+model = test_scan_head_start.model  # the fixtures: the sandbox's model reset after a test
+pacer = test_scan_head_start.pacer  # ... and a fresh process-wide pacer
 
 DLTV = "DescribeLaunchTemplateVersions"
 RLE = "RequestLimitExceeded"
-
-
-@pytest.fixture
-def model(env: Any) -> Any:
-    yield env.sandbox
-    env.sandbox.reset_aws_model()
-    env.sandbox.clear_faults()
-
-
-@pytest.fixture
-def pacer(monkeypatch: Any) -> pacing.Pacer:
-    """A fresh process-wide pacer (the default's buckets are shared by every test)."""
-    p = pacing.Pacer(sleep=stopping.sleep)
-    monkeypatch.setattr(pacing, "_default", p)
-    return p
 
 
 @pytest.fixture
@@ -312,22 +301,6 @@ class Counting(pacing.Pacer):
         with self._lock:
             self.took.append((region, api))
         return w
-
-
-def _hook_clients(monkeypatch: Any, event: str, handler: Any, first: bool = True) -> None:
-    """``handler(region, op, **kw)`` on ``event`` of every client amictl makes from now on."""
-    orig = stopping.install
-
-    def install(c: Any) -> None:
-        orig(c)
-        region = c.meta.region_name
-
-        def h(event_name: str = "", **kw: Any) -> Any:
-            return handler(region, event_name.rsplit(".", 1)[-1], **kw)
-
-        (c.meta.events.register_first if first else c.meta.events.register)(event, h)
-
-    monkeypatch.setattr(stopping, "install", install)
 
 
 def test_a_stop_ends_paced_bulk_reads_promptly_and_gives_back_unsent_tokens(

@@ -13,12 +13,28 @@ from typing import Any
 
 import pytest
 
-from amictl.aws import pacing
+from amictl.aws import pacing, stopping
 from amictl.inventory.collectors import LT_WORKERS
 from amictl.inventory.scan import scan
 
 scan_mod = importlib.import_module("amictl.inventory.scan")  # the package exports the function
 REGIONS = ["us-east-1", "eu-west-1"]
+
+
+def _hook_clients(monkeypatch: Any, event: str, handler: Any, first: bool = True) -> None:
+    """``handler(region, op, **kw)`` on ``event`` of every client amictl makes from now on."""
+    orig = stopping.install
+
+    def install(c: Any) -> None:
+        orig(c)
+        region = c.meta.region_name
+
+        def h(event_name: str = "", **kw: Any) -> Any:
+            return handler(region, event_name.rsplit(".", 1)[-1], **kw)
+
+        (c.meta.events.register_first if first else c.meta.events.register)(event, h)
+
+    monkeypatch.setattr(stopping, "install", install)
 
 
 def fleet(templates: int) -> str:
@@ -35,8 +51,18 @@ def fleet(templates: int) -> str:
 
 @pytest.fixture
 def model(env: Any) -> Any:
+    """The sandbox, its AWS model and faults reset after the test."""
     yield env.sandbox
     env.sandbox.reset_aws_model()
+    env.sandbox.clear_faults()
+
+
+@pytest.fixture
+def pacer(monkeypatch: Any) -> pacing.Pacer:
+    """A fresh process-wide pacer (the default's buckets are shared by every test)."""
+    p = pacing.Pacer(sleep=stopping.sleep)
+    monkeypatch.setattr(pacing, "_default", p)
+    return p
 
 
 def test_after_a_throttle_template_versions_are_paced(
