@@ -165,4 +165,8 @@ def test_no_head_start_when_the_versions_are_cached_or_the_listing_fails(
     finally:
         env.sandbox.clear_faults()
     assert waits == [2, 0, 2]
+    # more launch-template slices than run at once (an organization): no wait, those
+    # queued first start first anyway
+    scan(env.connector(REGIONS), kinds=kinds, workers=1)
+    assert waits == [2, 0, 2, 0]
     assert {s.kind for s in inv.slices if not s.complete} == {"launch-templates"}

@@ -30,10 +30,10 @@ SLOW_FIRST = {"launch-templates": 0, "instances": 1, "images": 2, "snapshots": 3
 MAX_WORKERS = 16
 # The launch-template slices' head start: when their versions must be read from AWS (one
 # call per template, paced by EC2's bucket for the API, which is full from the start and
-# wastes its refill until the first call), the other slices wait until every such slice
-# has listed its templates, at most this long. Otherwise the big pages' parsing (on the
-# client and, on one machine, the sandbox's) delays the listings by a second or more, and
-# the scan's end with them.
+# wastes its refill until the first call), and every launch-template slice runs at once,
+# the other slices wait until every such slice has listed its templates, at most this
+# long. Otherwise the big pages' parsing (on the client and, on one machine, the
+# sandbox's) delays the listings by a second or more, and the scan's end with them.
 HEAD_START_S = 1.5
 
 
@@ -152,6 +152,8 @@ def scan(
     listed = {t: threading.Event() for t in targets}
     head_start = {t: e for t, e in listed.items() if "launch-templates" in kinds and (
         lt_cache is None or not lt_cache.read_before(t.account, t.region))}  # fmt: skip
+    if len(targets) > workers:  # not every launch-template slice runs at once (an
+        head_start = {}  # organization): those queued first start first anyway
     for t in accounts.values():  # an account whose role cannot be assumed fails here
         connector.client(services[0], t.region, t.role_arn)
     futures: dict[Future[Any], tuple[Target, str]] = {}
