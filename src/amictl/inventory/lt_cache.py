@@ -102,20 +102,23 @@ class LtVersionCache:
         with self._lock:
             rows = [r for r in self._new if keep is None or (r[0], r[1]) in keep]
             self._new = []
-        read = keep if keep is not None else {(r[0], r[1]) for r in rows}
-        if not read:
-            return 0
-        at = now_iso()
-        t, v = lt_templates, lt_versions
-        groups: dict[tuple[str, str], list[tuple[str, int, Versions]]] = {k: [] for k in read}
+            read = keep if keep is not None else {(r[0], r[1]) for r in rows}
+            first = read - self._listed  # read whole for the first time: the row saying so
+            self._listed |= first
+        groups: dict[tuple[str, str], list[tuple[str, int, Versions]]] = {
+            k: [(LISTED, 0, {})] for k in first
+        }
         for account, region, tid, through, versions in rows:
             groups.setdefault((account, region), []).append((tid, through, versions))
+        if not groups:
+            return 0  # nothing new (a warm scan whose templates did not move)
+        at = now_iso()
+        t, v = lt_templates, lt_versions
         written = 0
         # set-wise, a chunk at a time: a cold scan of 1,000 templates writes 5,000 versions
         with self.store.engine.begin() as c:
             for (account, region), items in groups.items():
                 here = (t.c.account == account, t.c.region == region)
-                items = [(LISTED, 0, {}), *items]  # the slice was read whole
                 tids = [tid for tid, _n, _v in items]
                 for n in range(0, len(tids), CHUNK):
                     c.execute(t.delete().where(*here, t.c.template_id.in_(tids[n : n + CHUNK])))

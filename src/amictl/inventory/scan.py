@@ -173,11 +173,8 @@ def scan(
                 # would walk them all.
                 gc.freeze()
                 _head_start(head_start, futures)  # the other slices wait for the listings
-                if interrupts.stop_requested():  # nothing new starts after a stop
-                    stopped = True
-                    interrupts.check()
-                for t, spec in jobs:
-                    if spec.kind != "launch-templates":
+                for t, spec in jobs:  # after a stop nothing new starts: the loop below ends it
+                    if spec.kind != "launch-templates" and not interrupts.stop_requested():
                         futures[pool.submit(run, t, spec)] = (t, spec.kind)
                 waiting = set(futures)
                 while waiting:
