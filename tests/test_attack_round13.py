@@ -198,6 +198,27 @@ def _nest(client: Any, event: str, once: list[Any], inner: Any) -> None:
     client.meta.events.register(event, h)
 
 
+def _bulk_read_inside_a_throttled_read(
+    env: Any, monkeypatch: Any, outer: Any, event: str, inner: Any, lt: str
+) -> None:
+    """``outer``'s DescribeRegions is throttled once; from its ``event`` handler, ``inner``
+    makes a bulk read that is throttled once too (the pacer answers that one): the outer
+    call's throttle still reaches the limiter, and only it."""
+    fed = Fed(monkeypatch)
+    _faults(env, {"action": DLTV, "count": 1}, {"action": "DescribeRegions", "count": 1})
+    once: list[Any] = []
+    _nest(
+        outer,
+        f"{event}.ec2.DescribeRegions",
+        once,
+        lambda: inner.describe_launch_template_versions(LaunchTemplateId=lt),
+    )
+    outer.describe_regions()
+    assert once and env.sandbox.fault_state()["injected"] == 2
+    assert fed.ops(throttle=True) == ["DescribeRegions"]
+    assert fed.enabled("DescribeRegions")
+
+
 @pytest.mark.parametrize("other_client", [False, True])
 def test_a_nested_throttled_call_inside_a_bulk_read_s_throttle_reaches_the_limiter(
     env: Any,
@@ -227,19 +248,7 @@ def test_a_nested_throttled_bulk_read_inside_a_throttled_read(
 ) -> None:
     lt, _image = _setup(env)
     ec2 = _client(env)
-    fed = Fed(monkeypatch)
-    _faults(env, {"action": DLTV, "count": 1}, {"action": "DescribeRegions", "count": 1})
-    once: list[Any] = []
-    _nest(
-        ec2,
-        "needs-retry.ec2.DescribeRegions",
-        once,
-        lambda: ec2.describe_launch_template_versions(LaunchTemplateId=lt),
-    )
-    ec2.describe_regions()
-    assert once and env.sandbox.fault_state()["injected"] == 2
-    assert fed.ops(throttle=True) == ["DescribeRegions"]
-    assert fed.enabled("DescribeRegions")
+    _bulk_read_inside_a_throttled_read(env, monkeypatch, ec2, "needs-retry", ec2, lt)
 
 
 def test_two_threads_throttled_at_once_the_other_read_reaches_the_limiter(
@@ -450,16 +459,4 @@ def test_a_paced_client_outside_the_connector_does_not_flag_the_outer_call(
     outer = _client(env)
     plain = env.client("ec2")  # boto3's own client: no stopping.install
     pacing.pace_client(plain, env.account, "us-east-1", pacer)
-    fed = Fed(monkeypatch)
-    _faults(env, {"action": DLTV, "count": 1}, {"action": "DescribeRegions", "count": 1})
-    once: list[Any] = []
-    _nest(
-        outer,
-        "before-send.ec2.DescribeRegions",
-        once,
-        lambda: plain.describe_launch_template_versions(LaunchTemplateId=lt),
-    )
-    outer.describe_regions()
-    assert once and env.sandbox.fault_state()["injected"] == 2
-    assert fed.ops(throttle=True) == ["DescribeRegions"]
-    assert fed.enabled("DescribeRegions")
+    _bulk_read_inside_a_throttled_read(env, monkeypatch, outer, "before-send", plain, lt)
